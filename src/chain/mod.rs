@@ -1,0 +1,1 @@
+//! The audit chain: sequence numbers, MACs, seals and checkpoints.

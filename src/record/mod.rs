@@ -1,0 +1,3 @@
+//! Encoding records as single JSON lines.
+
+pub(crate) mod time;

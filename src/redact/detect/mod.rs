@@ -1,0 +1,1 @@
+//! Detectors for secrets and personal data inside free text.

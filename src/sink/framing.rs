@@ -1,0 +1,53 @@
+//! The seam between a sink's writer thread and the audit chain.
+//!
+//! The writer thread owns file order, so it is the only place where sequence numbers and MACs can
+//! be assigned correctly. It does not know the chain's format: it hands every record body to a
+//! [`Framer`] and writes what comes back.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// A torn last line found when a sink reopened its newest file after a crash.
+#[derive(Debug, Clone)]
+pub(crate) struct TornTail {
+    /// File name (not path) the torn bytes were cut from.
+    pub(crate) file: String,
+    /// Where the torn bytes were moved to (never silently deleted).
+    pub(crate) set_aside: PathBuf,
+    /// How many bytes were set aside.
+    pub(crate) bytes: u64,
+}
+
+/// Turns record bodies into the exact lines written to the stream, in file order.
+///
+/// Every method appends complete lines, each ending in `\n`, to `out`.
+pub(crate) trait Framer: Send + 'static {
+    /// Called once before the first record. `last_line` is the last complete line already on disk
+    /// for this sink (newest file; `None` for a fresh trail or a target that cannot be read back,
+    /// such as a `MakeWriter`), without its trailing newline. `torn` describes a torn tail that
+    /// was set aside. May append records (for example a repair record).
+    fn resume(
+        &mut self,
+        last_line: Option<&[u8]>,
+        torn: Option<&TornTail>,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    );
+
+    /// Frames one record body: a JSON object (`{...}`), no trailing newline.
+    fn frame(&mut self, body: &[u8], out: &mut Vec<u8>);
+
+    /// The file named `closing` is being closed by rotation and `next` will be written next.
+    /// Appends the seal line, which is written as the last line of `closing`.
+    fn seal(&mut self, closing: &str, next: &str, now: SystemTime, out: &mut Vec<u8>);
+
+    /// Called after every batch and at shutdown (`force = true`). Appends a checkpoint line when
+    /// one is due and returns its byte range within `out`, so the sink can also publish it to the
+    /// checkpoint side file (`<prefix>.checkpoint`, replaced atomically) for off-host shipping.
+    fn checkpoint(
+        &mut self,
+        now: SystemTime,
+        force: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<std::ops::Range<usize>>;
+}
