@@ -1,0 +1,1 @@
+//! Rotating, retained, durable files for one stream.
