@@ -25,8 +25,6 @@ mod key;
 pub(crate) use format::{compute, parse as parse_trailer, parse_seq, Alg, GENESIS_PREV};
 pub(crate) use framer::control_kind;
 pub use key::{ChainKey, KeyError};
-#[cfg(feature = "cli")]
-pub(crate) use key::{read_key_file, sanitize_key_id};
 
 use std::time::Duration;
 

@@ -136,7 +136,13 @@ impl<'k> Checker<'k> {
         }
     }
 
-    fn problem(&mut self, kind: ProblemKind, at: Option<(usize, u64)>, seq: Option<u64>, detail: String) {
+    fn problem(
+        &mut self,
+        kind: ProblemKind,
+        at: Option<(usize, u64)>,
+        seq: Option<u64>,
+        detail: String,
+    ) {
         self.problems.push(Problem {
             kind,
             file: at.map(|(f, _)| self.files[f].name.clone()),
@@ -164,15 +170,23 @@ impl<'k> Checker<'k> {
         if !body.is_empty() && !body.ends_with(b"\n") {
             let cut = body.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
             let torn = body.len() - cut;
-            let at = Some((fi, body[..cut].iter().filter(|&&b| b == b'\n').count() as u64 + 1));
+            let at = Some((
+                fi,
+                body[..cut].iter().filter(|&&b| b == b'\n').count() as u64 + 1,
+            ));
             if newest {
-                self.warn(at, format!("torn last line ({torn} bytes) ignored: the writer was interrupted"));
+                self.warn(
+                    at,
+                    format!("torn last line ({torn} bytes) ignored: the writer was interrupted"),
+                );
             } else {
                 self.problem(
                     ProblemKind::Modified,
                     at,
                     chain::parse_seq(&body[cut..]),
-                    format!("file ends in a partial line ({torn} bytes) but is not the newest file"),
+                    format!(
+                        "file ends in a partial line ({torn} bytes) but is not the newest file"
+                    ),
                 );
             }
             body = &body[..cut];
@@ -185,7 +199,10 @@ impl<'k> Checker<'k> {
                 None => {
                     let seq = chain::parse_seq(line);
                     let (kind, detail) = if line.windows(7).any(|w| w == b"\"mac\":\"") {
-                        (ProblemKind::Modified, "line is damaged: its chain keys cannot be read")
+                        (
+                            ProblemKind::Modified,
+                            "line is damaged: its chain keys cannot be read",
+                        )
                     } else {
                         (ProblemKind::Inserted, "line is not a chained record")
                     };
@@ -219,7 +236,8 @@ impl<'k> Checker<'k> {
                                         ProblemKind::Unverifiable,
                                         at,
                                         Some(tr.seq),
-                                        "record is chained without a key although a key was given".to_owned(),
+                                        "record is chained without a key although a key was given"
+                                            .to_owned(),
                                     );
                                 }
                             }
@@ -239,7 +257,9 @@ impl<'k> Checker<'k> {
                     let (pos_ok, prev_field_ok, checked) = match &key {
                         Ok(key) => {
                             let mac_key = key.as_ref().map(ChainKey::mac);
-                            let check = |prev: &[u8; 32]| chain::compute(mac_key.as_ref(), prev, signed) == tr.mac;
+                            let check = |prev: &[u8; 32]| {
+                                chain::compute(mac_key.as_ref(), prev, signed) == tr.mac
+                            };
                             let pos_ok = if genesis {
                                 check(&GENESIS_PREV)
                             } else {
@@ -258,7 +278,8 @@ impl<'k> Checker<'k> {
                     };
                     let idx = self.entries.len();
                     if !pos_ok && !prev_field_ok {
-                        self.stash.insert(idx, (signed.to_vec(), key.ok().flatten()));
+                        self.stash
+                            .insert(idx, (signed.to_vec(), key.ok().flatten()));
                     }
                     self.entries.push(Entry {
                         file: fi,
@@ -303,12 +324,14 @@ impl<'k> Checker<'k> {
                 continue;
             };
             let mac_key = key.as_ref().map(ChainKey::mac);
-            let found = seq.checked_sub(1).and_then(|p| by_seq.get(&p)).and_then(|cands| {
-                cands
-                    .iter()
-                    .copied()
-                    .find(|&c| chain::compute(mac_key.as_ref(), &self.entries[c].mac, &signed) == mac)
-            });
+            let found = seq
+                .checked_sub(1)
+                .and_then(|p| by_seq.get(&p))
+                .and_then(|cands| {
+                    cands.iter().copied().find(|&c| {
+                        chain::compute(mac_key.as_ref(), &self.entries[c].mac, &signed) == mac
+                    })
+                });
             if let Some(c) = found {
                 self.entries[i].authentic = true;
                 self.entries[i].true_pred = Some(c);
@@ -319,7 +342,11 @@ impl<'k> Checker<'k> {
         self.check_checkpoints(checkpoints, &by_seq);
         if self.unkeyed_with_key > 1 {
             let n = self.unkeyed_with_key;
-            if let Some(p) = self.problems.iter_mut().find(|p| p.kind == ProblemKind::Unverifiable) {
+            if let Some(p) = self
+                .problems
+                .iter_mut()
+                .find(|p| p.kind == ProblemKind::Unverifiable)
+            {
                 p.detail = format!("{} ({n} such records)", p.detail);
             }
         }
@@ -403,11 +430,25 @@ impl Checker<'_> {
     fn gap(&mut self, i: usize, from: u64, to: u64, by_seq: &HashMap<u64, Vec<usize>>) {
         let seq = self.entries[i].seq;
         let at = self.at(i);
-        let range = if from == to { format!("record {from} is") } else { format!("records {from}..={to} are") };
-        if Self::any_present(by_seq, from, to) {
-            self.problem(ProblemKind::Reordered, at, seq, format!("{range} not in their place before this one"));
+        let range = if from == to {
+            format!("record {from} is")
         } else {
-            self.problem(ProblemKind::Deleted, at, seq, format!("{range} missing before this one"));
+            format!("records {from}..={to} are")
+        };
+        if Self::any_present(by_seq, from, to) {
+            self.problem(
+                ProblemKind::Reordered,
+                at,
+                seq,
+                format!("{range} not in their place before this one"),
+            );
+        } else {
+            self.problem(
+                ProblemKind::Deleted,
+                at,
+                seq,
+                format!("{range} missing before this one"),
+            );
         }
     }
 
@@ -435,7 +476,12 @@ impl Checker<'_> {
             if e.genesis && e.authentic {
                 if last_seq.is_some() || i > 0 {
                     if self.segment_start_allowed(i) {
-                        self.warn(at, format!("a new chain segment starts at seq {seq} (see the repair record)"));
+                        self.warn(
+                            at,
+                            format!(
+                                "a new chain segment starts at seq {seq} (see the repair record)"
+                            ),
+                        );
                     } else {
                         self.problem(
                             ProblemKind::Spliced,
@@ -462,14 +508,20 @@ impl Checker<'_> {
                         ProblemKind::Inserted,
                         at,
                         Some(seq),
-                        "line is not part of this trail (an authentic record with this seq exists)".to_owned(),
+                        "line is not part of this trail (an authentic record with this seq exists)"
+                            .to_owned(),
                     );
                     prev_damaged = true;
                     continue;
                 } else if prev_damaged && expected == Some(seq) {
                     // Its predecessor was damaged, so it cannot be checked; that is reported.
                     if !next_chains {
-                        self.problem(ProblemKind::Modified, at, Some(seq), "record does not match its MAC".to_owned());
+                        self.problem(
+                            ProblemKind::Modified,
+                            at,
+                            Some(seq),
+                            "record does not match its MAC".to_owned(),
+                        );
                     }
                 } else if expected.map_or(true, |x| x == seq) {
                     if file_start_after_missing {
@@ -479,17 +531,28 @@ impl Checker<'_> {
                             ProblemKind::Deleted,
                             at,
                             Some(seq),
-                            "the first records of the trail are missing: it starts inside a file".to_owned(),
+                            "the first records of the trail are missing: it starts inside a file"
+                                .to_owned(),
                         );
                     } else {
-                        self.problem(ProblemKind::Modified, at, Some(seq), "record does not match its MAC".to_owned());
+                        self.problem(
+                            ProblemKind::Modified,
+                            at,
+                            Some(seq),
+                            "record does not match its MAC".to_owned(),
+                        );
                     }
                 } else if let (true, Some(x)) = (next_chains, expected.filter(|&x| seq > x)) {
                     if !file_start_after_missing {
                         self.gap(i, x, seq - 1, by_seq);
                     }
                 } else {
-                    self.problem(ProblemKind::Inserted, at, Some(seq), "line is not part of this trail".to_owned());
+                    self.problem(
+                        ProblemKind::Inserted,
+                        at,
+                        Some(seq),
+                        "line is not part of this trail".to_owned(),
+                    );
                     prev_damaged = true;
                     continue;
                 }
@@ -504,35 +567,51 @@ impl Checker<'_> {
                     .any(|&j| j < i && self.entries[j].authentic && self.entries[j].mac == e.mac)
             });
             if duplicate {
-                self.problem(ProblemKind::Duplicated, at, Some(seq), "record appears more than once".to_owned());
+                self.problem(
+                    ProblemKind::Duplicated,
+                    at,
+                    Some(seq),
+                    "record appears more than once".to_owned(),
+                );
                 continue;
             }
             match expected {
                 None => {
                     if e.true_pred.is_some() {
-                        self.problem(ProblemKind::Reordered, at, Some(seq), "record appears before its predecessor".to_owned());
+                        self.problem(
+                            ProblemKind::Reordered,
+                            at,
+                            Some(seq),
+                            "record appears before its predecessor".to_owned(),
+                        );
                     } else if e.prev_field_ok && e.line == 1 {
                         self.begins_at = Some(seq);
-                        self.warn(at, format!("trail begins at sequence {seq}: older files were pruned"));
+                        self.warn(
+                            at,
+                            format!("trail begins at sequence {seq}: older files were pruned"),
+                        );
                     } else {
                         self.problem(
                             ProblemKind::Deleted,
                             at,
                             Some(seq),
-                            "the first records of the trail are missing: it starts inside a file".to_owned(),
+                            "the first records of the trail are missing: it starts inside a file"
+                                .to_owned(),
                         );
                     }
                 }
                 Some(x) if seq == x => {
                     let chained = e.pos_ok
-                        || e.true_pred.is_some_and(|j| Some(self.entries[j].mac) == last_mac)
+                        || e.true_pred
+                            .is_some_and(|j| Some(self.entries[j].mac) == last_mac)
                         || (e.prev_field_ok && e.prev_field == last_mac);
                     if !chained && !prev_damaged && !file_start_after_missing {
                         self.problem(
                             ProblemKind::Spliced,
                             at,
                             Some(seq),
-                            "record chains to a different predecessor than the record before it".to_owned(),
+                            "record chains to a different predecessor than the record before it"
+                                .to_owned(),
                         );
                     }
                 }
@@ -578,7 +657,10 @@ impl Checker<'_> {
             .iter()
             .rev()
             .find(|p| p.good)
-            .is_some_and(|p| p.authentic && matches!(&p.control, Some(Control::Seal { next, .. }) if next == name))
+            .is_some_and(|p| {
+                p.authentic
+                    && matches!(&p.control, Some(Control::Seal { next, .. }) if next == name)
+            })
     }
 
     /// Seals that name a next file which is not present, while later files are.
@@ -598,10 +680,20 @@ impl Checker<'_> {
     fn check_seals(&mut self) {
         let n = self.files.len();
         for f in 0..n {
-            let idx: Vec<usize> = (0..self.entries.len()).filter(|&i| self.entries[i].file == f).collect();
+            let idx: Vec<usize> = (0..self.entries.len())
+                .filter(|&i| self.entries[i].file == f)
+                .collect();
             for (k, &i) in idx.iter().enumerate() {
                 let e = &self.entries[i];
-                let Some(Control::Seal { file, first_seq, count, last_seq, last_mac, next }) = e.control.clone() else {
+                let Some(Control::Seal {
+                    file,
+                    first_seq,
+                    count,
+                    last_seq,
+                    last_mac,
+                    next,
+                }) = e.control.clone()
+                else {
                     continue;
                 };
                 let at = self.at(i);
@@ -610,14 +702,29 @@ impl Checker<'_> {
                     continue;
                 }
                 if k + 1 != idx.len() {
-                    self.problem(ProblemKind::BrokenSeal, at, seq, "lines follow the seal in the same file".to_owned());
+                    self.problem(
+                        ProblemKind::BrokenSeal,
+                        at,
+                        seq,
+                        "lines follow the seal in the same file".to_owned(),
+                    );
                 }
                 let base = self.files[f].base.clone();
                 if file != base {
-                    self.problem(ProblemKind::BrokenSeal, at, seq, format!("seal is for file {file:?}, found in {base:?}"));
+                    self.problem(
+                        ProblemKind::BrokenSeal,
+                        at,
+                        seq,
+                        format!("seal is for file {file:?}, found in {base:?}"),
+                    );
                 }
                 if last_seq != seq {
-                    self.problem(ProblemKind::BrokenSeal, at, seq, "seal's last_seq is not its own seq".to_owned());
+                    self.problem(
+                        ProblemKind::BrokenSeal,
+                        at,
+                        seq,
+                        "seal's last_seq is not its own seq".to_owned(),
+                    );
                 }
                 let first_present = idx.first().and_then(|&j| self.entries[j].seq);
                 if first_seq.is_some() && first_seq != first_present {
@@ -625,7 +732,11 @@ impl Checker<'_> {
                         ProblemKind::Deleted,
                         at,
                         seq,
-                        format!("seal says the file starts at seq {}, it starts at {:?}", first_seq.unwrap_or(0), first_present),
+                        format!(
+                            "seal says the file starts at seq {}, it starts at {:?}",
+                            first_seq.unwrap_or(0),
+                            first_present
+                        ),
                     );
                 }
                 // The chain already shows any line added or removed; the count only speaks
@@ -638,14 +749,22 @@ impl Checker<'_> {
                             ProblemKind::BrokenSeal,
                             at,
                             seq,
-                            format!("seal counts {c} records, the file holds {} lines", idx.len()),
+                            format!(
+                                "seal counts {c} records, the file holds {} lines",
+                                idx.len()
+                            ),
                         );
                     }
                 }
                 let before = idx[..k].iter().rev().find(|&&j| self.entries[j].good);
                 if let (Some(lm), Some(&j)) = (&last_mac, before) {
                     if *lm != hex(&self.entries[j].mac) {
-                        self.problem(ProblemKind::BrokenSeal, at, seq, "seal's last_mac does not match the record before it".to_owned());
+                        self.problem(
+                            ProblemKind::BrokenSeal,
+                            at,
+                            seq,
+                            "seal's last_mac does not match the record before it".to_owned(),
+                        );
                     }
                 }
                 if f + 1 < n {
@@ -662,7 +781,10 @@ impl Checker<'_> {
                                 ProblemKind::BrokenSeal,
                                 at,
                                 seq,
-                                format!("seal names the next file {next}, but {} follows", self.files[f + 1].name),
+                                format!(
+                                    "seal names the next file {next}, but {} follows",
+                                    self.files[f + 1].name
+                                ),
                             );
                         }
                     }
@@ -676,16 +798,33 @@ impl Checker<'_> {
                 }
             }
             if f + 1 < n {
-                let sealed = idx.last().is_some_and(|&i| matches!(self.entries[i].control, Some(Control::Seal { .. })));
+                let sealed = idx.last().is_some_and(|&i| {
+                    matches!(self.entries[i].control, Some(Control::Seal { .. }))
+                });
                 if !sealed {
-                    let at = idx.last().map(|&i| (f, self.entries[i].line)).or(Some((f, 0)));
+                    let at = idx
+                        .last()
+                        .map(|&i| (f, self.entries[i].line))
+                        .or(Some((f, 0)));
                     let seq = idx.last().and_then(|&i| self.entries[i].seq);
-                    self.problem(ProblemKind::BrokenSeal, at, seq, "file is not the newest but does not end with a seal".to_owned());
+                    self.problem(
+                        ProblemKind::BrokenSeal,
+                        at,
+                        seq,
+                        "file is not the newest but does not end with a seal".to_owned(),
+                    );
                 }
             }
             // Repair records are events worth reporting.
             for &i in &idx {
-                if let Some(Control::Repair { repair, file, set_aside, bytes, .. }) = &self.entries[i].control {
+                if let Some(Control::Repair {
+                    repair,
+                    file,
+                    set_aside,
+                    bytes,
+                    ..
+                }) = &self.entries[i].control
+                {
                     if self.entries[i].authentic && repair == "torn_tail" {
                         let msg = format!(
                             "repair: a torn line of {} ({} bytes) was set aside to {}",
@@ -700,7 +839,11 @@ impl Checker<'_> {
         }
     }
 
-    fn check_checkpoints(&mut self, checkpoints: &[(String, Vec<u8>)], by_seq: &HashMap<u64, Vec<usize>>) {
+    fn check_checkpoints(
+        &mut self,
+        checkpoints: &[(String, Vec<u8>)],
+        by_seq: &HashMap<u64, Vec<usize>>,
+    ) {
         let max = by_seq.keys().max().copied();
         let min = by_seq.keys().min().copied();
         for (name, content) in checkpoints {
@@ -714,7 +857,11 @@ impl Checker<'_> {
                 detail,
             };
             let Some(tr) = chain::parse_trailer(line) else {
-                self.problems.push(problem(ProblemKind::Modified, None, "checkpoint file is not a chained record".to_owned()));
+                self.problems.push(problem(
+                    ProblemKind::Modified,
+                    None,
+                    "checkpoint file is not a chained record".to_owned(),
+                ));
                 continue;
             };
             match by_seq.get(&tr.seq) {
@@ -722,7 +869,8 @@ impl Checker<'_> {
                 Some(_) => self.problems.push(problem(
                     ProblemKind::Modified,
                     Some(tr.seq),
-                    "the trail's record with the checkpoint's seq differs from the checkpoint".to_owned(),
+                    "the trail's record with the checkpoint's seq differs from the checkpoint"
+                        .to_owned(),
                 )),
                 None if max.map_or(true, |m| tr.seq > m) => self.problems.push(problem(
                     ProblemKind::Truncated,
@@ -737,7 +885,10 @@ impl Checker<'_> {
                     self.warnings.push(Warning {
                         file: Some(name.clone()),
                         line: None,
-                        message: format!("checkpoint at seq {} predates the pruned head of the trail", tr.seq),
+                        message: format!(
+                            "checkpoint at seq {} predates the pruned head of the trail",
+                            tr.seq
+                        ),
                     });
                 }
                 None => self.problems.push(problem(

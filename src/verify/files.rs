@@ -45,14 +45,24 @@ fn parse_name(name: &str) -> Option<(String, String, u64, bool)> {
     if prefix.is_empty() || !is_stamp(stamp) {
         return None;
     }
-    Some((prefix.to_owned(), stamp.to_owned(), counter.parse().ok()?, gz))
+    Some((
+        prefix.to_owned(),
+        stamp.to_owned(),
+        counter.parse().ok()?,
+        gz,
+    ))
 }
 
 /// `YYYY-MM-DD`, `YYYY-MM-DDTHH` or `YYYY-MM-DDTHH-MM`.
 fn is_stamp(s: &str) -> bool {
     let b = s.as_bytes();
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    let date = b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
+    let date = b.len() >= 10
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10);
     match b.len() {
         10 => date,
         13 => date && b[10] == b'T' && digits(11..13),
@@ -102,9 +112,9 @@ pub(crate) fn list(dir: &Path, prefix: Option<&str>) -> io::Result<Listing> {
             len: meta.len(),
         });
     }
-    listing
-        .files
-        .sort_by(|a, b| (&a.prefix, &a.stamp, a.counter, a.gz).cmp(&(&b.prefix, &b.stamp, b.counter, b.gz)));
+    listing.files.sort_by(|a, b| {
+        (&a.prefix, &a.stamp, a.counter, a.gz).cmp(&(&b.prefix, &b.stamp, b.counter, b.gz))
+    });
     // While a closed file is being compressed both forms exist; the plain one is complete.
     let mut kept: Vec<TrailFile> = Vec::with_capacity(listing.files.len());
     for f in listing.files {

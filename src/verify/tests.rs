@@ -113,7 +113,12 @@ fn keyed_trail_with_wrong_key_is_modified_everywhere() {
     build(d.path(), Some(&key()), 12, 10);
     let r = verify(d.path(), &Keys::from(ChainKey::new("k1", b"other"))).unwrap();
     assert!(!r.intact());
-    assert!(r.problems().iter().all(|p| p.kind() == ProblemKind::Modified), "{r}");
+    assert!(
+        r.problems()
+            .iter()
+            .all(|p| p.kind() == ProblemKind::Modified),
+        "{r}"
+    );
 }
 
 #[test]
@@ -130,7 +135,12 @@ fn unkeyed_trail_is_unverifiable_when_a_key_is_given() {
     let d = tempfile::tempdir().unwrap();
     build(d.path(), None, 12, 10);
     let r = verify(d.path(), &keys()).unwrap();
-    assert!(r.problems().iter().any(|p| p.kind() == ProblemKind::Unverifiable), "{r}");
+    assert!(
+        r.problems()
+            .iter()
+            .any(|p| p.kind() == ProblemKind::Unverifiable),
+        "{r}"
+    );
 }
 
 #[test]
@@ -143,7 +153,11 @@ fn pruned_head_verifies_and_says_where_the_trail_begins() {
     assert!(r.intact(), "{r}");
     let first = r.first_seq().unwrap();
     assert_eq!(r.begins_at(), Some(first));
-    assert!(r.to_string().contains(&format!("trail begins at sequence {first}")), "{r}");
+    assert!(
+        r.to_string()
+            .contains(&format!("trail begins at sequence {first}")),
+        "{r}"
+    );
 }
 
 #[test]
@@ -156,7 +170,11 @@ fn gzipped_files_are_verified() {
         let raw = fs::read(&p).unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&raw).unwrap();
-        fs::write(d.path().join(format!("{}.gz", name(i))), gz.finish().unwrap()).unwrap();
+        fs::write(
+            d.path().join(format!("{}.gz", name(i))),
+            gz.finish().unwrap(),
+        )
+        .unwrap();
         fs::remove_file(p).unwrap();
     }
     let r = verify(d.path(), &keys()).unwrap();
@@ -174,7 +192,10 @@ fn gzipped_files_are_verified() {
     fs::write(&p, gz.finish().unwrap()).unwrap();
     let r = verify(d.path(), &keys()).unwrap();
     assert_eq!(r.problems()[0].kind(), ProblemKind::Modified, "{r}");
-    assert_eq!(r.problems()[0].file(), Some(format!("{}.gz", name(1)).as_str()));
+    assert_eq!(
+        r.problems()[0].file(),
+        Some(format!("{}.gz", name(1)).as_str())
+    );
 }
 
 #[test]
@@ -187,7 +208,10 @@ fn torn_last_line_of_newest_file_is_a_warning() {
     fs::write(&p, c).unwrap();
     let r = verify(d.path(), &keys()).unwrap();
     assert!(r.intact(), "{r}");
-    assert!(r.warnings().iter().any(|w| w.message().contains("torn")), "{r}");
+    assert!(
+        r.warnings().iter().any(|w| w.message().contains("torn")),
+        "{r}"
+    );
     // The same in an older file is damage.
     let p = d.path().join(name(0));
     let mut c = fs::read(&p).unwrap();
@@ -217,7 +241,11 @@ fn mutations_of_a_framer_built_trail_are_classified() {
         for (n, lines) in &base {
             write_lines(d.path(), n, lines);
         }
-        fs::copy(src.path().join("audit.checkpoint"), d.path().join("audit.checkpoint")).unwrap();
+        fs::copy(
+            src.path().join("audit.checkpoint"),
+            d.path().join("audit.checkpoint"),
+        )
+        .unwrap();
         d
     };
     let f1 = &base[1].0;
@@ -242,7 +270,10 @@ fn mutations_of_a_framer_built_trail_are_classified() {
     l.swap(4, 5);
     write_lines(d.path(), f1, &l);
     let r = detect(d.path(), "swap");
-    assert!(kinds(&r).iter().all(|k| *k == ProblemKind::Reordered), "{r}");
+    assert!(
+        kinds(&r).iter().all(|k| *k == ProblemKind::Reordered),
+        "{r}"
+    );
 
     let d = fresh();
     fs::remove_file(d.path().join(&base[2].0)).unwrap();
@@ -266,7 +297,9 @@ fn mutations_of_a_framer_built_trail_are_classified() {
     let mut l = lines.clone();
     let s = String::from_utf8(l[3].clone()).unwrap();
     assert!(s.contains(r#""actor":"user"#), "{s}");
-    l[3] = s.replace(r#""actor":"user"#, r#""actor":"mallory"#).into_bytes();
+    l[3] = s
+        .replace(r#""actor":"user"#, r#""actor":"mallory"#)
+        .into_bytes();
     write_lines(d.path(), f1, &l);
     let r = detect(d.path(), "modify");
     assert_eq!(kinds(&r), [ProblemKind::Modified], "{r}");
@@ -274,7 +307,10 @@ fn mutations_of_a_framer_built_trail_are_classified() {
 
     let d = fresh();
     let mut l = lines.clone();
-    l.insert(2, br#"{"ts":"2026-11-26T05:56:07.123456789Z","stream":"audit","actor":"mallory"}"#.to_vec());
+    l.insert(
+        2,
+        br#"{"ts":"2026-11-26T05:56:07.123456789Z","stream":"audit","actor":"mallory"}"#.to_vec(),
+    );
     write_lines(d.path(), f1, &l);
     let r = detect(d.path(), "insert plain");
     assert_eq!(kinds(&r), [ProblemKind::Inserted], "{r}");
