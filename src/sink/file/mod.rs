@@ -2,8 +2,21 @@
 //!
 //! [`FileSink`] is the public configuration. The stream's writer thread drives a `FileSet`: it
 //! asks whether a rotation is due before each write (so a record is never split across files),
-//! writes whole lines, fsyncs per its durability policy, and wakes at
-//! `next_deadline` so that a quiet sink still rotates on time.
+//! writes whole lines, fsyncs per its durability policy, and wakes at `next_deadline` so that a
+//! quiet sink still rotates on time.
+//!
+//! What an operator can rely on:
+//! - names `<prefix>.<stamp>.<NNNN>.jsonl` sort in time order; `<prefix>.current.jsonl` is a
+//!   symlink to the active file, swapped atomically;
+//! - a restart appends to the newest file; a torn last line is moved to
+//!   `<prefix>.torn-<unix_nanos>.partial`, never deleted; a boundary that passed while the
+//!   process was down still rotates;
+//! - files are created exclusively (`O_EXCL`), without following symlinks (`O_NOFOLLOW`),
+//!   close-on-exec, with the configured mode; a deleted or replaced active file is noticed and
+//!   a new one started; `.<prefix>.lock` keeps a second writer off the same trail;
+//! - retention and compression only touch this prefix's exact names, never the active file;
+//!   compression writes `.gz.tmp`, fsyncs, renames, fsyncs the directory, and only then removes
+//!   the original, and the next start finishes whatever a crash interrupted.
 
 mod compress;
 mod config;
@@ -20,6 +33,7 @@ pub use config::{Clock, Durability, FileSink, Retention, Rotation};
 use crate::sink::TornTail;
 use compress::{Background, Job, Settings, Shared};
 use naming::{DataName, Form};
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
@@ -64,6 +78,8 @@ struct Active {
     id: (u64, u64),
     /// When time rotation is due (`None`: never by time).
     deadline: Option<SystemTime>,
+    /// A failed write could not be cut back off the end.
+    torn: bool,
 }
 
 /// A stream's files: the active one, its successors' names, and the closed ones' upkeep.
@@ -79,15 +95,19 @@ pub(crate) struct FileSet {
     errors: Vec<io::Error>,
     checked_second: i64,
     writes_since_check: u32,
+    /// Highest counter in use per stamp, so that new names sort after every existing one.
+    counters: Counters,
     shared: Arc<Shared>,
-    // Declared last so that dropping the set closes the active file before waiting for the
-    // queued compressions.
+    // Declared after `active` so that dropping the set closes the active file before waiting
+    // for the queued compressions, and the lock is released only after both.
     background: Option<Background>,
+    _lock: File,
 }
 
 #[cfg_attr(not(test), allow(dead_code))] // driven by the writer thread in `sink`
 impl FileSet {
-    /// Creates the directory if needed, finishes crash leftovers, continues the newest file
+    /// Creates the directory if needed, takes the sink's lock (a second writer of the same prefix
+    /// and directory is refused), finishes crash leftovers, continues the newest file
     /// (setting aside a torn last line) or starts a new one, and applies retention.
     ///
     /// If the continued file's period ended while the process was down, `needs_rotation` is
@@ -109,6 +129,7 @@ impl FileSet {
             ));
         }
         open::ensure_dir(&config.dir, config.dir_mode)?;
+        let lock = open::lock(&config.dir, &prefix, config.file_mode)?;
         let settings = Settings {
             dir: config.dir.clone(),
             prefix,
@@ -143,13 +164,18 @@ impl FileSet {
                 Err(e) => errors.push(e),
             }
         }
+        let mut counters = Counters::new();
+        for n in &files {
+            note_counter(&mut counters, n);
+        }
         let active = match continued {
             Some(active) => active,
             None => {
-                let name = free_name(dir, prefix, config.rotation, now, None);
+                let name = free_name(dir, prefix, config.rotation, now, None, &counters);
                 create_active(&settings, config.rotation, name)?
             }
         };
+        note_counter(&mut counters, &active.parsed);
         recovered.last_line = last_line(&settings, &files, &active, &mut errors);
         open::sync_dir(dir)?;
         if let Err(e) = open::swap_link(dir, &naming::current_link(prefix), &active.name) {
@@ -158,7 +184,7 @@ impl FileSet {
 
         let shared = Arc::new(Shared::default());
         shared.set_active(&active.name);
-        let background = if settings.compress {
+        let background = if settings.compress || !settings.retention.keeps_everything() {
             Some(Background::spawn(settings.clone(), Arc::clone(&shared))?)
         } else {
             None
@@ -174,8 +200,10 @@ impl FileSet {
             errors,
             checked_second,
             writes_since_check: 0,
+            counters,
             shared,
             background,
+            _lock: lock,
         };
         // Closed files a crash left uncompressed are compressed now.
         let closed: Vec<String> = files
@@ -219,6 +247,7 @@ impl FileSet {
             self.rotation,
             now,
             Some(&self.active.parsed),
+            &self.counters,
         )
     }
 
@@ -247,7 +276,10 @@ impl FileSet {
     ///
     /// If the file was deleted or replaced underneath (checked at most once per clock second
     /// or every 1024 writes), a new file is started first and the event reported in the stats.
-    /// A failed write is cut back off the file, so a retry never leaves half a record before it.
+    ///
+    /// On error none of `bytes` counts as written: what was partly written is cut back off the
+    /// file, so the caller retries all of `bytes` and a retry never follows half a record. (If
+    /// even the cut fails, the next write goes to a new file instead.)
     pub(crate) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.check_in_place()?;
         let before = self.active.len;
@@ -258,8 +290,11 @@ impl FileSet {
             }
             Err(e) => {
                 let path = self.settings.dir.join(&self.active.name);
-                // Best effort: if even this fails, readers still detect the torn line.
-                let _ = self.active.file.set_len(before);
+                if self.active.file.set_len(before).is_err() {
+                    // Half a record stays in this file; the next write must not be glued onto
+                    // it, so it goes to a new file (and the torn line stays detectable).
+                    self.active.torn = true;
+                }
                 Err(open::context("cannot write to", &path, e))
             }
         }
@@ -318,8 +353,9 @@ impl FileSet {
         }
     }
 
-    /// Runs `job` in the background if compression is on (it must be ordered with the
-    /// compressions), inline otherwise.
+    /// Runs `job` on the background thread (which exists when there is upkeep to do), so that
+    /// the writer never waits for a directory scan or a compression, and pruning is ordered with
+    /// the compressions.
     fn maintain(&self, job: Job) {
         match &self.background {
             Some(background) => background.queue(job, &self.settings, &self.shared),
@@ -338,6 +374,7 @@ impl FileSet {
             self.errors.push(e);
         }
         self.shared.set_active(&self.active.name);
+        note_counter(&mut self.counters, &self.active.parsed);
         self.checked_second = period::unix_secs(now);
         self.writes_since_check = 0;
     }
@@ -347,6 +384,9 @@ impl FileSet {
     fn check_in_place(&mut self) -> io::Result<()> {
         self.writes_since_check += 1;
         let now = self.clock.now();
+        if self.active.torn {
+            return self.replace_active(now, "ends in a record that could not be cut back");
+        }
         let second = period::unix_secs(now);
         if second == self.checked_second && self.writes_since_check < WRITES_PER_IDENTITY_CHECK {
             return Ok(());
@@ -356,22 +396,25 @@ impl FileSet {
         let path = self.settings.dir.join(&self.active.name);
         match open::still_named(&path, self.active.id) {
             Ok(true) => Ok(()),
-            Ok(false) => {
-                let name = self.next_name(now);
-                let next = create_active(&self.settings, self.rotation, name)?;
-                let gone = std::mem::replace(&mut self.active, next);
-                self.errors.push(io::Error::other(format!(
-                    "active file {} was deleted or replaced; continuing in {}",
-                    path.display(),
-                    self.active.name
-                )));
-                drop(gone.file);
-                self.after_switch(now);
-                Ok(())
-            }
+            Ok(false) => self.replace_active(now, "was deleted or replaced"),
             // Cannot tell (for example a permission change on the directory): keep writing.
             Err(_) => Ok(()),
         }
+    }
+
+    /// Continues in a new file outside rotation, reporting why in the stats.
+    fn replace_active(&mut self, now: SystemTime, why: &str) -> io::Result<()> {
+        let name = self.next_name(now);
+        let next = create_active(&self.settings, self.rotation, name)?;
+        let old = std::mem::replace(&mut self.active, next);
+        self.errors.push(io::Error::other(format!(
+            "active file {} {why}; continuing in {}",
+            self.settings.dir.join(&old.name).display(),
+            self.active.name
+        )));
+        drop(old.file);
+        self.after_switch(now);
+        Ok(())
     }
 }
 
@@ -396,19 +439,17 @@ fn finish_leftovers(
     files: &mut Vec<DataName>,
     errors: &mut Vec<io::Error>,
 ) {
-    let has = |files: &[DataName], n: &DataName, form: Form| {
-        files
-            .iter()
-            .any(|f| f.form == form && f.stamp == n.stamp && f.counter == n.counter)
-    };
-    let mut removed = Vec::new();
+    let present: HashSet<(&str, u64, Form)> = files
+        .iter()
+        .map(|f| (f.stamp.as_str(), f.counter, f.form))
+        .collect();
+    let has = |n: &DataName, form: Form| present.contains(&(n.stamp.as_str(), n.counter, form));
+    let mut removed = HashSet::new();
     for n in files.iter() {
         let plain = n.plain(prefix);
         let leftover = match n.form {
-            Form::GzTmp if has(files, n, Form::Plain) || has(files, n, Form::Gz) => {
-                format!("{plain}.gz.tmp")
-            }
-            Form::Plain if has(files, n, Form::Gz) => plain,
+            Form::GzTmp if has(n, Form::Plain) || has(n, Form::Gz) => format!("{plain}.gz.tmp"),
+            Form::Plain if has(n, Form::Gz) => plain,
             _ => continue,
         };
         let path = dir.join(&leftover);
@@ -417,7 +458,9 @@ fn finish_leftovers(
             _ => continue,
         }
         match open::remove_if_exists(&path) {
-            Ok(()) => removed.push((n.stamp.clone(), n.counter, n.form)),
+            Ok(()) => {
+                removed.insert((n.stamp.clone(), n.counter, n.form));
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -457,6 +500,7 @@ fn continue_file(
             len,
             id,
             deadline,
+            torn: false,
         },
         torn,
     ))
@@ -497,6 +541,7 @@ fn create_active(
                     len: 0,
                     id,
                     deadline,
+                    torn: false,
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -509,16 +554,26 @@ fn create_active(
     Err(last_err.unwrap_or_else(|| io::Error::other("no free file name")))
 }
 
+/// Highest counter in use per stamp.
+type Counters = HashMap<String, u64>;
+
+fn note_counter(counters: &mut Counters, name: &DataName) {
+    let max = counters.entry(name.stamp.clone()).or_insert(0);
+    *max = (*max).max(name.counter);
+}
+
 /// The first free name for a file started at `now`: in a new period, the period's stamp from
 /// counter 1; otherwise (or if the clock went backwards) the active file's stamp with the next
-/// counter. Counters already used by any file of that stamp, and names where anything at all
-/// exists, are skipped so that names keep sorting in time order.
+/// counter. Counters already used by a file of that stamp (as of `open`, plus the files made
+/// since: the lock keeps other writers out), and names where anything at all exists now, are
+/// skipped so that names keep sorting in time order.
 fn free_name(
     dir: &Path,
     prefix: &str,
     rotation: config::Rotation,
     now: SystemTime,
     active: Option<&DataName>,
+    counters: &Counters,
 ) -> String {
     let now_start = period::period_start(rotation, period::unix_secs(now));
     let (stamp, mut counter) = match active {
@@ -527,15 +582,8 @@ fn free_name(
         }
         _ => (naming::stamp(rotation, now_start), 1),
     };
-    if let Ok(files) = list(dir, prefix) {
-        if let Some(max) = files
-            .iter()
-            .filter(|f| f.stamp == stamp)
-            .map(|f| f.counter)
-            .max()
-        {
-            counter = counter.max(max + 1);
-        }
+    if let Some(max) = counters.get(&stamp) {
+        counter = counter.max(max + 1);
     }
     loop {
         let name = naming::file_name(prefix, &stamp, counter);
@@ -604,6 +652,16 @@ fn last_line(
 }
 
 impl FileSet {
+    /// Waits until the background thread has done everything queued so far.
+    #[cfg(test)]
+    fn settle(&self) {
+        if self.background.is_some() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            self.maintain(Job::Settle(tx));
+            rx.recv().unwrap();
+        }
+    }
+
     /// Path of the active file (for tests and diagnostics).
     #[cfg(test)]
     fn active_path(&self) -> std::path::PathBuf {
