@@ -363,3 +363,20 @@ fn every_single_byte_flip_is_detected() {
     }
     assert!(flips > 500, "{flips}");
 }
+
+#[test]
+fn verification_time_grows_linearly_with_the_trail() {
+    let time = |records: usize| {
+        let d = tempfile::tempdir().unwrap();
+        build(d.path(), Some(&key()), records, 1000);
+        let start = std::time::Instant::now();
+        let r = verify(d.path(), &keys()).unwrap();
+        assert!(r.intact(), "{r}");
+        start.elapsed()
+    };
+    let small = time(2_000);
+    let large = time(8_000);
+    println!("verify: 2k records {small:?}, 8k records {large:?}");
+    // Linear is 4x; quadratic would be 16x.
+    assert!(large < small * 12, "2k: {small:?}, 8k: {large:?}");
+}
