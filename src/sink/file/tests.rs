@@ -1214,3 +1214,59 @@ fn sigkill_mid_compression_loses_and_repeats_nothing() {
     let n = check_sequence(all.lines());
     assert!(n > acked, "acknowledged {acked}, found {n}");
 }
+
+#[cfg(feature = "gzip")]
+#[test]
+fn failed_compression_keeps_the_original_and_leaves_no_temporary() {
+    const TEST: &str =
+        "sink::file::tests::failed_compression_keeps_the_original_and_leaves_no_temporary";
+    let closed = "audit.2026-11-25.0001.jsonl";
+    if let Some(dir) = std::env::var_os(CHILD_DIR) {
+        // The compressed copy cannot be written past 16 KiB.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit), 0);
+            limit.rlim_cur = 16 << 10;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        }
+        let config = FileSink::new(PathBuf::from(dir)).compress(true);
+        let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+        set.settle();
+        for e in set.take_stats().errors {
+            println!("upkeep error: {e}");
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Incompressible enough: pseudo-random printable bytes, 64 KiB.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut content: Vec<u8> = (0..64 << 10)
+        .map(|i| {
+            if i % 100 == 99 {
+                return b'\n';
+            }
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            b'!' + (state % 94) as u8
+        })
+        .collect();
+    content.push(b'\n');
+    fs::write(dir.path().join(closed), &content).unwrap();
+    fs::write(dir.path().join("audit.2026-11-26.0001.jsonl"), b"{}\n").unwrap();
+
+    let out = run_child(TEST, dir.path());
+    assert!(
+        out.contains("upkeep error"),
+        "the failure is reported: {out}"
+    );
+    assert!(out.contains(&format!("os error {}", libc::EFBIG)), "{out}");
+    assert_eq!(fs::read(dir.path().join(closed)).unwrap(), content);
+    for leftover in [format!("{closed}.gz.tmp"), format!("{closed}.gz")] {
+        assert!(!dir.path().join(&leftover).exists(), "{leftover}");
+    }
+}
