@@ -91,7 +91,10 @@ fn follow(args: &TailArgs, colour: bool) -> Result<u8, CliError> {
     // Position: (file written-as name, bytes consumed).
     let mut pos: Option<(String, u64)> = match trail_files(&args.dir, prefix)?.last() {
         Some(f) if f.gz => Some((f.base.clone(), files::read(f).map_or(0, |c| c.len() as u64))),
-        Some(f) => Some((f.base.clone(), std::fs::metadata(&f.path).map_or(0, |m| m.len()))),
+        Some(f) => Some((
+            f.base.clone(),
+            std::fs::metadata(&f.path).map_or(0, |m| m.len()),
+        )),
         None => None,
     };
     let mut pending: Vec<u8> = Vec::new();
