@@ -49,6 +49,8 @@ struct Entry {
     authentic: bool,
     /// The entry it chains to, found by sequence number when it is not where it should be.
     true_pred: Option<u32>,
+    /// The good line before it in the trail.
+    pos_pred: Option<u32>,
     /// SHA-256 of the unchained line right before it, if any.
     after_bad: Option<Box<[u8; 32]>>,
 }
@@ -67,6 +69,7 @@ struct View {
     prev_field_ok: bool,
     authentic: bool,
     true_pred: Option<usize>,
+    pos_pred: Option<usize>,
 }
 
 impl View {
@@ -83,6 +86,7 @@ impl View {
             prev_field_ok: e.prev_field_ok,
             authentic: e.authentic,
             true_pred: e.true_pred.map(|j| j as usize),
+            pos_pred: e.pos_pred.map(|j| j as usize),
         }
     }
 }
@@ -224,6 +228,7 @@ impl<'k> Checker<'k> {
                         prev_field_ok: false,
                         authentic: false,
                         true_pred: None,
+                        pos_pred: None,
                         after_bad: None,
                     });
                 }
@@ -297,6 +302,7 @@ impl<'k> Checker<'k> {
                         prev_field_ok,
                         authentic: pos_ok || prev_field_ok || !checked,
                         true_pred: None,
+                        pos_pred: self.last_good.map(|p| p as u32),
                         after_bad: self.last_bad_sha.take().map(Box::new),
                     });
                     self.last_good = Some(idx);
@@ -488,6 +494,8 @@ impl Checker<'_> {
         let mut last_seq: Option<u64> = None;
         let mut last_mac: Option<[u8; 32]> = None;
         let mut prev_damaged = false;
+        // Lines judged not part of this trail: records chaining only to them are foreign too.
+        let mut rejected = vec![false; self.entries.len()];
         for i in 0..self.entries.len() {
             let e = View::of(&self.entries[i]);
             let expected = last_seq.map(|s| s.saturating_add(1));
@@ -519,6 +527,7 @@ impl Checker<'_> {
                             Some(seq),
                             "a chain start (genesis) in the middle of the trail: records of another trail were mixed in".to_owned(),
                         );
+                        rejected[i] = true;
                         prev_damaged = true;
                         continue;
                     }
@@ -540,6 +549,7 @@ impl Checker<'_> {
                         "line is not part of this trail (an authentic record with this seq exists)"
                             .to_owned(),
                     );
+                    rejected[i] = true;
                     prev_damaged = true;
                     continue;
                 } else if prev_damaged && expected == Some(seq) {
@@ -582,6 +592,7 @@ impl Checker<'_> {
                         Some(seq),
                         "line is not part of this trail".to_owned(),
                     );
+                    rejected[i] = true;
                     prev_damaged = true;
                     continue;
                 }
@@ -591,6 +602,20 @@ impl Checker<'_> {
                 continue;
             }
             // Authentic record.
+            let source_ok = e.prev_field_ok
+                || e.true_pred.is_some_and(|j| !rejected[j])
+                || (e.pos_ok && e.pos_pred.is_some_and(|p| !rejected[p]));
+            if !source_ok {
+                self.problem(
+                    ProblemKind::Spliced,
+                    at,
+                    Some(seq),
+                    "record chains to a line that is not part of this trail: records of another trail were spliced in".to_owned(),
+                );
+                rejected[i] = true;
+                prev_damaged = true;
+                continue;
+            }
             let duplicate = by_seq
                 .get(seq)
                 .any(|j| j < i && self.entries[j].authentic && self.entries[j].mac == e.mac);
