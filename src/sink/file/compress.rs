@@ -63,6 +63,7 @@ pub(super) struct Settings {
     pub(super) prefix: String,
     pub(super) retention: Retention,
     pub(super) file_mode: u32,
+    pub(super) dir_mode: u32,
     pub(super) compress: bool,
 }
 

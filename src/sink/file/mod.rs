@@ -135,6 +135,7 @@ impl FileSet {
             prefix,
             retention: config.retention.clone(),
             file_mode: config.file_mode,
+            dir_mode: config.dir_mode,
             compress: config.compress,
         };
         let clock = config.clock_or_system();
@@ -526,6 +527,7 @@ fn create_active(
         ));
     };
     let mut last_err = None;
+    let mut recreated_dir = false;
     for _ in 0..NAME_ATTEMPTS {
         let name = parsed.plain(&settings.prefix);
         let path = settings.dir.join(&name);
@@ -547,6 +549,12 @@ fn create_active(
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 last_err = Some(e);
                 parsed.counter += 1;
+            }
+            // The directory was removed underneath (log cleanup gone wrong): recreate it once
+            // rather than stop auditing.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !recreated_dir => {
+                recreated_dir = true;
+                open::ensure_dir(&settings.dir, settings.dir_mode)?;
             }
             Err(e) => return Err(e),
         }

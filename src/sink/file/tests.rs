@@ -687,6 +687,22 @@ fn deleted_active_file_is_noticed_and_a_new_one_opened() {
 }
 
 #[test]
+fn removed_directory_is_recreated_with_its_mode() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("audit");
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(&dir, &clock), "audit").unwrap();
+    emit(&mut set, "one");
+    fs::remove_dir_all(&dir).unwrap();
+    clock.advance(Duration::from_secs(1));
+    emit(&mut set, "two");
+    assert_eq!(read(&dir, set.current_name()), "two\n");
+    assert_eq!(read(&dir, "audit.current.jsonl"), "two\n");
+    let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700);
+}
+
+#[test]
 fn replaced_active_file_is_noticed_and_a_new_one_opened() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at("2026-11-26T05:56:07Z");
