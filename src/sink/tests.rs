@@ -752,4 +752,58 @@ mod files {
         );
         assert!(std::error::Error::source(&err).is_some());
     }
+
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "timed out: {what}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn debug_files_are_not_fsynced_until_sync_is_called() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handle, guard) = start_files(Stream::Debug, FileSink::new(dir.path()), None);
+        for i in 0..100 {
+            handle.submit(&record(i));
+        }
+        wait_until("records written", || handle.health().written == 100);
+        assert_eq!(
+            handle.health().syncs,
+            0,
+            "debug defaults to Durability::Never"
+        );
+        handle.sync().unwrap();
+        assert_eq!(handle.health().syncs, 1, "an explicit sync() fsyncs anyway");
+        handle.sync().unwrap();
+        assert_eq!(handle.health().syncs, 1, "nothing new to fsync");
+        drop(guard);
+    }
+
+    #[test]
+    fn audit_files_are_fsynced_after_every_batch_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handle, guard) = start_files(Stream::Audit, FileSink::new(dir.path()), None);
+        for i in 0..3 {
+            handle.submit(&record(i));
+            wait_until("record written", || handle.health().written == i as u64 + 1);
+            wait_until("batch fsynced", || handle.health().syncs == i as u64 + 1);
+        }
+        drop(guard);
+    }
+
+    #[test]
+    fn interval_durability_fsyncs_without_being_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config =
+            FileSink::new(dir.path()).durability(Durability::Interval(Duration::from_millis(20)));
+        let (handle, guard) = start_files(Stream::Debug, config, None);
+        handle.submit(&record(1));
+        wait_until("interval fsync", || handle.health().syncs >= 1);
+        drop(guard);
+    }
 }

@@ -284,6 +284,7 @@ impl Worker {
         };
         if self.unsynced && (policy_due || sync_wanted || shutdown) {
             self.dest.sync().map_err(failed(Step::Sync))?;
+            Counters::add(&self.shared.counters.syncs, 1);
             self.unsynced = false;
             self.last_sync = Instant::now();
         }
