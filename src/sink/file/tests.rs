@@ -671,6 +671,41 @@ fn symlink_planted_at_the_next_name_is_not_followed() {
 }
 
 #[test]
+fn file_planted_at_the_next_name_is_not_clobbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(dir.path(), &clock), "audit").unwrap();
+    let now = set.now();
+    let planted = dir.path().join(set.next_name(now));
+    fs::write(&planted, b"not ours\n").unwrap();
+    set.rotate(now).unwrap();
+    emit(&mut set, "ours");
+    assert_eq!(fs::read(&planted).unwrap(), b"not ours\n");
+    assert_eq!(set.current_name(), "audit.2026-11-26.0003.jsonl");
+    // Planted between choosing a name and creating it: the exclusive create moves on.
+    let racing = dir.path().join("audit.2026-11-26.0004.jsonl");
+    fs::write(&racing, b"raced\n").unwrap();
+    let active = create_active(
+        &set.settings,
+        Rotation::Daily,
+        "audit.2026-11-26.0004.jsonl".to_owned(),
+    )
+    .unwrap();
+    assert_eq!(active.name, "audit.2026-11-26.0005.jsonl");
+    assert_eq!(fs::read(&racing).unwrap(), b"raced\n");
+}
+
+#[test]
+fn files_are_not_inherited_by_child_processes() {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (set, _) = FileSet::open(&sink(dir.path(), &clock), "audit").unwrap();
+    let flags = unsafe { libc::fcntl(set.active.file.as_raw_fd(), libc::F_GETFD) };
+    assert!(flags >= 0 && flags & libc::FD_CLOEXEC != 0);
+}
+
+#[test]
 fn deleted_active_file_is_noticed_and_a_new_one_opened() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at("2026-11-26T05:56:07Z");
