@@ -482,6 +482,54 @@ fn audit_callers_blocked_on_a_failing_target_are_released_at_shutdown() {
     assert_eq!(health.dropped, 0, "audit never drops");
 }
 
+/// A target that logs into its own audit sink from inside `write`, as a misbehaving
+/// `MakeWriter` (one that emits tracing events routed back to this stream) would.
+#[derive(Clone, Default)]
+struct SelfLogging(Arc<std::sync::OnceLock<SinkHandle>>);
+
+impl Write for SelfLogging {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(handle) = self.0.get() {
+            for i in 0..20 {
+                handle.submit(&record(1000 + i));
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn audit_writer_thread_logging_into_its_own_full_queue_does_not_deadlock() {
+    let target = SelfLogging::default();
+    let (handle, guard) = spawn_tuned(
+        SinkSpec {
+            stream: Stream::Audit,
+            target: Target::Writer(BoxMakeWriter::new({
+                let target = target.clone();
+                move || target.clone()
+            })),
+            framer: None,
+        },
+        Tuning {
+            queue_capacity: Some(64),
+            drain_timeout: Some(Duration::from_millis(200)),
+            durability: None,
+        },
+    )
+    .unwrap();
+    let _ = target.0.set(handle.clone());
+    handle.submit(&record(1));
+    handle.sync().unwrap();
+    drop(guard);
+    let health = handle.health();
+    assert!(health.written >= 1);
+    assert!(health.failed > 0, "records the writer could not queue are counted");
+    assert_eq!(health.dropped, 0);
+}
+
 /// Numbers records like the chain's framer would, and remembers what `resume` was given.
 #[derive(Default)]
 struct CountingFramer {
