@@ -14,7 +14,7 @@ use super::error::SinkError;
 use super::file::Durability;
 use super::framing::{Framer, TornTail};
 use super::health::Counters;
-use super::queue::Shared;
+use super::queue::{Shared, PREALLOCATE_LIMIT};
 use crate::record::time::write_rfc3339;
 use crate::Stream;
 
@@ -112,13 +112,14 @@ impl Worker {
         fsync: Durability,
         rotates: bool,
     ) -> Self {
+        let batch_capacity = shared.capacity().min(PREALLOCATE_LIMIT);
         Worker {
             shared,
             dest,
             framer,
             fsync,
             rotates,
-            batch: Vec::new(),
+            batch: Vec::with_capacity(batch_capacity),
             cursor: 0,
             checkpoint_due: false,
             out: Vec::new(),
