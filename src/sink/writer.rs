@@ -218,6 +218,8 @@ impl Worker {
             self.shared.notify_room();
         }
         self.checkpoint_due = true;
+        // Records that arrive while draining get their own final checkpoint after them.
+        self.final_checkpoint_done = false;
         if drops > 0 {
             self.frame_drop_report(drops);
         }
@@ -540,9 +542,11 @@ impl Worker {
         }
         if self.rotates {
             if let Some(deadline) = self.dest.next_deadline() {
+                // A boundary already passed was handled by the last step (or is being retried);
+                // waking for it again right away would spin.
                 let until = deadline
                     .duration_since(self.dest.now())
-                    .unwrap_or(Duration::ZERO);
+                    .unwrap_or(MAX_IDLE_WAIT);
                 earliest(until.min(MAX_IDLE_WAIT));
             }
         }
