@@ -36,6 +36,19 @@ pub(crate) struct Shared {
     writer_thread: OnceLock<ThreadId>,
 }
 
+/// What the writer thread is doing, as far as callers need to know to decide whether to wake it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriterWait {
+    /// Working; it looks at the queue again before it waits.
+    Busy,
+    /// Just finished a batch and waits a moment for more records to gather, so that a steady
+    /// stream of records is written in batches without a wake-up per record. Woken early only
+    /// when the queue gets half full, for `sync()`, or for shutdown.
+    Lingering,
+    /// Idle: the next record wakes it at once.
+    Sleeping,
+}
+
 /// Everything guarded by the queue mutex. Records are numbered 1, 2, 3... in acceptance order;
 /// the writer writes them in that order, so "durable up to n" is a single number.
 #[derive(Debug)]
@@ -54,8 +67,8 @@ pub(crate) struct State {
     pub(crate) unreported_drops: u64,
     /// Set while the writer fails with records pending; cleared by the next success.
     pub(crate) failing: Option<SinkError>,
-    /// The writer is blocked on `work` and needs a notification.
-    pub(crate) writer_waiting: bool,
+    /// Whether the writer waits on `work`, and how eagerly it wants to be woken.
+    pub(crate) writer_wait: WriterWait,
     /// AUDIT callers blocked on `room`.
     pub(crate) room_waiters: usize,
     /// The guard asked the writer to drain and stop, by this deadline.
@@ -77,7 +90,7 @@ impl Shared {
                 sync_wanted: 0,
                 unreported_drops: 0,
                 failing: None,
-                writer_waiting: false,
+                writer_wait: WriterWait::Busy,
                 room_waiters: 0,
                 shutdown: None,
                 closed: false,
@@ -124,10 +137,7 @@ impl Shared {
                 Stream::Audit if !self.on_writer_thread() => {
                     st.room_waiters += 1;
                     while full(&st) && !st.closed {
-                        if st.writer_waiting {
-                            st.writer_waiting = false;
-                            self.work.notify_one();
-                        }
+                        self.wake_writer(&mut st);
                         st = self.room.wait(st).unwrap_or_else(PoisonError::into_inner);
                     }
                     st.room_waiters -= 1;
@@ -140,6 +150,7 @@ impl Shared {
                 }
                 Stream::Debug => {
                     st.unreported_drops += 1;
+                    self.wake_writer(&mut st);
                     drop(st);
                     Counters::add(&self.counters.dropped, 1);
                     return;
@@ -159,9 +170,22 @@ impl Shared {
         st.buf.push(b'\n');
         st.buf_records += 1;
         st.submitted += 1;
-        if st.writer_waiting {
-            st.writer_waiting = false;
+        let wake = match st.writer_wait {
+            WriterWait::Sleeping => true,
+            WriterWait::Lingering => st.buf.len() >= self.capacity / 2,
+            WriterWait::Busy => false,
+        };
+        if wake {
+            st.writer_wait = WriterWait::Busy;
             drop(st);
+            self.work.notify_one();
+        }
+    }
+
+    /// Wakes a waiting writer (lingering or idle) now.
+    fn wake_writer(&self, st: &mut State) {
+        if st.writer_wait != WriterWait::Busy {
+            st.writer_wait = WriterWait::Busy;
             self.work.notify_one();
         }
     }
@@ -186,10 +210,7 @@ impl Shared {
             if st.closed {
                 return Err(SinkError::closed(self.stream));
             }
-            if st.writer_waiting {
-                st.writer_waiting = false;
-                self.work.notify_one();
-            }
+            self.wake_writer(&mut st);
             st = match deadline {
                 None => self
                     .progress
@@ -234,8 +255,9 @@ impl Shared {
         &'a self,
         mut st: MutexGuard<'a, State>,
         timeout: Option<Duration>,
+        how: WriterWait,
     ) -> MutexGuard<'a, State> {
-        st.writer_waiting = true;
+        st.writer_wait = how;
         let mut st = match timeout {
             None => self.work.wait(st).unwrap_or_else(PoisonError::into_inner),
             Some(t) => {
@@ -245,7 +267,7 @@ impl Shared {
                     .0
             }
         };
-        st.writer_waiting = false;
+        st.writer_wait = WriterWait::Busy;
         st
     }
 
@@ -255,7 +277,7 @@ impl Shared {
         if st.shutdown.is_none() {
             st.shutdown = Some(deadline);
         }
-        st.writer_waiting = false;
+        st.writer_wait = WriterWait::Busy;
         drop(st);
         self.work.notify_one();
     }

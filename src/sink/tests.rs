@@ -526,7 +526,10 @@ fn audit_writer_thread_logging_into_its_own_full_queue_does_not_deadlock() {
     drop(guard);
     let health = handle.health();
     assert!(health.written >= 1);
-    assert!(health.failed > 0, "records the writer could not queue are counted");
+    assert!(
+        health.failed > 0,
+        "records the writer could not queue are counted"
+    );
     assert_eq!(health.dropped, 0);
 }
 

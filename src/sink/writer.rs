@@ -14,7 +14,7 @@ use super::error::SinkError;
 use super::file::Durability;
 use super::framing::{Framer, TornTail};
 use super::health::Counters;
-use super::queue::{Shared, PREALLOCATE_LIMIT};
+use super::queue::{Shared, WriterWait, PREALLOCATE_LIMIT};
 use crate::record::time::write_rfc3339;
 use crate::Stream;
 
@@ -27,6 +27,11 @@ const DEBUG_ATTEMPTS: u32 = 11;
 /// A quiet sink with a time-rotated target re-reads the clock at least this often, so a clock
 /// step (NTP, or an injected test clock) cannot postpone a rotation for long.
 const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
+/// After a batch, the writer waits this long for more records before writing again (unless the
+/// queue fills to half, or `sync()` or shutdown asks): under a steady stream of records this
+/// turns a wake-up per record into a batch per millisecond, at the cost of up to this much delay
+/// before a record is written.
+const LINGER: Duration = Duration::from_millis(1);
 /// Largest single write call (unless one line is longer).
 const WRITE_CHUNK: usize = 64 << 10;
 /// Framing overhead assumed before the first framed record shows the real one.
@@ -90,6 +95,8 @@ pub(crate) struct Worker {
     backoff: Duration,
     attempts: u32,
     final_checkpoint_done: bool,
+    /// The last turn of the loop took a batch from the queue.
+    took_batch: bool,
 }
 
 impl std::fmt::Debug for Worker {
@@ -136,6 +143,7 @@ impl Worker {
             backoff: FIRST_BACKOFF,
             attempts: 0,
             final_checkpoint_done: false,
+            took_batch: false,
         }
     }
 
@@ -198,6 +206,7 @@ impl Worker {
 
     /// Swaps in the queued records if the previous batch is done; returns the shutdown deadline.
     fn take_work(&mut self) -> Option<Instant> {
+        self.took_batch = false;
         let mut st = self.shared.lock();
         let shutdown = st.shutdown;
         if !self.idle() || self.retry_at.is_some() || st.closed {
@@ -218,6 +227,7 @@ impl Worker {
             self.shared.notify_room();
         }
         self.checkpoint_due = true;
+        self.took_batch = true;
         // Records that arrive while draining get their own final checkpoint after them.
         self.final_checkpoint_done = false;
         if drops > 0 {
@@ -550,10 +560,16 @@ impl Worker {
                 earliest(until.min(MAX_IDLE_WAIT));
             }
         }
+        let how = if self.took_batch && !failing && shutdown.is_none() {
+            earliest(LINGER);
+            WriterWait::Lingering
+        } else {
+            WriterWait::Sleeping
+        };
         if timeout == Some(Duration::ZERO) {
             return;
         }
-        drop(self.shared.wait_for_work(st, timeout));
+        drop(self.shared.wait_for_work(st, timeout, how));
     }
 }
 
