@@ -1,1 +1,612 @@
-//! Rotating, retained, durable files for one stream.
+//! Rotating, retained, crash-safe files for one stream.
+//!
+//! [`FileSink`] is the public configuration. The stream's writer thread drives a `FileSet`: it
+//! asks whether a rotation is due before each write (so a record is never split across files),
+//! writes whole lines, fsyncs per its durability policy, and wakes at
+//! `next_deadline` so that a quiet sink still rotates on time.
+
+mod compress;
+mod config;
+mod naming;
+mod open;
+mod period;
+mod recover;
+mod retention;
+#[cfg(test)]
+mod tests;
+
+pub use config::{Clock, Durability, FileSink, Retention, Rotation};
+
+use crate::sink::TornTail;
+use compress::{Background, Job, Settings, Shared};
+use naming::{DataName, Form};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// How many writes may pass between two checks that the active file is still in place, when
+/// the clock's second has not changed either.
+const WRITES_PER_IDENTITY_CHECK: u32 = 1024;
+
+/// How many names past a taken one are tried before giving up on creating a file.
+const NAME_ATTEMPTS: u64 = 1000;
+
+/// What `FileSet::open` found when it continued an existing trail.
+#[derive(Debug, Default)]
+#[cfg_attr(not(test), allow(dead_code))] // consumed by the writer thread in `sink`
+pub(crate) struct Recovered {
+    /// Last complete line of the newest non-empty file (no `\n`).
+    pub(crate) last_line: Option<Vec<u8>>,
+    /// The torn tail set aside, if the newest file ended mid-line.
+    pub(crate) torn: Option<TornTail>,
+}
+
+/// What happened in the background since the last `take_stats`.
+#[derive(Debug, Default)]
+#[cfg_attr(not(test), allow(dead_code))] // consumed by the writer thread in `sink`
+pub(crate) struct FileStats {
+    pub(crate) rotations: u64,
+    pub(crate) pruned: u64,
+    /// Compression, retention, link and reopen problems (the writes themselves return errors).
+    pub(crate) errors: Vec<io::Error>,
+}
+
+/// The file being written.
+#[derive(Debug)]
+struct Active {
+    file: File,
+    name: String,
+    parsed: DataName,
+    len: u64,
+    id: (u64, u64),
+    /// When time rotation is due (`None`: never by time).
+    deadline: Option<SystemTime>,
+}
+
+/// A stream's files: the active one, its successors' names, and the closed ones' upkeep.
+#[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))] // driven by the writer thread in `sink`
+pub(crate) struct FileSet {
+    settings: Settings,
+    rotation: config::Rotation,
+    max_size: Option<u64>,
+    clock: Arc<dyn Clock>,
+    active: Active,
+    rotations: u64,
+    errors: Vec<io::Error>,
+    checked_second: i64,
+    writes_since_check: u32,
+    shared: Arc<Shared>,
+    // Declared last so that dropping the set closes the active file before waiting for the
+    // queued compressions.
+    background: Option<Background>,
+}
+
+#[cfg_attr(not(test), allow(dead_code))] // driven by the writer thread in `sink`
+impl FileSet {
+    /// Creates the directory if needed, finishes crash leftovers, continues the newest file
+    /// (setting aside a torn last line) or starts a new one, and applies retention.
+    ///
+    /// If the continued file's period ended while the process was down, `needs_rotation` is
+    /// true at once, so the boundary is not skipped.
+    pub(crate) fn open(
+        config: &FileSink,
+        default_prefix: &str,
+    ) -> io::Result<(FileSet, Recovered)> {
+        let prefix = config
+            .prefix
+            .as_deref()
+            .unwrap_or(default_prefix)
+            .to_owned();
+        naming::validate_prefix(&prefix)?;
+        if config.compress && !cfg!(feature = "gzip") {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "FileSink::compress(true) needs the `gzip` feature of tracing-audit",
+            ));
+        }
+        open::ensure_dir(&config.dir, config.dir_mode)?;
+        let settings = Settings {
+            dir: config.dir.clone(),
+            prefix,
+            retention: config.retention.clone(),
+            file_mode: config.file_mode,
+            compress: config.compress,
+        };
+        let clock = config.clock_or_system();
+        let now = clock.now();
+        let mut errors = Vec::new();
+        let dir = &settings.dir;
+        let prefix = settings.prefix.as_str();
+
+        let mut files = list(dir, prefix)?;
+        finish_leftovers(dir, prefix, &mut files, &mut errors);
+        let mut recovered = Recovered::default();
+
+        let newest_plain = files
+            .iter()
+            .filter(|n| n.form != Form::GzTmp)
+            .max_by(|a, b| a.cmp_age(b))
+            .filter(|n| n.form == Form::Plain)
+            .cloned();
+        let mut continued = None;
+        if let Some(parsed) = newest_plain {
+            match continue_file(&settings, config.rotation, parsed, now) {
+                Ok((active, torn)) => {
+                    recovered.torn = torn;
+                    continued = Some(active);
+                }
+                // A planted symlink or unreadable file is left alone; a new file is started.
+                Err(e) => errors.push(e),
+            }
+        }
+        let active = match continued {
+            Some(active) => active,
+            None => {
+                let name = free_name(dir, prefix, config.rotation, now, None);
+                create_active(&settings, config.rotation, name)?
+            }
+        };
+        recovered.last_line = last_line(&settings, &files, &active, &mut errors);
+        open::sync_dir(dir)?;
+        if let Err(e) = open::swap_link(dir, &naming::current_link(prefix), &active.name) {
+            errors.push(e);
+        }
+
+        let shared = Arc::new(Shared::default());
+        shared.set_active(&active.name);
+        let background = if settings.compress {
+            Some(Background::spawn(settings.clone(), Arc::clone(&shared))?)
+        } else {
+            None
+        };
+        let checked_second = period::unix_secs(now);
+        let set = FileSet {
+            settings,
+            rotation: config.rotation,
+            max_size: config.max_file_size,
+            clock,
+            active,
+            rotations: 0,
+            errors,
+            checked_second,
+            writes_since_check: 0,
+            shared,
+            background,
+        };
+        // Closed files a crash left uncompressed are compressed now.
+        let closed: Vec<String> = files
+            .iter()
+            .filter(|n| n.form == Form::Plain && n.cmp_age(&set.active.parsed).is_lt())
+            .map(|n| n.plain(&set.settings.prefix))
+            .collect();
+        for name in closed {
+            set.maintain(Job::Compress(name));
+        }
+        set.maintain(Job::Prune(now));
+        Ok((set, recovered))
+    }
+
+    /// The configured clock's time.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// Whether a new file must be started before writing `incoming_bytes`: the period is over,
+    /// or the size limit would be exceeded (never for an empty file, so a record larger than
+    /// the limit is written alone instead of looping).
+    pub(crate) fn needs_rotation(&self, now: SystemTime, incoming_bytes: u64) -> bool {
+        let time_due = self.active.deadline.is_some_and(|deadline| now >= deadline);
+        let size_due = self.max_size.is_some_and(|max| {
+            self.active.len > 0 && self.active.len.saturating_add(incoming_bytes) > max
+        });
+        time_due || size_due
+    }
+
+    /// File name of the active file.
+    pub(crate) fn current_name(&self) -> &str {
+        &self.active.name
+    }
+
+    /// The name `rotate(now)` will open (unless something else takes it in between).
+    pub(crate) fn next_name(&self, now: SystemTime) -> String {
+        free_name(
+            &self.settings.dir,
+            &self.settings.prefix,
+            self.rotation,
+            now,
+            Some(&self.active.parsed),
+        )
+    }
+
+    /// Fsyncs and closes the active file, opens `next_name(now)`, points the current link at it,
+    /// and queues compression of the closed file and retention.
+    ///
+    /// On error the active file stays as it was, so the caller can retry.
+    pub(crate) fn rotate(&mut self, now: SystemTime) -> io::Result<()> {
+        let dir = self.settings.dir.clone();
+        self.active
+            .file
+            .sync_data()
+            .map_err(|e| open::context("cannot fsync", &dir.join(&self.active.name), e))?;
+        let name = self.next_name(now);
+        let next = create_active(&self.settings, self.rotation, name)?;
+        let closed = std::mem::replace(&mut self.active, next);
+        drop(closed.file);
+        self.rotations += 1;
+        self.after_switch(now);
+        self.maintain(Job::Compress(closed.name));
+        self.maintain(Job::Prune(now));
+        Ok(())
+    }
+
+    /// Appends `bytes` (whole lines) to the active file.
+    ///
+    /// If the file was deleted or replaced underneath (checked at most once per clock second
+    /// or every 1024 writes), a new file is started first and the event reported in the stats.
+    /// A failed write is cut back off the file, so a retry never leaves half a record before it.
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.check_in_place()?;
+        let before = self.active.len;
+        match self.active.file.write_all(bytes) {
+            Ok(()) => {
+                self.active.len = before + bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let path = self.settings.dir.join(&self.active.name);
+                // Best effort: if even this fails, readers still detect the torn line.
+                let _ = self.active.file.set_len(before);
+                Err(open::context("cannot write to", &path, e))
+            }
+        }
+    }
+
+    /// Fsyncs the active file's data.
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        let path = self.settings.dir.join(&self.active.name);
+        self.active
+            .file
+            .sync_data()
+            .map_err(|e| open::context("cannot fsync", &path, e))
+    }
+
+    /// When the current period ends (`None` if time never rotates), so a quiet writer can
+    /// wake up and rotate on time.
+    pub(crate) fn next_deadline(&self) -> Option<SystemTime> {
+        self.active.deadline
+    }
+
+    /// Replaces `<dir>/<prefix>.checkpoint` with `line` (plus a newline), atomically and
+    /// durably, for off-host shipping of the chain's latest checkpoint.
+    pub(crate) fn publish_checkpoint(&self, line: &[u8]) -> io::Result<()> {
+        let mut content = Vec::with_capacity(line.len() + 1);
+        content.extend_from_slice(line);
+        content.push(b'\n');
+        open::replace_file(
+            &self.settings.dir,
+            &naming::checkpoint(&self.settings.prefix),
+            &content,
+            self.settings.file_mode,
+        )
+    }
+
+    /// Rotations, pruned files and upkeep errors since the last call.
+    pub(crate) fn take_stats(&mut self) -> FileStats {
+        let mut errors = std::mem::take(&mut self.errors);
+        {
+            let mut shared = self
+                .shared
+                .errors
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            errors.append(&mut shared);
+        }
+        let lost = self.shared.errors_dropped.swap(0, Ordering::Relaxed);
+        if lost > 0 {
+            errors.push(io::Error::other(format!(
+                "{lost} more file upkeep errors were not kept"
+            )));
+        }
+        FileStats {
+            rotations: std::mem::take(&mut self.rotations),
+            pruned: self.shared.pruned.swap(0, Ordering::Relaxed),
+            errors,
+        }
+    }
+
+    /// Runs `job` in the background if compression is on (it must be ordered with the
+    /// compressions), inline otherwise.
+    fn maintain(&self, job: Job) {
+        match &self.background {
+            Some(background) => background.queue(job, &self.settings, &self.shared),
+            None => compress::run(&self.settings, &self.shared, job),
+        }
+    }
+
+    /// Publishes a newly opened active file: durable directory entry, current link, retention.
+    fn after_switch(&mut self, now: SystemTime) {
+        let dir = &self.settings.dir;
+        if let Err(e) = open::sync_dir(dir) {
+            self.errors.push(e);
+        }
+        let link = naming::current_link(&self.settings.prefix);
+        if let Err(e) = open::swap_link(dir, &link, &self.active.name) {
+            self.errors.push(e);
+        }
+        self.shared.set_active(&self.active.name);
+        self.checked_second = period::unix_secs(now);
+        self.writes_since_check = 0;
+    }
+
+    /// Starts a new file if the active one was deleted or replaced underneath. Cheap: a `lstat`
+    /// at most once per clock second or every `WRITES_PER_IDENTITY_CHECK` writes.
+    fn check_in_place(&mut self) -> io::Result<()> {
+        self.writes_since_check += 1;
+        let now = self.clock.now();
+        let second = period::unix_secs(now);
+        if second == self.checked_second && self.writes_since_check < WRITES_PER_IDENTITY_CHECK {
+            return Ok(());
+        }
+        self.checked_second = second;
+        self.writes_since_check = 0;
+        let path = self.settings.dir.join(&self.active.name);
+        match open::still_named(&path, self.active.id) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                let name = self.next_name(now);
+                let next = create_active(&self.settings, self.rotation, name)?;
+                let gone = std::mem::replace(&mut self.active, next);
+                self.errors.push(io::Error::other(format!(
+                    "active file {} was deleted or replaced; continuing in {}",
+                    path.display(),
+                    self.active.name
+                )));
+                drop(gone.file);
+                self.after_switch(now);
+                Ok(())
+            }
+            // Cannot tell (for example a permission change on the directory): keep writing.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// This prefix's data files in `dir`, any form.
+fn list(dir: &Path, prefix: &str) -> io::Result<Vec<DataName>> {
+    let entries = fs::read_dir(dir).map_err(|e| open::context("cannot list", dir, e))?;
+    Ok(entries
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| naming::parse(prefix, n))
+        })
+        .collect())
+}
+
+/// Finishes what a crash interrupted: a `.gz.tmp` is removed (the compression is redone), an
+/// original whose `.gz` is complete (renamed into place only after fsync) is removed.
+fn finish_leftovers(
+    dir: &Path,
+    prefix: &str,
+    files: &mut Vec<DataName>,
+    errors: &mut Vec<io::Error>,
+) {
+    let has = |files: &[DataName], n: &DataName, form: Form| {
+        files
+            .iter()
+            .any(|f| f.form == form && f.stamp == n.stamp && f.counter == n.counter)
+    };
+    let mut removed = Vec::new();
+    for n in files.iter() {
+        let plain = n.plain(prefix);
+        let leftover = match n.form {
+            Form::GzTmp if has(files, n, Form::Plain) || has(files, n, Form::Gz) => {
+                format!("{plain}.gz.tmp")
+            }
+            Form::Plain if has(files, n, Form::Gz) => plain,
+            _ => continue,
+        };
+        let path = dir.join(&leftover);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_file() => {}
+            _ => continue,
+        }
+        match open::remove_if_exists(&path) {
+            Ok(()) => removed.push((n.stamp.clone(), n.counter, n.form)),
+            Err(e) => errors.push(e),
+        }
+    }
+    files.retain(|f| !removed.contains(&(f.stamp.clone(), f.counter, f.form)));
+}
+
+/// Opens the newest file to append to it, setting aside a torn last line.
+fn continue_file(
+    settings: &Settings,
+    rotation: config::Rotation,
+    parsed: DataName,
+    now: SystemTime,
+) -> io::Result<(Active, Option<TornTail>)> {
+    let name = parsed.plain(&settings.prefix);
+    let path = settings.dir.join(&name);
+    let mut file = open::open_existing(&path)?;
+    let len = file
+        .metadata()
+        .map_err(|e| open::context("cannot inspect", &path, e))?
+        .len();
+    let (torn, len) = recover::set_aside_torn_tail(
+        &mut file,
+        len,
+        &settings.dir,
+        &settings.prefix,
+        &name,
+        now,
+        settings.file_mode,
+    )?;
+    let id = open::identity(&file).map_err(|e| open::context("cannot inspect", &path, e))?;
+    let deadline = deadline(rotation, &parsed);
+    Ok((
+        Active {
+            file,
+            name,
+            parsed,
+            len,
+            id,
+            deadline,
+        },
+        torn,
+    ))
+}
+
+/// The end of the period `parsed` was started in, as the current rotation sees it.
+fn deadline(rotation: config::Rotation, parsed: &DataName) -> Option<SystemTime> {
+    let start = period::period_start(rotation, parsed.start);
+    period::period_end(rotation, start).map(period::from_unix_secs)
+}
+
+/// Creates `name` exclusively (never following or clobbering anything planted there); if it is
+/// taken, tries the following counters.
+fn create_active(
+    settings: &Settings,
+    rotation: config::Rotation,
+    name: String,
+) -> io::Result<Active> {
+    let Some(mut parsed) = naming::parse(&settings.prefix, &name) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name:?} is not a file name of this sink"),
+        ));
+    };
+    let mut last_err = None;
+    for _ in 0..NAME_ATTEMPTS {
+        let name = parsed.plain(&settings.prefix);
+        let path = settings.dir.join(&name);
+        match open::create_new(&path, settings.file_mode) {
+            Ok(file) => {
+                let id =
+                    open::identity(&file).map_err(|e| open::context("cannot inspect", &path, e))?;
+                let deadline = deadline(rotation, &parsed);
+                return Ok(Active {
+                    file,
+                    name,
+                    parsed,
+                    len: 0,
+                    id,
+                    deadline,
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                last_err = Some(e);
+                parsed.counter += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other("no free file name")))
+}
+
+/// The first free name for a file started at `now`: in a new period, the period's stamp from
+/// counter 1; otherwise (or if the clock went backwards) the active file's stamp with the next
+/// counter. Counters already used by any file of that stamp, and names where anything at all
+/// exists, are skipped so that names keep sorting in time order.
+fn free_name(
+    dir: &Path,
+    prefix: &str,
+    rotation: config::Rotation,
+    now: SystemTime,
+    active: Option<&DataName>,
+) -> String {
+    let now_start = period::period_start(rotation, period::unix_secs(now));
+    let (stamp, mut counter) = match active {
+        Some(a) if period::period_start(rotation, a.start) >= now_start => {
+            (a.stamp.clone(), a.counter + 1)
+        }
+        _ => (naming::stamp(rotation, now_start), 1),
+    };
+    if let Ok(files) = list(dir, prefix) {
+        if let Some(max) = files
+            .iter()
+            .filter(|f| f.stamp == stamp)
+            .map(|f| f.counter)
+            .max()
+        {
+            counter = counter.max(max + 1);
+        }
+    }
+    loop {
+        let name = naming::file_name(prefix, &stamp, counter);
+        let taken = [name.clone(), format!("{name}.gz")]
+            .iter()
+            .any(|n| fs::symlink_metadata(dir.join(n)).is_ok());
+        if !taken || counter >= u64::MAX / 2 {
+            return name;
+        }
+        counter += 1;
+    }
+}
+
+/// The last complete line of the trail: the active file's, or if it is empty, the newest
+/// earlier file's (the previous file's seal, right after a rotation).
+fn last_line(
+    settings: &Settings,
+    files: &[DataName],
+    active: &Active,
+    errors: &mut Vec<io::Error>,
+) -> Option<Vec<u8>> {
+    let path = settings.dir.join(&active.name);
+    match recover::last_line(&active.file, active.len) {
+        Ok(Some(line)) => return Some(line),
+        Ok(None) => {}
+        Err(e) => {
+            errors.push(open::context("cannot read", &path, e));
+            return None;
+        }
+    }
+    let mut older: Vec<&DataName> = files
+        .iter()
+        .filter(|n| n.form != Form::GzTmp && n.cmp_age(&active.parsed).is_lt())
+        .collect();
+    older.sort_by(|a, b| b.cmp_age(a));
+    for n in older {
+        let found = match n.form {
+            Form::Plain => {
+                let path = settings.dir.join(n.plain(&settings.prefix));
+                open::open_read(&path).and_then(|f| {
+                    let len = f.metadata()?.len();
+                    // A closed file ends in '\n'; one that does not was torn before the
+                    // rotation and its last line is the complete one before the tear.
+                    let end = recover::complete_len(&f, len)?;
+                    recover::last_line(&f, end)
+                })
+            }
+            #[cfg(feature = "gzip")]
+            Form::Gz => recover::last_line_gz(
+                &settings
+                    .dir
+                    .join(format!("{}.gz", n.plain(&settings.prefix))),
+            ),
+            _ => Ok(None),
+        };
+        match found {
+            Ok(Some(line)) => return Some(line),
+            Ok(None) => {}
+            Err(e) => {
+                errors.push(e);
+                return None;
+            }
+        }
+    }
+    None
+}
+
+impl FileSet {
+    /// Path of the active file (for tests and diagnostics).
+    #[cfg(test)]
+    fn active_path(&self) -> std::path::PathBuf {
+        self.settings.dir.join(&self.active.name)
+    }
+}

@@ -1,0 +1,258 @@
+//! The framed line format, shared by the framer (writing) and the verifier (reading).
+//!
+//! ```text
+//! {"seq":N,<body keys>[,"prev":"<64 hex>"][,"kid":"<key id>"],"mac":"<alg>:<64 hex>"}
+//! ```
+//! `mac` = HMAC-SHA256(key, P || B) (`hmac-sha256:`) or SHA-256(P || B) (`sha256:`, unkeyed), where
+//! P is the previous record's MAC as 32 raw bytes (32 zero bytes for a `genesis` record) and B the
+//! exact bytes of the line before `,"mac":"`. A verifier recomputes it from the raw bytes without
+//! re-serializing anything.
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+/// The separator before the MAC; a verifier looks for its last occurrence.
+pub(crate) const MAC_SEP: &[u8] = b",\"mac\":\"";
+const KID_SEP: &[u8] = b",\"kid\":\"";
+const PREV_SEP: &[u8] = b",\"prev\":\"";
+const SEQ_OPEN: &[u8] = b"{\"seq\":";
+/// Label of a keyed MAC.
+pub(crate) const HMAC_LABEL: &str = "hmac-sha256:";
+/// Label of an unkeyed chain hash.
+pub(crate) const SHA_LABEL: &str = "sha256:";
+/// The predecessor of a `genesis` record.
+pub(crate) const GENESIS_PREV: [u8; 32] = [0; 32];
+
+/// How a record's MAC was computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Alg {
+    HmacSha256,
+    Sha256,
+}
+
+impl Alg {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Alg::HmacSha256 => HMAC_LABEL,
+            Alg::Sha256 => SHA_LABEL,
+        }
+    }
+}
+
+/// Computes the chain MAC of `signed` (the line before `,"mac":"`) after `prev`.
+pub(crate) fn compute(key: Option<&Hmac<Sha256>>, prev: &[u8; 32], signed: &[u8]) -> [u8; 32] {
+    match key {
+        Some(key) => {
+            let mut mac = key.clone();
+            mac.update(prev);
+            mac.update(signed);
+            mac.finalize().into_bytes().into()
+        }
+        None => {
+            let mut h = Sha256::new();
+            h.update(prev);
+            h.update(signed);
+            h.finalize().into()
+        }
+    }
+}
+
+/// The chain keys of one framed line, parsed from its raw bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Trailer {
+    pub(crate) seq: u64,
+    /// Length of B, the signed part of the line.
+    pub(crate) signed_len: usize,
+    pub(crate) alg: Alg,
+    pub(crate) mac: [u8; 32],
+    pub(crate) kid: Option<String>,
+    /// The predecessor's MAC, written into the first record of every file.
+    pub(crate) prev: Option<[u8; 32]>,
+}
+
+/// Parses the chain keys out of a line (without its newline); `None` when it is not a framed line.
+pub(crate) fn parse(line: &[u8]) -> Option<Trailer> {
+    let seq = parse_seq(line)?;
+    let signed_len = rfind(line, MAC_SEP)?;
+    let tail = &line[signed_len + MAC_SEP.len()..];
+    let (alg, hex) = if let Some(rest) = tail.strip_prefix(HMAC_LABEL.as_bytes()) {
+        (Alg::HmacSha256, rest)
+    } else if let Some(rest) = tail.strip_prefix(SHA_LABEL.as_bytes()) {
+        (Alg::Sha256, rest)
+    } else {
+        return None;
+    };
+    if hex.len() != 64 + 2 || &hex[64..] != b"\"}" {
+        return None;
+    }
+    let mac = decode_hex32(&hex[..64])?;
+    let mut signed = &line[..signed_len];
+    let kid = match rfind(signed, KID_SEP) {
+        Some(at) if alg == Alg::HmacSha256 => {
+            let id = signed[at + KID_SEP.len()..].strip_suffix(b"\"")?;
+            if id.is_empty()
+                || !id
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b".-_:/@+=".contains(&b))
+            {
+                return None;
+            }
+            signed = &signed[..at];
+            Some(String::from_utf8_lossy(id).into_owned())
+        }
+        _ if alg == Alg::HmacSha256 => return None,
+        _ => None,
+    };
+    let prev = match signed.len().checked_sub(PREV_SEP.len() + 64 + 1) {
+        Some(at) if signed[at..].starts_with(PREV_SEP) && signed.ends_with(b"\"") => Some(
+            decode_hex32(&signed[at + PREV_SEP.len()..signed.len() - 1])?,
+        ),
+        _ => None,
+    };
+    Some(Trailer {
+        seq,
+        signed_len,
+        alg,
+        mac,
+        kid,
+        prev,
+    })
+}
+
+/// The `seq` of a line that starts with `{"seq":N`, even when the rest is not a framed line.
+pub(crate) fn parse_seq(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(SEQ_OPEN)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 20 || (digits > 1 && rest[0] == b'0') {
+        return None;
+    }
+    match rest.get(digits) {
+        Some(b',') | Some(b'}') => {}
+        _ => return None,
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+/// Writes `<label><hex>` of a MAC.
+pub(crate) fn push_mac(alg: Alg, mac: &[u8; 32], out: &mut Vec<u8>) {
+    out.extend_from_slice(alg.label().as_bytes());
+    push_hex(mac, out);
+}
+
+/// The `<label><hex>` form of a MAC as a string.
+pub(crate) fn mac_string(alg: Alg, mac: &[u8; 32]) -> String {
+    let mut out = String::with_capacity(80);
+    out.push_str(alg.label());
+    crate::redact::push_hex(mac, &mut out);
+    out
+}
+
+pub(crate) fn push_hex(bytes: &[u8], out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 0xf) as usize]);
+    }
+}
+
+/// Decodes 64 lowercase hex digits.
+pub(crate) fn decode_hex32(hex: &[u8]) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (slot, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        *slot = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+fn nibble(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Position of the last occurrence of `needle` in `hay`.
+pub(crate) fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.len() > hay.len() {
+        return None;
+    }
+    (0..=hay.len() - needle.len())
+        .rev()
+        .find(|&i| &hay[i..i + needle.len()] == needle)
+}
+
+/// Appends `s` as a JSON string literal.
+pub(crate) fn push_json_str(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            c if (c as u32) < 0x20
+                || (0x7f..=0x9f).contains(&(c as u32))
+                || c == '\u{2028}'
+                || c == '\u{2029}' =>
+            {
+                let _ = std::io::Write::write_fmt(out, format_args!("\\u{:04x}", c as u32));
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_reads_seq_prev_kid_and_mac() {
+        let mac = "ab".repeat(32);
+        let prev = "01".repeat(32);
+        let line = format!(
+            "{{\"seq\":17,\"ts\":\"x\",\"prev\":\"{prev}\",\"kid\":\"k1\",\"mac\":\"hmac-sha256:{mac}\"}}"
+        );
+        let t = parse(line.as_bytes()).unwrap();
+        assert_eq!(t.seq, 17);
+        assert_eq!(t.alg, Alg::HmacSha256);
+        assert_eq!(t.kid.as_deref(), Some("k1"));
+        assert_eq!(t.prev, Some([1; 32]));
+        assert_eq!(t.mac, [0xab; 32]);
+        assert_eq!(
+            &line.as_bytes()[t.signed_len..t.signed_len + 7],
+            b",\"mac\":"
+        );
+    }
+
+    #[test]
+    fn parse_rejects_damaged_trailers() {
+        let mac = "ab".repeat(32);
+        for line in [
+            format!("{{\"seq\":01,\"mac\":\"sha256:{mac}\"}}"),
+            format!("{{\"seq\":1,\"mac\":\"sha256:{}\"}}", &mac[1..]),
+            format!("{{\"seq\":1,\"mac\":\"sha256:{mac}\"}} "),
+            format!("{{\"seq\":1,\"mac\":\"hmac-sha256:{mac}\"}}"),
+            format!("{{\"seq\":1,\"mac\":\"md5:{mac}\"}}"),
+            format!("{{\"seq\":1,\"mac\":\"sha256:{}\"}}", mac.to_uppercase()),
+            format!("{{\"sec\":1,\"mac\":\"sha256:{mac}\"}}"),
+        ] {
+            assert!(parse(line.as_bytes()).is_none(), "{line}");
+        }
+    }
+
+    #[test]
+    fn json_strings_escape_line_breaks_and_controls() {
+        let mut out = Vec::new();
+        push_json_str("a\"b\\c\nd\u{2028}\u{1b}", &mut out);
+        assert_eq!(out, b"\"a\\\"b\\\\c\\u000ad\\u2028\\u001b\"");
+        let back: String = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back, "a\"b\\c\nd\u{2028}\u{1b}");
+    }
+}

@@ -1,0 +1,316 @@
+//! The chain framer: assigns sequence numbers and MACs on the audit sink's writer thread.
+
+use super::format::{self, Alg, GENESIS_PREV};
+use super::ChainConfig;
+use crate::sink::{Framer, TornTail};
+use hmac::Hmac;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Frames audit records into a MAC chain, in file order.
+pub(crate) struct ChainFramer {
+    key: Option<Hmac<Sha256>>,
+    /// `,"kid":"<id>"`, pre-rendered (empty when unkeyed).
+    kid: Vec<u8>,
+    alg: Alg,
+    every: u64,
+    interval: Duration,
+    next_seq: u64,
+    prev: [u8; 32],
+    /// First sequence number of the file being written, when known (not after a restart that
+    /// appended to an existing file).
+    file_first: Option<u64>,
+    /// The next record is the first of its file: it carries `"prev"` so that it can be verified
+    /// even when every earlier file was pruned.
+    at_file_start: bool,
+    since_checkpoint: u64,
+    last_checkpoint_at: Option<SystemTime>,
+    /// Scratch buffer for control record bodies.
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for ChainFramer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainFramer")
+            .field("alg", &self.alg)
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a chain segment starts with a `genesis` record.
+#[derive(Clone, Copy)]
+enum GenesisReason {
+    New,
+    UnchainedLastLine,
+}
+
+impl ChainFramer {
+    pub(crate) fn new(config: &ChainConfig) -> Self {
+        let (key, kid, alg) = match &config.key {
+            Some(k) => {
+                let mut kid = b",\"kid\":".to_vec();
+                format::push_json_str(k.key_id(), &mut kid);
+                (Some(k.mac()), kid, Alg::HmacSha256)
+            }
+            None => (None, Vec::new(), Alg::Sha256),
+        };
+        ChainFramer {
+            key,
+            kid,
+            alg,
+            every: config.every.max(1),
+            interval: config.interval,
+            next_seq: 0,
+            prev: GENESIS_PREV,
+            file_first: Some(0),
+            at_file_start: true,
+            since_checkpoint: 0,
+            last_checkpoint_at: None,
+            scratch: Vec::with_capacity(256),
+        }
+    }
+
+    /// Appends one framed line: `{"seq":N` + `content` (which starts with `,` or is empty) +
+    /// chain keys. Returns the line's range in `out`.
+    fn emit(&mut self, content: [&[u8]; 2], genesis: bool, out: &mut Vec<u8>) -> Range<usize> {
+        let start = out.len();
+        out.extend_from_slice(b"{\"seq\":");
+        let _ = write!(out, "{}", self.next_seq);
+        out.extend_from_slice(content[0]);
+        out.extend_from_slice(content[1]);
+        if genesis {
+            self.prev = GENESIS_PREV;
+        } else if self.at_file_start {
+            out.extend_from_slice(b",\"prev\":\"");
+            format::push_hex(&self.prev, out);
+            out.push(b'"');
+        }
+        out.extend_from_slice(&self.kid);
+        let mac = format::compute(self.key.as_ref(), &self.prev, &out[start..]);
+        out.extend_from_slice(format::MAC_SEP);
+        format::push_mac(self.alg, &mac, out);
+        out.extend_from_slice(b"\"}\n");
+        if self.at_file_start && self.file_first.is_none() {
+            self.file_first = Some(self.next_seq);
+        }
+        self.prev = mac;
+        self.next_seq = self.next_seq.saturating_add(1);
+        self.since_checkpoint += 1;
+        self.at_file_start = false;
+        start..out.len()
+    }
+
+    /// Starts `,"ts":"..","stream":"audit","record":"<kind>"` in the scratch buffer.
+    fn control_head(&mut self, kind: &str, now: SystemTime) {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(b",\"ts\":\"");
+        crate::record::time::write_rfc3339(now, &mut self.scratch);
+        self.scratch
+            .extend_from_slice(b"\",\"stream\":\"audit\",\"record\":\"");
+        self.scratch.extend_from_slice(kind.as_bytes());
+        self.scratch.push(b'"');
+    }
+
+    fn emit_control(&mut self, genesis: bool, out: &mut Vec<u8>) -> Range<usize> {
+        let content = std::mem::take(&mut self.scratch);
+        let range = self.emit([&content, b""], genesis, out);
+        self.scratch = content;
+        range
+    }
+
+    fn genesis(&mut self, reason: GenesisReason, now: SystemTime, out: &mut Vec<u8>) {
+        self.control_head("genesis", now);
+        self.scratch.extend_from_slice(b",\"chain\":\"");
+        format::push_hex(&new_chain_id(now), &mut self.scratch);
+        self.scratch.extend_from_slice(b"\",\"reason\":\"");
+        self.scratch.extend_from_slice(match reason {
+            GenesisReason::New => b"new".as_slice(),
+            GenesisReason::UnchainedLastLine => b"unchained_last_line".as_slice(),
+        });
+        self.scratch.push(b'"');
+        self.emit_control(true, out);
+    }
+}
+
+/// A chain id that tells trails apart (uniqueness, not secrecy, is what matters).
+fn new_chain_id(now: SystemTime) -> [u8; 16] {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = Sha256::new();
+    let nanos = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.update(nanos.to_le_bytes());
+    h.update(wall.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let local = 0u8;
+    h.update((&local as *const u8 as usize).to_le_bytes());
+    let digest: [u8; 32] = h.finalize().into();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    id
+}
+
+impl Framer for ChainFramer {
+    fn resume(
+        &mut self,
+        last_line: Option<&[u8]>,
+        torn: Option<&TornTail>,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) {
+        self.last_checkpoint_at = Some(now);
+        match last_line {
+            None => {
+                self.next_seq = 0;
+                self.file_first = Some(0);
+                self.genesis(GenesisReason::New, now, out);
+            }
+            Some(line) => match format::parse(line) {
+                Some(trailer) => {
+                    self.next_seq = trailer.seq.saturating_add(1);
+                    self.prev = trailer.mac;
+                    // A sealed file is never written again; the next record opens a new one.
+                    self.at_file_start = is_control(line, b"seal");
+                    self.file_first = None;
+                    self.since_checkpoint = u64::from(!is_control(line, b"checkpoint"));
+                }
+                None => {
+                    // Continue the numbering when the line still shows it, so seq stays
+                    // monotonic; the chain itself cannot continue from an unchained line.
+                    self.next_seq = format::parse_seq(line)
+                        .map(|s| s.saturating_add(1))
+                        .unwrap_or(0);
+                    self.at_file_start = false;
+                    self.file_first = None;
+                    self.genesis(GenesisReason::UnchainedLastLine, now, out);
+                    self.control_head("repair", now);
+                    self.scratch.extend_from_slice(
+                        b",\"repair\":\"new_chain\",\"message\":\"the last line on disk is not a chained record; a new chain segment starts here\",\"prev_line_sha256\":\"",
+                    );
+                    let digest: [u8; 32] = Sha256::digest(line).into();
+                    format::push_hex(&digest, &mut self.scratch);
+                    let _ = write!(self.scratch, "\",\"prev_line_bytes\":{}", line.len());
+                    self.emit_control(false, out);
+                }
+            },
+        }
+        if let Some(torn) = torn {
+            self.control_head("repair", now);
+            self.scratch.extend_from_slice(
+                b",\"repair\":\"torn_tail\",\"message\":\"a torn last line was set aside\",\"file\":",
+            );
+            format::push_json_str(&torn.file, &mut self.scratch);
+            self.scratch.extend_from_slice(b",\"set_aside\":");
+            format::push_json_str(&torn.set_aside.to_string_lossy(), &mut self.scratch);
+            let _ = write!(self.scratch, ",\"bytes\":{}", torn.bytes);
+            self.emit_control(false, out);
+        }
+    }
+
+    fn frame(&mut self, body: &[u8], out: &mut Vec<u8>) {
+        let body = trim_end(body);
+        if body.len() >= 2 && body[0] == b'{' && body[body.len() - 1] == b'}' {
+            let inner = &body[1..body.len() - 1];
+            if inner.iter().all(u8::is_ascii_whitespace) {
+                self.emit([b"", b""], false, out);
+            } else {
+                self.emit([b",", inner], false, out);
+            }
+        } else {
+            // The contract says a body is a JSON object; anything else is kept, escaped, rather
+            // than written as a line that would break every reader.
+            self.scratch.clear();
+            self.scratch
+                .extend_from_slice(b",\"stream\":\"audit\",\"invalid_body\":");
+            format::push_json_str(&String::from_utf8_lossy(body), &mut self.scratch);
+            self.emit_control(false, out);
+        }
+    }
+
+    fn seal(&mut self, closing: &str, next: &str, now: SystemTime, out: &mut Vec<u8>) {
+        self.control_head("seal", now);
+        self.scratch.extend_from_slice(b",\"file\":");
+        format::push_json_str(closing, &mut self.scratch);
+        if let Some(first) = self.file_first {
+            let count = self.next_seq.saturating_sub(first).saturating_add(1);
+            let _ = write!(self.scratch, ",\"first_seq\":{first},\"count\":{count}");
+        }
+        let _ = write!(self.scratch, ",\"last_seq\":{}", self.next_seq);
+        self.scratch.extend_from_slice(b",\"last_mac\":\"");
+        let prev = self.prev;
+        // The label of the predecessor is not known after a key change; the MAC bytes are what
+        // the verifier compares.
+        format::push_hex(&prev, &mut self.scratch);
+        self.scratch.extend_from_slice(b"\",\"next\":");
+        format::push_json_str(next, &mut self.scratch);
+        self.emit_control(false, out);
+        self.at_file_start = true;
+        self.file_first = None;
+    }
+
+    fn checkpoint(
+        &mut self,
+        now: SystemTime,
+        force: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<Range<usize>> {
+        if self.since_checkpoint == 0 {
+            return None;
+        }
+        let last = *self.last_checkpoint_at.get_or_insert(now);
+        let reason = if self.since_checkpoint >= self.every {
+            "records"
+        } else if now.duration_since(last).is_ok_and(|d| d >= self.interval) {
+            "interval"
+        } else if force {
+            "shutdown"
+        } else {
+            return None;
+        };
+        self.control_head("checkpoint", now);
+        self.scratch.extend_from_slice(b",\"reason\":\"");
+        self.scratch.extend_from_slice(reason.as_bytes());
+        self.scratch.push(b'"');
+        let range = self.emit_control(false, out);
+        self.since_checkpoint = 0;
+        self.last_checkpoint_at = Some(now);
+        Some(range)
+    }
+}
+
+fn trim_end(mut b: &[u8]) -> &[u8] {
+    while let [rest @ .., last] = b {
+        if last.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+/// Whether a framed line is a control record of `kind` (`{"seq":N,"ts":"..","stream":"audit","record":"<kind>"`).
+pub(crate) fn is_control(line: &[u8], kind: &[u8]) -> bool {
+    control_kind(line) == Some(kind)
+}
+
+/// The `record` kind of a framed control line, found at its fixed position without parsing.
+pub(crate) fn control_kind(line: &[u8]) -> Option<&[u8]> {
+    let rest = line.strip_prefix(b"{\"seq\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let rest = rest[digits..].strip_prefix(b",\"ts\":\"")?;
+    let rest = rest.get(crate::record::time::RFC3339_LEN..)?;
+    let rest = rest.strip_prefix(b"\",\"stream\":\"audit\",\"record\":\"")?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    Some(&rest[..end])
+}

@@ -1,0 +1,231 @@
+//! The exact names a sink's files have, and recognising them (and nothing else) in a directory.
+//!
+//! `<prefix>.<stamp>.<NNNN>.jsonl`, gzipped `<prefix>.<stamp>.<NNNN>.jsonl.gz`, where the stamp
+//! is `YYYY-MM-DD`, `YYYY-MM-DDTHH` or `YYYY-MM-DDTHH-MM` (UTC) and `NNNN` a counter of at least
+//! four digits. Matching is exact so that two sinks can share a directory: `audit` never claims
+//! `audit_debug.*`, `auditx.*`, `audit.debug.*` or `audit.2026-11-26.0001.jsonl.bak`.
+
+use super::config::Rotation;
+use chrono::{DateTime, NaiveDate};
+use std::cmp::Ordering;
+use std::io;
+
+const EXT: &str = ".jsonl";
+const GZ: &str = ".gz";
+const GZ_TMP: &str = ".gz.tmp";
+
+/// Which form of a data file a name denotes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Form {
+    /// `….jsonl`, possibly still being written.
+    Plain,
+    /// `….jsonl.gz`, a complete compressed copy.
+    Gz,
+    /// `….jsonl.gz.tmp`, a compression interrupted by a crash.
+    GzTmp,
+}
+
+/// A parsed own file name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct DataName {
+    pub(super) stamp: String,
+    /// Unix second the stamp denotes.
+    pub(super) start: i64,
+    pub(super) counter: u64,
+    pub(super) form: Form,
+}
+
+impl DataName {
+    /// The `.jsonl` name this file is (or was, before compression).
+    pub(super) fn plain(&self, prefix: &str) -> String {
+        file_name(prefix, &self.stamp, self.counter)
+    }
+
+    /// Orders files by the time they were started.
+    pub(super) fn cmp_age(&self, other: &DataName) -> Ordering {
+        (self.start, self.counter, &self.stamp).cmp(&(other.start, other.counter, &other.stamp))
+    }
+}
+
+/// Checks that `prefix` is usable as the first part of a file name in the sink's directory.
+pub(super) fn validate_prefix(prefix: &str) -> io::Result<()> {
+    let bad = prefix.is_empty()
+        || prefix.starts_with('.')
+        || prefix.contains('/')
+        || prefix.contains('\0')
+        || prefix.len() > 200;
+    if bad {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("file sink prefix {prefix:?} is not a plain file name part"),
+        ));
+    }
+    Ok(())
+}
+
+/// `<prefix>.<stamp>.<NNNN>.jsonl`.
+pub(super) fn file_name(prefix: &str, stamp: &str, counter: u64) -> String {
+    format!("{prefix}.{stamp}.{counter:04}{EXT}")
+}
+
+/// The name of the always-current symlink.
+pub(super) fn current_link(prefix: &str) -> String {
+    format!("{prefix}.current{EXT}")
+}
+
+/// The name of the checkpoint side file.
+pub(super) fn checkpoint(prefix: &str) -> String {
+    format!("{prefix}.checkpoint")
+}
+
+/// Where a torn last line found at `unix_nanos` is set aside.
+pub(super) fn torn(prefix: &str, unix_nanos: u128) -> String {
+    format!("{prefix}.torn-{unix_nanos}.partial")
+}
+
+/// The stamp of the period starting at `start` (unix seconds, UTC).
+pub(super) fn stamp(rotation: Rotation, start: i64) -> String {
+    let format = match rotation {
+        Rotation::Minutely => "%Y-%m-%dT%H-%M",
+        Rotation::Hourly => "%Y-%m-%dT%H",
+        Rotation::Daily | Rotation::Weekly | Rotation::Never => "%Y-%m-%d",
+    };
+    match DateTime::from_timestamp(start, 0) {
+        Some(t) => t.format(format).to_string(),
+        // Out of chrono's range (hundreds of thousands of years): still a valid, sortable name.
+        None => "9999-12-31".to_owned(),
+    }
+}
+
+/// Parses `name` if (and only if) it is one of this prefix's data files.
+pub(super) fn parse(prefix: &str, name: &str) -> Option<DataName> {
+    let rest = name.strip_prefix(prefix)?.strip_prefix('.')?;
+    let (rest, form) = if let Some(r) = rest.strip_suffix(GZ_TMP) {
+        (r, Form::GzTmp)
+    } else if let Some(r) = rest.strip_suffix(GZ) {
+        (r, Form::Gz)
+    } else {
+        (rest, Form::Plain)
+    };
+    let rest = rest.strip_suffix(EXT)?;
+    let (stamp, digits) = rest.split_once('.')?;
+    if digits.len() < 4 || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let counter = digits.parse().ok()?;
+    let start = parse_stamp(stamp)?;
+    Some(DataName {
+        stamp: stamp.to_owned(),
+        start,
+        counter,
+        form,
+    })
+}
+
+/// The unix second a `YYYY-MM-DD[THH[-MM]]` stamp denotes.
+fn parse_stamp(stamp: &str) -> Option<i64> {
+    let b = stamp.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = b.get(r)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    let (hour, minute) = match b.len() {
+        10 => (0, 0),
+        13 if b[10] == b'T' => (num(11..13)?, 0),
+        16 if b[10] == b'T' && b[13] == b'-' => (num(11..13)?, num(14..16)?),
+        _ => return None,
+    };
+    Some(date.and_hms_opt(hour, minute, 0)?.and_utc().timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_names_parse_in_every_form() {
+        let n = parse("audit", "audit.2026-11-26.0003.jsonl").unwrap();
+        assert_eq!(
+            (n.stamp.as_str(), n.counter, n.form),
+            ("2026-11-26", 3, Form::Plain)
+        );
+        let n = parse("audit", "audit.2026-11-26T05.0012.jsonl.gz").unwrap();
+        assert_eq!(
+            (n.stamp.as_str(), n.counter, n.form),
+            ("2026-11-26T05", 12, Form::Gz)
+        );
+        let n = parse("audit", "audit.2026-11-26T05-56.10000.jsonl.gz.tmp").unwrap();
+        assert_eq!((n.counter, n.form), (10_000, Form::GzTmp));
+        assert_eq!(n.plain("audit"), "audit.2026-11-26T05-56.10000.jsonl");
+    }
+
+    #[test]
+    fn similar_foreign_names_are_not_own_files() {
+        for name in [
+            "audit_debug.2026-11-26.0001.jsonl",
+            "auditx.2026-11-26.0001.jsonl",
+            "audit.debug.2026-11-26.0001.jsonl",
+            "audit.2026-11-26.0001.jsonl.bak",
+            "audit.2026-11-26.001.jsonl",
+            "audit.2026-11-26.0001.json",
+            "audit.2026-13-26.0001.jsonl",
+            "audit.2026-11-26T25.0001.jsonl",
+            "audit.2026-11-26X05.0001.jsonl",
+            "audit.current.jsonl",
+            "audit.checkpoint",
+            "audit.torn-1764136567000000000.partial",
+            "xaudit.2026-11-26.0001.jsonl",
+            ".audit.2026-11-26.0001.jsonl",
+        ] {
+            assert_eq!(parse("audit", name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn names_sort_in_time_order_as_text_within_a_rotation() {
+        use super::super::period::{period_end, period_start};
+        for rotation in [
+            Rotation::Minutely,
+            Rotation::Hourly,
+            Rotation::Daily,
+            Rotation::Weekly,
+        ] {
+            // Consecutive periods from 2026-11-26 on, each with counters 1..=12.
+            let mut start = period_start(rotation, 1_795_672_567);
+            let mut in_time_order = Vec::new();
+            for _ in 0..40 {
+                for counter in 1..=12 {
+                    in_time_order.push(file_name("audit", &stamp(rotation, start), counter));
+                }
+                start = period_end(rotation, start).unwrap();
+            }
+            let mut sorted = in_time_order.clone();
+            sorted.sort();
+            assert_eq!(sorted, in_time_order, "{rotation:?}");
+        }
+    }
+
+    #[test]
+    fn stamps_round_trip_to_their_period_start() {
+        let start = 1_795_672_560; // 2026-11-26T05:56:00Z
+        assert_eq!(stamp(Rotation::Minutely, start), "2026-11-26T05-56");
+        assert_eq!(parse_stamp("2026-11-26T05-56"), Some(start));
+        assert_eq!(parse_stamp("2026-11-26T05"), Some(start - 56 * 60));
+        assert_eq!(parse_stamp("2026-11-26"), Some(start - 5 * 3600 - 56 * 60));
+    }
+
+    #[test]
+    fn unusable_prefixes_are_rejected() {
+        for p in ["", ".hidden", "a/b", "a\0b"] {
+            assert!(validate_prefix(p).is_err(), "{p:?}");
+        }
+        validate_prefix("audit").unwrap();
+    }
+}

@@ -1,0 +1,123 @@
+//! Deleting a sink's oldest closed files once a retention limit is exceeded.
+
+use super::config::Retention;
+use super::naming::{self, DataName, Form};
+use super::open::context;
+use std::cmp::Ordering;
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// One logical file: its plain and/or compressed forms count as the same file.
+struct Kept {
+    name: DataName,
+    bytes: u64,
+    modified: SystemTime,
+}
+
+/// What one pruning pass did.
+#[derive(Debug, Default)]
+pub(super) struct Pruned {
+    pub(super) files: u64,
+    pub(super) errors: Vec<io::Error>,
+}
+
+/// Deletes closed files of `prefix` in `dir` beyond the `retention` limits, oldest first.
+///
+/// Never touches `active` or anything started after it, symlinks, files younger than
+/// `min_age`, or names that are not exactly this prefix's data files.
+pub(super) fn prune(
+    dir: &Path,
+    prefix: &str,
+    retention: &Retention,
+    active: &str,
+    now: SystemTime,
+) -> Pruned {
+    let mut out = Pruned::default();
+    if retention.keeps_everything() {
+        return out;
+    }
+    let Some(active) = naming::parse(prefix, active) else {
+        return out;
+    };
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            out.errors.push(context("cannot list", dir, e));
+            return out;
+        }
+    };
+    let mut files: Vec<Kept> = Vec::new();
+    for entry in entries.flatten() {
+        let Some(name) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| naming::parse(prefix, n))
+        else {
+            continue;
+        };
+        if name.form == Form::GzTmp {
+            continue;
+        }
+        // file_type() does not follow symlinks: a planted link is never counted nor deleted.
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        let modified = meta.modified().unwrap_or(now);
+        match files
+            .iter_mut()
+            .find(|k| k.name.stamp == name.stamp && k.name.counter == name.counter)
+        {
+            Some(k) => {
+                k.bytes += meta.len();
+                k.modified = k.modified.max(modified);
+            }
+            None => files.push(Kept {
+                name,
+                bytes: meta.len(),
+                modified,
+            }),
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp_age(&b.name));
+
+    let mut count = files.len();
+    let mut total: u64 = files.iter().map(|k| k.bytes).sum();
+    for kept in &files {
+        let closed = kept.name.cmp_age(&active) == Ordering::Less;
+        let age = now.duration_since(kept.modified).unwrap_or(Duration::ZERO);
+        if !closed || age < retention.min_age {
+            continue;
+        }
+        let too_many = retention.max_files.is_some_and(|max| count > max.max(1));
+        let too_old = retention.max_age.is_some_and(|max| age > max);
+        let too_big = retention.max_total_bytes.is_some_and(|max| total > max);
+        if !(too_many || too_old || too_big) {
+            continue;
+        }
+        let plain = kept.name.plain(prefix);
+        let mut removed = true;
+        for name in [format!("{plain}.gz"), plain] {
+            let path = dir.join(&name);
+            // Re-check right before deleting: only regular files are ever removed.
+            match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_file() => {}
+                _ => continue,
+            }
+            if let Err(e) = fs::remove_file(&path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    removed = false;
+                    out.errors.push(context("cannot delete expired", &path, e));
+                }
+            }
+        }
+        if removed {
+            out.files += 1;
+            count -= 1;
+            total = total.saturating_sub(kept.bytes);
+        }
+    }
+    out
+}

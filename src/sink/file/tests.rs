@@ -1,0 +1,870 @@
+//! Behaviour of a `FileSet` on real files in temporary directories, with a manual clock.
+
+use super::*;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug)]
+struct ManualClock(Mutex<SystemTime>);
+
+impl ManualClock {
+    fn at(rfc3339: &str) -> Arc<ManualClock> {
+        Arc::new(ManualClock(Mutex::new(t(rfc3339))))
+    }
+    fn set(&self, to: SystemTime) {
+        *self.0.lock().unwrap() = to;
+    }
+    fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+fn t(rfc3339: &str) -> SystemTime {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .into()
+}
+
+fn sink(dir: &Path, clock: &Arc<ManualClock>) -> FileSink {
+    FileSink::new(dir).clock(Arc::clone(clock) as Arc<dyn Clock>)
+}
+
+/// What the writer thread does per record: rotate first if due, then write the whole line.
+fn emit(set: &mut FileSet, line: &str) {
+    let now = set.now();
+    let mut bytes = line.as_bytes().to_vec();
+    bytes.push(b'\n');
+    if set.needs_rotation(now, bytes.len() as u64) {
+        let expected = set.next_name(now);
+        set.rotate(now).unwrap();
+        assert_eq!(set.current_name(), expected);
+    }
+    set.write(&bytes).unwrap();
+}
+
+/// Names of this prefix's data files, sorted as text.
+fn data_files(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| naming::parse(prefix, n).is_some())
+        .collect();
+    names.sort();
+    names
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    String::from_utf8(fs::read(dir.join(name)).unwrap()).unwrap()
+}
+
+fn set_mtime(path: &Path, to: SystemTime) {
+    fs::File::options()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .set_modified(to)
+        .unwrap();
+}
+
+fn check_time_rotation(
+    rotation: Rotation,
+    start: &str,
+    before: &str,
+    boundary: &str,
+    names: [&str; 2],
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(start);
+    let config = sink(dir.path(), &clock).rotation(rotation);
+    let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+    assert_eq!(set.current_name(), names[0]);
+    emit(&mut set, "one");
+    assert_eq!(set.next_deadline(), Some(t(boundary)));
+    assert!(!set.needs_rotation(t(before), 4));
+    assert!(set.needs_rotation(t(boundary), 4));
+    clock.set(t(boundary));
+    emit(&mut set, "two");
+    assert_eq!(set.current_name(), names[1]);
+    assert_eq!(data_files(dir.path(), "audit"), names);
+    assert_eq!(read(dir.path(), names[0]), "one\n");
+    assert_eq!(read(dir.path(), names[1]), "two\n");
+    assert_eq!(set.take_stats().rotations, 1);
+}
+
+#[test]
+fn minutely_rotation_happens_at_the_utc_minute() {
+    check_time_rotation(
+        Rotation::Minutely,
+        "2026-11-26T05:56:07Z",
+        "2026-11-26T05:56:59.999999999Z",
+        "2026-11-26T05:57:00Z",
+        [
+            "audit.2026-11-26T05-56.0001.jsonl",
+            "audit.2026-11-26T05-57.0001.jsonl",
+        ],
+    );
+}
+
+#[test]
+fn hourly_rotation_happens_at_the_utc_hour() {
+    check_time_rotation(
+        Rotation::Hourly,
+        "2026-11-26T05:56:07Z",
+        "2026-11-26T05:59:59.999Z",
+        "2026-11-26T06:00:00Z",
+        [
+            "audit.2026-11-26T05.0001.jsonl",
+            "audit.2026-11-26T06.0001.jsonl",
+        ],
+    );
+}
+
+#[test]
+fn daily_rotation_happens_at_utc_midnight() {
+    check_time_rotation(
+        Rotation::Daily,
+        "2026-11-26T23:56:07+05:00", // 18:56 UTC: the UTC day decides, not the local one
+        "2026-11-26T23:59:59Z",
+        "2026-11-27T00:00:00Z",
+        ["audit.2026-11-26.0001.jsonl", "audit.2026-11-27.0001.jsonl"],
+    );
+}
+
+#[test]
+fn weekly_rotation_happens_on_monday_and_names_the_monday() {
+    // 2026-11-26 is a Thursday; its week began on Monday 2026-11-23.
+    check_time_rotation(
+        Rotation::Weekly,
+        "2026-11-26T05:56:07Z",
+        "2026-11-29T23:59:59Z",
+        "2026-11-30T00:00:00Z",
+        ["audit.2026-11-23.0001.jsonl", "audit.2026-11-30.0001.jsonl"],
+    );
+}
+
+#[test]
+fn never_rotation_has_no_deadline_and_names_the_creation_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (set, _) =
+        FileSet::open(&sink(dir.path(), &clock).rotation(Rotation::Never), "debug").unwrap();
+    assert_eq!(set.current_name(), "debug.2026-11-26.0001.jsonl");
+    assert_eq!(set.next_deadline(), None);
+    assert!(!set.needs_rotation(t("2030-01-01T00:00:00Z"), 1 << 40));
+}
+
+#[test]
+fn size_rotation_starts_a_new_counter_before_the_limit_is_exceeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(dir.path(), &clock).max_file_size(10), "audit").unwrap();
+    for line in ["aaaa", "bbbb", "cccc", "dddd", "eeee"] {
+        emit(&mut set, line); // 5 bytes each: two fit into 10
+    }
+    assert_eq!(
+        data_files(dir.path(), "audit"),
+        [
+            "audit.2026-11-26.0001.jsonl",
+            "audit.2026-11-26.0002.jsonl",
+            "audit.2026-11-26.0003.jsonl"
+        ]
+    );
+    assert_eq!(
+        read(dir.path(), "audit.2026-11-26.0001.jsonl"),
+        "aaaa\nbbbb\n"
+    );
+    assert_eq!(read(dir.path(), "audit.2026-11-26.0003.jsonl"), "eeee\n");
+}
+
+#[test]
+fn oversize_record_goes_alone_into_an_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(dir.path(), &clock).max_file_size(8), "audit").unwrap();
+    assert!(
+        !set.needs_rotation(set.now(), 1000),
+        "an empty file takes any record"
+    );
+    let big = "x".repeat(50);
+    emit(&mut set, "a");
+    emit(&mut set, &big);
+    emit(&mut set, "b");
+    let files = data_files(dir.path(), "audit");
+    assert_eq!(files.len(), 3);
+    assert_eq!(read(dir.path(), &files[0]), "a\n");
+    assert_eq!(read(dir.path(), &files[1]), format!("{big}\n"));
+    assert_eq!(read(dir.path(), &files[2]), "b\n");
+}
+
+#[test]
+fn time_and_size_rotation_together_keep_names_in_order_and_records_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:58:30Z");
+    let config = sink(dir.path(), &clock)
+        .rotation(Rotation::Minutely)
+        .max_file_size(64);
+    let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+    let mut written = Vec::new();
+    for i in 0..300 {
+        let line = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "p".repeat(i % 23));
+        emit(&mut set, &line);
+        written.push(line);
+        clock.advance(Duration::from_millis(700));
+    }
+    let files = data_files(dir.path(), "audit");
+    assert!(files.len() > 10, "{files:?}");
+    assert!(
+        files.iter().any(|f| f.contains("T06-00.")),
+        "crossed the hour: {files:?}"
+    );
+    // Sorted by name, the files hold the records in the order they were written.
+    let mut on_disk = Vec::new();
+    for f in &files {
+        let content = read(dir.path(), f);
+        assert!(content.ends_with('\n'), "{f} ends mid-record");
+        assert!(
+            content.len() <= 64 || content.lines().count() == 1,
+            "{f} too big"
+        );
+        on_disk.extend(content.lines().map(str::to_owned));
+    }
+    assert_eq!(on_disk, written);
+}
+
+#[test]
+fn quiet_sink_rotates_at_the_deadline_without_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(
+        &sink(dir.path(), &clock).rotation(Rotation::Hourly),
+        "audit",
+    )
+    .unwrap();
+    let deadline = set.next_deadline().unwrap();
+    assert_eq!(deadline, t("2026-11-26T06:00:00Z"));
+    // The writer wakes at the deadline with nothing to write.
+    assert!(set.needs_rotation(deadline, 0));
+    set.rotate(deadline).unwrap();
+    assert_eq!(set.current_name(), "audit.2026-11-26T06.0001.jsonl");
+    assert_eq!(set.next_deadline(), Some(t("2026-11-26T07:00:00Z")));
+}
+
+#[test]
+fn current_link_follows_the_active_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(dir.path(), &clock).max_file_size(4), "audit").unwrap();
+    let link = dir.path().join("audit.current.jsonl");
+    assert_eq!(fs::read_link(&link).unwrap(), Path::new(set.current_name()));
+    emit(&mut set, "one");
+    emit(&mut set, "two");
+    assert_eq!(
+        fs::read_link(&link).unwrap(),
+        Path::new("audit.2026-11-26.0002.jsonl")
+    );
+    assert_eq!(fs::read(&link).unwrap(), b"two\n");
+}
+
+#[test]
+fn clock_going_backwards_keeps_names_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T06:00:05Z");
+    let (mut set, _) = FileSet::open(
+        &sink(dir.path(), &clock).rotation(Rotation::Hourly),
+        "audit",
+    )
+    .unwrap();
+    let earlier = t("2026-11-26T05:59:00Z");
+    assert!(!set.needs_rotation(earlier, 1));
+    set.rotate(earlier).unwrap();
+    assert_eq!(set.current_name(), "audit.2026-11-26T06.0002.jsonl");
+}
+
+#[test]
+fn unset_writer_settings_fall_back_to_the_streams_defaults() {
+    let unset = FileSink::new("/nonexistent");
+    assert_eq!(
+        unset.durability_or(Durability::EveryBatch),
+        Durability::EveryBatch
+    );
+    assert_eq!(unset.queue_capacity_or(4 << 20), 4 << 20);
+    assert_eq!(
+        unset.drain_timeout_or(Duration::from_secs(30)),
+        Duration::from_secs(30)
+    );
+    let set = unset
+        .durability(Durability::Interval(Duration::from_millis(5)))
+        .queue_capacity(1024)
+        .drain_timeout(Duration::from_secs(1));
+    assert_eq!(
+        set.durability_or(Durability::Never),
+        Durability::Interval(Duration::from_millis(5))
+    );
+    assert_eq!(set.queue_capacity_or(4 << 20), 1024);
+    assert_eq!(
+        set.drain_timeout_or(Duration::from_secs(30)),
+        Duration::from_secs(1)
+    );
+}
+
+// ---- retention ----
+
+/// Opens a sink rotating by size (one record per file) and writes `n` records.
+fn files_by_size(dir: &Path, clock: &Arc<ManualClock>, retention: Retention, n: usize) -> FileSet {
+    let config = sink(dir, clock).max_file_size(1).retention(retention);
+    let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+    for i in 0..n {
+        emit(&mut set, &format!("record {i}"));
+    }
+    set
+}
+
+#[test]
+fn retention_by_count_keeps_the_newest_files_including_the_active_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let mut set = files_by_size(dir.path(), &clock, Retention::keep_all().max_files(3), 7);
+    let files = data_files(dir.path(), "audit");
+    assert_eq!(
+        files,
+        [
+            "audit.2026-11-26.0005.jsonl",
+            "audit.2026-11-26.0006.jsonl",
+            "audit.2026-11-26.0007.jsonl"
+        ]
+    );
+    assert_eq!(set.current_name(), "audit.2026-11-26.0007.jsonl");
+    assert_eq!(set.take_stats().pruned, 4);
+}
+
+#[test]
+fn retention_by_age_deletes_closed_files_older_than_max_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let mut set = files_by_size(
+        dir.path(),
+        &clock,
+        Retention::keep_all().max_age(Duration::from_secs(86_400)),
+        4,
+    );
+    let files = data_files(dir.path(), "audit");
+    assert_eq!(files.len(), 4, "real mtimes are younger than a day");
+    let now = t("2026-11-26T05:56:07Z");
+    set_mtime(
+        &dir.path().join(&files[0]),
+        now - Duration::from_secs(3 * 86_400),
+    );
+    set_mtime(
+        &dir.path().join(&files[1]),
+        now - Duration::from_secs(2 * 86_400),
+    );
+    set_mtime(
+        &dir.path().join(&files[2]),
+        now - Duration::from_secs(3_600),
+    );
+    // The active file is old too, and must survive.
+    set_mtime(
+        &dir.path().join(&files[3]),
+        now - Duration::from_secs(9 * 86_400),
+    );
+    set.maintain(Job::Prune(now));
+    let left = data_files(dir.path(), "audit");
+    assert_eq!(left, [files[2].clone(), files[3].clone()]);
+    assert_eq!(set.current_name(), files[3]);
+    assert_eq!(set.take_stats().pruned, 2);
+}
+
+#[test]
+fn retention_by_total_bytes_deletes_oldest_until_under_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    // Each file holds "record N\n" = 9 bytes; 30 bytes keep three files.
+    let set = files_by_size(
+        dir.path(),
+        &clock,
+        Retention::keep_all().max_total_bytes(30),
+        6,
+    );
+    // Pruned at the last rotation, when the new active file was still empty: 3 closed files
+    // (27 bytes) fit, a fourth would not.
+    assert_eq!(
+        data_files(dir.path(), "audit"),
+        [
+            "audit.2026-11-26.0003.jsonl",
+            "audit.2026-11-26.0004.jsonl",
+            "audit.2026-11-26.0005.jsonl",
+            "audit.2026-11-26.0006.jsonl"
+        ]
+    );
+    assert_eq!(set.current_name(), "audit.2026-11-26.0006.jsonl");
+}
+
+#[test]
+fn min_age_protects_young_files_from_every_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let retention = Retention::keep_all()
+        .max_files(1)
+        .max_total_bytes(1)
+        .max_age(Duration::ZERO)
+        .min_age(Duration::from_secs(400 * 86_400));
+    let mut set = files_by_size(dir.path(), &clock, retention, 5);
+    assert_eq!(data_files(dir.path(), "audit").len(), 5);
+    // Once a file is older than min_age, the limits apply to it.
+    let oldest = dir.path().join("audit.2026-11-26.0001.jsonl");
+    set_mtime(&oldest, t("2025-01-01T00:00:00Z"));
+    let now = set.now();
+    set.rotate(now).unwrap();
+    assert!(!oldest.exists());
+    assert_eq!(data_files(dir.path(), "audit").len(), 5);
+}
+
+#[test]
+fn foreign_files_with_similar_names_survive_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = t("2020-01-01T00:00:00Z");
+    let foreign = [
+        "audit_debug.2026-11-20.0001.jsonl",
+        "auditx.2026-11-20.0001.jsonl",
+        "audit.2026-11-20.0001.jsonl.bak",
+        "audit.debug.2026-11-20.0001.jsonl",
+        "audit.2026-11-20.001.jsonl",
+        "audit.torn-1.partial",
+        "audit.checkpoint",
+        "notes.txt",
+    ];
+    for name in foreign {
+        fs::write(dir.path().join(name), b"keep me\n").unwrap();
+        set_mtime(&dir.path().join(name), old);
+    }
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let retention = Retention::keep_all()
+        .max_files(1)
+        .max_age(Duration::ZERO)
+        .max_total_bytes(0);
+    let mut set = files_by_size(dir.path(), &clock, retention, 4);
+    // A debug sink in the same directory keeps its own files too.
+    let debug_config = sink(dir.path(), &clock)
+        .max_file_size(1)
+        .retention(Retention::keep_all().max_files(2));
+    let (mut debug, _) = FileSet::open(&debug_config, "debug").unwrap();
+    for i in 0..3 {
+        emit(&mut debug, &format!("debug {i}"));
+    }
+    emit(&mut set, "last");
+    for name in foreign {
+        assert_eq!(
+            fs::read(dir.path().join(name)).unwrap(),
+            b"keep me\n",
+            "{name}"
+        );
+    }
+    assert_eq!(data_files(dir.path(), "audit"), [set.current_name()]);
+    assert_eq!(data_files(dir.path(), "debug").len(), 2);
+}
+
+#[test]
+fn active_file_survives_any_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let retention = Retention::keep_all()
+        .max_files(0)
+        .max_age(Duration::ZERO)
+        .max_total_bytes(0);
+    let (mut set, _) =
+        FileSet::open(&sink(dir.path(), &clock).retention(retention), "audit").unwrap();
+    emit(&mut set, "still here");
+    set_mtime(&set.active_path(), t("2000-01-01T00:00:00Z"));
+    let now = set.now();
+    set.maintain(Job::Prune(now));
+    assert_eq!(read(dir.path(), set.current_name()), "still here\n");
+}
+
+#[test]
+fn retention_never_deletes_a_planted_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join("audit.2026-01-01.0001.jsonl")).unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let _set = files_by_size(dir.path(), &clock, Retention::keep_all().max_files(1), 3);
+    assert!(fs::symlink_metadata(dir.path().join("audit.2026-01-01.0001.jsonl")).is_ok());
+    assert_eq!(fs::read(&victim).unwrap(), b"precious\n");
+}
+
+// ---- restart ----
+
+#[test]
+fn restart_appends_to_the_newest_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = sink(dir.path(), &clock);
+    let (mut first, recovered) = FileSet::open(&config, "audit").unwrap();
+    assert!(recovered.last_line.is_none() && recovered.torn.is_none());
+    emit(&mut first, "from run 1");
+    first.sync().unwrap();
+    let name = first.current_name().to_owned();
+    drop(first);
+    clock.advance(Duration::from_secs(60));
+    let (mut second, recovered) = FileSet::open(&config, "audit").unwrap();
+    assert_eq!(second.current_name(), name);
+    assert_eq!(recovered.last_line.as_deref(), Some(&b"from run 1"[..]));
+    assert!(!second.needs_rotation(second.now(), 20));
+    emit(&mut second, "from run 2");
+    assert_eq!(read(dir.path(), &name), "from run 1\nfrom run 2\n");
+    assert_eq!(data_files(dir.path(), "audit"), [name]);
+}
+
+#[test]
+fn restart_after_the_boundary_passed_rotates_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T23:59:58Z");
+    let config = sink(dir.path(), &clock);
+    let (mut first, _) = FileSet::open(&config, "audit").unwrap();
+    emit(&mut first, "before midnight");
+    drop(first);
+    clock.set(t("2026-11-28T10:00:00Z"));
+    let (mut second, recovered) = FileSet::open(&config, "audit").unwrap();
+    assert_eq!(second.current_name(), "audit.2026-11-26.0001.jsonl");
+    assert_eq!(
+        recovered.last_line.as_deref(),
+        Some(&b"before midnight"[..])
+    );
+    assert!(second.needs_rotation(second.now(), 0));
+    emit(&mut second, "after restart");
+    assert_eq!(second.current_name(), "audit.2026-11-28.0001.jsonl");
+    assert_eq!(
+        read(dir.path(), "audit.2026-11-26.0001.jsonl"),
+        "before midnight\n"
+    );
+}
+
+#[test]
+fn restart_with_an_empty_newest_file_reports_the_previous_files_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = sink(dir.path(), &clock).max_file_size(5);
+    let (mut first, _) = FileSet::open(&config, "audit").unwrap();
+    emit(&mut first, "seal");
+    let now = first.now();
+    first.rotate(now).unwrap();
+    drop(first);
+    let (second, recovered) = FileSet::open(&config, "audit").unwrap();
+    assert_eq!(second.current_name(), "audit.2026-11-26.0002.jsonl");
+    assert_eq!(recovered.last_line.as_deref(), Some(&b"seal"[..]));
+}
+
+#[test]
+fn torn_last_line_is_set_aside_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "audit.2026-11-26.0001.jsonl";
+    fs::write(
+        dir.path().join(name),
+        b"{\"n\":1}\n{\"n\":2}\n{\"n\":3,\"half",
+    )
+    .unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, recovered) = FileSet::open(&sink(dir.path(), &clock), "audit").unwrap();
+    let torn = recovered.torn.expect("torn tail reported");
+    assert_eq!(torn.file, name);
+    assert_eq!(torn.bytes, 12);
+    let nanos = t("2026-11-26T05:56:07Z")
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    assert_eq!(
+        torn.set_aside,
+        dir.path().join(format!("audit.torn-{nanos}.partial"))
+    );
+    assert_eq!(fs::read(&torn.set_aside).unwrap(), b"{\"n\":3,\"half");
+    assert_eq!(recovered.last_line.as_deref(), Some(&b"{\"n\":2}"[..]));
+    emit(&mut set, "{\"n\":3}");
+    assert_eq!(read(dir.path(), name), "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n");
+}
+
+#[test]
+fn restart_does_not_follow_a_symlink_planted_as_the_newest_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"precious").unwrap(); // no trailing newline: would be "torn"
+    std::os::unix::fs::symlink(&victim, dir.path().join("audit.2026-11-26.0001.jsonl")).unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, recovered) = FileSet::open(&sink(dir.path(), &clock), "audit").unwrap();
+    assert!(recovered.torn.is_none());
+    assert_eq!(set.current_name(), "audit.2026-11-26.0002.jsonl");
+    emit(&mut set, "x");
+    assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    assert!(
+        !set.take_stats().errors.is_empty(),
+        "the refused file is reported"
+    );
+}
+
+// ---- security ----
+
+#[test]
+fn audit_files_are_created_0600_in_a_0700_dir() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("logs/audit");
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(&dir, &clock).max_file_size(1), "audit").unwrap();
+    emit(&mut set, "a");
+    emit(&mut set, "b");
+    set.publish_checkpoint(b"{\"checkpoint\":1}").unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&base.path().join("logs")), 0o700);
+    for name in data_files(&dir, "audit") {
+        assert_eq!(mode(&dir.join(&name)), 0o600, "{name}");
+    }
+    assert_eq!(mode(&dir.join("audit.checkpoint")), 0o600);
+}
+
+#[test]
+fn file_and_dir_modes_are_configurable() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("shared");
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = sink(&dir, &clock).file_mode(0o640).dir_mode(0o750);
+    let (set, _) = FileSet::open(&config, "debug").unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&dir), 0o750);
+    assert_eq!(mode(&set.active_path()), 0o640);
+}
+
+#[test]
+fn symlink_planted_at_the_next_name_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"precious\n").unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(dir.path(), &clock), "audit").unwrap();
+    emit(&mut set, "one");
+    let now = set.now();
+    let planned = set.next_name(now);
+    assert_eq!(planned, "audit.2026-11-26.0002.jsonl");
+    std::os::unix::fs::symlink(&victim, dir.path().join(&planned)).unwrap();
+    set.rotate(now).unwrap();
+    assert_eq!(set.current_name(), "audit.2026-11-26.0003.jsonl");
+    emit(&mut set, "two");
+    assert_eq!(fs::read(&victim).unwrap(), b"precious\n");
+    assert!(fs::symlink_metadata(dir.path().join(&planned))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+#[test]
+fn deleted_active_file_is_noticed_and_a_new_one_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(dir.path(), &clock), "audit").unwrap();
+    emit(&mut set, "one");
+    fs::remove_file(set.active_path()).unwrap();
+    clock.advance(Duration::from_secs(1));
+    emit(&mut set, "two");
+    assert_eq!(set.current_name(), "audit.2026-11-26.0002.jsonl");
+    assert_eq!(read(dir.path(), "audit.current.jsonl"), "two\n");
+    let stats = set.take_stats();
+    assert_eq!(stats.errors.len(), 1);
+    assert!(stats.errors[0].to_string().contains("deleted or replaced"));
+}
+
+#[test]
+fn replaced_active_file_is_noticed_and_a_new_one_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(dir.path(), &clock), "audit").unwrap();
+    emit(&mut set, "one");
+    let impostor = dir.path().join("impostor");
+    fs::write(&impostor, b"forged\n").unwrap();
+    fs::rename(&impostor, set.active_path()).unwrap();
+    clock.advance(Duration::from_secs(1));
+    emit(&mut set, "two");
+    assert_eq!(read(dir.path(), "audit.2026-11-26.0001.jsonl"), "forged\n");
+    assert_eq!(read(dir.path(), set.current_name()), "two\n");
+    assert_ne!(set.current_name(), "audit.2026-11-26.0001.jsonl");
+}
+
+#[test]
+fn identity_check_is_rate_limited_by_clock_seconds_and_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(dir.path(), &clock), "audit").unwrap();
+    fs::remove_file(set.active_path()).unwrap();
+    emit(&mut set, "same second");
+    assert_eq!(set.current_name(), "audit.2026-11-26.0001.jsonl");
+    for _ in 0..WRITES_PER_IDENTITY_CHECK {
+        emit(&mut set, "x");
+    }
+    assert_eq!(set.current_name(), "audit.2026-11-26.0002.jsonl");
+}
+
+#[test]
+fn checkpoint_is_replaced_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (set, _) = FileSet::open(&sink(dir.path(), &clock), "audit").unwrap();
+    set.publish_checkpoint(b"{\"seq\":1}").unwrap();
+    set.publish_checkpoint(b"{\"seq\":2}").unwrap();
+    assert_eq!(read(dir.path(), "audit.checkpoint"), "{\"seq\":2}\n");
+    assert!(!dir.path().join(".audit.checkpoint.tmp").exists());
+}
+
+#[test]
+fn unusable_prefix_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = FileSet::open(&FileSink::new(dir.path()).prefix("../escape"), "audit").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+}
+
+// ---- compression ----
+
+#[cfg(feature = "gzip")]
+fn gunzip(path: &Path) -> String {
+    use std::io::Read;
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(fs::File::open(path).unwrap())
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+#[cfg(feature = "gzip")]
+#[test]
+fn closed_files_are_gzipped_with_identical_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = sink(dir.path(), &clock).max_file_size(100).compress(true);
+    let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+    let mut expected = Vec::new();
+    for i in 0..30 {
+        let line = format!("{{\"n\":{i}}}");
+        emit(&mut set, &line);
+        expected.push(line);
+    }
+    let active = set.current_name().to_owned();
+    drop(set); // waits for the queued compressions
+    let files = data_files(dir.path(), "audit");
+    let mut all = String::new();
+    for f in &files {
+        if f == &active {
+            all.push_str(&read(dir.path(), f));
+        } else {
+            assert!(f.ends_with(".jsonl.gz"), "{f} not compressed");
+            all.push_str(&gunzip(&dir.path().join(f)));
+        }
+    }
+    assert!(files.len() > 2);
+    assert_eq!(all.lines().collect::<Vec<_>>(), expected);
+    assert!(!fs::read_dir(dir.path())
+        .unwrap()
+        .any(|e| { e.unwrap().file_name().to_string_lossy().ends_with(".tmp") }));
+}
+
+#[cfg(feature = "gzip")]
+#[test]
+fn compression_leftovers_are_finished_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Crash during compression: the original and a half-written temporary.
+    fs::write(d.join("audit.2026-11-24.0001.jsonl"), b"one\n").unwrap();
+    fs::write(
+        d.join("audit.2026-11-24.0001.jsonl.gz.tmp"),
+        b"\x1f\x8b garbage",
+    )
+    .unwrap();
+    // Crash after the rename, before removing the original.
+    fs::write(d.join("audit.2026-11-25.0001.jsonl"), b"two\n").unwrap();
+    {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"two\n").unwrap();
+        fs::write(
+            d.join("audit.2026-11-25.0001.jsonl.gz"),
+            gz.finish().unwrap(),
+        )
+        .unwrap();
+    }
+    // The newest file is continued, not compressed.
+    fs::write(d.join("audit.2026-11-26.0001.jsonl"), b"three\n").unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (set, recovered) = FileSet::open(&sink(d, &clock).compress(true), "audit").unwrap();
+    assert_eq!(recovered.last_line.as_deref(), Some(&b"three"[..]));
+    drop(set);
+    let mut names: Vec<String> = fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "audit.2026-11-24.0001.jsonl.gz",
+            "audit.2026-11-25.0001.jsonl.gz",
+            "audit.2026-11-26.0001.jsonl",
+            "audit.current.jsonl",
+        ]
+    );
+    assert_eq!(gunzip(&d.join("audit.2026-11-24.0001.jsonl.gz")), "one\n");
+    assert_eq!(gunzip(&d.join("audit.2026-11-25.0001.jsonl.gz")), "two\n");
+}
+
+#[cfg(feature = "gzip")]
+#[test]
+fn compressed_files_keep_their_modification_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let old = t("2026-01-01T00:00:00Z");
+    fs::write(d.join("audit.2026-01-01.0001.jsonl"), b"old\n").unwrap();
+    set_mtime(&d.join("audit.2026-01-01.0001.jsonl"), old);
+    fs::write(d.join("audit.2026-11-26.0001.jsonl"), b"new\n").unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    drop(FileSet::open(&sink(d, &clock).compress(true), "audit").unwrap());
+    // Compression must not make the old file look new to retention by age.
+    let gz = d.join("audit.2026-01-01.0001.jsonl.gz");
+    assert_eq!(fs::metadata(gz).unwrap().modified().unwrap(), old);
+}
+
+#[test]
+fn a_file_and_its_compressed_copy_count_once_for_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in [
+        "audit.2026-11-24.0001.jsonl",
+        "audit.2026-11-24.0001.jsonl.gz",
+        "audit.2026-11-25.0001.jsonl",
+        "audit.2026-11-26.0001.jsonl",
+    ] {
+        fs::write(d.join(name), b"x\n").unwrap();
+    }
+    let now = t("2026-11-26T05:56:07Z");
+    let active = "audit.2026-11-26.0001.jsonl";
+    let keep3 = Retention::keep_all().max_files(3);
+    let done = retention::prune(d, "audit", &keep3, active, now);
+    assert_eq!(done.files, 0);
+    assert_eq!(data_files(d, "audit").len(), 4);
+    let keep2 = Retention::keep_all().max_files(2);
+    let done = retention::prune(d, "audit", &keep2, active, now);
+    assert_eq!(done.files, 1);
+    assert_eq!(
+        data_files(d, "audit"),
+        ["audit.2026-11-25.0001.jsonl", "audit.2026-11-26.0001.jsonl"]
+    );
+}
+
+#[cfg(not(feature = "gzip"))]
+#[test]
+fn compression_without_the_gzip_feature_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = FileSet::open(&FileSink::new(dir.path()).compress(true), "audit").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+}
