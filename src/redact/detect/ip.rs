@@ -70,10 +70,8 @@ fn is_v6_byte(b: u8) -> bool {
 pub(super) fn find_v6(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
     let mut from = 0;
-    for colon in memchr::memchr_iter(b':', b) {
-        if colon < from {
-            continue;
-        }
+    while let Some(next) = b[from..].iter().position(|&c| c == b':') {
+        let colon = from + next;
         let mut start = colon;
         while start > 0 && colon - start <= MAX_V6 && is_v6_byte(b[start - 1]) {
             start -= 1;
@@ -83,7 +81,7 @@ pub(super) fn find_v6(text: &str, hits: &mut Hits) {
             end += 1;
         }
         // Every colon of this run is decided here; the rest of the run is never rescanned.
-        from = end;
+        from = end.max(colon + 1);
         if end - start > MAX_V6 {
             continue;
         }

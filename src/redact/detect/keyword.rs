@@ -4,8 +4,6 @@
 //! `secret: required`), so the value must also look like one: passwords need only a few
 //! characters that are not a placeholder, other secrets must be long and random.
 
-use memchr::memmem;
-
 use super::engine::Hits;
 use super::tokens::run_end;
 use super::Detector;
@@ -77,13 +75,17 @@ fn key_before(b: &[u8], sep: usize) -> Option<&[u8]> {
 }
 
 fn classify(key: &[u8]) -> Option<KeyKind> {
+    // The shortest keywords (`key`, `pwd`) have three bytes.
+    if key.len() < 3 {
+        return None;
+    }
     let mut buf = [0u8; MAX_KEY];
     let key = &key[key.len().saturating_sub(MAX_KEY)..];
     let lower = &mut buf[..key.len()];
     lower.copy_from_slice(key);
     lower.make_ascii_lowercase();
     let lower = &*lower;
-    let has = |needle: &[u8]| memmem::find(lower, needle).is_some();
+    let has = |needle: &[u8]| lower.windows(needle.len()).any(|w| w == needle);
     if lower.ends_with(b"authorization") {
         return Some(KeyKind::Authorization);
     }
@@ -210,8 +212,9 @@ fn is_aws_secret(value: &[u8]) -> bool {
 pub(super) fn find(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
     let mut from = 0;
-    while let Some(offset) = memchr::memchr2(b'=', b':', &b[from..]) {
-        let sep = from + offset;
+    // A plain loop: separators can be dense, and most strings reaching here are short.
+    while let Some(next) = b[from..].iter().position(|&c| c == b'=' || c == b':') {
+        let sep = from + next;
         from = sep + 1;
         if b[sep] == b':' && b[sep + 1..].starts_with(b"//") {
             continue;

@@ -96,49 +96,58 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
 }
 
 /// Checks every card-length window of groups that ends at the newest group.
+///
+/// The Luhn sum is extended group by group towards the front, so all windows ending here cost
+/// as much as one.
 fn check_windows(b: &[u8], window: &VecDeque<Group>, left_open: bool, hits: &mut Hits) {
     let Some(last) = window.back() else {
         return;
     };
     let mut digits = 0;
-    for k in (0..window.len()).rev() {
-        let g = window[k];
-        digits += g.len();
+    let mut luhn_sum = 0u32;
+    for (n, g) in window.iter().rev().enumerate() {
+        // Cards are written whole or in blocks of 3 to 6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3);
+        // runs of shorter blocks are phone numbers, dates and lists.
+        if n > 0 && !(is_card_block(g) && is_card_block(last)) {
+            break;
+        }
+        for &d in b[g.start..g.end].iter().rev() {
+            luhn_sum += luhn_value(d, digits);
+            digits += 1;
+        }
         if digits > MAX_CARD {
             break;
         }
-        if digits < MIN_CARD {
-            continue;
-        }
-        if g.sep_before == 0 && !left_open {
+        if digits < MIN_CARD || (g.sep_before == 0 && !left_open) {
             continue;
         }
         // Issuer prefixes: 2 (Mastercard 2-series), 3 (Amex, Diners, JCB), 4 (Visa),
         // 5 (Mastercard, Maestro), 6 (Discover, UnionPay, Maestro). Digit runs starting with
         // 0, 1, 7, 8 or 9 are timestamps, ids and phone numbers.
-        if !(b'2'..=b'6').contains(&b[g.start]) {
-            continue;
-        }
-        if luhn_valid(window.range(k..).flat_map(|g| &b[g.start..g.end])) {
+        if (b'2'..=b'6').contains(&b[g.start]) && luhn_sum % 10 == 0 {
             hits.push(Detector::CardNumber, g.start, last.end);
         }
     }
 }
 
-/// The Luhn checksum over the digits, given most significant first.
-fn luhn_valid<'a>(digits: impl DoubleEndedIterator<Item = &'a u8>) -> bool {
-    let mut sum = 0u32;
-    for (n, &d) in digits.rev().enumerate() {
-        let mut v = u32::from(d - b'0');
-        if n % 2 == 1 {
-            v *= 2;
-            if v > 9 {
-                v -= 9;
-            }
+fn is_card_block(g: &Group) -> bool {
+    (3..=6).contains(&g.len())
+}
+
+/// The Luhn contribution of ASCII digit `d` at `position` counted from the right (0-based):
+/// every second digit is doubled, and a two-digit result contributes its digit sum.
+fn luhn_value(d: u8, position: usize) -> u32 {
+    let v = u32::from(d.wrapping_sub(b'0'));
+    if position % 2 == 1 {
+        let doubled = v * 2;
+        if doubled > 9 {
+            doubled - 9
+        } else {
+            doubled
         }
-        sum += v;
+    } else {
+        v
     }
-    sum % 10 == 0
 }
 
 /// Checks whether the newest three groups form `ddd-dd-dddd` on their own and are a number the

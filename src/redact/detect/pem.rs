@@ -8,6 +8,7 @@ use super::Detector;
 const BEGIN: &[u8] = b"-----BEGIN ";
 const END: &[u8] = b"-----END ";
 const DASHES: &[u8] = b"-----";
+const PRIVATE_KEY: &[u8] = b"PRIVATE KEY";
 /// Longer than any label in use (`ENCRYPTED PRIVATE KEY`, `PGP PRIVATE KEY BLOCK`).
 const MAX_LABEL: usize = 64;
 
@@ -30,19 +31,26 @@ fn label_end(b: &[u8], from: usize) -> Option<usize> {
 /// reader still sees that a key was logged.
 pub(super) fn find(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
+    let begin = memmem::Finder::new(BEGIN);
+    let end = memmem::Finder::new(END);
     let mut from = 0;
-    while let Some(offset) = memmem::find(&b[from..], BEGIN) {
+    while let Some(offset) = begin.find(&b[from..]) {
         let start = from + offset;
         let label_start = start + BEGIN.len();
         from = label_start;
         let Some(label_end) = label_end(b, label_start) else {
             continue;
         };
-        if memmem::find(&b[label_start..label_end], b"PRIVATE KEY").is_none() {
+        if !b[label_start..label_end]
+            .windows(PRIVATE_KEY.len())
+            .any(|w| w == PRIVATE_KEY)
+        {
             continue;
         }
         let body_start = label_end + DASHES.len();
-        let body_end = memmem::find(&b[body_start..], END).map_or(b.len(), |e| body_start + e);
+        let body_end = end
+            .find(&b[body_start..])
+            .map_or(b.len(), |e| body_start + e);
         hits.push(Detector::PrivateKey, body_start, body_end);
         // The END line is not secret; skipping the body is what keeps many BEGINs linear.
         from = body_end.max(from);

@@ -40,8 +40,9 @@ fn is_base64url_byte(b: u8) -> bool {
 /// the header naming its `alg`.
 pub(super) fn find_jwts(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
+    let finder = memmem::Finder::new(b"eyJ");
     let mut from = 0;
-    while let Some(offset) = memmem::find(&b[from..], b"eyJ") {
+    while let Some(offset) = finder.find(&b[from..]) {
         let start = from + offset;
         from = start + 3;
         if start > 0 && (is_base64url_byte(b[start - 1]) || b[start - 1] == b'.') {
@@ -143,8 +144,9 @@ pub(super) fn find_github_tokens(text: &str, hits: &mut Hits) {
 /// digits or dashes.
 pub(super) fn find_slack_tokens(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
+    let finder = memmem::Finder::new(b"xox");
     let mut from = 0;
-    while let Some(offset) = memmem::find(&b[from..], b"xox") {
+    while let Some(offset) = finder.find(&b[from..]) {
         let start = from + offset;
         from = start + 3;
         if start > 0 && is_word_byte(b[start - 1]) {

@@ -25,6 +25,7 @@ fn ends_authority(b: u8) -> bool {
 #[derive(Debug)]
 pub(super) struct Authorities<'a> {
     b: &'a [u8],
+    finder: memmem::Finder<'static>,
     from: usize,
     current: std::ops::Range<usize>,
 }
@@ -33,6 +34,7 @@ impl<'a> Authorities<'a> {
     pub(super) fn new(b: &'a [u8]) -> Self {
         Authorities {
             b,
+            finder: memmem::Finder::new(b"://"),
             from: 0,
             current: 0..0,
         }
@@ -42,7 +44,7 @@ impl<'a> Authorities<'a> {
     /// asked in increasing order, which lets every authority be scanned only once.
     pub(super) fn contains(&mut self, pos: usize) -> bool {
         while self.current.end <= pos {
-            let Some(offset) = memmem::find(&self.b[self.from..], b"://") else {
+            let Some(offset) = self.finder.find(&self.b[self.from..]) else {
                 self.current = self.b.len()..self.b.len();
                 return false;
             };
@@ -67,8 +69,9 @@ fn authority_end(b: &[u8], from: usize) -> usize {
 /// of the user info and the last `@` of the authority.
 pub(super) fn find(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
+    let finder = memmem::Finder::new(b"://");
     let mut from = 0;
-    while let Some(offset) = memmem::find(&b[from..], b"://") {
+    while let Some(offset) = finder.find(&b[from..]) {
         let colon = from + offset;
         let authority = colon + 3;
         from = authority;
