@@ -139,14 +139,6 @@ pub(crate) fn push_mac(alg: Alg, mac: &[u8; 32], out: &mut Vec<u8>) {
     push_hex(mac, out);
 }
 
-/// The `<label><hex>` form of a MAC as a string.
-pub(crate) fn mac_string(alg: Alg, mac: &[u8; 32]) -> String {
-    let mut out = String::with_capacity(80);
-    out.push_str(alg.label());
-    crate::redact::push_hex(mac, &mut out);
-    out
-}
-
 pub(crate) fn push_hex(bytes: &[u8], out: &mut Vec<u8>) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {

@@ -15,15 +15,15 @@
 //! # let _ = chain;
 //! ```
 
-// Until the layer builder (which calls `ChainConfig::framer`) and the verifier land, parts of
-// these modules are only reached from tests.
-#[allow(dead_code)]
+// Until the layer builder (which calls `ChainConfig::framer`) lands, the framer is only reached
+// from tests.
 mod format;
 #[allow(dead_code)]
 mod framer;
-#[allow(dead_code)]
 mod key;
 
+pub(crate) use format::{compute, parse as parse_trailer, parse_seq, Alg, GENESIS_PREV};
+pub(crate) use framer::control_kind;
 pub use key::{ChainKey, KeyError};
 
 use std::time::Duration;

@@ -1,6 +1,335 @@
 //! Where each stream's records go: a bounded queue, a writer thread, and files or a `MakeWriter`.
+//!
+//! Every stream gets its own writer thread behind a bounded queue. Threads that emit records
+//! append them to the queue and return; the writer takes everything queued in one swap and writes
+//! it with as few calls as possible (a batch), so many records share one `write` and one `fsync`
+//! (group commit).
+//!
+//! | behaviour        | AUDIT                                    | DEBUG                                   |
+//! |------------------|------------------------------------------|-----------------------------------------|
+//! | queue full       | the emitting thread waits for room       | the record is dropped and counted; a `"N records dropped"` record is written once room returns |
+//! | write error      | retried with backoff (1 ms doubling to 1 s) until it succeeds or the drain timeout at shutdown runs out | retried the same way, then given up and counted as `failed` |
+//! | fsync default    | after every batch                        | never (only on `sync()` and shutdown)   |
+//! | queue default    | 4 MiB                                    | 4 MiB                                   |
+//! | drain timeout    | 30 s                                     | 30 s                                    |
+//!
+//! A [`SinkHandle`] reports [`Health`] counters and offers [`SinkHandle::sync`], which returns
+//! only once everything emitted before it is on disk, or the error that prevents it: an
+//! application that must not act without an audit record calls it and refuses the request on
+//! `Err` (fail closed). Dropping the [`SinkGuard`] drains the queue, writes a final checkpoint,
+//! fsyncs and stops the thread; whatever could not be written is counted as `failed`.
+//!
+//! Writing to a file past `RLIMIT_FSIZE` raises `SIGXFSZ`, whose default action kills the
+//! process without a trace. Starting a sink therefore sets `SIGXFSZ` to ignored if (and only if)
+//! it still has its default action, so the write fails with `EFBIG` instead and is counted and
+//! reported like any other write error.
 
+mod destination;
+mod error;
 pub mod file;
 mod framing;
+mod health;
+mod queue;
+mod writer;
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+use destination::Destination;
+pub use error::SinkError;
 #[allow(unused_imports)]
 pub(crate) use framing::{Framer, TornTail};
+pub use health::Health;
+use queue::Shared;
+use writer::{Fsync, Resume, Worker};
+
+use crate::Stream;
+
+/// Default queue capacity in bytes.
+const DEFAULT_QUEUE_CAPACITY: usize = 4 << 20;
+/// Default time the guard gives the writer to drain at shutdown.
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Extra time the guard waits beyond the drain timeout for a writer stuck inside a write call.
+const JOIN_GRACE: Duration = Duration::from_secs(2);
+
+/// Where a stream's records are written.
+#[derive(Debug)]
+pub(crate) enum Target {
+    /// Any `MakeWriter` (stdout, a `tracing_appender` rolling appender, a test buffer): one
+    /// `make_writer()` per batch, `write_all` + `flush`; no rotation, no fsync, no read-back.
+    Writer(BoxMakeWriter),
+}
+
+/// Everything needed to start one stream's sink.
+pub(crate) struct SinkSpec {
+    pub(crate) stream: Stream,
+    pub(crate) target: Target,
+    /// Chains AUDIT records; `None` for DEBUG.
+    pub(crate) framer: Option<Box<dyn Framer>>,
+}
+
+impl fmt::Debug for SinkSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SinkSpec")
+            .field("stream", &self.stream)
+            .field("target", &self.target)
+            .field("framed", &self.framer.is_some())
+            .finish()
+    }
+}
+
+/// Queue and shutdown settings that are not part of a target's own configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tuning {
+    pub(crate) queue_capacity: Option<usize>,
+    pub(crate) drain_timeout: Option<Duration>,
+    pub(crate) fsync: Option<Fsync>,
+}
+
+impl Tuning {
+    // Used by `spawn`, whose caller is the layer builder.
+    #[allow(dead_code)]
+    pub(crate) const DEFAULT: Tuning = Tuning {
+        queue_capacity: None,
+        drain_timeout: None,
+        fsync: None,
+    };
+}
+
+/// Starts the writer thread for one stream.
+// Called by the layer builder (src/layer), which lands separately.
+#[allow(dead_code)]
+pub(crate) fn spawn(spec: SinkSpec) -> Result<(SinkHandle, SinkGuard), SinkError> {
+    spawn_tuned(spec, Tuning::DEFAULT)
+}
+
+pub(crate) fn spawn_tuned(
+    spec: SinkSpec,
+    tuning: Tuning,
+) -> Result<(SinkHandle, SinkGuard), SinkError> {
+    let SinkSpec {
+        stream,
+        target,
+        framer,
+    } = spec;
+    let default_fsync = match stream {
+        Stream::Audit => Fsync::EveryBatch,
+        Stream::Debug => Fsync::Never,
+    };
+    let (dest, resume, rotates, fsync) = match target {
+        // A MakeWriter is flushed on every write and offers nothing more, so every batch is
+        // as durable as it will get.
+        Target::Writer(make_writer) => (
+            Destination::Writer(make_writer),
+            Resume::default(),
+            false,
+            Fsync::EveryBatch,
+        ),
+    };
+    let _ = default_fsync;
+    let queue_capacity = tuning.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY);
+    let drain_timeout = tuning.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+    let fsync = tuning.fsync.unwrap_or(fsync);
+    ignore_sigxfsz();
+
+    let shared = Arc::new(Shared::new(stream, queue_capacity));
+    let worker = Worker::new(Arc::clone(&shared), dest, framer, fsync, rotates);
+    let thread_shared = Arc::clone(&shared);
+    let thread = thread::Builder::new()
+        .name(format!("tracing-audit-{stream}"))
+        .spawn(move || {
+            let result = catch_unwind(AssertUnwindSafe(|| worker.run(resume)));
+            if result.is_err() {
+                let err = SinkError::closed(thread_shared.stream);
+                thread_shared
+                    .counters
+                    .set_last_error(format!("{} sink: the writer thread panicked", stream));
+                thread_shared.close(0, Some(err));
+            }
+        })
+        .map_err(|err| {
+            SinkError::io(
+                format!("starting the {stream} sink's writer thread"),
+                Arc::new(err),
+            )
+        })?;
+    let handle = SinkHandle {
+        shared: Arc::clone(&shared),
+    };
+    let guard = SinkGuard {
+        shared,
+        thread: Some(thread),
+        drain_timeout,
+    };
+    Ok((handle, guard))
+}
+
+/// Sets `SIGXFSZ` to ignored unless the application installed its own disposition.
+fn ignore_sigxfsz() {
+    #[cfg(unix)]
+    {
+        use std::sync::Once;
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: querying and setting a signal disposition has no memory-safety
+            // preconditions; `old` is a properly sized, zeroed `sigaction` the call fills in.
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(libc::SIGXFSZ, std::ptr::null(), &mut old) == 0
+                    && old.sa_sigaction == libc::SIG_DFL
+                {
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                }
+            }
+        });
+    }
+}
+
+/// A stream sink's health counters and its fail-closed `sync`.
+///
+/// Cheap to clone; every clone refers to the same sink.
+#[derive(Clone)]
+pub struct SinkHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for SinkHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SinkHandle")
+            .field("stream", &self.shared.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SinkHandle {
+    /// Which stream this sink writes.
+    pub fn stream(&self) -> Stream {
+        self.shared.stream
+    }
+
+    /// A snapshot of the sink's counters.
+    pub fn health(&self) -> Health {
+        self.shared.health()
+    }
+
+    /// Returns when everything submitted before the call is written and synced, or the error
+    /// that prevents it.
+    ///
+    /// For file targets "synced" means `fsync`ed, whatever the durability policy; for a
+    /// `MakeWriter` target it means written and flushed. While the writer is failing with these
+    /// records still pending (a full disk, a file size limit) this returns that error at once
+    /// instead of waiting: an application that must not act without its audit record refuses
+    /// the request. After the sink shut down it returns an error for records it did not write.
+    pub fn sync(&self) -> Result<(), SinkError> {
+        self.shared.sync(None)
+    }
+
+    /// Like [`sync`](Self::sync), but gives up with an error (see [`SinkError::is_timeout`])
+    /// after `timeout`, for a request path with a latency budget.
+    pub fn sync_timeout(&self, timeout: Duration) -> Result<(), SinkError> {
+        self.shared.sync(Some(timeout))
+    }
+
+    /// Queues one record: a JSON object without a trailing newline.
+    ///
+    /// AUDIT waits for room when the queue is full; DEBUG drops and counts the record.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn submit(&self, record: &[u8]) {
+        self.shared.submit(record);
+    }
+}
+
+/// Keeps a stream's writer thread running; dropping it drains and stops the sink.
+///
+/// Drop waits up to the drain timeout (30 s by default) for everything queued to be written,
+/// writes the chain's final checkpoint, fsyncs and joins the thread. Records still unwritten
+/// when the timeout runs out are counted as `failed` in [`Health`], and any later submission
+/// is refused (AUDIT: counted as `failed`, DEBUG: counted as `dropped`).
+#[must_use = "dropping the guard stops the sink"]
+pub struct SinkGuard {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    drain_timeout: Duration,
+}
+
+impl fmt::Debug for SinkGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SinkGuard")
+            .field("stream", &self.shared.stream)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SinkGuard {
+    /// A handle to the same sink, for reading its health after the guard is gone.
+    pub fn handle(&self) -> SinkHandle {
+        SinkHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for SinkGuard {
+    fn drop(&mut self) {
+        let start = Instant::now();
+        self.shared.request_shutdown(start + self.drain_timeout);
+        if self
+            .shared
+            .wait_closed(start + self.drain_timeout + JOIN_GRACE)
+        {
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        } else {
+            // The writer is stuck inside a write call. Leave the thread behind rather than hang
+            // the application's exit, and make the loss visible.
+            self.shared.counters.set_last_error(format!(
+                "{} sink: the writer did not finish within the drain timeout",
+                self.shared.stream
+            ));
+            self.shared
+                .close(0, Some(SinkError::closed(self.shared.stream)));
+        }
+    }
+}
+
+/// Entry points for this crate's integration tests; not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    use super::*;
+
+    /// Starts a sink on a `MakeWriter` with the given queue capacity and drain timeout.
+    pub fn spawn_writer(
+        stream: Stream,
+        make_writer: BoxMakeWriter,
+        queue_capacity: usize,
+        drain_timeout: Duration,
+    ) -> Result<(SinkHandle, SinkGuard), SinkError> {
+        spawn_tuned(
+            SinkSpec {
+                stream,
+                target: Target::Writer(make_writer),
+                framer: None,
+            },
+            Tuning {
+                queue_capacity: Some(queue_capacity),
+                drain_timeout: Some(drain_timeout),
+                fsync: None,
+            },
+        )
+    }
+
+    /// Queues one record (a JSON object, no newline).
+    pub fn submit(handle: &SinkHandle, record: &[u8]) {
+        handle.submit(record);
+    }
+}
+
+#[cfg(test)]
+mod tests;

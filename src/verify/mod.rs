@@ -1,1 +1,287 @@
 //! Offline verification of an audit trail.
+//!
+//! [`verify`] walks every file of a trail directory (gzipped ones too) in order, recomputes the
+//! MAC chain from the raw bytes and checks seals and checkpoints. It works on copies: nothing
+//! but the files (and the key, for a keyed chain) is needed.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use tracing_audit::chain::ChainKey;
+//! use tracing_audit::verify::{verify, Keys};
+//!
+//! let key = ChainKey::from_file("k1", "/etc/myapp/audit.key")?;
+//! let report = verify(Path::new("/var/log/myapp/audit"), &Keys::from(key))?;
+//! if !report.intact() {
+//!     for p in report.problems() {
+//!         eprintln!("{p}");
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod check;
+pub(crate) mod files;
+mod report;
+
+pub use report::{FileSummary, Problem, ProblemKind, Report, Warning};
+
+use crate::chain::ChainKey;
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The keys a verifier may use, by key id.
+///
+/// An empty set verifies unkeyed (`sha256:`) trails only; keyed records are then reported as
+/// [`ProblemKind::Unverifiable`]. When any key is given, unkeyed records are reported too: an
+/// attacker without the key could have rewritten the trail as an unkeyed chain.
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct Keys {
+    by_id: Vec<ChainKey>,
+    any: Option<ChainKey>,
+}
+
+impl Keys {
+    /// No keys: for unkeyed trails.
+    pub fn none() -> Self {
+        Keys::default()
+    }
+
+    /// Adds a key, used for records whose key id equals its key id.
+    pub fn key(mut self, key: ChainKey) -> Self {
+        self.by_id.push(key);
+        self
+    }
+
+    /// Adds a key used for records whose key id matches no other key (a key file given
+    /// without a key id).
+    pub fn any_key_id(mut self, key: ChainKey) -> Self {
+        self.any = Some(key);
+        self
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_id.is_empty() && self.any.is_none()
+    }
+
+    fn lookup(&self, kid: &str) -> Option<&ChainKey> {
+        self.by_id
+            .iter()
+            .find(|k| k.key_id() == kid)
+            .or(self.any.as_ref())
+    }
+}
+
+impl From<ChainKey> for Keys {
+    fn from(key: ChainKey) -> Self {
+        Keys::none().key(key)
+    }
+}
+
+/// How far a verification got (for progress display).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Files read so far.
+    pub files_done: usize,
+    /// Files in the trail.
+    pub files_total: usize,
+    /// Bytes (on disk) read so far.
+    pub bytes_done: u64,
+    /// Bytes (on disk) in the trail.
+    pub bytes_total: u64,
+}
+
+/// Verifies a trail with options beyond [`verify`]'s.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`keys`](Verifier::keys) | none (unkeyed trails) |
+/// | [`prefix`](Verifier::prefix) | the only prefix in the directory |
+/// | [`checkpoint`](Verifier::checkpoint) | `<dir>/<prefix>.checkpoint` when present |
+/// | [`on_progress`](Verifier::on_progress) | none |
+#[must_use]
+pub struct Verifier<'a> {
+    dir: PathBuf,
+    keys: Keys,
+    prefix: Option<String>,
+    checkpoints: Vec<PathBuf>,
+    progress: Option<Box<dyn FnMut(Progress) + 'a>>,
+}
+
+impl fmt::Debug for Verifier<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("dir", &self.dir)
+            .field("keys", &self.keys)
+            .field("prefix", &self.prefix)
+            .field("checkpoints", &self.checkpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Verifier<'a> {
+    /// A verifier for the trail in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Verifier {
+            dir: dir.into(),
+            keys: Keys::none(),
+            prefix: None,
+            checkpoints: Vec::new(),
+            progress: None,
+        }
+    }
+
+    /// The keys to check MACs with.
+    pub fn keys(mut self, keys: Keys) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// Only files named `<prefix>.*.jsonl[.gz]` (needed when a directory holds several trails).
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// Also checks the trail against a checkpoint line kept elsewhere (a copy of the side file
+    /// shipped off-host). May be given several times.
+    pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
+        self.checkpoints.push(path.into());
+        self
+    }
+
+    /// Called after each file is read.
+    pub fn on_progress(mut self, f: impl FnMut(Progress) + 'a) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// Reads and checks the trail.
+    pub fn verify(mut self) -> Result<Report, VerifyError> {
+        let dir = self.dir.clone();
+        let listing = files::list(&dir, self.prefix.as_deref())
+            .map_err(|e| VerifyError::io(format!("cannot list {}", dir.display()), e))?;
+        let prefixes = files::prefixes(&listing);
+        let prefix = match (self.prefix.take(), prefixes.as_slice()) {
+            (Some(p), _) => p,
+            (None, [one]) => one.clone(),
+            (None, []) => {
+                return Err(VerifyError::new(format!(
+                    "no audit files (<prefix>.<date>.<NNNN>.jsonl[.gz]) in {}",
+                    dir.display()
+                )))
+            }
+            (None, many) => {
+                return Err(VerifyError::new(format!(
+                    "{} holds several trails ({}); choose one with a prefix",
+                    dir.display(),
+                    many.join(", ")
+                )))
+            }
+        };
+        let mut checker = check::Checker::new(&self.keys);
+        let total = listing.files.len();
+        let bytes_total = listing.files.iter().map(|f| f.len).sum();
+        let mut bytes_done = 0;
+        for (n, file) in listing.files.into_iter().enumerate() {
+            let content = files::read(&file)
+                .map_err(|e| VerifyError::io(format!("cannot read {}", file.path.display()), e))?;
+            bytes_done += file.len;
+            checker.add_file(file, &content, n + 1 == total);
+            if let Some(p) = self.progress.as_mut() {
+                p(Progress {
+                    files_done: n + 1,
+                    files_total: total,
+                    bytes_done,
+                    bytes_total,
+                });
+            }
+        }
+        let mut checkpoints = Vec::new();
+        let side = dir.join(format!("{prefix}.checkpoint"));
+        match std::fs::read(&side) {
+            Ok(c) => checkpoints.push((side.display().to_string(), c)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(VerifyError::io(
+                    format!("cannot read {}", side.display()),
+                    e,
+                ))
+            }
+        }
+        for path in &self.checkpoints {
+            let c = std::fs::read(path)
+                .map_err(|e| VerifyError::io(format!("cannot read {}", path.display()), e))?;
+            checkpoints.push((path.display().to_string(), c));
+        }
+        let mut report = checker.finish(&checkpoints);
+        for p in &listing.partials {
+            report.warnings.push(Warning {
+                file: p.file_name().map(|n| n.to_string_lossy().into_owned()),
+                line: None,
+                message: "torn tail set aside by the writer after a crash (not part of the chain)"
+                    .to_owned(),
+            });
+        }
+        for s in &listing.shadowed {
+            report.warnings.push(Warning {
+                file: Some(s.clone()),
+                line: None,
+                message: "compressed copy of a file that also exists uncompressed; the uncompressed file was verified".to_owned(),
+            });
+        }
+        Ok(report)
+    }
+}
+
+/// Verifies the trail in `dir` with `keys` (use [`Keys::none`] for an unkeyed trail).
+///
+/// Returns `Err` only when the trail cannot be read; everything found in it is in the
+/// [`Report`].
+pub fn verify(dir: &Path, keys: &Keys) -> Result<Report, VerifyError> {
+    Verifier::new(dir).keys(keys.clone()).verify()
+}
+
+/// A trail could not be read.
+#[derive(Debug)]
+pub struct VerifyError {
+    context: String,
+    source: Option<io::Error>,
+}
+
+impl VerifyError {
+    fn new(context: String) -> Self {
+        VerifyError {
+            context,
+            source: None,
+        }
+    }
+    fn io(context: String, source: io::Error) -> Self {
+        VerifyError {
+            context,
+            source: Some(source),
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.context)?;
+        if let Some(e) = &self.source {
+            write!(f, ": {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Error for VerifyError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_ref().map(|e| e as _)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -64,6 +64,8 @@ struct Active {
     id: (u64, u64),
     /// When time rotation is due (`None`: never by time).
     deadline: Option<SystemTime>,
+    /// A failed write could not be cut back off the end.
+    torn: bool,
 }
 
 /// A stream's files: the active one, its successors' names, and the closed ones' upkeep.
@@ -80,14 +82,16 @@ pub(crate) struct FileSet {
     checked_second: i64,
     writes_since_check: u32,
     shared: Arc<Shared>,
-    // Declared last so that dropping the set closes the active file before waiting for the
-    // queued compressions.
+    // Declared after `active` so that dropping the set closes the active file before waiting
+    // for the queued compressions, and the lock is released only after both.
     background: Option<Background>,
+    _lock: File,
 }
 
 #[cfg_attr(not(test), allow(dead_code))] // driven by the writer thread in `sink`
 impl FileSet {
-    /// Creates the directory if needed, finishes crash leftovers, continues the newest file
+    /// Creates the directory if needed, takes the sink's lock (a second writer of the same prefix
+    /// and directory is refused), finishes crash leftovers, continues the newest file
     /// (setting aside a torn last line) or starts a new one, and applies retention.
     ///
     /// If the continued file's period ended while the process was down, `needs_rotation` is
@@ -109,6 +113,7 @@ impl FileSet {
             ));
         }
         open::ensure_dir(&config.dir, config.dir_mode)?;
+        let lock = open::lock(&config.dir, &prefix, config.file_mode)?;
         let settings = Settings {
             dir: config.dir.clone(),
             prefix,
@@ -176,6 +181,7 @@ impl FileSet {
             writes_since_check: 0,
             shared,
             background,
+            _lock: lock,
         };
         // Closed files a crash left uncompressed are compressed now.
         let closed: Vec<String> = files
@@ -247,7 +253,10 @@ impl FileSet {
     ///
     /// If the file was deleted or replaced underneath (checked at most once per clock second
     /// or every 1024 writes), a new file is started first and the event reported in the stats.
-    /// A failed write is cut back off the file, so a retry never leaves half a record before it.
+    ///
+    /// On error none of `bytes` counts as written: what was partly written is cut back off the
+    /// file, so the caller retries all of `bytes` and a retry never follows half a record. (If
+    /// even the cut fails, the next write goes to a new file instead.)
     pub(crate) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.check_in_place()?;
         let before = self.active.len;
@@ -258,8 +267,11 @@ impl FileSet {
             }
             Err(e) => {
                 let path = self.settings.dir.join(&self.active.name);
-                // Best effort: if even this fails, readers still detect the torn line.
-                let _ = self.active.file.set_len(before);
+                if self.active.file.set_len(before).is_err() {
+                    // Half a record stays in this file; the next write must not be glued onto
+                    // it, so it goes to a new file (and the torn line stays detectable).
+                    self.active.torn = true;
+                }
                 Err(open::context("cannot write to", &path, e))
             }
         }
@@ -347,6 +359,9 @@ impl FileSet {
     fn check_in_place(&mut self) -> io::Result<()> {
         self.writes_since_check += 1;
         let now = self.clock.now();
+        if self.active.torn {
+            return self.replace_active(now, "ends in a record that could not be cut back");
+        }
         let second = period::unix_secs(now);
         if second == self.checked_second && self.writes_since_check < WRITES_PER_IDENTITY_CHECK {
             return Ok(());
@@ -356,22 +371,25 @@ impl FileSet {
         let path = self.settings.dir.join(&self.active.name);
         match open::still_named(&path, self.active.id) {
             Ok(true) => Ok(()),
-            Ok(false) => {
-                let name = self.next_name(now);
-                let next = create_active(&self.settings, self.rotation, name)?;
-                let gone = std::mem::replace(&mut self.active, next);
-                self.errors.push(io::Error::other(format!(
-                    "active file {} was deleted or replaced; continuing in {}",
-                    path.display(),
-                    self.active.name
-                )));
-                drop(gone.file);
-                self.after_switch(now);
-                Ok(())
-            }
+            Ok(false) => self.replace_active(now, "was deleted or replaced"),
             // Cannot tell (for example a permission change on the directory): keep writing.
             Err(_) => Ok(()),
         }
+    }
+
+    /// Continues in a new file outside rotation, reporting why in the stats.
+    fn replace_active(&mut self, now: SystemTime, why: &str) -> io::Result<()> {
+        let name = self.next_name(now);
+        let next = create_active(&self.settings, self.rotation, name)?;
+        let old = std::mem::replace(&mut self.active, next);
+        self.errors.push(io::Error::other(format!(
+            "active file {} {why}; continuing in {}",
+            self.settings.dir.join(&old.name).display(),
+            self.active.name
+        )));
+        drop(old.file);
+        self.after_switch(now);
+        Ok(())
     }
 }
 
@@ -457,6 +475,7 @@ fn continue_file(
             len,
             id,
             deadline,
+            torn: false,
         },
         torn,
     ))
@@ -497,6 +516,7 @@ fn create_active(
                     len: 0,
                     id,
                     deadline,
+                    torn: false,
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {

@@ -129,6 +129,31 @@ pub(super) fn still_named(path: &Path, id: (u64, u64)) -> io::Result<bool> {
     }
 }
 
+/// Takes the sink's exclusive lock (`.<prefix>.lock` in `dir`), so that two writers (processes
+/// or sinks) never interleave lines in the same trail. Held until the returned file is closed.
+pub(super) fn lock(dir: &Path, prefix: &str, mode: u32) -> io::Result<File> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(format!(".{prefix}.lock"));
+    let file = secure_options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(mode)
+        .open(&path)
+        .map_err(|e| context("cannot open lock file", &path, e))?;
+    // SAFETY: flock only reads the descriptor number, which `file` keeps open.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(context(
+            "another writer holds the lock",
+            &path,
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(file)
+}
+
 /// Makes creations, renames and removals in `dir` durable.
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)

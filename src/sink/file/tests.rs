@@ -2,6 +2,7 @@
 
 use super::*;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -720,6 +721,23 @@ fn checkpoint_is_replaced_atomically() {
 }
 
 #[test]
+fn a_second_writer_of_the_same_trail_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = sink(dir.path(), &clock);
+    let (first, _) = FileSet::open(&config, "audit").unwrap();
+    let err = FileSet::open(&config, "audit").unwrap_err();
+    assert!(
+        err.to_string().contains("another writer holds the lock"),
+        "{err}"
+    );
+    // Another prefix in the same directory is a different trail.
+    FileSet::open(&config, "debug").unwrap();
+    drop(first);
+    FileSet::open(&config, "audit").unwrap();
+}
+
+#[test]
 fn unusable_prefix_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = FileSet::open(&FileSink::new(dir.path()).prefix("../escape"), "audit").unwrap_err();
@@ -808,6 +826,7 @@ fn compression_leftovers_are_finished_at_the_next_open() {
     assert_eq!(
         names,
         [
+            ".audit.lock",
             "audit.2026-11-24.0001.jsonl.gz",
             "audit.2026-11-25.0001.jsonl.gz",
             "audit.2026-11-26.0001.jsonl",
@@ -867,4 +886,68 @@ fn compression_without_the_gzip_feature_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let err = FileSet::open(&FileSink::new(dir.path()).compress(true), "audit").unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+}
+
+// ---- write failures ----
+
+const CHILD_DIR: &str = "TRACING_AUDIT_FILES_TEST_CHILD_DIR";
+
+/// Runs this very test in a child process with `dir` in the environment, returning its stdout.
+fn run_child(test: &str, dir: &Path) -> String {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR, dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "child failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn failed_write_under_rlimit_fsize_leaves_no_partial_record() {
+    const RECORD: &[u8] = b"{\"record\":\"twenty-nine bytes\"}\n";
+    if let Some(dir) = std::env::var_os(CHILD_DIR) {
+        // Child: the file size limit makes the write that crosses 1000 bytes short, then EFBIG.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit), 0);
+            limit.rlim_cur = 1000;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        }
+        let (mut set, _) = FileSet::open(&FileSink::new(PathBuf::from(dir)), "audit").unwrap();
+        let mut ok = 0;
+        let err = loop {
+            match set.write(RECORD) {
+                Ok(()) => ok += 1,
+                Err(e) => break e,
+            }
+        };
+        // A retry fails the same way and still leaves nothing behind.
+        let again = set.write(RECORD).unwrap_err();
+        println!(
+            "ok={ok} err={err} again={again} name={}",
+            set.current_name()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_child(
+        "sink::file::tests::failed_write_under_rlimit_fsize_leaves_no_partial_record",
+        dir.path(),
+    );
+    // The harness may print the test's name on the same line before the child's output.
+    let line = out[out.find("ok=").unwrap()..].lines().next().unwrap();
+    let ok: usize = line["ok=".len()..line.find(' ').unwrap()].parse().unwrap();
+    assert_eq!(ok, 1000 / RECORD.len());
+    // Both errors name the file and keep the OS error.
+    let efbig = format!("os error {}", libc::EFBIG);
+    assert_eq!(line.matches(&efbig).count(), 2, "{line}");
+    assert_eq!(line.matches("cannot write to").count(), 2, "{line}");
+    let name = &line[line.find("name=").unwrap() + 5..];
+    let content = fs::read(dir.path().join(name)).unwrap();
+    assert_eq!(content, RECORD.repeat(ok), "only whole records remain");
 }

@@ -1,0 +1,103 @@
+//! Where a writer thread puts its bytes: the operations it needs from a target, whatever it is.
+
+use std::io::{self, Write};
+use std::time::SystemTime;
+
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// The writer thread's view of its target.
+///
+/// A `MakeWriter` cannot be read back, rotated or fsynced: it is written and flushed once per
+/// write call, and "synced" means the `MakeWriter` accepted and flushed the bytes.
+#[derive(Debug)]
+pub(crate) enum Destination {
+    Writer(BoxMakeWriter),
+}
+
+impl Destination {
+    pub(crate) fn now(&self) -> SystemTime {
+        match self {
+            Destination::Writer(_) => SystemTime::now(),
+        }
+    }
+
+    /// Whether the active file must be closed before `incoming` more bytes are written.
+    pub(crate) fn needs_rotation(&self, _now: SystemTime, _incoming: u64) -> bool {
+        match self {
+            Destination::Writer(_) => false,
+        }
+    }
+
+    /// The next time boundary at which a quiet sink must wake up to rotate.
+    pub(crate) fn next_deadline(&self) -> Option<SystemTime> {
+        match self {
+            Destination::Writer(_) => None,
+        }
+    }
+
+    pub(crate) fn current_name(&self) -> &str {
+        match self {
+            Destination::Writer(_) => "",
+        }
+    }
+
+    pub(crate) fn next_name(&self, _now: SystemTime) -> String {
+        match self {
+            Destination::Writer(_) => String::new(),
+        }
+    }
+
+    pub(crate) fn rotate(&mut self, _now: SystemTime) -> io::Result<()> {
+        match self {
+            Destination::Writer(_) => Ok(()),
+        }
+    }
+
+    /// Writes all of `bytes`. On failure, also says how many leading bytes the target accepted
+    /// before it failed, so a retry neither repeats nor loses them.
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
+        match self {
+            Destination::Writer(make_writer) => {
+                let mut writer = make_writer.make_writer();
+                let mut done = 0;
+                while done < bytes.len() {
+                    match writer.write(&bytes[done..]) {
+                        Ok(0) => return Err((done, io::ErrorKind::WriteZero.into())),
+                        Ok(n) => done += n,
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                        Err(err) => return Err((done, err)),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes written bytes durable: fsync for files, `flush` for a `MakeWriter`.
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        match self {
+            Destination::Writer(make_writer) => make_writer.make_writer().flush(),
+        }
+    }
+
+    pub(crate) fn publish_checkpoint(&self, _line: &[u8]) -> io::Result<()> {
+        match self {
+            Destination::Writer(_) => Ok(()),
+        }
+    }
+
+    /// Rotations, pruned files and background (compression/retention) errors since last call.
+    pub(crate) fn take_stats(&mut self) -> (u64, u64, Vec<io::Error>) {
+        match self {
+            Destination::Writer(_) => (0, 0, Vec::new()),
+        }
+    }
+
+    /// Names the active target in error messages.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Destination::Writer(mw) => format!("{mw:?}"),
+        }
+    }
+}

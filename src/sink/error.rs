@@ -1,0 +1,115 @@
+//! The error a sink reports when records cannot be made durable.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use crate::Stream;
+
+/// Why a sink could not start, or could not make records durable.
+///
+/// Returned by [`SinkHandle::sync`](crate::sink::SinkHandle::sync) when records emitted before
+/// the call are not on disk (an application uses this to fail closed), and by sink construction.
+/// The underlying I/O error, if any, is available through [`Error::source`] and
+/// [`SinkError::io_error_kind`].
+#[derive(Debug, Clone)]
+pub struct SinkError {
+    kind: Kind,
+    context: String,
+    source: Option<Arc<io::Error>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Writing, syncing, rotating or opening failed.
+    Io,
+    /// The sink has shut down (or its writer thread died); nothing more will be written.
+    Closed,
+    /// `sync_timeout` gave up before the records were durable.
+    TimedOut,
+}
+
+impl SinkError {
+    pub(crate) fn io(context: impl Into<String>, source: Arc<io::Error>) -> Self {
+        SinkError {
+            kind: Kind::Io,
+            context: context.into(),
+            source: Some(source),
+        }
+    }
+
+    pub(crate) fn closed(stream: Stream) -> Self {
+        SinkError {
+            kind: Kind::Closed,
+            context: format!("the {stream} sink is shut down; records were not written"),
+            source: None,
+        }
+    }
+
+    pub(crate) fn timed_out(stream: Stream) -> Self {
+        SinkError {
+            kind: Kind::TimedOut,
+            context: format!("the {stream} sink did not make the records durable in time"),
+            source: None,
+        }
+    }
+
+    /// The kind of the underlying I/O error (for example `StorageFull` on a full disk), if the
+    /// failure came from I/O.
+    pub fn io_error_kind(&self) -> Option<io::ErrorKind> {
+        self.source.as_deref().map(io::Error::kind)
+    }
+
+    /// The raw OS error code (for example `ENOSPC`) of the underlying I/O error, if any.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.source.as_deref().and_then(io::Error::raw_os_error)
+    }
+
+    /// Whether the sink has shut down, so no retry can succeed.
+    pub fn is_closed(&self) -> bool {
+        self.kind == Kind::Closed
+    }
+
+    /// Whether a bounded wait (`sync_timeout`) ran out before the records were durable.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == Kind::TimedOut
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.context)
+    }
+}
+
+impl Error for SinkError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_error_is_the_source_and_context_is_the_message() {
+        let err = SinkError::io(
+            "writing audit.jsonl",
+            Arc::new(io::Error::from_raw_os_error(libc::ENOSPC)),
+        );
+        assert_eq!(err.to_string(), "writing audit.jsonl");
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+        assert!(err.source().is_some());
+        assert!(!err.is_closed());
+    }
+
+    #[test]
+    fn closed_error_names_the_stream() {
+        let err = SinkError::closed(Stream::Audit);
+        assert!(err.is_closed());
+        assert!(err.to_string().contains("audit"));
+        assert!(err.source().is_none());
+    }
+}

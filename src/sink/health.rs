@@ -1,0 +1,89 @@
+//! What a sink has done so far: counters an operator can export and alert on.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// A snapshot of one sink's counters, from [`SinkHandle::health`](crate::sink::SinkHandle::health).
+///
+/// Counters only grow for the life of the sink. Records are the application's records; lines the
+/// sink adds itself (chain seals and checkpoints, the debug stream's "N records dropped" report)
+/// are not counted as `written`.
+///
+/// | counter      | meaning                                                                   |
+/// |--------------|---------------------------------------------------------------------------|
+/// | `written`    | records whose bytes the target accepted (`write` returned `Ok`)           |
+/// | `dropped`    | DEBUG records refused because the queue was full (never AUDIT)             |
+/// | `failed`     | records given up on: write errors past the retry budget (DEBUG), or still unwritten when the drain timeout ran out at shutdown |
+/// | `retried`    | failed write/rotate/fsync attempts that were retried                      |
+/// | `rotations`  | files closed by rotation                                                  |
+/// | `pruned`     | files deleted by retention                                                |
+/// | `queued`     | records waiting in the queue right now                                    |
+/// | `failing`    | the writer is failing right now and has unwritten records                 |
+/// | `last_error` | the most recent error, with context (kept after recovery)                 |
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Health {
+    /// Records written (the target accepted the bytes).
+    pub written: u64,
+    /// DEBUG records dropped because the queue was full.
+    pub dropped: u64,
+    /// Records that will never be written.
+    pub failed: u64,
+    /// Failed attempts that were retried.
+    pub retried: u64,
+    /// Files closed by rotation.
+    pub rotations: u64,
+    /// Files deleted by retention.
+    pub pruned: u64,
+    /// Records waiting in the queue.
+    pub queued: u64,
+    /// Whether the writer is currently failing with records pending.
+    pub failing: bool,
+    /// The most recent error, with context.
+    pub last_error: Option<String>,
+}
+
+/// The live counters behind [`Health`], shared by callers and the writer thread.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) written: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) rotations: AtomicU64,
+    pub(crate) pruned: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn set_last_error(&self, message: String) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(message);
+    }
+
+    pub(crate) fn snapshot(&self, queued: u64, failing: bool) -> Health {
+        Health {
+            written: self.written.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            rotations: self.rotations.load(Ordering::Relaxed),
+            pruned: self.pruned.load(Ordering::Relaxed),
+            queued,
+            failing,
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+}

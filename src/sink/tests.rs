@@ -1,0 +1,510 @@
+//! Writer-thread behaviour through `MakeWriter` targets that capture, block or fail on demand.
+
+use std::io::{self, Write};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use super::*;
+
+/// Programmable target: captures bytes, can be paused, and can fail the next writes.
+#[derive(Clone, Default)]
+struct Target2 {
+    inner: Arc<(Mutex<Ctl>, Condvar)>,
+}
+
+#[derive(Default)]
+struct Ctl {
+    bytes: Vec<u8>,
+    paused: bool,
+    /// Writes currently blocked by `paused`.
+    blocked: usize,
+    /// Fail this many write calls with ENOSPC, each after accepting `accept_before_error` bytes.
+    fail_writes: usize,
+    accept_before_error: usize,
+    error_next: bool,
+    write_calls: usize,
+}
+
+impl Target2 {
+    fn make(&self) -> BoxMakeWriter {
+        BoxMakeWriter::new(self.clone())
+    }
+    fn ctl<R>(&self, f: impl FnOnce(&mut Ctl) -> R) -> R {
+        let r = f(&mut self.inner.0.lock().unwrap());
+        self.inner.1.notify_all();
+        r
+    }
+    fn pause(&self) {
+        self.ctl(|c| c.paused = true);
+    }
+    fn resume(&self) {
+        self.ctl(|c| c.paused = false);
+    }
+    /// Waits until a write is blocked by `pause`.
+    fn wait_blocked(&self) {
+        let (lock, cv) = &*self.inner;
+        let mut c = lock.lock().unwrap();
+        while c.blocked == 0 {
+            c = cv.wait(c).unwrap();
+        }
+    }
+    fn text(&self) -> String {
+        self.ctl(|c| String::from_utf8(c.bytes.clone()).unwrap())
+    }
+    fn lines(&self) -> Vec<String> {
+        self.text().lines().map(str::to_owned).collect()
+    }
+}
+
+struct Target2Writer(Target2);
+
+impl Write for Target2Writer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let (lock, cv) = &*self.0.inner;
+        let mut c = lock.lock().unwrap();
+        while c.paused {
+            c.blocked += 1;
+            cv.notify_all();
+            c = cv.wait(c).unwrap();
+            c.blocked -= 1;
+        }
+        c.write_calls += 1;
+        if c.error_next {
+            c.error_next = false;
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        if c.fail_writes > 0 {
+            c.fail_writes -= 1;
+            let n = c.accept_before_error.min(buf.len());
+            if n > 0 {
+                // A short write, then the error on the next call: how write(2) reports ENOSPC.
+                c.bytes.extend_from_slice(&buf[..n]);
+                c.error_next = true;
+                return Ok(n);
+            }
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        c.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Target2 {
+    type Writer = Target2Writer;
+    fn make_writer(&'a self) -> Target2Writer {
+        Target2Writer(self.clone())
+    }
+}
+
+fn start(
+    stream: Stream,
+    target: &Target2,
+    capacity: usize,
+    drain: Duration,
+    framer: Option<Box<dyn Framer>>,
+) -> (SinkHandle, SinkGuard) {
+    spawn_tuned(
+        SinkSpec {
+            stream,
+            target: Target::Writer(target.make()),
+            framer,
+        },
+        Tuning {
+            queue_capacity: Some(capacity),
+            drain_timeout: Some(drain),
+            fsync: None,
+        },
+    )
+    .unwrap()
+}
+
+fn record(i: usize) -> Vec<u8> {
+    format!("{{\"i\":{i}}}").into_bytes()
+}
+
+#[test]
+fn records_reach_a_make_writer_in_order_one_per_line() {
+    let target = Target2::default();
+    let (handle, guard) = start(
+        Stream::Audit,
+        &target,
+        1 << 20,
+        Duration::from_secs(5),
+        None,
+    );
+    for i in 0..1000 {
+        handle.submit(&record(i));
+    }
+    handle.sync().unwrap();
+    let lines = target.lines();
+    assert_eq!(lines.len(), 1000);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line.as_bytes(), record(i));
+    }
+    assert_eq!(handle.health().written, 1000);
+    drop(guard);
+}
+
+#[test]
+fn many_records_share_one_write_call() {
+    let target = Target2::default();
+    let (handle, guard) = start(
+        Stream::Audit,
+        &target,
+        1 << 20,
+        Duration::from_secs(5),
+        None,
+    );
+    target.pause();
+    handle.submit(&record(0));
+    target.wait_blocked();
+    for i in 1..500 {
+        handle.submit(&record(i));
+    }
+    target.resume();
+    handle.sync().unwrap();
+    let calls = target.ctl(|c| c.write_calls);
+    assert!(calls <= 3, "{calls} write calls for 500 records");
+    drop(guard);
+}
+
+#[test]
+fn audit_caller_blocks_when_the_queue_is_full_instead_of_dropping() {
+    let target = Target2::default();
+    let (handle, guard) = start(Stream::Audit, &target, 64, Duration::from_secs(5), None);
+    target.pause();
+    handle.submit(&record(0));
+    target.wait_blocked();
+    let done = Arc::new(Mutex::new(0usize));
+    let producer = {
+        let (handle, done) = (handle.clone(), Arc::clone(&done));
+        thread::spawn(move || {
+            for i in 1..100 {
+                handle.submit(&record(i));
+                *done.lock().unwrap() = i;
+            }
+        })
+    };
+    // While the writer is stuck, the producer can only fill the 64-byte queue and must then wait.
+    thread::sleep(Duration::from_millis(200));
+    let progressed = *done.lock().unwrap();
+    assert!(
+        progressed < 10,
+        "producer got {progressed} records past a full queue"
+    );
+    assert!(handle.health().queued <= 64 / 8);
+    target.resume();
+    producer.join().unwrap();
+    handle.sync().unwrap();
+    let health = handle.health();
+    assert_eq!((health.written, health.dropped, health.failed), (100, 0, 0));
+    assert_eq!(target.lines().len(), 100);
+    drop(guard);
+}
+
+#[test]
+fn debug_drops_when_full_are_counted_and_reported_in_the_stream() {
+    let target = Target2::default();
+    let (handle, guard) = start(Stream::Debug, &target, 64, Duration::from_secs(5), None);
+    target.pause();
+    handle.submit(&record(0));
+    target.wait_blocked();
+    for i in 1..100 {
+        handle.submit(&record(i));
+    }
+    let dropped = handle.health().dropped;
+    assert!(dropped > 80, "only {dropped} dropped");
+    target.resume();
+    drop(guard);
+    let health = handle.health();
+    let lines = target.lines();
+    let reports: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["target"] == "tracing_audit::sink")
+        .collect();
+    assert_eq!(reports.len(), 1);
+    let report = &reports[0];
+    assert_eq!(report["stream"], "debug");
+    assert_eq!(report["level"], "WARN");
+    assert_eq!(report["fields"]["dropped"], dropped);
+    assert_eq!(report["message"], format!("{dropped} records dropped"));
+    let ts = report["ts"].as_str().unwrap();
+    assert_eq!(ts.len(), 30, "{ts}");
+    let records = lines.len() as u64 - 1;
+    assert_eq!(records, health.written);
+    assert_eq!(records + health.dropped, 100);
+}
+
+#[test]
+fn sync_waits_until_the_records_are_written() {
+    let target = Target2::default();
+    let (handle, guard) = start(
+        Stream::Audit,
+        &target,
+        1 << 20,
+        Duration::from_secs(5),
+        None,
+    );
+    target.pause();
+    handle.submit(&record(1));
+    target.wait_blocked();
+    let syncer = {
+        let handle = handle.clone();
+        thread::spawn(move || handle.sync())
+    };
+    thread::sleep(Duration::from_millis(100));
+    assert!(
+        !syncer.is_finished(),
+        "sync returned before the write finished"
+    );
+    target.resume();
+    syncer.join().unwrap().unwrap();
+    assert_eq!(target.lines(), vec!["{\"i\":1}"]);
+    drop(guard);
+}
+
+#[test]
+fn sync_reports_the_write_error_while_records_are_pending() {
+    let target = Target2::default();
+    target.ctl(|c| c.fail_writes = usize::MAX);
+    let (handle, guard) = start(
+        Stream::Audit,
+        &target,
+        1 << 20,
+        Duration::from_millis(50),
+        None,
+    );
+    handle.submit(&record(1));
+    let err = handle.sync().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+    let health = handle.health();
+    assert!(health.failing);
+    assert_eq!(health.written, 0);
+    assert!(health
+        .last_error
+        .unwrap()
+        .contains("audit sink: writing to"));
+    drop(guard);
+    let health = handle.health();
+    assert_eq!(health.failed, 1);
+    assert!(health.retried >= 1);
+}
+
+#[test]
+fn audit_records_wait_for_the_target_to_recover_and_are_written_once() {
+    let target = Target2::default();
+    // Five failures, each after accepting 3 bytes: a retry must continue where the last stopped.
+    target.ctl(|c| {
+        c.fail_writes = 10;
+        c.accept_before_error = 3;
+    });
+    let (handle, guard) = start(
+        Stream::Audit,
+        &target,
+        1 << 20,
+        Duration::from_secs(5),
+        None,
+    );
+    for i in 0..20 {
+        handle.submit(&record(i));
+    }
+    let mut attempts = 0;
+    while handle.sync().is_err() {
+        attempts += 1;
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert!(attempts > 0);
+    let expect: Vec<String> = (0..20)
+        .map(|i| String::from_utf8(record(i)).unwrap())
+        .collect();
+    assert_eq!(target.lines(), expect);
+    let health = handle.health();
+    assert_eq!((health.written, health.failed), (20, 0));
+    assert!(!health.failing);
+    assert!(
+        health.last_error.is_some(),
+        "the last error is kept after recovery"
+    );
+    drop(guard);
+}
+
+#[test]
+fn written_counts_only_records_the_target_accepted() {
+    let target = Target2::default();
+    // The first write accepts exactly the first record and its newline, then everything fails.
+    let first = record(0).len() + 1;
+    target.ctl(|c| {
+        c.fail_writes = usize::MAX;
+        c.accept_before_error = first;
+    });
+    target.pause();
+    let (handle, guard) = start(
+        Stream::Audit,
+        &target,
+        1 << 20,
+        Duration::from_millis(50),
+        None,
+    );
+    handle.submit(&record(0));
+    handle.submit(&record(1));
+    handle.submit(&record(2));
+    target.resume();
+    assert!(handle.sync().is_err());
+    target.ctl(|c| c.accept_before_error = 0);
+    drop(guard);
+    let health = handle.health();
+    let on_disk = target.text().matches('\n').count() as u64;
+    assert!(
+        health.written <= on_disk,
+        "{} written, {on_disk} on disk",
+        health.written
+    );
+    assert_eq!(health.written + health.failed, 3);
+}
+
+#[test]
+fn debug_gives_up_on_a_broken_target_and_counts_failed() {
+    let target = Target2::default();
+    target.ctl(|c| c.fail_writes = usize::MAX);
+    let (handle, guard) = start(
+        Stream::Debug,
+        &target,
+        1 << 20,
+        Duration::from_secs(30),
+        None,
+    );
+    for i in 0..10 {
+        handle.submit(&record(i));
+    }
+    // The retry budget (about one second of backoff) runs out long before the drain timeout.
+    let started = std::time::Instant::now();
+    while handle.health().failed < 10 {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        thread::sleep(Duration::from_millis(20));
+    }
+    let health = handle.health();
+    assert_eq!((health.written, health.failed), (0, 10));
+    assert!(health.retried >= 5);
+    drop(guard);
+}
+
+#[test]
+fn submissions_after_shutdown_are_counted_not_lost_silently() {
+    let target = Target2::default();
+    let (audit, guard) = start(Stream::Audit, &target, 1024, Duration::from_secs(5), None);
+    drop(guard);
+    audit.submit(&record(1));
+    assert_eq!(audit.health().failed, 1);
+    assert!(audit.sync().is_ok(), "nothing accepted, nothing pending");
+    let (debug, guard) = start(Stream::Debug, &target, 1024, Duration::from_secs(5), None);
+    drop(guard);
+    debug.submit(&record(1));
+    assert_eq!(debug.health().dropped, 1);
+}
+
+#[test]
+fn guard_drop_drains_everything_queued() {
+    let target = Target2::default();
+    let (handle, guard) = start(
+        Stream::Audit,
+        &target,
+        1 << 20,
+        Duration::from_secs(5),
+        None,
+    );
+    for i in 0..10_000 {
+        handle.submit(&record(i));
+    }
+    drop(guard);
+    assert_eq!(target.lines().len(), 10_000);
+    assert_eq!(handle.health().written, 10_000);
+}
+
+/// Numbers records and logs every call, like the chain's framer would.
+struct CountingFramer {
+    seq: u64,
+}
+
+impl Framer for CountingFramer {
+    fn resume(
+        &mut self,
+        last_line: Option<&[u8]>,
+        _torn: Option<&TornTail>,
+        _now: SystemTime,
+        out: &mut Vec<u8>,
+    ) {
+        assert!(last_line.is_none(), "a MakeWriter cannot be read back");
+        self.seq += 1;
+        out.extend_from_slice(format!("{{\"seq\":{},\"resume\":true}}\n", self.seq).as_bytes());
+    }
+    fn frame(&mut self, body: &[u8], out: &mut Vec<u8>) {
+        self.seq += 1;
+        out.extend_from_slice(format!("{{\"seq\":{},\"body\":", self.seq).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"}\n");
+    }
+    fn seal(&mut self, closing: &str, next: &str, _now: SystemTime, out: &mut Vec<u8>) {
+        self.seq += 1;
+        out.extend_from_slice(
+            format!(
+                "{{\"seq\":{},\"seal\":\"{closing}\",\"next\":\"{next}\"}}\n",
+                self.seq
+            )
+            .as_bytes(),
+        );
+    }
+    fn checkpoint(
+        &mut self,
+        _now: SystemTime,
+        force: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<std::ops::Range<usize>> {
+        self.seq += 1;
+        let start = out.len();
+        out.extend_from_slice(
+            format!("{{\"seq\":{},\"checkpoint\":{force}}}\n", self.seq).as_bytes(),
+        );
+        Some(start..out.len())
+    }
+}
+
+#[test]
+fn audit_bodies_pass_through_the_framer_with_resume_checkpoints_and_final_checkpoint() {
+    let target = Target2::default();
+    let framer = Box::new(CountingFramer { seq: 0 });
+    let (handle, guard) = start(
+        Stream::Audit,
+        &target,
+        1 << 20,
+        Duration::from_secs(5),
+        Some(framer),
+    );
+    handle.submit(b"{\"a\":1}");
+    handle.sync().unwrap();
+    handle.submit(b"{\"a\":2}");
+    drop(guard);
+    let lines: Vec<serde_json::Value> = target
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["resume"], true);
+    assert_eq!(lines[1]["body"]["a"], 1);
+    assert_eq!(lines[2]["checkpoint"], false);
+    assert_eq!(lines[3]["body"]["a"], 2);
+    assert_eq!(lines[4]["checkpoint"], false);
+    assert_eq!(lines[5]["checkpoint"], true);
+    assert_eq!(lines.len(), 6);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["seq"], i as u64 + 1, "file order is sequence order");
+    }
+    assert_eq!(handle.health().written, 2, "framing lines are not records");
+}

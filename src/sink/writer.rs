@@ -1,0 +1,557 @@
+//! The writer thread: takes batches from the queue, frames, rotates, writes, syncs, retries.
+//!
+//! Every step that can fail leaves the thread's state so that the same call can simply be
+//! repeated: framed bytes stay in `out` until the target accepts them, a seal that was written
+//! leaves its rotation pending, and the cursor into the batch only moves past a record once the
+//! record is framed. That is what makes retrying after ENOSPC neither lose nor duplicate records.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::destination::Destination;
+use super::error::SinkError;
+use super::framing::{Framer, TornTail};
+use super::health::Counters;
+use super::queue::Shared;
+use crate::record::time::write_rfc3339;
+use crate::Stream;
+
+/// When written bytes are fsynced (the writer's view of the configured durability).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fsync {
+    /// Only on an explicit `sync()` and at shutdown.
+    Never,
+    /// When the oldest unsynced write is older than this.
+    // Chosen through `FileSink::durability`, which the file-sink module provides.
+    #[allow(dead_code)]
+    Interval(Duration),
+    /// After every batch (group commit).
+    EveryBatch,
+}
+
+/// The first retry waits this long; every further failure doubles it up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// DEBUG is lossy: after this many failed attempts in a row the records in hand are given up
+/// (counted as failed) so a broken debug target cannot stall the application.
+const DEBUG_ATTEMPTS: u32 = 11;
+/// A quiet sink with a time-rotated target re-reads the clock at least this often, so a clock
+/// step (NTP, or an injected test clock) cannot postpone a rotation for long.
+const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
+/// Framing overhead assumed before the first framed record shows the real one.
+const INITIAL_FRAME_OVERHEAD: usize = 160;
+
+/// What the target was doing when it failed, for the error message.
+#[derive(Debug)]
+enum Step {
+    Write,
+    Rotate(String),
+    Sync,
+}
+
+#[derive(Debug)]
+struct Failure {
+    step: Step,
+    error: io::Error,
+}
+
+fn failed(step: Step) -> impl FnOnce(io::Error) -> Failure {
+    move |error| Failure { step, error }
+}
+
+/// What is carried over from opening the target into the thread.
+#[derive(Debug, Default)]
+pub(crate) struct Resume {
+    pub(crate) last_line: Option<Vec<u8>>,
+    pub(crate) torn: Option<TornTail>,
+}
+
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    dest: Destination,
+    framer: Option<Box<dyn Framer>>,
+    fsync: Fsync,
+    rotates: bool,
+    /// Bytes swapped out of the queue; lines from `cursor` on are not framed yet.
+    batch: Vec<u8>,
+    cursor: usize,
+    /// A batch (or the resume output) was taken and its checkpoint is still due.
+    checkpoint_due: bool,
+    /// Framed bytes the target has not accepted yet.
+    out: Vec<u8>,
+    /// End offsets in `out` of the application records (the other lines are the sink's own), so
+    /// a partial write counts exactly the records that made it.
+    record_ends: Vec<usize>,
+    /// A checkpoint line framed into `out`, published to the side file once written.
+    publish: Option<Vec<u8>>,
+    /// The seal for this rotation is framed; the rotation itself is still to do.
+    pending_rotation: Option<SystemTime>,
+    /// Bytes written into the active file by this thread (0 right after opening or rotating).
+    wrote_to_current: u64,
+    frame_overhead: usize,
+    /// Records taken from the queue so far, and the last one that is written or given up.
+    taken: u64,
+    settled: u64,
+    unsynced: bool,
+    last_sync: Instant,
+    /// Failure state: when to try again, the current backoff, and failures in a row.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    attempts: u32,
+    final_checkpoint_done: bool,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("stream", &self.shared.stream)
+            .field("dest", &self.dest)
+            .field("fsync", &self.fsync)
+            .field("taken", &self.taken)
+            .field("settled", &self.settled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        dest: Destination,
+        framer: Option<Box<dyn Framer>>,
+        fsync: Fsync,
+        rotates: bool,
+    ) -> Self {
+        Worker {
+            shared,
+            dest,
+            framer,
+            fsync,
+            rotates,
+            batch: Vec::new(),
+            cursor: 0,
+            checkpoint_due: false,
+            out: Vec::new(),
+            record_ends: Vec::new(),
+            publish: None,
+            pending_rotation: None,
+            wrote_to_current: 0,
+            frame_overhead: INITIAL_FRAME_OVERHEAD,
+            taken: 0,
+            settled: 0,
+            unsynced: false,
+            last_sync: Instant::now(),
+            retry_at: None,
+            backoff: FIRST_BACKOFF,
+            attempts: 0,
+            final_checkpoint_done: false,
+        }
+    }
+
+    /// The thread body. Returns once the sink is closed.
+    pub(crate) fn run(mut self, resume: Resume) {
+        self.shared.register_writer_thread();
+        if let Some(framer) = self.framer.as_mut() {
+            let now = self.dest.now();
+            framer.resume(
+                resume.last_line.as_deref(),
+                resume.torn.as_ref(),
+                now,
+                &mut self.out,
+            );
+        }
+        loop {
+            let shutdown = self.take_work();
+            let now = Instant::now();
+            if self.retry_at.map_or(true, |at| now >= at) {
+                if self.retry_at.is_some() {
+                    Counters::add(&self.shared.counters.retried, 1);
+                }
+                match self.step(shutdown.is_some()) {
+                    Ok(()) => self.succeeded(),
+                    Err(failure) => self.failed(failure),
+                }
+            }
+            if let Some(deadline) = shutdown {
+                if self.idle() && self.queue_is_empty() {
+                    if !self.final_checkpoint_done {
+                        self.final_checkpoint_done = true;
+                        self.frame_final_checkpoint();
+                        continue;
+                    }
+                    if !self.unsynced && self.retry_at.is_none() {
+                        self.shared.close(0, None);
+                        return;
+                    }
+                }
+                if Instant::now() >= deadline {
+                    self.give_up();
+                    return;
+                }
+            }
+            self.wait(shutdown);
+        }
+    }
+
+    /// Nothing of a batch is in hand.
+    fn idle(&self) -> bool {
+        self.cursor >= self.batch.len()
+            && self.out.is_empty()
+            && self.pending_rotation.is_none()
+            && !self.checkpoint_due
+    }
+
+    fn queue_is_empty(&self) -> bool {
+        self.shared.lock().buf.is_empty()
+    }
+
+    /// Swaps in the queued records if the previous batch is done; returns the shutdown deadline.
+    fn take_work(&mut self) -> Option<Instant> {
+        let mut st = self.shared.lock();
+        let shutdown = st.shutdown;
+        if !self.idle() || self.retry_at.is_some() || st.closed {
+            return shutdown;
+        }
+        let drops = std::mem::take(&mut st.unreported_drops);
+        if st.buf.is_empty() && drops == 0 {
+            return shutdown;
+        }
+        self.batch.clear();
+        self.cursor = 0;
+        std::mem::swap(&mut self.batch, &mut st.buf);
+        self.taken += st.buf_records;
+        st.buf_records = 0;
+        let room_waiters = st.room_waiters > 0;
+        drop(st);
+        if room_waiters {
+            self.shared.notify_room();
+        }
+        self.checkpoint_due = true;
+        if drops > 0 {
+            self.frame_drop_report(drops);
+        }
+        shutdown
+    }
+
+    /// The in-stream record that tells a reader of the debug stream that records are missing.
+    fn frame_drop_report(&mut self, dropped: u64) {
+        let out = &mut self.out;
+        out.extend_from_slice(b"{\"ts\":\"");
+        write_rfc3339(self.dest.now(), out);
+        out.extend_from_slice(b"\",\"stream\":\"");
+        out.extend_from_slice(self.shared.stream.as_str().as_bytes());
+        out.extend_from_slice(
+            b"\",\"level\":\"WARN\",\"target\":\"tracing_audit::sink\",\"message\":\"",
+        );
+        out.extend_from_slice(dropped.to_string().as_bytes());
+        out.extend_from_slice(b" records dropped\",\"fields\":{\"dropped\":");
+        out.extend_from_slice(dropped.to_string().as_bytes());
+        out.extend_from_slice(b"}}\n");
+    }
+
+    fn frame_final_checkpoint(&mut self) {
+        if let Some(framer) = self.framer.as_mut() {
+            let now = self.dest.now();
+            if let Some(range) = framer.checkpoint(now, true, &mut self.out) {
+                self.publish = checkpoint_line(&self.out, range);
+            }
+        }
+    }
+
+    /// Does everything that is due. On error, calling it again resumes where it stopped.
+    fn step(&mut self, shutdown: bool) -> Result<(), Failure> {
+        let now = self.dest.now();
+        self.flush_out()?;
+        self.finish_rotation()?;
+        let batch = std::mem::take(&mut self.batch);
+        let framed = self.frame_lines(&batch, now);
+        self.batch = batch;
+        framed?;
+        if self.checkpoint_due {
+            if let Some(framer) = self.framer.as_mut() {
+                if let Some(range) = framer.checkpoint(now, false, &mut self.out) {
+                    self.publish = checkpoint_line(&self.out, range);
+                }
+            }
+            self.checkpoint_due = false;
+        }
+        self.flush_out()?;
+        if self.rotates && self.idle() {
+            if let Some(deadline) = self.dest.next_deadline() {
+                if now >= deadline && self.dest.needs_rotation(now, 0) {
+                    self.rotate_now(now)?;
+                }
+            }
+        }
+        let sync_wanted = {
+            let st = self.shared.lock();
+            st.sync_wanted > st.durable
+        };
+        let policy_due = match self.fsync {
+            Fsync::EveryBatch => true,
+            Fsync::Interval(every) => self.last_sync.elapsed() >= every,
+            Fsync::Never => false,
+        };
+        if self.unsynced && (policy_due || sync_wanted || shutdown) {
+            self.dest.sync().map_err(failed(Step::Sync))?;
+            self.unsynced = false;
+            self.last_sync = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Frames the batch's records from the cursor on, rotating first where the target asks.
+    fn frame_lines(&mut self, batch: &[u8], now: SystemTime) -> Result<(), Failure> {
+        while self.cursor < batch.len() {
+            let rest = &batch[self.cursor..];
+            let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            let body = &rest[..len];
+            if self.rotates {
+                if !self.out.is_empty() && self.wrote_to_current == 0 {
+                    // The file set never size-rotates an empty file; write what we have so it
+                    // can judge the next record against real bytes.
+                    self.flush_out()?;
+                }
+                let incoming = (self.out.len() + body.len() + 1 + self.frame_overhead) as u64;
+                if self.dest.needs_rotation(now, incoming) {
+                    self.rotate_now(now)?;
+                }
+            }
+            match self.framer.as_mut() {
+                Some(framer) => {
+                    let start = self.out.len();
+                    framer.frame(body, &mut self.out);
+                    self.frame_overhead = (self.out.len() - start).saturating_sub(body.len() + 1);
+                }
+                None => {
+                    self.out.extend_from_slice(body);
+                    self.out.push(b'\n');
+                }
+            }
+            self.record_ends.push(self.out.len());
+            self.cursor += len + 1;
+        }
+        Ok(())
+    }
+
+    /// Writes what belongs to the closing file, its seal, and opens the next file.
+    fn rotate_now(&mut self, now: SystemTime) -> Result<(), Failure> {
+        self.flush_out()?;
+        if let Some(framer) = self.framer.as_mut() {
+            let next = self.dest.next_name(now);
+            framer.seal(self.dest.current_name(), &next, now, &mut self.out);
+        }
+        self.pending_rotation = Some(now);
+        self.flush_out()?;
+        self.finish_rotation()
+    }
+
+    fn finish_rotation(&mut self) -> Result<(), Failure> {
+        if let Some(at) = self.pending_rotation {
+            // A rotation closes the file, so what was written to it must be durable first.
+            if self.unsynced {
+                self.dest.sync().map_err(failed(Step::Sync))?;
+                self.unsynced = false;
+                self.last_sync = Instant::now();
+            }
+            let next = self.dest.next_name(at);
+            self.dest.rotate(at).map_err(failed(Step::Rotate(next)))?;
+            self.pending_rotation = None;
+            self.wrote_to_current = 0;
+        }
+        Ok(())
+    }
+
+    fn flush_out(&mut self) -> Result<(), Failure> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result = self.dest.write(&self.out);
+        let accepted = match &result {
+            Ok(()) => self.out.len(),
+            Err((n, _)) => (*n).min(self.out.len()),
+        };
+        if accepted > 0 {
+            self.unsynced = true;
+            self.wrote_to_current += accepted as u64;
+            let complete = self.record_ends.partition_point(|&end| end <= accepted);
+            self.record_ends.drain(..complete);
+            for end in &mut self.record_ends {
+                *end -= accepted;
+            }
+            let complete = complete as u64;
+            Counters::add(&self.shared.counters.written, complete);
+            self.settled += complete;
+            self.out.drain(..accepted);
+        }
+        if let Err((_, error)) = result {
+            return Err(Failure {
+                step: Step::Write,
+                error,
+            });
+        }
+        if let Some(line) = self.publish.take() {
+            if let Err(err) = self.dest.publish_checkpoint(&line) {
+                self.note_error(format!(
+                    "{} sink: publishing the checkpoint side file: {err}",
+                    self.shared.stream
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn note_error(&self, message: String) {
+        self.shared.counters.set_last_error(message);
+    }
+
+    fn collect_stats(&mut self) {
+        if !self.rotates {
+            return;
+        }
+        let (rotations, pruned, errors) = self.dest.take_stats();
+        Counters::add(&self.shared.counters.rotations, rotations);
+        Counters::add(&self.shared.counters.pruned, pruned);
+        if let Some(err) = errors.last() {
+            self.note_error(format!(
+                "{} sink: background file maintenance: {err}",
+                self.shared.stream
+            ));
+        }
+    }
+
+    fn succeeded(&mut self) {
+        self.collect_stats();
+        self.retry_at = None;
+        self.backoff = FIRST_BACKOFF;
+        self.attempts = 0;
+        let mut st = self.shared.lock();
+        let was_failing = st.failing.take().is_some();
+        let before = st.durable;
+        if !self.unsynced && self.out.is_empty() {
+            st.durable = st.durable.max(self.settled);
+        }
+        let waiters = st.sync_wanted > before && st.durable > before;
+        drop(st);
+        if waiters || was_failing {
+            self.shared.notify_progress();
+        }
+    }
+
+    fn failed(&mut self, failure: Failure) {
+        self.collect_stats();
+        let stream = self.shared.stream;
+        let what = match &failure.step {
+            Step::Write => format!("writing to {}", self.target_name()),
+            Step::Rotate(next) => format!("rotating to {next}"),
+            Step::Sync => format!("syncing {}", self.target_name()),
+        };
+        let message = format!("{stream} sink: {what}: {}", failure.error);
+        self.note_error(message.clone());
+        let error = SinkError::io(message, Arc::new(failure.error));
+        self.attempts = self.attempts.saturating_add(1);
+        let now = Instant::now();
+        if self.attempts > 1 {
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        }
+        self.retry_at = Some(now + self.backoff);
+        if stream == Stream::Debug && self.attempts >= DEBUG_ATTEMPTS {
+            self.discard_in_hand();
+            self.retry_at = None;
+            self.attempts = 0;
+            self.backoff = FIRST_BACKOFF;
+        }
+        self.shared.lock().failing = Some(error);
+        self.shared.notify_progress();
+    }
+
+    fn target_name(&self) -> String {
+        if self.rotates {
+            self.dest.current_name().to_owned()
+        } else {
+            self.dest.describe()
+        }
+    }
+
+    /// Gives up the records in hand (framed or not), counting them as failed.
+    fn discard_in_hand(&mut self) {
+        let unframed = self.batch[self.cursor.min(self.batch.len())..]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        let lost = self.record_ends.len() as u64 + unframed;
+        Counters::add(&self.shared.counters.failed, lost);
+        self.settled += lost;
+        self.out.clear();
+        self.record_ends.clear();
+        self.publish = None;
+        self.batch.clear();
+        self.cursor = 0;
+        self.checkpoint_due = false;
+    }
+
+    /// The drain timeout ran out with records still unwritten: count them and close.
+    fn give_up(&mut self) {
+        let unframed = self.batch[self.cursor.min(self.batch.len())..]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        let lost = self.record_ends.len() as u64 + unframed;
+        if self.unsynced {
+            // Best effort: what was written should still reach the disk.
+            let _ = self.dest.sync();
+        }
+        let error = self.shared.lock().failing.clone();
+        let error = error.unwrap_or_else(|| SinkError::closed(self.shared.stream));
+        self.shared.close(lost, Some(error));
+    }
+
+    fn wait(&mut self, shutdown: Option<Instant>) {
+        let st = self.shared.lock();
+        let failing = self.retry_at.is_some();
+        if !failing {
+            let work = (!st.buf.is_empty() || st.unreported_drops > 0) && self.idle();
+            let sync = st.sync_wanted > st.durable;
+            let draining = shutdown.is_some();
+            if work || sync || draining && self.idle() && st.buf.is_empty() {
+                return;
+            }
+            if !self.idle() {
+                return;
+            }
+        }
+        let now = Instant::now();
+        let mut timeout: Option<Duration> = None;
+        let mut earliest = |d: Duration| {
+            timeout = Some(timeout.map_or(d, |t: Duration| t.min(d)));
+        };
+        if let Some(at) = self.retry_at {
+            earliest(at.saturating_duration_since(now));
+        }
+        if let Some(deadline) = shutdown {
+            earliest(deadline.saturating_duration_since(now));
+        }
+        if let (Fsync::Interval(every), true) = (self.fsync, self.unsynced) {
+            earliest((self.last_sync + every).saturating_duration_since(now));
+        }
+        if self.rotates {
+            if let Some(deadline) = self.dest.next_deadline() {
+                let until = deadline
+                    .duration_since(self.dest.now())
+                    .unwrap_or(Duration::ZERO);
+                earliest(until.min(MAX_IDLE_WAIT));
+            }
+        }
+        if timeout == Some(Duration::ZERO) {
+            return;
+        }
+        drop(self.shared.wait_for_work(st, timeout));
+    }
+}
+
+/// Copies the checkpoint line (without its newline) out of the framed bytes.
+fn checkpoint_line(out: &[u8], range: std::ops::Range<usize>) -> Option<Vec<u8>> {
+    let line = out.get(range)?;
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    Some(line.to_vec())
+}

@@ -1,0 +1,902 @@
+//! The chain walk: which records are authentic, and what is wrong with the rest.
+
+use super::files::TrailFile;
+use super::report::{FileSummary, Problem, ProblemKind, Report, Warning};
+use super::Keys;
+use crate::chain::{self, Alg, ChainKey, GENESIS_PREV};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// The parts of a control record the verifier checks.
+#[derive(Debug, Clone)]
+enum Control {
+    Genesis,
+    Seal {
+        file: String,
+        first_seq: Option<u64>,
+        count: Option<u64>,
+        last_seq: Option<u64>,
+        last_mac: Option<String>,
+        next: String,
+    },
+    Checkpoint,
+    Repair {
+        repair: String,
+        file: Option<String>,
+        set_aside: Option<String>,
+        bytes: Option<u64>,
+        prev_line_sha256: Option<String>,
+    },
+    Other,
+}
+
+#[derive(Debug)]
+struct Entry {
+    file: usize,
+    line: u64,
+    /// `None` for a line without a chain trailer.
+    seq: Option<u64>,
+    /// False for a line whose trailer could not be parsed.
+    good: bool,
+    mac: [u8; 32],
+    prev_field: Option<[u8; 32]>,
+    control: Option<Control>,
+    /// Chains to the last good line before it (or, for a genesis record, to the zero MAC).
+    pos_ok: bool,
+    /// Its own `prev` key authenticates it (first record of a file).
+    prev_field_ok: bool,
+    /// Its MAC was checked against some predecessor (or could not be checked: no key).
+    authentic: bool,
+    /// The entry it chains to, found by sequence number when it is not where it should be.
+    true_pred: Option<usize>,
+    /// SHA-256 of the unchained line right before it, if any.
+    after_bad: Option<[u8; 32]>,
+}
+
+/// The fields of an entry the walk reads, copied so the walk can report while reading.
+#[derive(Clone, Copy)]
+struct View {
+    file: usize,
+    line: u64,
+    seq: Option<u64>,
+    good: bool,
+    mac: [u8; 32],
+    prev_field: Option<[u8; 32]>,
+    genesis: bool,
+    pos_ok: bool,
+    prev_field_ok: bool,
+    authentic: bool,
+    true_pred: Option<usize>,
+}
+
+impl View {
+    fn of(e: &Entry) -> Self {
+        View {
+            file: e.file,
+            line: e.line,
+            seq: e.seq,
+            good: e.good,
+            mac: e.mac,
+            prev_field: e.prev_field,
+            genesis: e.is_genesis(),
+            pos_ok: e.pos_ok,
+            prev_field_ok: e.prev_field_ok,
+            authentic: e.authentic,
+            true_pred: e.true_pred,
+        }
+    }
+}
+
+impl Entry {
+    fn is(&self, f: impl Fn(&Control) -> bool) -> bool {
+        self.control.as_ref().is_some_and(f)
+    }
+    fn is_genesis(&self) -> bool {
+        self.is(|c| matches!(c, Control::Genesis))
+    }
+}
+
+/// Accumulates one trail's lines, then walks them.
+pub(crate) struct Checker<'k> {
+    keys: &'k Keys,
+    files: Vec<TrailFile>,
+    summaries: Vec<FileSummary>,
+    entries: Vec<Entry>,
+    /// Signed bytes of lines that did not chain to their neighbour, for the search by seq.
+    stash: HashMap<usize, (Vec<u8>, Option<ChainKey>)>,
+    last_good: Option<usize>,
+    last_bad_sha: Option<[u8; 32]>,
+    problems: Vec<Problem>,
+    warnings: Vec<Warning>,
+    keyed: bool,
+    unkeyed_with_key: u64,
+    unknown_kids: Vec<(String, u64)>,
+    begins_at: Option<u64>,
+    /// Files whose predecessor is known to be missing (the gap is reported once, as a file).
+    after_missing_file: Vec<bool>,
+}
+
+impl<'k> Checker<'k> {
+    pub(crate) fn new(keys: &'k Keys) -> Self {
+        Checker {
+            keys,
+            files: Vec::new(),
+            summaries: Vec::new(),
+            entries: Vec::new(),
+            stash: HashMap::new(),
+            last_good: None,
+            last_bad_sha: None,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            keyed: false,
+            unkeyed_with_key: 0,
+            unknown_kids: Vec::new(),
+            begins_at: None,
+            after_missing_file: Vec::new(),
+        }
+    }
+
+    fn problem(
+        &mut self,
+        kind: ProblemKind,
+        at: Option<(usize, u64)>,
+        seq: Option<u64>,
+        detail: String,
+    ) {
+        self.problems.push(Problem {
+            kind,
+            file: at.map(|(f, _)| self.files[f].name.clone()),
+            line: at.map(|(_, l)| l).filter(|&l| l > 0),
+            seq,
+            detail,
+        });
+    }
+
+    fn warn(&mut self, at: Option<(usize, u64)>, message: String) {
+        self.warnings.push(Warning {
+            file: at.map(|(f, _)| self.files[f].name.clone()),
+            line: at.map(|(_, l)| l).filter(|&l| l > 0),
+            message,
+        });
+    }
+
+    /// Adds one file's content. `newest` allows one torn last line.
+    pub(crate) fn add_file(&mut self, file: TrailFile, content: &[u8], newest: bool) {
+        let fi = self.files.len();
+        self.files.push(file);
+        let mut body = content;
+        let mut lines = 0u64;
+        let (mut first_seq, mut last_seq) = (None, None);
+        if !body.is_empty() && !body.ends_with(b"\n") {
+            let cut = body.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+            let torn = body.len() - cut;
+            let at = Some((
+                fi,
+                body[..cut].iter().filter(|&&b| b == b'\n').count() as u64 + 1,
+            ));
+            if newest {
+                self.warn(
+                    at,
+                    format!("torn last line ({torn} bytes) ignored: the writer was interrupted"),
+                );
+            } else {
+                self.problem(
+                    ProblemKind::Modified,
+                    at,
+                    chain::parse_seq(&body[cut..]),
+                    format!(
+                        "file ends in a partial line ({torn} bytes) but is not the newest file"
+                    ),
+                );
+            }
+            body = &body[..cut];
+        }
+        let body = body.strip_suffix(b"\n").unwrap_or(body);
+        for line in body.split(|&b| b == b'\n').filter(|_| !body.is_empty()) {
+            lines += 1;
+            let at = Some((fi, lines));
+            match chain::parse_trailer(line) {
+                None => {
+                    let seq = chain::parse_seq(line);
+                    let (kind, detail) = if line.windows(7).any(|w| w == b"\"mac\":\"") {
+                        (
+                            ProblemKind::Modified,
+                            "line is damaged: its chain keys cannot be read",
+                        )
+                    } else {
+                        (ProblemKind::Inserted, "line is not a chained record")
+                    };
+                    self.problem(kind, at, seq, detail.to_owned());
+                    self.last_bad_sha = Some(Sha256::digest(line).into());
+                    self.entries.push(Entry {
+                        file: fi,
+                        line: lines,
+                        seq,
+                        good: false,
+                        mac: [0; 32],
+                        prev_field: None,
+                        control: None,
+                        pos_ok: false,
+                        prev_field_ok: false,
+                        authentic: false,
+                        true_pred: None,
+                        after_bad: None,
+                    });
+                }
+                Some(tr) => {
+                    first_seq.get_or_insert(tr.seq);
+                    last_seq = Some(tr.seq);
+                    let signed = &line[..tr.signed_len];
+                    let key = match tr.alg {
+                        Alg::Sha256 => {
+                            if !self.keys.is_empty() {
+                                self.unkeyed_with_key += 1;
+                                if self.unkeyed_with_key == 1 {
+                                    self.problem(
+                                        ProblemKind::Unverifiable,
+                                        at,
+                                        Some(tr.seq),
+                                        "record is chained without a key although a key was given"
+                                            .to_owned(),
+                                    );
+                                }
+                            }
+                            Ok(None)
+                        }
+                        Alg::HmacSha256 => {
+                            self.keyed = true;
+                            let kid = tr.kid.clone().unwrap_or_default();
+                            match self.keys.lookup(&kid) {
+                                Some(k) => Ok(Some(k.clone())),
+                                None => Err(kid),
+                            }
+                        }
+                    };
+                    let control = chain::control_kind(line).map(|k| parse_control(k, line));
+                    let genesis = matches!(control, Some(Control::Genesis));
+                    let (pos_ok, prev_field_ok, checked) = match &key {
+                        Ok(key) => {
+                            let mac_key = key.as_ref().map(ChainKey::mac);
+                            let check = |prev: &[u8; 32]| {
+                                chain::compute(mac_key.as_ref(), prev, signed) == tr.mac
+                            };
+                            let pos_ok = if genesis {
+                                check(&GENESIS_PREV)
+                            } else {
+                                self.last_good.is_some_and(|p| check(&self.entries[p].mac))
+                            };
+                            let prev_field_ok = tr.prev.as_ref().is_some_and(check);
+                            (pos_ok, prev_field_ok, true)
+                        }
+                        Err(kid) => {
+                            match self.unknown_kids.iter_mut().find(|(k, _)| k == kid) {
+                                Some((_, n)) => *n += 1,
+                                None => self.unknown_kids.push((kid.clone(), 1)),
+                            }
+                            (true, tr.prev.is_some(), false)
+                        }
+                    };
+                    let idx = self.entries.len();
+                    if !pos_ok && !prev_field_ok {
+                        self.stash
+                            .insert(idx, (signed.to_vec(), key.ok().flatten()));
+                    }
+                    self.entries.push(Entry {
+                        file: fi,
+                        line: lines,
+                        seq: Some(tr.seq),
+                        good: true,
+                        mac: tr.mac,
+                        prev_field: tr.prev,
+                        control,
+                        pos_ok,
+                        prev_field_ok,
+                        authentic: pos_ok || prev_field_ok || !checked,
+                        true_pred: None,
+                        after_bad: self.last_bad_sha.take(),
+                    });
+                    self.last_good = Some(idx);
+                }
+            }
+        }
+        self.summaries.push(FileSummary {
+            name: self.files[fi].name.clone(),
+            lines,
+            first_seq,
+            last_seq,
+        });
+    }
+
+    /// Walks the whole trail and produces the report.
+    pub(crate) fn finish(mut self, checkpoints: &[(String, Vec<u8>)]) -> Report {
+        let mut by_seq: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if let (true, Some(s)) = (e.good, e.seq) {
+                by_seq.entry(s).or_default().push(i);
+            }
+        }
+        // Lines that are not where they should be may still be authentic: look for the record
+        // they chain to by sequence number.
+        let mut stash: Vec<_> = std::mem::take(&mut self.stash).into_iter().collect();
+        stash.sort_by_key(|(i, _)| *i);
+        for (i, (signed, key)) in stash {
+            let (Some(seq), mac) = (self.entries[i].seq, self.entries[i].mac) else {
+                continue;
+            };
+            let mac_key = key.as_ref().map(ChainKey::mac);
+            let found = seq
+                .checked_sub(1)
+                .and_then(|p| by_seq.get(&p))
+                .and_then(|cands| {
+                    cands.iter().copied().find(|&c| {
+                        chain::compute(mac_key.as_ref(), &self.entries[c].mac, &signed) == mac
+                    })
+                });
+            if let Some(c) = found {
+                self.entries[i].authentic = true;
+                self.entries[i].true_pred = Some(c);
+            }
+        }
+        self.walk(&by_seq);
+        self.check_seals();
+        self.check_checkpoints(checkpoints, &by_seq);
+        if self.unkeyed_with_key > 1 {
+            let n = self.unkeyed_with_key;
+            if let Some(p) = self
+                .problems
+                .iter_mut()
+                .find(|p| p.kind == ProblemKind::Unverifiable)
+            {
+                p.detail = format!("{} ({n} such records)", p.detail);
+            }
+        }
+        for (kid, n) in std::mem::take(&mut self.unknown_kids) {
+            self.problem(
+                ProblemKind::Unverifiable,
+                None,
+                None,
+                format!("no key given for key id {kid:?}: {n} records were not checked"),
+            );
+        }
+        if !self.keyed && self.entries.iter().any(|e| e.good) {
+            self.warn(
+                None,
+                "the chain is unkeyed (sha256): it shows accidental damage and careless edits, but anyone who can write the files can recompute it".to_owned(),
+            );
+        }
+        let good = self.entries.iter().filter(|e| e.good);
+        let seqs = || good.clone().filter_map(|e| e.seq);
+        Report {
+            records: good.clone().count() as u64,
+            first_seq: seqs().min(),
+            last_seq: seqs().max(),
+            begins_at: self.begins_at,
+            keyed: self.keyed,
+            files: self.summaries,
+            problems: self.problems,
+            warnings: self.warnings,
+        }
+    }
+}
+
+fn parse_control(kind: &[u8], line: &[u8]) -> Control {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+        return Control::Other;
+    };
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+    let n = |k: &str| v.get(k).and_then(|x| x.as_u64());
+    match kind {
+        b"genesis" => Control::Genesis,
+        b"checkpoint" => Control::Checkpoint,
+        b"seal" => Control::Seal {
+            file: s("file").unwrap_or_default(),
+            first_seq: n("first_seq"),
+            count: n("count"),
+            last_seq: n("last_seq"),
+            last_mac: s("last_mac"),
+            next: s("next").unwrap_or_default(),
+        },
+        b"repair" => Control::Repair {
+            repair: s("repair").unwrap_or_default(),
+            file: s("file"),
+            set_aside: s("set_aside"),
+            bytes: n("bytes"),
+            prev_line_sha256: s("prev_line_sha256"),
+        },
+        _ => Control::Other,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    crate::redact::push_hex(bytes, &mut out);
+    out
+}
+
+impl Checker<'_> {
+    fn at(&self, i: usize) -> Option<(usize, u64)> {
+        Some((self.entries[i].file, self.entries[i].line))
+    }
+
+    /// Whether any record in `from..=to` is present somewhere in the trail.
+    fn any_present(by_seq: &HashMap<u64, Vec<usize>>, from: u64, to: u64) -> bool {
+        if to.saturating_sub(from) < 4096 {
+            (from..=to).any(|s| by_seq.contains_key(&s))
+        } else {
+            by_seq.keys().any(|s| (from..=to).contains(s))
+        }
+    }
+
+    fn gap(&mut self, i: usize, from: u64, to: u64, by_seq: &HashMap<u64, Vec<usize>>) {
+        let seq = self.entries[i].seq;
+        let at = self.at(i);
+        let range = if from == to {
+            format!("record {from} is")
+        } else {
+            format!("records {from}..={to} are")
+        };
+        if Self::any_present(by_seq, from, to) {
+            self.problem(
+                ProblemKind::Reordered,
+                at,
+                seq,
+                format!("{range} not in their place before this one"),
+            );
+        } else {
+            self.problem(
+                ProblemKind::Deleted,
+                at,
+                seq,
+                format!("{range} missing before this one"),
+            );
+        }
+    }
+
+    fn walk(&mut self, by_seq: &HashMap<u64, Vec<usize>>) {
+        self.after_missing_file = vec![false; self.files.len()];
+        self.mark_missing_files();
+        let mut last_seq: Option<u64> = None;
+        let mut last_mac: Option<[u8; 32]> = None;
+        let mut prev_damaged = false;
+        for i in 0..self.entries.len() {
+            let e = View::of(&self.entries[i]);
+            let expected = last_seq.map(|s| s.saturating_add(1));
+            let at = self.at(i);
+            let file_start_after_missing = e.line == 1 && self.after_missing_file[e.file];
+            if !e.good {
+                if let (Some(s), Some(x)) = (e.seq, expected) {
+                    if s == x {
+                        last_seq = Some(s);
+                    }
+                }
+                prev_damaged = true;
+                continue;
+            }
+            let seq = e.seq.unwrap_or(0);
+            if e.genesis && e.authentic {
+                if last_seq.is_some() || i > 0 {
+                    if self.segment_start_allowed(i) {
+                        self.warn(
+                            at,
+                            format!(
+                                "a new chain segment starts at seq {seq} (see the repair record)"
+                            ),
+                        );
+                    } else {
+                        self.problem(
+                            ProblemKind::Spliced,
+                            at,
+                            Some(seq),
+                            "a chain start (genesis) in the middle of the trail: records of another trail were mixed in".to_owned(),
+                        );
+                        prev_damaged = true;
+                        continue;
+                    }
+                }
+                last_seq = Some(seq);
+                last_mac = Some(e.mac);
+                prev_damaged = false;
+                continue;
+            }
+            if !e.authentic {
+                let next_chains = self.entries.get(i + 1).is_some_and(|n| n.good && n.pos_ok);
+                let same_seq_authentic = by_seq
+                    .get(&seq)
+                    .is_some_and(|v| v.iter().any(|&j| j != i && self.entries[j].authentic));
+                if same_seq_authentic {
+                    self.problem(
+                        ProblemKind::Inserted,
+                        at,
+                        Some(seq),
+                        "line is not part of this trail (an authentic record with this seq exists)"
+                            .to_owned(),
+                    );
+                    prev_damaged = true;
+                    continue;
+                } else if prev_damaged && expected == Some(seq) {
+                    // Its predecessor was damaged, so it cannot be checked; that is reported.
+                    if !next_chains {
+                        self.problem(
+                            ProblemKind::Modified,
+                            at,
+                            Some(seq),
+                            "record does not match its MAC".to_owned(),
+                        );
+                    }
+                } else if expected.map_or(true, |x| x == seq) {
+                    if file_start_after_missing {
+                        // Reported as the missing file.
+                    } else if expected.is_none() && e.prev_field.is_none() && next_chains {
+                        self.problem(
+                            ProblemKind::Deleted,
+                            at,
+                            Some(seq),
+                            "the first records of the trail are missing: it starts inside a file"
+                                .to_owned(),
+                        );
+                    } else {
+                        self.problem(
+                            ProblemKind::Modified,
+                            at,
+                            Some(seq),
+                            "record does not match its MAC".to_owned(),
+                        );
+                    }
+                } else if let (true, Some(x)) = (next_chains, expected.filter(|&x| seq > x)) {
+                    if !file_start_after_missing {
+                        self.gap(i, x, seq - 1, by_seq);
+                    }
+                } else {
+                    self.problem(
+                        ProblemKind::Inserted,
+                        at,
+                        Some(seq),
+                        "line is not part of this trail".to_owned(),
+                    );
+                    prev_damaged = true;
+                    continue;
+                }
+                last_seq = Some(seq);
+                last_mac = Some(e.mac);
+                prev_damaged = !next_chains;
+                continue;
+            }
+            // Authentic record.
+            let duplicate = by_seq.get(&seq).is_some_and(|v| {
+                v.iter()
+                    .any(|&j| j < i && self.entries[j].authentic && self.entries[j].mac == e.mac)
+            });
+            if duplicate {
+                self.problem(
+                    ProblemKind::Duplicated,
+                    at,
+                    Some(seq),
+                    "record appears more than once".to_owned(),
+                );
+                continue;
+            }
+            match expected {
+                None => {
+                    if e.true_pred.is_some() {
+                        self.problem(
+                            ProblemKind::Reordered,
+                            at,
+                            Some(seq),
+                            "record appears before its predecessor".to_owned(),
+                        );
+                    } else if e.prev_field_ok && e.line == 1 {
+                        self.begins_at = Some(seq);
+                        self.warn(
+                            at,
+                            format!("trail begins at sequence {seq}: older files were pruned"),
+                        );
+                    } else {
+                        self.problem(
+                            ProblemKind::Deleted,
+                            at,
+                            Some(seq),
+                            "the first records of the trail are missing: it starts inside a file"
+                                .to_owned(),
+                        );
+                    }
+                }
+                Some(x) if seq == x => {
+                    let chained = e.pos_ok
+                        || e.true_pred
+                            .is_some_and(|j| Some(self.entries[j].mac) == last_mac)
+                        || (e.prev_field_ok && e.prev_field == last_mac);
+                    if !chained && !prev_damaged && !file_start_after_missing {
+                        self.problem(
+                            ProblemKind::Spliced,
+                            at,
+                            Some(seq),
+                            "record chains to a different predecessor than the record before it"
+                                .to_owned(),
+                        );
+                    }
+                }
+                Some(x) if seq < x => {
+                    self.problem(
+                        ProblemKind::Reordered,
+                        at,
+                        Some(seq),
+                        format!("record appears after record {}", x - 1),
+                    );
+                    continue;
+                }
+                Some(x) => {
+                    if !file_start_after_missing {
+                        self.gap(i, x, seq - 1, by_seq);
+                    }
+                }
+            }
+            last_seq = Some(seq);
+            last_mac = Some(e.mac);
+            prev_damaged = false;
+        }
+    }
+
+    /// A genesis record after the trail started is legitimate only where the writer had to start
+    /// a new chain: after an unchained last line (and the repair record says which), or at the
+    /// start of a file whose predecessor is sealed and names it.
+    fn segment_start_allowed(&self, i: usize) -> bool {
+        let e = &self.entries[i];
+        let repair_matches = self.entries.get(i + 1).is_some_and(|r| {
+            r.authentic
+                && matches!(&r.control, Some(Control::Repair { repair, prev_line_sha256: Some(h), .. })
+                    if repair == "new_chain" && e.after_bad.is_some_and(|b| hex(&b) == *h))
+        });
+        if repair_matches {
+            return true;
+        }
+        if e.line != 1 || e.file == 0 {
+            return false;
+        }
+        let name = &self.files[e.file].base;
+        self.entries[..i]
+            .iter()
+            .rev()
+            .find(|p| p.good)
+            .is_some_and(|p| {
+                p.authentic
+                    && matches!(&p.control, Some(Control::Seal { next, .. }) if next == name)
+            })
+    }
+
+    /// Seals that name a next file which is not present, while later files are.
+    fn mark_missing_files(&mut self) {
+        for f in 0..self.files.len().saturating_sub(1) {
+            let Some(last) = self.entries.iter().rposition(|e| e.file == f) else {
+                continue;
+            };
+            if let Some(Control::Seal { next, .. }) = &self.entries[last].control {
+                if *next != self.files[f + 1].base && !self.files.iter().any(|x| x.base == *next) {
+                    self.after_missing_file[f + 1] = true;
+                }
+            }
+        }
+    }
+
+    fn check_seals(&mut self) {
+        let n = self.files.len();
+        for f in 0..n {
+            let idx: Vec<usize> = (0..self.entries.len())
+                .filter(|&i| self.entries[i].file == f)
+                .collect();
+            for (k, &i) in idx.iter().enumerate() {
+                let e = &self.entries[i];
+                let Some(Control::Seal {
+                    file,
+                    first_seq,
+                    count,
+                    last_seq,
+                    last_mac,
+                    next,
+                }) = e.control.clone()
+                else {
+                    continue;
+                };
+                let at = self.at(i);
+                let seq = e.seq;
+                if !e.authentic {
+                    continue;
+                }
+                if k + 1 != idx.len() {
+                    self.problem(
+                        ProblemKind::BrokenSeal,
+                        at,
+                        seq,
+                        "lines follow the seal in the same file".to_owned(),
+                    );
+                }
+                let base = self.files[f].base.clone();
+                if file != base {
+                    self.problem(
+                        ProblemKind::BrokenSeal,
+                        at,
+                        seq,
+                        format!("seal is for file {file:?}, found in {base:?}"),
+                    );
+                }
+                if last_seq != seq {
+                    self.problem(
+                        ProblemKind::BrokenSeal,
+                        at,
+                        seq,
+                        "seal's last_seq is not its own seq".to_owned(),
+                    );
+                }
+                let first_present = idx.first().and_then(|&j| self.entries[j].seq);
+                if first_seq.is_some() && first_seq != first_present {
+                    self.problem(
+                        ProblemKind::Deleted,
+                        at,
+                        seq,
+                        format!(
+                            "seal says the file starts at seq {}, it starts at {:?}",
+                            first_seq.unwrap_or(0),
+                            first_present
+                        ),
+                    );
+                }
+                // The chain already shows any line added or removed; the count only speaks
+                // when nothing else in the file was reported.
+                let fname = &self.files[f].name;
+                let file_reported = self.problems.iter().any(|p| p.file.as_ref() == Some(fname));
+                if let Some(c) = count.filter(|_| !file_reported) {
+                    if c != idx.len() as u64 {
+                        self.problem(
+                            ProblemKind::BrokenSeal,
+                            at,
+                            seq,
+                            format!(
+                                "seal counts {c} records, the file holds {} lines",
+                                idx.len()
+                            ),
+                        );
+                    }
+                }
+                let before = idx[..k].iter().rev().find(|&&j| self.entries[j].good);
+                if let (Some(lm), Some(&j)) = (&last_mac, before) {
+                    if *lm != hex(&self.entries[j].mac) {
+                        self.problem(
+                            ProblemKind::BrokenSeal,
+                            at,
+                            seq,
+                            "seal's last_mac does not match the record before it".to_owned(),
+                        );
+                    }
+                }
+                if f + 1 < n {
+                    if next != self.files[f + 1].base {
+                        if self.after_missing_file[f + 1] {
+                            self.problem(
+                                ProblemKind::MissingFile,
+                                at,
+                                seq,
+                                format!("file {next} named by this seal is missing (next present file: {})", self.files[f + 1].name),
+                            );
+                        } else {
+                            self.problem(
+                                ProblemKind::BrokenSeal,
+                                at,
+                                seq,
+                                format!(
+                                    "seal names the next file {next}, but {} follows",
+                                    self.files[f + 1].name
+                                ),
+                            );
+                        }
+                    }
+                } else {
+                    self.problem(
+                        ProblemKind::Truncated,
+                        at,
+                        seq,
+                        format!("the newest file is sealed but its successor {next} is missing"),
+                    );
+                }
+            }
+            if f + 1 < n {
+                let sealed = idx.last().is_some_and(|&i| {
+                    matches!(self.entries[i].control, Some(Control::Seal { .. }))
+                });
+                if !sealed {
+                    let at = idx
+                        .last()
+                        .map(|&i| (f, self.entries[i].line))
+                        .or(Some((f, 0)));
+                    let seq = idx.last().and_then(|&i| self.entries[i].seq);
+                    self.problem(
+                        ProblemKind::BrokenSeal,
+                        at,
+                        seq,
+                        "file is not the newest but does not end with a seal".to_owned(),
+                    );
+                }
+            }
+            // Repair records are events worth reporting.
+            for &i in &idx {
+                if let Some(Control::Repair {
+                    repair,
+                    file,
+                    set_aside,
+                    bytes,
+                    ..
+                }) = &self.entries[i].control
+                {
+                    if self.entries[i].authentic && repair == "torn_tail" {
+                        let msg = format!(
+                            "repair: a torn line of {} ({} bytes) was set aside to {}",
+                            file.as_deref().unwrap_or("?"),
+                            bytes.unwrap_or(0),
+                            set_aside.as_deref().unwrap_or("?")
+                        );
+                        self.warn(self.at(i), msg);
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_checkpoints(
+        &mut self,
+        checkpoints: &[(String, Vec<u8>)],
+        by_seq: &HashMap<u64, Vec<usize>>,
+    ) {
+        let max = by_seq.keys().max().copied();
+        let min = by_seq.keys().min().copied();
+        for (name, content) in checkpoints {
+            let line = content.trim_ascii_end();
+            let line = line.rsplit(|&b| b == b'\n').next().unwrap_or(line);
+            let problem = |kind, seq, detail: String| Problem {
+                kind,
+                file: Some(name.clone()),
+                line: Some(1),
+                seq,
+                detail,
+            };
+            let Some(tr) = chain::parse_trailer(line) else {
+                self.problems.push(problem(
+                    ProblemKind::Modified,
+                    None,
+                    "checkpoint file is not a chained record".to_owned(),
+                ));
+                continue;
+            };
+            match by_seq.get(&tr.seq) {
+                Some(v) if v.iter().any(|&j| self.entries[j].mac == tr.mac) => {}
+                Some(_) => self.problems.push(problem(
+                    ProblemKind::Modified,
+                    Some(tr.seq),
+                    "the trail's record with the checkpoint's seq differs from the checkpoint"
+                        .to_owned(),
+                )),
+                None if max.map_or(true, |m| tr.seq > m) => self.problems.push(problem(
+                    ProblemKind::Truncated,
+                    Some(tr.seq),
+                    format!(
+                        "checkpoint shows seq {}, the trail ends at {}",
+                        tr.seq,
+                        max.map_or_else(|| "nothing".to_owned(), |m| m.to_string())
+                    ),
+                )),
+                None if min.is_some_and(|m| tr.seq < m) && self.begins_at.is_some() => {
+                    self.warnings.push(Warning {
+                        file: Some(name.clone()),
+                        line: None,
+                        message: format!(
+                            "checkpoint at seq {} predates the pruned head of the trail",
+                            tr.seq
+                        ),
+                    });
+                }
+                None => self.problems.push(problem(
+                    ProblemKind::Deleted,
+                    Some(tr.seq),
+                    "the record this checkpoint names is missing from the trail".to_owned(),
+                )),
+            }
+        }
+    }
+}

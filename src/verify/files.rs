@@ -1,0 +1,213 @@
+//! Finding and reading the files of one trail (`<prefix>.<stamp>.<NNNN>.jsonl[.gz]`).
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// One rotated file of a trail.
+#[derive(Clone, Debug)]
+pub(crate) struct TrailFile {
+    pub(crate) path: PathBuf,
+    /// The name on disk.
+    pub(crate) name: String,
+    /// The name it was written under (without `.gz`): what seals refer to.
+    pub(crate) base: String,
+    pub(crate) prefix: String,
+    stamp: String,
+    counter: u64,
+    pub(crate) gz: bool,
+    pub(crate) len: u64,
+}
+
+/// What a directory holds for the trails in it.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// Rotated files in time order.
+    pub(crate) files: Vec<TrailFile>,
+    /// Torn tails set aside by the sink (`<prefix>.torn-<nanos>.partial`).
+    pub(crate) partials: Vec<PathBuf>,
+    /// Plain files skipped because a `.gz` of the same name exists too (compression in progress).
+    pub(crate) shadowed: Vec<String>,
+}
+
+/// Splits `<prefix>.<stamp>.<NNNN>.jsonl[.gz]`.
+fn parse_name(name: &str) -> Option<(String, String, u64, bool)> {
+    let (stem, gz) = if let Some(s) = name.strip_suffix(".jsonl.gz") {
+        (s, true)
+    } else {
+        (name.strip_suffix(".jsonl")?, false)
+    };
+    let (rest, counter) = stem.rsplit_once('.')?;
+    if counter.len() < 4 || !counter.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (prefix, stamp) = rest.rsplit_once('.')?;
+    if prefix.is_empty() || !is_stamp(stamp) {
+        return None;
+    }
+    Some((
+        prefix.to_owned(),
+        stamp.to_owned(),
+        counter.parse().ok()?,
+        gz,
+    ))
+}
+
+/// `YYYY-MM-DD`, `YYYY-MM-DDTHH` or `YYYY-MM-DDTHH-MM`.
+fn is_stamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let date = b.len() >= 10
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10);
+    match b.len() {
+        10 => date,
+        13 => date && b[10] == b'T' && digits(11..13),
+        16 => date && b[10] == b'T' && digits(11..13) && b[13] == b'-' && digits(14..16),
+        _ => false,
+    }
+}
+
+/// Lists the trail files in `dir`, keeping only `prefix` when given.
+pub(crate) fn list(dir: &Path, prefix: Option<&str>) -> io::Result<Listing> {
+    let mut listing = Listing::default();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        // The `<prefix>.current.jsonl` link and anything else that is not a regular file.
+        let meta = match fs::symlink_metadata(entry.path()) {
+            Ok(m) if m.file_type().is_file() => m,
+            _ => continue,
+        };
+        if name.ends_with(".partial") {
+            if prefix.map_or(true, |p| name.starts_with(&format!("{p}."))) {
+                listing.partials.push(entry.path());
+            }
+            continue;
+        }
+        let Some((p, stamp, counter, gz)) = parse_name(&name) else {
+            continue;
+        };
+        if prefix.is_some_and(|want| want != p) {
+            continue;
+        }
+        let base = if gz {
+            name.trim_end_matches(".gz").to_owned()
+        } else {
+            name.clone()
+        };
+        listing.files.push(TrailFile {
+            path: entry.path(),
+            name,
+            base,
+            prefix: p,
+            stamp,
+            counter,
+            gz,
+            len: meta.len(),
+        });
+    }
+    listing.files.sort_by(|a, b| {
+        (&a.prefix, &a.stamp, a.counter, a.gz).cmp(&(&b.prefix, &b.stamp, b.counter, b.gz))
+    });
+    // While a closed file is being compressed both forms exist; the plain one is complete.
+    let mut kept: Vec<TrailFile> = Vec::with_capacity(listing.files.len());
+    for f in listing.files {
+        if let Some(last) = kept.last() {
+            if last.base == f.base && last.prefix == f.prefix {
+                listing.shadowed.push(f.name);
+                continue;
+            }
+        }
+        kept.push(f);
+    }
+    listing.files = kept;
+    listing.partials.sort();
+    Ok(listing)
+}
+
+/// The prefixes present in a listing, in order.
+pub(crate) fn prefixes(listing: &Listing) -> Vec<String> {
+    let mut out: Vec<String> = listing.files.iter().map(|f| f.prefix.clone()).collect();
+    out.dedup();
+    out
+}
+
+/// Reads a trail file, decompressing `.gz` files.
+pub(crate) fn read(file: &TrailFile) -> io::Result<Vec<u8>> {
+    let raw = fs::read(&file.path)?;
+    if !file.gz {
+        return Ok(raw);
+    }
+    gunzip(&raw)
+}
+
+#[cfg(feature = "gzip")]
+fn gunzip(raw: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len() * 4);
+    flate2::read::MultiGzDecoder::new(raw).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+#[cfg(not(feature = "gzip"))]
+fn gunzip(_raw: &[u8]) -> io::Result<Vec<u8>> {
+    let _ = Read::bytes;
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "gzip support is not compiled in (enable the `gzip` feature)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_parsed_and_ordered_by_stamp_then_counter() {
+        assert_eq!(
+            parse_name("audit.2026-11-26.0003.jsonl"),
+            Some(("audit".into(), "2026-11-26".into(), 3, false))
+        );
+        assert_eq!(
+            parse_name("my.app.2026-11-26T05-10.12345.jsonl.gz"),
+            Some(("my.app".into(), "2026-11-26T05-10".into(), 12345, true))
+        );
+        for bad in [
+            "audit.current.jsonl",
+            "audit.checkpoint",
+            "audit.2026-11-26.12.jsonl",
+            "audit.torn-123.partial",
+            ".2026-11-26.0001.jsonl",
+            "audit.2026-11-26T5.0001.jsonl",
+        ] {
+            assert_eq!(parse_name(bad), None, "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for n in [
+            "audit.2026-11-26.10000.jsonl",
+            "audit.2026-11-26.9999.jsonl",
+            "audit.2026-11-25.0000.jsonl.gz",
+            "audit.2026-11-26.0001.jsonl",
+            "audit.2026-11-26.0001.jsonl.gz",
+        ] {
+            fs::write(dir.path().join(n), b"").unwrap();
+        }
+        let l = list(dir.path(), None).unwrap();
+        let names: Vec<_> = l.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "audit.2026-11-25.0000.jsonl.gz",
+                "audit.2026-11-26.0001.jsonl",
+                "audit.2026-11-26.9999.jsonl",
+                "audit.2026-11-26.10000.jsonl"
+            ]
+        );
+        assert_eq!(l.shadowed, ["audit.2026-11-26.0001.jsonl.gz"]);
+    }
+}

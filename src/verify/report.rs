@@ -1,0 +1,310 @@
+//! What a verification found.
+
+use std::fmt;
+
+/// A class of problem; each has its own exit code in the `tracing-audit verify` command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// A record's bytes do not match its MAC (any field changed, or the MAC itself).
+    Modified,
+    /// A line that is not part of this trail (forged, unchained, or copied from elsewhere).
+    Inserted,
+    /// Records are missing between two present records.
+    Deleted,
+    /// Records are present but out of order.
+    Reordered,
+    /// A record appears more than once.
+    Duplicated,
+    /// A file named by the previous file's seal is missing while later files exist.
+    MissingFile,
+    /// Records from another trail or chain segment are mixed into this one.
+    Spliced,
+    /// The end of the trail is missing: a checkpoint or seal shows records beyond the last one.
+    Truncated,
+    /// A file is not sealed, or its seal does not match the file.
+    BrokenSeal,
+    /// Records could not be checked: no key for their key id, or unkeyed records where a key was
+    /// given (an attacker could have rewritten them as an unkeyed chain).
+    Unverifiable,
+}
+
+impl ProblemKind {
+    /// A short lowercase name (`modified`, `missing_file`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::Modified => "modified",
+            ProblemKind::Inserted => "inserted",
+            ProblemKind::Deleted => "deleted",
+            ProblemKind::Reordered => "reordered",
+            ProblemKind::Duplicated => "duplicated",
+            ProblemKind::MissingFile => "missing_file",
+            ProblemKind::Spliced => "spliced",
+            ProblemKind::Truncated => "truncated",
+            ProblemKind::BrokenSeal => "broken_seal",
+            ProblemKind::Unverifiable => "unverifiable",
+        }
+    }
+
+    /// The exit code `tracing-audit verify` uses when this is the first problem found.
+    ///
+    /// | class | code |
+    /// |---|---|
+    /// | modified | 10 |
+    /// | inserted | 11 |
+    /// | deleted | 12 |
+    /// | reordered | 13 |
+    /// | duplicated | 14 |
+    /// | missing_file | 15 |
+    /// | spliced | 16 |
+    /// | truncated | 17 |
+    /// | broken_seal | 18 |
+    /// | unverifiable | 19 |
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ProblemKind::Modified => 10,
+            ProblemKind::Inserted => 11,
+            ProblemKind::Deleted => 12,
+            ProblemKind::Reordered => 13,
+            ProblemKind::Duplicated => 14,
+            ProblemKind::MissingFile => 15,
+            ProblemKind::Spliced => 16,
+            ProblemKind::Truncated => 17,
+            ProblemKind::BrokenSeal => 18,
+            ProblemKind::Unverifiable => 19,
+        }
+    }
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One finding, with where it was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub(crate) kind: ProblemKind,
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<u64>,
+    pub(crate) seq: Option<u64>,
+    pub(crate) detail: String,
+}
+
+impl Problem {
+    /// The class of problem.
+    pub fn kind(&self) -> ProblemKind {
+        self.kind
+    }
+    /// The file it was found in (a name in the trail directory, or a checkpoint file's path).
+    pub fn file(&self) -> Option<&str> {
+        self.file.as_deref()
+    }
+    /// The 1-based line number in that file (of the decompressed content for `.gz` files).
+    pub fn line(&self) -> Option<u64> {
+        self.line
+    }
+    /// The sequence number involved.
+    pub fn seq(&self) -> Option<u64> {
+        self.seq
+    }
+    /// What is wrong, in words.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)?;
+        if let Some(file) = &self.file {
+            write!(f, " {file}")?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+        }
+        if let Some(seq) = self.seq {
+            write!(f, " seq {seq}")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// Something worth knowing that is not tampering: a torn last line, a repair record, a pruned
+/// head, an unkeyed chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<u64>,
+    pub(crate) message: String,
+}
+
+impl Warning {
+    /// The file concerned.
+    pub fn file(&self) -> Option<&str> {
+        self.file.as_deref()
+    }
+    /// The 1-based line number concerned.
+    pub fn line(&self) -> Option<u64> {
+        self.line
+    }
+    /// What happened.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}")?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            f.write_str(": ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// One file of the trail as verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSummary {
+    pub(crate) name: String,
+    pub(crate) lines: u64,
+    pub(crate) first_seq: Option<u64>,
+    pub(crate) last_seq: Option<u64>,
+}
+
+impl FileSummary {
+    /// The file name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Complete lines in the file.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+    /// Sequence number of its first record.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.first_seq
+    }
+    /// Sequence number of its last record.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.last_seq
+    }
+}
+
+/// The result of verifying a trail.
+///
+/// [`intact`](Report::intact) is the answer; [`problems`](Report::problems) say what is wrong and
+/// where; [`warnings`](Report::warnings) say what happened that is not tampering.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub(crate) files: Vec<FileSummary>,
+    pub(crate) records: u64,
+    pub(crate) first_seq: Option<u64>,
+    pub(crate) last_seq: Option<u64>,
+    pub(crate) begins_at: Option<u64>,
+    pub(crate) keyed: bool,
+    pub(crate) problems: Vec<Problem>,
+    pub(crate) warnings: Vec<Warning>,
+}
+
+impl Report {
+    /// True when no problem was found.
+    pub fn intact(&self) -> bool {
+        self.problems.is_empty()
+    }
+    /// Every problem found, in trail order (checkpoint findings last).
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+    /// Findings that are not tampering.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+    /// The files verified, in order.
+    pub fn files(&self) -> &[FileSummary] {
+        &self.files
+    }
+    /// Chained records present (including seal, checkpoint and repair records).
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+    /// Lowest sequence number present.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.first_seq
+    }
+    /// Highest sequence number present.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.last_seq
+    }
+    /// When the oldest files were pruned by retention: the sequence number the trail now begins
+    /// at. `None` when the trail still starts with its genesis record.
+    pub fn begins_at(&self) -> Option<u64> {
+        self.begins_at
+    }
+    /// Whether the trail's records are keyed (HMAC-SHA256) rather than a plain SHA-256 chain.
+    pub fn keyed(&self) -> bool {
+        self.keyed
+    }
+
+    /// The report as one JSON object (for `tracing-audit verify --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        json!({
+            "intact": self.intact(),
+            "records": self.records,
+            "files": self.files.iter().map(|f| json!({
+                "name": f.name, "lines": f.lines, "first_seq": f.first_seq, "last_seq": f.last_seq,
+            })).collect::<Vec<_>>(),
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "begins_at": self.begins_at,
+            "keyed": self.keyed,
+            "problems": self.problems.iter().map(|p| json!({
+                "kind": p.kind.as_str(), "exit_code": p.kind.exit_code(), "file": p.file,
+                "line": p.line, "seq": p.seq, "detail": p.detail,
+            })).collect::<Vec<_>>(),
+            "warnings": self.warnings.iter().map(|w| json!({
+                "file": w.file, "line": w.line, "message": w.message,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.problems {
+            writeln!(f, "{p}")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        if let Some(n) = self.begins_at {
+            writeln!(f, "trail begins at sequence {n} (older files were pruned)")?;
+        }
+        let range = match (self.first_seq, self.last_seq) {
+            (Some(a), Some(b)) => format!(", seq {a}..={b}"),
+            _ => String::new(),
+        };
+        if self.intact() {
+            write!(
+                f,
+                "OK: {} records in {} files{range}",
+                self.records,
+                self.files.len()
+            )
+        } else {
+            write!(
+                f,
+                "NOT INTACT: {} problems in {} records, {} files{range}",
+                self.problems.len(),
+                self.records,
+                self.files.len()
+            )
+        }
+    }
+}
