@@ -10,8 +10,8 @@ mod field_rules;
 mod hash;
 
 pub use field_rules::{FieldRule, FieldRules};
-pub(crate) use hash::push_hex;
 pub use hash::{Pseudonymizer, HASH_PREFIX};
+pub(crate) use hash::push_hex;
 
 /// What happens to a value a rule or detector matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
