@@ -6,7 +6,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 
-use super::engine::Hits;
+use super::engine::{pseudonym_len, Hits};
 use super::keyword::{is_blank, is_placeholder, looks_random};
 use super::tokens::{is_word_byte, run_end};
 use super::Detector;
@@ -35,6 +35,18 @@ fn is_scheme(word: &[u8]) -> bool {
         && word.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
 }
 
+fn is_known_scheme(word: &[u8]) -> bool {
+    const SCHEMES: &[&[u8]] = &[
+        b"bearer",
+        b"basic",
+        b"token",
+        b"digest",
+        b"negotiate",
+        b"ntlm",
+    ];
+    SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(word))
+}
+
 /// Records the credential of the `Authorization` header value after the separator at `sep`
 /// (`Bearer <token>`, `Basic <base64>`, `<scheme> <credential>`, or a bare credential) and
 /// returns where it ends.
@@ -50,18 +62,24 @@ pub(super) fn find_in_header(b: &[u8], sep: usize, hits: &mut Hits) -> usize {
         i += 1;
     }
     let word_end = run_end(b, i, is_token_byte);
+    let word = &b[i..word_end];
     let mut next = word_end;
     while next < b.len() && is_blank(b[next]) {
         next += 1;
     }
-    let (start, end) = if next > word_end
-        && b.get(next).is_some_and(|&c| is_token_byte(c))
-        && is_scheme(&b[i..word_end])
-    {
+    let (start, end) = if next > word_end && is_scheme(word) {
+        // `<scheme> <credential>`; the credential may already be a mask, which is not a token.
         (next, run_end(b, next, is_token_byte))
+    } else if is_known_scheme(word) {
+        // A scheme without a credential says nothing secret.
+        (word_end, word_end)
     } else {
         (i, word_end)
     };
+    if let Some(len) = pseudonym_len(&b[start..]) {
+        // Hashed by an earlier scrub; its `:` would cut it into a token-like head.
+        return start + len;
+    }
     if end - start >= MIN_HEADER_CREDENTIAL && !is_placeholder(&b[start..end]) {
         hits.push(Detector::AuthHeader, start, end);
     }

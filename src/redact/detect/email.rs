@@ -51,8 +51,9 @@ fn domain_end(b: &[u8], from: usize) -> Option<usize> {
 
 /// Finds e-mail addresses `local@domain.tld`.
 ///
-/// An `@` that ends the user info of a URL with a password (`https://u:p@host`) is left to the
-/// URL detector, which replaces only the password.
+/// In a URL, only a user name that is an address counts (`https://alice@example.com@host`); an
+/// `@` ending a password (`https://u:p@host`) is left to the URL detector, which replaces only
+/// the password.
 pub(super) fn find(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
     let mut from = 0;
@@ -74,7 +75,11 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
         if start == at {
             continue;
         }
-        if start > 0 && b[start - 1] == b':' && urls.contains(at) {
+        if urls
+            .start_of(at)
+            .is_some_and(|authority| authority != start)
+        {
+            // The end of a URL password (`https://user:pass@host`), not an address.
             continue;
         }
         let Some(end) = domain_end(b, at + 1) else {

@@ -142,7 +142,16 @@ fn rewrite<'a>(
             continue;
         }
         let secret = &text[start..end];
-        if is_redaction_output(secret) {
+        // A partial form's kept tail can look like a secret of its own (`*::AA` holds an IPv6
+        // address), so the stars before a match count as part of it.
+        let stars = text[copied..start]
+            .bytes()
+            .rev()
+            .take_while(|&c| c == b'*')
+            .count();
+        if is_redaction_output(secret)
+            || (stars > 0 && is_redaction_output(&text[start - stars..end]))
+        {
             continue;
         }
         let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 32));
@@ -180,18 +189,32 @@ fn write_replacement(
     }
 }
 
+/// The length of the `hmac-sha256:<64 hex>` pseudonym `b` starts with, if it starts with one.
+pub(super) fn pseudonym_len(b: &[u8]) -> Option<usize> {
+    let hex = b.strip_prefix(HASH_PREFIX.as_bytes())?;
+    let len = HASH_PREFIX.len() + 64;
+    (hex.len() >= 64
+        && hex[..64]
+            .iter()
+            .all(|&c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
+    .then_some(len)
+}
+
 /// Whether `s` is what an earlier scrub wrote: re-redacting it would only replace a pseudonym
 /// by a pseudonym of a pseudonym, and break joins on it.
 fn is_redaction_output(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.starts_with(b"[REDACTED") && b.ends_with(b"]") {
-        return true;
+    // `[REDACTED]` or `[REDACTED:<name>]`, nothing more: a mask around other text is not a mask.
+    if let Some(rest) = s.strip_prefix("[REDACTED") {
+        if rest == "]" {
+            return true;
+        }
+        if let Some(name) = rest.strip_prefix(':').and_then(|r| r.strip_suffix(']')) {
+            return !name.is_empty() && name.bytes().all(|c| c.is_ascii_lowercase() || c == b'_');
+        }
     }
-    if let Some(hex) = s.strip_prefix(HASH_PREFIX) {
-        return hex.len() == 64
-            && hex
-                .bytes()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    if pseudonym_len(b) == Some(b.len()) {
+        return true;
     }
     // The partial form: stars, then at most the four characters it kept.
     // Partial writes stars only for values longer than four characters.

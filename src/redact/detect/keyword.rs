@@ -69,9 +69,18 @@ fn key_before(b: &[u8], sep: usize) -> Option<&[u8]> {
     }
     let mut start = end;
     while start > 0 && end - start < MAX_KEY && is_key_byte(b[start - 1]) {
+        // Keys have single dashes; `-----` is a PEM boundary or a rule.
+        if b[start - 1] == b'-' && start > 1 && b[start - 2] == b'-' {
+            break;
+        }
         start -= 1;
     }
-    (start < end).then(|| &b[start..end])
+    while start < end && b[start] == b'-' {
+        start += 1;
+    }
+    let key = &b[start..end];
+    // `hmac-sha256:<hex>` is a pseudonym an earlier scrub wrote, not a key and its value.
+    (!key.is_empty() && !key.ends_with(b"hmac-sha256")).then_some(key)
 }
 
 fn classify(key: &[u8]) -> Option<KeyKind> {

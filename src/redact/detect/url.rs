@@ -40,20 +40,21 @@ impl<'a> Authorities<'a> {
         }
     }
 
-    /// Whether `pos` lies in a URL's authority (`scheme://` up to the path). Positions must be
-    /// asked in increasing order, which lets every authority be scanned only once.
-    pub(super) fn contains(&mut self, pos: usize) -> bool {
+    /// Where the URL authority (`scheme://` up to the path) containing `pos` starts, if `pos`
+    /// lies in one. Positions must be asked in increasing order, which lets every authority be
+    /// scanned only once.
+    pub(super) fn start_of(&mut self, pos: usize) -> Option<usize> {
         while self.current.end <= pos {
             let Some(offset) = self.finder.find(&self.b[self.from..]) else {
                 self.current = self.b.len()..self.b.len();
-                return false;
+                return None;
             };
             let start = self.from + offset + 3;
             let end = authority_end(self.b, start);
             self.current = start..end.max(start + 1);
             self.from = end.max(start);
         }
-        self.current.contains(&pos)
+        self.current.contains(&pos).then_some(self.current.start)
     }
 }
 
