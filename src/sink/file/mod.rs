@@ -2,8 +2,21 @@
 //!
 //! [`FileSink`] is the public configuration. The stream's writer thread drives a `FileSet`: it
 //! asks whether a rotation is due before each write (so a record is never split across files),
-//! writes whole lines, fsyncs per its durability policy, and wakes at
-//! `next_deadline` so that a quiet sink still rotates on time.
+//! writes whole lines, fsyncs per its durability policy, and wakes at `next_deadline` so that a
+//! quiet sink still rotates on time.
+//!
+//! What an operator can rely on:
+//! - names `<prefix>.<stamp>.<NNNN>.jsonl` sort in time order; `<prefix>.current.jsonl` is a
+//!   symlink to the active file, swapped atomically;
+//! - a restart appends to the newest file; a torn last line is moved to
+//!   `<prefix>.torn-<unix_nanos>.partial`, never deleted; a boundary that passed while the
+//!   process was down still rotates;
+//! - files are created exclusively (`O_EXCL`), without following symlinks (`O_NOFOLLOW`),
+//!   close-on-exec, with the configured mode; a deleted or replaced active file is noticed and
+//!   a new one started; `.<prefix>.lock` keeps a second writer off the same trail;
+//! - retention and compression only touch this prefix's exact names, never the active file;
+//!   compression writes `.gz.tmp`, fsyncs, renames, fsyncs the directory, and only then removes
+//!   the original, and the next start finishes whatever a crash interrupted.
 
 mod compress;
 mod config;

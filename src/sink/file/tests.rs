@@ -951,3 +951,70 @@ fn failed_write_under_rlimit_fsize_leaves_no_partial_record() {
     let content = fs::read(dir.path().join(name)).unwrap();
     assert_eq!(content, RECORD.repeat(ok), "only whole records remain");
 }
+
+// ---- properties ----
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rotation() -> impl Strategy<Value = Rotation> {
+        prop_oneof![
+            Just(Rotation::Minutely),
+            Just(Rotation::Hourly),
+            Just(Rotation::Daily),
+            Just(Rotation::Weekly),
+            Just(Rotation::Never),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever the rotation, size limit, record sizes and clock steps: sorted by name, the
+        /// files hold exactly the records in write order, each whole, each in the file of its
+        /// own period, and no file exceeds the limit unless it holds a single record.
+        #[test]
+        fn files_hold_every_record_whole_in_order_and_in_its_period(
+            rotation in rotation(),
+            max in prop::option::of(20u64..400),
+            steps in prop::collection::vec((0u64..5_000, 0usize..120), 1..80),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = ManualClock::at("2026-11-26T23:41:13Z");
+            let mut config = sink(dir.path(), &clock).rotation(rotation);
+            if let Some(max) = max {
+                config = config.max_file_size(max);
+            }
+            let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+            let mut written = Vec::new();
+            for (i, (advance_secs, pad)) in steps.into_iter().enumerate() {
+                clock.advance(Duration::from_secs(advance_secs * 60));
+                let secs = period::unix_secs(set.now());
+                let line = format!("{i} {secs} {}", "p".repeat(pad));
+                emit(&mut set, &line);
+                written.push(line);
+            }
+            let mut on_disk = Vec::new();
+            for name in data_files(dir.path(), "audit") {
+                let content = read(dir.path(), &name);
+                prop_assert!(content.is_empty() || content.ends_with('\n'));
+                let lines: Vec<&str> = content.lines().collect();
+                if let Some(max) = max {
+                    prop_assert!(content.len() as u64 <= max || lines.len() == 1, "{name}");
+                }
+                let parsed = naming::parse("audit", &name).unwrap();
+                let start = period::period_start(rotation, parsed.start);
+                for line in &lines {
+                    let secs: i64 = line.split(' ').nth(1).unwrap().parse().unwrap();
+                    prop_assert!(secs >= start, "{line} before {name}");
+                    if let Some(end) = period::period_end(rotation, start) {
+                        prop_assert!(secs < end, "{line} after {name}");
+                    }
+                }
+                on_disk.extend(lines.into_iter().map(str::to_owned));
+            }
+            prop_assert_eq!(on_disk, written);
+        }
+    }
+}
