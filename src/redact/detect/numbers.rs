@@ -4,8 +4,6 @@
 //! Both are found in "digit runs": groups of digits joined by single spaces or dashes
 //! (`4111 1111-1111 1111`, `078-05-1120`), standing apart from letters and decimal points.
 
-use std::collections::VecDeque;
-
 use super::engine::Hits;
 use super::tokens::is_word_byte;
 use super::Detector;
@@ -50,18 +48,51 @@ fn glued_after(b: &[u8], end: usize) -> bool {
     }
 }
 
+/// The newest groups of the current run: a card spans at most 19 of them, an SSN three.
+/// A fixed array, since the common case (an id with a few digit runs) must not allocate.
+#[derive(Debug)]
+struct Window {
+    groups: [Group; MAX_CARD],
+    len: usize,
+}
+
+impl Window {
+    fn new() -> Self {
+        Window {
+            groups: [Group {
+                start: 0,
+                end: 0,
+                sep_before: 0,
+            }; MAX_CARD],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, group: Group) {
+        if self.len == MAX_CARD {
+            self.groups.copy_within(1.., 0);
+            self.len -= 1;
+        }
+        self.groups[self.len] = group;
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[Group] {
+        &self.groups[..self.len]
+    }
+}
+
 /// Finds card numbers and SSNs in every digit run of `text`.
 pub(super) fn find(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
-    // The last groups of the current run; a card spans at most 19 of them.
-    let mut window: VecDeque<Group> = VecDeque::with_capacity(MAX_CARD + 1);
+    let mut window = Window::new();
     let mut i = 0;
     while i < b.len() {
         if !b[i].is_ascii_digit() {
             i += 1;
             continue;
         }
-        window.clear();
+        window.len = 0;
         let left_open = !glued_before(b, i);
         let mut sep_before = 0;
         loop {
@@ -69,10 +100,7 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
             while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
             }
-            if window.len() > MAX_CARD {
-                window.pop_front();
-            }
-            window.push_back(Group {
+            window.push(Group {
                 start,
                 end: i,
                 sep_before,
@@ -83,8 +111,8 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
             // The run's first group carries the run's left edge; the last its right edge.
             let right_open = continues || !glued_after(b, i);
             if right_open {
-                check_windows(b, &window, left_open, hits);
-                check_ssn(b, &window, sep_after, left_open, hits);
+                check_windows(b, window.as_slice(), left_open, hits);
+                check_ssn(b, window.as_slice(), sep_after, left_open, hits);
             }
             if !continues {
                 break;
@@ -99,8 +127,8 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
 ///
 /// The Luhn sum is extended group by group towards the front, so all windows ending here cost
 /// as much as one.
-fn check_windows(b: &[u8], window: &VecDeque<Group>, left_open: bool, hits: &mut Hits) {
-    let Some(last) = window.back() else {
+fn check_windows(b: &[u8], window: &[Group], left_open: bool, hits: &mut Hits) {
+    let Some(last) = window.last() else {
         return;
     };
     let mut digits = 0;
@@ -152,7 +180,7 @@ fn luhn_value(d: u8, position: usize) -> u32 {
 
 /// Checks whether the newest three groups form `ddd-dd-dddd` on their own and are a number the
 /// Social Security Administration could have issued.
-fn check_ssn(b: &[u8], window: &VecDeque<Group>, sep_after: u8, left_open: bool, hits: &mut Hits) {
+fn check_ssn(b: &[u8], window: &[Group], sep_after: u8, left_open: bool, hits: &mut Hits) {
     let n = window.len();
     if n < 3 || sep_after == b'-' {
         return;

@@ -19,7 +19,8 @@ pub(super) const PEM: u16 = 1 << 4;
 pub(super) const URL: u16 = 1 << 5;
 /// `@` between a local-part byte and a domain byte.
 pub(super) const EMAIL: u16 = 1 << 6;
-/// At least nine digits, the fewest a card number or SSN has.
+/// A run of at least nine digits joined by spaces or dashes, the fewest a card number or SSN
+/// has.
 pub(super) const NUMBERS: u16 = 1 << 7;
 /// A digit, a dot and a digit.
 pub(super) const IPV4: u16 = 1 << 8;
@@ -30,7 +31,6 @@ pub(super) const SEPARATOR: u16 = 1 << 10;
 /// The words `bearer` or `basic`.
 pub(super) const AUTH_SCHEME: u16 = 1 << 11;
 
-const C_DIGIT: u8 = 1;
 const C_AT: u8 = 2;
 const C_COLON: u8 = 3;
 const C_EQUALS: u8 = 4;
@@ -43,11 +43,6 @@ const C_DOT: u8 = 10;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
-    let mut d = b'0';
-    while d <= b'9' {
-        t[d as usize] = C_DIGIT;
-        d += 1;
-    }
     t[b'@' as usize] = C_AT;
     t[b':' as usize] = C_COLON;
     t[b'=' as usize] = C_EQUALS;
@@ -68,63 +63,70 @@ fn is_hex_or_colon(b: u8) -> bool {
 /// The triggers present in `b`, as a set of the constants above.
 pub(super) fn scan(b: &[u8]) -> u16 {
     let mut found = 0u16;
-    let mut digits = 0usize;
-    let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    // Digits in the current digit run (digits joined by spaces or dashes) and in the longest.
+    let mut run = 0usize;
+    let mut longest = 0usize;
     for (i, &byte) in b.iter().enumerate() {
+        // Branch-free, since digits are frequent in ids and numbers.
+        let digit = usize::from(byte.wrapping_sub(b'0') < 10);
+        let joins = usize::from(byte == b' ' || byte == b'-');
+        run = (run + digit) * (digit | joins);
+        longest = longest.max(run);
         let class = CLASS[byte as usize];
-        if class == 0 {
-            continue;
+        if class != 0 {
+            found |= trigger_at(b, i, class);
         }
-        let when = |cond: bool, trigger: u16| if cond { trigger } else { 0 };
-        found |= match class {
-            C_DIGIT => {
-                digits += 1;
-                0
-            }
-            C_AT => when(
-                i > 0 && super::email::is_local_byte(b[i - 1]) && at(i + 1).is_ascii_alphanumeric(),
-                EMAIL,
-            ),
-            C_COLON => {
-                SEPARATOR
-                    | when(at(i + 1) == b'/' && at(i + 2) == b'/', URL)
-                    | when(
-                        i > 0 && is_hex_or_colon(b[i - 1]) && is_hex_or_colon(at(i + 1)),
-                        IPV6,
-                    )
-            }
-            C_EQUALS => SEPARATOR,
-            C_J => when(i >= 2 && b[i - 2] == b'e' && b[i - 1] == b'y', JWT),
-            C_DASH => {
-                when(at(i + 1) == b'-' && b[i..].starts_with(b"-----BEGIN"), PEM)
-                    | when(i >= 4 && &b[i - 4..i - 1] == b"xox", SLACK)
-            }
-            C_UNDERSCORE => when(
-                (i >= 3 && b[i - 3] == b'g' && b[i - 2] == b'h')
-                    || (i >= 6 && &b[i - 6..i] == b"github"),
-                GITHUB,
-            ),
-            C_UPPER_A => when(
-                at(i + 2) == b'I' && at(i + 3) == b'A' && matches!(at(i + 1), b'K' | b'S'),
-                AWS_ID,
-            ),
-            C_B => {
-                let rest = &b[i + 1..];
-                when(
-                    (rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b"earer"))
-                        || (rest.len() >= 4 && rest[..4].eq_ignore_ascii_case(b"asic")),
-                    AUTH_SCHEME,
-                )
-            }
-            C_DOT => when(
-                i > 0 && b[i - 1].is_ascii_digit() && at(i + 1).is_ascii_digit(),
-                IPV4,
-            ),
-            _ => 0,
-        };
     }
-    if digits >= 9 {
+    if longest >= 9 {
         found |= NUMBERS;
     }
     found
+}
+
+/// The trigger, if any, that the byte at `i` (of the given non-zero class) starts.
+fn trigger_at(b: &[u8], i: usize, class: u8) -> u16 {
+    let at = |i: usize| b.get(i).copied().unwrap_or(0);
+    let when = |cond: bool, trigger: u16| if cond { trigger } else { 0 };
+    match class {
+        C_AT => when(
+            i > 0 && super::email::is_local_byte(b[i - 1]) && at(i + 1).is_ascii_alphanumeric(),
+            EMAIL,
+        ),
+        C_COLON => {
+            SEPARATOR
+                | when(at(i + 1) == b'/' && at(i + 2) == b'/', URL)
+                | when(
+                    i > 0 && is_hex_or_colon(b[i - 1]) && is_hex_or_colon(at(i + 1)),
+                    IPV6,
+                )
+        }
+        C_EQUALS => SEPARATOR,
+        C_J => when(i >= 2 && b[i - 2] == b'e' && b[i - 1] == b'y', JWT),
+        C_DASH => {
+            when(at(i + 1) == b'-' && b[i..].starts_with(b"-----BEGIN"), PEM)
+                | when(i >= 4 && &b[i - 4..i - 1] == b"xox", SLACK)
+        }
+        C_UNDERSCORE => when(
+            (i >= 3 && b[i - 3] == b'g' && b[i - 2] == b'h')
+                || (i >= 6 && &b[i - 6..i] == b"github"),
+            GITHUB,
+        ),
+        C_UPPER_A => when(
+            at(i + 2) == b'I' && at(i + 3) == b'A' && matches!(at(i + 1), b'K' | b'S'),
+            AWS_ID,
+        ),
+        C_B => {
+            let rest = &b[i + 1..];
+            when(
+                (rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b"earer"))
+                    || (rest.len() >= 4 && rest[..4].eq_ignore_ascii_case(b"asic")),
+                AUTH_SCHEME,
+            )
+        }
+        C_DOT => when(
+            i > 0 && b[i - 1].is_ascii_digit() && at(i + 1).is_ascii_digit(),
+            IPV4,
+        ),
+        _ => 0,
+    }
 }
