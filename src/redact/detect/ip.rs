@@ -30,17 +30,19 @@ fn continues_as_word(b: &[u8], end: usize) -> bool {
 pub(super) fn find_v4(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
     let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut end = i;
+    while let Some(next) = b[i..].iter().position(u8::is_ascii_digit) {
+        let start = i + next;
+        let mut end = start;
+        let mut dots = 0;
         while end < b.len() && (b[end].is_ascii_digit() || b[end] == b'.') {
+            dots += usize::from(b[end] == b'.');
             end += 1;
         }
         i = end;
+        // Three dots, or four with a sentence-ending one.
+        if !(3..=4).contains(&dots) {
+            continue;
+        }
         if start > 0 {
             let before = b[start - 1];
             let glued_dash = before == b'-' && start > 1 && b[start - 2].is_ascii_alphanumeric();

@@ -95,6 +95,7 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
         window.len = 0;
         let left_open = !glued_before(b, i);
         let mut sep_before = 0;
+        let mut run_digits = 0;
         loop {
             let start = i;
             while i < b.len() && b[i].is_ascii_digit() {
@@ -105,13 +106,16 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
                 end: i,
                 sep_before,
             });
+            run_digits += i - start;
             let continues = matches!(b.get(i), Some(b' ' | b'-'))
                 && b.get(i + 1).is_some_and(u8::is_ascii_digit);
             let sep_after = if continues { b[i] } else { 0 };
             // The run's first group carries the run's left edge; the last its right edge.
             let right_open = continues || !glued_after(b, i);
-            if right_open {
+            if right_open && run_digits >= MIN_CARD {
                 check_windows(b, window.as_slice(), left_open, hits);
+            }
+            if right_open && window.len >= 3 {
                 check_ssn(b, window.as_slice(), sep_after, left_open, hits);
             }
             if !continues {

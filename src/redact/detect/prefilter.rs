@@ -40,9 +40,17 @@ const C_UNDERSCORE: u8 = 7;
 const C_UPPER_A: u8 = 8;
 const C_B: u8 = 9;
 const C_DOT: u8 = 10;
+const C_DIGIT: u8 = 11;
+const C_SPACE: u8 = 12;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
+    let mut d = b'0';
+    while d <= b'9' {
+        t[d as usize] = C_DIGIT;
+        d += 1;
+    }
+    t[b' ' as usize] = C_SPACE;
     t[b'@' as usize] = C_AT;
     t[b':' as usize] = C_COLON;
     t[b'=' as usize] = C_EQUALS;
@@ -64,17 +72,23 @@ fn is_hex_or_colon(b: u8) -> bool {
 pub(super) fn scan(b: &[u8]) -> u16 {
     let mut found = 0u16;
     // Digits in the current digit run (digits joined by spaces or dashes) and in the longest.
-    let mut run = 0usize;
-    let mut longest = 0usize;
+    let mut run = 0u32;
+    let mut longest = 0u32;
     for (i, &byte) in b.iter().enumerate() {
-        // Branch-free, since digits are frequent in ids and numbers.
-        let digit = usize::from(byte.wrapping_sub(b'0') < 10);
-        let joins = usize::from(byte == b' ' || byte == b'-');
-        run = (run + digit) * (digit | joins);
-        longest = longest.max(run);
-        let class = CLASS[byte as usize];
-        if class != 0 {
-            found |= trigger_at(b, i, class);
+        match CLASS[byte as usize] {
+            // Letters and most punctuation: the common case, kept to a lookup and a reset.
+            0 => run = 0,
+            C_DIGIT => {
+                run += 1;
+                longest = longest.max(run);
+            }
+            C_SPACE => {}
+            class => {
+                if class != C_DASH {
+                    run = 0;
+                }
+                found |= trigger_at(b, i, class);
+            }
         }
     }
     if longest >= 9 {
@@ -83,7 +97,9 @@ pub(super) fn scan(b: &[u8]) -> u16 {
     found
 }
 
-/// The trigger, if any, that the byte at `i` (of the given non-zero class) starts.
+/// The trigger, if any, that the byte at `i` (of the given class) starts.
+#[cold]
+#[inline(never)]
 fn trigger_at(b: &[u8], i: usize, class: u8) -> u16 {
     let at = |i: usize| b.get(i).copied().unwrap_or(0);
     let when = |cond: bool, trigger: u16| if cond { trigger } else { 0 };
