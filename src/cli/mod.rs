@@ -1,1 +1,151 @@
-//! The `tracing-audit` command line.
+//! The `tracing-audit` command line: verify, tail, query, correlate, hash, scrub.
+//!
+//! Exit codes: 0 success (for `verify`: the trail is intact); 1 nothing matched (`correlate`);
+//! 2 bad arguments; 3 the command could not run (unreadable directory, key file, ...);
+//! 10-19 `verify` found a problem (the class of the first one, see
+//! [`ProblemKind::exit_code`](crate::verify::ProblemKind::exit_code)).
+
+mod correlate;
+mod progress;
+mod records;
+mod render;
+mod tail;
+mod verify;
+
+use clap::{Args, Parser, Subcommand};
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code when a command could not run.
+const EXIT_ERROR: u8 = 3;
+/// Exit code when `correlate` found nothing.
+const EXIT_NOTHING: u8 = 1;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tracing-audit",
+    version,
+    about = "Verify, search and correlate tracing-audit trails"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check that an audit trail is intact (exit 0) or report each problem (exit 10-19).
+    Verify(verify::VerifyArgs),
+    /// Show the last records of a trail, human readable; --follow waits for new ones.
+    Tail(tail::TailArgs),
+    /// Print the records that match the filters as JSON lines, over rotated and gzipped files.
+    Query(QueryArgs),
+    /// Everything the audit and debug streams recorded for one request, in time order.
+    Correlate(correlate::CorrelateArgs),
+    /// Print the keyed pseudonym the redactor writes for VALUE.
+    Hash(HashArgs),
+}
+
+/// Filters shared by `tail` and `query`.
+#[derive(Args, Debug, Clone, Default)]
+struct Filters {
+    /// Only records whose actor is A.
+    #[arg(long, value_name = "A")]
+    actor: Option<String>,
+    /// Only records whose action is X.
+    #[arg(long, value_name = "X")]
+    action: Option<String>,
+    /// Only records whose outcome is O.
+    #[arg(long, value_name = "O")]
+    outcome: Option<String>,
+    /// Only records at or after T (RFC 3339, or YYYY-MM-DD[THH:MM[:SS]] in UTC).
+    #[arg(long, value_name = "T", value_parser = records::parse_time)]
+    since: Option<String>,
+    /// Only records before T (same forms as --since).
+    #[arg(long, value_name = "T", value_parser = records::parse_time)]
+    until: Option<String>,
+    /// Also show the chain's own records (genesis, seal, checkpoint, repair).
+    #[arg(long)]
+    all: bool,
+    /// File name prefix, when the directory holds several trails.
+    #[arg(long, value_name = "P")]
+    prefix: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct QueryArgs {
+    /// The trail directory.
+    dir: PathBuf,
+    #[command(flatten)]
+    filters: Filters,
+}
+
+#[derive(Args, Debug)]
+struct HashArgs {
+    /// The value to pseudonymize.
+    value: String,
+    /// The hash key file (its bytes, one trailing newline removed).
+    #[arg(long, value_name = "F")]
+    key_file: PathBuf,
+}
+
+/// A command failed to run.
+#[derive(Debug)]
+struct CliError(String);
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(e: E) -> Self {
+        let mut msg = e.to_string();
+        let mut src = e.source();
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        CliError(msg)
+    }
+}
+
+/// Runs the command line; the `tracing-audit` binary only calls this.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Verify(a) => verify::run(a),
+        Command::Tail(a) => tail::run(a),
+        Command::Query(a) => records::query(a.dir, a.filters),
+        Command::Correlate(a) => correlate::run(a),
+        Command::Hash(a) => hash(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(CliError(msg)) => {
+            eprintln!("tracing-audit: {msg}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn hash(args: HashArgs) -> Result<u8, CliError> {
+    let key = crate::chain::read_key_file(&args.key_file)?;
+    println!(
+        "{}",
+        crate::redact::Pseudonymizer::new(&key).pseudonym(&args.value)
+    );
+    Ok(0)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the command quietly.
+fn out_line(out: &mut impl std::io::Write, line: &[u8]) -> Result<bool, CliError> {
+    match out.write_all(line).and_then(|()| out.write_all(b"\n")) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(CliError(format!("cannot write to stdout: {e}"))),
+    }
+}

@@ -6,26 +6,31 @@ use std::time::SystemTime;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::fmt::MakeWriter;
 
+use super::file::FileSet;
+
 /// The writer thread's view of its target.
 ///
-/// A `MakeWriter` cannot be read back, rotated or fsynced: it is written and flushed once per
+/// Files rotate, fsync and publish checkpoints. A `MakeWriter` cannot be read back, rotated or fsynced: it is written and flushed once per
 /// write call, and "synced" means the `MakeWriter` accepted and flushed the bytes.
 #[derive(Debug)]
 pub(crate) enum Destination {
     Writer(BoxMakeWriter),
+    Files(Box<FileSet>),
 }
 
 impl Destination {
     pub(crate) fn now(&self) -> SystemTime {
         match self {
             Destination::Writer(_) => SystemTime::now(),
+            Destination::Files(files) => files.now(),
         }
     }
 
     /// Whether the active file must be closed before `incoming` more bytes are written.
-    pub(crate) fn needs_rotation(&self, _now: SystemTime, _incoming: u64) -> bool {
+    pub(crate) fn needs_rotation(&self, now: SystemTime, incoming: u64) -> bool {
         match self {
             Destination::Writer(_) => false,
+            Destination::Files(files) => files.needs_rotation(now, incoming),
         }
     }
 
@@ -33,24 +38,29 @@ impl Destination {
     pub(crate) fn next_deadline(&self) -> Option<SystemTime> {
         match self {
             Destination::Writer(_) => None,
+            Destination::Files(files) => files.next_deadline(),
         }
     }
 
     pub(crate) fn current_name(&self) -> &str {
         match self {
             Destination::Writer(_) => "",
+            Destination::Files(files) => files.current_name(),
         }
     }
 
-    pub(crate) fn next_name(&self, _now: SystemTime) -> String {
+    pub(crate) fn next_name(&self, now: SystemTime) -> String {
         match self {
             Destination::Writer(_) => String::new(),
+            Destination::Files(files) => files.next_name(now),
         }
     }
 
-    pub(crate) fn rotate(&mut self, _now: SystemTime) -> io::Result<()> {
+    /// Fsyncs and closes the active file and opens the next one.
+    pub(crate) fn rotate(&mut self, now: SystemTime) -> io::Result<()> {
         match self {
             Destination::Writer(_) => Ok(()),
+            Destination::Files(files) => files.rotate(now),
         }
     }
 
@@ -71,6 +81,8 @@ impl Destination {
                 }
                 Ok(())
             }
+            // The file set cuts a failed write back off the file, so nothing of it was kept.
+            Destination::Files(files) => files.write(bytes).map_err(|err| (0, err)),
         }
     }
 
@@ -78,12 +90,14 @@ impl Destination {
     pub(crate) fn sync(&mut self) -> io::Result<()> {
         match self {
             Destination::Writer(make_writer) => make_writer.make_writer().flush(),
+            Destination::Files(files) => files.sync(),
         }
     }
 
-    pub(crate) fn publish_checkpoint(&self, _line: &[u8]) -> io::Result<()> {
+    pub(crate) fn publish_checkpoint(&self, line: &[u8]) -> io::Result<()> {
         match self {
             Destination::Writer(_) => Ok(()),
+            Destination::Files(files) => files.publish_checkpoint(line),
         }
     }
 
@@ -91,6 +105,10 @@ impl Destination {
     pub(crate) fn take_stats(&mut self) -> (u64, u64, Vec<io::Error>) {
         match self {
             Destination::Writer(_) => (0, 0, Vec::new()),
+            Destination::Files(files) => {
+                let stats = files.take_stats();
+                (stats.rotations, stats.pruned, stats.errors)
+            }
         }
     }
 
@@ -98,6 +116,7 @@ impl Destination {
     pub(crate) fn describe(&self) -> String {
         match self {
             Destination::Writer(mw) => format!("{mw:?}"),
+            Destination::Files(files) => files.current_name().to_owned(),
         }
     }
 }

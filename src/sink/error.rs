@@ -61,9 +61,22 @@ impl SinkError {
         self.source.as_deref().map(io::Error::kind)
     }
 
-    /// The raw OS error code (for example `ENOSPC`) of the underlying I/O error, if any.
+    /// The raw OS error code (for example `ENOSPC`) of the underlying I/O error, if any, also
+    /// when that error wraps the OS error with more context.
     pub fn raw_os_error(&self) -> Option<i32> {
-        self.source.as_deref().and_then(io::Error::raw_os_error)
+        let mut current: &(dyn Error + 'static) = self.source.as_deref()?;
+        loop {
+            if let Some(io) = current.downcast_ref::<io::Error>() {
+                if let Some(code) = io.raw_os_error() {
+                    return Some(code);
+                }
+                if let Some(inner) = io.get_ref() {
+                    current = inner;
+                    continue;
+                }
+            }
+            current = current.source()?;
+        }
     }
 
     /// Whether the sink has shut down, so no retry can succeed.
@@ -103,6 +116,26 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
         assert!(err.source().is_some());
         assert!(!err.is_closed());
+    }
+
+    #[test]
+    fn raw_os_error_is_found_under_added_context() {
+        #[derive(Debug)]
+        struct WithPath(io::Error);
+        impl fmt::Display for WithPath {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "cannot write to /x: {}", self.0)
+            }
+        }
+        impl Error for WithPath {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let inner = io::Error::from_raw_os_error(libc::EFBIG);
+        let wrapped = io::Error::new(inner.kind(), WithPath(inner));
+        let err = SinkError::io("writing", Arc::new(wrapped));
+        assert_eq!(err.raw_os_error(), Some(libc::EFBIG));
     }
 
     #[test]

@@ -20,9 +20,10 @@
 //! fsyncs and stops the thread; whatever could not be written is counted as `failed`.
 //!
 //! Writing to a file past `RLIMIT_FSIZE` raises `SIGXFSZ`, whose default action kills the
-//! process without a trace. Starting a sink therefore sets `SIGXFSZ` to ignored if (and only if)
-//! it still has its default action, so the write fails with `EFBIG` instead and is counted and
-//! reported like any other write error.
+//! process without a trace. Starting a file sink therefore sets `SIGXFSZ` to ignored if (and
+//! only if) it still has its default action, so the write fails with `EFBIG` instead and is
+//! counted and reported like any other write error. (A `MakeWriter` target that writes to files
+//! is the application's business; call `signal(SIGXFSZ, SIG_IGN)` yourself if you need that.)
 
 mod destination;
 mod error;
@@ -42,11 +43,13 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use destination::Destination;
 pub use error::SinkError;
+use file::FileSet;
+pub use file::{Clock, Durability, FileSink, Retention, Rotation};
 #[allow(unused_imports)]
 pub(crate) use framing::{Framer, TornTail};
 pub use health::Health;
 use queue::Shared;
-use writer::{Fsync, Resume, Worker};
+use writer::{Resume, Worker};
 
 use crate::Stream;
 
@@ -63,6 +66,8 @@ pub(crate) enum Target {
     /// Any `MakeWriter` (stdout, a `tracing_appender` rolling appender, a test buffer): one
     /// `make_writer()` per batch, `write_all` + `flush`; no rotation, no fsync, no read-back.
     Writer(BoxMakeWriter),
+    /// Rotating files in a directory, configured by a [`FileSink`].
+    Files(FileSink),
 }
 
 /// Everything needed to start one stream's sink.
@@ -88,22 +93,18 @@ impl fmt::Debug for SinkSpec {
 pub(crate) struct Tuning {
     pub(crate) queue_capacity: Option<usize>,
     pub(crate) drain_timeout: Option<Duration>,
-    pub(crate) fsync: Option<Fsync>,
+    pub(crate) durability: Option<Durability>,
 }
 
 impl Tuning {
-    // Used by `spawn`, whose caller is the layer builder.
-    #[allow(dead_code)]
     pub(crate) const DEFAULT: Tuning = Tuning {
         queue_capacity: None,
         drain_timeout: None,
-        fsync: None,
+        durability: None,
     };
 }
 
 /// Starts the writer thread for one stream.
-// Called by the layer builder (src/layer), which lands separately.
-#[allow(dead_code)]
 pub(crate) fn spawn(spec: SinkSpec) -> Result<(SinkHandle, SinkGuard), SinkError> {
     spawn_tuned(spec, Tuning::DEFAULT)
 }
@@ -117,28 +118,52 @@ pub(crate) fn spawn_tuned(
         target,
         framer,
     } = spec;
-    let default_fsync = match stream {
-        Stream::Audit => Fsync::EveryBatch,
-        Stream::Debug => Fsync::Never,
-    };
-    let (dest, resume, rotates, fsync) = match target {
+    let (dest, resume, rotates, durability, queue_capacity, drain_timeout) = match target {
         // A MakeWriter is flushed on every write and offers nothing more, so every batch is
         // as durable as it will get.
         Target::Writer(make_writer) => (
             Destination::Writer(make_writer),
             Resume::default(),
             false,
-            Fsync::EveryBatch,
+            Durability::EveryBatch,
+            DEFAULT_QUEUE_CAPACITY,
+            DEFAULT_DRAIN_TIMEOUT,
         ),
+        Target::Files(config) => {
+            // Before the first byte is written, so a file size limit surfaces as EFBIG.
+            ignore_sigxfsz();
+            let (files, recovered) = FileSet::open(&config, stream.as_str()).map_err(|err| {
+                SinkError::io(
+                    format!(
+                        "opening the {stream} sink's files in {}: {err}",
+                        config.dir().display()
+                    ),
+                    Arc::new(err),
+                )
+            })?;
+            let default_durability = match stream {
+                Stream::Audit => Durability::EveryBatch,
+                Stream::Debug => Durability::Never,
+            };
+            (
+                Destination::Files(Box::new(files)),
+                Resume {
+                    last_line: recovered.last_line,
+                    torn: recovered.torn,
+                },
+                true,
+                config.durability_or(default_durability),
+                config.queue_capacity_or(DEFAULT_QUEUE_CAPACITY),
+                config.drain_timeout_or(DEFAULT_DRAIN_TIMEOUT),
+            )
+        }
     };
-    let _ = default_fsync;
-    let queue_capacity = tuning.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY);
-    let drain_timeout = tuning.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT);
-    let fsync = tuning.fsync.unwrap_or(fsync);
-    ignore_sigxfsz();
+    let queue_capacity = tuning.queue_capacity.unwrap_or(queue_capacity);
+    let drain_timeout = tuning.drain_timeout.unwrap_or(drain_timeout);
+    let durability = tuning.durability.unwrap_or(durability);
 
     let shared = Arc::new(Shared::new(stream, queue_capacity));
-    let worker = Worker::new(Arc::clone(&shared), dest, framer, fsync, rotates);
+    let worker = Worker::new(Arc::clone(&shared), dest, framer, durability, rotates);
     let thread_shared = Arc::clone(&shared);
     let thread = thread::Builder::new()
         .name(format!("tracing-audit-{stream}"))
@@ -304,6 +329,11 @@ impl Drop for SinkGuard {
 pub mod testing {
     use super::*;
 
+    /// Ignores `SIGXFSZ` as file sinks do, for tests that write files through a `MakeWriter`.
+    pub fn ignore_sigxfsz() {
+        super::ignore_sigxfsz();
+    }
+
     /// Starts a sink on a `MakeWriter` with the given queue capacity and drain timeout.
     pub fn spawn_writer(
         stream: Stream,
@@ -320,9 +350,22 @@ pub mod testing {
             Tuning {
                 queue_capacity: Some(queue_capacity),
                 drain_timeout: Some(drain_timeout),
-                fsync: None,
+                durability: None,
             },
         )
+    }
+
+    /// Starts a file sink, optionally chained (AUDIT) with the given chain configuration.
+    pub fn spawn_files(
+        stream: Stream,
+        files: FileSink,
+        chain: Option<&crate::chain::ChainConfig>,
+    ) -> Result<(SinkHandle, SinkGuard), SinkError> {
+        spawn(SinkSpec {
+            stream,
+            target: Target::Files(files),
+            framer: chain.map(|c| c.framer()),
+        })
     }
 
     /// Queues one record (a JSON object, no newline).

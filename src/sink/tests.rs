@@ -119,7 +119,7 @@ fn start(
         Tuning {
             queue_capacity: Some(capacity),
             drain_timeout: Some(drain),
-            fsync: None,
+            durability: None,
         },
     )
     .unwrap()
@@ -428,9 +428,11 @@ fn guard_drop_drains_everything_queued() {
     assert_eq!(handle.health().written, 10_000);
 }
 
-/// Numbers records and logs every call, like the chain's framer would.
+/// Numbers records like the chain's framer would, and remembers what `resume` was given.
+#[derive(Default)]
 struct CountingFramer {
     seq: u64,
+    resumed_with: Arc<Mutex<Option<Option<Vec<u8>>>>>,
 }
 
 impl Framer for CountingFramer {
@@ -441,7 +443,7 @@ impl Framer for CountingFramer {
         _now: SystemTime,
         out: &mut Vec<u8>,
     ) {
-        assert!(last_line.is_none(), "a MakeWriter cannot be read back");
+        *self.resumed_with.lock().unwrap() = Some(last_line.map(<[u8]>::to_vec));
         self.seq += 1;
         out.extend_from_slice(format!("{{\"seq\":{},\"resume\":true}}\n", self.seq).as_bytes());
     }
@@ -479,7 +481,8 @@ impl Framer for CountingFramer {
 #[test]
 fn audit_bodies_pass_through_the_framer_with_resume_checkpoints_and_final_checkpoint() {
     let target = Target2::default();
-    let framer = Box::new(CountingFramer { seq: 0 });
+    let framer = Box::<CountingFramer>::default();
+    let resumed_with = Arc::clone(&framer.resumed_with);
     let (handle, guard) = start(
         Stream::Audit,
         &target,
@@ -507,4 +510,246 @@ fn audit_bodies_pass_through_the_framer_with_resume_checkpoints_and_final_checkp
         assert_eq!(line["seq"], i as u64 + 1, "file order is sequence order");
     }
     assert_eq!(handle.health().written, 2, "framing lines are not records");
+    assert_eq!(
+        *resumed_with.lock().unwrap(),
+        Some(None),
+        "a MakeWriter cannot be read back"
+    );
+}
+
+mod files {
+    use super::*;
+    use crate::sink::file::{Clock, FileSink, Rotation};
+    use std::path::Path;
+
+    #[derive(Debug)]
+    struct ManualClock(Mutex<SystemTime>);
+
+    impl ManualClock {
+        fn at(rfc3339: &str) -> Arc<ManualClock> {
+            let t: SystemTime = chrono::DateTime::parse_from_rfc3339(rfc3339)
+                .unwrap()
+                .into();
+            Arc::new(ManualClock(Mutex::new(t)))
+        }
+        fn advance(&self, by: Duration) {
+            *self.0.lock().unwrap() += by;
+        }
+    }
+
+    impl Clock for ManualClock {
+        fn now(&self) -> SystemTime {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    fn start_files(
+        stream: Stream,
+        config: FileSink,
+        framer: Option<Box<dyn Framer>>,
+    ) -> (SinkHandle, SinkGuard) {
+        spawn(SinkSpec {
+            stream,
+            target: Target::Files(config),
+            framer,
+        })
+        .unwrap()
+    }
+
+    /// Data files of `prefix` in name order, with their lines.
+    fn files(dir: &Path, prefix: &str) -> Vec<(String, Vec<String>)> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| {
+                n.starts_with(&format!("{prefix}."))
+                    && n.ends_with(".jsonl")
+                    && !n.contains("current")
+            })
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|n| {
+                let text = std::fs::read_to_string(dir.join(&n)).unwrap();
+                let lines = text.lines().map(str::to_owned).collect();
+                (n, lines)
+            })
+            .collect()
+    }
+
+    fn json(line: &str) -> serde_json::Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    }
+
+    #[test]
+    fn size_rotation_seals_each_file_with_its_last_line_and_never_splits_a_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at("2026-11-26T06:00:00Z");
+        let config = FileSink::new(dir.path())
+            .rotation(Rotation::Daily)
+            .max_file_size(400)
+            .clock(clock as Arc<dyn Clock>);
+        let (handle, guard) = start_files(
+            Stream::Audit,
+            config,
+            Some(Box::<CountingFramer>::default()),
+        );
+        for i in 0..40 {
+            handle.submit(&record(i));
+            if i % 7 == 0 {
+                handle.sync().unwrap();
+            }
+        }
+        drop(guard);
+        let files = files(dir.path(), "audit");
+        assert!(files.len() >= 3, "{} files", files.len());
+        let mut seq = 0;
+        let mut bodies = 0;
+        for (k, (name, lines)) in files.iter().enumerate() {
+            let size: usize = lines.iter().map(|l| l.len() + 1).sum();
+            let last = json(lines.last().unwrap());
+            if k + 1 < files.len() {
+                assert_eq!(last["seal"], name.as_str(), "{name} ends with its seal");
+                assert_eq!(last["next"], files[k + 1].0.as_str());
+                // The limit holds for records; only the chain's own lines written after the last
+                // record (a checkpoint, the seal) may go past it.
+                let last_record = lines.iter().rposition(|l| json(l).get("body").is_some());
+                let upto: usize = lines[..=last_record.unwrap()]
+                    .iter()
+                    .map(|l| l.len() + 1)
+                    .sum();
+                assert!(upto <= 400, "{name}: {upto} bytes of records: {lines:#?}");
+                assert!(size < 400 + 200, "{name}: {size} bytes");
+            }
+            for line in lines {
+                let v = json(line);
+                seq += 1;
+                assert_eq!(v["seq"], seq, "file order is sequence order");
+                if v.get("body").is_some() {
+                    bodies += 1;
+                }
+            }
+        }
+        assert_eq!(bodies, 40);
+        let health = handle.health();
+        assert_eq!(health.written, 40);
+        assert_eq!(health.rotations as usize, files.len() - 1);
+    }
+
+    #[test]
+    fn quiet_sink_rotates_at_the_time_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at("2026-11-26T06:00:30Z");
+        let config = FileSink::new(dir.path())
+            .rotation(Rotation::Minutely)
+            .clock(Arc::clone(&clock) as Arc<dyn Clock>);
+        let (handle, guard) = start_files(
+            Stream::Audit,
+            config,
+            Some(Box::<CountingFramer>::default()),
+        );
+        handle.submit(&record(1));
+        handle.sync().unwrap();
+        clock.advance(Duration::from_secs(60));
+        // No record arrives: the writer must notice the boundary by itself (it re-reads the
+        // clock at least once a second).
+        let started = std::time::Instant::now();
+        while handle.health().rotations == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no rotation without records"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        drop(guard);
+        let files = files(dir.path(), "audit");
+        assert_eq!(files.len(), 2);
+        assert!(files[0].0.contains("2026-11-26T06-00"), "{}", files[0].0);
+        assert!(files[1].0.contains("2026-11-26T06-01"), "{}", files[1].0);
+        let seal = json(files[0].1.last().unwrap());
+        assert_eq!(seal["next"], files[1].0.as_str());
+    }
+
+    #[test]
+    fn checkpoints_are_published_to_the_side_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handle, guard) = start_files(
+            Stream::Audit,
+            FileSink::new(dir.path()),
+            Some(Box::<CountingFramer>::default()),
+        );
+        handle.submit(&record(1));
+        handle.sync().unwrap();
+        let side = std::fs::read_to_string(dir.path().join("audit.checkpoint")).unwrap();
+        assert_eq!(json(side.trim_end())["checkpoint"], false);
+        drop(guard);
+        let side = std::fs::read_to_string(dir.path().join("audit.checkpoint")).unwrap();
+        assert!(side.ends_with('\n'));
+        let published = json(side.trim_end());
+        assert_eq!(published["checkpoint"], true, "the forced final checkpoint");
+        let files = files(dir.path(), "audit");
+        assert_eq!(
+            files[0].1.last().map(String::as_str),
+            Some(side.trim_end()),
+            "the side file holds the trail's last checkpoint"
+        );
+    }
+
+    #[test]
+    fn restart_resumes_the_framer_from_the_last_line_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handle, guard) = start_files(Stream::Audit, FileSink::new(dir.path()), {
+            Some(Box::<CountingFramer>::default())
+        });
+        handle.submit(&record(1));
+        drop(guard);
+        let last = files(dir.path(), "audit")[0].1.last().unwrap().clone();
+
+        let framer = Box::<CountingFramer>::default();
+        let resumed_with = Arc::clone(&framer.resumed_with);
+        let (handle, guard) = start_files(Stream::Audit, FileSink::new(dir.path()), Some(framer));
+        handle.submit(&record(2));
+        drop(guard);
+        assert_eq!(*resumed_with.lock().unwrap(), Some(Some(last.into_bytes())));
+        let files = files(dir.path(), "audit");
+        assert_eq!(files.len(), 1, "the second run appends to the same file");
+    }
+
+    #[test]
+    fn debug_file_sink_is_not_framed_and_counts_rotations() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = FileSink::new(dir.path()).max_file_size(100);
+        let (handle, guard) = start_files(Stream::Debug, config, None);
+        for i in 0..30 {
+            handle.submit(&record(i));
+        }
+        drop(guard);
+        let files = files(dir.path(), "debug");
+        let lines: Vec<String> = files.iter().flat_map(|(_, l)| l.clone()).collect();
+        let expect: Vec<String> = (0..30)
+            .map(|i| String::from_utf8(record(i)).unwrap())
+            .collect();
+        assert_eq!(lines, expect);
+        assert_eq!(handle.health().rotations as usize, files.len() - 1);
+        assert!(files.len() > 1);
+    }
+
+    #[test]
+    fn unopenable_directory_is_a_spawn_error_with_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-dir");
+        std::fs::write(&blocker, b"x").unwrap();
+        let err = spawn(SinkSpec {
+            stream: Stream::Audit,
+            target: Target::Files(FileSink::new(blocker.join("audit"))),
+            framer: None,
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("opening the audit sink's files"),
+            "{err}"
+        );
+        assert!(std::error::Error::source(&err).is_some());
+    }
 }

@@ -11,24 +11,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::destination::Destination;
 use super::error::SinkError;
+use super::file::Durability;
 use super::framing::{Framer, TornTail};
 use super::health::Counters;
 use super::queue::Shared;
 use crate::record::time::write_rfc3339;
 use crate::Stream;
-
-/// When written bytes are fsynced (the writer's view of the configured durability).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fsync {
-    /// Only on an explicit `sync()` and at shutdown.
-    Never,
-    /// When the oldest unsynced write is older than this.
-    // Chosen through `FileSink::durability`, which the file-sink module provides.
-    #[allow(dead_code)]
-    Interval(Duration),
-    /// After every batch (group commit).
-    EveryBatch,
-}
 
 /// The first retry waits this long; every further failure doubles it up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(1);
@@ -39,6 +27,8 @@ const DEBUG_ATTEMPTS: u32 = 11;
 /// A quiet sink with a time-rotated target re-reads the clock at least this often, so a clock
 /// step (NTP, or an injected test clock) cannot postpone a rotation for long.
 const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
+/// Largest single write call (unless one line is longer).
+const WRITE_CHUNK: usize = 64 << 10;
 /// Framing overhead assumed before the first framed record shows the real one.
 const INITIAL_FRAME_OVERHEAD: usize = 160;
 
@@ -71,7 +61,7 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     dest: Destination,
     framer: Option<Box<dyn Framer>>,
-    fsync: Fsync,
+    fsync: Durability,
     rotates: bool,
     /// Bytes swapped out of the queue; lines from `cursor` on are not framed yet.
     batch: Vec<u8>,
@@ -119,7 +109,7 @@ impl Worker {
         shared: Arc<Shared>,
         dest: Destination,
         framer: Option<Box<dyn Framer>>,
-        fsync: Fsync,
+        fsync: Durability,
         rotates: bool,
     ) -> Self {
         Worker {
@@ -288,9 +278,9 @@ impl Worker {
             st.sync_wanted > st.durable
         };
         let policy_due = match self.fsync {
-            Fsync::EveryBatch => true,
-            Fsync::Interval(every) => self.last_sync.elapsed() >= every,
-            Fsync::Never => false,
+            Durability::EveryBatch => true,
+            Durability::Interval(every) => self.last_sync.elapsed() >= every,
+            Durability::Never => false,
         };
         if self.unsynced && (policy_due || sync_wanted || shutdown) {
             self.dest.sync().map_err(failed(Step::Sync))?;
@@ -348,12 +338,6 @@ impl Worker {
 
     fn finish_rotation(&mut self) -> Result<(), Failure> {
         if let Some(at) = self.pending_rotation {
-            // A rotation closes the file, so what was written to it must be durable first.
-            if self.unsynced {
-                self.dest.sync().map_err(failed(Step::Sync))?;
-                self.unsynced = false;
-                self.last_sync = Instant::now();
-            }
             let next = self.dest.next_name(at);
             self.dest.rotate(at).map_err(failed(Step::Rotate(next)))?;
             self.pending_rotation = None;
@@ -366,11 +350,34 @@ impl Worker {
         if self.out.is_empty() {
             return Ok(());
         }
-        let result = self.dest.write(&self.out);
-        let accepted = match &result {
-            Ok(()) => self.out.len(),
-            Err((n, _)) => (*n).min(self.out.len()),
-        };
+        // Whole lines, at most WRITE_CHUNK bytes per call where lines allow: a target that
+        // cuts a failed write back (the file set does) then loses at most one chunk of progress,
+        // and a nearly full disk still takes what fits.
+        let mut accepted = 0;
+        let mut result = Ok(());
+        while accepted < self.out.len() {
+            let rest = &self.out[accepted..];
+            let end = if rest.len() <= WRITE_CHUNK {
+                rest.len()
+            } else {
+                match rest[..WRITE_CHUNK].iter().rposition(|&b| b == b'\n') {
+                    Some(i) => i + 1,
+                    // One line longer than a chunk: it goes whole.
+                    None => rest[WRITE_CHUNK..]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(rest.len(), |i| WRITE_CHUNK + i + 1),
+                }
+            };
+            match self.dest.write(&rest[..end]) {
+                Ok(()) => accepted += end,
+                Err((n, err)) => {
+                    accepted += n.min(end);
+                    result = Err(((), err));
+                    break;
+                }
+            }
+        }
         if accepted > 0 {
             self.unsynced = true;
             self.wrote_to_current += accepted as u64;
@@ -384,7 +391,7 @@ impl Worker {
             self.settled += complete;
             self.out.drain(..accepted);
         }
-        if let Err((_, error)) = result {
+        if let Err(((), error)) = result {
             return Err(Failure {
                 step: Step::Write,
                 error,
@@ -441,10 +448,13 @@ impl Worker {
     fn failed(&mut self, failure: Failure) {
         self.collect_stats();
         let stream = self.shared.stream;
-        let what = match &failure.step {
-            Step::Write => format!("writing to {}", self.target_name()),
-            Step::Rotate(next) => format!("rotating to {next}"),
-            Step::Sync => format!("syncing {}", self.target_name()),
+        // File errors already name their path; a MakeWriter's do not.
+        let what = match (&failure.step, self.rotates) {
+            (Step::Write, true) => "write failed".to_owned(),
+            (Step::Write, false) => format!("writing to {} failed", self.dest.describe()),
+            (Step::Rotate(next), _) => format!("rotating to {next} failed"),
+            (Step::Sync, true) => "fsync failed".to_owned(),
+            (Step::Sync, false) => format!("flushing {} failed", self.dest.describe()),
         };
         let message = format!("{stream} sink: {what}: {}", failure.error);
         self.note_error(message.clone());
@@ -463,14 +473,6 @@ impl Worker {
         }
         self.shared.lock().failing = Some(error);
         self.shared.notify_progress();
-    }
-
-    fn target_name(&self) -> String {
-        if self.rotates {
-            self.dest.current_name().to_owned()
-        } else {
-            self.dest.describe()
-        }
     }
 
     /// Gives up the records in hand (framed or not), counting them as failed.
@@ -531,7 +533,7 @@ impl Worker {
         if let Some(deadline) = shutdown {
             earliest(deadline.saturating_duration_since(now));
         }
-        if let (Fsync::Interval(every), true) = (self.fsync, self.unsynced) {
+        if let (Durability::Interval(every), true) = (self.fsync, self.unsynced) {
             earliest((self.last_sync + every).saturating_duration_since(now));
         }
         if self.rotates {

@@ -114,6 +114,8 @@ pub(crate) struct Checker<'k> {
     begins_at: Option<u64>,
     /// Files whose predecessor is known to be missing (the gap is reported once, as a file).
     after_missing_file: Vec<bool>,
+    /// Each file's entries (they are added file by file).
+    file_entries: Vec<std::ops::Range<usize>>,
 }
 
 impl<'k> Checker<'k> {
@@ -133,6 +135,7 @@ impl<'k> Checker<'k> {
             unknown_kids: Vec::new(),
             begins_at: None,
             after_missing_file: Vec::new(),
+            file_entries: Vec::new(),
         }
     }
 
@@ -164,6 +167,7 @@ impl<'k> Checker<'k> {
     pub(crate) fn add_file(&mut self, file: TrailFile, content: &[u8], newest: bool) {
         let fi = self.files.len();
         self.files.push(file);
+        let first_entry = self.entries.len();
         let mut body = content;
         let mut lines = 0u64;
         let (mut first_seq, mut last_seq) = (None, None);
@@ -299,6 +303,7 @@ impl<'k> Checker<'k> {
                 }
             }
         }
+        self.file_entries.push(first_entry..self.entries.len());
         self.summaries.push(FileSummary {
             name: self.files[fi].name.clone(),
             lines,
@@ -666,7 +671,7 @@ impl Checker<'_> {
     /// Seals that name a next file which is not present, while later files are.
     fn mark_missing_files(&mut self) {
         for f in 0..self.files.len().saturating_sub(1) {
-            let Some(last) = self.entries.iter().rposition(|e| e.file == f) else {
+            let Some(last) = self.file_entries[f].clone().last() else {
                 continue;
             };
             if let Some(Control::Seal { next, .. }) = &self.entries[last].control {
@@ -680,9 +685,7 @@ impl Checker<'_> {
     fn check_seals(&mut self) {
         let n = self.files.len();
         for f in 0..n {
-            let idx: Vec<usize> = (0..self.entries.len())
-                .filter(|&i| self.entries[i].file == f)
-                .collect();
+            let idx: Vec<usize> = self.file_entries[f].clone().collect();
             for (k, &i) in idx.iter().enumerate() {
                 let e = &self.entries[i];
                 let Some(Control::Seal {

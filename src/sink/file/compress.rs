@@ -1,7 +1,7 @@
 //! The background thread that gzips closed files and prunes expired ones.
 //!
-//! Pruning runs on the same thread as compression when compression is on, so that a file is
-//! never deleted while it is being compressed (which would resurrect it as a `.gz`).
+//! Both run on one thread, off the writer's path, so that a file is never deleted while it is
+//! being compressed (which would resurrect it as a `.gz`).
 
 use super::config::Retention;
 use super::retention;
@@ -23,6 +23,9 @@ pub(super) enum Job {
     Compress(String),
     /// Apply retention as of this time.
     Prune(SystemTime),
+    /// Answer once every job queued before is done.
+    #[cfg(test)]
+    Settle(mpsc::Sender<()>),
 }
 
 /// What the background thread reports back to the file set.
@@ -33,6 +36,8 @@ pub(super) struct Shared {
     pub(super) pruned: AtomicU64,
     pub(super) errors: Mutex<Vec<io::Error>>,
     pub(super) errors_dropped: AtomicU64,
+    /// Prune jobs queued and not yet started; only the last of a run of them does the work.
+    prunes_queued: AtomicU64,
 }
 
 impl Shared {
@@ -58,6 +63,7 @@ pub(super) struct Settings {
     pub(super) prefix: String,
     pub(super) retention: Retention,
     pub(super) file_mode: u32,
+    pub(super) dir_mode: u32,
     pub(super) compress: bool,
 }
 
@@ -75,6 +81,12 @@ impl Background {
             .name(format!("{}-files", settings.prefix))
             .spawn(move || {
                 for job in rx {
+                    // A burst of rotations queues many prunes; a later one covers the earlier.
+                    if matches!(job, Job::Prune(_))
+                        && shared.prunes_queued.fetch_sub(1, Ordering::AcqRel) > 1
+                    {
+                        continue;
+                    }
                     run(&settings, &shared, job);
                 }
             })?;
@@ -86,11 +98,18 @@ impl Background {
 
     /// Queues `job`; if the thread is gone, runs it on the caller rather than losing it.
     pub(super) fn queue(&self, job: Job, settings: &Settings, shared: &Shared) {
+        let prune = matches!(job, Job::Prune(_));
+        if prune {
+            shared.prunes_queued.fetch_add(1, Ordering::AcqRel);
+        }
         let refused = match &self.tx {
             Some(tx) => tx.send(job).err().map(|e| e.0),
             None => Some(job),
         };
         if let Some(job) = refused {
+            if prune {
+                shared.prunes_queued.fetch_sub(1, Ordering::AcqRel);
+            }
             run(settings, shared, job);
         }
     }
@@ -133,6 +152,10 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
             for e in done.errors {
                 shared.push_error(e);
             }
+        }
+        #[cfg(test)]
+        Job::Settle(done) => {
+            let _ = done.send(());
         }
     }
 }

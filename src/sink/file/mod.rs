@@ -33,6 +33,7 @@ pub use config::{Clock, Durability, FileSink, Retention, Rotation};
 use crate::sink::TornTail;
 use compress::{Background, Job, Settings, Shared};
 use naming::{DataName, Form};
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
@@ -94,6 +95,8 @@ pub(crate) struct FileSet {
     errors: Vec<io::Error>,
     checked_second: i64,
     writes_since_check: u32,
+    /// Highest counter in use per stamp, so that new names sort after every existing one.
+    counters: Counters,
     shared: Arc<Shared>,
     // Declared after `active` so that dropping the set closes the active file before waiting
     // for the queued compressions, and the lock is released only after both.
@@ -132,6 +135,7 @@ impl FileSet {
             prefix,
             retention: config.retention.clone(),
             file_mode: config.file_mode,
+            dir_mode: config.dir_mode,
             compress: config.compress,
         };
         let clock = config.clock_or_system();
@@ -161,13 +165,18 @@ impl FileSet {
                 Err(e) => errors.push(e),
             }
         }
+        let mut counters = Counters::new();
+        for n in &files {
+            note_counter(&mut counters, n);
+        }
         let active = match continued {
             Some(active) => active,
             None => {
-                let name = free_name(dir, prefix, config.rotation, now, None);
+                let name = free_name(dir, prefix, config.rotation, now, None, &counters);
                 create_active(&settings, config.rotation, name)?
             }
         };
+        note_counter(&mut counters, &active.parsed);
         recovered.last_line = last_line(&settings, &files, &active, &mut errors);
         open::sync_dir(dir)?;
         if let Err(e) = open::swap_link(dir, &naming::current_link(prefix), &active.name) {
@@ -176,7 +185,7 @@ impl FileSet {
 
         let shared = Arc::new(Shared::default());
         shared.set_active(&active.name);
-        let background = if settings.compress {
+        let background = if settings.compress || !settings.retention.keeps_everything() {
             Some(Background::spawn(settings.clone(), Arc::clone(&shared))?)
         } else {
             None
@@ -192,6 +201,7 @@ impl FileSet {
             errors,
             checked_second,
             writes_since_check: 0,
+            counters,
             shared,
             background,
             _lock: lock,
@@ -238,6 +248,7 @@ impl FileSet {
             self.rotation,
             now,
             Some(&self.active.parsed),
+            &self.counters,
         )
     }
 
@@ -343,8 +354,9 @@ impl FileSet {
         }
     }
 
-    /// Runs `job` in the background if compression is on (it must be ordered with the
-    /// compressions), inline otherwise.
+    /// Runs `job` on the background thread (which exists when there is upkeep to do), so that
+    /// the writer never waits for a directory scan or a compression, and pruning is ordered with
+    /// the compressions.
     fn maintain(&self, job: Job) {
         match &self.background {
             Some(background) => background.queue(job, &self.settings, &self.shared),
@@ -363,6 +375,7 @@ impl FileSet {
             self.errors.push(e);
         }
         self.shared.set_active(&self.active.name);
+        note_counter(&mut self.counters, &self.active.parsed);
         self.checked_second = period::unix_secs(now);
         self.writes_since_check = 0;
     }
@@ -427,19 +440,17 @@ fn finish_leftovers(
     files: &mut Vec<DataName>,
     errors: &mut Vec<io::Error>,
 ) {
-    let has = |files: &[DataName], n: &DataName, form: Form| {
-        files
-            .iter()
-            .any(|f| f.form == form && f.stamp == n.stamp && f.counter == n.counter)
-    };
-    let mut removed = Vec::new();
+    let present: HashSet<(&str, u64, Form)> = files
+        .iter()
+        .map(|f| (f.stamp.as_str(), f.counter, f.form))
+        .collect();
+    let has = |n: &DataName, form: Form| present.contains(&(n.stamp.as_str(), n.counter, form));
+    let mut removed = HashSet::new();
     for n in files.iter() {
         let plain = n.plain(prefix);
         let leftover = match n.form {
-            Form::GzTmp if has(files, n, Form::Plain) || has(files, n, Form::Gz) => {
-                format!("{plain}.gz.tmp")
-            }
-            Form::Plain if has(files, n, Form::Gz) => plain,
+            Form::GzTmp if has(n, Form::Plain) || has(n, Form::Gz) => format!("{plain}.gz.tmp"),
+            Form::Plain if has(n, Form::Gz) => plain,
             _ => continue,
         };
         let path = dir.join(&leftover);
@@ -448,7 +459,9 @@ fn finish_leftovers(
             _ => continue,
         }
         match open::remove_if_exists(&path) {
-            Ok(()) => removed.push((n.stamp.clone(), n.counter, n.form)),
+            Ok(()) => {
+                removed.insert((n.stamp.clone(), n.counter, n.form));
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -514,6 +527,7 @@ fn create_active(
         ));
     };
     let mut last_err = None;
+    let mut recreated_dir = false;
     for _ in 0..NAME_ATTEMPTS {
         let name = parsed.plain(&settings.prefix);
         let path = settings.dir.join(&name);
@@ -536,22 +550,38 @@ fn create_active(
                 last_err = Some(e);
                 parsed.counter += 1;
             }
+            // The directory was removed underneath (log cleanup gone wrong): recreate it once
+            // rather than stop auditing.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !recreated_dir => {
+                recreated_dir = true;
+                open::ensure_dir(&settings.dir, settings.dir_mode)?;
+            }
             Err(e) => return Err(e),
         }
     }
     Err(last_err.unwrap_or_else(|| io::Error::other("no free file name")))
 }
 
+/// Highest counter in use per stamp.
+type Counters = HashMap<String, u64>;
+
+fn note_counter(counters: &mut Counters, name: &DataName) {
+    let max = counters.entry(name.stamp.clone()).or_insert(0);
+    *max = (*max).max(name.counter);
+}
+
 /// The first free name for a file started at `now`: in a new period, the period's stamp from
 /// counter 1; otherwise (or if the clock went backwards) the active file's stamp with the next
-/// counter. Counters already used by any file of that stamp, and names where anything at all
-/// exists, are skipped so that names keep sorting in time order.
+/// counter. Counters already used by a file of that stamp (as of `open`, plus the files made
+/// since: the lock keeps other writers out), and names where anything at all exists now, are
+/// skipped so that names keep sorting in time order.
 fn free_name(
     dir: &Path,
     prefix: &str,
     rotation: config::Rotation,
     now: SystemTime,
     active: Option<&DataName>,
+    counters: &Counters,
 ) -> String {
     let now_start = period::period_start(rotation, period::unix_secs(now));
     let (stamp, mut counter) = match active {
@@ -560,15 +590,8 @@ fn free_name(
         }
         _ => (naming::stamp(rotation, now_start), 1),
     };
-    if let Ok(files) = list(dir, prefix) {
-        if let Some(max) = files
-            .iter()
-            .filter(|f| f.stamp == stamp)
-            .map(|f| f.counter)
-            .max()
-        {
-            counter = counter.max(max + 1);
-        }
+    if let Some(max) = counters.get(&stamp) {
+        counter = counter.max(max + 1);
     }
     loop {
         let name = naming::file_name(prefix, &stamp, counter);
@@ -637,6 +660,16 @@ fn last_line(
 }
 
 impl FileSet {
+    /// Waits until the background thread has done everything queued so far.
+    #[cfg(test)]
+    fn settle(&self) {
+        if self.background.is_some() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            self.maintain(Job::Settle(tx));
+            rx.recv().unwrap();
+        }
+    }
+
     /// Path of the active file (for tests and diagnostics).
     #[cfg(test)]
     fn active_path(&self) -> std::path::PathBuf {

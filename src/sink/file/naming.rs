@@ -15,7 +15,7 @@ const GZ: &str = ".gz";
 const GZ_TMP: &str = ".gz.tmp";
 
 /// Which form of a data file a name denotes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Form {
     /// `….jsonl`, possibly still being written.
     Plain,

@@ -4,6 +4,7 @@ use super::config::Retention;
 use super::naming::{self, DataName, Form};
 use super::open::context;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -48,7 +49,8 @@ pub(super) fn prune(
             return out;
         }
     };
-    let mut files: Vec<Kept> = Vec::new();
+    // Plain and compressed forms of one file meet under the same key.
+    let mut by_name: HashMap<(String, u64), Kept> = HashMap::new();
     for entry in entries.flatten() {
         let Some(name) = entry
             .file_name()
@@ -66,21 +68,19 @@ pub(super) fn prune(
             continue;
         }
         let modified = meta.modified().unwrap_or(now);
-        match files
-            .iter_mut()
-            .find(|k| k.name.stamp == name.stamp && k.name.counter == name.counter)
-        {
-            Some(k) => {
+        by_name
+            .entry((name.stamp.clone(), name.counter))
+            .and_modify(|k| {
                 k.bytes += meta.len();
                 k.modified = k.modified.max(modified);
-            }
-            None => files.push(Kept {
+            })
+            .or_insert(Kept {
                 name,
                 bytes: meta.len(),
                 modified,
-            }),
-        }
+            });
     }
+    let mut files: Vec<Kept> = by_name.into_values().collect();
     files.sort_by(|a, b| a.name.cmp_age(&b.name));
 
     let mut count = files.len();

@@ -325,6 +325,7 @@ fn files_by_size(dir: &Path, clock: &Arc<ManualClock>, retention: Retention, n: 
     for i in 0..n {
         emit(&mut set, &format!("record {i}"));
     }
+    set.settle();
     set
 }
 
@@ -377,6 +378,7 @@ fn retention_by_age_deletes_closed_files_older_than_max_age() {
         now - Duration::from_secs(9 * 86_400),
     );
     set.maintain(Job::Prune(now));
+    set.settle();
     let left = data_files(dir.path(), "audit");
     assert_eq!(left, [files[2].clone(), files[3].clone()]);
     assert_eq!(set.current_name(), files[3]);
@@ -394,12 +396,13 @@ fn retention_by_total_bytes_deletes_oldest_until_under_the_limit() {
         Retention::keep_all().max_total_bytes(30),
         6,
     );
-    // Pruned at the last rotation, when the new active file was still empty: 3 closed files
-    // (27 bytes) fit, a fourth would not.
+    // With every file written (the active one included), the newest three fit in 30 bytes.
+    let now = set.now();
+    set.maintain(Job::Prune(now));
+    set.settle();
     assert_eq!(
         data_files(dir.path(), "audit"),
         [
-            "audit.2026-11-26.0003.jsonl",
             "audit.2026-11-26.0004.jsonl",
             "audit.2026-11-26.0005.jsonl",
             "audit.2026-11-26.0006.jsonl"
@@ -424,6 +427,7 @@ fn min_age_protects_young_files_from_every_limit() {
     set_mtime(&oldest, t("2025-01-01T00:00:00Z"));
     let now = set.now();
     set.rotate(now).unwrap();
+    set.settle();
     assert!(!oldest.exists());
     assert_eq!(data_files(dir.path(), "audit").len(), 5);
 }
@@ -461,6 +465,8 @@ fn foreign_files_with_similar_names_survive_retention() {
         emit(&mut debug, &format!("debug {i}"));
     }
     emit(&mut set, "last");
+    set.settle();
+    debug.settle();
     for name in foreign {
         assert_eq!(
             fs::read(dir.path().join(name)).unwrap(),
@@ -486,6 +492,7 @@ fn active_file_survives_any_retention() {
     set_mtime(&set.active_path(), t("2000-01-01T00:00:00Z"));
     let now = set.now();
     set.maintain(Job::Prune(now));
+    set.settle();
     assert_eq!(read(dir.path(), set.current_name()), "still here\n");
 }
 
@@ -677,6 +684,22 @@ fn deleted_active_file_is_noticed_and_a_new_one_opened() {
     let stats = set.take_stats();
     assert_eq!(stats.errors.len(), 1);
     assert!(stats.errors[0].to_string().contains("deleted or replaced"));
+}
+
+#[test]
+fn removed_directory_is_recreated_with_its_mode() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("audit");
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(&dir, &clock), "audit").unwrap();
+    emit(&mut set, "one");
+    fs::remove_dir_all(&dir).unwrap();
+    clock.advance(Duration::from_secs(1));
+    emit(&mut set, "two");
+    assert_eq!(read(&dir, set.current_name()), "two\n");
+    assert_eq!(read(&dir, "audit.current.jsonl"), "two\n");
+    let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700);
 }
 
 #[test]
@@ -969,7 +992,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
         /// Whatever the rotation, size limit, record sizes and clock steps: sorted by name, the
         /// files hold exactly the records in write order, each whole, each in the file of its
@@ -1017,4 +1040,177 @@ mod properties {
             prop_assert_eq!(on_disk, written);
         }
     }
+}
+
+#[test]
+fn upkeep_stays_linear_in_the_number_of_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for day in 0..20_000u64 {
+        let start = 1_000_000_000 + day as i64 * 86_400;
+        let name = naming::file_name("audit", &naming::stamp(Rotation::Daily, start), 1);
+        fs::File::create(dir.path().join(name)).unwrap();
+    }
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let retention = Retention::keep_all().max_files(30_000);
+    let started = std::time::Instant::now();
+    let config = sink(dir.path(), &clock)
+        .max_file_size(1)
+        .retention(retention);
+    let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+    for i in 0..20 {
+        emit(&mut set, &format!("{i}"));
+    }
+    let now = set.now();
+    set.maintain(Job::Prune(now));
+    set.settle();
+    let took = started.elapsed();
+    // Pairwise matching of 20k names would take tens of seconds here (debug build); linear
+    // work takes about a second.
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(set.take_stats().pruned, 0);
+}
+
+#[test]
+fn a_burst_of_rotations_prunes_once_it_is_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let set = files_by_size(dir.path(), &clock, Retention::keep_all().max_files(2), 200);
+    assert_eq!(data_files(dir.path(), "audit").len(), 2);
+    assert_eq!(set.current_name(), "audit.2026-11-26.0200.jsonl");
+}
+
+// ---- crashes (real child processes killed with SIGKILL) ----
+
+/// Starts this very test as a child process with `dir` in the environment.
+fn spawn_child(test: &str, dir: &Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR, dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Reads the child's `acked N` lines until `n` records are acknowledged, then SIGKILLs it.
+/// Returns the highest acknowledged record.
+fn kill_after_acks(mut child: std::process::Child, n: u64) -> u64 {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().unwrap();
+    let mut acked = None;
+    for line in io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(pos) = line.find("acked ") {
+            let seq: u64 = line[pos + 6..].trim().parse().unwrap();
+            acked = Some(seq);
+            if seq >= n {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    acked.expect("the child acknowledged records")
+}
+
+fn record(seq: u64, pad: usize) -> Vec<u8> {
+    let mut line = format!("{{\"seq\":{seq},\"pad\":\"").into_bytes();
+    line.resize(line.len() + pad, b'p');
+    line.extend_from_slice(b"\"}\n");
+    line
+}
+
+/// Checks that `lines` are records numbered 0.. without gaps or repeats, returning how many.
+fn check_sequence<'a>(lines: impl Iterator<Item = &'a str>) -> u64 {
+    let mut next = 0;
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).expect("whole records only");
+        assert_eq!(v["seq"].as_u64(), Some(next), "gap or repeat");
+        next += 1;
+    }
+    next
+}
+
+#[test]
+fn process_killed_mid_record_restarts_with_the_tear_set_aside_and_nothing_lost() {
+    const TEST: &str = "sink::file::tests::process_killed_mid_record_restarts_with_the_tear_set_aside_and_nothing_lost";
+    if let Some(dir) = std::env::var_os(CHILD_DIR) {
+        let (mut set, _) = FileSet::open(&FileSink::new(PathBuf::from(dir)), "audit").unwrap();
+        for seq in 0..30 {
+            set.write(&record(seq, 4096)).unwrap();
+        }
+        set.sync().unwrap();
+        // The state a kill in the middle of a write leaves: half of the next record.
+        let next = record(30, 4096);
+        set.write(&next[..1000]).unwrap();
+        set.sync().unwrap();
+        unsafe { libc::raise(libc::SIGKILL) };
+        unreachable!("SIGKILL cannot be caught");
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let status = spawn_child(TEST, dir.path()).wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+
+    let (mut set, recovered) = FileSet::open(&FileSink::new(dir.path()), "audit").unwrap();
+    let name = set.current_name().to_owned();
+    let torn = recovered.torn.expect("the torn record is reported");
+    assert_eq!((torn.file.as_str(), torn.bytes), (name.as_str(), 1000));
+    assert_eq!(
+        fs::read(&torn.set_aside).unwrap(),
+        &record(30, 4096)[..1000]
+    );
+    let last: serde_json::Value =
+        serde_json::from_slice(recovered.last_line.as_deref().unwrap()).unwrap();
+    assert_eq!(last["seq"].as_u64(), Some(29));
+    // The restarted writer continues the same file right after the last whole record.
+    set.write(&record(30, 4096)).unwrap();
+    assert_eq!(check_sequence(read(dir.path(), &name).lines()), 31);
+}
+
+#[cfg(feature = "gzip")]
+#[test]
+fn sigkill_mid_compression_loses_and_repeats_nothing() {
+    const TEST: &str = "sink::file::tests::sigkill_mid_compression_loses_and_repeats_nothing";
+    let config = |dir: &Path| FileSink::new(dir).max_file_size(256 << 10).compress(true);
+    if let Some(dir) = std::env::var_os(CHILD_DIR) {
+        let (mut set, _) = FileSet::open(&config(Path::new(&dir)), "audit").unwrap();
+        for seq in 0..10_000_000 {
+            let line = record(seq, 900);
+            let now = set.now();
+            if set.needs_rotation(now, line.len() as u64) {
+                set.rotate(now).unwrap();
+            }
+            set.write(&line).unwrap();
+            if seq % 64 == 63 {
+                set.sync().unwrap();
+                println!("acked {seq}");
+            }
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // About 20 closed files: the compressor lags behind and is killed mid-file.
+    let acked = kill_after_acks(spawn_child(TEST, dir.path()), 5_000);
+    let (set, _) = FileSet::open(&config(dir.path()), "audit").unwrap();
+    let active = set.current_name().to_owned();
+    drop(set); // finishes the compressions
+    let mut names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    let files = data_files(dir.path(), "audit");
+    assert!(files.len() > 10, "{files:?}");
+    let mut all = String::new();
+    for name in &files {
+        if *name == active {
+            all.push_str(&read(dir.path(), name));
+        } else {
+            assert!(name.ends_with(".gz"), "{name} left uncompressed");
+            all.push_str(&gunzip(&dir.path().join(name)));
+        }
+    }
+    let n = check_sequence(all.lines());
+    assert!(n > acked, "acknowledged {acked}, found {n}");
 }

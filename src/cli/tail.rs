@@ -1,0 +1,109 @@
+//! `tracing-audit tail DIR [--follow]`.
+
+use super::records::{each_record, trail_files};
+use super::render::human;
+use super::{CliError, Filters};
+use crate::verify::files;
+use clap::Args;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub(super) struct TailArgs {
+    /// The trail directory.
+    dir: PathBuf,
+    /// How many of the last matching records to show first.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    lines: usize,
+    /// Keep waiting for new records (across rotation) until interrupted.
+    #[arg(short, long)]
+    follow: bool,
+    /// How often --follow looks for new records, in milliseconds.
+    #[arg(long, default_value_t = 250, value_name = "MS")]
+    poll_ms: u64,
+    #[command(flatten)]
+    filters: Filters,
+}
+
+fn print(v: &Value, colour: bool) -> Result<bool, CliError> {
+    let mut out = std::io::stdout().lock();
+    let line = human(v, colour);
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(CliError(format!("cannot write to stdout: {e}"))),
+    }
+}
+
+pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let prefix = args.filters.prefix.as_deref();
+    let mut last: VecDeque<Value> = VecDeque::with_capacity(args.lines + 1);
+    each_record(&args.dir, prefix, "reading", |_, v| {
+        if args.filters.matches(v) && args.lines > 0 {
+            if last.len() == args.lines {
+                last.pop_front();
+            }
+            last.push_back(v.clone());
+        }
+        Ok(true)
+    })?;
+    for v in &last {
+        if !print(v, colour)? {
+            return Ok(0);
+        }
+    }
+    if !args.follow {
+        return Ok(0);
+    }
+    follow(&args, colour)
+}
+
+/// Polls the newest file for appended lines and moves on to newer files after rotation.
+fn follow(args: &TailArgs, colour: bool) -> Result<u8, CliError> {
+    let prefix = args.filters.prefix.as_deref();
+    // Position: (file written-as name, bytes consumed).
+    let mut pos: Option<(String, u64)> = trail_files(&args.dir, prefix)?.last().map(|f| {
+        let len = files::read(f).map(|c| c.len() as u64).unwrap_or(0);
+        (f.base.clone(), len)
+    });
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        std::thread::sleep(Duration::from_millis(args.poll_ms.max(10)));
+        let list = trail_files(&args.dir, prefix)?;
+        let start = match &pos {
+            Some((base, _)) => list.iter().position(|f| &f.base == base).unwrap_or(0),
+            None => 0,
+        };
+        for f in &list[start..] {
+            let offset = match &pos {
+                Some((base, off)) if *base == f.base => *off,
+                _ => {
+                    pending.clear();
+                    0
+                }
+            };
+            let Ok(content) = files::read(f) else {
+                continue;
+            };
+            if (content.len() as u64) < offset {
+                // Replaced underneath (should not happen to an audit file): start over.
+                pos = Some((f.base.clone(), 0));
+                continue;
+            }
+            pending.extend_from_slice(&content[offset as usize..]);
+            pos = Some((f.base.clone(), content.len() as u64));
+            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=nl).collect();
+                if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(&line) {
+                    if args.filters.matches(&v) && !print(&v, colour)? {
+                        return Ok(0);
+                    }
+                }
+            }
+        }
+    }
+}
