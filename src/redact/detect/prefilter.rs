@@ -19,8 +19,8 @@ pub(super) const PEM: u16 = 1 << 4;
 pub(super) const URL: u16 = 1 << 5;
 /// `@` between a local-part byte and a domain byte.
 pub(super) const EMAIL: u16 = 1 << 6;
-/// A run of at least nine digits joined by spaces or dashes, the fewest a card number or SSN
-/// has.
+/// A run of digit groups joined by spaces or dashes holding 13 digits (the fewest a card number
+/// has) or 9 digits in 3 groups (an SSN).
 pub(super) const NUMBERS: u16 = 1 << 7;
 /// A digit, a dot and a digit.
 pub(super) const IPV4: u16 = 1 << 8;
@@ -41,7 +41,9 @@ const C_UPPER_A: u8 = 8;
 const C_B: u8 = 9;
 const C_DOT: u8 = 10;
 const C_DIGIT: u8 = 11;
-const C_SPACE: u8 = 12;
+/// Spaces only join digit groups. The only class with bit 4 set, so `& !C_SPACE` removes spaces
+/// from the "any byte of interest" check and nothing else.
+const C_SPACE: u8 = 16;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -70,31 +72,85 @@ fn is_hex_or_colon(b: u8) -> bool {
 
 /// The triggers present in `b`, as a set of the constants above.
 pub(super) fn scan(b: &[u8]) -> u16 {
+    // Most strings (names, verbs, paths without numbers) hold no byte of interest at all; an
+    // OR over a table lookup per byte proves that without branches.
+    let any = b
+        .iter()
+        .fold(0u8, |any, &byte| any | (CLASS[byte as usize] & !C_SPACE));
+    if any == 0 {
+        return 0;
+    }
     let mut found = 0u16;
-    // Digits in the current digit run (digits joined by spaces or dashes) and in the longest.
-    let mut run = 0u32;
-    let mut longest = 0u32;
+    let mut digits = DigitRuns::default();
     for (i, &byte) in b.iter().enumerate() {
         match CLASS[byte as usize] {
             // Letters and most punctuation: the common case, kept to a lookup and a reset.
-            0 => run = 0,
-            C_DIGIT => {
-                run += 1;
-                longest = longest.max(run);
-            }
-            C_SPACE => {}
+            0 => digits.end_run(),
+            C_DIGIT => digits.digit(b, i),
+            C_SPACE => digits.separator(),
             class => {
-                if class != C_DASH {
-                    run = 0;
+                if class == C_DASH {
+                    digits.separator();
+                } else {
+                    digits.end_run();
                 }
                 found |= trigger_at(b, i, class);
             }
         }
     }
-    if longest >= 9 {
+    if digits.finish() {
         found |= NUMBERS;
     }
     found
+}
+
+/// Tracks runs of digit groups joined by spaces or dashes, the shape of card numbers and SSNs.
+#[derive(Default)]
+struct DigitRuns {
+    /// Digits of the current run, not counting a first group glued to a word (`a716-…`).
+    digits: u32,
+    groups: u32,
+    in_run: bool,
+    in_group: bool,
+    glued_group: bool,
+    /// 13 digits (a card) or 9 digits in 3 groups (an SSN) seen in one run.
+    card_or_ssn_possible: bool,
+}
+
+impl DigitRuns {
+    #[inline]
+    fn digit(&mut self, b: &[u8], i: usize) {
+        if !self.in_group {
+            self.in_run = true;
+            self.in_group = true;
+            self.glued_group = i > 0 && b[i - 1].is_ascii_alphabetic();
+            self.groups += u32::from(!self.glued_group);
+        }
+        self.digits += u32::from(!self.glued_group);
+    }
+
+    #[inline]
+    fn separator(&mut self) {
+        self.in_group = false;
+    }
+
+    #[inline]
+    fn end_run(&mut self) {
+        // Letters end runs that mostly never began; keep that case to one branch.
+        if self.in_run {
+            self.card_or_ssn_possible |=
+                self.digits >= 13 || (self.digits >= 9 && self.groups >= 3);
+            self.digits = 0;
+            self.groups = 0;
+            self.in_run = false;
+            self.in_group = false;
+        }
+    }
+
+    fn finish(mut self) -> bool {
+        self.end_run();
+        self.card_or_ssn_possible
+    }
 }
 
 /// The trigger, if any, that the byte at `i` (of the given class) starts.
