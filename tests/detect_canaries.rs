@@ -289,7 +289,10 @@ fn sets() -> Vec<(String, DetectorSet)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // 512 cases by default; `PROPTEST_CASES=100000` for a deeper run.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
+    ))]
 
     #[test]
     fn canaries_never_survive_scrub((text, canaries) in message()) {

@@ -1,9 +1,10 @@
-//! One pass over a string's bytes deciding which detectors are worth running.
+//! A cheap look at a string's bytes deciding which detectors are worth running.
 //!
-//! Most bytes of ordinary text are letters and spaces that start nothing, so they cost one table
-//! lookup. The few bytes that can start a match look at their neighbours to rule themselves out
-//! cheaply; a false trigger only costs the run of one detector, a missed trigger would leak, so
-//! every check here is a necessary condition of its detector's match.
+//! A first, branch-free pass asks whether any byte can start a trigger at all and counts digits;
+//! most strings a record holds end there. Otherwise a second pass skips the bytes that start
+//! nothing in a tight loop, and the few that can start a match look at their neighbours to rule
+//! themselves out. A false trigger only costs the run of one detector, a missed trigger would
+//! leak, so every check here is a necessary condition of its detector's match.
 
 /// `eyJ`: the start of a base64url JSON object, every JWT header.
 pub(super) const JWT: u16 = 1 << 0;
@@ -31,19 +32,18 @@ pub(super) const SEPARATOR: u16 = 1 << 10;
 /// The words `bearer` or `basic`.
 pub(super) const AUTH_SCHEME: u16 = 1 << 11;
 
-const C_AT: u8 = 2;
-const C_COLON: u8 = 3;
-const C_EQUALS: u8 = 4;
-const C_J: u8 = 5;
-const C_DASH: u8 = 6;
+const C_DIGIT: u8 = 1;
+/// Spaces and dashes: they only join digit groups (`4111 1111`, `078-05-1120`).
+const C_JOIN: u8 = 2;
+const C_AT: u8 = 3;
+const C_COLON: u8 = 4;
+const C_EQUALS: u8 = 5;
+const C_J: u8 = 6;
 const C_UNDERSCORE: u8 = 7;
 const C_UPPER_A: u8 = 8;
 const C_B: u8 = 9;
 const C_DOT: u8 = 10;
-const C_DIGIT: u8 = 11;
-/// Spaces only join digit groups. The only class with bit 4 set, so `& !C_SPACE` removes spaces
-/// from the "any byte of interest" check and nothing else.
-const C_SPACE: u8 = 16;
+const C_X: u8 = 11;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -52,17 +52,29 @@ static CLASS: [u8; 256] = {
         t[d as usize] = C_DIGIT;
         d += 1;
     }
-    t[b' ' as usize] = C_SPACE;
+    t[b' ' as usize] = C_JOIN;
+    t[b'-' as usize] = C_JOIN;
     t[b'@' as usize] = C_AT;
     t[b':' as usize] = C_COLON;
     t[b'=' as usize] = C_EQUALS;
     t[b'J' as usize] = C_J;
-    t[b'-' as usize] = C_DASH;
     t[b'_' as usize] = C_UNDERSCORE;
     t[b'A' as usize] = C_UPPER_A;
     t[b'B' as usize] = C_B;
     t[b'b' as usize] = C_B;
     t[b'.' as usize] = C_DOT;
+    t[b'x' as usize] = C_X;
+    t
+};
+
+/// 1 for the bytes that may start a trigger (every class but digits and joiners).
+static STARTS_TRIGGER: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (CLASS[i] > C_JOIN) as u8;
+        i += 1;
+    }
     t
 };
 
@@ -72,33 +84,41 @@ fn is_hex_or_colon(b: u8) -> bool {
 
 /// The triggers present in `b`, as a set of the constants above.
 pub(super) fn scan(b: &[u8]) -> u16 {
-    // Most strings (names, verbs, paths without numbers) hold no byte of interest at all; an
-    // OR over a table lookup per byte proves that without branches.
-    let any = b
-        .iter()
-        .fold(0u8, |any, &byte| any | (CLASS[byte as usize] & !C_SPACE));
-    if any == 0 {
+    // Most strings (names, verbs, ids, paths with a number) hold no byte that starts a trigger
+    // and too few digits for a card or SSN; one branch-free pass proves that.
+    let mut any = 0u8;
+    let mut digits = 0u32;
+    for &byte in b {
+        any |= STARTS_TRIGGER[byte as usize];
+        digits += u32::from(byte.wrapping_sub(b'0') < 10);
+    }
+    if any == 0 && digits < 9 {
         return 0;
     }
     let mut found = 0u16;
-    let mut digits = DigitRuns::default();
-    for (i, &byte) in b.iter().enumerate() {
-        match CLASS[byte as usize] {
-            // Letters and most punctuation: the common case, kept to a lookup and a reset.
-            0 => digits.end_run(),
-            C_DIGIT => digits.digit(b, i),
-            C_SPACE => digits.separator(),
-            class => {
-                if class == C_DASH {
-                    digits.separator();
-                } else {
-                    digits.end_run();
+    let mut runs = DigitRuns::default();
+    let mut i = 0;
+    while i < b.len() {
+        match CLASS[b[i] as usize] {
+            // Letters and most punctuation: the common case, skipped in a tight loop.
+            0 => {
+                runs.end_run();
+                i += 1;
+                while i < b.len() && CLASS[b[i] as usize] == 0 {
+                    i += 1;
                 }
+                continue;
+            }
+            C_DIGIT => runs.digit(b, i),
+            C_JOIN => runs.separator(),
+            class => {
+                runs.end_run();
                 found |= trigger_at(b, i, class);
             }
         }
+        i += 1;
     }
-    if digits.finish() {
+    if runs.finish() {
         found |= NUMBERS;
     }
     found
@@ -174,10 +194,12 @@ fn trigger_at(b: &[u8], i: usize, class: u8) -> u16 {
         }
         C_EQUALS => SEPARATOR,
         C_J => when(i >= 2 && b[i - 2] == b'e' && b[i - 1] == b'y', JWT),
-        C_DASH => {
-            when(at(i + 1) == b'-' && b[i..].starts_with(b"-----BEGIN"), PEM)
-                | when(i >= 4 && &b[i - 4..i - 1] == b"xox", SLACK)
-        }
+        C_X => when(
+            b[i..].starts_with(b"xox")
+                && matches!(at(i + 3), b'b' | b'a' | b'p' | b'r' | b's')
+                && at(i + 4) == b'-',
+            SLACK,
+        ),
         C_UNDERSCORE => when(
             (i >= 3 && b[i - 3] == b'g' && b[i - 2] == b'h')
                 || (i >= 6 && &b[i - 6..i] == b"github"),
@@ -193,6 +215,9 @@ fn trigger_at(b: &[u8], i: usize, class: u8) -> u16 {
                 (rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b"earer"))
                     || (rest.len() >= 4 && rest[..4].eq_ignore_ascii_case(b"asic")),
                 AUTH_SCHEME,
+            ) | when(
+                i >= 5 && &b[i - 5..i] == b"-----" && rest.starts_with(b"EGIN"),
+                PEM,
             )
         }
         C_DOT => when(
