@@ -62,14 +62,41 @@ pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
     follow(&args, colour)
 }
 
+/// The bytes of `f` from `offset` on (the whole file is decompressed for a `.gz`), or `None`
+/// when the file shrank below `offset` (replaced underneath).
+fn read_from(f: &files::TrailFile, offset: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let content = if f.gz {
+        let all = files::read(f)?;
+        match all.get(offset as usize..) {
+            Some(rest) => rest.to_vec(),
+            None => return Ok(None),
+        }
+    } else {
+        let mut file = std::fs::File::open(&f.path)?;
+        if file.metadata()?.len() < offset {
+            return Ok(None);
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        let mut rest = Vec::new();
+        file.read_to_end(&mut rest)?;
+        rest
+    };
+    Ok(Some(content))
+}
+
 /// Polls the newest file for appended lines and moves on to newer files after rotation.
 fn follow(args: &TailArgs, colour: bool) -> Result<u8, CliError> {
     let prefix = args.filters.prefix.as_deref();
     // Position: (file written-as name, bytes consumed).
-    let mut pos: Option<(String, u64)> = trail_files(&args.dir, prefix)?.last().map(|f| {
-        let len = files::read(f).map(|c| c.len() as u64).unwrap_or(0);
-        (f.base.clone(), len)
-    });
+    let mut pos: Option<(String, u64)> = match trail_files(&args.dir, prefix)?.last() {
+        Some(f) if f.gz => Some((f.base.clone(), files::read(f).map_or(0, |c| c.len() as u64))),
+        Some(f) => Some((
+            f.base.clone(),
+            std::fs::metadata(&f.path).map_or(0, |m| m.len()),
+        )),
+        None => None,
+    };
     let mut pending: Vec<u8> = Vec::new();
     loop {
         std::thread::sleep(Duration::from_millis(args.poll_ms.max(10)));
@@ -86,16 +113,19 @@ fn follow(args: &TailArgs, colour: bool) -> Result<u8, CliError> {
                     0
                 }
             };
-            let Ok(content) = files::read(f) else {
-                continue;
+            let rest = match read_from(f, offset) {
+                Ok(Some(rest)) => rest,
+                Ok(None) => {
+                    // Replaced underneath (not something an audit file should see): start over.
+                    pos = Some((f.base.clone(), 0));
+                    pending.clear();
+                    continue;
+                }
+                // Pruned or renamed by compression between listing and reading.
+                Err(_) => continue,
             };
-            if (content.len() as u64) < offset {
-                // Replaced underneath (should not happen to an audit file): start over.
-                pos = Some((f.base.clone(), 0));
-                continue;
-            }
-            pending.extend_from_slice(&content[offset as usize..]);
-            pos = Some((f.base.clone(), content.len() as u64));
+            pos = Some((f.base.clone(), offset + rest.len() as u64));
+            pending.extend_from_slice(&rest);
             while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=nl).collect();
                 if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(&line) {

@@ -14,6 +14,10 @@ use super::error::SinkError;
 use super::health::{Counters, Health};
 use crate::Stream;
 
+/// Queue buffers are allocated up front up to this size, so that callers never allocate while
+/// the queue fills (untouched pages cost address space, not memory).
+pub(crate) const PREALLOCATE_LIMIT: usize = 8 << 20;
+
 /// State shared by the handle(s), the guard and the writer thread of one sink.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -66,7 +70,7 @@ impl Shared {
             stream,
             capacity: capacity.max(1),
             state: Mutex::new(State {
-                buf: Vec::new(),
+                buf: Vec::with_capacity(capacity.min(PREALLOCATE_LIMIT)),
                 buf_records: 0,
                 submitted: 0,
                 durable: 0,
@@ -90,6 +94,10 @@ impl Shared {
     /// that matters more than losing the logging path, so poisoning is ignored.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
     }
 
     pub(crate) fn register_writer_thread(&self) {
@@ -124,7 +132,13 @@ impl Shared {
                     }
                     st.room_waiters -= 1;
                 }
-                _ => {
+                Stream::Audit => {
+                    // Waiting here would deadlock the only thread that can make room.
+                    drop(st);
+                    Counters::add(&self.counters.failed, 1);
+                    return;
+                }
+                Stream::Debug => {
                     st.unreported_drops += 1;
                     drop(st);
                     Counters::add(&self.counters.dropped, 1);

@@ -14,7 +14,7 @@ use super::error::SinkError;
 use super::file::Durability;
 use super::framing::{Framer, TornTail};
 use super::health::Counters;
-use super::queue::Shared;
+use super::queue::{Shared, PREALLOCATE_LIMIT};
 use crate::record::time::write_rfc3339;
 use crate::Stream;
 
@@ -112,13 +112,14 @@ impl Worker {
         fsync: Durability,
         rotates: bool,
     ) -> Self {
+        let batch_capacity = shared.capacity().min(PREALLOCATE_LIMIT);
         Worker {
             shared,
             dest,
             framer,
             fsync,
             rotates,
-            batch: Vec::new(),
+            batch: Vec::with_capacity(batch_capacity),
             cursor: 0,
             checkpoint_due: false,
             out: Vec::new(),
@@ -217,6 +218,8 @@ impl Worker {
             self.shared.notify_room();
         }
         self.checkpoint_due = true;
+        // Records that arrive while draining get their own final checkpoint after them.
+        self.final_checkpoint_done = false;
         if drops > 0 {
             self.frame_drop_report(drops);
         }
@@ -284,6 +287,7 @@ impl Worker {
         };
         if self.unsynced && (policy_due || sync_wanted || shutdown) {
             self.dest.sync().map_err(failed(Step::Sync))?;
+            Counters::add(&self.shared.counters.syncs, 1);
             self.unsynced = false;
             self.last_sync = Instant::now();
         }
@@ -538,9 +542,11 @@ impl Worker {
         }
         if self.rotates {
             if let Some(deadline) = self.dest.next_deadline() {
+                // A boundary already passed was handled by the last step (or is being retried);
+                // waking for it again right away would spin.
                 let until = deadline
                     .duration_since(self.dest.now())
-                    .unwrap_or(Duration::ZERO);
+                    .unwrap_or(MAX_IDLE_WAIT);
                 earliest(until.min(MAX_IDLE_WAIT));
             }
         }

@@ -39,8 +39,8 @@ struct Entry {
     /// False for a line whose trailer could not be parsed.
     good: bool,
     mac: [u8; 32],
-    prev_field: Option<[u8; 32]>,
-    control: Option<Control>,
+    prev_field: Option<Box<[u8; 32]>>,
+    control: Option<Box<Control>>,
     /// Chains to the last good line before it (or, for a genesis record, to the zero MAC).
     pos_ok: bool,
     /// Its own `prev` key authenticates it (first record of a file).
@@ -48,9 +48,11 @@ struct Entry {
     /// Its MAC was checked against some predecessor (or could not be checked: no key).
     authentic: bool,
     /// The entry it chains to, found by sequence number when it is not where it should be.
-    true_pred: Option<usize>,
+    true_pred: Option<u32>,
+    /// The good line before it in the trail.
+    pos_pred: Option<u32>,
     /// SHA-256 of the unchained line right before it, if any.
-    after_bad: Option<[u8; 32]>,
+    after_bad: Option<Box<[u8; 32]>>,
 }
 
 /// The fields of an entry the walk reads, copied so the walk can report while reading.
@@ -67,6 +69,7 @@ struct View {
     prev_field_ok: bool,
     authentic: bool,
     true_pred: Option<usize>,
+    pos_pred: Option<usize>,
 }
 
 impl View {
@@ -77,19 +80,20 @@ impl View {
             seq: e.seq,
             good: e.good,
             mac: e.mac,
-            prev_field: e.prev_field,
+            prev_field: e.prev_field.as_deref().copied(),
             genesis: e.is_genesis(),
             pos_ok: e.pos_ok,
             prev_field_ok: e.prev_field_ok,
             authentic: e.authentic,
-            true_pred: e.true_pred,
+            true_pred: e.true_pred.map(|j| j as usize),
+            pos_pred: e.pos_pred.map(|j| j as usize),
         }
     }
 }
 
 impl Entry {
     fn is(&self, f: impl Fn(&Control) -> bool) -> bool {
-        self.control.as_ref().is_some_and(f)
+        self.control.as_deref().is_some_and(f)
     }
     fn is_genesis(&self) -> bool {
         self.is(|c| matches!(c, Control::Genesis))
@@ -224,6 +228,7 @@ impl<'k> Checker<'k> {
                         prev_field_ok: false,
                         authentic: false,
                         true_pred: None,
+                        pos_pred: None,
                         after_bad: None,
                     });
                 }
@@ -291,13 +296,14 @@ impl<'k> Checker<'k> {
                         seq: Some(tr.seq),
                         good: true,
                         mac: tr.mac,
-                        prev_field: tr.prev,
-                        control,
+                        prev_field: tr.prev.map(Box::new),
+                        control: control.map(Box::new),
                         pos_ok,
                         prev_field_ok,
                         authentic: pos_ok || prev_field_ok || !checked,
                         true_pred: None,
-                        after_bad: self.last_bad_sha.take(),
+                        pos_pred: self.last_good.map(|p| p as u32),
+                        after_bad: self.last_bad_sha.take().map(Box::new),
                     });
                     self.last_good = Some(idx);
                 }
@@ -314,12 +320,7 @@ impl<'k> Checker<'k> {
 
     /// Walks the whole trail and produces the report.
     pub(crate) fn finish(mut self, checkpoints: &[(String, Vec<u8>)]) -> Report {
-        let mut by_seq: HashMap<u64, Vec<usize>> = HashMap::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            if let (true, Some(s)) = (e.good, e.seq) {
-                by_seq.entry(s).or_default().push(i);
-            }
-        }
+        let by_seq = SeqIndex::new(&self.entries);
         // Lines that are not where they should be may still be authentic: look for the record
         // they chain to by sequence number.
         let mut stash: Vec<_> = std::mem::take(&mut self.stash).into_iter().collect();
@@ -329,17 +330,14 @@ impl<'k> Checker<'k> {
                 continue;
             };
             let mac_key = key.as_ref().map(ChainKey::mac);
-            let found = seq
-                .checked_sub(1)
-                .and_then(|p| by_seq.get(&p))
-                .and_then(|cands| {
-                    cands.iter().copied().find(|&c| {
-                        chain::compute(mac_key.as_ref(), &self.entries[c].mac, &signed) == mac
-                    })
-                });
+            let found = seq.checked_sub(1).and_then(|p| {
+                by_seq.get(p).find(|&c| {
+                    chain::compute(mac_key.as_ref(), &self.entries[c].mac, &signed) == mac
+                })
+            });
             if let Some(c) = found {
                 self.entries[i].authentic = true;
-                self.entries[i].true_pred = Some(c);
+                self.entries[i].true_pred = Some(c as u32);
             }
         }
         self.walk(&by_seq);
@@ -384,6 +382,47 @@ impl<'k> Checker<'k> {
     }
 }
 
+/// Entries by sequence number: sorted (seq, entry) pairs, 16 bytes a record.
+struct SeqIndex(Vec<(u64, u32)>);
+
+impl SeqIndex {
+    fn new(entries: &[Entry]) -> Self {
+        let mut pairs: Vec<(u64, u32)> = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match (e.good, e.seq) {
+                (true, Some(s)) => Some((s, i as u32)),
+                _ => None,
+            })
+            .collect();
+        pairs.sort_unstable();
+        SeqIndex(pairs)
+    }
+
+    /// The entries with sequence number `seq`, in trail order.
+    fn get(&self, seq: u64) -> impl Iterator<Item = usize> + '_ {
+        let start = self.0.partition_point(|p| p.0 < seq);
+        self.0[start..]
+            .iter()
+            .take_while(move |p| p.0 == seq)
+            .map(|p| p.1 as usize)
+    }
+
+    /// Whether any record in `from..=to` is present.
+    fn any_in(&self, from: u64, to: u64) -> bool {
+        let start = self.0.partition_point(|p| p.0 < from);
+        self.0.get(start).is_some_and(|p| p.0 <= to)
+    }
+
+    fn min(&self) -> Option<u64> {
+        self.0.first().map(|p| p.0)
+    }
+
+    fn max(&self) -> Option<u64> {
+        self.0.last().map(|p| p.0)
+    }
+}
+
 fn parse_control(kind: &[u8], line: &[u8]) -> Control {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
         return Control::Other;
@@ -424,15 +463,7 @@ impl Checker<'_> {
     }
 
     /// Whether any record in `from..=to` is present somewhere in the trail.
-    fn any_present(by_seq: &HashMap<u64, Vec<usize>>, from: u64, to: u64) -> bool {
-        if to.saturating_sub(from) < 4096 {
-            (from..=to).any(|s| by_seq.contains_key(&s))
-        } else {
-            by_seq.keys().any(|s| (from..=to).contains(s))
-        }
-    }
-
-    fn gap(&mut self, i: usize, from: u64, to: u64, by_seq: &HashMap<u64, Vec<usize>>) {
+    fn gap(&mut self, i: usize, from: u64, to: u64, by_seq: &SeqIndex) {
         let seq = self.entries[i].seq;
         let at = self.at(i);
         let range = if from == to {
@@ -440,7 +471,7 @@ impl Checker<'_> {
         } else {
             format!("records {from}..={to} are")
         };
-        if Self::any_present(by_seq, from, to) {
+        if by_seq.any_in(from, to) {
             self.problem(
                 ProblemKind::Reordered,
                 at,
@@ -457,12 +488,14 @@ impl Checker<'_> {
         }
     }
 
-    fn walk(&mut self, by_seq: &HashMap<u64, Vec<usize>>) {
+    fn walk(&mut self, by_seq: &SeqIndex) {
         self.after_missing_file = vec![false; self.files.len()];
         self.mark_missing_files();
         let mut last_seq: Option<u64> = None;
         let mut last_mac: Option<[u8; 32]> = None;
         let mut prev_damaged = false;
+        // Lines judged not part of this trail: records chaining only to them are foreign too.
+        let mut rejected = vec![false; self.entries.len()];
         for i in 0..self.entries.len() {
             let e = View::of(&self.entries[i]);
             let expected = last_seq.map(|s| s.saturating_add(1));
@@ -494,6 +527,7 @@ impl Checker<'_> {
                             Some(seq),
                             "a chain start (genesis) in the middle of the trail: records of another trail were mixed in".to_owned(),
                         );
+                        rejected[i] = true;
                         prev_damaged = true;
                         continue;
                     }
@@ -505,9 +539,8 @@ impl Checker<'_> {
             }
             if !e.authentic {
                 let next_chains = self.entries.get(i + 1).is_some_and(|n| n.good && n.pos_ok);
-                let same_seq_authentic = by_seq
-                    .get(&seq)
-                    .is_some_and(|v| v.iter().any(|&j| j != i && self.entries[j].authentic));
+                let same_seq_authentic =
+                    by_seq.get(seq).any(|j| j != i && self.entries[j].authentic);
                 if same_seq_authentic {
                     self.problem(
                         ProblemKind::Inserted,
@@ -516,6 +549,7 @@ impl Checker<'_> {
                         "line is not part of this trail (an authentic record with this seq exists)"
                             .to_owned(),
                     );
+                    rejected[i] = true;
                     prev_damaged = true;
                     continue;
                 } else if prev_damaged && expected == Some(seq) {
@@ -558,6 +592,7 @@ impl Checker<'_> {
                         Some(seq),
                         "line is not part of this trail".to_owned(),
                     );
+                    rejected[i] = true;
                     prev_damaged = true;
                     continue;
                 }
@@ -567,10 +602,23 @@ impl Checker<'_> {
                 continue;
             }
             // Authentic record.
-            let duplicate = by_seq.get(&seq).is_some_and(|v| {
-                v.iter()
-                    .any(|&j| j < i && self.entries[j].authentic && self.entries[j].mac == e.mac)
-            });
+            let source_ok = e.prev_field_ok
+                || e.true_pred.is_some_and(|j| !rejected[j])
+                || (e.pos_ok && e.pos_pred.is_some_and(|p| !rejected[p]));
+            if !source_ok {
+                self.problem(
+                    ProblemKind::Spliced,
+                    at,
+                    Some(seq),
+                    "record chains to a line that is not part of this trail: records of another trail were spliced in".to_owned(),
+                );
+                rejected[i] = true;
+                prev_damaged = true;
+                continue;
+            }
+            let duplicate = by_seq
+                .get(seq)
+                .any(|j| j < i && self.entries[j].authentic && self.entries[j].mac == e.mac);
             if duplicate {
                 self.problem(
                     ProblemKind::Duplicated,
@@ -648,8 +696,8 @@ impl Checker<'_> {
         let e = &self.entries[i];
         let repair_matches = self.entries.get(i + 1).is_some_and(|r| {
             r.authentic
-                && matches!(&r.control, Some(Control::Repair { repair, prev_line_sha256: Some(h), .. })
-                    if repair == "new_chain" && e.after_bad.is_some_and(|b| hex(&b) == *h))
+                && matches!(r.control.as_deref(), Some(Control::Repair { repair, prev_line_sha256: Some(h), .. })
+                    if repair == "new_chain" && e.after_bad.as_ref().is_some_and(|b| hex(&b[..]) == *h))
         });
         if repair_matches {
             return true;
@@ -664,7 +712,7 @@ impl Checker<'_> {
             .find(|p| p.good)
             .is_some_and(|p| {
                 p.authentic
-                    && matches!(&p.control, Some(Control::Seal { next, .. }) if next == name)
+                    && matches!(p.control.as_deref(), Some(Control::Seal { next, .. }) if next == name)
             })
     }
 
@@ -674,7 +722,7 @@ impl Checker<'_> {
             let Some(last) = self.file_entries[f].clone().last() else {
                 continue;
             };
-            if let Some(Control::Seal { next, .. }) = &self.entries[last].control {
+            if let Some(Control::Seal { next, .. }) = self.entries[last].control.as_deref() {
                 if *next != self.files[f + 1].base && !self.files.iter().any(|x| x.base == *next) {
                     self.after_missing_file[f + 1] = true;
                 }
@@ -695,7 +743,7 @@ impl Checker<'_> {
                     last_seq,
                     last_mac,
                     next,
-                }) = e.control.clone()
+                }) = e.control.as_deref().cloned()
                 else {
                     continue;
                 };
@@ -802,7 +850,10 @@ impl Checker<'_> {
             }
             if f + 1 < n {
                 let sealed = idx.last().is_some_and(|&i| {
-                    matches!(self.entries[i].control, Some(Control::Seal { .. }))
+                    matches!(
+                        self.entries[i].control.as_deref(),
+                        Some(Control::Seal { .. })
+                    )
                 });
                 if !sealed {
                     let at = idx
@@ -826,7 +877,7 @@ impl Checker<'_> {
                     set_aside,
                     bytes,
                     ..
-                }) = &self.entries[i].control
+                }) = self.entries[i].control.as_deref()
                 {
                     if self.entries[i].authentic && repair == "torn_tail" {
                         let msg = format!(
@@ -842,13 +893,9 @@ impl Checker<'_> {
         }
     }
 
-    fn check_checkpoints(
-        &mut self,
-        checkpoints: &[(String, Vec<u8>)],
-        by_seq: &HashMap<u64, Vec<usize>>,
-    ) {
-        let max = by_seq.keys().max().copied();
-        let min = by_seq.keys().min().copied();
+    fn check_checkpoints(&mut self, checkpoints: &[(String, Vec<u8>)], by_seq: &SeqIndex) {
+        let max = by_seq.max();
+        let min = by_seq.min();
         for (name, content) in checkpoints {
             let line = content.trim_ascii_end();
             let line = line.rsplit(|&b| b == b'\n').next().unwrap_or(line);
@@ -867,8 +914,9 @@ impl Checker<'_> {
                 ));
                 continue;
             };
-            match by_seq.get(&tr.seq) {
-                Some(v) if v.iter().any(|&j| self.entries[j].mac == tr.mac) => {}
+            let present: Vec<usize> = by_seq.get(tr.seq).collect();
+            match present.first() {
+                Some(_) if present.iter().any(|&j| self.entries[j].mac == tr.mac) => {}
                 Some(_) => self.problems.push(problem(
                     ProblemKind::Modified,
                     Some(tr.seq),

@@ -327,6 +327,23 @@ fn mutations_of_a_framer_built_trail_are_classified() {
 
     let d = fresh();
     let mut l = lines.clone();
+    for k in 0..3 {
+        l.insert(3 + k, foreign[1].1[2 + k].clone());
+    }
+    write_lines(d.path(), f1, &l);
+    let r = detect(d.path(), "splice a run");
+    assert_eq!(
+        kinds(&r),
+        [
+            ProblemKind::Inserted,
+            ProblemKind::Spliced,
+            ProblemKind::Spliced
+        ],
+        "{r}"
+    );
+
+    let d = fresh();
+    let mut l = lines.clone();
     l.insert(3, foreign[0].1[0].clone());
     write_lines(d.path(), f1, &l);
     let r = detect(d.path(), "splice genesis");
