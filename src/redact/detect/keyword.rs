@@ -168,7 +168,11 @@ pub(super) fn is_placeholder(value: &[u8]) -> bool {
         b"default",
         b"n/a",
     ];
-    WORDS.iter().any(|w| w.eq_ignore_ascii_case(value)) || value.iter().all(|&c| c == value[0])
+    // A value of one repeated character (`********`, `xxxxxx`) is a mask someone typed.
+    let repeated = value
+        .first()
+        .map_or(true, |&first| value.iter().all(|&c| c == first));
+    repeated || WORDS.iter().any(|w| w.eq_ignore_ascii_case(value))
 }
 
 /// Whether `value` is long and varied enough to be a generated secret rather than a word, a
