@@ -375,6 +375,7 @@ fn keyword_secrets_are_redacted() {
 fn keyword_look_alikes_survive() {
     assert_untouched("token=none key=42 secret: required password: null pwd=/home/alice");
     assert_untouched("cache_key=user_profile_cache monkey: banana api_key=");
+    assert_untouched("cache key: user:1234:profile expires_at key=2026-11-26T05:56:07Z");
     assert_untouched("error: connection refused, retry=3 timeout=30s");
     assert_untouched("password: ******** token=[REDACTED]");
 }

@@ -213,6 +213,15 @@ pub(super) fn looks_random(value: &[u8]) -> bool {
     entropy >= (0.8 * len.log2()).min(3.0)
 }
 
+/// Whether `value` is written in the alphabets generated secrets use (base64, base64url, hex,
+/// with `.`, `~` and `-` separators). A `:` or `@` makes it a composite key (`user:1234:profile`),
+/// an address or a time instead.
+fn is_token(value: &[u8]) -> bool {
+    value.iter().all(|&c| {
+        c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'.' | b'~' | b'-')
+    })
+}
+
 /// An AWS secret access key: 40 bytes of base64.
 fn is_aws_secret(value: &[u8]) -> bool {
     value.len() == 40
@@ -251,7 +260,9 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
             {
                 Detector::AwsKey
             }
-            KeyKind::Secret { .. } if looks_random(value) => Detector::KeywordSecret,
+            KeyKind::Secret { .. } if is_token(value) && looks_random(value) => {
+                Detector::KeywordSecret
+            }
             _ => continue,
         };
         hits.push(detector, start, end);
