@@ -524,6 +524,9 @@ impl Worker {
 
     fn wait(&mut self, shutdown: Option<Instant>) {
         let st = self.shared.lock();
+        // Re-read under the lock: a shutdown requested since the caller looked would otherwise
+        // be a lost wake-up (its notify came before this wait), stalling the guard's drop.
+        let shutdown = shutdown.or(st.shutdown);
         let failing = self.retry_at.is_some();
         if !failing {
             let work = (!st.buf.is_empty() || st.unreported_drops > 0) && self.idle();
