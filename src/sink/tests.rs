@@ -533,6 +533,34 @@ fn audit_writer_thread_logging_into_its_own_full_queue_does_not_deadlock() {
     assert_eq!(health.dropped, 0);
 }
 
+#[test]
+fn guard_drop_returns_promptly_every_time() {
+    // A shutdown request that races the writer going to sleep must not be lost: each drop
+    // would then wait out the whole 30 s drain timeout.
+    let started = std::time::Instant::now();
+    for i in 0..200u64 {
+        let target = Target2::default();
+        let (handle, guard) = start(
+            Stream::Audit,
+            &target,
+            1 << 20,
+            Duration::from_secs(30),
+            None,
+        );
+        handle.submit(&record(i as usize));
+        handle.sync().unwrap();
+        // Land the request around the end of the writer's linger, when it goes to sleep.
+        thread::sleep(Duration::from_micros(800 + (i % 8) * 50));
+        drop(guard);
+        assert_eq!(handle.health().written, 1);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "200 guard drops took {:?}",
+        started.elapsed()
+    );
+}
+
 /// Numbers records like the chain's framer would, and remembers what `resume` was given.
 #[derive(Default)]
 struct CountingFramer {
