@@ -246,17 +246,6 @@ fn two_layers_in_one_registry_do_not_collide() {
 }
 
 #[test]
-fn callsites_neither_stream_wants_are_disabled() {
-    let h = Harness::new(|b| b.debug_filter("info"));
-    h.run(|| {
-        assert!(!tracing::enabled!(target: "hot_loop", Level::TRACE));
-        assert!(!tracing::enabled!(target: "hot_loop", Level::DEBUG));
-        assert!(tracing::enabled!(target: "hot_loop", Level::INFO));
-        assert!(tracing::enabled!(target: "audit", Level::INFO));
-    });
-}
-
-#[test]
 fn audit_events_below_the_audit_floor_are_not_audit_records() {
     let mut h = Harness::new(|b| b.audit_level(Level::WARN));
     h.run(|| {

@@ -1,6 +1,8 @@
 //! Shared test fixtures: an in-memory `MakeWriter` and a layer wired to two of them.
 #![allow(dead_code)]
 
+pub mod canaries;
+
 use std::io;
 use std::sync::{Arc, Mutex};
 use tracing_audit::layer::{AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder};
