@@ -250,6 +250,10 @@ impl SinkHandle {
     /// records still pending (a full disk, a file size limit) this returns that error at once
     /// instead of waiting: an application that must not act without its audit record refuses
     /// the request. After the sink shut down it returns an error for records it did not write.
+    ///
+    /// A failed fsync is final for the records it covered: the kernel may have dropped their
+    /// pages, and a retried fsync can succeed without them. A `sync()` whose last record fell
+    /// under a failed fsync returns that error even after a later fsync succeeded.
     pub fn sync(&self) -> Result<(), SinkError> {
         self.shared.sync(None)
     }

@@ -67,6 +67,9 @@ pub(crate) struct State {
     pub(crate) unreported_drops: u64,
     /// Set while the writer fails with records pending; cleared by the next success.
     pub(crate) failing: Option<SinkError>,
+    /// Records `(from, to]` were written but an fsync covering them failed: a `sync()` waiting
+    /// for exactly those records fails, even after a later fsync succeeds.
+    pub(crate) unconfirmed: Option<(u64, u64, SinkError)>,
     /// Whether the writer waits on `work`, and how eagerly it wants to be woken.
     pub(crate) writer_wait: WriterWait,
     /// AUDIT callers blocked on `room`.
@@ -90,6 +93,7 @@ impl Shared {
                 sync_wanted: 0,
                 unreported_drops: 0,
                 failing: None,
+                unconfirmed: None,
                 writer_wait: WriterWait::Busy,
                 room_waiters: 0,
                 shutdown: None,
@@ -196,11 +200,13 @@ impl Shared {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = self.lock();
         let target = st.submitted;
-        if st.durable >= target {
-            return Ok(());
-        }
         st.sync_wanted = st.sync_wanted.max(target);
         loop {
+            if let Some((from, to, err)) = &st.unconfirmed {
+                if target > *from && target <= *to {
+                    return Err(err.clone());
+                }
+            }
             if st.durable >= target {
                 return Ok(());
             }

@@ -27,6 +27,8 @@ struct Ctl {
     accept_before_error: usize,
     error_next: bool,
     write_calls: usize,
+    /// Fail this many flushes (the writer's "sync" of a `MakeWriter`) with EIO.
+    fail_flushes: usize,
 }
 
 impl Target2 {
@@ -92,6 +94,11 @@ impl Write for Target2Writer {
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
+        let mut c = self.0.inner.0.lock().unwrap();
+        if c.fail_flushes > 0 {
+            c.fail_flushes -= 1;
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
         Ok(())
     }
 }
@@ -559,6 +566,37 @@ fn guard_drop_returns_promptly_every_time() {
         "200 guard drops took {:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn records_under_a_failed_sync_are_never_confirmed_even_after_a_later_sync_succeeds() {
+    let target = Target2::default();
+    target.ctl(|c| c.fail_flushes = 1);
+    let (handle, guard) = start(
+        Stream::Audit,
+        &target,
+        1 << 20,
+        Duration::from_secs(5),
+        None,
+    );
+    handle.submit(&record(1));
+    let err = handle.sync().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO));
+    // The retried flush succeeds, but record 1 may have been lost with the failed one.
+    let started = std::time::Instant::now();
+    while handle.health().failing {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(
+        handle.sync().unwrap_err().raw_os_error(),
+        Some(libc::EIO),
+        "still unconfirmed"
+    );
+    handle.submit(&record(2));
+    handle.sync().unwrap();
+    assert_eq!(handle.health().syncs, 2);
+    drop(guard);
 }
 
 /// Numbers records like the chain's framer would, and remembers what `resume` was given.

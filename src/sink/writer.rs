@@ -485,7 +485,19 @@ impl Worker {
             self.attempts = 0;
             self.backoff = FIRST_BACKOFF;
         }
-        self.shared.lock().failing = Some(error);
+        let mut st = self.shared.lock();
+        if matches!(failure.step, Step::Sync) {
+            // After a failed fsync the kernel may have dropped the dirty pages and a retried
+            // fsync can report success anyway: the records written since the last good fsync can
+            // never be confirmed durable.
+            let from = st.durable;
+            let to = self.settled;
+            if to > from {
+                st.unconfirmed = Some((from, to, error.clone()));
+            }
+        }
+        st.failing = Some(error);
+        drop(st);
         self.shared.notify_progress();
     }
 
