@@ -162,7 +162,7 @@ impl Worker {
         loop {
             let shutdown = self.take_work();
             let now = Instant::now();
-            if self.retry_at.map_or(true, |at| now >= at) {
+            if self.retry_at.is_none_or(|at| now >= at) {
                 if self.retry_at.is_some() {
                     Counters::add(&self.shared.counters.retried, 1);
                 }
