@@ -19,6 +19,31 @@
 //! `Err` (fail closed). Dropping the [`SinkGuard`] drains the queue, writes a final checkpoint,
 //! fsyncs and stops the thread; whatever could not be written is counted as `failed`.
 //!
+//! ```no_run
+//! use tracing_audit::{layer::AuditLayer, sink::FileSink, Stream};
+//! use tracing_subscriber::prelude::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (layer, guard) = AuditLayer::builder()
+//!     .audit_to_files(FileSink::new("/var/log/myapp/audit"))
+//!     .debug_to_files(FileSink::new("/var/log/myapp/debug").queue_capacity(1 << 20))
+//!     .build()?;
+//! tracing_subscriber::registry().with(layer).init();
+//! let audit = guard.handle();
+//!
+//! tracing::info!(target: "audit", actor = "alice", action = "export", resource = "report-7", outcome = "allowed");
+//! if let Err(err) = audit.sync() {
+//!     // The record is not on disk: refuse the export instead of doing it unaudited.
+//!     return Err(err.into());
+//! }
+//! // ... perform the export ...
+//!
+//! let health = audit.health(Stream::Debug);
+//! println!("debug records dropped so far: {}", health.dropped);
+//! drop(guard); // drains both queues, final checkpoint, fsync
+//! # Ok(()) }
+//! ```
+//!
 //! Writing to a file past `RLIMIT_FSIZE` raises `SIGXFSZ`, whose default action kills the
 //! process without a trace. Starting a file sink therefore sets `SIGXFSZ` to ignored if (and
 //! only if) it still has its default action, so the write fails with `EFBIG` instead and is
