@@ -1,5 +1,65 @@
 //! An audit trail and a debug log from one `tracing` instrumentation.
-//! (Crate documentation is completed with the layer.)
+//!
+//! [`AuditLayer`](layer::AuditLayer) is a `tracing_subscriber` layer. It routes every event into
+//! one of two [`Stream`]s, once per callsite:
+//!
+//! - **audit**: "who did what, to which resource, when, from where, with what outcome". Events
+//!   with target `audit`, `audit::*` or `*::audit`, or carrying a field named `audit`. Written
+//!   whatever `RUST_LOG` says, never dropped (a full queue makes the caller wait), sequenced and
+//!   chained with a MAC on the writer thread ([`chain`]), verifiable offline ([`verify`]).
+//! - **debug**: everything else the debug filter (EnvFilter directives, `RUST_LOG` by default)
+//!   lets through. Dropped under overload, every drop counted and reported in the stream.
+//!
+//! Both streams carry the enclosing span chain (root to leaf, fields rendered and redacted once
+//! per span) and a correlation id shared by every record under the same root span, so one
+//! request's audit record can be joined with its debug records. Both are redacted before they are
+//! serialized ([`redact`]): field-name rules first, then free-text detectors. Each stream goes to
+//! its own [`sink`]: rotating, retained, crash-safe files, or any `MakeWriter`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use tracing_audit::layer::AuditLayer;
+//! use tracing_audit::sink::{FileSink, Retention, Rotation};
+//! use tracing_subscriber::prelude::*;
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (layer, guard) = AuditLayer::builder()
+//!     .audit_to_files(FileSink::new("logs/audit").rotation(Rotation::Daily))
+//!     .debug_to_files(
+//!         FileSink::new("logs/debug")
+//!             .rotation(Rotation::Hourly)
+//!             .retention(Retention::keep_all().max_age(Duration::from_secs(3 * 86_400))),
+//!     )
+//!     .debug_filter("info,my_app=debug")
+//!     .build()?;
+//! let audit = guard.handle();
+//! tracing_subscriber::registry().with(layer).init();
+//!
+//! #[tracing::instrument(fields(request_id = %id))]
+//! fn handle(id: u64, user: &str) {
+//!     tracing::debug!("loading report");
+//!     tracing::info!(target: "audit", actor = user, action = "read", resource = "/reports/q3", outcome = "success");
+//! }
+//! handle(7, "alice");
+//! audit.sync()?; // fail closed: the record is on disk, or this is an error
+//! # Ok(()) }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `gzip` | yes | compress closed files in a background thread |
+//! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, hash, scrub) |
+//!
+//! # Known traps this crate avoids
+//!
+//! A global `registry().with(EnvFilter)` filters *every* layer: put filters on sibling layers
+//! (`.with_filter(..)`) or give directives to [`debug_filter`](layer::AuditLayerBuilder::debug_filter),
+//! never as a global layer, or `RUST_LOG=warn` removes INFO audit events before this layer sees
+//! them. A build with `tracing/release_max_level_*` below the audit floor is refused by `build()`.
 
 #![warn(
     missing_docs,

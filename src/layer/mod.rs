@@ -1,1 +1,313 @@
-//! The layer.
+//! The [`AuditLayer`]: routes every event into the audit or the debug stream, redacts it, gives it
+//! its span context and hands one JSON line to the stream's sink.
+
+mod builder;
+mod event;
+mod filter;
+mod plan;
+mod route;
+mod spans;
+
+pub use builder::{AuditLayerBuilder, BuildError, DEFAULT_MAX_VALUE_LEN};
+
+use crate::record::fields::Renderer;
+use crate::redact::policy::StreamPolicy;
+use crate::redact::Pseudonymizer;
+use crate::sink::{Health, SinkError, SinkGuard, SinkHandle};
+use crate::Stream;
+use filter::RouteFilter;
+use plan::stream_index;
+use route::Router;
+use spans::SpanContexts;
+use std::any::TypeId;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tracing_core::{span, subscriber::Interest, Event, Level, LevelFilter, Metadata, Subscriber};
+use tracing_subscriber::filter::{EnvFilter, Filtered};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Configuration and sinks shared by the layer, its filter and its handles.
+pub(crate) struct Shared {
+    /// Distinguishes layer instances in thread-local caches and span extensions.
+    pub(crate) id: u64,
+    pub(crate) router: Router,
+    pub(crate) audit_floor: LevelFilter,
+    pub(crate) context_floor: LevelFilter,
+    pub(crate) debug_filter: EnvFilter,
+    pub(crate) policies: [StreamPolicy; 2],
+    pub(crate) hasher: Option<Pseudonymizer>,
+    pub(crate) max_value_len: usize,
+    pub(crate) sinks: [SinkHandle; 2],
+    pub(crate) schema_violations: AtomicU64,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("id", &self.id)
+            .field("router", &self.router)
+            .field("audit_floor", &self.audit_floor)
+            .field("context_floor", &self.context_floor)
+            .field("debug_filter", &self.debug_filter)
+            .field("max_value_len", &self.max_value_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn audit_admits(&self, level: &Level) -> bool {
+        *level <= self.audit_floor
+    }
+
+    pub(crate) fn context_admits(&self, level: &Level) -> bool {
+        *level <= self.context_floor
+    }
+
+    pub(crate) fn renderer(&self, stream: Stream) -> Renderer<'_> {
+        Renderer {
+            policy: &self.policies[stream_index(stream)],
+            hasher: self.hasher.as_ref(),
+            max_len: self.max_value_len,
+        }
+    }
+
+    pub(crate) fn sink(&self, stream: Stream) -> &SinkHandle {
+        &self.sinks[stream_index(stream)]
+    }
+}
+
+/// The layer proper, behind [`RouteFilter`].
+#[derive(Debug, Clone)]
+pub(crate) struct Core {
+    shared: Arc<Shared>,
+}
+
+impl<S> Layer<S> for Core
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let parent = span.parent().and_then(|p| {
+            p.extensions()
+                .get::<SpanContexts>()
+                .and_then(|c| c.for_layer(self.shared.id))
+                .map(|c| c.correlation_id)
+        });
+        // Rendered before the extensions are locked: user `Debug` impls may log.
+        let context = spans::new_span_context(&self.shared, attrs, parent);
+        let mut ext = span.extensions_mut();
+        match ext.get_mut::<SpanContexts>() {
+            Some(contexts) => contexts.insert(context),
+            None => {
+                let mut contexts = SpanContexts::default();
+                contexts.insert(context);
+                ext.insert(contexts);
+            }
+        }
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let rendered = spans::render_record(&self.shared, span.metadata(), values);
+        let mut ext = span.extensions_mut();
+        if let Some(contexts) = ext.get_mut::<SpanContexts>() {
+            spans::apply_record(contexts, self.shared.id, rendered);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        event::on_event(&self.shared, event, &ctx);
+    }
+}
+
+/// A `tracing_subscriber` layer writing an audit trail and a debug log.
+///
+/// Build it with [`AuditLayer::builder`]; register it in a `registry()` next to any other layer.
+/// It carries its own per-layer filter, so it neither disables anything for sibling layers nor
+/// loses audit events to their filters or to `RUST_LOG`.
+///
+/// ```no_run
+/// use tracing_audit::{layer::AuditLayer, sink::FileSink};
+/// use tracing_subscriber::prelude::*;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (layer, _guard) = AuditLayer::builder()
+///     .audit_to_files(FileSink::new("logs/audit"))
+///     .debug_to_files(FileSink::new("logs/debug"))
+///     .debug_filter("info,my_app=debug")
+///     .build()?;
+/// tracing_subscriber::registry().with(layer).init();
+///
+/// tracing::info!(target: "audit", actor = "alice", action = "read", resource = "/reports/q3", outcome = "success");
+/// # Ok(()) }
+/// ```
+pub struct AuditLayer<S> {
+    inner: Filtered<Core, RouteFilter, S>,
+    shared: Arc<Shared>,
+}
+
+impl<S> fmt::Debug for AuditLayer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditLayer")
+            .field("shared", &self.shared)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLayer<tracing_subscriber::Registry> {
+    /// Starts configuring a layer. See [`AuditLayerBuilder`] for the defaults.
+    pub fn builder() -> AuditLayerBuilder {
+        AuditLayerBuilder::new()
+    }
+}
+
+impl<S> AuditLayer<S> {
+    /// A handle to the layer's sinks: health counters and `sync()`.
+    pub fn handle(&self) -> AuditHandle {
+        AuditHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuditLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
+        self.inner.on_register_dispatch(subscriber)
+    }
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.inner.on_layer(subscriber)
+    }
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        self.inner.register_callsite(metadata)
+    }
+    fn enabled(&self, metadata: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        self.inner.enabled(metadata, ctx)
+    }
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        self.inner.on_new_span(attrs, id, ctx)
+    }
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.inner.max_level_hint()
+    }
+    fn on_record(&self, span: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        self.inner.on_record(span, values, ctx)
+    }
+    fn on_follows_from(&self, span: &span::Id, follows: &span::Id, ctx: Context<'_, S>) {
+        self.inner.on_follows_from(span, follows, ctx)
+    }
+    fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
+        self.inner.event_enabled(event, ctx)
+    }
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        self.inner.on_event(event, ctx)
+    }
+    fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
+        self.inner.on_enter(id, ctx)
+    }
+    fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
+        self.inner.on_exit(id, ctx)
+    }
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        self.inner.on_close(id, ctx)
+    }
+    fn on_id_change(&self, old: &span::Id, new: &span::Id, ctx: Context<'_, S>) {
+        self.inner.on_id_change(old, new, ctx)
+    }
+    // Forwarded so tracing-subscriber still recognises the per-layer filter inside (it asks by
+    // downcasting for a marker type).
+    #[doc(hidden)]
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            return Some(self as *const Self as *const ());
+        }
+        self.inner.downcast_raw(id)
+    }
+}
+
+/// Health counters and fail-closed `sync()` for both streams. Cheap to clone.
+///
+/// ```no_run
+/// # fn handle(h: tracing_audit::layer::AuditHandle) -> Result<(), Box<dyn std::error::Error>> {
+/// use tracing_audit::Stream;
+/// tracing::info!(target: "audit", actor = "alice", action = "delete", resource = "/x", outcome = "success");
+/// // Refuse to answer the request if the audit record is not on disk.
+/// h.sync()?;
+/// println!("audit records written: {}", h.health(Stream::Audit).written);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AuditHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for AuditHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditHandle")
+            .field("audit", &self.health(Stream::Audit))
+            .field("debug", &self.health(Stream::Debug))
+            .finish()
+    }
+}
+
+impl AuditHandle {
+    /// Returns once every audit record emitted before the call is written and, per the audit
+    /// sink's durability policy, on disk — or the error that prevents it. Use it to fail closed.
+    pub fn sync(&self) -> Result<(), SinkError> {
+        self.shared.sink(Stream::Audit).sync()
+    }
+
+    /// [`sync`](Self::sync) for one stream.
+    pub fn sync_stream(&self, stream: Stream) -> Result<(), SinkError> {
+        self.shared.sink(stream).sync()
+    }
+
+    /// The counters of one stream's sink.
+    pub fn health(&self, stream: Stream) -> Health {
+        self.shared.sink(stream).health()
+    }
+
+    /// How many audit records were written without one of `actor`, `action`, `outcome`.
+    pub fn schema_violations(&self) -> u64 {
+        self.shared.schema_violations.load(Ordering::Relaxed)
+    }
+}
+
+/// Flushes both streams when dropped: everything still queued is written (within each sink's
+/// drain timeout) and anything that could not be is counted in its health.
+///
+/// Keep it alive for as long as the application logs, typically in `main`.
+#[must_use = "dropping the guard flushes and stops both streams"]
+pub struct AuditGuard {
+    // Audit first: the audit trail gets the drain time first.
+    audit: Option<SinkGuard>,
+    debug: Option<SinkGuard>,
+    handle: AuditHandle,
+}
+
+impl fmt::Debug for AuditGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditGuard")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditGuard {
+    /// A handle to the same sinks.
+    pub fn handle(&self) -> AuditHandle {
+        self.handle.clone()
+    }
+}
+
+impl Drop for AuditGuard {
+    fn drop(&mut self) {
+        drop(self.audit.take());
+        drop(self.debug.take());
+    }
+}

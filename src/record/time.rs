@@ -46,6 +46,7 @@ pub(crate) fn write_rfc3339(t: SystemTime, out: &mut Vec<u8>) {
 }
 
 /// `t` as an RFC 3339 string (for records written off the hot path).
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub(crate) fn rfc3339(t: SystemTime) -> String {
     let mut out = Vec::with_capacity(RFC3339_LEN);
     write_rfc3339(t, &mut out);

@@ -1,8 +1,184 @@
 //! Redaction rules that act on field names.
+//!
+//! Field names are known per callsite, so these rules are evaluated once per callsite and field,
+//! never per event.
 
-/// A field-name rule.
-#[derive(Debug, Clone)]
-pub struct FieldRule;
+use super::Action;
+
+/// Name fragments that mark a field as a credential. A field whose name contains one of these
+/// (ASCII case-insensitive) is masked unless a rule says otherwise.
+pub const DEFAULT_DENY: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "private_key",
+    "credential",
+];
+
+/// One rule: fields whose name matches `pattern` get `action`.
+///
+/// Patterns are ASCII case-insensitive globs: `*` matches any run of characters, `?` one
+/// character, everything else itself (`*_ssn`, `user.email`, `x-api-*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldRule {
+    pattern: String,
+    action: Action,
+}
+
+impl FieldRule {
+    /// A rule applying `action` to field names matching the glob `pattern`.
+    pub fn new(pattern: &str, action: Action) -> Self {
+        FieldRule {
+            pattern: pattern.to_ascii_lowercase(),
+            action,
+        }
+    }
+
+    /// Whether the rule applies to the field `name`.
+    pub fn matches(&self, name: &str) -> bool {
+        glob_match(self.pattern.as_bytes(), name.as_bytes())
+    }
+
+    /// What the rule does.
+    pub fn action(&self) -> Action {
+        self.action
+    }
+}
+
 /// The field-name rules of one stream.
-#[derive(Debug, Clone)]
-pub struct FieldRules;
+///
+/// Rules added later take precedence over earlier ones, and every added rule over the default
+/// deny list, so a rule can also exempt a field (`Action::Keep` for `token_count`).
+///
+/// ```
+/// use tracing_audit::redact::{Action, FieldRules};
+/// let rules = FieldRules::default().rule("*_ssn", Action::Hash).rule("token_count", Action::Keep);
+/// assert_eq!(rules.action_for("user_password"), Action::Mask);
+/// assert_eq!(rules.action_for("patient_SSN"), Action::Hash);
+/// assert_eq!(rules.action_for("token_count"), Action::Keep);
+/// assert_eq!(rules.action_for("resource"), Action::Keep);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldRules {
+    rules: Vec<FieldRule>,
+    deny_list: bool,
+}
+
+impl Default for FieldRules {
+    /// The default deny list ([`DEFAULT_DENY`]), masking.
+    fn default() -> Self {
+        FieldRules {
+            rules: Vec::new(),
+            deny_list: true,
+        }
+    }
+}
+
+impl FieldRules {
+    /// No rules at all, not even the default deny list.
+    pub fn none() -> Self {
+        FieldRules {
+            rules: Vec::new(),
+            deny_list: false,
+        }
+    }
+
+    /// Adds a rule; it takes precedence over every rule added before and over the deny list.
+    #[must_use]
+    pub fn rule(mut self, pattern: &str, action: Action) -> Self {
+        self.rules.push(FieldRule::new(pattern, action));
+        self
+    }
+
+    /// What happens to a field called `name`.
+    pub fn action_for(&self, name: &str) -> Action {
+        if let Some(rule) = self.rules.iter().rev().find(|r| r.matches(name)) {
+            return rule.action;
+        }
+        if self.deny_list && is_denied(name) {
+            return Action::Mask;
+        }
+        Action::Keep
+    }
+}
+
+fn is_denied(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    DEFAULT_DENY.iter().any(|frag| lower.contains(frag))
+}
+
+/// Iterative glob matching with single-star backtracking: linear in practice, never exponential.
+pub(crate) fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == name[n].to_ascii_lowercase() => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deny_list_matches_names_containing_fragments_in_any_case() {
+        let r = FieldRules::default();
+        for name in [
+            "password",
+            "DB_PASSWORD",
+            "x_api_key",
+            "Set-Cookie",
+            "refresh_token",
+            "aws_secret",
+        ] {
+            assert_eq!(r.action_for(name), Action::Mask, "{name}");
+        }
+        for name in ["user", "resource", "path", "status"] {
+            assert_eq!(r.action_for(name), Action::Keep, "{name}");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"*_ssn", b"patient_ssn"));
+        assert!(glob_match(b"user.*", b"user.email"));
+        assert!(glob_match(b"a?c", b"abc"));
+        assert!(!glob_match(b"a?c", b"abbc"));
+        assert!(glob_match(b"*a*b*c*", b"xxaxxbxxcxx"));
+        assert!(!glob_match(b"*a*b*c*d", b"xxaxxbxxcxx"));
+        assert!(glob_match(b"*", b""));
+    }
+
+    #[test]
+    fn later_rules_win() {
+        let r = FieldRules::none()
+            .rule("actor", Action::Hash)
+            .rule("act*", Action::Keep);
+        assert_eq!(r.action_for("actor"), Action::Keep);
+        assert_eq!(FieldRules::none().action_for("password"), Action::Keep);
+    }
+}

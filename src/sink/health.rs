@@ -17,6 +17,7 @@ use std::sync::{Mutex, PoisonError};
 /// | `retried`    | failed write/rotate/fsync attempts that were retried                      |
 /// | `rotations`  | files closed by rotation                                                  |
 /// | `pruned`     | files deleted by retention                                                |
+/// | `syncs`      | completed fsyncs of written data (flushes, for a `MakeWriter` target)    |
 /// | `queued`     | records waiting in the queue right now                                    |
 /// | `failing`    | the writer is failing right now and has unwritten records                 |
 /// | `last_error` | the most recent error, with context (kept after recovery)                 |
@@ -35,6 +36,8 @@ pub struct Health {
     pub rotations: u64,
     /// Files deleted by retention.
     pub pruned: u64,
+    /// Completed fsyncs (or flushes, for a `MakeWriter` target) of written data.
+    pub syncs: u64,
     /// Records waiting in the queue.
     pub queued: u64,
     /// Whether the writer is currently failing with records pending.
@@ -52,6 +55,7 @@ pub(crate) struct Counters {
     pub(crate) retried: AtomicU64,
     pub(crate) rotations: AtomicU64,
     pub(crate) pruned: AtomicU64,
+    pub(crate) syncs: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -77,6 +81,7 @@ impl Counters {
             retried: self.retried.load(Ordering::Relaxed),
             rotations: self.rotations.load(Ordering::Relaxed),
             pruned: self.pruned.load(Ordering::Relaxed),
+            syncs: self.syncs.load(Ordering::Relaxed),
             queued,
             failing,
             last_error: self

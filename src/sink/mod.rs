@@ -19,6 +19,31 @@
 //! `Err` (fail closed). Dropping the [`SinkGuard`] drains the queue, writes a final checkpoint,
 //! fsyncs and stops the thread; whatever could not be written is counted as `failed`.
 //!
+//! ```no_run
+//! use tracing_audit::{layer::AuditLayer, sink::FileSink, Stream};
+//! use tracing_subscriber::prelude::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (layer, guard) = AuditLayer::builder()
+//!     .audit_to_files(FileSink::new("/var/log/myapp/audit"))
+//!     .debug_to_files(FileSink::new("/var/log/myapp/debug").queue_capacity(1 << 20))
+//!     .build()?;
+//! tracing_subscriber::registry().with(layer).init();
+//! let audit = guard.handle();
+//!
+//! tracing::info!(target: "audit", actor = "alice", action = "export", resource = "report-7", outcome = "allowed");
+//! if let Err(err) = audit.sync() {
+//!     // The record is not on disk: refuse the export instead of doing it unaudited.
+//!     return Err(err.into());
+//! }
+//! // ... perform the export ...
+//!
+//! let health = audit.health(Stream::Debug);
+//! println!("debug records dropped so far: {}", health.dropped);
+//! drop(guard); // drains both queues, final checkpoint, fsync
+//! # Ok(()) }
+//! ```
+//!
 //! Writing to a file past `RLIMIT_FSIZE` raises `SIGXFSZ`, whose default action kills the
 //! process without a trace. Starting a file sink therefore sets `SIGXFSZ` to ignored if (and
 //! only if) it still has its default action, so the write fails with `EFBIG` instead and is
@@ -250,6 +275,10 @@ impl SinkHandle {
     /// records still pending (a full disk, a file size limit) this returns that error at once
     /// instead of waiting: an application that must not act without its audit record refuses
     /// the request. After the sink shut down it returns an error for records it did not write.
+    ///
+    /// A failed fsync is final for the records it covered: the kernel may have dropped their
+    /// pages, and a retried fsync can succeed without them. A `sync()` whose last record fell
+    /// under a failed fsync returns that error even after a later fsync succeeded.
     pub fn sync(&self) -> Result<(), SinkError> {
         self.shared.sync(None)
     }

@@ -14,6 +14,10 @@ use super::error::SinkError;
 use super::health::{Counters, Health};
 use crate::Stream;
 
+/// Queue buffers are allocated up front up to this size, so that callers never allocate while
+/// the queue fills (untouched pages cost address space, not memory).
+pub(crate) const PREALLOCATE_LIMIT: usize = 8 << 20;
+
 /// State shared by the handle(s), the guard and the writer thread of one sink.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -30,6 +34,19 @@ pub(crate) struct Shared {
     /// A record submitted from the writer thread itself (a `MakeWriter` that logs) must never
     /// wait for room: that thread is the only one that can make room.
     writer_thread: OnceLock<ThreadId>,
+}
+
+/// What the writer thread is doing, as far as callers need to know to decide whether to wake it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriterWait {
+    /// Working; it looks at the queue again before it waits.
+    Busy,
+    /// Just finished a batch and waits a moment for more records to gather, so that a steady
+    /// stream of records is written in batches without a wake-up per record. Woken early only
+    /// when the queue gets half full, for `sync()`, or for shutdown.
+    Lingering,
+    /// Idle: the next record wakes it at once.
+    Sleeping,
 }
 
 /// Everything guarded by the queue mutex. Records are numbered 1, 2, 3... in acceptance order;
@@ -50,8 +67,11 @@ pub(crate) struct State {
     pub(crate) unreported_drops: u64,
     /// Set while the writer fails with records pending; cleared by the next success.
     pub(crate) failing: Option<SinkError>,
-    /// The writer is blocked on `work` and needs a notification.
-    pub(crate) writer_waiting: bool,
+    /// Records `(from, to]` were written but an fsync covering them failed: a `sync()` waiting
+    /// for exactly those records fails, even after a later fsync succeeds.
+    pub(crate) unconfirmed: Option<(u64, u64, SinkError)>,
+    /// Whether the writer waits on `work`, and how eagerly it wants to be woken.
+    pub(crate) writer_wait: WriterWait,
     /// AUDIT callers blocked on `room`.
     pub(crate) room_waiters: usize,
     /// The guard asked the writer to drain and stop, by this deadline.
@@ -66,14 +86,15 @@ impl Shared {
             stream,
             capacity: capacity.max(1),
             state: Mutex::new(State {
-                buf: Vec::new(),
+                buf: Vec::with_capacity(capacity.min(PREALLOCATE_LIMIT)),
                 buf_records: 0,
                 submitted: 0,
                 durable: 0,
                 sync_wanted: 0,
                 unreported_drops: 0,
                 failing: None,
-                writer_waiting: false,
+                unconfirmed: None,
+                writer_wait: WriterWait::Busy,
                 room_waiters: 0,
                 shutdown: None,
                 closed: false,
@@ -90,6 +111,10 @@ impl Shared {
     /// that matters more than losing the logging path, so poisoning is ignored.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
     }
 
     pub(crate) fn register_writer_thread(&self) {
@@ -116,16 +141,20 @@ impl Shared {
                 Stream::Audit if !self.on_writer_thread() => {
                     st.room_waiters += 1;
                     while full(&st) && !st.closed {
-                        if st.writer_waiting {
-                            st.writer_waiting = false;
-                            self.work.notify_one();
-                        }
+                        self.wake_writer(&mut st);
                         st = self.room.wait(st).unwrap_or_else(PoisonError::into_inner);
                     }
                     st.room_waiters -= 1;
                 }
-                _ => {
+                Stream::Audit => {
+                    // Waiting here would deadlock the only thread that can make room.
+                    drop(st);
+                    Counters::add(&self.counters.failed, 1);
+                    return;
+                }
+                Stream::Debug => {
                     st.unreported_drops += 1;
+                    self.wake_writer(&mut st);
                     drop(st);
                     Counters::add(&self.counters.dropped, 1);
                     return;
@@ -145,9 +174,22 @@ impl Shared {
         st.buf.push(b'\n');
         st.buf_records += 1;
         st.submitted += 1;
-        if st.writer_waiting {
-            st.writer_waiting = false;
+        let wake = match st.writer_wait {
+            WriterWait::Sleeping => true,
+            WriterWait::Lingering => st.buf.len() >= self.capacity / 2,
+            WriterWait::Busy => false,
+        };
+        if wake {
+            st.writer_wait = WriterWait::Busy;
             drop(st);
+            self.work.notify_one();
+        }
+    }
+
+    /// Wakes a waiting writer (lingering or idle) now.
+    fn wake_writer(&self, st: &mut State) {
+        if st.writer_wait != WriterWait::Busy {
+            st.writer_wait = WriterWait::Busy;
             self.work.notify_one();
         }
     }
@@ -158,11 +200,13 @@ impl Shared {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = self.lock();
         let target = st.submitted;
-        if st.durable >= target {
-            return Ok(());
-        }
         st.sync_wanted = st.sync_wanted.max(target);
         loop {
+            if let Some((from, to, err)) = &st.unconfirmed {
+                if target > *from && target <= *to {
+                    return Err(err.clone());
+                }
+            }
             if st.durable >= target {
                 return Ok(());
             }
@@ -172,10 +216,7 @@ impl Shared {
             if st.closed {
                 return Err(SinkError::closed(self.stream));
             }
-            if st.writer_waiting {
-                st.writer_waiting = false;
-                self.work.notify_one();
-            }
+            self.wake_writer(&mut st);
             st = match deadline {
                 None => self
                     .progress
@@ -220,8 +261,9 @@ impl Shared {
         &'a self,
         mut st: MutexGuard<'a, State>,
         timeout: Option<Duration>,
+        how: WriterWait,
     ) -> MutexGuard<'a, State> {
-        st.writer_waiting = true;
+        st.writer_wait = how;
         let mut st = match timeout {
             None => self.work.wait(st).unwrap_or_else(PoisonError::into_inner),
             Some(t) => {
@@ -231,7 +273,7 @@ impl Shared {
                     .0
             }
         };
-        st.writer_waiting = false;
+        st.writer_wait = WriterWait::Busy;
         st
     }
 
@@ -241,7 +283,7 @@ impl Shared {
         if st.shutdown.is_none() {
             st.shutdown = Some(deadline);
         }
-        st.writer_waiting = false;
+        st.writer_wait = WriterWait::Busy;
         drop(st);
         self.work.notify_one();
     }

@@ -27,6 +27,8 @@ struct Ctl {
     accept_before_error: usize,
     error_next: bool,
     write_calls: usize,
+    /// Fail this many flushes (the writer's "sync" of a `MakeWriter`) with EIO.
+    fail_flushes: usize,
 }
 
 impl Target2 {
@@ -92,6 +94,11 @@ impl Write for Target2Writer {
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
+        let mut c = self.0.inner.0.lock().unwrap();
+        if c.fail_flushes > 0 {
+            c.fail_flushes -= 1;
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
         Ok(())
     }
 }
@@ -428,6 +435,170 @@ fn guard_drop_drains_everything_queued() {
     assert_eq!(handle.health().written, 10_000);
 }
 
+#[test]
+fn guard_gives_up_on_a_stuck_writer_and_counts_the_queue_as_failed() {
+    let target = Target2::default();
+    let (handle, guard) = start(
+        Stream::Audit,
+        &target,
+        1 << 20,
+        Duration::from_millis(50),
+        None,
+    );
+    target.pause();
+    handle.submit(&record(0));
+    target.wait_blocked();
+    for i in 1..10 {
+        handle.submit(&record(i));
+    }
+    // The writer never comes back from its write call: dropping the guard must still return.
+    drop(guard);
+    let health = handle.health();
+    assert_eq!(health.failed, 9, "the queued records are counted");
+    assert!(health.last_error.unwrap().contains("did not finish"));
+    assert!(handle.sync().is_err());
+    target.resume();
+}
+
+#[test]
+fn audit_callers_blocked_on_a_failing_target_are_released_at_shutdown() {
+    let target = Target2::default();
+    target.ctl(|c| c.fail_writes = usize::MAX);
+    let (handle, guard) = start(Stream::Audit, &target, 64, Duration::from_millis(100), None);
+    let producers: Vec<_> = (0..2)
+        .map(|t| {
+            let handle = handle.clone();
+            thread::spawn(move || {
+                for i in 0..20 {
+                    handle.submit(&record(t * 100 + i));
+                }
+            })
+        })
+        .collect();
+    // The queue fills and the producers block; the guard's drain timeout must release them.
+    while handle.health().queued == 0 {
+        thread::yield_now();
+    }
+    drop(guard);
+    for p in producers {
+        p.join().unwrap();
+    }
+    let health = handle.health();
+    assert_eq!(health.written, 0);
+    assert_eq!(health.failed, 40, "every record is accounted for");
+    assert_eq!(health.dropped, 0, "audit never drops");
+}
+
+/// A target that logs into its own audit sink from inside `write`, as a misbehaving
+/// `MakeWriter` (one that emits tracing events routed back to this stream) would.
+#[derive(Clone, Default)]
+struct SelfLogging(Arc<std::sync::OnceLock<SinkHandle>>);
+
+impl Write for SelfLogging {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(handle) = self.0.get() {
+            for i in 0..20 {
+                handle.submit(&record(1000 + i));
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn audit_writer_thread_logging_into_its_own_full_queue_does_not_deadlock() {
+    let target = SelfLogging::default();
+    let (handle, guard) = spawn_tuned(
+        SinkSpec {
+            stream: Stream::Audit,
+            target: Target::Writer(BoxMakeWriter::new({
+                let target = target.clone();
+                move || target.clone()
+            })),
+            framer: None,
+        },
+        Tuning {
+            queue_capacity: Some(64),
+            drain_timeout: Some(Duration::from_millis(200)),
+            durability: None,
+        },
+    )
+    .unwrap();
+    let _ = target.0.set(handle.clone());
+    handle.submit(&record(1));
+    handle.sync().unwrap();
+    drop(guard);
+    let health = handle.health();
+    assert!(health.written >= 1);
+    assert!(
+        health.failed > 0,
+        "records the writer could not queue are counted"
+    );
+    assert_eq!(health.dropped, 0);
+}
+
+#[test]
+fn guard_drop_returns_promptly_every_time() {
+    // A shutdown request that races the writer going to sleep must not be lost: each drop
+    // would then wait out the whole 30 s drain timeout.
+    let started = std::time::Instant::now();
+    for i in 0..200u64 {
+        let target = Target2::default();
+        let (handle, guard) = start(
+            Stream::Audit,
+            &target,
+            1 << 20,
+            Duration::from_secs(30),
+            None,
+        );
+        handle.submit(&record(i as usize));
+        handle.sync().unwrap();
+        // Land the request around the end of the writer's linger, when it goes to sleep.
+        thread::sleep(Duration::from_micros(800 + (i % 8) * 50));
+        drop(guard);
+        assert_eq!(handle.health().written, 1);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "200 guard drops took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn records_under_a_failed_sync_are_never_confirmed_even_after_a_later_sync_succeeds() {
+    let target = Target2::default();
+    target.ctl(|c| c.fail_flushes = 1);
+    let (handle, guard) = start(
+        Stream::Audit,
+        &target,
+        1 << 20,
+        Duration::from_secs(5),
+        None,
+    );
+    handle.submit(&record(1));
+    let err = handle.sync().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO));
+    // The retried flush succeeds, but record 1 may have been lost with the failed one.
+    let started = std::time::Instant::now();
+    while handle.health().failing {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(
+        handle.sync().unwrap_err().raw_os_error(),
+        Some(libc::EIO),
+        "still unconfirmed"
+    );
+    handle.submit(&record(2));
+    handle.sync().unwrap();
+    assert_eq!(handle.health().syncs, 2);
+    drop(guard);
+}
+
 /// Numbers records like the chain's framer would, and remembers what `resume` was given.
 #[derive(Default)]
 struct CountingFramer {
@@ -751,5 +922,59 @@ mod files {
             "{err}"
         );
         assert!(std::error::Error::source(&err).is_some());
+    }
+
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "timed out: {what}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn debug_files_are_not_fsynced_until_sync_is_called() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handle, guard) = start_files(Stream::Debug, FileSink::new(dir.path()), None);
+        for i in 0..100 {
+            handle.submit(&record(i));
+        }
+        wait_until("records written", || handle.health().written == 100);
+        assert_eq!(
+            handle.health().syncs,
+            0,
+            "debug defaults to Durability::Never"
+        );
+        handle.sync().unwrap();
+        assert_eq!(handle.health().syncs, 1, "an explicit sync() fsyncs anyway");
+        handle.sync().unwrap();
+        assert_eq!(handle.health().syncs, 1, "nothing new to fsync");
+        drop(guard);
+    }
+
+    #[test]
+    fn audit_files_are_fsynced_after_every_batch_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handle, guard) = start_files(Stream::Audit, FileSink::new(dir.path()), None);
+        for i in 0..3 {
+            handle.submit(&record(i));
+            wait_until("record written", || handle.health().written == i as u64 + 1);
+            wait_until("batch fsynced", || handle.health().syncs == i as u64 + 1);
+        }
+        drop(guard);
+    }
+
+    #[test]
+    fn interval_durability_fsyncs_without_being_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config =
+            FileSink::new(dir.path()).durability(Durability::Interval(Duration::from_millis(20)));
+        let (handle, guard) = start_files(Stream::Debug, config, None);
+        handle.submit(&record(1));
+        wait_until("interval fsync", || handle.health().syncs >= 1);
+        drop(guard);
     }
 }

@@ -14,7 +14,7 @@ use super::error::SinkError;
 use super::file::Durability;
 use super::framing::{Framer, TornTail};
 use super::health::Counters;
-use super::queue::Shared;
+use super::queue::{Shared, WriterWait, PREALLOCATE_LIMIT};
 use crate::record::time::write_rfc3339;
 use crate::Stream;
 
@@ -27,6 +27,11 @@ const DEBUG_ATTEMPTS: u32 = 11;
 /// A quiet sink with a time-rotated target re-reads the clock at least this often, so a clock
 /// step (NTP, or an injected test clock) cannot postpone a rotation for long.
 const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
+/// After a batch, the writer waits this long for more records before writing again (unless the
+/// queue fills to half, or `sync()` or shutdown asks): under a steady stream of records this
+/// turns a wake-up per record into a batch per millisecond, at the cost of up to this much delay
+/// before a record is written.
+const LINGER: Duration = Duration::from_millis(1);
 /// Largest single write call (unless one line is longer).
 const WRITE_CHUNK: usize = 64 << 10;
 /// Framing overhead assumed before the first framed record shows the real one.
@@ -90,6 +95,8 @@ pub(crate) struct Worker {
     backoff: Duration,
     attempts: u32,
     final_checkpoint_done: bool,
+    /// The last turn of the loop took a batch from the queue.
+    took_batch: bool,
 }
 
 impl std::fmt::Debug for Worker {
@@ -112,13 +119,14 @@ impl Worker {
         fsync: Durability,
         rotates: bool,
     ) -> Self {
+        let batch_capacity = shared.capacity().min(PREALLOCATE_LIMIT);
         Worker {
             shared,
             dest,
             framer,
             fsync,
             rotates,
-            batch: Vec::new(),
+            batch: Vec::with_capacity(batch_capacity),
             cursor: 0,
             checkpoint_due: false,
             out: Vec::new(),
@@ -135,6 +143,7 @@ impl Worker {
             backoff: FIRST_BACKOFF,
             attempts: 0,
             final_checkpoint_done: false,
+            took_batch: false,
         }
     }
 
@@ -153,7 +162,7 @@ impl Worker {
         loop {
             let shutdown = self.take_work();
             let now = Instant::now();
-            if self.retry_at.map_or(true, |at| now >= at) {
+            if self.retry_at.is_none_or(|at| now >= at) {
                 if self.retry_at.is_some() {
                     Counters::add(&self.shared.counters.retried, 1);
                 }
@@ -197,6 +206,7 @@ impl Worker {
 
     /// Swaps in the queued records if the previous batch is done; returns the shutdown deadline.
     fn take_work(&mut self) -> Option<Instant> {
+        self.took_batch = false;
         let mut st = self.shared.lock();
         let shutdown = st.shutdown;
         if !self.idle() || self.retry_at.is_some() || st.closed {
@@ -217,6 +227,9 @@ impl Worker {
             self.shared.notify_room();
         }
         self.checkpoint_due = true;
+        self.took_batch = true;
+        // Records that arrive while draining get their own final checkpoint after them.
+        self.final_checkpoint_done = false;
         if drops > 0 {
             self.frame_drop_report(drops);
         }
@@ -284,6 +297,7 @@ impl Worker {
         };
         if self.unsynced && (policy_due || sync_wanted || shutdown) {
             self.dest.sync().map_err(failed(Step::Sync))?;
+            Counters::add(&self.shared.counters.syncs, 1);
             self.unsynced = false;
             self.last_sync = Instant::now();
         }
@@ -471,7 +485,19 @@ impl Worker {
             self.attempts = 0;
             self.backoff = FIRST_BACKOFF;
         }
-        self.shared.lock().failing = Some(error);
+        let mut st = self.shared.lock();
+        if matches!(failure.step, Step::Sync) {
+            // After a failed fsync the kernel may have dropped the dirty pages and a retried
+            // fsync can report success anyway: the records written since the last good fsync can
+            // never be confirmed durable.
+            let from = st.durable;
+            let to = self.settled;
+            if to > from {
+                st.unconfirmed = Some((from, to, error.clone()));
+            }
+        }
+        st.failing = Some(error);
+        drop(st);
         self.shared.notify_progress();
     }
 
@@ -510,6 +536,9 @@ impl Worker {
 
     fn wait(&mut self, shutdown: Option<Instant>) {
         let st = self.shared.lock();
+        // Re-read under the lock: a shutdown requested since the caller looked would otherwise
+        // be a lost wake-up (its notify came before this wait), stalling the guard's drop.
+        let shutdown = shutdown.or(st.shutdown);
         let failing = self.retry_at.is_some();
         if !failing {
             let work = (!st.buf.is_empty() || st.unreported_drops > 0) && self.idle();
@@ -538,16 +567,24 @@ impl Worker {
         }
         if self.rotates {
             if let Some(deadline) = self.dest.next_deadline() {
+                // A boundary already passed was handled by the last step (or is being retried);
+                // waking for it again right away would spin.
                 let until = deadline
                     .duration_since(self.dest.now())
-                    .unwrap_or(Duration::ZERO);
+                    .unwrap_or(MAX_IDLE_WAIT);
                 earliest(until.min(MAX_IDLE_WAIT));
             }
         }
+        let how = if self.took_batch && !failing && shutdown.is_none() {
+            earliest(LINGER);
+            WriterWait::Lingering
+        } else {
+            WriterWait::Sleeping
+        };
         if timeout == Some(Duration::ZERO) {
             return;
         }
-        drop(self.shared.wait_for_work(st, timeout));
+        drop(self.shared.wait_for_work(st, timeout, how));
     }
 }
 

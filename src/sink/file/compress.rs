@@ -166,8 +166,9 @@ pub(super) mod gzip {
     use super::Settings;
     use flate2::write::GzEncoder;
     use flate2::Compression;
-    use std::fs;
+    use std::fs::{self, File};
     use std::io;
+    use std::path::Path;
 
     /// Compresses `dir/name` to `name.gz` crash-safely: write `name.gz.tmp`, fsync, rename,
     /// fsync the directory, and only then remove the original.
@@ -188,25 +189,39 @@ pub(super) mod gzip {
         }
         let tmp_path = dir.join(format!("{name}.gz.tmp"));
         remove_if_exists(&tmp_path)?;
-        let tmp = create_new(&tmp_path, settings.file_mode)?;
-        let mut encoder = GzEncoder::new(tmp, Compression::default());
-        io::copy(&mut src, &mut encoder).map_err(|e| context("cannot compress", &src_path, e))?;
-        let tmp = encoder
-            .finish()
-            .map_err(|e| context("cannot write", &tmp_path, e))?;
-        // Retention judges age by modification time; the copy keeps the original's.
-        if let Ok(modified) = meta.modified() {
-            tmp.set_modified(modified)
-                .map_err(|e| context("cannot set the time of", &tmp_path, e))?;
+        if let Err(e) = write_gz(&mut src, &meta, &src_path, &tmp_path, settings.file_mode) {
+            // Do not leave a half-written copy taking space (a full disk is a likely cause).
+            let _ = remove_if_exists(&tmp_path);
+            return Err(e);
         }
-        tmp.sync_all()
-            .map_err(|e| context("cannot fsync", &tmp_path, e))?;
-        drop(tmp);
         let gz_path = dir.join(format!("{name}.gz"));
         fs::rename(&tmp_path, &gz_path).map_err(|e| context("cannot rename onto", &gz_path, e))?;
         sync_dir(dir)?;
         remove_if_exists(&src_path)?;
         sync_dir(dir)
+    }
+
+    /// Writes the gzipped copy of `src` to `tmp_path`, with the original's modification time
+    /// (retention judges age by it), and fsyncs it.
+    fn write_gz(
+        src: &mut File,
+        meta: &fs::Metadata,
+        src_path: &Path,
+        tmp_path: &Path,
+        mode: u32,
+    ) -> io::Result<()> {
+        let tmp = create_new(tmp_path, mode)?;
+        let mut encoder = GzEncoder::new(tmp, Compression::default());
+        io::copy(src, &mut encoder).map_err(|e| context("cannot compress", src_path, e))?;
+        let tmp = encoder
+            .finish()
+            .map_err(|e| context("cannot write", tmp_path, e))?;
+        if let Ok(modified) = meta.modified() {
+            tmp.set_modified(modified)
+                .map_err(|e| context("cannot set the time of", tmp_path, e))?;
+        }
+        tmp.sync_all()
+            .map_err(|e| context("cannot fsync", tmp_path, e))
     }
 }
 

@@ -302,19 +302,16 @@ impl FileSink {
     }
 
     /// The configured durability, or `default` (the stream's) when unset.
-    #[cfg_attr(not(test), allow(dead_code))] // read by the writer thread in `sink`
     pub(crate) fn durability_or(&self, default: Durability) -> Durability {
         self.durability.unwrap_or(default)
     }
 
     /// The configured queue capacity, or `default` when unset.
-    #[cfg_attr(not(test), allow(dead_code))] // read by the writer thread in `sink`
     pub(crate) fn queue_capacity_or(&self, default: usize) -> usize {
         self.queue_capacity.unwrap_or(default)
     }
 
     /// The configured drain timeout, or `default` when unset.
-    #[cfg_attr(not(test), allow(dead_code))] // read by the writer thread in `sink`
     pub(crate) fn drain_timeout_or(&self, default: Duration) -> Duration {
         self.drain_timeout.unwrap_or(default)
     }

@@ -50,7 +50,6 @@ const NAME_ATTEMPTS: u64 = 1000;
 
 /// What `FileSet::open` found when it continued an existing trail.
 #[derive(Debug, Default)]
-#[cfg_attr(not(test), allow(dead_code))] // consumed by the writer thread in `sink`
 pub(crate) struct Recovered {
     /// Last complete line of the newest non-empty file (no `\n`).
     pub(crate) last_line: Option<Vec<u8>>,
@@ -60,7 +59,6 @@ pub(crate) struct Recovered {
 
 /// What happened in the background since the last `take_stats`.
 #[derive(Debug, Default)]
-#[cfg_attr(not(test), allow(dead_code))] // consumed by the writer thread in `sink`
 pub(crate) struct FileStats {
     pub(crate) rotations: u64,
     pub(crate) pruned: u64,
@@ -84,7 +82,6 @@ struct Active {
 
 /// A stream's files: the active one, its successors' names, and the closed ones' upkeep.
 #[derive(Debug)]
-#[cfg_attr(not(test), allow(dead_code))] // driven by the writer thread in `sink`
 pub(crate) struct FileSet {
     settings: Settings,
     rotation: config::Rotation,
@@ -104,7 +101,6 @@ pub(crate) struct FileSet {
     _lock: File,
 }
 
-#[cfg_attr(not(test), allow(dead_code))] // driven by the writer thread in `sink`
 impl FileSet {
     /// Creates the directory if needed, takes the sink's lock (a second writer of the same prefix
     /// and directory is refused), finishes crash leftovers, continues the newest file

@@ -671,6 +671,41 @@ fn symlink_planted_at_the_next_name_is_not_followed() {
 }
 
 #[test]
+fn file_planted_at_the_next_name_is_not_clobbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(dir.path(), &clock), "audit").unwrap();
+    let now = set.now();
+    let planted = dir.path().join(set.next_name(now));
+    fs::write(&planted, b"not ours\n").unwrap();
+    set.rotate(now).unwrap();
+    emit(&mut set, "ours");
+    assert_eq!(fs::read(&planted).unwrap(), b"not ours\n");
+    assert_eq!(set.current_name(), "audit.2026-11-26.0003.jsonl");
+    // Planted between choosing a name and creating it: the exclusive create moves on.
+    let racing = dir.path().join("audit.2026-11-26.0004.jsonl");
+    fs::write(&racing, b"raced\n").unwrap();
+    let active = create_active(
+        &set.settings,
+        Rotation::Daily,
+        "audit.2026-11-26.0004.jsonl".to_owned(),
+    )
+    .unwrap();
+    assert_eq!(active.name, "audit.2026-11-26.0005.jsonl");
+    assert_eq!(fs::read(&racing).unwrap(), b"raced\n");
+}
+
+#[test]
+fn files_are_not_inherited_by_child_processes() {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (set, _) = FileSet::open(&sink(dir.path(), &clock), "audit").unwrap();
+    let flags = unsafe { libc::fcntl(set.active.file.as_raw_fd(), libc::F_GETFD) };
+    assert!(flags >= 0 && flags & libc::FD_CLOEXEC != 0);
+}
+
+#[test]
 fn deleted_active_file_is_noticed_and_a_new_one_opened() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at("2026-11-26T05:56:07Z");
@@ -1213,4 +1248,60 @@ fn sigkill_mid_compression_loses_and_repeats_nothing() {
     }
     let n = check_sequence(all.lines());
     assert!(n > acked, "acknowledged {acked}, found {n}");
+}
+
+#[cfg(feature = "gzip")]
+#[test]
+fn failed_compression_keeps_the_original_and_leaves_no_temporary() {
+    const TEST: &str =
+        "sink::file::tests::failed_compression_keeps_the_original_and_leaves_no_temporary";
+    let closed = "audit.2026-11-25.0001.jsonl";
+    if let Some(dir) = std::env::var_os(CHILD_DIR) {
+        // The compressed copy cannot be written past 16 KiB.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit), 0);
+            limit.rlim_cur = 16 << 10;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+        }
+        let config = FileSink::new(PathBuf::from(dir)).compress(true);
+        let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+        set.settle();
+        for e in set.take_stats().errors {
+            println!("upkeep error: {e}");
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Incompressible enough: pseudo-random printable bytes, 64 KiB.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut content: Vec<u8> = (0..64 << 10)
+        .map(|i| {
+            if i % 100 == 99 {
+                return b'\n';
+            }
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            b'!' + (state % 94) as u8
+        })
+        .collect();
+    content.push(b'\n');
+    fs::write(dir.path().join(closed), &content).unwrap();
+    fs::write(dir.path().join("audit.2026-11-26.0001.jsonl"), b"{}\n").unwrap();
+
+    let out = run_child(TEST, dir.path());
+    assert!(
+        out.contains("upkeep error"),
+        "the failure is reported: {out}"
+    );
+    assert!(out.contains(&format!("os error {}", libc::EFBIG)), "{out}");
+    assert_eq!(fs::read(dir.path().join(closed)).unwrap(), content);
+    for leftover in [format!("{closed}.gz.tmp"), format!("{closed}.gz")] {
+        assert!(!dir.path().join(&leftover).exists(), "{leftover}");
+    }
 }

@@ -1,0 +1,194 @@
+//! One event becomes one record: routed, visited, redacted, given its span context, encoded.
+
+use super::plan::{is_identity, plan_for, stream_index, FieldKind, Plan, LIFTED, REQUIRED};
+use super::spans::{lifted_name, SpanContexts};
+use super::Shared;
+use crate::record::fields::{Value, Visitor};
+use crate::record::{json, time, with_buffers, Buffers};
+use crate::Stream;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use tracing_core::{Event, Level, Subscriber};
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+pub(crate) fn on_event<S>(shared: &Shared, event: &Event<'_>, ctx: &Context<'_, S>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let normalized = event.normalized_metadata();
+    let (meta, plan) = match &normalized {
+        Some(real) => (
+            real,
+            Rc::new(Plan::build_split(shared, real, event.metadata())),
+        ),
+        None => (event.metadata(), plan_for(shared, event.metadata())),
+    };
+    let stream = if plan.route == Stream::Audit && shared.audit_admits(meta.level()) {
+        Stream::Audit
+    } else {
+        Stream::Debug
+    };
+    let si = stream_index(stream);
+    let renderer = shared.renderer(stream);
+
+    with_buffers(|bufs| {
+        let Buffers {
+            out,
+            message,
+            fields,
+            spans,
+            lifted,
+            text,
+            scratch,
+        } = bufs;
+
+        // Fields first: this runs user `Debug` impls, so no lock may be held yet.
+        let mut visitor = Visitor(|field: &tracing_core::Field, value: Value<'_>| {
+            let fp = plan.field(field.index());
+            match (fp.kind, stream) {
+                (FieldKind::Skip, _) => {}
+                (FieldKind::Message, _) => {
+                    message.clear();
+                    renderer.write_value(
+                        message,
+                        value,
+                        fp.actions[si],
+                        false,
+                        false,
+                        text,
+                        scratch,
+                    );
+                }
+                (FieldKind::Lifted(k), Stream::Audit) => {
+                    lifted[k].clear();
+                    renderer.write_value(
+                        &mut lifted[k],
+                        value,
+                        fp.actions[si],
+                        is_identity(k),
+                        true,
+                        text,
+                        scratch,
+                    );
+                }
+                _ => {
+                    let mark = fields.len();
+                    if !fields.is_empty() {
+                        fields.push(b',');
+                    }
+                    json::write_key(fields, field.name());
+                    if !renderer.write_value(
+                        fields,
+                        value,
+                        fp.actions[si],
+                        false,
+                        false,
+                        text,
+                        scratch,
+                    ) {
+                        fields.truncate(mark);
+                    }
+                }
+            }
+        });
+        event.record(&mut visitor);
+
+        // Span context, root to leaf. Lifted audit keys the event lacks are taken from the
+        // nearest enclosing span that has them (the request span usually knows the actor).
+        let event_has: [bool; 7] = std::array::from_fn(|k| !lifted[k].is_empty());
+        let mut correlation = None;
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                let ext = span.extensions();
+                let Some(sc) = ext
+                    .get::<SpanContexts>()
+                    .and_then(|c| c.for_layer(shared.id))
+                else {
+                    continue;
+                };
+                correlation.get_or_insert(sc.correlation_id);
+                let rendered = sc.fields(stream);
+                if !spans.is_empty() {
+                    spans.push(b',');
+                }
+                spans.extend_from_slice(b"{\"name\":");
+                json::write_str(spans, span.name());
+                spans.extend_from_slice(b",\"fields\":{");
+                spans.extend_from_slice(rendered.json());
+                spans.extend_from_slice(b"}}");
+                if stream == Stream::Audit {
+                    for k in 0..LIFTED.len() {
+                        if event_has[k] {
+                            continue;
+                        }
+                        if let Some(v) = rendered.get(lifted_name(k)) {
+                            lifted[k].clear();
+                            lifted[k].extend_from_slice(v);
+                        }
+                    }
+                }
+            }
+        }
+
+        out.extend_from_slice(b"{\"ts\":\"");
+        time::write_rfc3339(std::time::SystemTime::now(), out);
+        out.extend_from_slice(b"\",\"stream\":\"");
+        out.extend_from_slice(stream.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"level\":\"");
+        out.extend_from_slice(level_str(meta.level()).as_bytes());
+        out.extend_from_slice(b"\",\"target\":");
+        json::write_str(out, meta.target());
+        if stream == Stream::Audit {
+            for (k, value) in lifted.iter().enumerate() {
+                if !value.is_empty() {
+                    out.push(b',');
+                    json::write_key(out, LIFTED[k]);
+                    out.extend_from_slice(value);
+                }
+            }
+        }
+        if !message.is_empty() {
+            out.extend_from_slice(b",\"message\":");
+            out.extend_from_slice(message);
+        }
+        out.extend_from_slice(b",\"fields\":{");
+        out.extend_from_slice(fields);
+        out.extend_from_slice(b"},\"spans\":[");
+        out.extend_from_slice(spans);
+        out.push(b']');
+        if let Some(id) = correlation {
+            out.extend_from_slice(b",\"correlation_id\":\"");
+            out.extend_from_slice(&id);
+            out.push(b'"');
+        }
+        if stream == Stream::Audit && REQUIRED.iter().any(|&k| lifted[k].is_empty()) {
+            shared.schema_violations.fetch_add(1, Ordering::Relaxed);
+            out.extend_from_slice(b",\"schema_violation\":[");
+            let mut first = true;
+            for &k in &REQUIRED {
+                if lifted[k].is_empty() {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    json::write_str(out, LIFTED[k]);
+                }
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
+        shared.sink(stream).submit(out);
+    });
+}
+
+fn level_str(level: &Level) -> &'static str {
+    match *level {
+        Level::TRACE => "TRACE",
+        Level::DEBUG => "DEBUG",
+        Level::INFO => "INFO",
+        Level::WARN => "WARN",
+        Level::ERROR => "ERROR",
+    }
+}

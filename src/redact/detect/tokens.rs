@@ -1,0 +1,167 @@
+//! Tokens recognisable by their own shape: JWTs and the prefixed tokens of AWS, GitHub and Slack.
+
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+use memchr::memmem;
+
+use super::engine::Hits;
+use super::Detector;
+
+/// JWT parts are unpadded base64url; tolerating padding and trailing bits costs nothing and
+/// catches hand-made tokens too.
+const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// Bytes that continue a word, so a token glued to them is part of something longer.
+pub(super) fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The end of the run of bytes satisfying `pred` that starts at `from`.
+pub(super) fn run_end(b: &[u8], from: usize, pred: impl Fn(u8) -> bool) -> usize {
+    let mut end = from;
+    while end < b.len() && pred(b[end]) {
+        end += 1;
+    }
+    end
+}
+
+fn is_base64url_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// Finds JWTs: `header.payload.signature`, with header and payload decoding to JSON objects and
+/// the header naming its `alg`.
+pub(super) fn find_jwts(text: &str, hits: &mut Hits) {
+    let b = text.as_bytes();
+    let finder = memmem::Finder::new(b"eyJ");
+    let mut from = 0;
+    while let Some(offset) = finder.find(&b[from..]) {
+        let start = from + offset;
+        from = start + 3;
+        if start > 0 && (is_base64url_byte(b[start - 1]) || b[start - 1] == b'.') {
+            // Inside a longer run that does not begin with `eyJ`, or one already examined.
+            continue;
+        }
+        let end = run_end(b, start, |c| is_base64url_byte(c) || c == b'.');
+        from = end;
+        if is_jwt(&b[start..end]) {
+            hits.push(Detector::Jwt, start, end);
+        } else if end > start && b[end - 1] == b'.' && is_jwt(&b[start..end - 1]) {
+            // A token ending a sentence.
+            hits.push(Detector::Jwt, start, end - 1);
+        }
+    }
+}
+
+fn is_jwt(token: &[u8]) -> bool {
+    let mut parts = token.split(|&c| c == b'.');
+    let (Some(header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let is_object = |part: &[u8], required: Option<&str>| -> bool {
+        let Ok(json) = BASE64URL.decode(part) else {
+            return false;
+        };
+        match serde_json::from_slice::<serde_json::Value>(&json) {
+            Ok(serde_json::Value::Object(map)) => required.map_or(true, |k| map.contains_key(k)),
+            _ => false,
+        }
+    };
+    is_object(header, Some("alg")) && is_object(payload, None)
+}
+
+/// Finds AWS access key ids: `AKIA` (long-term) or `ASIA` (temporary) and 16 upper-case
+/// letters or digits, standing alone.
+pub(super) fn find_aws_key_ids(text: &str, hits: &mut Hits) {
+    let b = text.as_bytes();
+    for start in memchr::memchr_iter(b'A', b) {
+        let end = start + 20;
+        if end > b.len() {
+            break;
+        }
+        let prefix = &b[start..start + 4];
+        if prefix != b"AKIA" && prefix != b"ASIA" {
+            continue;
+        }
+        if start > 0 && is_word_byte(b[start - 1]) {
+            continue;
+        }
+        if !b[start + 4..end]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
+            continue;
+        }
+        if b.get(end).is_some_and(|&c| is_word_byte(c)) {
+            continue;
+        }
+        hits.push(Detector::AwsKey, start, end);
+    }
+}
+
+const GITHUB_PREFIXES: [&[u8]; 5] = [b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"];
+
+/// Finds GitHub tokens: classic ones (`ghp_` and friends, 36 or more letters and digits) and
+/// fine-grained ones (`github_pat_`, 22 or more letters, digits and underscores).
+pub(super) fn find_github_tokens(text: &str, hits: &mut Hits) {
+    let b = text.as_bytes();
+    let mut from = 0;
+    while let Some(offset) = memchr::memchr(b'g', &b[from..]) {
+        let start = from + offset;
+        from = start + 1;
+        if start > 0 && is_word_byte(b[start - 1]) {
+            continue;
+        }
+        let rest = &b[start..];
+        let (body_start, body_end, min) = if rest.starts_with(b"github_pat_") {
+            let body = start + 11;
+            (body, run_end(b, body, is_word_byte), 22)
+        } else if rest.len() >= 4 && GITHUB_PREFIXES.contains(&&rest[..4]) {
+            let body = start + 4;
+            (body, run_end(b, body, |c| c.is_ascii_alphanumeric()), 36)
+        } else {
+            continue;
+        };
+        from = body_end;
+        let len = body_end - body_start;
+        if len < min || len > 255 || b.get(body_end).is_some_and(|&c| is_word_byte(c)) {
+            continue;
+        }
+        hits.push(Detector::GitHubToken, start, body_end);
+    }
+}
+
+/// Finds Slack tokens: `xoxb-`, `xoxa-`, `xoxp-`, `xoxr-` or `xoxs-` and at least ten letters,
+/// digits or dashes.
+pub(super) fn find_slack_tokens(text: &str, hits: &mut Hits) {
+    let b = text.as_bytes();
+    let finder = memmem::Finder::new(b"xox");
+    let mut from = 0;
+    while let Some(offset) = finder.find(&b[from..]) {
+        let start = from + offset;
+        from = start + 3;
+        if start > 0 && is_word_byte(b[start - 1]) {
+            continue;
+        }
+        if !matches!(b.get(start + 3), Some(b'b' | b'a' | b'p' | b'r' | b's'))
+            || b.get(start + 4) != Some(&b'-')
+        {
+            continue;
+        }
+        let body = start + 5;
+        let end = run_end(b, body, |c| c.is_ascii_alphanumeric() || c == b'-');
+        from = end;
+        if end - body >= 10 {
+            hits.push(Detector::SlackToken, start, end);
+        }
+    }
+}

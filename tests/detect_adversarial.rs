@@ -1,0 +1,111 @@
+//! A megabyte of the bytes that start a match must not make scrubbing quadratic.
+//!
+//! The bound is generous (two seconds for one megabyte in a debug build, where the linear scan
+//! takes a few tens of milliseconds); a quadratic detector would take hours.
+
+use std::time::{Duration, Instant};
+
+use tracing_audit::redact::detect::{Detector, DetectorSet};
+use tracing_audit::redact::{Action, Pseudonymizer};
+use tracing_audit::Stream;
+
+const MEGABYTE: usize = 1 << 20;
+const BOUND: Duration = Duration::from_secs(2);
+
+fn repeated(unit: &str) -> String {
+    unit.repeat(MEGABYTE / unit.len())
+}
+
+/// Units that each keep one or more detectors busy at every position.
+const UNITS: &[&str] = &[
+    "1",
+    "4",
+    "eyJ",
+    "eyJ.",
+    "-----BEGIN",
+    "-----BEGIN PRIVATE KEY-----",
+    "-----BEGIN RSA PRIVATE KEY-----\n-----END ",
+    "@",
+    "a@",
+    "a.",
+    "1.",
+    ":",
+    "::",
+    "a:",
+    "1:",
+    "=",
+    "a=",
+    "key=",
+    "token=\"",
+    "authorization: ",
+    "4 ",
+    "4-",
+    "1 ",
+    "123-45-",
+    "g",
+    "gh",
+    "ghp_",
+    "github_pat_",
+    "xoxb-",
+    "xox",
+    "A",
+    "AKIA",
+    "b",
+    "bearer ",
+    "Basic ",
+    "://",
+    "a://",
+    "a:a@",
+    "x@a.",
+    "*",
+    "\u{e9}",
+];
+
+fn scrub_within_bound(set: &DetectorSet, hasher: Option<&Pseudonymizer>, text: &str, unit: &str) {
+    let started = Instant::now();
+    let out = set.scrub(text, hasher);
+    let took = started.elapsed();
+    if std::env::var_os("DETECT_TIMINGS").is_some() {
+        eprintln!("{unit:?}: {took:?}");
+    }
+    assert!(
+        took < BOUND,
+        "1 MB of {unit:?} took {took:?} (output {} bytes)",
+        out.len()
+    );
+}
+
+#[test]
+fn megabyte_adversarial_inputs_scrub_in_linear_time() {
+    let hasher = Pseudonymizer::new(b"adversarial");
+    let defaults = DetectorSet::for_stream(Stream::Debug);
+    for unit in UNITS {
+        scrub_within_bound(&defaults, Some(&hasher), &repeated(unit), unit);
+    }
+}
+
+#[test]
+fn megabyte_adversarial_inputs_scrub_in_linear_time_with_every_action() {
+    // Partial and Drop take other output paths than Mask and Hash.
+    for action in [Action::Partial, Action::Drop] {
+        let set = Detector::ALL
+            .iter()
+            .fold(DetectorSet::none(), |set, &d| set.set(d, action));
+        for unit in [
+            "4111 1111 1111 1111 ",
+            "1.2.3.4 ",
+            "a@b.co ",
+            "key=Zx8Kq2Lm9Pw4 ",
+        ] {
+            scrub_within_bound(&set, None, &repeated(unit), unit);
+        }
+    }
+}
+
+#[test]
+fn megabyte_of_secrets_is_fully_redacted() {
+    let set = DetectorSet::for_stream(Stream::Audit);
+    let text = repeated("4111 1111 1111 1111 ");
+    let out = set.scrub(&text, None);
+    assert!(!out.contains("4111"));
+}
