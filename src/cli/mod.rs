@@ -9,6 +9,7 @@ mod correlate;
 mod progress;
 mod records;
 mod render;
+mod scrub;
 mod tail;
 mod verify;
 
@@ -45,6 +46,8 @@ enum Command {
     Correlate(correlate::CorrelateArgs),
     /// Print the keyed pseudonym the redactor writes for VALUE.
     Hash(HashArgs),
+    /// Redact secrets and personal data from lines on stdin (JSON records or free text).
+    Scrub(scrub::ScrubArgs),
 }
 
 /// Filters shared by `tail` and `query`.
@@ -126,6 +129,7 @@ pub fn main() -> ExitCode {
         Command::Query(a) => records::query(a.dir, a.filters),
         Command::Correlate(a) => correlate::run(a),
         Command::Hash(a) => hash(a),
+        Command::Scrub(a) => scrub::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
