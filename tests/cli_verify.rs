@@ -122,3 +122,29 @@ fn verify_with_an_off_host_checkpoint_detects_a_cut_tail() {
     assert_eq!(o.status.code(), Some(17), "{}", text(&o));
     assert!(text(&o).contains("truncated"), "{}", text(&o));
 }
+
+#[test]
+fn verify_exit_codes_name_the_class_of_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    write_trail(dir.path(), keyed(), 0..60, 4096);
+    let files = trail_files(dir.path());
+    assert!(files.len() >= 3);
+    let d = dir.path().to_str().unwrap();
+    let kf = key_file(keys.path());
+    // A duplicated line: 14.
+    let mut lines = read_lines(&files[0]);
+    lines.insert(3, lines[2].clone());
+    write_lines(&files[0], &lines);
+    let o = tool(&["verify", d, "--key-file", &kf]);
+    assert_eq!(o.status.code(), Some(14), "{}", text(&o));
+    lines.remove(3);
+    write_lines(&files[0], &lines);
+    // A file missing in the middle: 15.
+    fs::remove_file(&files[1]).unwrap();
+    let o = tool(&["verify", d, "--key-file", &kf]);
+    assert_eq!(o.status.code(), Some(15), "{}", text(&o));
+    assert!(text(&o).contains("missing_file"), "{}", text(&o));
+    // Bad arguments: 2.
+    assert_eq!(tool(&["verify"]).status.code(), Some(2));
+}
