@@ -15,10 +15,7 @@
 //! # let _ = chain;
 //! ```
 
-// Until the layer builder (which calls `ChainConfig::framer`) lands, the framer is only reached
-// from tests.
 mod format;
-#[allow(dead_code)]
 mod framer;
 mod key;
 
@@ -88,8 +85,6 @@ impl ChainConfig {
     }
 
     /// The framer the audit sink's writer thread drives.
-    // Called by the layer builder, which lands separately.
-    #[allow(dead_code)]
     pub(crate) fn framer(&self) -> Box<dyn crate::sink::Framer> {
         Box::new(framer::ChainFramer::new(self))
     }

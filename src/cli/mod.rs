@@ -9,6 +9,7 @@ mod correlate;
 mod progress;
 mod records;
 mod render;
+mod scrub;
 mod tail;
 mod verify;
 
@@ -45,6 +46,8 @@ enum Command {
     Correlate(correlate::CorrelateArgs),
     /// Print the keyed pseudonym the redactor writes for VALUE.
     Hash(HashArgs),
+    /// Redact secrets and personal data from lines on stdin (JSON records or free text).
+    Scrub(scrub::ScrubArgs),
 }
 
 /// Filters shared by `tail` and `query`.
@@ -85,10 +88,14 @@ struct QueryArgs {
 struct HashArgs {
     /// The value to pseudonymize.
     value: String,
-    /// The hash key file (its bytes, one trailing newline removed).
+    /// The hash key file (its bytes, one trailing newline removed); default: the value of
+    /// $TRACING_AUDIT_HASH_KEY.
     #[arg(long, value_name = "F")]
-    key_file: PathBuf,
+    key_file: Option<PathBuf>,
 }
+
+/// Where `hash` and `scrub` find the hash key when no key file is given.
+const HASH_KEY_ENV: &str = "TRACING_AUDIT_HASH_KEY";
 
 /// A command failed to run.
 #[derive(Debug)]
@@ -122,6 +129,7 @@ pub fn main() -> ExitCode {
         Command::Query(a) => records::query(a.dir, a.filters),
         Command::Correlate(a) => correlate::run(a),
         Command::Hash(a) => hash(a),
+        Command::Scrub(a) => scrub::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -133,7 +141,17 @@ pub fn main() -> ExitCode {
 }
 
 fn hash(args: HashArgs) -> Result<u8, CliError> {
-    let key = crate::chain::read_key_file(&args.key_file)?;
+    let key = match &args.key_file {
+        Some(f) => crate::chain::read_key_file(f)?,
+        None => match std::env::var_os(HASH_KEY_ENV) {
+            Some(v) if !v.is_empty() => v.into_encoded_bytes(),
+            _ => {
+                return Err(CliError(format!(
+                    "no hash key: give --key-file F or set {HASH_KEY_ENV}"
+                )))
+            }
+        },
+    };
     println!(
         "{}",
         crate::redact::Pseudonymizer::new(&key).pseudonym(&args.value)

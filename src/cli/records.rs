@@ -67,8 +67,7 @@ impl Filters {
             return false;
         }
         let eq = |want: &Option<String>, key: &str| {
-            want.as_deref()
-                .map_or(true, |w| str_field(v, key) == Some(w))
+            want.as_deref().is_none_or(|w| str_field(v, key) == Some(w))
         };
         if !(eq(&self.actor, "actor") && eq(&self.action, "action") && eq(&self.outcome, "outcome"))
         {

@@ -256,8 +256,8 @@ impl fmt::Debug for AuditHandle {
 }
 
 impl AuditHandle {
-    /// Returns once every audit record emitted before the call is written and, per the audit
-    /// sink's durability policy, on disk — or the error that prevents it. Use it to fail closed.
+    /// Returns once every audit record emitted before the call is written and fsynced (whatever
+    /// the sink's durability policy) — or the error that prevents it. Use it to fail closed.
     pub fn sync(&self) -> Result<(), SinkError> {
         self.shared.sink(Stream::Audit).sync()
     }

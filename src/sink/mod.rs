@@ -166,6 +166,20 @@ pub(crate) fn spawn_tuned(
                     Arc::new(err),
                 )
             })?;
+            let mut files = files;
+            if framer.is_some() {
+                open_sealed_successor(&mut files, recovered.last_line.as_deref()).map_err(
+                    |err| {
+                        SinkError::io(
+                            format!(
+                                "opening the {stream} sink's files in {}: {err}",
+                                config.dir().display()
+                            ),
+                            Arc::new(err),
+                        )
+                    },
+                )?;
+            }
             let default_durability = match stream {
                 Stream::Audit => Durability::EveryBatch,
                 Stream::Debug => Durability::Never,
@@ -217,6 +231,29 @@ pub(crate) fn spawn_tuned(
         drain_timeout,
     };
     Ok((handle, guard))
+}
+
+/// If the newest file ends with the chain's seal, the previous run stopped between sealing it
+/// and opening its successor (a crash, or a rotation that kept failing until shutdown). A sealed
+/// file must not be written again, so the successor is opened now, as of the seal's time, which
+/// gives it the name the seal announced.
+fn open_sealed_successor(files: &mut FileSet, last_line: Option<&[u8]>) -> std::io::Result<()> {
+    let Some(line) = last_line else {
+        return Ok(());
+    };
+    if crate::chain::control_kind(line) != Some(b"seal".as_slice()) {
+        return Ok(());
+    }
+    let seal: serde_json::Value = serde_json::from_slice(line).unwrap_or_default();
+    if seal["next"].as_str() == Some(files.current_name()) {
+        return Ok(());
+    }
+    let at = seal["ts"]
+        .as_str()
+        .and_then(|ts| chrono::DateTime::parse_from_rfc3339(ts).ok())
+        .map(std::time::SystemTime::from)
+        .unwrap_or_else(|| files.now());
+    files.rotate(at)
 }
 
 /// Sets `SIGXFSZ` to ignored unless the application installed its own disposition.

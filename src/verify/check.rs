@@ -562,7 +562,7 @@ impl Checker<'_> {
                             "record does not match its MAC".to_owned(),
                         );
                     }
-                } else if expected.map_or(true, |x| x == seq) {
+                } else if expected.is_none_or(|x| x == seq) {
                     if file_start_after_missing {
                         // Reported as the missing file.
                     } else if expected.is_none() && e.prev_field.is_none() && next_chains {
@@ -923,7 +923,7 @@ impl Checker<'_> {
                     "the trail's record with the checkpoint's seq differs from the checkpoint"
                         .to_owned(),
                 )),
-                None if max.map_or(true, |m| tr.seq > m) => self.problems.push(problem(
+                None if max.is_none_or(|m| tr.seq > m) => self.problems.push(problem(
                     ProblemKind::Truncated,
                     Some(tr.seq),
                     format!(

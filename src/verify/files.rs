@@ -85,7 +85,7 @@ pub(crate) fn list(dir: &Path, prefix: Option<&str>) -> io::Result<Listing> {
             _ => continue,
         };
         if name.ends_with(".partial") {
-            if prefix.map_or(true, |p| name.starts_with(&format!("{p}."))) {
+            if prefix.is_none_or(|p| name.starts_with(&format!("{p}."))) {
                 listing.partials.push(entry.path());
             }
             continue;

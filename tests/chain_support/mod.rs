@@ -1,0 +1,100 @@
+//! Real trails for the chain, verify and CLI tests: written through the layer and the file sink.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use tracing_audit::chain::{ChainConfig, ChainKey};
+use tracing_audit::layer::AuditLayer;
+use tracing_audit::sink::FileSink;
+use tracing_subscriber::prelude::*;
+
+pub fn key() -> ChainKey {
+    ChainKey::new("k1", b"integration test chain key")
+}
+
+pub fn keyed() -> ChainConfig {
+    ChainConfig::new().key(key()).checkpoint_every(25)
+}
+
+/// Emits audit events `range` (each in its own request span, with one debug event) through
+/// the real layer into `dir`, rotating files at `max_file_size` bytes.
+pub fn write_trail(
+    dir: &Path,
+    chain: ChainConfig,
+    range: std::ops::Range<usize>,
+    max_file_size: u64,
+) {
+    let (layer, guard) = AuditLayer::builder()
+        .audit_to_files(FileSink::new(dir).max_file_size(max_file_size))
+        .debug_to(std::io::sink)
+        .chain(chain)
+        .build()
+        .expect("layer builds");
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || emit(range));
+    drop(guard);
+}
+
+pub fn emit(range: std::ops::Range<usize>) {
+    for i in range {
+        let span = tracing::info_span!("request", request_id = i, user = "svc");
+        let _g = span.enter();
+        let actor = format!("user{}", i % 7);
+        let resource = format!("/doc/{i}");
+        let outcome = if i % 5 == 0 { "failure" } else { "success" };
+        tracing::info!(
+            target: "audit",
+            actor = %actor,
+            action = "read",
+            resource = %resource,
+            outcome,
+            src_ip = "10.0.0.7",
+            "request {i} handled"
+        );
+        tracing::debug!(rows = i, "query done");
+    }
+}
+
+/// The trail's own files (`*.jsonl`), in name order.
+pub fn trail_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            (n.ends_with(".jsonl") || n.ends_with(".jsonl.gz"))
+                && !n.contains(".current.")
+                && !fs::symlink_metadata(p).unwrap().file_type().is_symlink()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn read_lines(path: &Path) -> Vec<Vec<u8>> {
+    fs::read(path)
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+pub fn write_lines(path: &Path, lines: &[Vec<u8>]) {
+    let mut c = Vec::new();
+    for l in lines {
+        c.extend_from_slice(l);
+        c.push(b'\n');
+    }
+    fs::write(path, c).unwrap();
+}
+
+/// Copies a trail directory (regular files only; the current link is recreated by nobody).
+pub fn copy_dir(from: &Path, to: &Path) {
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        if fs::symlink_metadata(&p).unwrap().file_type().is_file() {
+            fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
