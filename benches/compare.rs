@@ -126,6 +126,9 @@ fn audit_event() {
 }
 
 /// An audit event inside an entered request span (the span is created once, outside the loop).
+/// Builds one side's subscriber when its turn comes.
+type MakeSetup<'a> = Box<dyn FnOnce() -> Setup + 'a>;
+
 /// Each side is set up only when its turn comes, so only one subscriber (and its writer
 /// threads) exists during a measurement.
 fn bench_audit_in_span(
@@ -135,8 +138,7 @@ fn bench_audit_in_span(
     ours: impl FnOnce() -> Setup,
 ) {
     let mut g = c.benchmark_group(group);
-    let sides: [(&str, Box<dyn FnOnce() -> Setup>); 2] =
-        [("peer", Box::new(peer)), ("ours", Box::new(ours))];
+    let sides: [(&str, MakeSetup<'_>); 2] = [("peer", Box::new(peer)), ("ours", Box::new(ours))];
     for (name, setup) in sides {
         let setup = setup();
         tracing::dispatcher::with_default(&setup.dispatch, || {
@@ -166,7 +168,10 @@ fn audit_event_redaction_chain_files(c: &mut Criterion) {
 /// Runs `f` as a benchmark of each side in `group`.
 fn pair(c: &mut Criterion, group: &str, f: fn()) {
     let mut g = c.benchmark_group(group);
-    let sides: [(&str, fn() -> Setup); 2] = [("peer", peer_discard), ("ours", ours_discard)];
+    let sides: [(&str, MakeSetup<'_>); 2] = [
+        ("peer", Box::new(peer_discard)),
+        ("ours", Box::new(ours_discard)),
+    ];
     for (name, setup) in sides {
         let setup = setup();
         tracing::dispatcher::with_default(&setup.dispatch, || {
