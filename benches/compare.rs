@@ -1,1 +1,212 @@
-fn main() {}
+//! This crate against the setup a team would otherwise hand-build ("the peer"): two
+//! `tracing_subscriber::fmt::layer().json()` layers with per-layer filters (the audit layer
+//! filtered to the `audit` target, the debug layer by an `EnvFilter`), each writing through
+//! `tracing_appender::non_blocking` into a discarding writer or a `tracing_appender::rolling`
+//! file.
+//!
+//! Every group has a `peer` and an `ours` member doing the same thing: same events, same spans,
+//! same kind of output. Only the caller's cost is measured; both sides write on a background
+//! thread. Ours always redacts and chains (the chain is always on; the `_files` group adds a
+//! chain key and a hash key, so its MAC is an HMAC).
+//!
+//! Run with `cargo bench --bench compare`; the results go into docs/benchmarks.md.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use tracing::Dispatch;
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_audit::chain::{ChainConfig, ChainKey};
+use tracing_audit::layer::{AuditGuard, AuditLayer};
+use tracing_audit::sink::FileSink;
+use tracing_subscriber::filter::{EnvFilter, Targets};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::prelude::*;
+
+/// The debug stream's directives, the same on both sides. The peer's debug layer also has to
+/// exclude the audit target itself, or every audit event would be written twice.
+const DEBUG_DIRECTIVES: &str = "info";
+const PEER_DEBUG_DIRECTIVES: &str = "info,audit=off";
+
+/// A subscriber plus whatever must stay alive (and flushes on drop) while it is in use.
+struct Setup {
+    dispatch: Dispatch,
+    _guards: Guards,
+}
+
+#[allow(dead_code)] // Held only for their `Drop`.
+enum Guards {
+    Peer(WorkerGuard, WorkerGuard),
+    Ours(AuditGuard),
+}
+
+fn peer<A, D>(audit: A, debug: D) -> Setup
+where
+    A: std::io::Write + Send + 'static,
+    D: std::io::Write + Send + 'static,
+{
+    let (audit_writer, audit_guard) = tracing_appender::non_blocking(audit);
+    let (debug_writer, debug_guard) = tracing_appender::non_blocking(debug);
+    let audit_layer = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(audit_writer)
+        .with_filter(Targets::new().with_target("audit", tracing::Level::INFO));
+    let debug_layer = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(debug_writer)
+        .with_filter(EnvFilter::new(PEER_DEBUG_DIRECTIVES));
+    let subscriber = tracing_subscriber::registry()
+        .with(audit_layer)
+        .with(debug_layer);
+    Setup {
+        dispatch: Dispatch::new(subscriber),
+        _guards: Guards::Peer(audit_guard, debug_guard),
+    }
+}
+
+fn peer_discard() -> Setup {
+    peer(std::io::sink(), std::io::sink())
+}
+
+fn peer_files(dir: &Path) -> Setup {
+    peer(
+        tracing_appender::rolling::daily(dir.join("audit"), "audit.log"),
+        tracing_appender::rolling::daily(dir.join("debug"), "debug.log"),
+    )
+}
+
+fn ours<M>(audit: M, debug: M) -> Setup
+where
+    M: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let (layer, guard) = AuditLayer::builder()
+        .audit_to(audit)
+        .debug_to(debug)
+        .debug_filter(DEBUG_DIRECTIVES)
+        .build()
+        .expect("layer builds");
+    Setup {
+        dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
+        _guards: Guards::Ours(guard),
+    }
+}
+
+fn ours_discard() -> Setup {
+    ours(std::io::sink, std::io::sink)
+}
+
+/// Real files, a keyed chain (HMAC) and a hash key for pseudonyms.
+fn ours_files(dir: &Path) -> Setup {
+    let (layer, guard) = AuditLayer::builder()
+        .audit_to_files(FileSink::new(dir.join("audit")))
+        .debug_to_files(FileSink::new(dir.join("debug")))
+        .debug_filter(DEBUG_DIRECTIVES)
+        .chain(ChainConfig::new().key(ChainKey::new("k1", b"bench chain key, 32 bytes long..")))
+        .hash_key(b"bench hash key")
+        .build()
+        .expect("layer builds");
+    Setup {
+        dispatch: Dispatch::new(tracing_subscriber::registry().with(layer)),
+        _guards: Guards::Ours(guard),
+    }
+}
+
+/// The audit event every audit benchmark emits.
+fn audit_event() {
+    tracing::info!(
+        target: "audit",
+        actor = "alice",
+        action = "document.read",
+        resource = "doc-42",
+        outcome = "success",
+        "document read"
+    );
+}
+
+/// An audit event inside an entered request span (the span is created once, outside the loop).
+fn bench_audit_in_span(c: &mut Criterion, group: &str, peer: Setup, ours: Setup) {
+    let mut g = c.benchmark_group(group);
+    for (name, setup) in [("peer", peer), ("ours", ours)] {
+        tracing::dispatcher::with_default(&setup.dispatch, || {
+            let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
+            let _entered = span.enter();
+            g.bench_function(name, |b| b.iter(audit_event));
+        });
+        drop(setup);
+    }
+    g.finish();
+}
+
+fn audit_event_in_span(c: &mut Criterion) {
+    bench_audit_in_span(c, "audit_event_in_span", peer_discard(), ours_discard());
+}
+
+fn audit_event_redaction_chain_files(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    bench_audit_in_span(
+        c,
+        "audit_event_redaction_chain_files",
+        peer_files(&dir.path().join("peer")),
+        ours_files(&dir.path().join("ours")),
+    );
+}
+
+/// Runs `f` as a benchmark of each side in `group`.
+fn pair(c: &mut Criterion, group: &str, f: fn()) {
+    let mut g = c.benchmark_group(group);
+    for (name, setup) in [("peer", peer_discard()), ("ours", ours_discard())] {
+        tracing::dispatcher::with_default(&setup.dispatch, || {
+            g.bench_function(name, |b| b.iter(f));
+        });
+        drop(setup);
+    }
+    g.finish();
+}
+
+fn debug_event(c: &mut Criterion) {
+    pair(c, "debug_event", || {
+        tracing::info!(target: "app", bytes = black_box(4096u64), cache = "miss", "served from disk");
+    });
+}
+
+fn disabled_trace(c: &mut Criterion) {
+    pair(c, "disabled_trace", || {
+        tracing::trace!(target: "app", attempt = black_box(3u64), "retrying");
+    });
+}
+
+fn span_lifecycle(c: &mut Criterion) {
+    pair(c, "span_lifecycle", || {
+        let span = tracing::info_span!("request", request_id = black_box(7u64), user = "alice");
+        let _entered = span.enter();
+    });
+}
+
+fn span_late_record(c: &mut Criterion) {
+    pair(c, "span_late_record", || {
+        let span = tracing::info_span!(
+            "request",
+            request_id = black_box(7u64),
+            user = tracing::field::Empty
+        );
+        span.record("user", "alice");
+        let _entered = span.enter();
+    });
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = audit_event_in_span, audit_event_redaction_chain_files, debug_event,
+        disabled_trace, span_lifecycle, span_late_record
+}
+criterion_main!(benches);

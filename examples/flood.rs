@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example flood -- --dir DIR --events N --threads T [--max-file-size BYTES] [--compress]
+//! cargo run --release --example flood -- --dir DIR --events N --threads T --peer lossy|lossless
 //! ```
 //!
 //! Emits N audit events (each inside a `request` span carrying `request_id` and `user`) and N/2
@@ -17,6 +18,13 @@
 //!
 //! `audit_written` must equal N (AUDIT is lossless); `debug_written + debug_dropped` must equal
 //! N/2 (DEBUG drops under overload, and counts every drop).
+//!
+//! `--peer lossy|lossless` runs the same flood through the setup this crate replaces: two
+//! `fmt::layer().json()` layers with per-layer filters, each into a daily
+//! `tracing_appender::rolling` file behind `tracing_appender::non_blocking` (its default, which
+//! drops lines when its channel is full, or `lossy(false)`, which blocks). Its lines are counted
+//! on disk the same way, so the audit lines a lossy peer silently loses show as
+//! `audit_written` < N; `debug_dropped` is what its debug writer's error counter reports.
 
 use std::error::Error;
 use std::fs;
@@ -30,8 +38,7 @@ use tracing_audit::sink::{FileSink, Rotation};
 use tracing_audit::Stream;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str =
-    "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress]";
+const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--peer lossy|lossless]";
 
 #[derive(Debug)]
 struct Args {
@@ -40,6 +47,7 @@ struct Args {
     threads: u64,
     max_file_size: Option<u64>,
     compress: bool,
+    peer: Option<Peer>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -48,6 +56,7 @@ fn parse_args() -> Result<Args, String> {
     let mut threads = 1;
     let mut max_file_size = None;
     let mut compress = false;
+    let mut peer = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -61,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => threads = number(value()?)?.max(1),
             "--max-file-size" => max_file_size = Some(number(value()?)?),
             "--compress" => compress = true,
+            "--peer" => peer = Some(Peer::parse(&value()?)?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -71,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
         threads,
         max_file_size,
         compress,
+        peer,
     })
 }
 
@@ -109,7 +120,10 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
             return Err(format!("{} is not empty; counts would be wrong", dir.display()).into());
         }
     }
-    let outcome = flood_ours(args, &audit_dir, &debug_dir)?;
+    let outcome = match args.peer {
+        Some(peer) => flood_peer(args, peer, &audit_dir, &debug_dir)?,
+        None => flood_ours(args, &audit_dir, &debug_dir)?,
+    };
     report(args, &outcome);
     Ok(())
 }
@@ -153,6 +167,86 @@ fn flood_ours(args: &Args, audit_dir: &Path, debug_dir: &Path) -> Result<Outcome
         audit_written: count_records(audit_dir, Stream::Audit)?,
         debug_written: count_records(debug_dir, Stream::Debug)?,
         debug_dropped: handle.health(Stream::Debug).dropped,
+        secs,
+    })
+}
+
+/// The hand-built alternative's queueing mode.
+#[derive(Debug, Clone, Copy)]
+enum Peer {
+    /// `tracing_appender::non_blocking` as is: drops lines when its channel is full.
+    Lossy,
+    /// `NonBlockingBuilder::default().lossy(false)`: blocks the caller instead.
+    Lossless,
+}
+
+impl Peer {
+    fn parse(value: &str) -> Result<Peer, String> {
+        match value {
+            "lossy" => Ok(Peer::Lossy),
+            "lossless" => Ok(Peer::Lossless),
+            other => Err(format!("--peer: {other:?} is neither lossy nor lossless")),
+        }
+    }
+}
+
+/// The same flood through two `fmt` JSON layers into `non_blocking` rolling files, named so
+/// [`count_records`] finds them (`audit.<date>.jsonl`).
+fn flood_peer(
+    args: &Args,
+    peer: Peer,
+    audit_dir: &Path,
+    debug_dir: &Path,
+) -> Result<Outcome, Box<dyn Error>> {
+    use tracing_appender::non_blocking::NonBlockingBuilder;
+    use tracing_appender::rolling::{RollingFileAppender, Rotation as PeerRotation};
+    use tracing_subscriber::filter::{EnvFilter, Targets};
+
+    let appender = |dir: &Path, prefix: &str| {
+        RollingFileAppender::builder()
+            .rotation(PeerRotation::DAILY)
+            .filename_prefix(prefix)
+            .filename_suffix("jsonl")
+            .build(dir)
+    };
+    let lossy = matches!(peer, Peer::Lossy);
+    let (audit_writer, audit_guard) = NonBlockingBuilder::default()
+        .lossy(lossy)
+        .finish(appender(audit_dir, "audit")?);
+    let (debug_writer, debug_guard) = NonBlockingBuilder::default()
+        .lossy(lossy)
+        .finish(appender(debug_dir, "debug")?);
+    let debug_errors = debug_writer.error_counter();
+    let audit_layer = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(audit_writer)
+        .with_filter(Targets::new().with_target("audit", tracing::Level::INFO));
+    let debug_layer = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(debug_writer)
+        .with_filter(EnvFilter::new("info,audit=off"));
+    tracing_subscriber::registry()
+        .with(audit_layer)
+        .with(debug_layer)
+        .init();
+
+    let started = Instant::now();
+    let (events, threads) = (args.events, args.threads);
+    let workers: Vec<_> = (0..threads)
+        .map(|t| std::thread::spawn(move || emit(t, threads, events)))
+        .collect();
+    for worker in workers {
+        worker.join().map_err(|_| "an emitting thread panicked")?;
+    }
+    // Dropping the guards flushes what is still queued: part of the measured time, as for ours.
+    drop(audit_guard);
+    drop(debug_guard);
+    let secs = started.elapsed().as_secs_f64();
+
+    Ok(Outcome {
+        audit_written: count_records(audit_dir, Stream::Audit)?,
+        debug_written: count_records(debug_dir, Stream::Debug)?,
+        debug_dropped: debug_errors.dropped_lines() as u64,
         secs,
     })
 }
