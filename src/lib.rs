@@ -81,4 +81,6 @@ pub mod sink;
 mod stream;
 pub mod verify;
 
+pub use layer::{AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, BuildError};
+pub use sink::FileSink;
 pub use stream::Stream;

@@ -280,17 +280,7 @@ impl AuditLayerBuilder {
     ///   at the audit floor;
     /// - a destination is missing, a key cannot be read, or a sink cannot be opened.
     pub fn build<S>(self) -> Result<(AuditLayer<S>, AuditGuard), BuildError> {
-        let static_max = tracing::level_filters::STATIC_MAX_LEVEL;
-        if static_max < self.audit_floor {
-            return Err(BuildError::new(
-                format!(
-                    "tracing is compiled with a max level of {static_max} (a `max_level_*` or \
-                     `release_max_level_*` feature), which removes audit events at {}",
-                    self.audit_floor
-                ),
-                None,
-            ));
-        }
+        check_static_level(tracing::level_filters::STATIC_MAX_LEVEL, self.audit_floor)?;
         let debug_filter = match &self.debug_filter {
             DebugFilterSource::Directives(d) => EnvFilter::builder().parse(d).map_err(|e| {
                 BuildError::new(format!("invalid debug filter {d:?}"), Some(Box::new(e)))
@@ -373,6 +363,21 @@ impl AuditLayerBuilder {
     }
 }
 
+/// Audit events at the floor must not be compiled out by tracing's `max_level_*` /
+/// `release_max_level_*` features: that loss would be silent and total.
+fn check_static_level(static_max: LevelFilter, audit_floor: LevelFilter) -> Result<(), BuildError> {
+    if static_max < audit_floor {
+        return Err(BuildError::new(
+            format!(
+                "tracing is compiled with a max level of {static_max} (a `max_level_*` or \
+                 `release_max_level_*` feature), which removes audit events at {audit_floor}"
+            ),
+            None,
+        ));
+    }
+    Ok(())
+}
+
 fn target(d: Destination) -> Target {
     match d {
         Destination::Writer(w) => Target::Writer(w),
@@ -438,5 +443,19 @@ impl fmt::Display for BuildError {
 impl Error for BuildError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_static_max_level_below_the_audit_floor_is_refused() {
+        let err = check_static_level(LevelFilter::WARN, LevelFilter::INFO).unwrap_err();
+        assert!(err.to_string().contains("release_max_level_"), "{err}");
+        assert!(check_static_level(LevelFilter::INFO, LevelFilter::INFO).is_ok());
+        assert!(check_static_level(LevelFilter::TRACE, LevelFilter::INFO).is_ok());
+        assert!(check_static_level(LevelFilter::OFF, LevelFilter::ERROR).is_err());
     }
 }

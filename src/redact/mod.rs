@@ -48,6 +48,6 @@ pub(crate) fn write_partial(value: &str, out: &mut String) {
         .nth(count - 4)
         .map(|(i, _)| i)
         .unwrap_or(value.len());
-    out.extend(std::iter::repeat('*').take(count - 4));
+    out.extend(std::iter::repeat_n('*', count - 4));
     out.push_str(&value[keep_from..]);
 }

@@ -171,7 +171,7 @@ pub(super) fn is_placeholder(value: &[u8]) -> bool {
     // A value of one repeated character (`********`, `xxxxxx`) is a mask someone typed.
     let repeated = value
         .first()
-        .map_or(true, |&first| value.iter().all(|&c| c == first));
+        .is_none_or(|&first| value.iter().all(|&c| c == first));
     repeated || WORDS.iter().any(|w| w.eq_ignore_ascii_case(value))
 }
 

@@ -72,7 +72,7 @@ fn is_jwt(token: &[u8]) -> bool {
             return false;
         };
         match serde_json::from_slice::<serde_json::Value>(&json) {
-            Ok(serde_json::Value::Object(map)) => required.map_or(true, |k| map.contains_key(k)),
+            Ok(serde_json::Value::Object(map)) => required.is_none_or(|k| map.contains_key(k)),
             _ => false,
         }
     };
