@@ -126,9 +126,21 @@ fn audit_event() {
 }
 
 /// An audit event inside an entered request span (the span is created once, outside the loop).
-fn bench_audit_in_span(c: &mut Criterion, group: &str, peer: Setup, ours: Setup) {
+/// Builds one side's subscriber when its turn comes.
+type MakeSetup<'a> = Box<dyn FnOnce() -> Setup + 'a>;
+
+/// Each side is set up only when its turn comes, so only one subscriber (and its writer
+/// threads) exists during a measurement.
+fn bench_audit_in_span(
+    c: &mut Criterion,
+    group: &str,
+    peer: impl FnOnce() -> Setup,
+    ours: impl FnOnce() -> Setup,
+) {
     let mut g = c.benchmark_group(group);
-    for (name, setup) in [("peer", peer), ("ours", ours)] {
+    let sides: [(&str, MakeSetup<'_>); 2] = [("peer", Box::new(peer)), ("ours", Box::new(ours))];
+    for (name, setup) in sides {
+        let setup = setup();
         tracing::dispatcher::with_default(&setup.dispatch, || {
             let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
             let _entered = span.enter();
@@ -140,7 +152,7 @@ fn bench_audit_in_span(c: &mut Criterion, group: &str, peer: Setup, ours: Setup)
 }
 
 fn audit_event_in_span(c: &mut Criterion) {
-    bench_audit_in_span(c, "audit_event_in_span", peer_discard(), ours_discard());
+    bench_audit_in_span(c, "audit_event_in_span", peer_discard, ours_discard);
 }
 
 fn audit_event_redaction_chain_files(c: &mut Criterion) {
@@ -148,15 +160,20 @@ fn audit_event_redaction_chain_files(c: &mut Criterion) {
     bench_audit_in_span(
         c,
         "audit_event_redaction_chain_files",
-        peer_files(&dir.path().join("peer")),
-        ours_files(&dir.path().join("ours")),
+        || peer_files(&dir.path().join("peer")),
+        || ours_files(&dir.path().join("ours")),
     );
 }
 
 /// Runs `f` as a benchmark of each side in `group`.
 fn pair(c: &mut Criterion, group: &str, f: fn()) {
     let mut g = c.benchmark_group(group);
-    for (name, setup) in [("peer", peer_discard()), ("ours", ours_discard())] {
+    let sides: [(&str, MakeSetup<'_>); 2] = [
+        ("peer", Box::new(peer_discard)),
+        ("ours", Box::new(ours_discard)),
+    ];
+    for (name, setup) in sides {
+        let setup = setup();
         tracing::dispatcher::with_default(&setup.dispatch, || {
             g.bench_function(name, |b| b.iter(f));
         });

@@ -6,48 +6,89 @@ use super::Shared;
 use crate::record::fields::{render_text, Value, Visitor};
 use crate::record::{json, with_buffers};
 use crate::Stream;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use tracing_core::field::Visit;
 use tracing_core::Metadata;
 
-/// Rendered span field values per stream: `(name, Some(JSON value) | None when dropped)`.
-pub(crate) type Rendered = [Vec<(&'static str, Option<Vec<u8>>)>; 2];
-
 /// A correlation id: 16 lowercase hex digits shared by every record under one root span.
 pub(crate) type CorrelationId = [u8; 16];
 
 /// One span's fields as rendered for one stream.
+///
+/// All values live in the one `json` buffer (`"name":value,...`, exactly what a record embeds),
+/// found by range: a span costs a couple of allocations per stream, not one per field.
 #[derive(Debug, Default)]
 pub(crate) struct RenderedFields {
-    /// `(name, JSON value)`; replaced in place by `Span::record`.
-    values: Vec<(&'static str, Vec<u8>)>,
-    /// `"name":value,...`, rebuilt after every change.
+    /// `"name":value,...`.
     json: Vec<u8>,
+    /// Each field's name and where its JSON value lies in `json`.
+    values: Vec<(&'static str, Range<usize>)>,
 }
 
 impl RenderedFields {
-    fn set(&mut self, name: &'static str, value: Option<Vec<u8>>) {
-        let existing = self.values.iter().position(|(n, _)| *n == name);
-        match (existing, value) {
-            (Some(i), Some(v)) => self.values[i].1 = v,
-            (None, Some(v)) => self.values.push((name, v)),
-            (Some(i), None) => {
-                self.values.remove(i);
-            }
-            (None, None) => {}
+    /// Appends one field; `write` appends its JSON value and returns `false` (having appended
+    /// nothing) when the field is dropped.
+    fn push(&mut self, name: &'static str, write: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
+        if self.json.capacity() == 0 {
+            self.json.reserve(FIRST_CAPACITY);
+        }
+        let mark = self.json.len();
+        if !self.values.is_empty() {
+            self.json.push(b',');
+        }
+        json::write_key(&mut self.json, name);
+        let value_start = self.json.len();
+        if write(&mut self.json) {
+            self.values.push((name, value_start..self.json.len()));
+            true
+        } else {
+            self.json.truncate(mark);
+            false
         }
     }
 
-    fn rebuild(&mut self) {
-        self.json.clear();
-        for (i, (name, value)) in self.values.iter().enumerate() {
-            if i > 0 {
-                self.json.push(b',');
-            }
-            json::write_key(&mut self.json, name);
-            self.json.extend_from_slice(value);
+    /// Applies a rendering of some of the span's fields with replace semantics: a value
+    /// replaces the field's current one in place, a new name is appended, a dropped name is
+    /// removed.
+    fn apply(&mut self, update: Update) {
+        let has_duplicates = update
+            .fields
+            .values
+            .iter()
+            .enumerate()
+            .any(|(i, (name, _))| update.fields.values[..i].iter().any(|(n, _)| n == name));
+        if self.values.is_empty() && !has_duplicates {
+            // A new span: the rendering is the result.
+            *self = update.fields;
+            return;
         }
+        let mut merged: Vec<(&'static str, &[u8])> = self
+            .values
+            .iter()
+            .map(|(name, range)| (*name, &self.json[range.clone()]))
+            .collect();
+        for (name, range) in &update.fields.values {
+            let value = &update.fields.json[range.clone()];
+            match merged.iter().position(|(n, _)| n == name) {
+                Some(i) => merged[i].1 = value,
+                None => merged.push((name, value)),
+            }
+        }
+        for name in &update.dropped {
+            if let Some(i) = merged.iter().position(|(n, _)| n == name) {
+                merged.remove(i);
+            }
+        }
+        let mut next = RenderedFields::default();
+        for (name, value) in merged {
+            next.push(name, |out| {
+                out.extend_from_slice(value);
+                true
+            });
+        }
+        *self = next;
     }
 
     /// The rendered value of a field called `name`, if the span has one.
@@ -55,13 +96,27 @@ impl RenderedFields {
         self.values
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_slice())
+            .and_then(|(_, range)| self.json.get(range.clone()))
     }
 
     pub(crate) fn json(&self) -> &[u8] {
         &self.json
     }
 }
+
+/// Room for a typical span's fields, reserved on the first field so the buffer rarely grows.
+const FIRST_CAPACITY: usize = 96;
+
+/// Some of a span's fields rendered for one stream: the kept ones, and the names whose values
+/// the redaction policy drops. A field name's action is fixed, so a name is never in both.
+#[derive(Debug, Default)]
+pub(crate) struct Update {
+    fields: RenderedFields,
+    dropped: Vec<&'static str>,
+}
+
+/// Rendered span field values, per stream (indexed by `stream_index`).
+pub(crate) type Rendered = [Update; 2];
 
 /// What one layer instance keeps about one span.
 #[derive(Debug)]
@@ -92,11 +147,14 @@ impl SpanContexts {
     }
 }
 
-/// Renders the fields in `values` for both streams as `(name, Some(json) | None = dropped)`.
-/// Runs user `Debug` impls, so it must be called without holding any extension lock.
+/// Renders the fields in `values` for both streams. Runs user `Debug` impls, so it must be
+/// called without holding any extension lock.
 fn render(shared: &Shared, meta: &Metadata<'_>, record: impl FnOnce(&mut dyn Visit)) -> Rendered {
     let plan = plan_for(shared, meta);
     let mut rendered: Rendered = Default::default();
+    // Only scalars forced into strings (lifted keys) are formatted into this; it stays
+    // unallocated otherwise.
+    let mut number_text = String::new();
     with_buffers(|bufs| {
         let mut visitor = Visitor(|field: &tracing_core::Field, value: Value<'_>| {
             let fp = plan.field(field.index());
@@ -118,17 +176,21 @@ fn render(shared: &Shared, meta: &Metadata<'_>, record: impl FnOnce(&mut dyn Vis
                     (Stream::Audit, FieldKind::Lifted(k)) => (is_identity(k), true),
                     _ => (false, false),
                 };
-                let mut out = Vec::new();
-                let kept = shared.renderer(stream).write_value(
-                    &mut out,
-                    value,
-                    fp.actions[i],
-                    identity,
-                    as_string,
-                    &mut String::new(),
-                    &mut bufs.scratch,
-                );
-                rendered[i].push((field.name(), kept.then_some(out)));
+                let update = &mut rendered[i];
+                let kept = update.fields.push(field.name(), |out| {
+                    shared.renderer(stream).write_value(
+                        out,
+                        value,
+                        fp.actions[i],
+                        identity,
+                        as_string,
+                        &mut number_text,
+                        &mut bufs.scratch,
+                    )
+                });
+                if !kept {
+                    update.dropped.push(field.name());
+                }
             }
         });
         record(&mut visitor);
@@ -144,11 +206,8 @@ pub(crate) fn new_span_context(
 ) -> SpanContext {
     let rendered = render(shared, attrs.metadata(), |v| attrs.record(v));
     let mut streams: [RenderedFields; 2] = Default::default();
-    for (fields, values) in streams.iter_mut().zip(rendered) {
-        for (name, value) in values {
-            fields.set(name, value);
-        }
-        fields.rebuild();
+    for (fields, update) in streams.iter_mut().zip(rendered) {
+        fields.apply(update);
     }
     SpanContext {
         layer: shared.id,
@@ -171,11 +230,8 @@ pub(crate) fn apply_record(contexts: &mut SpanContexts, layer: u64, rendered: Re
     let Some(ctx) = contexts.for_layer_mut(layer) else {
         return;
     };
-    for (fields, values) in ctx.streams.iter_mut().zip(rendered) {
-        for (name, value) in values {
-            fields.set(name, value);
-        }
-        fields.rebuild();
+    for (fields, update) in ctx.streams.iter_mut().zip(rendered) {
+        fields.apply(update);
     }
 }
 
@@ -226,6 +282,44 @@ pub(crate) fn lifted_name(k: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn update(kept: &[(&'static str, &str)], dropped: &[&'static str]) -> Update {
+        let mut u = Update::default();
+        for (name, value) in kept {
+            u.fields.push(name, |out| {
+                out.extend_from_slice(value.as_bytes());
+                true
+            });
+        }
+        u.dropped.extend_from_slice(dropped);
+        u
+    }
+
+    #[test]
+    fn span_fields_are_one_json_buffer_with_values_by_name() {
+        let mut f = RenderedFields::default();
+        f.apply(update(&[("a", "1"), ("b", "\"x\"")], &[]));
+        assert_eq!(f.json(), br#""a":1,"b":"x""#);
+        assert_eq!(f.get("b"), Some(&br#""x""#[..]));
+        assert_eq!(f.get("c"), None);
+    }
+
+    #[test]
+    fn late_record_replaces_in_place_appends_new_and_removes_dropped() {
+        let mut f = RenderedFields::default();
+        f.apply(update(&[("a", "1"), ("b", "2"), ("c", "3")], &[]));
+        f.apply(update(&[("b", "20"), ("d", "4")], &["a"]));
+        assert_eq!(f.json(), br#""b":20,"c":3,"d":4"#);
+        assert_eq!(f.get("a"), None);
+        assert_eq!(f.get("d"), Some(&b"4"[..]));
+    }
+
+    #[test]
+    fn a_name_recorded_twice_keeps_its_first_place_and_last_value() {
+        let mut f = RenderedFields::default();
+        f.apply(update(&[("a", "1"), ("b", "2"), ("a", "3")], &[]));
+        assert_eq!(f.json(), br#""a":3,"b":2"#);
+    }
 
     #[test]
     fn correlation_ids_are_unique_and_hex() {

@@ -12,13 +12,46 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Bytes that may need escaping: what JSON requires, DEL, and the lead bytes of the C1 controls
+/// (0xC2) and of U+2028/U+2029 (0xE2). Everything else is copied in runs without a second look,
+/// which is what almost every byte of a record is.
+static SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[0x7f] = true;
+    table[0xc2] = true;
+    table[0xe2] = true;
+    table
+};
+
 /// Appends the escaped body of a JSON string (no quotes).
 pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    out.reserve(bytes.len());
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
+        // Eight bytes at a time while they are all plain printable ASCII.
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !word_may_need_escaping(u64::from_le_bytes(word)) {
+                i += 8;
+            } else {
+                break;
+            }
+        }
+        let Some(&b) = bytes.get(i) else { break };
+        if !SPECIAL[usize::from(b)] {
+            i += 1;
+            continue;
+        }
         let escape: Option<&[u8]> = match b {
             b'"' => Some(b"\\\""),
             b'\\' => Some(b"\\\\"),
@@ -60,6 +93,21 @@ pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
         i += 1;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// Whether any of the eight bytes is a control character, `"`, `\\`, DEL or not ASCII (a word
+/// that is all plain ASCII needs no look at its bytes one by one). Exact: no false negatives.
+fn word_may_need_escaping(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte below `n` (n <= 0x80) exists iff some lane of `w - n` borrows into its high bit
+    // while that byte of `w` has its high bit clear.
+    let below = |n: u64| w.wrapping_sub(ONES * n) & !w & HIGH;
+    let has = |b: u64| {
+        let x = w ^ (ONES * b);
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    (below(0x20) | has(u64::from(b'"')) | has(u64::from(b'\\')) | has(0x7f) | (w & HIGH)) != 0
 }
 
 fn write_u_escape(out: &mut Vec<u8>, c: u32) {
@@ -145,6 +193,37 @@ mod tests {
         assert!(!e.contains('\u{2028}') && !e.contains('\u{85}'));
         let back: String = serde_json::from_str(&e).unwrap();
         assert_eq!(back, nasty);
+    }
+
+    #[test]
+    fn escapes_between_plain_runs_keep_every_plain_byte() {
+        let s = "ab\"cd\u{2028}ef\u{a0}gh\u{85}ij\u{2030}kl\\";
+        let e = enc(s);
+        assert_eq!(e, "\"ab\\\"cd\\u2028ef\u{a0}gh\\u0085ij\u{2030}kl\\\\\"");
+        let back: String = serde_json::from_str(&e).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn every_byte_position_of_every_special_byte_is_escaped() {
+        // Each escaped character at every offset of a 17-byte run, so both the word-at-a-time
+        // path and the byte path see it.
+        for special in [
+            "\"", "\\", "\n", "\u{0}", "\u{1f}", "\u{7f}", "\u{85}", "\u{2028}", "é",
+        ] {
+            for at in 0..17 {
+                let s = format!("{}{special}{}", "a".repeat(at), "b".repeat(17 - at));
+                let e = enc(&s);
+                assert!(!e.contains('\n') && !e.contains('\u{2028}') && !e.contains('\u{85}'));
+                let back: String = serde_json::from_str(&e).unwrap();
+                assert_eq!(back, s, "{special:?} at {at}");
+                assert_eq!(
+                    e.matches('\\').count() > 0,
+                    special != "é",
+                    "{special:?} at {at}"
+                );
+            }
+        }
     }
 
     #[test]
