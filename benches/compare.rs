@@ -20,7 +20,7 @@ use tracing::Dispatch;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_audit::chain::{ChainConfig, ChainKey};
 use tracing_audit::layer::{AuditGuard, AuditLayer};
-use tracing_audit::sink::FileSink;
+use tracing_audit::sink::{Durability, FileSink};
 use tracing_subscriber::filter::{EnvFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
@@ -97,10 +97,20 @@ fn ours_discard() -> Setup {
     ours(std::io::sink, std::io::sink)
 }
 
-/// Real files, a keyed chain (HMAC) and a hash key for pseudonyms.
+/// Real files, a keyed chain (HMAC) and a hash key for pseudonyms; the audit sink fsyncs every
+/// batch (its default).
 fn ours_files(dir: &Path) -> Setup {
+    ours_files_with(dir, Durability::EveryBatch)
+}
+
+/// [`ours_files`] without fsync, the peer's (only) durability.
+fn ours_files_no_fsync(dir: &Path) -> Setup {
+    ours_files_with(dir, Durability::Never)
+}
+
+fn ours_files_with(dir: &Path, durability: Durability) -> Setup {
     let (layer, guard) = AuditLayer::builder()
-        .audit_to_files(FileSink::new(dir.join("audit")))
+        .audit_to_files(FileSink::new(dir.join("audit")).durability(durability))
         .debug_to_files(FileSink::new(dir.join("debug")))
         .debug_filter(DEBUG_DIRECTIVES)
         .chain(ChainConfig::new().key(ChainKey::new("k1", b"bench chain key, 32 bytes long..")))
@@ -165,6 +175,18 @@ fn audit_event_redaction_chain_files(c: &mut Criterion) {
     );
 }
 
+/// Under a sustained flood the audit sink's per-batch fsync, not the caller, sets the pace: this
+/// pair shows the caller's own cost when the disk is not waited for.
+fn audit_event_redaction_chain_files_no_fsync(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    bench_audit_in_span(
+        c,
+        "audit_event_redaction_chain_files_no_fsync",
+        || peer_files(&dir.path().join("peer")),
+        || ours_files_no_fsync(&dir.path().join("ours")),
+    );
+}
+
 /// Runs `f` as a benchmark of each side in `group`.
 fn pair(c: &mut Criterion, group: &str, f: fn()) {
     let mut g = c.benchmark_group(group);
@@ -223,7 +245,8 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = audit_event_in_span, audit_event_redaction_chain_files, debug_event,
+    targets = audit_event_in_span, audit_event_redaction_chain_files,
+        audit_event_redaction_chain_files_no_fsync, debug_event,
         disabled_trace, span_lifecycle, span_late_record
 }
 criterion_main!(benches);

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example flood -- --dir DIR --events N --threads T [--max-file-size BYTES] [--compress]
+//! cargo run --release --example flood -- --dir DIR --events N --threads T --no-fsync
 //! cargo run --release --example flood -- --dir DIR --events N --threads T --peer lossy|lossless
 //! ```
 //!
@@ -19,6 +20,9 @@
 //! `audit_written` must equal N (AUDIT is lossless); `debug_written + debug_dropped` must equal
 //! N/2 (DEBUG drops under overload, and counts every drop).
 //!
+//! `--no-fsync` sets the audit sink's durability to `Durability::Never` (default: fsync every
+//! batch), which is all the peer below offers.
+//!
 //! `--peer lossy|lossless` runs the same flood through the setup this crate replaces: two
 //! `fmt::layer().json()` layers with per-layer filters, each into a daily
 //! `tracing_appender::rolling` file behind `tracing_appender::non_blocking` (its default, which
@@ -34,11 +38,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use tracing_audit::layer::AuditLayer;
-use tracing_audit::sink::{FileSink, Rotation};
+use tracing_audit::sink::{Durability, FileSink, Rotation};
 use tracing_audit::Stream;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--peer lossy|lossless]";
+const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-fsync] [--peer lossy|lossless]";
 
 #[derive(Debug)]
 struct Args {
@@ -48,6 +52,7 @@ struct Args {
     max_file_size: Option<u64>,
     compress: bool,
     peer: Option<Peer>,
+    no_fsync: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
     let mut max_file_size = None;
     let mut compress = false;
     let mut peer = None;
+    let mut no_fsync = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -70,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => threads = number(value()?)?.max(1),
             "--max-file-size" => max_file_size = Some(number(value()?)?),
             "--compress" => compress = true,
+            "--no-fsync" => no_fsync = true,
             "--peer" => peer = Some(Peer::parse(&value()?)?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -82,6 +89,7 @@ fn parse_args() -> Result<Args, String> {
         max_file_size,
         compress,
         peer,
+        no_fsync,
     })
 }
 
@@ -138,9 +146,18 @@ fn file_sink(dir: &Path, args: &Args) -> FileSink {
     }
 }
 
+fn audit_sink(dir: &Path, args: &Args) -> FileSink {
+    let sink = file_sink(dir, args);
+    if args.no_fsync {
+        sink.durability(Durability::Never)
+    } else {
+        sink
+    }
+}
+
 fn flood_ours(args: &Args, audit_dir: &Path, debug_dir: &Path) -> Result<Outcome, Box<dyn Error>> {
     let (layer, guard) = AuditLayer::builder()
-        .audit_to_files(file_sink(audit_dir, args))
+        .audit_to_files(audit_sink(audit_dir, args))
         .debug_to_files(file_sink(debug_dir, args))
         .debug_filter("info")
         .build()?;

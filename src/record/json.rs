@@ -37,15 +37,16 @@ pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Eight bytes at a time while they are all plain printable ASCII.
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if !word_may_need_escaping(u64::from_le_bytes(word)) {
-                i += 8;
-            } else {
+        // Eight bytes at a time while they are all plain printable ASCII; a short tail is padded
+        // with spaces (plain) so that it is checked the same way.
+        while i < bytes.len() {
+            let n = (bytes.len() - i).min(8);
+            let mut word = [b' '; 8];
+            word[..n].copy_from_slice(&bytes[i..i + n]);
+            if word_may_need_escaping(u64::from_le_bytes(word)) {
                 break;
             }
+            i += n;
         }
         let Some(&b) = bytes.get(i) else { break };
         if !SPECIAL[usize::from(b)] {
