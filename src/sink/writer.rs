@@ -308,7 +308,7 @@ impl Worker {
     fn frame_lines(&mut self, batch: &[u8], now: SystemTime) -> Result<(), Failure> {
         while self.cursor < batch.len() {
             let rest = &batch[self.cursor..];
-            let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
             let body = &rest[..len];
             if self.rotates {
                 if !self.out.is_empty() && self.wrote_to_current == 0 {
