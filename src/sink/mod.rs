@@ -10,7 +10,7 @@
 //! | queue full       | the emitting thread waits for room       | the record is dropped and counted; a `"N records dropped"` record is written once room returns |
 //! | write error      | retried with backoff (1 ms doubling to 1 s) until it succeeds or the drain timeout at shutdown runs out | retried the same way, then given up and counted as `failed` |
 //! | fsync default    | after every batch                        | never (only on `sync()` and shutdown)   |
-//! | queue default    | 4 MiB                                    | 4 MiB                                   |
+//! | queue default    | 8 MiB                                    | 8 MiB                                   |
 //! | drain timeout    | 30 s                                     | 30 s                                    |
 //!
 //! A [`SinkHandle`] reports [`Health`] counters and offers [`SinkHandle::sync`], which returns
@@ -79,7 +79,7 @@ use writer::{Resume, Worker};
 use crate::Stream;
 
 /// Default queue capacity in bytes.
-const DEFAULT_QUEUE_CAPACITY: usize = 4 << 20;
+const DEFAULT_QUEUE_CAPACITY: usize = 8 << 20;
 /// Default time the guard gives the writer to drain at shutdown.
 const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Extra time the guard waits beyond the drain timeout for a writer stuck inside a write call.

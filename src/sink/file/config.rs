@@ -150,7 +150,7 @@ pub enum Durability {
 /// | `file_mode`      | `0o600`                                                     |
 /// | `dir_mode`       | `0o700` (only applied to directories the sink creates)      |
 /// | `durability`     | audit: [`Durability::EveryBatch`], debug: [`Durability::Never`] |
-/// | `queue_capacity` | 4 MiB of queued records                                     |
+/// | `queue_capacity` | 8 MiB of queued records                                     |
 /// | `drain_timeout`  | 30 s                                                        |
 /// | `clock`          | the system clock                                            |
 ///
