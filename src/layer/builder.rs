@@ -7,13 +7,14 @@ use crate::chain::ChainConfig;
 use crate::redact::detect::DetectorSet;
 use crate::redact::policy::StreamPolicy;
 use crate::redact::{Action, FieldRules, Pseudonymizer};
-use crate::sink::{self, SinkError, SinkSpec, Target};
+use crate::sink::{self, SinkError, SinkSpec, Target, Tuning};
 use crate::Stream;
 use std::error::Error;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tracing_core::{Level, LevelFilter, Metadata};
 use tracing_subscriber::filter::{EnvFilter, Filtered};
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriter};
@@ -62,6 +63,7 @@ enum KeySource {
 /// | hash key | none: `Action::Hash` masks instead |
 /// | audit chain | [`ChainConfig::default`]: plain SHA-256, no key |
 /// | value cap | [`DEFAULT_MAX_VALUE_LEN`] bytes per string value, marked when truncated |
+/// | queue, drain timeout | the destination's (FileSink) or 8 MiB and 30 s; see [`queue_capacity`](Self::queue_capacity) |
 #[must_use]
 pub struct AuditLayerBuilder {
     audit: Option<Destination>,
@@ -76,6 +78,7 @@ pub struct AuditLayerBuilder {
     hash_key: Option<KeySource>,
     chain: ChainConfig,
     max_value_len: usize,
+    tuning: [Tuning; 2],
 }
 
 impl fmt::Debug for AuditLayerBuilder {
@@ -118,6 +121,7 @@ impl AuditLayerBuilder {
             hash_key: None,
             chain: ChainConfig::default(),
             max_value_len: DEFAULT_MAX_VALUE_LEN,
+            tuning: [Tuning::DEFAULT; 2],
         }
     }
 
@@ -265,6 +269,21 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// How many bytes of records one stream may queue before AUDIT callers wait and DEBUG records
+    /// are dropped (default 8 MiB). Overrides [`FileSink::queue_capacity`](crate::sink::FileSink::queue_capacity);
+    /// the only way to size the queue of a `MakeWriter` destination.
+    pub fn queue_capacity(mut self, stream: Stream, bytes: usize) -> Self {
+        self.tuning[super::plan::stream_index(stream)].queue_capacity = Some(bytes);
+        self
+    }
+
+    /// How long dropping the guard waits for one stream's queue to drain (default 30 s).
+    /// Overrides [`FileSink::drain_timeout`](crate::sink::FileSink::drain_timeout).
+    pub fn drain_timeout(mut self, stream: Stream, timeout: Duration) -> Self {
+        self.tuning[super::plan::stream_index(stream)].drain_timeout = Some(timeout);
+        self
+    }
+
     /// Cap on one string value in bytes; longer values are cut and marked `…[truncated N bytes]`.
     pub fn max_value_len(mut self, bytes: usize) -> Self {
         self.max_value_len = bytes.max(16);
@@ -317,17 +336,24 @@ impl AuditLayerBuilder {
             StreamPolicy::new(audit_rules, audit_detectors, self.identity_keeps),
             StreamPolicy::new(debug_rules, debug_detectors, false),
         ];
-        let (audit_sink, audit_guard) = sink::spawn(SinkSpec {
-            stream: Stream::Audit,
-            target: target(audit),
-            framer: Some(self.chain.framer()),
-        })
+        let [audit_tuning, debug_tuning] = self.tuning;
+        let (audit_sink, audit_guard) = sink::spawn_tuned(
+            SinkSpec {
+                stream: Stream::Audit,
+                target: target(audit),
+                framer: Some(self.chain.framer()),
+            },
+            audit_tuning,
+        )
         .map_err(|e| BuildError::sink(Stream::Audit, e))?;
-        let (debug_sink, debug_guard) = sink::spawn(SinkSpec {
-            stream: Stream::Debug,
-            target: target(debug),
-            framer: None,
-        })
+        let (debug_sink, debug_guard) = sink::spawn_tuned(
+            SinkSpec {
+                stream: Stream::Debug,
+                target: target(debug),
+                framer: None,
+            },
+            debug_tuning,
+        )
         .map_err(|e| BuildError::sink(Stream::Debug, e))?;
 
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
