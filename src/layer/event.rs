@@ -1,7 +1,7 @@
 //! One event becomes one record: routed, visited, redacted, given its span context, encoded.
 
 use super::plan::{is_identity, plan_for, stream_index, FieldKind, Plan, LIFTED, REQUIRED};
-use super::spans::{lifted_name, SpanContexts};
+use super::spans::SpanContexts;
 use super::Shared;
 use crate::record::fields::{Value, Visitor};
 use crate::record::{json, time, with_buffers, Buffers};
@@ -123,7 +123,7 @@ where
                         if event_has[k] {
                             continue;
                         }
-                        if let Some(v) = rendered.get(lifted_name(k)) {
+                        if let Some(v) = rendered.get(LIFTED[k]) {
                             lifted[k].clear();
                             lifted[k].extend_from_slice(v);
                         }

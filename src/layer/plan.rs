@@ -127,15 +127,17 @@ thread_local! {
 
 /// The plan of `meta`'s callsite for the layer `shared`, computed on first use per thread.
 pub(crate) fn plan_for(shared: &Shared, meta: &Metadata<'_>) -> Rc<Plan> {
-    if is_bridged_log(meta) {
-        return Rc::new(Plan::build(shared, meta));
-    }
+    // Bridged `log` callsites are never inserted, so a hit is always a real callsite and the
+    // field-name scan below only runs on a miss.
     let key = (shared.id, meta.callsite());
     let cached = PLANS.with(|plans| plans.try_borrow().ok()?.get(&key).cloned());
     if let Some(plan) = cached {
         return plan;
     }
     let plan = Rc::new(Plan::build(shared, meta));
+    if is_bridged_log(meta) {
+        return plan;
+    }
     PLANS.with(|plans| {
         // A plan built while this thread is inside `plan_for` (a nested event emitted by the
         // router's predicate) is simply not cached.

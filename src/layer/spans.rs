@@ -1,7 +1,7 @@
 //! Span context: each span's fields rendered and redacted once, kept in the registry's
 //! extensions, and written into every record inside the span.
 
-use super::plan::{is_identity, plan_for, stream_index, FieldKind, LIFTED};
+use super::plan::{is_identity, plan_for, stream_index, FieldKind};
 use super::Shared;
 use crate::record::fields::{render_text, Value, Visitor};
 use crate::record::{json, with_buffers};
@@ -272,11 +272,6 @@ fn splitmix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// The index of a lifted key by name (for span fallbacks).
-pub(crate) fn lifted_name(k: usize) -> &'static str {
-    LIFTED[k]
 }
 
 #[cfg(test)]
