@@ -165,13 +165,7 @@ fn flood_ours(args: &Args, audit_dir: &Path, debug_dir: &Path) -> Result<Outcome
     let handle = guard.handle();
 
     let started = Instant::now();
-    let (events, threads) = (args.events, args.threads);
-    let workers: Vec<_> = (0..threads)
-        .map(|t| std::thread::spawn(move || emit(t, threads, events)))
-        .collect();
-    for worker in workers {
-        worker.join().map_err(|_| "an emitting thread panicked")?;
-    }
+    emit_from_threads(args.events, args.threads)?;
     // Dropping the guard drains both queues and fsyncs: part of the measured time.
     drop(guard);
     let secs = started.elapsed().as_secs_f64();
@@ -248,13 +242,7 @@ fn flood_peer(
         .init();
 
     let started = Instant::now();
-    let (events, threads) = (args.events, args.threads);
-    let workers: Vec<_> = (0..threads)
-        .map(|t| std::thread::spawn(move || emit(t, threads, events)))
-        .collect();
-    for worker in workers {
-        worker.join().map_err(|_| "an emitting thread panicked")?;
-    }
+    emit_from_threads(args.events, args.threads)?;
     // Dropping the guards flushes what is still queued: part of the measured time, as for ours.
     drop(audit_guard);
     drop(debug_guard);
@@ -270,6 +258,17 @@ fn flood_peer(
 
 /// One thread's share of the events numbered `0..events`: every audit event in its own request
 /// span, and a debug event after every odd-numbered one (N/2 in total).
+/// Runs [`emit`] on `threads` threads and waits for all of them.
+fn emit_from_threads(events: u64, threads: u64) -> Result<(), Box<dyn Error>> {
+    let workers: Vec<_> = (0..threads)
+        .map(|t| std::thread::spawn(move || emit(t, threads, events)))
+        .collect();
+    for worker in workers {
+        worker.join().map_err(|_| "an emitting thread panicked")?;
+    }
+    Ok(())
+}
+
 fn emit(thread: u64, threads: u64, events: u64) {
     for request_id in (thread..events).step_by(threads as usize) {
         let span = tracing::info_span!("request", request_id, user = "alice");

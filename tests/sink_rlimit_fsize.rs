@@ -3,8 +3,9 @@
 //! `written` counter equals the complete lines actually in the file. Both through a `FileSink`
 //! and through a `MakeWriter` that writes a file.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+mod support;
+
+use std::fs::OpenOptions;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,17 +17,6 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 const CHILD_ENV: &str = "TRACING_AUDIT_FSIZE_CHILD";
 const LIMIT: u64 = 8192;
 const RECORDS: u64 = 500;
-
-struct SharedFile(Arc<File>);
-
-impl Write for SharedFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self.0).flush()
-    }
-}
 
 fn limit_file_size() {
     let limit = libc::rlimit {
@@ -71,7 +61,7 @@ fn writer_child(path: &str) {
             .open(path)
             .unwrap(),
     );
-    let make_writer = BoxMakeWriter::new(move || SharedFile(Arc::clone(&file)));
+    let make_writer = BoxMakeWriter::new(move || support::SharedFile(Arc::clone(&file)));
     let (handle, guard) = testing::spawn_writer(
         Stream::Audit,
         make_writer,

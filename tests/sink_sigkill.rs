@@ -3,7 +3,9 @@
 //! chained `FileSink` (size-rotating) and through a `MakeWriter`.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+mod support;
+
+use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -16,17 +18,6 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 const CHILD_ENV: &str = "TRACING_AUDIT_SIGKILL_CHILD";
 
-struct SharedFile(Arc<File>);
-
-impl Write for SharedFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self.0).flush()
-    }
-}
-
 fn writer_child(path: &str) -> (SinkHandle, SinkGuard) {
     let file = Arc::new(
         OpenOptions::new()
@@ -35,7 +26,7 @@ fn writer_child(path: &str) -> (SinkHandle, SinkGuard) {
             .open(path)
             .unwrap(),
     );
-    let make_writer = BoxMakeWriter::new(move || SharedFile(Arc::clone(&file)));
+    let make_writer = BoxMakeWriter::new(move || support::SharedFile(Arc::clone(&file)));
     testing::spawn_writer(Stream::Audit, make_writer, 64 << 10, Duration::from_secs(5)).unwrap()
 }
 

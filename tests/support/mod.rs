@@ -34,6 +34,18 @@ impl Capture {
     }
 }
 
+/// A `Write` over one shared file handle (`&File` is `Write`), for `MakeWriter` closures.
+pub struct SharedFile(pub Arc<std::fs::File>);
+
+impl io::Write for SharedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.0).flush()
+    }
+}
+
 pub struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
 
 impl io::Write for CaptureWriter {
