@@ -868,6 +868,56 @@ mod files {
     }
 
     #[test]
+    fn the_side_file_is_replaced_at_most_once_a_second_and_the_newest_checkpoint_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at("2026-11-26T06:00:00Z");
+        let config = FileSink::new(dir.path()).clock(Arc::clone(&clock) as Arc<dyn Clock>);
+        let (handle, guard) = start_files(
+            Stream::Audit,
+            config,
+            Some(Box::<CountingFramer>::default()),
+        );
+        let side = || {
+            let text = std::fs::read_to_string(dir.path().join("audit.checkpoint")).unwrap();
+            json(text.trim_end())["seq"].as_u64().unwrap()
+        };
+        // CountingFramer checkpoints after every batch; sync() makes each submit its own batch.
+        handle.submit(&record(1));
+        handle.sync().unwrap();
+        let first = side();
+        for i in 2..6 {
+            handle.submit(&record(i));
+            handle.sync().unwrap();
+        }
+        assert_eq!(side(), first, "replaced again within the same second");
+        // The newest checkpoint is published once its second is up, without a new record (the
+        // writer looks at least once a second).
+        clock.advance(Duration::from_secs(1));
+        let newest = files(dir.path(), "audit")[0]
+            .1
+            .iter()
+            .filter_map(|l| json(l)["seq"].as_u64().filter(|_| l.contains("checkpoint")))
+            .max()
+            .unwrap();
+        assert!(newest > first);
+        let started = std::time::Instant::now();
+        while side() != newest {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the waiting checkpoint was never published"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        // Shutdown publishes the final checkpoint at once, whatever the clock says.
+        handle.submit(&record(7));
+        handle.sync().unwrap();
+        drop(guard);
+        let last = files(dir.path(), "audit")[0].1.last().cloned().unwrap();
+        assert_eq!(json(&last)["checkpoint"], true);
+        assert_eq!(side(), json(&last)["seq"].as_u64().unwrap());
+    }
+
+    #[test]
     fn restart_resumes_the_framer_from_the_last_line_on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let (handle, guard) = start_files(Stream::Audit, FileSink::new(dir.path()), {

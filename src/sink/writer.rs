@@ -32,6 +32,11 @@ const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
 /// turns a wake-up per record into a batch per millisecond, at the cost of up to this much delay
 /// before a record is written.
 const LINGER: Duration = Duration::from_millis(1);
+/// The checkpoint side file is replaced at most this often (by the sink's clock); the newest
+/// checkpoint waiting for its turn is published when the interval is up, and the final one at
+/// shutdown at once. Each replacement costs two fsyncs (file and directory); publishing every
+/// checkpoint of a flood (one per 1000 records) took more of the writer's time than the records.
+const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 /// Largest single write call (unless one line is longer).
 const WRITE_CHUNK: usize = 64 << 10;
 /// Framing overhead assumed before the first framed record shows the real one.
@@ -78,8 +83,12 @@ pub(crate) struct Worker {
     /// End offsets in `out` of the application records (the other lines are the sink's own), so
     /// a partial write counts exactly the records that made it.
     record_ends: Vec<usize>,
-    /// A checkpoint line framed into `out`, published to the side file once written.
+    /// A checkpoint line framed into `out`, to be published to the side file once written.
     publish: Option<Vec<u8>>,
+    /// The newest written checkpoint not yet published (waiting for `PUBLISH_INTERVAL`), and
+    /// when the side file was last replaced.
+    unpublished: Option<Vec<u8>>,
+    last_publish: Option<SystemTime>,
     /// The seal for this rotation is framed; the rotation itself is still to do.
     pending_rotation: Option<SystemTime>,
     /// Bytes written into the active file by this thread (0 right after opening or rotating).
@@ -132,6 +141,8 @@ impl Worker {
             out: Vec::new(),
             record_ends: Vec::new(),
             publish: None,
+            unpublished: None,
+            last_publish: None,
             pending_rotation: None,
             wrote_to_current: 0,
             frame_overhead: INITIAL_FRAME_OVERHEAD,
@@ -279,6 +290,7 @@ impl Worker {
             self.checkpoint_due = false;
         }
         self.flush_out()?;
+        self.publish_checkpoint(now, shutdown);
         if self.rotates && self.idle() {
             if let Some(deadline) = self.dest.next_deadline() {
                 if now >= deadline && self.dest.needs_rotation(now, 0) {
@@ -412,14 +424,41 @@ impl Worker {
             });
         }
         if let Some(line) = self.publish.take() {
-            if let Err(err) = self.dest.publish_checkpoint(&line) {
-                self.note_error(format!(
-                    "{} sink: publishing the checkpoint side file: {err}",
-                    self.shared.stream
-                ));
-            }
+            // Written: now it may leave the host (a newer one replaces an older one waiting).
+            self.unpublished = Some(line);
         }
         Ok(())
+    }
+
+    /// When the next side-file publication may happen, if one waits.
+    fn publish_due(&self) -> Option<SystemTime> {
+        self.unpublished.as_ref()?;
+        Some(
+            self.last_publish
+                .map_or(SystemTime::UNIX_EPOCH, |at| at + PUBLISH_INTERVAL),
+        )
+    }
+
+    /// Replaces the checkpoint side file with the newest written checkpoint if its interval is
+    /// up (or `now` moved backwards past it), or at once when `force`d (shutdown).
+    fn publish_checkpoint(&mut self, now: SystemTime, force: bool) {
+        let Some(due) = self.publish_due() else {
+            return;
+        };
+        let stepped_back = self.last_publish.is_some_and(|at| now < at);
+        if !(force || now >= due || stepped_back) {
+            return;
+        }
+        let Some(line) = self.unpublished.take() else {
+            return;
+        };
+        self.last_publish = Some(now);
+        if let Err(err) = self.dest.publish_checkpoint(&line) {
+            self.note_error(format!(
+                "{} sink: publishing the checkpoint side file: {err}",
+                self.shared.stream
+            ));
+        }
     }
 
     fn note_error(&self, message: String) {
@@ -561,6 +600,12 @@ impl Worker {
         }
         if let Some(deadline) = shutdown {
             earliest(deadline.saturating_duration_since(now));
+        }
+        if let Some(due) = self.publish_due() {
+            let until = due
+                .duration_since(self.dest.now())
+                .unwrap_or(Duration::ZERO);
+            earliest(until.min(MAX_IDLE_WAIT));
         }
         if let (Durability::Interval(every), true) = (self.fsync, self.unsynced) {
             earliest((self.last_sync + every).saturating_duration_since(now));
