@@ -258,6 +258,36 @@ fn audit_events_below_the_audit_floor_are_not_audit_records() {
 }
 
 #[test]
+fn span_and_field_directives_of_the_debug_filter_still_apply() {
+    // The layer skips the debug filter's span hooks when it has no span directives; with them,
+    // a debug event is kept only inside a matching span.
+    let mut h = Harness::new(|b| b.debug_filter("warn,[checkout]=debug,[cart{items=3}]=debug"));
+    h.run(|| {
+        for (name, items) in [("checkout", 1u64), ("browse", 1), ("cart", 3), ("cart", 4)] {
+            let span = match name {
+                "checkout" => tracing::info_span!("checkout", items),
+                "browse" => tracing::info_span!("browse", items),
+                _ => tracing::info_span!("cart", items),
+            };
+            let _entered = span.enter();
+            tracing::debug!(step = name, items, "step");
+        }
+        tracing::debug!(step = "outside", "no span");
+    });
+    h.finish();
+    let kept: Vec<_> = h
+        .debug
+        .records()
+        .iter()
+        .map(|r| (r["fields"]["step"].clone(), r["fields"]["items"].clone()))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![(json!("checkout"), json!(1)), (json!("cart"), json!(3))]
+    );
+}
+
+#[test]
 fn invalid_debug_filter_is_a_build_error_with_context() {
     let err = tracing_audit::layer::AuditLayer::builder()
         .audit_to(support::Capture::default())

@@ -79,7 +79,7 @@ impl ChainFramer {
     fn emit(&mut self, content: [&[u8]; 2], genesis: bool, out: &mut Vec<u8>) -> Range<usize> {
         let start = out.len();
         out.extend_from_slice(b"{\"seq\":");
-        let _ = write!(out, "{}", self.next_seq);
+        out.extend_from_slice(itoa::Buffer::new().format(self.next_seq).as_bytes());
         out.extend_from_slice(content[0]);
         out.extend_from_slice(content[1]);
         if genesis {

@@ -362,6 +362,8 @@ impl AuditLayerBuilder {
             router: self.router,
             audit_floor: self.audit_floor,
             context_floor: self.context_floor,
+            // Only span and field directives print brackets (`EnvFilter`'s Display lists them all).
+            debug_filter_tracks_spans: debug_filter.to_string().contains('['),
             debug_filter,
             policies,
             hasher,

@@ -2,7 +2,9 @@
 //!
 //! It is a per-layer filter (not `Layer::enabled`) so that it never disables anything for sibling
 //! layers, and so that `RUST_LOG` or a sibling's filter cannot disable audit events for us. The
-//! debug stream's `EnvFilter` is consulted only for what is not audit and not span context.
+//! debug stream's `EnvFilter` is consulted only for what is not audit and not span context, and
+//! follows spans only when it has span or field directives (its span hooks take a shared lock
+//! on every span enter and exit, for nothing when it has none).
 
 use super::plan::plan_for;
 use super::Shared;
@@ -52,7 +54,14 @@ impl<S> Filter<S> for RouteFilter {
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
         match self.wanted(meta) {
-            Wanted::Always => Interest::always(),
+            Wanted::Always => {
+                if self.shared.debug_filter_tracks_spans {
+                    // The debug filter learns here which span callsites its span directives
+                    // match; without this it would never recognise the spans it filters by.
+                    let _ = Filter::<S>::callsite_enabled(&self.shared.debug_filter, meta);
+                }
+                Interest::always()
+            }
             Wanted::IfDebugWants => Filter::<S>::callsite_enabled(&self.shared.debug_filter, meta),
         }
     }
@@ -64,22 +73,32 @@ impl<S> Filter<S> for RouteFilter {
     }
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        Filter::<S>::on_new_span(&self.shared.debug_filter, attrs, id, ctx)
+        if self.shared.debug_filter_tracks_spans {
+            Filter::<S>::on_new_span(&self.shared.debug_filter, attrs, id, ctx)
+        }
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
-        Filter::<S>::on_record(&self.shared.debug_filter, id, values, ctx)
+        if self.shared.debug_filter_tracks_spans {
+            Filter::<S>::on_record(&self.shared.debug_filter, id, values, ctx)
+        }
     }
 
     fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
-        Filter::<S>::on_enter(&self.shared.debug_filter, id, ctx)
+        if self.shared.debug_filter_tracks_spans {
+            Filter::<S>::on_enter(&self.shared.debug_filter, id, ctx)
+        }
     }
 
     fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
-        Filter::<S>::on_exit(&self.shared.debug_filter, id, ctx)
+        if self.shared.debug_filter_tracks_spans {
+            Filter::<S>::on_exit(&self.shared.debug_filter, id, ctx)
+        }
     }
 
     fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
-        Filter::<S>::on_close(&self.shared.debug_filter, id, ctx)
+        if self.shared.debug_filter_tracks_spans {
+            Filter::<S>::on_close(&self.shared.debug_filter, id, ctx)
+        }
     }
 }

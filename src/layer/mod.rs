@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     pub(crate) audit_floor: LevelFilter,
     pub(crate) context_floor: LevelFilter,
     pub(crate) debug_filter: EnvFilter,
+    /// The debug filter has span or field directives (`[span{field=value}]=level`), so it must
+    /// follow spans; otherwise its span hooks only take locks to find nothing.
+    pub(crate) debug_filter_tracks_spans: bool,
     pub(crate) policies: [StreamPolicy; 2],
     pub(crate) hasher: Option<Pseudonymizer>,
     pub(crate) max_value_len: usize,

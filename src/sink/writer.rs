@@ -37,6 +37,9 @@ const LINGER: Duration = Duration::from_millis(1);
 /// shutdown at once. Each replacement costs two fsyncs (file and directory); publishing every
 /// checkpoint of a flood (one per 1000 records) took more of the writer's time than the records.
 const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
+/// Framed bytes are written out once this much has gathered, so a large batch is not framed
+/// into a second buffer of its own size first.
+const OUT_LIMIT: usize = 1 << 20;
 /// Largest single write call (unless one line is longer).
 const WRITE_CHUNK: usize = 64 << 10;
 /// Framing overhead assumed before the first framed record shows the real one.
@@ -94,9 +97,8 @@ pub(crate) struct Worker {
     /// Bytes written into the active file by this thread (0 right after opening or rotating).
     wrote_to_current: u64,
     frame_overhead: usize,
-    /// Records taken from the queue so far, and the last one that is written or given up.
-    taken: u64,
-    settled: u64,
+    /// Every record before this queue position has been taken into `batch` (see `queue`).
+    taken_pos: u64,
     unsynced: bool,
     last_sync: Instant,
     /// Failure state: when to try again, the current backoff, and failures in a row.
@@ -114,8 +116,7 @@ impl std::fmt::Debug for Worker {
             .field("stream", &self.shared.stream)
             .field("dest", &self.dest)
             .field("fsync", &self.fsync)
-            .field("taken", &self.taken)
-            .field("settled", &self.settled)
+            .field("taken_pos", &self.taken_pos)
             .finish_non_exhaustive()
     }
 }
@@ -146,8 +147,7 @@ impl Worker {
             pending_rotation: None,
             wrote_to_current: 0,
             frame_overhead: INITIAL_FRAME_OVERHEAD,
-            taken: 0,
-            settled: 0,
+            taken_pos: 0,
             unsynced: false,
             last_sync: Instant::now(),
             retry_at: None,
@@ -183,7 +183,7 @@ impl Worker {
                 }
             }
             if let Some(deadline) = shutdown {
-                if self.idle() && self.queue_is_empty() {
+                if self.idle() && self.shared.is_empty() {
                     if !self.final_checkpoint_done {
                         self.final_checkpoint_done = true;
                         self.frame_final_checkpoint();
@@ -211,31 +211,22 @@ impl Worker {
             && !self.checkpoint_due
     }
 
-    fn queue_is_empty(&self) -> bool {
-        self.shared.lock().buf.is_empty()
-    }
-
     /// Swaps in the queued records if the previous batch is done; returns the shutdown deadline.
     fn take_work(&mut self) -> Option<Instant> {
         self.took_batch = false;
         let mut st = self.shared.lock();
         let shutdown = st.shutdown;
-        if !self.idle() || self.retry_at.is_some() || st.closed {
+        if !self.idle() || self.retry_at.is_some() || self.shared.is_closed() {
             return shutdown;
         }
-        let drops = std::mem::take(&mut st.unreported_drops);
-        if st.buf.is_empty() && drops == 0 {
-            return shutdown;
-        }
+        let drops = self.shared.take_drops();
         self.batch.clear();
         self.cursor = 0;
-        std::mem::swap(&mut self.batch, &mut st.buf);
-        self.taken += st.buf_records;
-        st.buf_records = 0;
-        let room_waiters = st.room_waiters > 0;
+        let taken = self.shared.take(&mut st, &mut self.batch);
         drop(st);
-        if room_waiters {
-            self.shared.notify_room();
+        self.taken_pos = taken.up_to;
+        if taken.records == 0 && drops == 0 {
+            return shutdown;
         }
         self.checkpoint_due = true;
         self.took_batch = true;
@@ -346,6 +337,9 @@ impl Worker {
             }
             self.record_ends.push(self.out.len());
             self.cursor += len + 1;
+            if self.out.len() >= OUT_LIMIT {
+                self.flush_out()?;
+            }
         }
         Ok(())
     }
@@ -412,9 +406,7 @@ impl Worker {
             for end in &mut self.record_ends {
                 *end -= accepted;
             }
-            let complete = complete as u64;
-            Counters::add(&self.shared.counters.written, complete);
-            self.settled += complete;
+            Counters::add(&self.shared.counters.written, complete as u64);
             self.out.drain(..accepted);
         }
         if let Err(((), error)) = result {
@@ -488,8 +480,8 @@ impl Worker {
         let mut st = self.shared.lock();
         let was_failing = st.failing.take().is_some();
         let before = st.durable;
-        if !self.unsynced && self.out.is_empty() {
-            st.durable = st.durable.max(self.settled);
+        if !self.unsynced && self.idle() {
+            st.durable = st.durable.max(self.taken_pos);
         }
         let waiters = st.sync_wanted > before && st.durable > before;
         drop(st);
@@ -529,8 +521,9 @@ impl Worker {
             // After a failed fsync the kernel may have dropped the dirty pages and a retried
             // fsync can report success anyway: the records written since the last good fsync can
             // never be confirmed durable.
+            // Everything taken was written before the fsync was attempted.
             let from = st.durable;
-            let to = self.settled;
+            let to = self.taken_pos;
             if to > from {
                 st.unconfirmed = Some((from, to, error.clone()));
             }
@@ -548,7 +541,6 @@ impl Worker {
             .count() as u64;
         let lost = self.record_ends.len() as u64 + unframed;
         Counters::add(&self.shared.counters.failed, lost);
-        self.settled += lost;
         self.out.clear();
         self.record_ends.clear();
         self.publish = None;
@@ -579,11 +571,13 @@ impl Worker {
         // be a lost wake-up (its notify came before this wait), stalling the guard's drop.
         let shutdown = shutdown.or(st.shutdown);
         let failing = self.retry_at.is_some();
+        let sync_wanted = st.sync_wanted > st.durable;
         if !failing {
-            let work = (!st.buf.is_empty() || st.unreported_drops > 0) && self.idle();
-            let sync = st.sync_wanted > st.durable;
+            let work = self.idle() && self.shared.has_work();
+            // A record claimed but not yet published: its publication wakes a sleeping writer.
+            let sync = sync_wanted && self.unsynced;
             let draining = shutdown.is_some();
-            if work || sync || draining && self.idle() && st.buf.is_empty() {
+            if work || sync || draining && self.idle() && self.shared.is_empty() {
                 return;
             }
             if !self.idle() {
@@ -620,7 +614,7 @@ impl Worker {
                 earliest(until.min(MAX_IDLE_WAIT));
             }
         }
-        let how = if self.took_batch && !failing && shutdown.is_none() {
+        let how = if self.took_batch && !failing && shutdown.is_none() && !sync_wanted {
             earliest(LINGER);
             WriterWait::Lingering
         } else {

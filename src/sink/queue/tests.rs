@@ -1,0 +1,129 @@
+use super::*;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+fn take_all(shared: &Shared) -> Vec<String> {
+    let mut batch = Vec::new();
+    let mut st = shared.lock();
+    shared.take(&mut st, &mut batch);
+    String::from_utf8(batch)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_record_larger_than_the_queue_is_kept_aside_in_its_place_when_the_queue_is_empty() {
+    let shared = Shared::new(Stream::Audit, 64);
+    let big = format!("{{\"big\":\"{}\"}}", "x".repeat(200));
+    shared.submit(big.as_bytes());
+    shared.submit(b"{\"after\":1}");
+    assert_eq!(shared.health().queued, 2);
+    assert_eq!(
+        take_all(&shared),
+        vec![big.clone(), "{\"after\":1}".to_owned()]
+    );
+    assert!(shared.lock_oversize().is_empty());
+    assert!(shared.is_empty());
+}
+
+#[test]
+fn a_debug_record_larger_than_a_busy_queue_is_dropped_and_counted() {
+    let shared = Shared::new(Stream::Debug, 64);
+    shared.submit(b"{\"first\":1}");
+    shared.submit("x".repeat(200).as_bytes());
+    let health = shared.health();
+    assert_eq!((health.queued, health.dropped), (1, 1));
+    assert_eq!(
+        shared.take_drops(),
+        1,
+        "reported in the stream by the writer"
+    );
+    assert_eq!(take_all(&shared), vec!["{\"first\":1}".to_owned()]);
+}
+
+#[test]
+fn closing_counts_every_record_exactly_once_while_producers_race_it() {
+    // Producers keep submitting while a consumer takes batches; then the queue closes under
+    // them. Every record is either taken or counted failed by exactly one side.
+    for _ in 0..20 {
+        let shared = Arc::new(Shared::new(Stream::Audit, 1024));
+        let stop = Arc::new(AtomicBool::new(false));
+        let consumer = {
+            let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop));
+            thread::spawn(move || {
+                let mut taken = 0u64;
+                let mut batch = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    batch.clear();
+                    let mut st = shared.lock();
+                    if shared.is_closed() {
+                        break;
+                    }
+                    taken += shared.take(&mut st, &mut batch).records;
+                    drop(st);
+                    thread::yield_now();
+                }
+                taken
+            })
+        };
+        let producers: Vec<_> = (0..3)
+            .map(|t| {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || {
+                    for i in 0..5_000 {
+                        shared.submit(format!("{{\"t\":{t},\"i\":{i}}}").as_bytes());
+                    }
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(2));
+        shared.close(0, None);
+        stop.store(true, Ordering::SeqCst);
+        for p in producers {
+            p.join().unwrap();
+        }
+        let taken = consumer.join().unwrap();
+        let failed = shared.health().failed;
+        assert_eq!(taken + failed, 15_000, "taken {taken} + failed {failed}");
+    }
+}
+
+#[test]
+fn an_audit_caller_waiting_for_room_is_released_when_the_queue_closes() {
+    let shared = Arc::new(Shared::new(Stream::Audit, 64));
+    for i in 0..4 {
+        shared.submit(format!("{{\"i\":{i}}}").as_bytes());
+    }
+    let waiter = {
+        let shared = Arc::clone(&shared);
+        thread::spawn(move || shared.submit(b"{\"i\":4}"))
+    };
+    while shared.room_waiters.load(Ordering::SeqCst) == 0 {
+        thread::yield_now();
+    }
+    shared.close(0, None);
+    waiter.join().unwrap();
+    assert_eq!(shared.health().failed, 5, "four queued, one refused");
+}
+
+#[test]
+fn sync_waits_for_the_position_it_saw_and_fails_once_closed() {
+    let shared = Shared::new(Stream::Audit, 1024);
+    shared.submit(b"{\"i\":1}");
+    let taken = {
+        let mut batch = Vec::new();
+        let mut st = shared.lock();
+        let taken = shared.take(&mut st, &mut batch);
+        st.durable = taken.up_to;
+        taken
+    };
+    assert_eq!(taken.records, 1);
+    assert!(shared.sync(Some(Duration::from_millis(1))).is_ok());
+    shared.submit(b"{\"i\":2}");
+    let err = shared.sync(Some(Duration::from_millis(20))).unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    shared.close(0, None);
+    assert!(shared.sync(None).is_err());
+}
