@@ -11,29 +11,29 @@ use tracing_subscriber::prelude::*;
 
 const CHILD: &str = "TRACING_AUDIT_CHAIN_CRASH_CHILD";
 
-/// The child: writes audit events forever, saying on stdout when some are durable.
+/// The child: writes audit events across several files, says on stdout once they are durable,
+/// then waits to be killed. Killed while idle, its newest file ends with a complete record (a
+/// kill between a seal and the next file's creation is a different state, covered by
+/// `sink_restart_after_seal`); the parent then tears the tail as a kill mid-write would.
 #[test]
 fn crash_child() {
     let Ok(dir) = std::env::var(CHILD) else {
         return;
     };
-    let (layer, _guard) = tracing_audit::layer::AuditLayer::builder()
+    let (layer, guard) = tracing_audit::layer::AuditLayer::builder()
         .audit_to_files(tracing_audit::sink::FileSink::new(&dir).max_file_size(4096))
         .debug_to(std::io::sink)
         .chain(keyed())
         .build()
         .unwrap();
+    let handle = guard.handle();
     let handle_subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(handle_subscriber, || {
-        let mut i = 0;
+        emit(0..55);
+        handle.sync().unwrap();
+        println!("written");
         loop {
-            emit(i..i + 10);
-            i += 10;
-            if i == 50 {
-                // Give the writer a moment to put some on disk before the parent kills us.
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                println!("written");
-            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
         }
     });
 }

@@ -94,6 +94,15 @@ impl Destination {
         }
     }
 
+    /// For files, a handle to fsync the active file from another thread; `None` for a
+    /// `MakeWriter`, which is flushed on the writer thread.
+    pub(crate) fn sync_handle(&self) -> Option<io::Result<super::file::SyncHandle>> {
+        match self {
+            Destination::Writer(_) => None,
+            Destination::Files(files) => Some(files.sync_handle()),
+        }
+    }
+
     pub(crate) fn publish_checkpoint(&self, line: &[u8]) -> io::Result<()> {
         match self {
             Destination::Writer(_) => Ok(()),

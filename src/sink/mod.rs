@@ -56,6 +56,7 @@ pub mod file;
 mod framing;
 mod health;
 mod queue;
+mod syncer;
 mod writer;
 
 use std::fmt;

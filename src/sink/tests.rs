@@ -690,8 +690,9 @@ fn audit_bodies_pass_through_the_framer_with_resume_checkpoints_and_final_checkp
 
 mod files {
     use super::*;
-    use crate::sink::file::{Clock, FileSink, Rotation};
+    use crate::sink::file::{Clock, FileSink, FsyncFaults, Rotation};
     use std::path::Path;
+    use std::sync::atomic::Ordering;
 
     #[derive(Debug)]
     struct ManualClock(Mutex<SystemTime>);
@@ -865,6 +866,69 @@ mod files {
             Some(side.trim_end()),
             "the side file holds the trail's last checkpoint"
         );
+    }
+
+    /// Waits up to 10 s for `done`.
+    fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(10), "{what}");
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn records_keep_reaching_the_file_while_an_fsync_is_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Arc::new(FsyncFaults::default());
+        faults.hold(true);
+        let config = FileSink::new(dir.path()).fsync_faults(Arc::clone(&faults));
+        let (handle, guard) = start_files(Stream::Audit, config, None);
+        handle.submit(&record(0));
+        eventually("the first fsync starts", || {
+            faults.started.load(Ordering::SeqCst) == 1
+        });
+        // The fsync is stuck; the writer must go on taking and writing records regardless.
+        for i in 1..50 {
+            handle.submit(&record(i));
+        }
+        eventually("records written while the fsync is held", || {
+            files(dir.path(), "audit")[0].1.len() == 50
+        });
+        let pending = handle.sync_timeout(Duration::from_millis(50)).unwrap_err();
+        assert!(pending.is_timeout(), "not durable before the fsync returns");
+        faults.hold(false);
+        handle.sync().unwrap();
+        assert!(
+            handle.health().syncs >= 2,
+            "a second fsync covered records 1..50"
+        );
+        drop(guard);
+    }
+
+    #[test]
+    fn a_failed_background_fsync_fails_sync_and_its_records_stay_unconfirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Arc::new(FsyncFaults::default());
+        faults.fail.store(1, Ordering::SeqCst);
+        let config = FileSink::new(dir.path()).fsync_faults(Arc::clone(&faults));
+        let (handle, guard) = start_files(Stream::Audit, config, None);
+        handle.submit(&record(1));
+        let err = handle.sync().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO));
+        assert!(err.to_string().contains("fsync"), "{err}");
+        eventually("the retried fsync succeeds", || !handle.health().failing);
+        assert_eq!(
+            handle.sync().unwrap_err().raw_os_error(),
+            Some(libc::EIO),
+            "record 1 can never be confirmed"
+        );
+        handle.submit(&record(2));
+        handle.sync().unwrap();
+        let health = handle.health();
+        assert!(health.retried >= 1, "{health:?}");
+        assert!(health.last_error.unwrap().contains("fsync"));
+        drop(guard);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::file::Durability;
 use super::framing::{Framer, TornTail};
 use super::health::Counters;
 use super::queue::{Shared, WriterWait, PREALLOCATE_LIMIT};
+use super::syncer::{Request, Syncer};
 use crate::record::time::write_rfc3339;
 use crate::Stream;
 
@@ -50,7 +51,10 @@ const INITIAL_FRAME_OVERHEAD: usize = 160;
 enum Step {
     Write,
     Rotate(String),
-    Sync,
+    /// An fsync (or flush) meant to cover every record before this queue position.
+    Sync {
+        covering: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -99,6 +103,10 @@ pub(crate) struct Worker {
     frame_overhead: usize,
     /// Every record before this queue position has been taken into `batch` (see `queue`).
     taken_pos: u64,
+    /// Every record before this queue position is written and synced.
+    synced_pos: u64,
+    /// Fsyncs files in the background; started with the first fsync of a file target.
+    syncer: Option<Syncer>,
     unsynced: bool,
     last_sync: Instant,
     /// Failure state: when to try again, the current backoff, and failures in a row.
@@ -148,6 +156,8 @@ impl Worker {
             wrote_to_current: 0,
             frame_overhead: INITIAL_FRAME_OVERHEAD,
             taken_pos: 0,
+            synced_pos: 0,
+            syncer: None,
             unsynced: false,
             last_sync: Instant::now(),
             retry_at: None,
@@ -189,7 +199,7 @@ impl Worker {
                         self.frame_final_checkpoint();
                         continue;
                     }
-                    if !self.unsynced && self.retry_at.is_none() {
+                    if !self.final_sync_pending() && self.retry_at.is_none() {
                         self.shared.close(0, None);
                         return;
                     }
@@ -266,6 +276,7 @@ impl Worker {
     /// Does everything that is due. On error, calling it again resumes where it stopped.
     fn step(&mut self, shutdown: bool) -> Result<(), Failure> {
         let now = self.dest.now();
+        self.collect_fsync()?;
         self.flush_out()?;
         self.finish_rotation()?;
         let batch = std::mem::take(&mut self.batch);
@@ -298,13 +309,91 @@ impl Worker {
             Durability::Interval(every) => self.last_sync.elapsed() >= every,
             Durability::Never => false,
         };
-        if self.unsynced && (policy_due || sync_wanted || shutdown) {
-            self.dest.sync().map_err(failed(Step::Sync))?;
-            Counters::add(&self.shared.counters.syncs, 1);
-            self.unsynced = false;
-            self.last_sync = Instant::now();
+        if self.unsynced && (policy_due || sync_wanted || shutdown && self.syncs_at_shutdown()) {
+            self.start_sync()?;
         }
         Ok(())
+    }
+
+    /// A clean shutdown fsyncs what was written, unless the files' durability is `Never` (then
+    /// the kernel writes them back as usual). A `MakeWriter` is always flushed.
+    fn syncs_at_shutdown(&self) -> bool {
+        self.fsync != Durability::Never || !self.rotates
+    }
+
+    /// The sink cannot close yet: an fsync is in flight, or one is still due.
+    fn final_sync_pending(&self) -> bool {
+        self.syncer.as_ref().is_some_and(Syncer::in_flight)
+            || self.unsynced && self.syncs_at_shutdown()
+    }
+
+    /// Syncs everything written so far (all records taken are written when this is called):
+    /// files in the background, a `MakeWriter` here. With an fsync already in flight, the next
+    /// one starts when it ends.
+    fn start_sync(&mut self) -> Result<(), Failure> {
+        if self.syncer.as_ref().is_some_and(Syncer::in_flight) {
+            return Ok(());
+        }
+        let covering = self.taken_pos;
+        match self.dest.sync_handle() {
+            None => {
+                self.dest.sync().map_err(failed(Step::Sync { covering }))?;
+                self.synced(covering);
+            }
+            Some(handle) => {
+                let file = handle.map_err(failed(Step::Sync { covering }))?;
+                if self.syncer.is_none() {
+                    match Syncer::start(Arc::clone(&self.shared)) {
+                        Ok(syncer) => self.syncer = Some(syncer),
+                        Err(err) => self.note_error(format!(
+                            "{} sink: cannot start the fsync thread, fsyncing on the writer: {err}",
+                            self.shared.stream
+                        )),
+                    }
+                }
+                match self.syncer.as_mut() {
+                    Some(syncer) => syncer.submit(Request {
+                        file,
+                        up_to: covering,
+                    }),
+                    None => {
+                        file.sync().map_err(failed(Step::Sync { covering }))?;
+                        self.synced(covering);
+                    }
+                }
+            }
+        }
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    fn synced(&mut self, covering: u64) {
+        Counters::add(&self.shared.counters.syncs, 1);
+        self.synced_pos = self.synced_pos.max(covering);
+    }
+
+    /// Takes the outcome of a background fsync that has ended.
+    fn collect_fsync(&mut self) -> Result<(), Failure> {
+        let Some(done) = self.syncer.as_mut().and_then(Syncer::take_done) else {
+            return Ok(());
+        };
+        match done.result {
+            Ok(()) => {
+                self.synced(done.up_to);
+                Ok(())
+            }
+            Err(error) => {
+                // What was written since is not known to be durable either: sync again.
+                self.unsynced = true;
+                Err(Failure {
+                    step: Step::Sync {
+                        covering: done.up_to,
+                    },
+                    error,
+                })
+            }
+        }
     }
 
     /// Frames the batch's records from the cursor on, rotating first where the target asks.
@@ -480,9 +569,7 @@ impl Worker {
         let mut st = self.shared.lock();
         let was_failing = st.failing.take().is_some();
         let before = st.durable;
-        if !self.unsynced && self.idle() {
-            st.durable = st.durable.max(self.taken_pos);
-        }
+        st.durable = st.durable.max(self.synced_pos);
         let waiters = st.sync_wanted > before && st.durable > before;
         drop(st);
         if waiters || was_failing {
@@ -498,8 +585,8 @@ impl Worker {
             (Step::Write, true) => "write failed".to_owned(),
             (Step::Write, false) => format!("writing to {} failed", self.dest.describe()),
             (Step::Rotate(next), _) => format!("rotating to {next} failed"),
-            (Step::Sync, true) => "fsync failed".to_owned(),
-            (Step::Sync, false) => format!("flushing {} failed", self.dest.describe()),
+            (Step::Sync { .. }, true) => "fsync failed".to_owned(),
+            (Step::Sync { .. }, false) => format!("flushing {} failed", self.dest.describe()),
         };
         let message = format!("{stream} sink: {what}: {}", failure.error);
         self.note_error(message.clone());
@@ -517,13 +604,12 @@ impl Worker {
             self.backoff = FIRST_BACKOFF;
         }
         let mut st = self.shared.lock();
-        if matches!(failure.step, Step::Sync) {
+        if let Step::Sync { covering } = failure.step {
             // After a failed fsync the kernel may have dropped the dirty pages and a retried
             // fsync can report success anyway: the records written since the last good fsync can
             // never be confirmed durable.
-            // Everything taken was written before the fsync was attempted.
             let from = st.durable;
-            let to = self.taken_pos;
+            let to = covering;
             if to > from {
                 st.unconfirmed = Some((from, to, error.clone()));
             }
@@ -541,6 +627,8 @@ impl Worker {
             .count() as u64;
         let lost = self.record_ends.len() as u64 + unframed;
         Counters::add(&self.shared.counters.failed, lost);
+        // A sync then covers the records taken so far, so `sync()` callers are answered.
+        self.unsynced = true;
         self.out.clear();
         self.record_ends.clear();
         self.publish = None;
@@ -572,12 +660,17 @@ impl Worker {
         let shutdown = shutdown.or(st.shutdown);
         let failing = self.retry_at.is_some();
         let sync_wanted = st.sync_wanted > st.durable;
+        // The fsync thread stores its outcome before it wakes the writer under this lock.
+        if self.syncer.as_ref().is_some_and(Syncer::has_done) {
+            return;
+        }
+        let in_flight = self.syncer.as_ref().is_some_and(Syncer::in_flight);
         if !failing {
             let work = self.idle() && self.shared.has_work();
             // A record claimed but not yet published: its publication wakes a sleeping writer.
-            let sync = sync_wanted && self.unsynced;
-            let draining = shutdown.is_some();
-            if work || sync || draining && self.idle() && self.shared.is_empty() {
+            let sync = sync_wanted && self.unsynced && !in_flight;
+            let drained = shutdown.is_some() && self.idle() && self.shared.is_empty();
+            if work || sync || drained && !in_flight {
                 return;
             }
             if !self.idle() {

@@ -183,6 +183,8 @@ pub struct FileSink {
     queue_capacity: Option<usize>,
     drain_timeout: Option<Duration>,
     pub(super) clock: Option<Arc<dyn Clock>>,
+    #[cfg(test)]
+    pub(super) fsync_faults: Option<Arc<super::FsyncFaults>>,
 }
 
 impl fmt::Debug for FileSink {
@@ -221,6 +223,8 @@ impl FileSink {
             queue_capacity: None,
             drain_timeout: None,
             clock: None,
+            #[cfg(test)]
+            fsync_faults: None,
         }
     }
 
@@ -287,6 +291,13 @@ impl FileSink {
     /// How long dropping the guard waits for queued records to be written.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = Some(timeout);
+        self
+    }
+
+    /// Holds or fails this sink's fsyncs (tests only).
+    #[cfg(test)]
+    pub(crate) fn fsync_faults(mut self, faults: Arc<super::FsyncFaults>) -> Self {
+        self.fsync_faults = Some(faults);
         self
     }
 

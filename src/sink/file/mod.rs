@@ -36,7 +36,7 @@ use naming::{DataName, Form};
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -64,6 +64,68 @@ pub(crate) struct FileStats {
     pub(crate) pruned: u64,
     /// Compression, retention, link and reopen problems (the writes themselves return errors).
     pub(crate) errors: Vec<io::Error>,
+}
+
+/// A handle on one data file for fsyncing it on another thread ([`FileSet::sync_handle`]).
+#[derive(Debug)]
+pub(crate) struct SyncHandle {
+    file: File,
+    path: PathBuf,
+    #[cfg(test)]
+    faults: Option<Arc<FsyncFaults>>,
+}
+
+/// Test-only control over a file set's background fsyncs: hold them until released, or make
+/// the next ones fail with EIO.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct FsyncFaults {
+    pub(crate) held: std::sync::Mutex<bool>,
+    pub(crate) released: std::sync::Condvar,
+    /// Fsyncs started so far.
+    pub(crate) started: std::sync::atomic::AtomicU64,
+    /// How many of the next fsyncs fail.
+    pub(crate) fail: std::sync::atomic::AtomicU64,
+}
+
+#[cfg(test)]
+impl FsyncFaults {
+    fn apply(&self, path: &Path) -> io::Result<()> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let mut held = self.held.lock().unwrap();
+        while *held {
+            held = self.released.wait(held).unwrap();
+        }
+        let fail = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        match fail {
+            Ok(_) => Err(open::context(
+                "cannot fsync",
+                path,
+                io::Error::from_raw_os_error(libc::EIO),
+            )),
+            Err(_) => Ok(()),
+        }
+    }
+
+    pub(crate) fn hold(&self, hold: bool) {
+        *self.held.lock().unwrap() = hold;
+        self.released.notify_all();
+    }
+}
+
+impl SyncHandle {
+    /// Fsyncs the file's data; the error names the file.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(faults) = &self.faults {
+            faults.apply(&self.path)?;
+        }
+        self.file
+            .sync_data()
+            .map_err(|e| open::context("cannot fsync", &self.path, e))
+    }
 }
 
 /// The file being written.
@@ -99,6 +161,8 @@ pub(crate) struct FileSet {
     // for the queued compressions, and the lock is released only after both.
     background: Option<Background>,
     _lock: File,
+    #[cfg(test)]
+    fsync_faults: Option<Arc<FsyncFaults>>,
 }
 
 impl FileSet {
@@ -201,6 +265,8 @@ impl FileSet {
             shared,
             background,
             _lock: lock,
+            #[cfg(test)]
+            fsync_faults: config.fsync_faults.clone(),
         };
         // Closed files a crash left uncompressed are compressed now.
         let closed: Vec<String> = files
@@ -304,6 +370,23 @@ impl FileSet {
             .file
             .sync_data()
             .map_err(|e| open::context("cannot fsync", &path, e))
+    }
+
+    /// A second handle on the active file, to fsync it from another thread while this one
+    /// goes on writing (and possibly rotating).
+    pub(crate) fn sync_handle(&self) -> io::Result<SyncHandle> {
+        let path = self.settings.dir.join(&self.active.name);
+        let file = self
+            .active
+            .file
+            .try_clone()
+            .map_err(|e| open::context("cannot duplicate the handle of", &path, e))?;
+        Ok(SyncHandle {
+            file,
+            path,
+            #[cfg(test)]
+            faults: self.fsync_faults.clone(),
+        })
     }
 
     /// When the current period ends (`None` if time never rotates), so a quiet writer can

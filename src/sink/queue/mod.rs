@@ -306,6 +306,12 @@ impl Shared {
         }
     }
 
+    /// Wakes the writer if it waits (for a helper thread that finished something it needs).
+    pub(crate) fn wake_writer_now(&self) {
+        let mut st = self.lock();
+        self.wake_writer(&mut st);
+    }
+
     /// Waits until every record accepted before the call is durable, the writer reports a
     /// failure while they are pending, the sink closes, or `timeout` passes.
     pub(crate) fn sync(&self, timeout: Option<Duration>) -> Result<(), SinkError> {
