@@ -1,21 +1,23 @@
 //! A bounded multi-producer, single-consumer ring of variable-length records, without locks.
 //!
 //! Producers claim space with one compare-and-swap on `tail`, copy their bytes in and publish
-//! the record by storing its header last; the consumer reads records in claim order from `head`
-//! and stops at the first one not yet published. Claim order is a total order that respects
-//! every happens-before edge between threads (a record submitted before another thread's record
-//! was claimed before it), so the file order never contradicts causality.
+//! the record by setting its bit in a bitmap; the consumer reads records in claim order from
+//! `head` and stops at the first one not yet published. Claim order is a total order that
+//! respects every happens-before edge between threads (a record submitted before another
+//! thread's record was claimed before it), so the file order never contradicts causality.
 //!
 //! The ring is a slice of `AtomicU64` words, so no `unsafe` code touches shared memory: on x86
 //! and ARM relaxed atomic loads and stores are ordinary moves. Positions are monotonic word
 //! counts (`position % capacity` is the index); at 1 GB/s they would wrap after ~4,600 years.
 //!
-//! Layout of a slot: one header word, then the payload packed into words (the last one padded
-//! with zero bytes). A header is never zero, and the consumer zeroes every word it releases, so
-//! "header is zero" reliably means "claimed but not published yet" — stale bytes from an
-//! earlier lap can never look like a published record. A record never wraps around the end of
-//! the slice: when it does not fit before the end, its producer claims the rest of the slice as
-//! padding along with it.
+//! Layout of a slot: one header word (kind and length), then the payload packed into words (the
+//! last one padded with zero bytes). Whether a slot is published is kept apart from the data, one
+//! bit per word, because a header word cannot tell by itself: a slot claimed but not yet written
+//! still holds an earlier lap's bytes, and those are the application's, arbitrary. The consumer
+//! clears the bits of the slots it took before it releases them, so it never writes to the data
+//! words (which the next lap's producers would then have to fetch back from its cache). A record
+//! never wraps around the end of the slice: when it does not fit before the end, its producer
+//! claims the rest of the slice as padding along with it.
 
 use std::alloc::{self, Layout};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,9 +96,11 @@ pub(crate) struct Consumed {
 #[derive(Debug)]
 pub(crate) struct Ring {
     words: Box<[AtomicU64]>,
+    /// Bit `i % 64` of word `i / 64` is set while index `i` holds a published slot's header.
+    published: Box<[AtomicU64]>,
     /// Next position to claim.
     tail: Padded,
-    /// Every slot before this position has been consumed and zeroed.
+    /// Every slot before this position has been consumed and released.
     head: Padded,
 }
 
@@ -106,6 +110,7 @@ impl Ring {
         let words = bytes.div_ceil(8).max(2);
         Ring {
             words: zeroed_words(words),
+            published: zeroed_words(words.div_ceil(64)),
             tail: Padded::default(),
             head: Padded::default(),
         }
@@ -142,8 +147,14 @@ impl Ring {
     /// A published slot waits at the head, so the consumer can make progress.
     pub(crate) fn has_published(&self) -> bool {
         let head = self.head.0.load(Ordering::Acquire);
-        head < self.tail.0.load(Ordering::Acquire)
-            && self.words[self.index(head)].load(Ordering::Acquire) != 0
+        head < self.tail.0.load(Ordering::Acquire) && self.published_header(head).is_some()
+    }
+
+    /// The header of the slot at `position` if it is published (its bytes are then visible).
+    fn published_header(&self, position: u64) -> Option<u64> {
+        let index = self.index(position);
+        let bits = self.published[index / 64].load(Ordering::Acquire);
+        (bits & 1 << (index % 64) != 0).then(|| self.words[index].load(Ordering::Relaxed))
     }
 
     /// Claims a slot for `len` payload bytes (and the padding before it, if it would not fit
@@ -213,29 +224,33 @@ impl Ring {
     }
 
     fn publish_header(&self, at: u64, kind: Kind, len: usize) {
-        let header = (kind as u64) << 56 | len as u64;
-        self.words[self.index(at)].store(header, Ordering::Release);
+        let index = self.index(at);
+        self.words[index].store((kind as u64) << 56 | len as u64, Ordering::Relaxed);
+        // Release: the header and payload stores above are visible to whoever sees the bit.
+        self.published[index / 64].fetch_or(1 << (index % 64), Ordering::Release);
     }
 
     /// Appends every published record from the head on, up to the first unpublished slot, to
     /// `out` as `payload + '\n'`; for an oversize marker, `oversize(position, out)` appends the
-    /// record kept aside. Then zeroes and releases the slots taken. Only one thread may consume
-    /// at a time (the sink serializes consumers with its state lock).
+    /// record kept aside. Then releases the slots taken. Only one thread may consume at a time
+    /// (the sink serializes consumers with its state lock).
     pub(crate) fn consume(
         &self,
         out: &mut Vec<u8>,
         mut oversize: impl FnMut(u64, &mut Vec<u8>),
     ) -> Consumed {
-        let start = self.head.0.load(Ordering::Relaxed);
+        let mut head = self.head.0.load(Ordering::Relaxed);
         let tail = self.tail.0.load(Ordering::Acquire);
-        let mut head = start;
         let mut records = 0;
+        let mut taken = TakenBits::default();
         while head < tail {
-            let index = self.index(head);
-            let header = self.words[index].load(Ordering::Acquire);
+            let Some(header) = self.published_header(head) else {
+                break;
+            };
             let Some(kind) = Kind::from_header(header) else {
                 break;
             };
+            let index = self.index(head);
             let len = (header & LEN_MASK) as usize;
             match kind {
                 Kind::Record => {
@@ -249,19 +264,11 @@ impl Ring {
                 }
                 Kind::Skip | Kind::Padding => {}
             }
+            taken.add(index, &self.published);
             head += slot_words(len);
         }
-        // Zero what was taken, then release it: the next lap's producers rely on zeroed words.
-        // Done after the loop so that a panic above leaves the ring as it was.
-        let mut at = start;
-        while at < head {
-            let index = self.index(at);
-            let len = (self.words[index].load(Ordering::Relaxed) & LEN_MASK) as usize;
-            for word in &self.words[index..index + slot_words(len) as usize] {
-                word.store(0, Ordering::Relaxed);
-            }
-            at += slot_words(len);
-        }
+        // Before the release: a producer can claim these indexes again only after it.
+        taken.clear(&self.published);
         self.head.0.store(head, Ordering::Release);
         Consumed { records, head }
     }
@@ -272,7 +279,9 @@ impl Ring {
         let tail = self.tail.0.load(Ordering::Acquire);
         let mut records = 0;
         while head < tail {
-            let header = self.words[self.index(head)].load(Ordering::Acquire);
+            let Some(header) = self.published_header(head) else {
+                break;
+            };
             match Kind::from_header(header) {
                 None => break,
                 Some(Kind::Record | Kind::Oversize) => records += 1,
@@ -284,6 +293,32 @@ impl Ring {
     }
 }
 
+/// The published bits of the slots one `consume` took, cleared one bitmap word at a time. Only
+/// those bits: the same bitmap word may already hold bits of the next lap's slots at indexes the
+/// consumer passed earlier.
+#[derive(Default)]
+struct TakenBits {
+    word: Option<usize>,
+    mask: u64,
+}
+
+impl TakenBits {
+    fn add(&mut self, index: usize, bitmap: &[AtomicU64]) {
+        if self.word != Some(index / 64) {
+            self.clear(bitmap);
+            self.word = Some(index / 64);
+        }
+        self.mask |= 1 << (index % 64);
+    }
+
+    fn clear(&mut self, bitmap: &[AtomicU64]) {
+        if let Some(word) = self.word.take() {
+            bitmap[word].fetch_and(!self.mask, Ordering::Relaxed);
+        }
+        self.mask = 0;
+    }
+}
+
 /// `n` zeroed words from the allocator's zeroed memory: for a large ring these are fresh pages
 /// the kernel maps on first touch, so an idle sink does not pay its queue capacity in RSS.
 fn zeroed_words(n: usize) -> Box<[AtomicU64]> {
@@ -292,7 +327,7 @@ fn zeroed_words(n: usize) -> Box<[AtomicU64]> {
     let Ok(layout) = Layout::array::<AtomicU64>(n) else {
         alloc::handle_alloc_error(Layout::new::<AtomicU64>());
     };
-    // SAFETY: `layout` has a non-zero size (n >= 2). The allocation is zeroed, and all-zero bits
+    // SAFETY: `layout` has a non-zero size (n >= 1). The allocation is zeroed, and all-zero bits
     // are a valid `AtomicU64` (zero). The box takes ownership of exactly `n` elements allocated
     // with the layout of `[AtomicU64; n]`, which is the layout it frees them with.
     unsafe {
