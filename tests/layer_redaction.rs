@@ -115,6 +115,35 @@ fn policies_may_differ_per_stream() {
 }
 
 #[test]
+fn span_fields_follow_each_streams_detectors() {
+    // Same field rules in both streams, different detectors: a span field is scrubbed once when
+    // the streams agree, and separately when they do not.
+    use tracing_audit::redact::detect::{Detector, DetectorSet};
+    let mut h = Harness::new(|b| {
+        b.detectors(
+            Stream::Debug,
+            DetectorSet::for_stream(Stream::Debug).set(Detector::Email, Action::Mask),
+        )
+        .detectors(
+            Stream::Audit,
+            DetectorSet::for_stream(Stream::Audit).set(Detector::Email, Action::Keep),
+        )
+    });
+    h.run(|| {
+        let _s = info_span!("request", contact = "bob@example.com", ticket = "T-1").entered();
+        info!(target: "audit", actor = "alice", action = "read", outcome = "success");
+        tracing::debug!("inside");
+    });
+    let audit = h.audit_records();
+    let debug = h.debug.records();
+    assert_eq!(audit[0]["spans"][0]["fields"]["contact"], "bob@example.com");
+    assert_eq!(audit[0]["spans"][0]["fields"]["ticket"], "T-1");
+    let masked = debug[0]["spans"][0]["fields"]["contact"].as_str().unwrap();
+    assert!(!masked.contains("bob@example.com"), "{masked}");
+    assert_eq!(debug[0]["spans"][0]["fields"]["ticket"], "T-1");
+}
+
+#[test]
 fn hash_without_a_key_masks_instead_of_writing_a_reversible_digest() {
     let mut h = Harness::new(|b| b.redact_field("customer", Action::Hash));
     h.run(|| tracing::debug!(customer = "bob"));

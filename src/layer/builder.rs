@@ -365,6 +365,7 @@ impl AuditLayerBuilder {
             // Only span and field directives print brackets (`EnvFilter`'s Display lists them all).
             debug_filter_tracks_spans: debug_filter.to_string().contains('['),
             debug_filter,
+            streams_scrub_alike: policies[0].detectors == policies[1].detectors,
             policies,
             hasher,
             max_value_len: self.max_value_len,

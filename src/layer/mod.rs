@@ -40,6 +40,9 @@ pub(crate) struct Shared {
     /// follow spans; otherwise its span hooks only take locks to find nothing.
     pub(crate) debug_filter_tracks_spans: bool,
     pub(crate) policies: [StreamPolicy; 2],
+    /// Both streams scrub free text alike, so a span field with the same action in both renders
+    /// to the same bytes and is rendered once.
+    pub(crate) streams_scrub_alike: bool,
     pub(crate) hasher: Option<Pseudonymizer>,
     pub(crate) max_value_len: usize,
     pub(crate) sinks: [SinkHandle; 2],

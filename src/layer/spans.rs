@@ -91,6 +91,12 @@ impl RenderedFields {
         *self = next;
     }
 
+    /// The rendered value of the field pushed last.
+    fn last_value(&self) -> Option<&[u8]> {
+        let (_, range) = self.values.last()?;
+        self.json.get(range.clone())
+    }
+
     /// The rendered value of a field called `name`, if the span has one.
     pub(crate) fn get(&self, name: &str) -> Option<&[u8]> {
         self.values
@@ -170,6 +176,37 @@ fn render(shared: &Shared, meta: &Metadata<'_>, record: impl FnOnce(&mut dyn Vis
                 }
                 other => other,
             };
+            let alike = shared.streams_scrub_alike
+                && fp.actions[0] == fp.actions[1]
+                && !matches!(fp.kind, FieldKind::Lifted(_));
+            if alike {
+                // Same bytes for both streams: scrub once, copy.
+                let [audit, debug] = &mut rendered;
+                let kept = audit.fields.push(field.name(), |out| {
+                    shared.renderer(Stream::Audit).write_value(
+                        out,
+                        value,
+                        fp.actions[0],
+                        false,
+                        false,
+                        &mut number_text,
+                        &mut bufs.scratch,
+                    )
+                });
+                match audit.fields.last_value() {
+                    Some(bytes) if kept => {
+                        debug.fields.push(field.name(), |out| {
+                            out.extend_from_slice(bytes);
+                            true
+                        });
+                    }
+                    _ => {
+                        audit.dropped.push(field.name());
+                        debug.dropped.push(field.name());
+                    }
+                }
+                return;
+            }
             for stream in [Stream::Audit, Stream::Debug] {
                 let i = stream_index(stream);
                 let (identity, as_string) = match (stream, fp.kind) {

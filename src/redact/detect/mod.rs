@@ -215,7 +215,7 @@ impl Detector {
 /// assert_eq!(set.scrub("mail alice@example.com", None), "mail alice@example.com");
 /// assert_eq!(set.action(Detector::Jwt), Action::Mask);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DetectorSet {
     actions: [Action; DETECTOR_COUNT],
     /// Bits of the detectors whose action is not `Keep`.
