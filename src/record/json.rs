@@ -37,16 +37,13 @@ pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Eight bytes at a time while they are all plain printable ASCII; a short tail is padded
-        // with spaces (plain) so that it is checked the same way.
-        while i < bytes.len() {
-            let n = (bytes.len() - i).min(8);
-            let mut word = [b' '; 8];
-            word[..n].copy_from_slice(&bytes[i..i + n]);
+        // Whole words of eight bytes while they are all plain printable ASCII; the rest (and a
+        // tail shorter than a word) one byte at a time through the table.
+        while let Some(&word) = bytes.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
             if word_may_need_escaping(u64::from_le_bytes(word)) {
                 break;
             }
-            i += n;
+            i += 8;
         }
         let Some(&b) = bytes.get(i) else { break };
         if !SPECIAL[usize::from(b)] {
