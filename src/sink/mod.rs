@@ -1,15 +1,17 @@
 //! Where each stream's records go: a bounded queue, a writer thread, and files or a `MakeWriter`.
 //!
 //! Every stream gets its own writer thread behind a bounded queue. Threads that emit records
-//! append them to the queue and return; the writer takes everything queued in one swap and writes
-//! it with as few calls as possible (a batch), so many records share one `write` and one `fsync`
+//! copy them into the queue (a lock-free ring: emitting threads never wait for each other) and
+//! return; the writer takes everything queued in one pass and writes it with as few calls as
+//! possible (a batch). File sinks fsync on a thread of their own, so the writer keeps draining
+//! the queue while the disk works, and every record written meanwhile shares the next `fsync`
 //! (group commit).
 //!
 //! | behaviour        | AUDIT                                    | DEBUG                                   |
 //! |------------------|------------------------------------------|-----------------------------------------|
 //! | queue full       | the emitting thread waits for room       | the record is dropped and counted; a `"N records dropped"` record is written once room returns |
 //! | write error      | retried with backoff (1 ms doubling to 1 s) until it succeeds or the drain timeout at shutdown runs out | retried the same way, then given up and counted as `failed` |
-//! | fsync default    | after every batch                        | never (only on `sync()` and shutdown)   |
+//! | fsync default    | after every batch                        | never (only on `sync()` and rotation)   |
 //! | queue default    | 8 MiB                                    | 8 MiB                                   |
 //! | drain timeout    | 30 s                                     | 30 s                                    |
 //!
@@ -17,7 +19,8 @@
 //! only once everything emitted before it is on disk, or the error that prevents it: an
 //! application that must not act without an audit record calls it and refuses the request on
 //! `Err` (fail closed). Dropping the [`SinkGuard`] drains the queue, writes a final checkpoint,
-//! fsyncs and stops the thread; whatever could not be written is counted as `failed`.
+//! fsyncs (unless the durability is [`Durability::Never`]) and stops the thread; whatever could
+//! not be written is counted as `failed`.
 //!
 //! ```no_run
 //! use tracing_audit::{layer::AuditLayer, sink::FileSink, Stream};

@@ -127,14 +127,18 @@ impl Retention {
     }
 }
 
-/// When the writer thread forces written records to disk (`fsync`).
+/// When a file sink forces written records to disk (`fsync`).
+///
+/// Whatever the policy, `sync()` fsyncs what it waits for and a rotation fsyncs the file it
+/// closes. Fsyncs run on the sink's own fsync thread, so the writer goes on writing meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Durability {
-    /// Leave it to the operating system.
+    /// Leave it to the operating system, also at shutdown.
     Never,
-    /// At most this long after a record was written.
+    /// At most this long after a record was written, and at shutdown.
     Interval(Duration),
-    /// After every batch, before the batch's records count as written (group commit).
+    /// After every batch, and at shutdown: records written while one fsync runs are covered by
+    /// the next (group commit).
     EveryBatch,
 }
 
