@@ -1,6 +1,6 @@
 //! An audit trail and a debug log from one `tracing` instrumentation.
 //!
-//! [`AuditLayer`](layer::AuditLayer) is a `tracing_subscriber` layer. It routes every event into
+//! [`AuditLayer`] is a `tracing_subscriber` layer. It routes every event into
 //! one of two [`Stream`]s, once per callsite:
 //!
 //! - **audit**: "who did what, to which resource, when, from where, with what outcome". Events
