@@ -139,6 +139,15 @@ fn audit_event() {
 /// Builds one side's subscriber when its turn comes.
 type MakeSetup<'a> = Box<dyn FnOnce() -> Setup + 'a>;
 
+/// Lets the previous measurement's aftermath die down before the next one starts: the kernel
+/// writing back the megabytes a `_files` group left in the page cache would otherwise compete
+/// with whichever side is measured next (on a 2-core machine, enough to swing a median by 2x).
+fn settle() {
+    // SAFETY: `sync` takes no arguments and has no memory-safety preconditions.
+    unsafe { libc::sync() };
+    std::thread::sleep(Duration::from_millis(200));
+}
+
 /// Each side is set up only when its turn comes, so only one subscriber (and its writer
 /// threads) exists during a measurement.
 fn bench_audit_in_span(
@@ -150,6 +159,7 @@ fn bench_audit_in_span(
     let mut g = c.benchmark_group(group);
     let sides: [(&str, MakeSetup<'_>); 2] = [("peer", Box::new(peer)), ("ours", Box::new(ours))];
     for (name, setup) in sides {
+        settle();
         let setup = setup();
         tracing::dispatcher::with_default(&setup.dispatch, || {
             let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
@@ -195,6 +205,7 @@ fn pair(c: &mut Criterion, group: &str, f: fn()) {
         ("ours", Box::new(ours_discard)),
     ];
     for (name, setup) in sides {
+        settle();
         let setup = setup();
         tracing::dispatcher::with_default(&setup.dispatch, || {
             g.bench_function(name, |b| b.iter(f));

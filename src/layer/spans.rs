@@ -64,31 +64,56 @@ impl RenderedFields {
             *self = update.fields;
             return;
         }
-        let mut merged: Vec<(&'static str, &[u8])> = self
-            .values
-            .iter()
-            .map(|(name, range)| (*name, &self.json[range.clone()]))
-            .collect();
+        // Edited in place: a late `Span::record` allocates nothing once the buffers have room.
         for (name, range) in &update.fields.values {
-            let value = &update.fields.json[range.clone()];
-            match merged.iter().position(|(n, _)| n == name) {
-                Some(i) => merged[i].1 = value,
-                None => merged.push((name, value)),
-            }
+            self.set(name, &update.fields.json[range.clone()]);
         }
         for name in &update.dropped {
-            if let Some(i) = merged.iter().position(|(n, _)| n == name) {
-                merged.remove(i);
-            }
+            self.remove(name);
         }
-        let mut next = RenderedFields::default();
-        for (name, value) in merged {
-            next.push(name, |out| {
+    }
+
+    /// Replaces the value of `name` (keeping its place), or appends the field.
+    fn set(&mut self, name: &'static str, value: &[u8]) {
+        let Some(i) = self.values.iter().position(|(n, _)| *n == name) else {
+            self.push(name, |out| {
                 out.extend_from_slice(value);
                 true
             });
+            return;
+        };
+        let old = self.values[i].1.clone();
+        self.json.splice(old.clone(), value.iter().copied());
+        self.values[i].1 = old.start..old.start + value.len();
+        self.shift_after(i, old.len(), value.len());
+    }
+
+    /// Removes the field `name` with its separating comma, if the span has it.
+    fn remove(&mut self, name: &str) {
+        let Some(i) = self.values.iter().position(|(n, _)| *n == name) else {
+            return;
+        };
+        let end = self.values[i].1.end;
+        // The first field takes the comma after it along, any other the comma before it.
+        let cut = match i {
+            0 if self.values.len() > 1 => 0..end + 1,
+            0 => 0..end,
+            _ => self.values[i - 1].1.end..end,
+        };
+        self.json.drain(cut.clone());
+        self.values.remove(i);
+        if i < self.values.len() {
+            self.shift_after(i.wrapping_sub(1), cut.len(), 0);
         }
-        *self = next;
+    }
+
+    /// Moves the ranges of the fields after index `i` (all fields for `usize::MAX`) by the
+    /// difference between an old and a new length written before them.
+    fn shift_after(&mut self, i: usize, old_len: usize, new_len: usize) {
+        let from = i.wrapping_add(1);
+        for (_, range) in &mut self.values[from..] {
+            *range = range.start + new_len - old_len..range.end + new_len - old_len;
+        }
     }
 
     /// The rendered value of the field pushed last.
@@ -344,6 +369,56 @@ mod tests {
         assert_eq!(f.json(), br#""b":20,"c":3,"d":4"#);
         assert_eq!(f.get("a"), None);
         assert_eq!(f.get("d"), Some(&b"4"[..]));
+    }
+
+    proptest::proptest! {
+        /// In-place edits agree with a plain ordered list of (name, value): replace keeps the
+        /// place, new names append, dropped names go, and every value is found by name.
+        #[test]
+        fn in_place_updates_match_an_ordered_list(
+            updates in proptest::collection::vec(
+                (
+                    proptest::collection::vec((0usize..5, "[a-z0-9]{0,6}"), 0..5),
+                    proptest::collection::vec(0usize..5, 0..3),
+                ),
+                1..8,
+            )
+        ) {
+            const NAMES: [&str; 5] = ["a", "bb", "c", "dd", "e"];
+            let mut f = RenderedFields::default();
+            let mut model: Vec<(&str, String)> = Vec::new();
+            for (kept, dropped) in updates {
+                let mut u = Update::default();
+                for (n, v) in &kept {
+                    let value = format!("\"{v}\"");
+                    u.fields.push(NAMES[*n], |out| {
+                        out.extend_from_slice(value.as_bytes());
+                        true
+                    });
+                    match model.iter().position(|(m, _)| *m == NAMES[*n]) {
+                        Some(i) => model[i].1 = value,
+                        None => model.push((NAMES[*n], value)),
+                    }
+                }
+                for n in &dropped {
+                    // A name's action is fixed: it is never both kept and dropped.
+                    if kept.iter().all(|(k, _)| k != n) {
+                        u.dropped.push(NAMES[*n]);
+                        model.retain(|(m, _)| *m != NAMES[*n]);
+                    }
+                }
+                f.apply(u);
+                let want: Vec<String> =
+                    model.iter().map(|(n, v)| format!("\"{n}\":{v}")).collect();
+                proptest::prop_assert_eq!(
+                    String::from_utf8(f.json().to_vec()).unwrap(),
+                    want.join(",")
+                );
+                for (n, v) in &model {
+                    proptest::prop_assert_eq!(f.get(n), Some(v.as_bytes()));
+                }
+            }
+        }
     }
 
     #[test]
