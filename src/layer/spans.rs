@@ -166,15 +166,26 @@ impl SpanContext {
 /// The extension actually stored. Extensions are keyed by type and inserting twice panics, so
 /// every `AuditLayer` in a registry shares this one value and keeps its own entry in it.
 #[derive(Debug, Default)]
-pub(crate) struct SpanContexts(Vec<SpanContext>);
+pub(crate) struct SpanContexts {
+    /// Nearly every registry has one `AuditLayer`: its context is kept inline, without an
+    /// allocation of its own.
+    first: Option<SpanContext>,
+    others: Vec<SpanContext>,
+}
 
 impl SpanContexts {
     pub(crate) fn for_layer(&self, layer: u64) -> Option<&SpanContext> {
-        self.0.iter().find(|c| c.layer == layer)
+        self.first
+            .iter()
+            .chain(&self.others)
+            .find(|c| c.layer == layer)
     }
 
     fn for_layer_mut(&mut self, layer: u64) -> Option<&mut SpanContext> {
-        self.0.iter_mut().find(|c| c.layer == layer)
+        self.first
+            .iter_mut()
+            .chain(&mut self.others)
+            .find(|c| c.layer == layer)
     }
 }
 
@@ -299,9 +310,12 @@ pub(crate) fn apply_record(contexts: &mut SpanContexts, layer: u64, rendered: Re
 
 impl SpanContexts {
     pub(crate) fn insert(&mut self, ctx: SpanContext) {
-        match self.for_layer_mut(ctx.layer) {
-            Some(existing) => *existing = ctx,
-            None => self.0.push(ctx),
+        if let Some(existing) = self.for_layer_mut(ctx.layer) {
+            *existing = ctx;
+        } else if self.first.is_none() {
+            self.first = Some(ctx);
+        } else {
+            self.others.push(ctx);
         }
     }
 }
