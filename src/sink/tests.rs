@@ -932,6 +932,46 @@ mod files {
     }
 
     #[test]
+    fn a_failed_fsync_of_a_file_closed_by_rotation_leaves_its_records_unconfirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Arc::new(FsyncFaults::default());
+        faults.hold(true);
+        faults.fail.store(1, Ordering::SeqCst);
+        // No fsync but the rotation's: `{"i":N}` lines are 8 bytes, five fill a file.
+        let config = FileSink::new(dir.path())
+            .max_file_size(40)
+            .durability(crate::sink::Durability::Never)
+            .fsync_faults(Arc::clone(&faults));
+        let (handle, guard) = start_files(Stream::Audit, config, None);
+        for i in 0..6 {
+            handle.submit(&record(i));
+        }
+        eventually("the closing file's fsync starts", || {
+            faults.started.load(Ordering::SeqCst) == 1
+        });
+        faults.hold(false);
+        let err = handle.sync().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+        eventually("the rotation succeeds on retry", || {
+            let health = handle.health();
+            health.rotations == 1 && !health.failing
+        });
+        assert_eq!(
+            handle.sync().unwrap_err().raw_os_error(),
+            Some(libc::EIO),
+            "a retried fsync that succeeds does not confirm what the failed one covered"
+        );
+        handle.submit(&record(6));
+        handle.sync().unwrap();
+        drop(guard);
+        let lines: usize = files(dir.path(), "audit")
+            .iter()
+            .map(|(_, l)| l.len())
+            .sum();
+        assert_eq!(lines, 7, "every record is still written");
+    }
+
+    #[test]
     fn the_side_file_is_replaced_at_most_once_a_second_and_the_newest_checkpoint_waits() {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::at("2026-11-26T06:00:00Z");

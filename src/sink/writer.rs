@@ -138,6 +138,7 @@ impl Worker {
         rotates: bool,
     ) -> Self {
         let batch_capacity = shared.capacity().min(PREALLOCATE_LIMIT);
+        let has_framer = framer.is_some();
         Worker {
             shared,
             dest,
@@ -154,7 +155,12 @@ impl Worker {
             last_publish: None,
             pending_rotation: None,
             wrote_to_current: 0,
-            frame_overhead: INITIAL_FRAME_OVERHEAD,
+            // Unframed records are written as they are: no overhead to guess.
+            frame_overhead: if has_framer {
+                INITIAL_FRAME_OVERHEAD
+            } else {
+                0
+            },
             taken_pos: 0,
             synced_pos: 0,
             syncer: None,
@@ -447,6 +453,13 @@ impl Worker {
 
     fn finish_rotation(&mut self) -> Result<(), Failure> {
         if let Some(at) = self.pending_rotation {
+            // The closing file is fsynced here rather than inside the rotation, so that a failure
+            // is what it is: an fsync failure, after which the records it covered are never
+            // confirmed (some of the batch may still be unwritten; counting them in errs on the
+            // side of refusing a `sync()`), not just a rotation to retry.
+            self.dest.sync().map_err(failed(Step::Sync {
+                covering: self.taken_pos,
+            }))?;
             let next = self.dest.next_name(at);
             self.dest.rotate(at).map_err(failed(Step::Rotate(next)))?;
             self.pending_rotation = None;

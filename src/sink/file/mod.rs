@@ -366,6 +366,10 @@ impl FileSet {
     /// Fsyncs the active file's data.
     pub(crate) fn sync(&mut self) -> io::Result<()> {
         let path = self.settings.dir.join(&self.active.name);
+        #[cfg(test)]
+        if let Some(faults) = &self.fsync_faults {
+            faults.apply(&path)?;
+        }
         self.active
             .file
             .sync_data()
