@@ -541,6 +541,23 @@ fn audit_writer_thread_logging_into_its_own_full_queue_does_not_deadlock() {
 }
 
 #[test]
+fn an_audit_record_larger_than_the_queue_waits_for_room_and_is_written_in_order() {
+    let target = Target2::default();
+    let (handle, guard) = start(Stream::Audit, &target, 64, Duration::from_secs(5), None);
+    let big = |i: usize| format!("{{\"big\":{i},\"pad\":\"{}\"}}", "x".repeat(300));
+    for i in 0..20 {
+        handle.submit(&record(i));
+        handle.submit(big(i).as_bytes());
+    }
+    handle.sync().unwrap();
+    let want: Vec<String> = (0..20)
+        .flat_map(|i| [String::from_utf8(record(i)).unwrap(), big(i)])
+        .collect();
+    assert_eq!(target.lines(), want);
+    drop(guard);
+}
+
+#[test]
 fn guard_drop_returns_promptly_every_time() {
     // A shutdown request that races the writer going to sleep must not be lost: each drop
     // would then wait out the whole 30 s drain timeout.

@@ -198,6 +198,7 @@ impl Shared {
         let waits = self.stream == Stream::Audit && !self.on_writer_thread();
         if !waits {
             if refused == Refused::TooLarge && self.try_oversize(record) {
+                self.wake_writer_for_new_records();
                 return;
             }
             match self.stream {
@@ -223,7 +224,9 @@ impl Shared {
                 break;
             }
             if refused == Refused::TooLarge && self.try_oversize(record) {
+                // Woken only now: waking takes the lock held here.
                 drop(st);
+                self.wake_writer_for_new_records();
                 break;
             }
             match self.ring.claim(record.len()) {
@@ -241,7 +244,9 @@ impl Shared {
     }
 
     /// Admits a record too large for the ring if the ring is empty and no other such record
-    /// waits: a marker slot keeps its place in the order, the bytes wait beside the ring.
+    /// waits: a marker slot keeps its place in the order, the bytes wait beside the ring. True
+    /// when the record is taken care of (queued, or refused and counted because the sink
+    /// closed); the caller then wakes the writer, without holding the state lock.
     fn try_oversize(&self, record: &[u8]) -> bool {
         let mut aside = self.lock_oversize();
         if !aside.is_empty() || !self.ring.is_empty() {
@@ -258,8 +263,6 @@ impl Shared {
         }
         aside.push((claim.position(), record.to_vec()));
         self.ring.publish(claim, Kind::Oversize);
-        drop(aside);
-        self.wake_writer_for_new_records();
         true
     }
 

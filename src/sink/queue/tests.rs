@@ -29,6 +29,51 @@ fn a_record_larger_than_the_queue_is_kept_aside_in_its_place_when_the_queue_is_e
 }
 
 #[test]
+fn an_oversize_audit_record_admitted_after_waiting_wakes_a_sleeping_writer_without_deadlock() {
+    let shared = Arc::new(Shared::new(Stream::Audit, 64));
+    shared.submit(b"{\"first\":1}");
+    // As if the writer had gone to sleep: admitting the big record must wake it.
+    shared
+        .writer_wait
+        .store(WriterWait::Sleeping as u8, Ordering::SeqCst);
+    let big = format!("{{\"big\":\"{}\"}}", "x".repeat(200));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let producer = {
+        let (shared, big) = (Arc::clone(&shared), big.clone());
+        thread::spawn(move || {
+            shared.submit(big.as_bytes());
+            let _ = done_tx.send(());
+        })
+    };
+    // The caller wakes "the writer" before it waits for room. Once it waits, the writer takes
+    // what is queued (making room and waking the caller) and goes back to sleep.
+    loop {
+        let mut st = shared.lock();
+        if shared.writer_wait() == WriterWait::Busy {
+            shared
+                .writer_wait
+                .store(WriterWait::Sleeping as u8, Ordering::SeqCst);
+            let mut batch = Vec::new();
+            shared.take(&mut st, &mut batch);
+            assert_eq!(batch, b"{\"first\":1}\n");
+            break;
+        }
+        drop(st);
+        thread::yield_now();
+    }
+    done_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the waiting caller got in (it must not wake the writer under its own lock)");
+    producer.join().unwrap();
+    assert_eq!(
+        shared.writer_wait(),
+        WriterWait::Busy,
+        "the writer was woken"
+    );
+    assert_eq!(take_all(&shared), vec![big]);
+}
+
+#[test]
 fn a_debug_record_larger_than_a_busy_queue_is_dropped_and_counted() {
     let shared = Shared::new(Stream::Debug, 64);
     shared.submit(b"{\"first\":1}");
