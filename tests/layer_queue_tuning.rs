@@ -71,3 +71,15 @@ fn a_small_debug_queue_drops_and_counts_behind_a_stalled_writer() {
 fn the_default_queue_absorbs_the_same_burst() {
     assert_eq!(flood_stalled_debug(500, None), (500, 0));
 }
+
+#[test]
+fn a_queue_too_large_to_allocate_is_a_build_error() {
+    let err = AuditLayer::builder()
+        .audit_to(Capture::default())
+        .debug_to(Capture::default())
+        .queue_capacity(Stream::Debug, usize::MAX)
+        .build::<tracing_subscriber::Registry>()
+        .unwrap_err();
+    let text = format!("{err}: {:?}", std::error::Error::source(&err));
+    assert!(text.contains("cannot allocate a queue"), "{text}");
+}

@@ -205,7 +205,7 @@ pub(crate) fn spawn_tuned(
     let drain_timeout = tuning.drain_timeout.unwrap_or(drain_timeout);
     let durability = tuning.durability.unwrap_or(durability);
 
-    let shared = Arc::new(Shared::new(stream, queue_capacity));
+    let shared = Arc::new(Shared::new(stream, queue_capacity)?);
     let worker = Worker::new(Arc::clone(&shared), dest, framer, durability, rotates);
     let thread_shared = Arc::clone(&shared);
     let thread = thread::Builder::new()

@@ -16,7 +16,7 @@
 mod ring;
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -104,12 +104,19 @@ pub(crate) struct Taken {
 }
 
 impl Shared {
-    pub(crate) fn new(stream: Stream, capacity: usize) -> Self {
+    /// A queue of `capacity` bytes; an error if that much memory cannot be reserved.
+    pub(crate) fn new(stream: Stream, capacity: usize) -> Result<Self, SinkError> {
         let capacity = capacity.max(1);
-        Shared {
+        let ring = Ring::new(capacity).ok_or_else(|| {
+            SinkError::io(
+                format!("{stream} sink: cannot allocate a queue of {capacity} bytes"),
+                Arc::new(std::io::Error::from(std::io::ErrorKind::OutOfMemory)),
+            )
+        })?;
+        Ok(Shared {
             stream,
             capacity,
-            ring: Ring::new(capacity),
+            ring,
             oversize: Mutex::new(Vec::new()),
             state: Mutex::new(State {
                 durable: 0,
@@ -127,7 +134,7 @@ impl Shared {
             unreported_drops: AtomicU64::new(0),
             counters: Counters::default(),
             writer_thread: OnceLock::new(),
-        }
+        })
     }
 
     /// Locks the shared state. A panic while holding the lock cannot leave it inconsistent in a

@@ -105,15 +105,16 @@ pub(crate) struct Ring {
 }
 
 impl Ring {
-    /// A ring of `bytes` (rounded up to whole words, at least two).
-    pub(crate) fn new(bytes: usize) -> Ring {
+    /// A ring of `bytes` (rounded up to whole words, at least two), or `None` if the memory
+    /// cannot be had. Its pages are mapped as they are first used.
+    pub(crate) fn new(bytes: usize) -> Option<Ring> {
         let words = bytes.div_ceil(8).max(2);
-        Ring {
-            words: zeroed_words(words),
-            published: zeroed_words(words.div_ceil(64)),
+        Some(Ring {
+            words: zeroed_words(words)?,
+            published: zeroed_words(words.div_ceil(64))?,
             tail: Padded::default(),
             head: Padded::default(),
-        }
+        })
     }
 
     fn capacity(&self) -> u64 {
@@ -321,21 +322,17 @@ impl TakenBits {
 
 /// `n` zeroed words from the allocator's zeroed memory: for a large ring these are fresh pages
 /// the kernel maps on first touch, so an idle sink does not pay its queue capacity in RSS.
-fn zeroed_words(n: usize) -> Box<[AtomicU64]> {
-    // Clamped so the layout always exists; an impossible size then fails as an allocation.
-    let n = n.min(isize::MAX as usize / 16);
-    let Ok(layout) = Layout::array::<AtomicU64>(n) else {
-        alloc::handle_alloc_error(Layout::new::<AtomicU64>());
-    };
+fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
+    let layout = Layout::array::<AtomicU64>(n).ok()?;
     // SAFETY: `layout` has a non-zero size (n >= 1). The allocation is zeroed, and all-zero bits
     // are a valid `AtomicU64` (zero). The box takes ownership of exactly `n` elements allocated
     // with the layout of `[AtomicU64; n]`, which is the layout it frees them with.
     unsafe {
         let ptr = alloc::alloc_zeroed(layout).cast::<AtomicU64>();
         if ptr.is_null() {
-            alloc::handle_alloc_error(layout);
+            return None;
         }
-        Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n))
+        Some(Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, n)))
     }
 }
 

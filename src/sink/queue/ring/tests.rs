@@ -22,8 +22,13 @@ fn drain(ring: &Ring) -> Vec<Vec<u8>> {
 }
 
 #[test]
+fn a_ring_that_cannot_be_allocated_is_none_not_an_abort() {
+    assert!(Ring::new(usize::MAX).is_none());
+}
+
+#[test]
 fn records_come_out_in_order_with_their_exact_bytes() {
-    let ring = Ring::new(256);
+    let ring = Ring::new(256).unwrap();
     for record in [&b"{}"[..], b"{\"a\":1}", b"12345678", b"123456789", b"x"] {
         push(&ring, record).unwrap();
     }
@@ -43,7 +48,7 @@ fn records_come_out_in_order_with_their_exact_bytes() {
 #[test]
 fn a_full_ring_refuses_until_the_consumer_releases_room() {
     // 8 words: each 7-byte record takes 2, so four fit.
-    let ring = Ring::new(64);
+    let ring = Ring::new(64).unwrap();
     for i in 0..4 {
         push(&ring, format!("record{i}").as_bytes()).unwrap();
     }
@@ -54,7 +59,7 @@ fn a_full_ring_refuses_until_the_consumer_releases_room() {
 
 #[test]
 fn a_record_larger_than_the_ring_is_refused_as_too_large() {
-    let ring = Ring::new(64);
+    let ring = Ring::new(64).unwrap();
     assert_eq!(push(&ring, &[b'a'; 57]), Err(Refused::TooLarge));
     // 56 bytes + header = 8 words: fits an empty ring exactly.
     push(&ring, &[b'a'; 56]).unwrap();
@@ -63,7 +68,7 @@ fn a_record_larger_than_the_ring_is_refused_as_too_large() {
 
 #[test]
 fn a_record_that_cannot_fit_before_the_end_wraps_after_padding() {
-    let ring = Ring::new(64);
+    let ring = Ring::new(64).unwrap();
     push(&ring, &[b'a'; 40]).unwrap(); // 6 words at 0..6
     assert_eq!(drain(&ring).len(), 1);
     // 3 words do not fit in the 2 left before the end: padding, then the record at 8..11.
@@ -71,7 +76,7 @@ fn a_record_that_cannot_fit_before_the_end_wraps_after_padding() {
     assert_eq!(ring.tail(), 11);
     assert_eq!(drain(&ring), vec![vec![b'b'; 16]]);
     // Where padding plus the record would exceed the ring, the record can never fit there.
-    let ring = Ring::new(64);
+    let ring = Ring::new(64).unwrap();
     push(&ring, &[b'a'; 24]).unwrap(); // 4 words at 0..4
     drain(&ring);
     assert_eq!(push(&ring, &[b'c'; 40]), Err(Refused::TooLarge));
@@ -79,7 +84,7 @@ fn a_record_that_cannot_fit_before_the_end_wraps_after_padding() {
 
 #[test]
 fn the_consumer_stops_at_a_claimed_slot_that_is_not_published_yet() {
-    let ring = Ring::new(256);
+    let ring = Ring::new(256).unwrap();
     push(&ring, b"first").unwrap();
     let pending = ring.claim(6).unwrap();
     push(&ring, b"third").unwrap();
@@ -94,7 +99,7 @@ fn the_consumer_stops_at_a_claimed_slot_that_is_not_published_yet() {
 
 #[test]
 fn skipped_slots_and_padding_are_not_records() {
-    let ring = Ring::new(256);
+    let ring = Ring::new(256).unwrap();
     let claim = ring.claim(5).unwrap();
     ring.fill(&claim, b"gone!");
     ring.publish(claim, Kind::Skip);
@@ -105,7 +110,7 @@ fn skipped_slots_and_padding_are_not_records() {
 
 #[test]
 fn oversize_markers_ask_for_their_record_by_position() {
-    let ring = Ring::new(256);
+    let ring = Ring::new(256).unwrap();
     push(&ring, b"a").unwrap();
     let marker = ring.claim(0).unwrap();
     let at = marker.position();
@@ -160,7 +165,7 @@ proptest! {
     /// when the model says the ring holds something.
     #[test]
     fn the_ring_behaves_like_a_bounded_fifo(ops in proptest::collection::vec(op(), 1..400)) {
-        let ring = Ring::new(128);
+        let ring = Ring::new(128).unwrap();
         // Claimed records in order, each with whether it is published yet.
         let mut model: VecDeque<(Vec<u8>, bool)> = VecDeque::new();
         let mut held: VecDeque<(Claim, usize)> = VecDeque::new();
@@ -220,7 +225,7 @@ proptest! {
 fn concurrent_producers_lose_nothing_and_keep_each_threads_order() {
     const THREADS: u64 = 4;
     const PER_THREAD: u64 = 50_000;
-    let ring = Arc::new(Ring::new(4096));
+    let ring = Arc::new(Ring::new(4096).unwrap());
     let producers: Vec<_> = (0..THREADS)
         .map(|t| {
             let ring = Arc::clone(&ring);
