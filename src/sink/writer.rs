@@ -227,7 +227,7 @@ impl Worker {
             && !self.checkpoint_due
     }
 
-    /// Swaps in the queued records if the previous batch is done; returns the shutdown deadline.
+    /// Takes the queued records if the previous batch is done; returns the shutdown deadline.
     fn take_work(&mut self) -> Option<Instant> {
         self.took_batch = false;
         let mut st = self.shared.lock();
