@@ -15,7 +15,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use tracing::Dispatch;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_audit::chain::{ChainConfig, ChainKey};
@@ -135,7 +136,6 @@ fn audit_event() {
     );
 }
 
-/// An audit event inside an entered request span (the span is created once, outside the loop).
 /// Builds one side's subscriber when its turn comes.
 type MakeSetup<'a> = Box<dyn FnOnce() -> Setup + 'a>;
 
@@ -148,31 +148,63 @@ fn settle() {
     std::thread::sleep(Duration::from_millis(200));
 }
 
-/// Each side is set up only when its turn comes, so only one subscriber (and its writer
-/// threads) exists during a measurement.
-fn bench_audit_in_span(
+/// Measures both sides of `group`, running `measure` under each side's subscriber. Each side
+/// is set up only when its turn comes, so only one subscriber (and its writer threads) exists
+/// during a measurement.
+fn each_side(
     c: &mut Criterion,
     group: &str,
     peer: impl FnOnce() -> Setup,
     ours: impl FnOnce() -> Setup,
+    mut measure: impl FnMut(&mut BenchmarkGroup<'_, WallTime>, &str),
 ) {
     let mut g = c.benchmark_group(group);
     let sides: [(&str, MakeSetup<'_>); 2] = [("peer", Box::new(peer)), ("ours", Box::new(ours))];
     for (name, setup) in sides {
         settle();
         let setup = setup();
-        tracing::dispatcher::with_default(&setup.dispatch, || {
-            let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
-            let _entered = span.enter();
-            g.bench_function(name, |b| b.iter(audit_event));
-        });
+        tracing::dispatcher::with_default(&setup.dispatch, || measure(&mut g, name));
         drop(setup);
     }
     g.finish();
 }
 
+/// [`audit_event`] inside an entered request span (created once, outside the loop), back to
+/// back, or with a pause of `gap` after each event that is not timed.
+fn bench_audit_in_span(
+    c: &mut Criterion,
+    group: &str,
+    peer: impl FnOnce() -> Setup,
+    ours: impl FnOnce() -> Setup,
+    gap: Option<Duration>,
+) {
+    each_side(c, group, peer, ours, |g, name| {
+        let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
+        let _entered = span.enter();
+        match gap {
+            None => g.bench_function(name, |b| b.iter(audit_event)),
+            Some(gap) => g.bench_function(name, |b| b.iter_custom(|iters| paced(iters, gap))),
+        };
+    });
+}
+
+/// Emits `iters` audit events, one every `gap`, and returns the time spent in the events.
+fn paced(iters: u64, gap: Duration) -> Duration {
+    let mut spent = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        audit_event();
+        let end = Instant::now();
+        spent += end - start;
+        while end.elapsed() < gap {
+            std::hint::spin_loop();
+        }
+    }
+    spent
+}
+
 fn audit_event_in_span(c: &mut Criterion) {
-    bench_audit_in_span(c, "audit_event_in_span", peer_discard, ours_discard);
+    bench_audit_in_span(c, "audit_event_in_span", peer_discard, ours_discard, None);
 }
 
 fn audit_event_redaction_chain_files(c: &mut Criterion) {
@@ -182,6 +214,7 @@ fn audit_event_redaction_chain_files(c: &mut Criterion) {
         "audit_event_redaction_chain_files",
         || peer_files(&dir.path().join("peer")),
         || ours_files(&dir.path().join("ours")),
+        None,
     );
 }
 
@@ -194,6 +227,7 @@ fn audit_event_redaction_chain_files_no_fsync(c: &mut Criterion) {
         "audit_event_redaction_chain_files_no_fsync",
         || peer_files(&dir.path().join("peer")),
         || ours_files_no_fsync(&dir.path().join("ours")),
+        None,
     );
 }
 
@@ -202,56 +236,21 @@ fn audit_event_redaction_chain_files_no_fsync(c: &mut Criterion) {
 /// measures neither ours waiting for room nor the lossy peer dropping lines. Only the event
 /// itself is timed; the pause between events is not.
 fn audit_event_redaction_chain_files_paced(c: &mut Criterion) {
-    const GAP: Duration = Duration::from_micros(10);
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut g = c.benchmark_group("audit_event_redaction_chain_files_paced");
-    let sides: [(&str, MakeSetup<'_>); 2] = [
-        ("peer", Box::new(|| peer_files(&dir.path().join("peer")))),
-        ("ours", Box::new(|| ours_files(&dir.path().join("ours")))),
-    ];
-    for (name, setup) in sides {
-        settle();
-        let setup = setup();
-        tracing::dispatcher::with_default(&setup.dispatch, || {
-            let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
-            let _entered = span.enter();
-            g.bench_function(name, |b| {
-                b.iter_custom(|iters| {
-                    let mut spent = Duration::ZERO;
-                    for _ in 0..iters {
-                        let start = Instant::now();
-                        audit_event();
-                        let end = Instant::now();
-                        spent += end - start;
-                        while end.elapsed() < GAP {
-                            std::hint::spin_loop();
-                        }
-                    }
-                    spent
-                })
-            });
-        });
-        drop(setup);
-    }
-    g.finish();
+    bench_audit_in_span(
+        c,
+        "audit_event_redaction_chain_files_paced",
+        || peer_files(&dir.path().join("peer")),
+        || ours_files(&dir.path().join("ours")),
+        Some(Duration::from_micros(10)),
+    );
 }
 
 /// Runs `f` as a benchmark of each side in `group`.
 fn pair(c: &mut Criterion, group: &str, f: fn()) {
-    let mut g = c.benchmark_group(group);
-    let sides: [(&str, MakeSetup<'_>); 2] = [
-        ("peer", Box::new(peer_discard)),
-        ("ours", Box::new(ours_discard)),
-    ];
-    for (name, setup) in sides {
-        settle();
-        let setup = setup();
-        tracing::dispatcher::with_default(&setup.dispatch, || {
-            g.bench_function(name, |b| b.iter(f));
-        });
-        drop(setup);
-    }
-    g.finish();
+    each_side(c, group, peer_discard, ours_discard, |g, name| {
+        g.bench_function(name, |b| b.iter(f));
+    });
 }
 
 fn debug_event(c: &mut Criterion) {
