@@ -364,6 +364,9 @@ impl Shared {
         }
     }
 
+    /// The counters, with `queued` counted by walking the published records at the head (the
+    /// ring keeps no running count, which would cost every record a shared atomic add): fine
+    /// for monitoring, not for a hot path.
     pub(crate) fn health(&self) -> Health {
         let (queued, failing) = {
             let st = self.lock();
