@@ -843,14 +843,9 @@ mod files {
         clock.advance(Duration::from_secs(60));
         // No record arrives: the writer must notice the boundary by itself (it re-reads the
         // clock at least once a second).
-        let started = std::time::Instant::now();
-        while handle.health().rotations == 0 {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "no rotation without records"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_until("a rotation without records", || {
+            handle.health().rotations > 0
+        });
         drop(guard);
         let files = files(dir.path(), "audit");
         assert_eq!(files.len(), 2);
@@ -885,15 +880,6 @@ mod files {
         );
     }
 
-    /// Waits up to 10 s for `done`.
-    fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-        let started = std::time::Instant::now();
-        while !done() {
-            assert!(started.elapsed() < Duration::from_secs(10), "{what}");
-            thread::sleep(Duration::from_millis(2));
-        }
-    }
-
     #[test]
     fn records_keep_reaching_the_file_while_an_fsync_is_in_flight() {
         let dir = tempfile::tempdir().unwrap();
@@ -902,14 +888,14 @@ mod files {
         let config = FileSink::new(dir.path()).fsync_faults(Arc::clone(&faults));
         let (handle, guard) = start_files(Stream::Audit, config, None);
         handle.submit(&record(0));
-        eventually("the first fsync starts", || {
+        wait_until("the first fsync starts", || {
             faults.started.load(Ordering::SeqCst) == 1
         });
         // The fsync is stuck; the writer must go on taking and writing records regardless.
         for i in 1..50 {
             handle.submit(&record(i));
         }
-        eventually("records written while the fsync is held", || {
+        wait_until("records written while the fsync is held", || {
             files(dir.path(), "audit")[0].1.len() == 50
         });
         let pending = handle.sync_timeout(Duration::from_millis(50)).unwrap_err();
@@ -934,7 +920,7 @@ mod files {
         let err = handle.sync().unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EIO));
         assert!(err.to_string().contains("fsync"), "{err}");
-        eventually("the retried fsync succeeds", || !handle.health().failing);
+        wait_until("the retried fsync succeeds", || !handle.health().failing);
         assert_eq!(
             handle.sync().unwrap_err().raw_os_error(),
             Some(libc::EIO),
@@ -963,13 +949,13 @@ mod files {
         for i in 0..6 {
             handle.submit(&record(i));
         }
-        eventually("the closing file's fsync starts", || {
+        wait_until("the closing file's fsync starts", || {
             faults.started.load(Ordering::SeqCst) == 1
         });
         faults.hold(false);
         let err = handle.sync().unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
-        eventually("the rotation succeeds on retry", || {
+        wait_until("the rotation succeeds on retry", || {
             let health = handle.health();
             health.rotations == 1 && !health.failing
         });
@@ -1021,14 +1007,7 @@ mod files {
             .max()
             .unwrap();
         assert!(newest > first);
-        let started = std::time::Instant::now();
-        while side() != newest {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the waiting checkpoint was never published"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_until("the waiting checkpoint is published", || side() == newest);
         // Shutdown publishes the final checkpoint at once, whatever the clock says.
         handle.submit(&record(7));
         handle.sync().unwrap();
@@ -1123,7 +1102,14 @@ mod files {
         assert_eq!(handle.health().syncs, 1, "an explicit sync() fsyncs anyway");
         handle.sync().unwrap();
         assert_eq!(handle.health().syncs, 1, "nothing new to fsync");
+        handle.submit(&record(100));
+        wait_until("the last record written", || handle.health().written == 101);
         drop(guard);
+        assert_eq!(
+            handle.health().syncs,
+            1,
+            "Durability::Never does not fsync at shutdown either"
+        );
     }
 
     #[test]
