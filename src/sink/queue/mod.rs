@@ -197,7 +197,7 @@ impl Shared {
             return;
         }
         self.ring.publish(claim, Kind::Record);
-        self.wake_writer_for_new_records();
+        self.wake_writer_for_new_work();
     }
 
     /// The ring was full, or the record does not fit in it at all.
@@ -205,7 +205,7 @@ impl Shared {
         let waits = self.stream == Stream::Audit && !self.on_writer_thread();
         if !waits {
             if refused == Refused::TooLarge && self.try_oversize(record) {
-                self.wake_writer_for_new_records();
+                self.wake_writer_for_new_work();
                 return;
             }
             match self.stream {
@@ -214,7 +214,7 @@ impl Shared {
                 Stream::Debug => {
                     self.unreported_drops.fetch_add(1, Ordering::SeqCst);
                     Counters::add(&self.counters.dropped, 1);
-                    self.wake_writer_if_waiting();
+                    self.wake_writer_for_new_work();
                 }
             }
             return;
@@ -233,7 +233,7 @@ impl Shared {
             if refused == Refused::TooLarge && self.try_oversize(record) {
                 // Woken only now: waking takes the lock held here.
                 drop(st);
-                self.wake_writer_for_new_records();
+                self.wake_writer_for_new_work();
                 break;
             }
             match self.ring.claim(record.len()) {
@@ -282,8 +282,9 @@ impl Shared {
         Counters::add(counter, 1);
     }
 
-    /// After publishing: wakes a sleeping writer, or a lingering one once the ring is half full.
-    fn wake_writer_for_new_records(&self) {
+    /// After publishing a record (or counting a drop, which the writer reports): wakes a sleeping
+    /// writer, or a lingering one once the ring is half full (a queue that drops is full).
+    fn wake_writer_for_new_work(&self) {
         // Pairs with the fence in `wait_for_work`: either the writer sees the new record before
         // it waits, or this sees that it waits.
         fence(Ordering::SeqCst);
@@ -293,14 +294,6 @@ impl Shared {
             WriterWait::Sleeping => true,
         };
         if wake {
-            let mut st = self.lock();
-            self.wake_writer(&mut st);
-        }
-    }
-
-    fn wake_writer_if_waiting(&self) {
-        fence(Ordering::SeqCst);
-        if self.writer_wait() != WriterWait::Busy {
             let mut st = self.lock();
             self.wake_writer(&mut st);
         }
@@ -426,7 +419,7 @@ impl Shared {
         how: WriterWait,
     ) -> MutexGuard<'a, State> {
         self.writer_wait.store(how as u8, Ordering::Relaxed);
-        // Pairs with the fence in `wake_writer_for_new_records` (see there).
+        // Pairs with the fence in `wake_writer_for_new_work` (see there).
         fence(Ordering::SeqCst);
         let arrived = match how {
             WriterWait::Busy => true,
