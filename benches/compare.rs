@@ -11,6 +11,9 @@
 //!
 //! Run with `cargo bench --bench compare`; the results go into docs/benchmarks.md.
 
+#[path = "support/peer.rs"]
+mod hand_built;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -22,14 +25,12 @@ use tracing_appender::non_blocking::WorkerGuard;
 use tracing_audit::chain::{ChainConfig, ChainKey};
 use tracing_audit::layer::{AuditGuard, AuditLayer};
 use tracing_audit::sink::{Durability, FileSink};
-use tracing_subscriber::filter::{EnvFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
-/// The debug stream's directives, the same on both sides. The peer's debug layer also has to
-/// exclude the audit target itself, or every audit event would be written twice.
+/// Our debug stream's directives; the peer's are the same plus excluding the audit target
+/// (`hand_built::DEBUG_DIRECTIVES`).
 const DEBUG_DIRECTIVES: &str = "info";
-const PEER_DEBUG_DIRECTIVES: &str = "info,audit=off";
 
 /// A subscriber plus whatever must stay alive (and flushes on drop) while it is in use.
 struct Setup {
@@ -50,17 +51,7 @@ where
 {
     let (audit_writer, audit_guard) = tracing_appender::non_blocking(audit);
     let (debug_writer, debug_guard) = tracing_appender::non_blocking(debug);
-    let audit_layer = tracing_subscriber::fmt::layer()
-        .json()
-        .with_writer(audit_writer)
-        .with_filter(Targets::new().with_target("audit", tracing::Level::INFO));
-    let debug_layer = tracing_subscriber::fmt::layer()
-        .json()
-        .with_writer(debug_writer)
-        .with_filter(EnvFilter::new(PEER_DEBUG_DIRECTIVES));
-    let subscriber = tracing_subscriber::registry()
-        .with(audit_layer)
-        .with(debug_layer);
+    let subscriber = hand_built::subscriber(audit_writer, debug_writer);
     Setup {
         dispatch: Dispatch::new(subscriber),
         _guards: Guards::Peer(audit_guard, debug_guard),

@@ -30,6 +30,9 @@
 //! on disk the same way, so the audit lines a lossy peer silently loses show as
 //! `audit_written` < N; `debug_dropped` is what its debug writer's error counter reports.
 
+#[path = "../benches/support/peer.rs"]
+mod hand_built;
+
 use std::error::Error;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -211,7 +214,6 @@ fn flood_peer(
 ) -> Result<Outcome, Box<dyn Error>> {
     use tracing_appender::non_blocking::NonBlockingBuilder;
     use tracing_appender::rolling::{RollingFileAppender, Rotation as PeerRotation};
-    use tracing_subscriber::filter::{EnvFilter, Targets};
 
     let appender = |dir: &Path, prefix: &str| {
         RollingFileAppender::builder()
@@ -228,18 +230,7 @@ fn flood_peer(
         .lossy(lossy)
         .finish(appender(debug_dir, "debug")?);
     let debug_errors = debug_writer.error_counter();
-    let audit_layer = tracing_subscriber::fmt::layer()
-        .json()
-        .with_writer(audit_writer)
-        .with_filter(Targets::new().with_target("audit", tracing::Level::INFO));
-    let debug_layer = tracing_subscriber::fmt::layer()
-        .json()
-        .with_writer(debug_writer)
-        .with_filter(EnvFilter::new("info,audit=off"));
-    tracing_subscriber::registry()
-        .with(audit_layer)
-        .with(debug_layer)
-        .init();
+    hand_built::subscriber(audit_writer, debug_writer).init();
 
     let started = Instant::now();
     emit_from_threads(args.events, args.threads)?;
