@@ -56,7 +56,7 @@ impl Destination {
         }
     }
 
-    /// Fsyncs and closes the active file and opens the next one.
+    /// Closes the active file and opens the next one; [`sync`](Self::sync) it first.
     pub(crate) fn rotate(&mut self, now: SystemTime) -> io::Result<()> {
         match self {
             Destination::Writer(_) => Ok(()),

@@ -257,6 +257,7 @@ fn open_sealed_successor(files: &mut FileSet, last_line: Option<&[u8]>) -> std::
         .and_then(|ts| chrono::DateTime::parse_from_rfc3339(ts).ok())
         .map(std::time::SystemTime::from)
         .unwrap_or_else(|| files.now());
+    files.sync()?;
     files.rotate(at)
 }
 

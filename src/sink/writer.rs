@@ -453,7 +453,7 @@ impl Worker {
 
     fn finish_rotation(&mut self) -> Result<(), Failure> {
         if let Some(at) = self.pending_rotation {
-            // The closing file is fsynced here rather than inside the rotation, so that a failure
+            // The closing file is fsynced here (the rotation itself does not), so that a failure
             // is what it is: an fsync failure, after which the records it covered are never
             // confirmed (some of the batch may still be unwritten; counting them in errs on the
             // side of refusing a `sync()`), not just a rotation to retry.

@@ -314,16 +314,13 @@ impl FileSet {
         )
     }
 
-    /// Fsyncs and closes the active file, opens `next_name(now)`, points the current link at it,
-    /// and queues compression of the closed file and retention.
+    /// Closes the active file, opens `next_name(now)`, points the current link at it, and
+    /// queues compression of the closed file and retention. The caller fsyncs the active file
+    /// first ([`sync`](Self::sync)), so that a failure there is handled as the fsync failure it
+    /// is, not as a failed rotation.
     ///
     /// On error the active file stays as it was, so the caller can retry.
     pub(crate) fn rotate(&mut self, now: SystemTime) -> io::Result<()> {
-        let dir = self.settings.dir.clone();
-        self.active
-            .file
-            .sync_data()
-            .map_err(|e| open::context("cannot fsync", &dir.join(&self.active.name), e))?;
         let name = self.next_name(now);
         let next = create_active(&self.settings, self.rotation, name)?;
         let closed = std::mem::replace(&mut self.active, next);
