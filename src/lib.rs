@@ -80,6 +80,14 @@ pub mod trail;
 pub mod verify;
 
 pub use key::{KeyError, KeyErrorKind, KeySource};
+
+// The snippets in README.md and docs/ are compiled as doctests, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/operations.md")]
+struct OperationsDoctests;
 pub use layer::{AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, BuildError};
 pub use sink::FileSink;
 pub use stream::Stream;
