@@ -74,6 +74,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod chain;
+pub mod investigate;
 mod key;
 pub mod layer;
 mod record;

@@ -21,8 +21,10 @@
 //! ```
 
 pub(crate) mod files;
+mod read;
 
 pub use files::TrailFile;
+pub use read::{FileProblem, FileProblemKind, FileRead, LineReader};
 
 use std::error::Error;
 use std::fmt;
@@ -89,38 +91,77 @@ impl Trail {
     /// Calls `f` with every complete line of every file, oldest first, without the newline,
     /// until it returns `ControlFlow::Break`. Empty lines and a last line without its newline
     /// (torn by a crash, or still being written) are not complete lines and are skipped.
+    /// Files are streamed in chunks (gzip decompressed on the fly): memory does not grow with
+    /// the trail. Lines longer than [`LineReader`]'s default limit are skipped.
     ///
     /// A file pruned or renamed by compression after the listing is skipped.
     ///
     /// # Errors
-    /// A file cannot be read or decompressed ([`TrailErrorKind::Io`]).
+    /// A file cannot be read or decompressed ([`TrailErrorKind::Io`]); the lines before the
+    /// damage have been passed to `f`. [`Trail::for_each_line_tolerant`] reads on instead.
     pub fn for_each_line(
         &self,
         mut f: impl FnMut(&TrailFile, &[u8]) -> ControlFlow<()>,
     ) -> Result<(), TrailError> {
+        let reader = LineReader::new();
         for file in self.files() {
-            let content = match file.read() {
-                Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => {
+            let mut read = reader.read_lines(file, |line| f(file, line));
+            match read.take_problem() {
+                Some(p) if p.kind() == FileProblemKind::Vanished => continue,
+                Some(p) => {
                     return Err(TrailError {
                         kind: TrailErrorKind::Io,
                         context: format!("cannot read {}", file.path().display()),
-                        source: Some(e),
+                        source: Some(io::Error::other(p)),
                     })
                 }
-            };
-            for line in complete_lines(&content) {
-                if f(file, line).is_break() {
-                    return Ok(());
-                }
+                None => {}
+            }
+            if read.stopped {
+                return Ok(());
             }
         }
         Ok(())
     }
+
+    /// Like [`for_each_line`](Trail::for_each_line), but a file that cannot be read, or not to
+    /// its end (a truncated `.gz`), is a finding, not a stop: its problem is returned and the
+    /// other files are still read. A file pruned after the listing is not a problem.
+    ///
+    /// ```no_run
+    /// use std::ops::ControlFlow;
+    /// use tracing_audit::trail::Trail;
+    ///
+    /// let trail = Trail::open("logs/audit", None)?;
+    /// let problems = trail.for_each_line_tolerant(|_file, _line| ControlFlow::Continue(()));
+    /// for p in &problems {
+    ///     eprintln!("warning: {p}");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_each_line_tolerant(
+        &self,
+        mut f: impl FnMut(&TrailFile, &[u8]) -> ControlFlow<()>,
+    ) -> Vec<FileProblem> {
+        let reader = LineReader::new();
+        let mut problems = Vec::new();
+        for file in self.files() {
+            let mut read = reader.read_lines(file, |line| f(file, line));
+            if let Some(p) = read.take_problem() {
+                if p.kind() != FileProblemKind::Vanished {
+                    problems.push(p);
+                }
+            }
+            if read.stopped {
+                break;
+            }
+        }
+        problems
+    }
 }
 
 /// The newline-terminated, non-empty lines of `content`, without their newline.
+#[cfg(test)]
 pub(crate) fn complete_lines(content: &[u8]) -> impl Iterator<Item = &[u8]> {
     let end = content
         .iter()

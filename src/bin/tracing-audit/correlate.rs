@@ -1,12 +1,15 @@
 //! `tracing-audit correlate --audit DIR --debug DIR ID`.
 
-use super::records::{each_record, ts_of};
+use super::records::{each_record, open_trail, warn_problems};
 use super::render::human;
-use super::{out_line, CliError, EXIT_NOTHING};
+use super::{out_line, CliError, EXIT_NOTHING, EXIT_PARTIAL};
 use clap::Args;
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use tracing_audit::investigate::{record_time, Query, Search};
+use tracing_audit::trail::Trail;
 
 #[derive(Args, Debug)]
 pub(super) struct CorrelateArgs {
@@ -16,8 +19,8 @@ pub(super) struct CorrelateArgs {
     /// The debug log directory.
     #[arg(long, value_name = "DIR")]
     debug: Option<PathBuf>,
-    /// A correlation id, or an audit record's sequence number (`seq:N` or `N`) whose
-    /// correlation id is used.
+    /// A correlation id or trace id, or an audit record's sequence number (`seq:N` or `N`)
+    /// whose correlation id is used.
     id: String,
     /// Print records human readable instead of as JSON lines.
     #[arg(long)]
@@ -33,65 +36,95 @@ fn as_seq(id: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
-    let id = match as_seq(&args.id) {
-        Some(seq) => {
-            let mut found: Option<Option<String>> = None;
-            each_record(&args.audit, None, "searching", |_, v| {
-                if v.get("seq").and_then(Value::as_u64) == Some(seq) {
-                    found = Some(
-                        v.get("correlation_id")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned),
-                    );
-                    return Ok(false);
-                }
-                Ok(true)
-            })?;
-            match found {
-                Some(Some(id)) => id,
-                Some(None) => {
-                    eprintln!("tracing-audit: audit record {seq} has no correlation_id (it was not recorded inside a span)");
-                    return Ok(EXIT_NOTHING);
-                }
-                None => {
-                    eprintln!("tracing-audit: no audit record with seq {seq}");
-                    return Ok(EXIT_NOTHING);
-                }
-            }
-        }
-        None => args.id.clone(),
+/// The correlation id `id` stands for: itself, or that of the audit record with seq `id`.
+/// `Err(code)` when there is none (the reason is printed).
+pub(super) fn resolve_id(audit: &Path, id: &str) -> Result<Result<String, u8>, CliError> {
+    let Some(seq) = as_seq(id) else {
+        return Ok(Ok(id.to_owned()));
     };
-    // (timestamp, stream order, position) keeps equal timestamps in file order, audit first.
-    let mut hits: Vec<(String, usize, usize, Vec<u8>, Value)> = Vec::new();
-    let dirs = std::iter::once(&args.audit).chain(args.debug.as_ref());
-    for (stream, dir) in dirs.enumerate() {
-        each_record(dir, None, "correlating", |line, v| {
-            if v.get("correlation_id").and_then(Value::as_str) == Some(id.as_str()) {
-                let ts = ts_of(v).unwrap_or_default();
-                hits.push((ts, stream, hits.len(), line.to_vec(), v.clone()));
-            }
-            Ok(true)
-        })?;
-    }
+    let mut found: Option<Option<String>> = None;
+    let damaged = each_record(audit, None, "searching", |_, v| {
+        if v.get("seq").and_then(Value::as_u64) == Some(seq) {
+            found = Some(
+                v.get("correlation_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            );
+            return Ok(false);
+        }
+        Ok(true)
+    })?;
+    Ok(match found {
+        Some(Some(id)) => Ok(id),
+        Some(None) => {
+            eprintln!("tracing-audit: audit record {seq} has no correlation_id (it was not recorded inside a span)");
+            Err(EXIT_NOTHING)
+        }
+        None => {
+            eprintln!("tracing-audit: no audit record with seq {seq}");
+            Err(if damaged { EXIT_PARTIAL } else { EXIT_NOTHING })
+        }
+    })
+}
+
+/// One record of a correlation, with what orders it.
+pub(super) struct Found {
+    pub(super) ts: String,
+    /// 0 for the audit trail, 1 for the debug log.
+    pub(super) stream: usize,
+    pub(super) line: Vec<u8>,
+    pub(super) record: Value,
+}
+
+/// Every record of `trails` that `query` matches, in time order (equal times in file order,
+/// audit first); and whether a file was damaged (warned about on stderr).
+pub(super) fn collect(trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
+    let mut hits = Vec::new();
+    let summary = Search::new().run(trails, query, |hit| {
+        let record = hit.record();
+        hits.push(Found {
+            ts: record_time(&record).unwrap_or_default(),
+            stream: hit.trail(),
+            line: hit.into_line(),
+            record,
+        });
+        ControlFlow::Continue(())
+    });
+    // A stable sort keeps each stream's file order among equal keys.
+    hits.sort_by(|a, b| (&a.ts, a.stream).cmp(&(&b.ts, b.stream)));
+    (hits, warn_problems(summary.problems()))
+}
+
+pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
+    let id = match resolve_id(&args.audit, &args.id)? {
+        Ok(id) => id,
+        Err(code) => return Ok(code),
+    };
+    let audit = open_trail(&args.audit, None)?;
+    let debug = args
+        .debug
+        .as_deref()
+        .map(|d| open_trail(d, None))
+        .transpose()?;
+    let trails: Vec<&Trail> = std::iter::once(&audit).chain(debug.as_ref()).collect();
+    let (hits, damaged) = collect(&trails, &Query::new().id(id.clone()));
     if hits.is_empty() {
-        eprintln!("tracing-audit: no record with correlation_id {id:?}");
-        return Ok(EXIT_NOTHING);
+        eprintln!("tracing-audit: no record with correlation_id or trace_id {id:?}");
+        return Ok(if damaged { EXIT_PARTIAL } else { EXIT_NOTHING });
     }
-    hits.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
     let stdout = std::io::stdout();
     let colour = args.human && stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for (_, _, _, line, v) in &hits {
+    for found in &hits {
         let more = if args.human {
-            out_line(&mut out, human(v, colour).as_bytes())?
+            out_line(&mut out, human(&found.record, colour).as_bytes())?
         } else {
-            out_line(&mut out, line)?
+            out_line(&mut out, &found.line)?
         };
         if !more {
             break;
         }
     }
     let _ = out.flush();
-    Ok(0)
+    Ok(if damaged { EXIT_PARTIAL } else { 0 })
 }

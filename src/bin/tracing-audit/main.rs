@@ -5,6 +5,9 @@
 //!
 //! Exit codes: 0 success (for `verify`: the trail is intact); 1 nothing matched (`correlate`);
 //! 2 bad arguments; 3 the command could not run (unreadable directory, key file, ...);
+//! 4 (`query`, `correlate`, `tail`, `timeline`, `report`) the command ran, but a file could not
+//! be read or not to its end (a truncated `.gz`): a warning on stderr names it, the output holds
+//! everything the other files (and the damaged one up to its damage) contain;
 //! 10-19 `verify` found a problem (the class of the first one, see
 //! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 
@@ -25,6 +28,8 @@ use std::process::ExitCode;
 const EXIT_ERROR: u8 = 3;
 /// Exit code when `correlate` found nothing.
 const EXIT_NOTHING: u8 = 1;
+/// Exit code when a search ran but a file of the trail could not be read whole.
+const EXIT_PARTIAL: u8 = 4;
 
 #[derive(Parser, Debug)]
 #[command(

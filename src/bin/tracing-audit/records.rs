@@ -1,98 +1,40 @@
 //! Reading the records of a trail directory (rotated and gzipped files) and filtering them.
 
 use super::progress::Progress;
-use super::{out_line, CliError, Filters};
+use super::{out_line, CliError, Filters, EXIT_PARTIAL};
 use serde_json::Value;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use tracing_audit::trail::Trail;
+use tracing_audit::investigate::{canonical_time, Query, Search};
+use tracing_audit::trail::{FileProblem, Trail};
 
 /// Parses `--since`/`--until` into the records' own timestamp form (RFC 3339 UTC, nanoseconds),
 /// so that comparing is comparing strings.
 pub(super) fn parse_time(s: &str) -> Result<String, String> {
-    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-    let parsed: Option<DateTime<Utc>> = DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            [
-                "%Y-%m-%dT%H:%M:%S%.f",
-                "%Y-%m-%dT%H:%M:%S",
-                "%Y-%m-%dT%H:%M",
-                "%Y-%m-%d %H:%M:%S",
-            ]
-            .iter()
-            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-            .map(|t| t.and_utc())
-        })
-        .or_else(|| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-        });
-    let t = parsed.ok_or_else(|| {
-        format!("{s:?} is not a time (use RFC 3339, or YYYY-MM-DD[THH:MM[:SS]] in UTC)")
-    })?;
-    let nanos = t.timestamp_nanos_opt().ok_or("time out of range")?;
-    if nanos < 0 {
-        return Err("times before 1970 are not supported".to_owned());
-    }
-    Ok(canonical(nanos))
-}
-
-/// The records' own timestamp form: RFC 3339, UTC, nine fraction digits.
-fn canonical(nanos: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(nanos)
-        .format("%Y-%m-%dT%H:%M:%S%.9fZ")
-        .to_string()
-}
-
-/// Length of a timestamp in [`canonical`] form.
-const CANONICAL_LEN: usize = "2026-11-26T05:06:07.123456789Z".len();
-
-/// A record's timestamp in the canonical form, whatever form it was written in.
-pub(super) fn ts_of(v: &Value) -> Option<String> {
-    let ts = v.get("ts")?.as_str()?;
-    if ts.len() == CANONICAL_LEN && ts.ends_with('Z') {
-        Some(ts.to_owned())
-    } else {
-        parse_time(ts).ok()
-    }
-}
-
-fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-/// A chain control record (genesis, seal, checkpoint, repair).
-pub(super) fn is_control(v: &Value) -> bool {
-    v.get("record").is_some() && v.get("seq").is_some()
+    canonical_time(s).map_err(|e| e.to_string())
 }
 
 impl Filters {
-    pub(super) fn matches(&self, v: &Value) -> bool {
-        if !self.all && is_control(v) {
-            return false;
+    /// The library query these filters describe.
+    pub(super) fn query(&self) -> Query {
+        let mut q = Query::new().include_control(self.all);
+        if let Some(a) = &self.actor {
+            q = q.actor(a);
         }
-        let eq = |want: &Option<String>, key: &str| {
-            want.as_deref().is_none_or(|w| str_field(v, key) == Some(w))
-        };
-        if !(eq(&self.actor, "actor") && eq(&self.action, "action") && eq(&self.outcome, "outcome"))
-        {
-            return false;
+        if let Some(a) = &self.action {
+            q = q.action(a);
         }
-        if self.since.is_some() || self.until.is_some() {
-            let Some(ts) = ts_of(v) else {
-                return false;
-            };
-            if self.since.as_ref().is_some_and(|s| ts < *s)
-                || self.until.as_ref().is_some_and(|u| ts >= *u)
-            {
-                return false;
-            }
+        if let Some(o) = &self.outcome {
+            q = q.outcome(o);
         }
-        true
+        // Already canonical (parsed by clap), so these cannot fail.
+        if let Some(s) = &self.since {
+            q = q.clone().since(s).unwrap_or(q);
+        }
+        if let Some(u) = &self.until {
+            q = q.clone().until(u).unwrap_or(q);
+        }
+        q
     }
 }
 
@@ -101,14 +43,30 @@ pub(super) fn open_trail(dir: &Path, prefix: Option<&str>) -> Result<Trail, CliE
     Ok(Trail::open(dir, prefix)?)
 }
 
+/// Prints one warning line per damaged or unreadable file; whether there were any.
+pub(super) fn warn_problems(problems: &[FileProblem]) -> bool {
+    for p in problems {
+        let mut msg = p.to_string();
+        let mut src = std::error::Error::source(p);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        eprintln!("tracing-audit: warning: {msg}");
+    }
+    !problems.is_empty()
+}
+
 /// Calls `f` with every complete line of the trail that parses as a JSON object, in file order,
-/// until it returns `false`. A torn last line is never shown as a record.
+/// until it returns `false`. A torn last line is never shown as a record. A damaged file is
+/// warned about on stderr and the rest is read; the return value says whether one was.
 pub(super) fn each_record(
     dir: &Path,
     prefix: Option<&str>,
     label: &'static str,
     mut f: impl FnMut(&[u8], &Value) -> Result<bool, CliError>,
-) -> Result<(), CliError> {
+) -> Result<bool, CliError> {
     let trail = open_trail(dir, prefix)?;
     let total = trail.files().len();
     let mut progress = Progress::new(label);
@@ -116,7 +74,7 @@ pub(super) fn each_record(
     let mut done = 0;
     let mut current: Option<String> = None;
     let mut failure = None;
-    trail.for_each_line(|file, line| {
+    let problems = trail.for_each_line_tolerant(|file, line| {
         if current.as_deref() != Some(file.name()) {
             if current.is_some() {
                 done += 1;
@@ -136,48 +94,51 @@ pub(super) fn each_record(
             }
         }
         ControlFlow::Continue(())
-    })?;
+    });
     if let Some(e) = failure {
         return Err(e);
     }
     progress.update(total, total, bytes);
-    Ok(())
+    Ok(warn_problems(&problems))
 }
 
 /// `tracing-audit query DIR [filters]`.
 pub(super) fn query(dir: PathBuf, filters: Filters) -> Result<u8, CliError> {
+    let trail = open_trail(&dir, filters.prefix.as_deref())?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    each_record(&dir, filters.prefix.as_deref(), "querying", |line, v| {
-        if filters.matches(v) {
-            out_line(&mut out, line)
-        } else {
-            Ok(true)
+    let mut failure = None;
+    let summary = Search::new().run(&[&trail], &filters.query(), |hit| {
+        match out_line(&mut out, hit.line()) {
+            Ok(true) => ControlFlow::Continue(()),
+            Ok(false) => ControlFlow::Break(()),
+            Err(e) => {
+                failure = Some(e);
+                ControlFlow::Break(())
+            }
         }
-    })?;
-    match std::io::Write::flush(&mut out) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(CliError(format!("cannot write to stdout: {e}")))
-        }
-        _ => Ok(0),
+    });
+    if let Some(e) = failure {
+        return Err(e);
     }
+    if let Err(e) = std::io::Write::flush(&mut out) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(CliError(format!("cannot write to stdout: {e}")));
+        }
+    }
+    Ok(if warn_problems(summary.problems()) {
+        EXIT_PARTIAL
+    } else {
+        0
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn times_are_read_in_several_forms_and_compare_as_record_timestamps() {
-        assert_eq!(
-            parse_time("2026-11-26").unwrap(),
-            "2026-11-26T00:00:00.000000000Z"
-        );
-        assert_eq!(
-            parse_time("2026-11-26T05:06").unwrap(),
-            "2026-11-26T05:06:00.000000000Z"
-        );
         assert_eq!(
             parse_time("2026-11-26T07:06:05.5+02:00").unwrap(),
             "2026-11-26T05:06:05.500000000Z"
@@ -186,31 +147,22 @@ mod tests {
     }
 
     #[test]
-    fn filters_match_lifted_keys_and_time_range_and_hide_control_records() {
-        let rec = json!({"seq":3,"ts":"2026-11-26T05:00:00.000000000Z","actor":"alice","action":"login","outcome":"failure"});
-        let seal = json!({"seq":4,"ts":"2026-11-26T05:00:00.000000000Z","record":"seal"});
+    fn filters_become_a_query_that_hides_control_records() {
+        let rec = serde_json::json!({"seq":3,"ts":"2026-11-26T05:00:00.000000000Z","actor":"alice","action":"login","outcome":"failure"});
+        let seal =
+            serde_json::json!({"seq":4,"ts":"2026-11-26T05:00:00.000000000Z","record":"seal"});
         let f = Filters {
             actor: Some("alice".into()),
             since: Some(parse_time("2026-11-26T04:00").unwrap()),
             until: Some(parse_time("2026-11-26T05:00:00.000000001Z").unwrap()),
             ..Filters::default()
         };
-        assert!(f.matches(&rec));
-        assert!(!Filters::default().matches(&seal));
-        assert!(Filters {
-            all: true,
-            ..Filters::default()
-        }
-        .matches(&seal));
-        assert!(!Filters {
-            outcome: Some("success".into()),
-            ..Filters::default()
-        }
-        .matches(&rec));
+        assert!(f.query().matches(&rec));
+        assert!(!Filters::default().query().matches(&seal));
         let late = Filters {
             until: Some(parse_time("2026-11-26T05:00").unwrap()),
             ..Filters::default()
         };
-        assert!(!late.matches(&rec), "until is exclusive");
+        assert!(!late.query().matches(&rec), "until is exclusive");
     }
 }

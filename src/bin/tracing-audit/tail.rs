@@ -1,15 +1,16 @@
-//! `tracing-audit tail DIR [--follow]`.
+//! `tracing-audit tail DIR [-n N] [--follow]`.
 
-use super::records::{each_record, open_trail};
+use super::records::{open_trail, warn_problems};
 use super::render::human;
-use super::{CliError, Filters};
+use super::{CliError, Filters, EXIT_PARTIAL};
 use clap::Args;
 use serde_json::Value;
-use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing_audit::trail::TrailFile;
+use tracing_audit::investigate::{last_matching, trail_end, Query};
+use tracing_audit::trail::{LineReader, TrailFile};
 
 #[derive(Args, Debug)]
 pub(super) struct TailArgs {
@@ -18,7 +19,7 @@ pub(super) struct TailArgs {
     /// How many of the last matching records to show first.
     #[arg(short = 'n', long, default_value_t = 10)]
     lines: usize,
-    /// Keep waiting for new records (across rotation) until interrupted.
+    /// Keep waiting for new records (across rotation and compression) until interrupted.
     #[arg(short, long)]
     follow: bool,
     /// How often --follow looks for new records, in milliseconds.
@@ -40,66 +41,66 @@ fn print(v: &Value, colour: bool) -> Result<bool, CliError> {
 
 pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let prefix = args.filters.prefix.as_deref();
-    let mut last: VecDeque<Value> = VecDeque::with_capacity(args.lines + 1);
-    each_record(&args.dir, prefix, "reading", |_, v| {
-        if args.filters.matches(v) && args.lines > 0 {
-            if last.len() == args.lines {
-                last.pop_front();
-            }
-            last.push_back(v.clone());
-        }
-        Ok(true)
-    })?;
-    for v in &last {
-        if !print(v, colour)? {
+    let query = args.filters.query();
+    let trail = open_trail(&args.dir, args.filters.prefix.as_deref())?;
+    // Where the trail ends now: the last records are read up to here, and --follow goes on
+    // from here, so nothing written in between is skipped or shown twice.
+    let end = trail_end(&trail);
+    let last = last_matching(&trail, &query, args.lines, end);
+    let damaged = warn_problems(&last.problems);
+    for line in &last.lines {
+        let v: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
+        if !print(&v, colour)? {
             return Ok(0);
         }
     }
     if !args.follow {
-        return Ok(0);
+        return Ok(if damaged { EXIT_PARTIAL } else { 0 });
     }
-    follow(&args, colour)
+    let pos = end.map(|e| (trail.files()[e.file].written_as().to_owned(), e.offset));
+    follow(&args, &query, colour, pos)
 }
 
-/// The bytes of `f` from `offset` on (the whole file is decompressed for a `.gz`), or `None`
-/// when the file shrank below `offset` (replaced underneath).
-fn read_from(f: &TrailFile, offset: u64) -> std::io::Result<Option<Vec<u8>>> {
+/// Feeds the lines of `f` after byte `offset` (decompressed bytes for a `.gz`, streamed) to
+/// `pending`; the new offset, or `None` when the file is now shorter than `offset` (replaced).
+fn read_from(f: &TrailFile, offset: u64, pending: &mut Vec<u8>) -> std::io::Result<Option<u64>> {
     use std::io::{Read, Seek, SeekFrom};
-    let content = if f.is_compressed() {
-        let all = f.read()?;
-        match all.get(offset as usize..) {
-            Some(rest) => rest.to_vec(),
-            None => return Ok(None),
+    if f.is_compressed() {
+        let mut total = 0u64;
+        let read = LineReader::new().read_chunks(f, |c| {
+            let start = total;
+            total += c.len() as u64;
+            if total > offset {
+                let skip = offset.saturating_sub(start) as usize;
+                pending.extend_from_slice(&c[skip..]);
+            }
+            ControlFlow::Continue(())
+        });
+        if let Some(p) = read.problem() {
+            return Err(std::io::Error::other(p.to_string()));
         }
-    } else {
-        let mut file = std::fs::File::open(f.path())?;
-        if file.metadata()?.len() < offset {
-            return Ok(None);
-        }
-        file.seek(SeekFrom::Start(offset))?;
-        let mut rest = Vec::new();
-        file.read_to_end(&mut rest)?;
-        rest
-    };
-    Ok(Some(content))
+        return Ok((total >= offset).then_some(total));
+    }
+    let mut file = std::fs::File::open(f.path())?;
+    let len = file.metadata()?.len();
+    if len < offset {
+        return Ok(None);
+    }
+    file.seek(SeekFrom::Start(offset))?;
+    let before = pending.len();
+    file.read_to_end(pending)?;
+    Ok(Some(offset + (pending.len() - before) as u64))
 }
 
-/// Polls the newest file for appended lines and moves on to newer files after rotation.
-fn follow(args: &TailArgs, colour: bool) -> Result<u8, CliError> {
+/// Polls the newest file for appended lines and moves on to newer files after rotation; a file
+/// compressed after rotation is followed under the name it was written as.
+fn follow(
+    args: &TailArgs,
+    query: &Query,
+    colour: bool,
+    mut pos: Option<(String, u64)>,
+) -> Result<u8, CliError> {
     let prefix = args.filters.prefix.as_deref();
-    // Position: (file written-as name, bytes consumed).
-    let mut pos: Option<(String, u64)> = match open_trail(&args.dir, prefix)?.files().last() {
-        Some(f) if f.is_compressed() => Some((
-            f.written_as().to_owned(),
-            f.read().map_or(0, |c| c.len() as u64),
-        )),
-        Some(f) => Some((
-            f.written_as().to_owned(),
-            std::fs::metadata(f.path()).map_or(0, |m| m.len()),
-        )),
-        None => None,
-    };
     let mut pending: Vec<u8> = Vec::new();
     loop {
         std::thread::sleep(Duration::from_millis(args.poll_ms.max(10)));
@@ -120,27 +121,29 @@ fn follow(args: &TailArgs, colour: bool) -> Result<u8, CliError> {
                     0
                 }
             };
-            let rest = match read_from(f, offset) {
-                Ok(Some(rest)) => rest,
+            let new_offset = match read_from(f, offset, &mut pending) {
+                Ok(Some(o)) => o,
                 Ok(None) => {
                     // Replaced underneath (not something an audit file should see): start over.
                     pos = Some((f.written_as().to_owned(), 0));
                     pending.clear();
                     continue;
                 }
-                // Pruned or renamed by compression between listing and reading.
-                Err(_) => continue,
+                // Pruned or renamed by compression between listing and reading: next poll.
+                Err(_) => break,
             };
-            pos = Some((f.written_as().to_owned(), offset + rest.len() as u64));
-            pending.extend_from_slice(&rest);
-            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=nl).collect();
-                if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(&line) {
-                    if args.filters.matches(&v) && !print(&v, colour)? {
+            pos = Some((f.written_as().to_owned(), new_offset));
+            let mut consumed = 0;
+            while let Some(nl) = memchr::memchr(b'\n', &pending[consumed..]) {
+                let line = &pending[consumed..consumed + nl];
+                consumed += nl + 1;
+                if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) {
+                    if query.matches(&v) && !print(&v, colour)? {
                         return Ok(0);
                     }
                 }
             }
+            pending.drain(..consumed);
         }
     }
 }

@@ -1,0 +1,30 @@
+//! Investigating trails: finding one request's or one actor's records fast, over rotated and
+//! gzipped files of any size, in bounded memory, with damaged files reported rather than fatal.
+//!
+//! - [`Search`] runs a [`Query`] over one or more trails on all cores: a byte search for the
+//!   filter value rules out lines before they are parsed, and every hit is confirmed on the
+//!   parsed record, so the answer is exactly that of parsing every line.
+//! - [`last_matching`] finds the last N matching records reading from the end.
+//!
+//! ```no_run
+//! use std::ops::ControlFlow;
+//! use tracing_audit::investigate::{Query, Search};
+//! use tracing_audit::trail::Trail;
+//!
+//! let audit = Trail::open("logs/audit", None)?;
+//! let night = Query::new().actor("carol").since("2026-11-26T00:00")?.until("2026-11-26T06:00")?;
+//! let summary = Search::new().run(&[&audit], &night, |hit| {
+//!     println!("{}", String::from_utf8_lossy(hit.line()));
+//!     ControlFlow::Continue(())
+//! });
+//! assert!(summary.problems().is_empty(), "a damaged file was skipped");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod query;
+mod search;
+mod tail;
+
+pub use query::{canonical_time, is_control, record_time, Query, TimeError};
+pub use search::{Hit, Search, SearchSummary};
+pub use tail::{last_matching, trail_end, End, Last};

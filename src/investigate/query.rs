@@ -1,0 +1,352 @@
+//! What a search asks of a record, and the exact test on a parsed record that decides it.
+
+use serde_json::Value;
+
+/// Which records a search returns: every filter given must hold.
+///
+/// Field filters compare a record's top-level string field for equality; the time window
+/// compares its `ts`. The answer is always decided on the parsed record
+/// ([`Query::matches`]); the byte search a scan runs first only rules out lines that cannot
+/// match.
+///
+/// | filter | default |
+/// |---|---|
+/// | actor, action, outcome, id | any |
+/// | since (inclusive), until (exclusive) | unbounded |
+/// | chain control records (genesis, seal, ...) | left out |
+///
+/// ```
+/// use tracing_audit::investigate::Query;
+///
+/// let q = Query::new().actor("carol").since("2026-11-26T00:00:00Z").unwrap();
+/// let rec = serde_json::json!({"ts":"2026-11-26T03:12:00.000000000Z","actor":"carol"});
+/// assert!(q.matches(&rec));
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct Query {
+    pub(crate) actor: Option<String>,
+    pub(crate) action: Option<String>,
+    pub(crate) outcome: Option<String>,
+    pub(crate) id: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) until: Option<String>,
+    pub(crate) control: bool,
+}
+
+/// A time that is not RFC 3339 or `YYYY-MM-DD[THH:MM[:SS]]`.
+#[derive(Debug)]
+pub struct TimeError {
+    input: String,
+}
+
+impl std::fmt::Display for TimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} is not a time (use RFC 3339, or YYYY-MM-DD[THH:MM[:SS]] in UTC, from 1970 on)",
+            self.input
+        )
+    }
+}
+
+impl std::error::Error for TimeError {}
+
+impl Query {
+    /// A query that matches every application record.
+    pub fn new() -> Self {
+        Query::default()
+    }
+
+    /// Only records whose `actor` is `a`.
+    pub fn actor(mut self, a: impl Into<String>) -> Self {
+        self.actor = Some(a.into());
+        self
+    }
+
+    /// Only records whose `action` is `a`.
+    pub fn action(mut self, a: impl Into<String>) -> Self {
+        self.action = Some(a.into());
+        self
+    }
+
+    /// Only records whose `outcome` is `o`.
+    pub fn outcome(mut self, o: impl Into<String>) -> Self {
+        self.outcome = Some(o.into());
+        self
+    }
+
+    /// Only the records of one request: whose `correlation_id` or `trace_id` is `id`.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Only records at or after `t` (RFC 3339, or `YYYY-MM-DD[THH:MM[:SS]]` in UTC).
+    ///
+    /// # Errors
+    /// `t` is not such a time.
+    pub fn since(mut self, t: &str) -> Result<Self, TimeError> {
+        self.since = Some(canonical_time(t)?);
+        Ok(self)
+    }
+
+    /// Only records before `t` (same forms as [`since`](Query::since)).
+    ///
+    /// # Errors
+    /// `t` is not such a time.
+    pub fn until(mut self, t: &str) -> Result<Self, TimeError> {
+        self.until = Some(canonical_time(t)?);
+        Ok(self)
+    }
+
+    /// Also return the chain's own records (genesis, seal, checkpoint, repair).
+    pub fn include_control(mut self, yes: bool) -> Self {
+        self.control = yes;
+        self
+    }
+
+    /// Whether `v` is a record this query returns: the exact test every hit passes.
+    pub fn matches(&self, v: &Value) -> bool {
+        if !v.is_object() {
+            return false;
+        }
+        if !self.control && is_control(v) {
+            return false;
+        }
+        let eq = |want: &Option<String>, key: &str| {
+            want.as_deref()
+                .is_none_or(|w| v.get(key).and_then(Value::as_str) == Some(w))
+        };
+        if !(eq(&self.actor, "actor") && eq(&self.action, "action") && eq(&self.outcome, "outcome"))
+        {
+            return false;
+        }
+        if let Some(id) = &self.id {
+            let is = |k: &str| v.get(k).and_then(Value::as_str) == Some(id.as_str());
+            if !is("correlation_id") && !is("trace_id") {
+                return false;
+            }
+        }
+        if self.since.is_some() || self.until.is_some() {
+            let Some(ts) = record_time(v) else {
+                return false;
+            };
+            if !self.in_window(&ts) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether a canonical timestamp lies in the window.
+    pub(crate) fn in_window(&self, ts: &str) -> bool {
+        self.since.as_deref().is_none_or(|s| ts >= s)
+            && self.until.as_deref().is_none_or(|u| ts < u)
+    }
+
+    /// The byte strings of which a matching line must contain at least the first: the most
+    /// selective filter value as the JSON writer writes it, quotes included. `None` when no
+    /// filter has a value whose written form is certain.
+    pub(crate) fn needle(&self) -> Option<Vec<u8>> {
+        let candidates = [&self.id, &self.actor, &self.action, &self.outcome];
+        // The id first (unique per request), then the longest value.
+        if let Some(id) = self.id.as_deref().filter(|v| plain(v)) {
+            return Some(quoted(id));
+        }
+        candidates
+            .iter()
+            .filter_map(|c| c.as_deref())
+            .filter(|v| plain(v))
+            .max_by_key(|v| v.len())
+            .map(quoted)
+    }
+}
+
+fn quoted(v: &str) -> Vec<u8> {
+    let mut n = Vec::with_capacity(v.len() + 2);
+    n.push(b'"');
+    n.extend_from_slice(v.as_bytes());
+    n.push(b'"');
+    n
+}
+
+/// Whether `v` is written as itself inside a JSON string by this crate's writer and by
+/// serde_json (nothing to escape), so that its bytes must appear verbatim in a line that holds it.
+fn plain(v: &str) -> bool {
+    !v.chars().any(|c| {
+        matches!(c, '"' | '\\' | '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
+    })
+}
+
+/// A chain control record (genesis, seal, checkpoint, repair).
+pub fn is_control(v: &Value) -> bool {
+    v.get("record").is_some() && v.get("seq").is_some()
+}
+
+/// Length of a timestamp in canonical form.
+const CANONICAL_LEN: usize = "2026-11-26T05:06:07.123456789Z".len();
+
+/// Whether `ts` is already in the canonical form (so comparing strings compares times).
+pub(crate) fn is_canonical(ts: &[u8]) -> bool {
+    ts.len() == CANONICAL_LEN
+        && ts[CANONICAL_LEN - 1] == b'Z'
+        && ts[4] == b'-'
+        && ts[10] == b'T'
+        && ts[19] == b'.'
+}
+
+/// A record's `ts` in canonical form (RFC 3339, UTC, nine fraction digits), whatever form it
+/// was written in; `None` without a readable `ts`.
+pub fn record_time(v: &Value) -> Option<String> {
+    let ts = v.get("ts")?.as_str()?;
+    if is_canonical(ts.as_bytes()) {
+        Some(ts.to_owned())
+    } else {
+        canonical_time(ts).ok()
+    }
+}
+
+/// Reads a time (RFC 3339 with any offset, or `YYYY-MM-DD[THH:MM[:SS[.f]]]` in UTC) into the
+/// records' own form: RFC 3339, UTC, nine fraction digits, so that comparing strings is
+/// comparing times.
+///
+/// ```
+/// use tracing_audit::investigate::canonical_time;
+/// assert_eq!(canonical_time("2026-11-26T07:06:05.5+02:00").unwrap(), "2026-11-26T05:06:05.500000000Z");
+/// ```
+///
+/// # Errors
+/// `s` is none of these forms, or before 1970.
+pub fn canonical_time(s: &str) -> Result<String, TimeError> {
+    let nanos = parse_nanos(s).ok_or_else(|| TimeError {
+        input: s.to_owned(),
+    })?;
+    Ok(format_nanos(nanos))
+}
+
+/// Nanoseconds since the Unix epoch of a time in one of [`canonical_time`]'s forms.
+pub(crate) fn parse_nanos(s: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+    let parsed: Option<DateTime<Utc>> = DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%dT%H:%M",
+                "%Y-%m-%d %H:%M:%S",
+            ]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            .map(|t| t.and_utc())
+        })
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        });
+    let nanos = parsed?.timestamp_nanos_opt()?;
+    (nanos >= 0).then_some(nanos)
+}
+
+/// The canonical form of a time given in nanoseconds since the epoch.
+pub(crate) fn format_nanos(nanos: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(nanos)
+        .format("%Y-%m-%dT%H:%M:%S%.9fZ")
+        .to_string()
+}
+
+/// The `ts` of a line this crate wrote, read without parsing it: only when the line starts
+/// with `{"ts":"` or `{"seq":N,"ts":"` and the time is canonical, so the answer is the one
+/// [`record_time`] gives for the parsed line (the writer never repeats a key).
+pub(crate) fn leading_ts(line: &[u8]) -> Option<&[u8]> {
+    let rest = if let Some(r) = line.strip_prefix(b"{\"ts\":\"") {
+        r
+    } else {
+        let r = line.strip_prefix(b"{\"seq\":")?;
+        let digits = r.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        r[digits..].strip_prefix(b",\"ts\":\"")?
+    };
+    let ts = rest.get(..CANONICAL_LEN)?;
+    (is_canonical(ts) && rest.get(CANONICAL_LEN) == Some(&b'"')).then_some(ts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn times_are_read_in_several_forms_and_compare_as_record_timestamps() {
+        assert_eq!(
+            canonical_time("2026-11-26").unwrap(),
+            "2026-11-26T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            canonical_time("2026-11-26T05:06").unwrap(),
+            "2026-11-26T05:06:00.000000000Z"
+        );
+        assert!(canonical_time("yesterday").is_err());
+        assert!(canonical_time("1969-12-31").is_err());
+    }
+
+    #[test]
+    fn filters_match_lifted_keys_ids_and_time_and_hide_control_records() {
+        let rec = json!({"seq":3,"ts":"2026-11-26T05:00:00.000000000Z","actor":"alice","outcome":"failure","trace_id":"t1","correlation_id":"c1"});
+        let seal = json!({"seq":4,"ts":"2026-11-26T05:00:00.000000000Z","record":"seal"});
+        let q = Query::new()
+            .actor("alice")
+            .since("2026-11-26T04:00")
+            .unwrap()
+            .until("2026-11-26T05:00:00.000000001Z")
+            .unwrap();
+        assert!(q.matches(&rec));
+        assert!(!Query::new().matches(&seal));
+        assert!(Query::new().include_control(true).matches(&seal));
+        assert!(Query::new().id("t1").matches(&rec));
+        assert!(Query::new().id("c1").matches(&rec));
+        assert!(!Query::new().id("alice").matches(&rec));
+        assert!(!Query::new()
+            .until("2026-11-26T05:00")
+            .unwrap()
+            .matches(&rec));
+    }
+
+    #[test]
+    fn the_needle_is_a_quoted_value_only_when_its_bytes_are_certain() {
+        assert_eq!(
+            Query::new().actor("al").action("read").needle().unwrap(),
+            b"\"read\""
+        );
+        assert_eq!(
+            Query::new().actor("alice").id("c1").needle().unwrap(),
+            b"\"c1\""
+        );
+        assert_eq!(Query::new().actor("a\"b").needle(), None);
+        assert_eq!(
+            Query::new().actor("é").needle().unwrap(),
+            "\"é\"".as_bytes()
+        );
+        assert_eq!(Query::new().needle(), None);
+    }
+
+    #[test]
+    fn the_leading_timestamp_is_read_only_from_the_writers_own_shape() {
+        let ts = b"2026-11-26T05:00:00.000000000Z";
+        let a = br#"{"seq":12,"ts":"2026-11-26T05:00:00.000000000Z","x":1}"#;
+        let b = br#"{"ts":"2026-11-26T05:00:00.000000000Z","x":1}"#;
+        assert_eq!(leading_ts(a), Some(&ts[..]));
+        assert_eq!(leading_ts(b), Some(&ts[..]));
+        assert_eq!(
+            leading_ts(br#"{"x":1,"ts":"2026-11-26T05:00:00.000000000Z"}"#),
+            None
+        );
+        assert_eq!(leading_ts(br#"{"ts":"2026-11-26T05:00:00Z"}"#), None);
+    }
+}

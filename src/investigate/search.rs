@@ -1,0 +1,321 @@
+//! Finding the records a [`Query`] asks for, over every file of one or more trails, on all
+//! cores, in bounded memory, tolerating damaged files.
+
+use super::query::{leading_ts, Query};
+use crate::trail::{FileProblem, FileProblemKind, LineReader, Trail, TrailFile};
+use memchr::memmem::Finder;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
+
+/// Runs queries over trails: files are independent units of work, scanned in parallel and
+/// delivered in order (trail by trail, oldest file first, lines in file order).
+///
+/// Each file is read in chunks; when the query has a filter value, a byte search for it (as
+/// the writer writes it, quotes included) runs over the chunk first, and only the lines that
+/// contain it are parsed; with a time window, a line's leading `ts` rules it out before parsing.
+/// Every hit is confirmed on the parsed record with [`Query::matches`], so a value that occurs
+/// inside another field, a message or another key never makes a false match.
+///
+/// Memory: per worker one chunk and one line, plus the hits of the files scanned ahead of the
+/// one being delivered (at most `threads + 1` files).
+///
+/// | setting | default |
+/// |---|---|
+/// | [`threads`](Search::threads) | the available parallelism |
+/// | line limit | [`LineReader`]'s default |
+///
+/// ```no_run
+/// use std::ops::ControlFlow;
+/// use tracing_audit::investigate::{Query, Search};
+/// use tracing_audit::trail::Trail;
+///
+/// let audit = Trail::open("logs/audit", None)?;
+/// let debug = Trail::open("logs/debug", None)?;
+/// let summary = Search::new().run(&[&audit, &debug], &Query::new().id("06b5c49e3d1a5b8b"), |hit| {
+///     println!("{}", String::from_utf8_lossy(hit.line()));
+///     ControlFlow::Continue(())
+/// });
+/// for p in summary.problems() {
+///     eprintln!("warning: {p}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+#[must_use]
+pub struct Search {
+    threads: usize,
+    reader: LineReader,
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Search::new()
+    }
+}
+
+/// One record a search found.
+#[derive(Debug)]
+pub struct Hit {
+    trail: usize,
+    file: usize,
+    line: Vec<u8>,
+}
+
+impl Hit {
+    /// The index of its trail in the slice given to [`Search::run`].
+    pub fn trail(&self) -> usize {
+        self.trail
+    }
+
+    /// The index of its file in that trail's [`files`](Trail::files).
+    pub fn file(&self) -> usize {
+        self.file
+    }
+
+    /// The line as written, without its newline.
+    pub fn line(&self) -> &[u8] {
+        &self.line
+    }
+
+    /// The parsed record (it parsed when it was confirmed).
+    pub fn record(&self) -> Value {
+        serde_json::from_slice(&self.line).unwrap_or(Value::Null)
+    }
+
+    /// The line, taken out.
+    pub fn into_line(self) -> Vec<u8> {
+        self.line
+    }
+}
+
+/// What a search read, and the files it could not read whole.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct SearchSummary {
+    /// Files scanned.
+    pub files: usize,
+    /// Bytes read from the disk (compressed bytes for `.gz` files).
+    pub disk_bytes: u64,
+    /// Bytes of line data scanned (decompressed).
+    pub data_bytes: u64,
+    /// Lines parsed to be confirmed (the rest were ruled out by the byte search).
+    pub lines_parsed: u64,
+    /// Lines too long to hold, skipped.
+    pub oversized_lines: u64,
+    problems: Vec<FileProblem>,
+}
+
+impl SearchSummary {
+    /// Files that could not be read, or not to their end (their other records were searched,
+    /// and every other file was).
+    pub fn problems(&self) -> &[FileProblem] {
+        &self.problems
+    }
+}
+
+/// One file's outcome, waiting to be delivered.
+struct FileResult {
+    hits: Vec<Vec<u8>>,
+    disk_bytes: u64,
+    data_bytes: u64,
+    parsed: u64,
+    oversized: u64,
+    problem: Option<FileProblem>,
+}
+
+struct Queue {
+    next: usize,
+    delivered: usize,
+    done: BTreeMap<usize, FileResult>,
+}
+
+impl Search {
+    /// A search on all available cores.
+    pub fn new() -> Self {
+        Search {
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+            reader: LineReader::new(),
+        }
+    }
+
+    /// Scan with `n` threads (at least one).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Uses `reader` (its line limit) to read files.
+    pub fn reader(mut self, reader: LineReader) -> Self {
+        self.reader = reader;
+        self
+    }
+
+    /// Calls `on_hit` with every record of `trails` that `query` matches, in order, until it
+    /// returns `Break`. A damaged or unreadable file is reported in the summary and the rest
+    /// is still searched; a file pruned since the listing is skipped silently.
+    pub fn run(
+        &self,
+        trails: &[&Trail],
+        query: &Query,
+        mut on_hit: impl FnMut(Hit) -> ControlFlow<()>,
+    ) -> SearchSummary {
+        let items: Vec<(usize, usize, &TrailFile)> = trails
+            .iter()
+            .enumerate()
+            .flat_map(|(t, trail)| {
+                trail
+                    .files()
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, f)| (t, i, f))
+            })
+            .collect();
+        let needle = query.needle();
+        let finder = needle.as_deref().map(Finder::new);
+        let stop = AtomicBool::new(false);
+        let queue = Mutex::new(Queue {
+            next: 0,
+            delivered: 0,
+            done: BTreeMap::new(),
+        });
+        let ready = Condvar::new();
+        let threads = self.threads.min(items.len()).max(1);
+        let window = threads + 1;
+        let mut summary = SearchSummary::default();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let idx = {
+                        let mut q = lock(&queue);
+                        loop {
+                            if stop.load(Ordering::Relaxed) || q.next >= items.len() {
+                                return;
+                            }
+                            if q.next < q.delivered + window {
+                                q.next += 1;
+                                break q.next - 1;
+                            }
+                            q = ready.wait(q).unwrap_or_else(|e| e.into_inner());
+                        }
+                    };
+                    let result =
+                        scan_file(&self.reader, items[idx].2, query, finder.as_ref(), &stop);
+                    lock(&queue).done.insert(idx, result);
+                    ready.notify_all();
+                });
+            }
+            for (idx, &(t, i, _)) in items.iter().enumerate() {
+                let result = {
+                    let mut q = lock(&queue);
+                    loop {
+                        if let Some(r) = q.done.remove(&idx) {
+                            break r;
+                        }
+                        q = ready.wait(q).unwrap_or_else(|e| e.into_inner());
+                    }
+                };
+                summary.files += 1;
+                summary.disk_bytes += result.disk_bytes;
+                summary.data_bytes += result.data_bytes;
+                summary.lines_parsed += result.parsed;
+                summary.oversized_lines += result.oversized;
+                summary.problems.extend(result.problem);
+                let mut stopped = false;
+                for line in result.hits {
+                    let hit = Hit {
+                        trail: t,
+                        file: i,
+                        line,
+                    };
+                    if on_hit(hit).is_break() {
+                        stopped = true;
+                        break;
+                    }
+                }
+                let mut q = lock(&queue);
+                q.delivered = idx + 1;
+                if stopped {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                drop(q);
+                ready.notify_all();
+                if stopped {
+                    break;
+                }
+            }
+        });
+        summary
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Scans one file: byte search (when there is a needle), leading-timestamp check, parse,
+/// confirmation.
+fn scan_file(
+    reader: &LineReader,
+    file: &TrailFile,
+    query: &Query,
+    finder: Option<&Finder<'_>>,
+    stop: &AtomicBool,
+) -> FileResult {
+    let mut hits = Vec::new();
+    let mut parsed = 0;
+    let timed = query.since.is_some() || query.until.is_some();
+    let mut consider = |line: &[u8]| {
+        if line.is_empty() {
+            return;
+        }
+        if timed {
+            if let Some(ts) = leading_ts(line).and_then(|t| std::str::from_utf8(t).ok()) {
+                if !query.in_window(ts) {
+                    return;
+                }
+            }
+        }
+        parsed += 1;
+        if let Ok(v) = serde_json::from_slice::<Value>(line) {
+            if query.matches(&v) {
+                hits.push(line.to_vec());
+            }
+        }
+    };
+    let mut read = reader.read_chunks(file, |chunk| {
+        if stop.load(Ordering::Relaxed) {
+            return ControlFlow::Break(());
+        }
+        match finder {
+            Some(finder) => {
+                let mut pos = 0;
+                while let Some(i) = finder.find(&chunk[pos..]) {
+                    let at = pos + i;
+                    let start = memchr::memrchr(b'\n', &chunk[..at]).map_or(0, |p| p + 1);
+                    let end = memchr::memchr(b'\n', &chunk[at..]).map_or(chunk.len(), |p| at + p);
+                    consider(&chunk[start..end]);
+                    pos = end + 1;
+                    if pos >= chunk.len() {
+                        break;
+                    }
+                }
+            }
+            None => chunk.split(|&b| b == b'\n').for_each(&mut consider),
+        }
+        ControlFlow::Continue(())
+    });
+    let problem = read
+        .take_problem()
+        .filter(|p| p.kind() != FileProblemKind::Vanished);
+    FileResult {
+        hits,
+        disk_bytes: read.disk_bytes,
+        data_bytes: read.data_bytes,
+        parsed,
+        oversized: read.oversized_lines,
+        problem,
+    }
+}
