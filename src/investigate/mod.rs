@@ -5,6 +5,7 @@
 //!   filter value rules out lines before they are parsed, and every hit is confirmed on the
 //!   parsed record, so the answer is exactly that of parsing every line.
 //! - [`last_matching`] finds the last N matching records reading from the end.
+//! - [`Timeline`] renders records of both streams as one self-contained HTML page.
 //!
 //! ```no_run
 //! use std::ops::ControlFlow;
@@ -24,7 +25,9 @@
 mod query;
 mod search;
 mod tail;
+mod timeline;
 
 pub use query::{canonical_time, is_control, record_time, Query, TimeError};
 pub use search::{Hit, Search, SearchSummary};
 pub use tail::{last_matching, trail_end, End, Last};
+pub use timeline::Timeline;

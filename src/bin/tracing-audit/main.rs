@@ -17,6 +17,7 @@ mod records;
 mod render;
 mod scrub;
 mod tail;
+mod timeline;
 mod verify;
 
 use clap::{Args, Parser, Subcommand};
@@ -52,6 +53,9 @@ enum Command {
     Query(QueryArgs),
     /// Everything the audit and debug streams recorded for one request, in time order.
     Correlate(correlate::CorrelateArgs),
+    /// Write one request's (or one actor's) records of both streams as a self-contained HTML
+    /// timeline.
+    Timeline(timeline::TimelineArgs),
     /// Print the keyed pseudonym the redactor writes for VALUE.
     Hash(HashArgs),
     /// Redact secrets and personal data from lines on stdin (JSON records or free text).
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
         Command::Tail(a) => tail::run(a),
         Command::Query(a) => records::query(a.dir, a.filters),
         Command::Correlate(a) => correlate::run(a),
+        Command::Timeline(a) => timeline::run(a),
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
     };

@@ -1,0 +1,148 @@
+//! `tracing-audit timeline` on the quickstart's night access, rendered by a real headless
+//! Chromium: the page shows both streams' records of that request. The screenshot is kept
+//! under target/tmp/timeline/ as an artifact of the run.
+
+mod quickstart_story;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn tool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tracing-audit"))
+        .args(args)
+        .output()
+        .expect("run tracing-audit")
+}
+
+/// Debian's `chromium` (scripts/test installs it).
+fn chromium() -> PathBuf {
+    for c in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Ok(o) = Command::new("which").arg(c).output() {
+            if o.status.success() {
+                return PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+            }
+        }
+    }
+    panic!("no chromium on PATH: install it (apt-get install -y chromium; scripts/test does)");
+}
+
+/// Runs headless Chromium with `extra` on `page`, killed after a minute; its stdout.
+fn browse(profile: &Path, page: &Path, extra: &[&str]) -> String {
+    let mut child = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            &format!("--user-data-dir={}", profile.display()),
+        ])
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromium");
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().unwrap()
+}
+
+#[test]
+fn the_night_access_timeline_shows_both_streams_in_a_real_browser() {
+    let root = tempfile::tempdir().unwrap();
+    quickstart_story::write_story(root.path());
+    let audit = root.path().join("audit");
+    let debug = root.path().join("debug");
+    let (a, d) = (audit.to_str().unwrap(), debug.to_str().unwrap());
+    let night = tool(&["query", a, "--actor", "carol"]);
+    let rec: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&night.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let id = rec["correlation_id"].as_str().unwrap();
+
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("timeline");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let page = artifacts.join("quickstart-night.html");
+    let o = tool(&[
+        "timeline",
+        "--audit",
+        a,
+        "--debug",
+        d,
+        id,
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains(" src="));
+
+    let profile = tempfile::tempdir().unwrap();
+    let shot = artifacts.join("quickstart-night.png");
+    let _ = std::fs::remove_file(&shot);
+    browse(
+        profile.path(),
+        &page,
+        &[
+            "--screenshot=".to_owned() + shot.to_str().unwrap(),
+            "--window-size=1400,900".to_owned(),
+        ]
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
+
+    let dom = browse(profile.path(), &page, &["--dump-dom"]);
+    // The audit record of the request, and the debug records that explain it.
+    for want in [
+        "actor=carol action=read resource=/payroll/2026-11 outcome=success",
+        "session role claims missing; falling back to the legacy SSO default role",
+        "role mapping from legacy default",
+        "outbound query",
+        "class=\"rec audit o-ok\"",
+        "class=\"rec debug o-warn\"",
+        "<span class=\"span-name\">night_access</span>",
+        "<span class=\"span-name\">query_db</span>",
+    ] {
+        assert!(dom.contains(want), "the page lacks {want:?}:\n{dom}");
+    }
+    assert_eq!(dom.matches("class=\"rec audit").count(), 1);
+    assert_eq!(dom.matches("class=\"rec debug").count(), 3);
+    // Only this request.
+    assert!(!dom.contains("bad_password") && !dom.contains("req-1004"));
+}
