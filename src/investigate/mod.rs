@@ -6,6 +6,9 @@
 //!   parsed record, so the answer is exactly that of parsing every line.
 //! - [`last_matching`] finds the last N matching records reading from the end.
 //! - [`Timeline`] renders records of both streams as one self-contained HTML page.
+//! - [`ReportOptions`] builds a [`Report`]: activity by actor and outcome in a window, and
+//!   flags (outside working hours, first use of an address or resource class, denial bursts)
+//!   that link to correlation ids.
 //!
 //! ```no_run
 //! use std::ops::ControlFlow;
@@ -23,11 +26,15 @@
 //! ```
 
 mod query;
+mod report;
 mod search;
 mod tail;
 mod timeline;
 
 pub use query::{canonical_time, is_control, record_time, Query, TimeError};
+pub use report::{
+    ActorSummary, Flag, FlagKind, Report, ReportBuilder, ReportOptionError, ReportOptions,
+};
 pub use search::{Hit, Search, SearchSummary};
 pub use tail::{last_matching, trail_end, End, Last};
 pub use timeline::Timeline;

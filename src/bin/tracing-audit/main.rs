@@ -1,4 +1,5 @@
-//! The `tracing-audit` command line: verify, tail, query, correlate, hash, scrub.
+//! The `tracing-audit` command line: verify, tail, query, correlate, timeline, report, hash,
+//! scrub.
 //!
 //! A client of the library's public API (`trail`, `verify`, `redact`): everything it does, an
 //! application can do too.
@@ -15,6 +16,7 @@ mod correlate;
 mod progress;
 mod records;
 mod render;
+mod report;
 mod scrub;
 mod tail;
 mod timeline;
@@ -56,6 +58,9 @@ enum Command {
     /// Write one request's (or one actor's) records of both streams as a self-contained HTML
     /// timeline.
     Timeline(timeline::TimelineArgs),
+    /// Activity by actor and outcome over a time window, and flags for suspicious access
+    /// (outside working hours, first-seen address or resource class, denial bursts).
+    Report(report::ReportArgs),
     /// Print the keyed pseudonym the redactor writes for VALUE.
     Hash(HashArgs),
     /// Redact secrets and personal data from lines on stdin (JSON records or free text).
@@ -140,6 +145,7 @@ fn main() -> ExitCode {
         Command::Query(a) => records::query(a.dir, a.filters),
         Command::Correlate(a) => correlate::run(a),
         Command::Timeline(a) => timeline::run(a),
+        Command::Report(a) => report::run(a),
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
     };

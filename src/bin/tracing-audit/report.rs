@@ -1,0 +1,84 @@
+//! `tracing-audit report DIR [--since T] [--until T] [--working-hours HH:MM-HH:MM] [--tz OFFSET] [--json]`.
+
+use super::records::{open_trail, parse_time, warn_problems};
+use super::{out_line, CliError, EXIT_PARTIAL};
+use clap::Args;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use tracing_audit::investigate::{Query, ReportOptions, Search};
+
+#[derive(Args, Debug)]
+pub(super) struct ReportArgs {
+    /// The audit trail directory.
+    dir: PathBuf,
+    /// Count and flag records from T on (earlier records are the history that makes addresses
+    /// and resource classes known). RFC 3339, or YYYY-MM-DD[THH:MM[:SS]] in UTC.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    since: Option<String>,
+    /// Up to (not including) T.
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    until: Option<String>,
+    /// Working hours in the --tz zone; access outside them is flagged.
+    #[arg(long, value_name = "HH:MM-HH:MM", default_value = "08:00-18:00")]
+    working_hours: String,
+    /// The working hours' zone as a fixed UTC offset (UTC, +02:00, -05:30). Named zones are
+    /// refused: give the offset in force during the window (daylight saving is not followed).
+    #[arg(long, value_name = "OFFSET", default_value = "UTC")]
+    tz: String,
+    /// A burst: this many denied or failed records of one actor within --burst-secs.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    burst: usize,
+    /// The burst window in seconds.
+    #[arg(long, default_value_t = 60, value_name = "S")]
+    burst_secs: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// File name prefix, when the directory holds several trails.
+    #[arg(long, value_name = "P")]
+    prefix: Option<String>,
+}
+
+pub(super) fn run(args: ReportArgs) -> Result<u8, CliError> {
+    let mut opts = ReportOptions::new()
+        .working_hours(&args.working_hours)?
+        .utc_offset(&args.tz)?
+        .burst(args.burst, args.burst_secs);
+    if let Some(s) = &args.since {
+        opts = opts.since(s)?;
+    }
+    let mut history = Query::new();
+    if let Some(u) = &args.until {
+        opts = opts.until(u)?;
+        history = history.clone().until(u).unwrap_or(history);
+    }
+    let trail = open_trail(&args.dir, args.prefix.as_deref())?;
+    let mut builder = opts.start();
+    // Everything before --until: the records before --since are the history.
+    let summary = Search::new().run(&[&trail], &history, |hit| {
+        builder.add(&hit.record());
+        ControlFlow::Continue(())
+    });
+    let damaged = warn_problems(summary.problems());
+    let report = builder.finish();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        out_line(&mut out, report.to_json().to_string().as_bytes())?;
+    } else {
+        // Values come from records: escape control characters for the terminal.
+        let text: String = report
+            .to_string()
+            .chars()
+            .flat_map(|c| {
+                if c.is_control() && c != '\n' {
+                    c.escape_default().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
+        out_line(&mut out, text.trim_end().as_bytes())?;
+    }
+    Ok(if damaged { EXIT_PARTIAL } else { 0 })
+}
