@@ -357,3 +357,80 @@ fn tail_reads_from_the_end_not_the_whole_trail() {
         last.disk_bytes
     );
 }
+
+fn ids_found(trail: &Trail, id: &str) -> (Vec<u64>, tracing_audit::investigate::SearchSummary) {
+    let mut got = Vec::new();
+    let summary = Search::new().run(&[trail], &Query::new().id(id), |h| {
+        got.push(h.record()["n"].as_u64().unwrap());
+        ControlFlow::Continue(())
+    });
+    (got, summary)
+}
+
+#[test]
+fn indexes_skip_files_only_when_valid_for_that_exact_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<Vec<Value>> = (0..4u64)
+        .map(|f| {
+            (0..50u64)
+                .map(|i| json!({"ts": format!("2026-11-26T0{f}:00:00.000000000Z"), "correlation_id": format!("id-{f}-{i}"), "n": f * 100 + i}))
+                .collect()
+        })
+        .collect();
+    write_fixture(dir.path(), &files);
+    let trail = Trail::open(dir.path(), None).unwrap();
+    // First search: no index yet; the three closed files get one.
+    let (got, s) = ids_found(&trail, "id-2-7");
+    assert_eq!((got, s.indexes_built, s.files_skipped), (vec![207], 3, 0));
+    // Second: the indexes rule out the other closed files.
+    let (got, s) = ids_found(&trail, "id-2-7");
+    assert_eq!((got, s.indexes_built), (vec![207], 0));
+    assert!(s.files_skipped >= 2, "{s:?}");
+    // A time window outside a file's range skips it too.
+    let q = Query::new().since("2026-11-26T03:00").unwrap();
+    let mut n = 0;
+    let s = Search::new().run(&[&trail], &q, |_| {
+        n += 1;
+        ControlFlow::Continue(())
+    });
+    assert_eq!((n, s.files_skipped), (50, 3));
+
+    // Stale: a closed file that changed after its index was built is scanned.
+    let first = dir.path().join("audit.2026-11-26.0001.jsonl");
+    let mut f = fs::OpenOptions::new().append(true).open(&first).unwrap();
+    f.write_all(
+        b"{\"ts\":\"2026-11-26T00:30:00.000000000Z\",\"correlation_id\":\"late\",\"n\":999}\n",
+    )
+    .unwrap();
+    drop(f);
+    let trail = Trail::open(dir.path(), None).unwrap();
+    assert_eq!(ids_found(&trail, "late").0, [999]);
+    // Another file's intact index copied over it: not this file's, not trusted.
+    fs::copy(
+        dir.path().join("audit.2026-11-26.0003.jsonl.idx"),
+        dir.path().join("audit.2026-11-26.0001.jsonl.idx"),
+    )
+    .unwrap();
+    assert_eq!(ids_found(&trail, "late").0, [999]);
+    // Corrupt: a flipped byte, a truncated file, garbage.
+    let idx = dir.path().join("audit.2026-11-26.0002.jsonl.gz.idx");
+    let mut raw = fs::read(&idx).unwrap();
+    let mid = raw.len() / 2;
+    raw[mid] ^= 0x20;
+    for bad in [
+        raw.clone(),
+        raw[..raw.len() / 3].to_vec(),
+        b"\x00garbage\n".to_vec(),
+    ] {
+        fs::write(&idx, &bad).unwrap();
+        assert_eq!(ids_found(&trail, "id-1-3").0, [103]);
+        fs::write(&idx, &bad).unwrap();
+        let q = Query::new().id("id-1-3");
+        assert_eq!(search(&[&trail], &q, 2), parse_everything(&[&trail], &q));
+    }
+    // Missing: scanned, and rebuilt.
+    fs::remove_file(&idx).unwrap();
+    let (got, s) = ids_found(&trail, "id-1-4");
+    assert_eq!(got, [104]);
+    assert!(s.indexes_built >= 1 && idx.exists());
+}

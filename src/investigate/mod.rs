@@ -25,6 +25,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod index;
 mod query;
 mod report;
 mod search;
@@ -35,6 +36,6 @@ pub use query::{canonical_time, is_control, record_time, Query, TimeError};
 pub use report::{
     ActorSummary, Flag, FlagKind, Report, ReportBuilder, ReportOptionError, ReportOptions,
 };
-pub use search::{Hit, Search, SearchSummary};
+pub use search::{Hit, IndexUse, Search, SearchSummary};
 pub use tail::{last_matching, trail_end, End, Last};
 pub use timeline::Timeline;

@@ -1,6 +1,7 @@
 //! Finding the records a [`Query`] asks for, over every file of one or more trails, on all
 //! cores, in bounded memory, tolerating damaged files.
 
+use super::index::{FileIndex, IndexBuilder};
 use super::query::{leading_ts, Query};
 use crate::trail::{FileProblem, FileProblemKind, LineReader, Trail, TrailFile};
 use memchr::memmem::Finder;
@@ -26,6 +27,13 @@ use std::sync::{Condvar, Mutex};
 /// |---|---|
 /// | [`threads`](Search::threads) | the available parallelism |
 /// | line limit | [`LineReader`]'s default |
+/// | [`index`](Search::index) | [`IndexUse::ReadAndBuild`] |
+///
+/// A closed file (every file but the newest of its trail) may have a side index
+/// (`<name>.idx`: its time range and a Bloom filter of its correlation ids, trace ids, actors,
+/// actions and outcomes), built the first time a search reads the file whole. A file is skipped
+/// only when its index was built from exactly that file (length, modification time, first and
+/// last 4 KiB) and rules the query out; a missing, stale or corrupt index only costs speed.
 ///
 /// ```no_run
 /// use std::ops::ControlFlow;
@@ -48,6 +56,20 @@ use std::sync::{Condvar, Mutex};
 pub struct Search {
     threads: usize,
     reader: LineReader,
+    index: IndexUse,
+}
+
+/// What a [`Search`] does with per-file side indexes (`<file>.idx`, see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IndexUse {
+    /// Ignore them: scan every file.
+    Off,
+    /// Skip a closed file whose valid index rules it out; never write one.
+    Read,
+    /// As `Read`, and build the index of a closed file that has none (or a stale or corrupt
+    /// one) while scanning it whole, next to it. The default.
+    ReadAndBuild,
 }
 
 impl Default for Search {
@@ -105,6 +127,10 @@ pub struct SearchSummary {
     pub lines_parsed: u64,
     /// Lines too long to hold, skipped.
     pub oversized_lines: u64,
+    /// Files not opened because their index ruled the query out.
+    pub files_skipped: usize,
+    /// Indexes written by this search.
+    pub indexes_built: usize,
     problems: Vec<FileProblem>,
 }
 
@@ -123,6 +149,8 @@ struct FileResult {
     data_bytes: u64,
     parsed: u64,
     oversized: u64,
+    skipped: bool,
+    built: bool,
     problem: Option<FileProblem>,
 }
 
@@ -138,7 +166,14 @@ impl Search {
         Search {
             threads: std::thread::available_parallelism().map_or(2, usize::from),
             reader: LineReader::new(),
+            index: IndexUse::ReadAndBuild,
         }
+    }
+
+    /// What to do with side indexes.
+    pub fn index(mut self, index: IndexUse) -> Self {
+        self.index = index;
+        self
     }
 
     /// Scan with `n` threads (at least one).
@@ -162,15 +197,17 @@ impl Search {
         query: &Query,
         mut on_hit: impl FnMut(Hit) -> ControlFlow<()>,
     ) -> SearchSummary {
-        let items: Vec<(usize, usize, &TrailFile)> = trails
+        // (trail, file index, file, closed: not the newest of its trail)
+        let items: Vec<(usize, usize, &TrailFile, bool)> = trails
             .iter()
             .enumerate()
             .flat_map(|(t, trail)| {
+                let n = trail.files().len();
                 trail
                     .files()
                     .iter()
                     .enumerate()
-                    .map(move |(i, f)| (t, i, f))
+                    .map(move |(i, f)| (t, i, f, i + 1 < n))
             })
             .collect();
         let needle = query.needle();
@@ -201,13 +238,15 @@ impl Search {
                             q = ready.wait(q).unwrap_or_else(|e| e.into_inner());
                         }
                     };
+                    let (_, _, file, closed) = items[idx];
+                    let index = if closed { self.index } else { IndexUse::Off };
                     let result =
-                        scan_file(&self.reader, items[idx].2, query, finder.as_ref(), &stop);
+                        scan_file(&self.reader, file, index, query, finder.as_ref(), &stop);
                     lock(&queue).done.insert(idx, result);
                     ready.notify_all();
                 });
             }
-            for (idx, &(t, i, _)) in items.iter().enumerate() {
+            for (idx, &(t, i, _, _)) in items.iter().enumerate() {
                 let result = {
                     let mut q = lock(&queue);
                     loop {
@@ -222,6 +261,8 @@ impl Search {
                 summary.data_bytes += result.data_bytes;
                 summary.lines_parsed += result.parsed;
                 summary.oversized_lines += result.oversized;
+                summary.files_skipped += usize::from(result.skipped);
+                summary.indexes_built += usize::from(result.built);
                 summary.problems.extend(result.problem);
                 let mut stopped = false;
                 for line in result.hits {
@@ -260,15 +301,48 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn scan_file(
     reader: &LineReader,
     file: &TrailFile,
+    index: IndexUse,
     query: &Query,
     finder: Option<&Finder<'_>>,
     stop: &AtomicBool,
 ) -> FileResult {
+    let mut builder = None;
+    if index != IndexUse::Off {
+        match FileIndex::load(file) {
+            Some(ix) if !ix.may_match(query) => {
+                return FileResult {
+                    hits: Vec::new(),
+                    disk_bytes: 0,
+                    data_bytes: 0,
+                    parsed: 0,
+                    oversized: 0,
+                    skipped: true,
+                    built: false,
+                    problem: None,
+                }
+            }
+            Some(_) => {}
+            None if index == IndexUse::ReadAndBuild => builder = Some(IndexBuilder::default()),
+            None => {}
+        }
+    }
+    // Building an index needs every line parsed: no byte search then.
+    let finder = if builder.is_some() { None } else { finder };
     let mut hits = Vec::new();
     let mut parsed = 0;
     let timed = query.since.is_some() || query.until.is_some();
     let mut consider = |line: &[u8]| {
         if line.is_empty() {
+            return;
+        }
+        if let Some(b) = builder.as_mut() {
+            parsed += 1;
+            if let Ok(v) = serde_json::from_slice::<Value>(line) {
+                b.add(&v);
+                if query.matches(&v) {
+                    hits.push(line.to_vec());
+                }
+            }
             return;
         }
         if timed {
@@ -310,7 +384,17 @@ fn scan_file(
     let problem = read
         .take_problem()
         .filter(|p| p.kind() != FileProblemKind::Vanished);
+    // Only a file read whole and intact gets an index.
+    let mut built = false;
+    if let Some(b) = builder {
+        if problem.is_none() && !read.stopped && !read.torn_tail && read.oversized_lines == 0 {
+            b.write(file);
+            built = true;
+        }
+    }
     FileResult {
+        skipped: false,
+        built,
         hits,
         disk_bytes: read.disk_bytes,
         data_bytes: read.data_bytes,

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::io::{IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use tracing_audit::investigate::{record_time, Query, Search};
+use tracing_audit::investigate::{record_time, Query};
 use tracing_audit::trail::Trail;
 
 #[derive(Args, Debug)]
@@ -80,7 +80,7 @@ pub(super) struct Found {
 /// audit first); and whether a file was damaged (warned about on stderr).
 pub(super) fn collect(trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
     let mut hits = Vec::new();
-    let summary = Search::new().run(trails, query, |hit| {
+    let summary = super::records::searcher().run(trails, query, |hit| {
         let record = hit.record();
         hits.push(Found {
             ts: record_time(&record).unwrap_or_default(),

@@ -9,6 +9,10 @@
 //! 4 (`query`, `correlate`, `tail`, `timeline`, `report`) the command ran, but a file could not
 //! be read or not to its end (a truncated `.gz`): a warning on stderr names it, the output holds
 //! everything the other files (and the damaged one up to its damage) contain;
+//!
+//! Searches write a side index `<file>.idx` next to each closed file the first time they read
+//! it whole, and skip closed files whose valid index rules the query out;
+//! `TRACING_AUDIT_INDEX=read` uses indexes without writing any, `off` ignores them.
 //! 10-19 `verify` found a problem (the class of the first one, see
 //! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 

@@ -5,7 +5,7 @@ use super::{out_line, CliError, Filters, EXIT_PARTIAL};
 use serde_json::Value;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use tracing_audit::investigate::{canonical_time, Query, Search};
+use tracing_audit::investigate::{canonical_time, IndexUse, Query, Search};
 use tracing_audit::trail::{FileProblem, Trail};
 
 /// Parses `--since`/`--until` into the records' own timestamp form (RFC 3339 UTC, nanoseconds),
@@ -36,6 +36,20 @@ impl Filters {
         }
         q
     }
+}
+
+/// Where searches may write side indexes: `TRACING_AUDIT_INDEX=off|read|build` (default
+/// `build`: closed files get a `<name>.idx` next to them the first time they are read whole).
+const INDEX_ENV: &str = "TRACING_AUDIT_INDEX";
+
+/// A search on all cores, using side indexes as `TRACING_AUDIT_INDEX` says.
+pub(super) fn searcher() -> Search {
+    let mode = match std::env::var(INDEX_ENV).as_deref() {
+        Ok("off") => IndexUse::Off,
+        Ok("read") => IndexUse::Read,
+        _ => IndexUse::ReadAndBuild,
+    };
+    Search::new().index(mode)
 }
 
 /// The trail in `dir`.
@@ -108,7 +122,7 @@ pub(super) fn query(dir: PathBuf, filters: Filters) -> Result<u8, CliError> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failure = None;
-    let summary = Search::new().run(&[&trail], &filters.query(), |hit| {
+    let summary = searcher().run(&[&trail], &filters.query(), |hit| {
         match out_line(&mut out, hit.line()) {
             Ok(true) => ControlFlow::Continue(()),
             Ok(false) => ControlFlow::Break(()),

@@ -5,7 +5,7 @@ use super::{out_line, CliError, EXIT_PARTIAL};
 use clap::Args;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use tracing_audit::investigate::{Query, ReportOptions, Search};
+use tracing_audit::investigate::{Query, ReportOptions};
 
 #[derive(Args, Debug)]
 pub(super) struct ReportArgs {
@@ -55,7 +55,7 @@ pub(super) fn run(args: ReportArgs) -> Result<u8, CliError> {
     let trail = open_trail(&args.dir, args.prefix.as_deref())?;
     let mut builder = opts.start();
     // Everything before --until: the records before --since are the history.
-    let summary = Search::new().run(&[&trail], &history, |hit| {
+    let summary = super::records::searcher().run(&[&trail], &history, |hit| {
         builder.add(&hit.record());
         ControlFlow::Continue(())
     });

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use tracing_audit::investigate::{Query, Search, Timeline};
+use tracing_audit::investigate::{Query, Timeline};
 use tracing_audit::trail::Trail;
 use tracing_audit::Stream;
 
@@ -82,7 +82,7 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
             .map(|f| (Stream::Audit, f.record))
             .collect();
         if let Some(debug) = &debug {
-            let summary = Search::new().run(&[debug], &window, |hit| {
+            let summary = super::records::searcher().run(&[debug], &window, |hit| {
                 let v = hit.record();
                 let id = v.get("correlation_id").and_then(Value::as_str);
                 if id.is_some_and(|id| ids.contains(id)) {

@@ -1,0 +1,238 @@
+//! Per-file side indexes (`<name>.idx`): a closed file's time range and a membership filter of
+//! the values queries ask for, so that a search opens only the files that can match.
+//!
+//! An index is a hint, never an answer: it is used only when it was built from exactly this
+//! file (same length, modification time and first and last 4 KiB) and its own checksum holds;
+//! it only ever rules a file *out* (a Bloom filter has no false negatives), and every record a
+//! search returns is confirmed on the parsed record. A missing, stale or corrupt index costs
+//! speed: the file is scanned, and the index rebuilt when the directory is writable.
+
+use super::query::{record_time, Query};
+use crate::trail::TrailFile;
+use base64::Engine;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+
+/// The fields whose values go into the filter (what `correlate` and `query` ask for).
+const KEYS: [&str; 5] = ["correlation_id", "trace_id", "actor", "action", "outcome"];
+const VERSION: u64 = 1;
+/// Bits per distinct value, and probes: about 1% false positives.
+const BITS_PER_KEY: usize = 10;
+const PROBES: u32 = 7;
+
+/// Where the index of `file` lives.
+fn index_path(file: &TrailFile) -> std::path::PathBuf {
+    let mut p = file.path().as_os_str().to_owned();
+    p.push(".idx");
+    p.into()
+}
+
+/// Length, modification time and a hash of the first and last 4 KiB: what ties an index to
+/// the exact file it was built from.
+fn fingerprint(file: &TrailFile) -> io::Result<(u64, i64, String)> {
+    let mut f = File::open(file.path())?;
+    let meta = f.metadata()?;
+    let len = meta.len();
+    let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 4096];
+    let n = read_up_to(&mut f, &mut buf)?;
+    h.update(&buf[..n]);
+    if len > 4096 {
+        f.seek(SeekFrom::Start(len.saturating_sub(4096).max(4096)))?;
+        let n = read_up_to(&mut f, &mut buf)?;
+        h.update(&buf[..n]);
+    }
+    Ok((len, mtime, hex(&h.finalize())))
+}
+
+fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms (the filter is stored on disk).
+fn fnv(seed: u64, parts: &[&[u8]]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+    for p in parts {
+        for &b in *p {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn key_hash(field: &str, value: &str) -> (u64, u64) {
+    let parts: [&[u8]; 2] = [field.as_bytes(), value.as_bytes()];
+    (fnv(0, &parts), fnv(0x9e37_79b9_7f4a_7c15, &parts) | 1)
+}
+
+/// A loaded, validated index.
+#[derive(Debug)]
+pub(crate) struct FileIndex {
+    min_ts: Option<String>,
+    max_ts: Option<String>,
+    bits: Vec<u8>,
+}
+
+impl FileIndex {
+    /// The index of `file`, if there is one built from exactly this file and intact.
+    pub(crate) fn load(file: &TrailFile) -> Option<FileIndex> {
+        let raw = std::fs::read(index_path(file)).ok()?;
+        let nl = memchr::memrchr(b'\n', &raw)?;
+        let (body, sum) = (&raw[..nl], &raw[nl + 1..]);
+        if hex(&Sha256::digest(body)).as_bytes() != sum {
+            return None;
+        }
+        let v: Value = serde_json::from_slice(body).ok()?;
+        if v.get("v")?.as_u64()? != VERSION {
+            return None;
+        }
+        let (len, mtime, edges) = fingerprint(file).ok()?;
+        if v.get("len")?.as_u64()? != len
+            || v.get("mtime_ns")?.as_i64()? != mtime
+            || v.get("edges")?.as_str()? != edges
+        {
+            return None;
+        }
+        let bits = base64::engine::general_purpose::STANDARD
+            .decode(v.get("bloom")?.as_str()?)
+            .ok()?;
+        if bits.is_empty() {
+            return None;
+        }
+        let ts = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        Some(FileIndex {
+            min_ts: ts("min_ts"),
+            max_ts: ts("max_ts"),
+            bits,
+        })
+    }
+
+    fn contains(&self, field: &str, value: &str) -> bool {
+        let m = self.bits.len() as u64 * 8;
+        let (h1, h2) = key_hash(field, value);
+        (0..u64::from(PROBES)).all(|i| {
+            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % m;
+            self.bits[(bit / 8) as usize] & (1 << (bit % 8)) != 0
+        })
+    }
+
+    /// Whether a record of this file can match `q` (false only when none can).
+    pub(crate) fn may_match(&self, q: &Query) -> bool {
+        if let Some(id) = &q.id {
+            if !self.contains("correlation_id", id) && !self.contains("trace_id", id) {
+                return false;
+            }
+        }
+        for (field, want) in [
+            ("actor", &q.actor),
+            ("action", &q.action),
+            ("outcome", &q.outcome),
+        ] {
+            if let Some(w) = want {
+                if !self.contains(field, w) {
+                    return false;
+                }
+            }
+        }
+        if q.since.is_some() || q.until.is_some() {
+            // No record with a time: none can be in a window.
+            let (Some(lo), Some(hi)) = (&self.min_ts, &self.max_ts) else {
+                return false;
+            };
+            if q.since.as_deref().is_some_and(|s| hi.as_str() < s)
+                || q.until.as_deref().is_some_and(|u| lo.as_str() >= u)
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Collects what an index holds while a file is read whole.
+#[derive(Debug, Default)]
+pub(crate) struct IndexBuilder {
+    min_ts: Option<String>,
+    max_ts: Option<String>,
+    keys: HashSet<(u64, u64)>,
+    records: u64,
+}
+
+impl IndexBuilder {
+    /// Takes one parsed line into account.
+    pub(crate) fn add(&mut self, v: &Value) {
+        self.records += 1;
+        for k in KEYS {
+            if let Some(s) = v.get(k).and_then(Value::as_str) {
+                self.keys.insert(key_hash(k, s));
+            }
+        }
+        if let Some(ts) = record_time(v) {
+            if self.min_ts.as_ref().is_none_or(|m| ts < *m) {
+                self.min_ts = Some(ts.clone());
+            }
+            if self.max_ts.as_ref().is_none_or(|m| ts > *m) {
+                self.max_ts = Some(ts);
+            }
+        }
+    }
+
+    /// Writes the index next to `file` (temporary file, then rename). Failing to write it
+    /// (read-only directory, ...) only means the next search scans the file again.
+    pub(crate) fn write(self, file: &TrailFile) {
+        let Ok((len, mtime, edges)) = fingerprint(file) else {
+            return;
+        };
+        let m_bytes = (self.keys.len() * BITS_PER_KEY).div_ceil(8).max(8);
+        let m = m_bytes as u64 * 8;
+        let mut bits = vec![0u8; m_bytes];
+        for (h1, h2) in &self.keys {
+            for i in 0..u64::from(PROBES) {
+                let bit = h1.wrapping_add(i.wrapping_mul(*h2)) % m;
+                bits[(bit / 8) as usize] |= 1 << (bit % 8);
+            }
+        }
+        let body = json!({
+            "v": VERSION,
+            "file": file.name(),
+            "len": len,
+            "mtime_ns": mtime,
+            "edges": edges,
+            "records": self.records,
+            "min_ts": self.min_ts,
+            "max_ts": self.max_ts,
+            "keys": KEYS,
+            "probes": PROBES,
+            "bloom": base64::engine::general_purpose::STANDARD.encode(&bits),
+        })
+        .to_string();
+        let mut out = body.clone().into_bytes();
+        out.push(b'\n');
+        out.extend_from_slice(hex(&Sha256::digest(body.as_bytes())).as_bytes());
+        let path = index_path(file);
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".tmp.{}", std::process::id()));
+        if std::fs::write(&tmp, &out).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
