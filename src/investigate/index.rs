@@ -234,5 +234,9 @@ impl IndexBuilder {
         if std::fs::write(&tmp, &out).is_ok() && std::fs::rename(&tmp, &path).is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
+        // The index of the plain file this one was compressed from is of no use any more.
+        if file.is_compressed() {
+            let _ = std::fs::remove_file(file.path().with_extension("idx"));
+        }
     }
 }

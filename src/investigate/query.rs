@@ -31,6 +31,7 @@ pub struct Query {
     pub(crate) id: Option<String>,
     pub(crate) since: Option<String>,
     pub(crate) until: Option<String>,
+    pub(crate) seq: Option<u64>,
     pub(crate) control: bool,
 }
 
@@ -82,6 +83,12 @@ impl Query {
         self
     }
 
+    /// Only the audit record with sequence number `seq` (chain control records included).
+    pub fn seq(mut self, seq: u64) -> Self {
+        self.seq = Some(seq);
+        self
+    }
+
     /// Only records at or after `t` (RFC 3339, or `YYYY-MM-DD[THH:MM[:SS]]` in UTC).
     ///
     /// # Errors
@@ -111,7 +118,11 @@ impl Query {
         if !v.is_object() {
             return false;
         }
-        if !self.control && is_control(v) {
+        if let Some(seq) = self.seq {
+            if v.get("seq").and_then(Value::as_u64) != Some(seq) {
+                return false;
+            }
+        } else if !self.control && is_control(v) {
             return false;
         }
         let eq = |want: &Option<String>, key: &str| {
@@ -150,7 +161,11 @@ impl Query {
     /// filter has a value whose written form is certain.
     pub(crate) fn needle(&self) -> Option<Vec<u8>> {
         let candidates = [&self.id, &self.actor, &self.action, &self.outcome];
-        // The id first (unique per request), then the longest value.
+        // The sequence number as the chain writes it; then the id (unique per request); then
+        // the longest value.
+        if let Some(seq) = self.seq {
+            return Some(format!("\"seq\":{seq}").into_bytes());
+        }
         if let Some(id) = self.id.as_deref().filter(|v| plain(v)) {
             return Some(quoted(id));
         }

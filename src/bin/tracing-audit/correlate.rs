@@ -1,6 +1,6 @@
 //! `tracing-audit correlate --audit DIR --debug DIR ID`.
 
-use super::records::{each_record, open_trail, warn_problems};
+use super::records::{open_trail, warn_problems};
 use super::render::human;
 use super::{out_line, CliError, EXIT_NOTHING, EXIT_PARTIAL};
 use clap::Args;
@@ -42,18 +42,18 @@ pub(super) fn resolve_id(audit: &Path, id: &str) -> Result<Result<String, u8>, C
     let Some(seq) = as_seq(id) else {
         return Ok(Ok(id.to_owned()));
     };
+    let trail = open_trail(audit, None)?;
     let mut found: Option<Option<String>> = None;
-    let damaged = each_record(audit, None, "searching", |_, v| {
-        if v.get("seq").and_then(Value::as_u64) == Some(seq) {
-            found = Some(
-                v.get("correlation_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-            );
-            return Ok(false);
-        }
-        Ok(true)
-    })?;
+    let summary = super::records::searcher().run(&[&trail], &Query::new().seq(seq), |hit| {
+        found = Some(
+            hit.record()
+                .get("correlation_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        );
+        ControlFlow::Break(())
+    });
+    let damaged = warn_problems(summary.problems());
     Ok(match found {
         Some(Some(id)) => Ok(id),
         Some(None) => {

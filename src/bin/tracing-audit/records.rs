@@ -1,8 +1,6 @@
 //! Reading the records of a trail directory (rotated and gzipped files) and filtering them.
 
-use super::progress::Progress;
 use super::{out_line, CliError, Filters, EXIT_PARTIAL};
-use serde_json::Value;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use tracing_audit::investigate::{canonical_time, IndexUse, Query, Search};
@@ -70,50 +68,6 @@ pub(super) fn warn_problems(problems: &[FileProblem]) -> bool {
         eprintln!("tracing-audit: warning: {msg}");
     }
     !problems.is_empty()
-}
-
-/// Calls `f` with every complete line of the trail that parses as a JSON object, in file order,
-/// until it returns `false`. A torn last line is never shown as a record. A damaged file is
-/// warned about on stderr and the rest is read; the return value says whether one was.
-pub(super) fn each_record(
-    dir: &Path,
-    prefix: Option<&str>,
-    label: &'static str,
-    mut f: impl FnMut(&[u8], &Value) -> Result<bool, CliError>,
-) -> Result<bool, CliError> {
-    let trail = open_trail(dir, prefix)?;
-    let total = trail.files().len();
-    let mut progress = Progress::new(label);
-    let mut bytes = 0;
-    let mut done = 0;
-    let mut current: Option<String> = None;
-    let mut failure = None;
-    let problems = trail.for_each_line_tolerant(|file, line| {
-        if current.as_deref() != Some(file.name()) {
-            if current.is_some() {
-                done += 1;
-                progress.update(done, total, bytes);
-            }
-            bytes += file.len_on_disk();
-            current = Some(file.name().to_owned());
-        }
-        if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) {
-            match f(line, &v) {
-                Ok(true) => {}
-                Ok(false) => return ControlFlow::Break(()),
-                Err(e) => {
-                    failure = Some(e);
-                    return ControlFlow::Break(());
-                }
-            }
-        }
-        ControlFlow::Continue(())
-    });
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    progress.update(total, total, bytes);
-    Ok(warn_problems(&problems))
 }
 
 /// `tracing-audit query DIR [filters]`.
