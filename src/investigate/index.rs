@@ -178,6 +178,49 @@ pub(crate) struct IndexBuilder {
 }
 
 impl IndexBuilder {
+    /// Takes one line into account: its top-level fields read by a small scanner, or, for a
+    /// line the scanner does not read (escapes in a wanted value, odd syntax), parsed. Whatever
+    /// the scanner takes from a line that does not parse only adds to the filter (a superset
+    /// never hides a match).
+    pub(crate) fn add_line(&mut self, line: &[u8]) {
+        let mut found: Vec<(&[u8], &[u8])> = Vec::with_capacity(6);
+        if top_level_strings(line, |k, v| {
+            if k == b"ts" || KEYS.iter().any(|w| w.as_bytes() == k) {
+                found.push((k, v));
+            }
+        }) {
+            self.records += 1;
+            for (k, v) in found {
+                let (Ok(k), Ok(v)) = (std::str::from_utf8(k), std::str::from_utf8(v)) else {
+                    continue;
+                };
+                if k == "ts" {
+                    let ts = if super::query::is_canonical(v.as_bytes()) {
+                        Some(v.to_owned())
+                    } else {
+                        super::canonical_time(v).ok()
+                    };
+                    if let Some(ts) = ts {
+                        self.time(ts);
+                    }
+                } else {
+                    self.keys.insert(key_hash(k, v));
+                }
+            }
+        } else if let Ok(v) = serde_json::from_slice::<Value>(line) {
+            self.add(&v);
+        }
+    }
+
+    fn time(&mut self, ts: String) {
+        if self.min_ts.as_ref().is_none_or(|m| ts < *m) {
+            self.min_ts = Some(ts.clone());
+        }
+        if self.max_ts.as_ref().is_none_or(|m| ts > *m) {
+            self.max_ts = Some(ts);
+        }
+    }
+
     /// Takes one parsed line into account.
     pub(crate) fn add(&mut self, v: &Value) {
         self.records += 1;
@@ -187,12 +230,7 @@ impl IndexBuilder {
             }
         }
         if let Some(ts) = record_time(v) {
-            if self.min_ts.as_ref().is_none_or(|m| ts < *m) {
-                self.min_ts = Some(ts.clone());
-            }
-            if self.max_ts.as_ref().is_none_or(|m| ts > *m) {
-                self.max_ts = Some(ts);
-            }
+            self.time(ts);
         }
     }
 
@@ -238,5 +276,129 @@ impl IndexBuilder {
         if file.is_compressed() {
             let _ = std::fs::remove_file(file.path().with_extension("idx"));
         }
+    }
+}
+
+/// Calls `f(key, value)` for every top-level key of the JSON object `line` whose value is a
+/// string without escapes (the raw bytes between the quotes). `false` when the line is not an
+/// object this scanner can walk, or a key or a string value holds an escape: the caller
+/// parses such a line.
+fn top_level_strings<'a>(line: &'a [u8], mut f: impl FnMut(&'a [u8], &'a [u8])) -> bool {
+    let n = line.len();
+    let mut i = 0;
+    let ws = |i: &mut usize| {
+        while *i < n && matches!(line[*i], b' ' | b'\t' | b'\r') {
+            *i += 1;
+        }
+    };
+    // A string starting at the quote at `i`: its body, and the index after the closing quote;
+    // `None` with an escape inside.
+    let string = |i: usize| -> Option<(usize, usize, bool)> {
+        let body = i + 1;
+        let end = body + memchr::memchr(b'"', &line[body..])?;
+        let escaped = memchr::memchr(b'\\', &line[body..end]).is_some();
+        Some((body, end, escaped))
+    };
+    ws(&mut i);
+    if line.get(i) != Some(&b'{') {
+        return false;
+    }
+    i += 1;
+    loop {
+        ws(&mut i);
+        match line.get(i) {
+            Some(b'}') => return true,
+            Some(b'"') => {}
+            _ => return false,
+        }
+        let Some((kb, ke, kesc)) = string(i) else {
+            return false;
+        };
+        if kesc {
+            return false;
+        }
+        i = ke + 1;
+        ws(&mut i);
+        if line.get(i) != Some(&b':') {
+            return false;
+        }
+        i += 1;
+        ws(&mut i);
+        match line.get(i) {
+            Some(b'"') => {
+                let Some((vb, ve, vesc)) = string(i) else {
+                    return false;
+                };
+                if vesc {
+                    return false;
+                }
+                f(&line[kb..ke], &line[vb..ve]);
+                i = ve + 1;
+            }
+            Some(_) => {
+                // Skip a nested value or a scalar: track depth and strings (with escapes).
+                let mut depth = 0usize;
+                while i < n {
+                    match line[i] {
+                        b'"' => {
+                            i += 1;
+                            while i < n && line[i] != b'"' {
+                                i += if line[i] == b'\\' { 2 } else { 1 };
+                            }
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' if depth > 0 => depth -= 1,
+                        b',' | b'}' if depth == 0 => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            None => return false,
+        }
+        ws(&mut i);
+        match line.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scanner_reads_top_level_strings_and_gives_up_on_escapes() {
+        let mut got = Vec::new();
+        let line = br#"{"seq":3,"ts":"t1","fields":{"actor":"inner","x":[1,"]}"]},"actor":"al","n":-1.5e3}"#;
+        assert!(top_level_strings(line, |k, v| got.push((k.to_vec(), v.to_vec()))));
+        assert_eq!(
+            got,
+            [
+                (b"ts".to_vec(), b"t1".to_vec()),
+                (b"actor".to_vec(), b"al".to_vec())
+            ]
+        );
+        assert!(!top_level_strings(br#"{"actor":"a\"b"}"#, |_, _| {}));
+        assert!(!top_level_strings(b"[1]", |_, _| {}));
+        assert!(!top_level_strings(br#"{"a":"#, |_, _| {}));
+    }
+
+    #[test]
+    fn the_scanner_and_the_parser_fill_the_same_filter() {
+        let lines: [&[u8]; 3] = [
+            br#"{"ts":"2026-11-26T00:00:00.000000000Z","actor":"a","correlation_id":"c","spans":[{"fields":{"actor":"x"}}]}"#,
+            br#"{"ts":"2026-11-26T01:00:00Z","actor":"b\"q","outcome":"ok"}"#,
+            r#"{"actor":"é","trace_id":"t"}"#.as_bytes(),
+        ];
+        let (mut fast, mut slow) = (IndexBuilder::default(), IndexBuilder::default());
+        for l in lines {
+            fast.add_line(l);
+            slow.add(&serde_json::from_slice(l).unwrap());
+        }
+        assert_eq!(fast.keys, slow.keys);
+        assert_eq!((fast.min_ts, fast.max_ts), (slow.min_ts, slow.max_ts));
     }
 }

@@ -3,6 +3,7 @@
 
 use super::index::{FileIndex, IndexBuilder};
 use super::query::{leading_ts, Query};
+use crate::trail::read::each_line;
 use crate::trail::{FileProblem, FileProblemKind, LineReader, Trail, TrailFile};
 use memchr::memmem::Finder;
 use serde_json::Value;
@@ -326,23 +327,11 @@ fn scan_file(
             None => {}
         }
     }
-    // Building an index needs every line parsed: no byte search then.
-    let finder = if builder.is_some() { None } else { finder };
     let mut hits = Vec::new();
     let mut parsed = 0;
     let timed = query.since.is_some() || query.until.is_some();
     let mut consider = |line: &[u8]| {
         if line.is_empty() {
-            return;
-        }
-        if let Some(b) = builder.as_mut() {
-            parsed += 1;
-            if let Ok(v) = serde_json::from_slice::<Value>(line) {
-                b.add(&v);
-                if query.matches(&v) {
-                    hits.push(line.to_vec());
-                }
-            }
             return;
         }
         if timed {
@@ -363,6 +352,12 @@ fn scan_file(
         if stop.load(Ordering::Relaxed) {
             return ControlFlow::Break(());
         }
+        if let Some(b) = builder.as_mut() {
+            let _ = each_line(chunk, |line| {
+                b.add_line(line);
+                ControlFlow::Continue(())
+            });
+        }
         match finder {
             Some(finder) => {
                 let mut pos = 0;
@@ -377,7 +372,12 @@ fn scan_file(
                     }
                 }
             }
-            None => chunk.split(|&b| b == b'\n').for_each(&mut consider),
+            None => {
+                let _ = each_line(chunk, |line| {
+                    consider(line);
+                    ControlFlow::Continue(())
+                });
+            }
         }
         ControlFlow::Continue(())
     });

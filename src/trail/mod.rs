@@ -21,7 +21,7 @@
 //! ```
 
 pub(crate) mod files;
-mod read;
+pub(crate) mod read;
 
 pub use files::TrailFile;
 pub use read::{FileProblem, FileProblemKind, FileRead, LineReader};

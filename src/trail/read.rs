@@ -301,14 +301,7 @@ impl LineReader {
         file: &TrailFile,
         mut f: impl FnMut(&[u8]) -> ControlFlow<()>,
     ) -> FileRead {
-        self.read_chunks(file, |chunk| {
-            for line in chunk.split(|&b| b == b'\n') {
-                if !line.is_empty() && f(line).is_break() {
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        })
+        self.read_chunks(file, |chunk| each_line(chunk, &mut f))
     }
 
     /// Calls `f` with the complete, non-empty lines of a plain file that end at or before byte
@@ -412,6 +405,21 @@ impl LineReader {
         }
         read
     }
+}
+
+/// Calls `f` with each non-empty line of `chunk` (newline-separated), until it breaks.
+pub(crate) fn each_line(
+    chunk: &[u8],
+    mut f: impl FnMut(&[u8]) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', chunk).chain(std::iter::once(chunk.len())) {
+        if nl > start && f(&chunk[start..nl]).is_break() {
+            return ControlFlow::Break(());
+        }
+        start = nl + 1;
+    }
+    ControlFlow::Continue(())
 }
 
 #[cfg(test)]
