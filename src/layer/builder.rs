@@ -371,6 +371,7 @@ impl AuditLayerBuilder {
             max_value_len: self.max_value_len,
             sinks: [audit_sink, debug_sink],
             schema_violations: AtomicU64::new(0),
+            dispatch: Default::default(),
         });
         let layer = AuditLayer {
             inner: Filtered::new(

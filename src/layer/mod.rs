@@ -7,6 +7,7 @@ mod filter;
 mod plan;
 mod route;
 mod spans;
+mod trace_ids;
 
 pub use builder::{AuditLayerBuilder, BuildError, DEFAULT_MAX_VALUE_LEN};
 
@@ -47,6 +48,7 @@ pub(crate) struct Shared {
     pub(crate) max_value_len: usize,
     pub(crate) sinks: [SinkHandle; 2],
     pub(crate) schema_violations: AtomicU64,
+    pub(crate) dispatch: trace_ids::DispatchSlot,
 }
 
 impl fmt::Debug for Shared {
@@ -94,6 +96,10 @@ impl<S> Layer<S> for Core
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, dispatch: &tracing_core::Dispatch) {
+        self.shared.dispatch.register(dispatch);
+    }
+
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let parent = span.parent().and_then(|p| {
