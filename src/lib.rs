@@ -72,13 +72,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod chain;
-#[cfg(feature = "cli")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
-#[doc(hidden)]
-pub mod cli;
 #[cfg(feature = "export")]
 #[cfg_attr(docsrs, doc(cfg(feature = "export")))]
 pub mod export;
+mod key;
 pub mod layer;
 #[cfg(feature = "opentelemetry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
@@ -87,8 +84,10 @@ mod record;
 pub mod redact;
 pub mod sink;
 mod stream;
+pub mod trail;
 pub mod verify;
 
+pub use key::{KeyError, KeyErrorKind, KeySource};
 pub use layer::{AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, BuildError};
 pub use sink::FileSink;
 pub use stream::Stream;

@@ -61,7 +61,11 @@ impl fmt::Display for ExportError {
             ExportErrorKind::Read => write!(f, "cannot read {}", self.what),
             ExportErrorKind::Write => write!(f, "cannot write {}", self.what),
             ExportErrorKind::SeveralTrails => {
-                write!(f, "{}; choose one with a prefix", self.what)
+                write!(
+                    f,
+                    "{} holds several trails; choose one with a prefix",
+                    self.what
+                )
             }
             ExportErrorKind::GzipUnsupported => write!(
                 f,

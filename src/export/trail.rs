@@ -1,7 +1,7 @@
 //! Exporting a whole trail directory, one line in memory at a time.
 
 use super::{ExportError, ExportErrorKind, Format};
-use crate::verify::files::{self, TrailFile};
+use crate::trail::{Trail, TrailErrorKind, TrailFile};
 use serde_json::Value;
 use std::fmt;
 use std::fs::File;
@@ -97,30 +97,18 @@ pub fn export_trail(
     out: impl Write,
 ) -> Result<ExportSummary, ExportError> {
     let dir = dir.as_ref();
-    let listing = files::list(dir, options.prefix.as_deref()).map_err(|e| {
-        ExportError::new(
-            ExportErrorKind::Read,
-            dir.display().to_string(),
-            Some(e.into()),
-        )
+    let trail = Trail::open(dir, options.prefix.as_deref()).map_err(|e| {
+        let kind = match e.kind() {
+            TrailErrorKind::SeveralTrails => ExportErrorKind::SeveralTrails,
+            _ => ExportErrorKind::Read,
+        };
+        ExportError::new(kind, dir.display().to_string(), Some(e.into()))
     })?;
-    let prefixes = files::prefixes(&listing);
-    if prefixes.len() > 1 {
-        return Err(ExportError::new(
-            ExportErrorKind::SeveralTrails,
-            format!(
-                "{} holds several trails ({})",
-                dir.display(),
-                prefixes.join(", ")
-            ),
-            None,
-        ));
-    }
     let mut out = io::BufWriter::new(out);
     let mut summary = ExportSummary::default();
     let mut line = Vec::with_capacity(4096);
     let mut encoded = Vec::with_capacity(4096);
-    for file in &listing.files {
+    for file in trail.files() {
         let mut reader = match open(file) {
             Ok(r) => r,
             // Retention may prune, or compression rename, a file while we walk.
@@ -133,6 +121,11 @@ pub fn export_trail(
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => return Err(read_error(file, e)),
+            }
+            // A last line without its newline is torn (or still being written): not a record,
+            // as for every other reader of trails.
+            if line.last() != Some(&b'\n') {
+                break;
             }
             summary.lines += 1;
             let text = match std::str::from_utf8(&line) {
@@ -173,13 +166,13 @@ fn read_error(file: &TrailFile, e: io::Error) -> ExportError {
     if e.kind() == io::ErrorKind::Unsupported {
         return ExportError::new(
             ExportErrorKind::GzipUnsupported,
-            file.path.display().to_string(),
+            file.path().display().to_string(),
             Some(e.into()),
         );
     }
     ExportError::new(
         ExportErrorKind::Read,
-        file.path.display().to_string(),
+        file.path().display().to_string(),
         Some(e.into()),
     )
 }
@@ -190,8 +183,8 @@ fn write_error(e: io::Error) -> ExportError {
 
 /// A buffered reader over a trail file, decompressing `.gz` files as it reads.
 fn open(file: &TrailFile) -> io::Result<Box<dyn BufRead>> {
-    let f = File::open(&file.path)?;
-    if !file.gz {
+    let f = File::open(file.path())?;
+    if !file.is_compressed() {
         return Ok(Box::new(BufReader::with_capacity(64 * 1024, f)));
     }
     gunzip(f)

@@ -20,12 +20,12 @@
 //! ```
 
 mod check;
-pub(crate) mod files;
 mod report;
 
 pub use report::{FileSummary, Problem, ProblemKind, Report, Warning};
 
 use crate::chain::ChainKey;
+use crate::trail::files;
 use std::error::Error;
 use std::fmt;
 use std::io;
