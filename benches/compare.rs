@@ -9,7 +9,9 @@
 //! thread. Ours always redacts and chains (the chain is always on; the `_files` group adds a
 //! chain key and a hash key, so its MAC is an HMAC).
 //!
-//! Run with `cargo bench --bench compare`; the results go into docs/benchmarks.md.
+//! Run with `cargo bench --bench compare`; the results go into docs/benchmarks.md. With
+//! `--features opentelemetry` it also measures what reading OpenTelemetry ids adds
+//! (`otel_ids_audit_event_in_span`, ours against ours).
 
 #[path = "support/peer.rs"]
 mod hand_built;
@@ -275,6 +277,119 @@ fn span_late_record(c: &mut Criterion) {
     });
 }
 
+/// What the `opentelemetry` feature adds to the caller of an audit event when a
+/// tracing-opentelemetry layer (the real SDK, spans exported to a discarding exporter) is in the
+/// registry: both sides run the same two layers and emit the same event in the same span;
+/// `otel_hidden` hides the OpenTelemetry layer from our id lookup (a wrapper that forwards every
+/// callback but not the type lookup), so only `otel_ids` reads and writes `trace_id`/`span_id`.
+/// The difference between the two is the feature's cost per event.
+#[cfg(feature = "opentelemetry")]
+fn otel_ids_audit_event_in_span(c: &mut Criterion) {
+    use opentelemetry::trace::TracerProvider as _;
+    let mut g = c.benchmark_group("otel_ids_audit_event_in_span");
+    for name in ["otel_hidden", "otel_ids"] {
+        settle();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_simple_exporter(otel_bench::Discard)
+            .build();
+        let otel = tracing_audit::otel::layer(provider.tracer("bench"));
+        let (layer, guard) = AuditLayer::builder()
+            .audit_to(std::io::sink)
+            .debug_to(std::io::sink)
+            .debug_filter(DEBUG_DIRECTIVES)
+            .build()
+            .expect("layer builds");
+        let dispatch = if name == "otel_ids" {
+            Dispatch::new(tracing_subscriber::registry().with(layer).with(otel))
+        } else {
+            Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(layer)
+                    .with(otel_bench::Hidden(otel)),
+            )
+        };
+        tracing::dispatcher::with_default(&dispatch, || {
+            let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
+            let _entered = span.enter();
+            g.bench_function(name, |b| b.iter(audit_event));
+        });
+        drop(dispatch);
+        drop(guard);
+    }
+    g.finish();
+}
+
+#[cfg(feature = "opentelemetry")]
+mod otel_bench {
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+    use tracing::span;
+    use tracing::subscriber::Interest;
+    use tracing::{Event, Metadata, Subscriber};
+    use tracing_subscriber::layer::{Context, Layer};
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// Exports nothing: the spans' cost stays in the measurement, their storage does not grow.
+    #[derive(Debug)]
+    pub(super) struct Discard;
+
+    impl SpanExporter for Discard {
+        async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    /// Forwards every callback to the wrapped layer but answers no type lookups, so the audit
+    /// layer cannot find tracing-opentelemetry in the dispatch.
+    pub(super) struct Hidden<L>(pub(super) L);
+
+    impl<S, L> Layer<S> for Hidden<L>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        L: Layer<S>,
+    {
+        fn on_register_dispatch(&self, d: &tracing::Dispatch) {
+            self.0.on_register_dispatch(d)
+        }
+        fn on_layer(&mut self, s: &mut S) {
+            self.0.on_layer(s)
+        }
+        fn register_callsite(&self, m: &'static Metadata<'static>) -> Interest {
+            self.0.register_callsite(m)
+        }
+        fn enabled(&self, m: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+            self.0.enabled(m, ctx)
+        }
+        fn on_new_span(&self, a: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+            self.0.on_new_span(a, id, ctx)
+        }
+        fn on_record(&self, id: &span::Id, v: &span::Record<'_>, ctx: Context<'_, S>) {
+            self.0.on_record(id, v, ctx)
+        }
+        fn on_follows_from(&self, id: &span::Id, f: &span::Id, ctx: Context<'_, S>) {
+            self.0.on_follows_from(id, f, ctx)
+        }
+        fn event_enabled(&self, e: &Event<'_>, ctx: Context<'_, S>) -> bool {
+            self.0.event_enabled(e, ctx)
+        }
+        fn on_event(&self, e: &Event<'_>, ctx: Context<'_, S>) {
+            self.0.on_event(e, ctx)
+        }
+        fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
+            self.0.on_enter(id, ctx)
+        }
+        fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
+            self.0.on_exit(id, ctx)
+        }
+        fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+            self.0.on_close(id, ctx)
+        }
+    }
+}
+
+#[cfg(not(feature = "opentelemetry"))]
+fn otel_ids_audit_event_in_span(_: &mut Criterion) {}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(30)
@@ -288,6 +403,6 @@ criterion_group! {
     targets = audit_event_in_span, audit_event_redaction_chain_files,
         audit_event_redaction_chain_files_no_fsync, audit_event_redaction_chain_files_paced,
         debug_event,
-        disabled_trace, span_lifecycle, span_late_record
+        disabled_trace, span_lifecycle, span_late_record, otel_ids_audit_event_in_span
 }
 criterion_main!(benches);
