@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use std::fmt;
 use support::canaries::message;
 use support::Capture;
-use tracing_audit::redact::scrubbed;
+use tracing_audit::redact::{scrubbed, scrubbed_fields};
 use tracing_subscriber::prelude::*;
 
 #[derive(Debug)]
@@ -131,6 +131,45 @@ fn a_scrubbed_console_layer_prints_none_in_any_format() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn scrubbed_fields_print_none_in_any_field_format() {
+    // Not `pretty`: it formats event fields itself and only span fields through `fmt_fields`.
+    for format in ["full", "compact"] {
+        let out = Capture::default();
+        let base = tracing_subscriber::fmt::layer()
+            .with_ansi(true)
+            .with_writer(out.clone());
+        macro_rules! run {
+            ($layer:expr) => {{
+                let subscriber = tracing_subscriber::registry().with($layer);
+                tracing::subscriber::with_default(subscriber, emit);
+            }};
+        }
+        match format {
+            "full" => run!(base.fmt_fields(scrubbed_fields())),
+            _ => run!(base.compact().fmt_fields(scrubbed_fields())),
+        }
+        let text = out.text();
+        for canary in CANARIES {
+            assert!(
+                !text.contains(canary),
+                "{canary:?} leaked ({format}):\n{text}"
+            );
+        }
+        for message in ["issued", "request received", "connecting", "request failed"] {
+            assert!(
+                text.contains(message),
+                "{message} missing ({format}):\n{text}"
+            );
+        }
+        // The span field, masked by its name although `hunter2` looks like no secret.
+        assert!(
+            text.contains(r#"password="[REDACTED]""#),
+            "({format}):\n{text}"
+        );
     }
 }
 

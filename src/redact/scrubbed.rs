@@ -23,6 +23,10 @@
 //!   names (a custom `FormatEvent`, `%`-formatted structs) loses this; detectors still run.
 //! - **Actions:** `Drop` masks instead (removing text from a formatted line could merge two
 //!   fields); `Hash` needs [`Scrubbed::hash_key`], and masks without it.
+//! - **Per value, where the format allows:** [`scrubbed_fields`] is a `FormatFields` that
+//!   redacts each field value by its real name and content before it is formatted, as the
+//!   layer does; use it with `fmt_fields(..)` and keep the writer wrapper for the rest of the
+//!   line.
 //! - **Terminal colours:** text with ANSI escape sequences is scrubbed without them. An event
 //!   with nothing to redact keeps its colours; one that had something redacted is written
 //!   without colours, since the escapes could split a secret from its name.
@@ -46,8 +50,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::Arc;
+use tracing_core::field::{Field, Visit};
 use tracing_core::Metadata;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 
 /// Wraps `make_writer` so everything written through it is redacted first, with the debug
 /// stream's default detectors and the default field-name rules.
@@ -59,13 +66,13 @@ use tracing_subscriber::fmt::MakeWriter;
 /// use std::io::Write;
 /// use tracing_subscriber::fmt::MakeWriter;
 ///
-/// let mut out = Vec::new();
-/// {
-///     let console = scrubbed(|| &mut out);
-///     // What fmt::layer() would write for `info!(password = "hunter2", "GET https://bob:pw@db/")`:
-///     let mut w = console.make_writer();
-///     w.write_all(b"INFO app: GET https://bob:pw@db/ password=\"hunter2\"\n").unwrap();
-/// }
+/// let console = scrubbed(std::sync::Mutex::new(Vec::new()));
+/// // What fmt::layer() would write for `info!(password = "hunter2", "GET https://bob:pw@db/")`:
+/// console
+///     .make_writer()
+///     .write_all(b"INFO app: GET https://bob:pw@db/ password=\"hunter2\"\n")
+///     .unwrap();
+/// let out = console.into_inner().into_inner().unwrap();
 /// assert_eq!(
 ///     String::from_utf8(out).unwrap(),
 ///     "INFO app: GET https://bob:[REDACTED:url_password]@db/ password=\"[REDACTED]\"\n"
@@ -74,11 +81,7 @@ use tracing_subscriber::fmt::MakeWriter;
 pub fn scrubbed<M>(make_writer: M) -> Scrubbed<M> {
     Scrubbed {
         inner: make_writer,
-        rules: Arc::new(Rules {
-            detectors: DetectorSet::for_stream(Stream::Debug),
-            fields: FieldRules::default(),
-            hasher: None,
-        }),
+        rules: Arc::new(Rules::default()),
     }
 }
 
@@ -103,6 +106,17 @@ struct Rules {
     hasher: Option<Pseudonymizer>,
 }
 
+impl Default for Rules {
+    /// The debug stream's default detectors and the default field-name rules.
+    fn default() -> Self {
+        Rules {
+            detectors: DetectorSet::for_stream(Stream::Debug),
+            fields: FieldRules::default(),
+            hasher: None,
+        }
+    }
+}
+
 impl<M> fmt::Debug for Scrubbed<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scrubbed")
@@ -114,6 +128,16 @@ impl<M> fmt::Debug for Scrubbed<M> {
 }
 
 impl<M> Scrubbed<M> {
+    /// The wrapped `MakeWriter`.
+    pub fn get_ref(&self) -> &M {
+        &self.inner
+    }
+
+    /// Unwraps the wrapped `MakeWriter`.
+    pub fn into_inner(self) -> M {
+        self.inner
+    }
+
     /// The detectors run over the text (use the same set as the layer's debug stream to print
     /// nothing it would remove).
     pub fn detectors(mut self, detectors: DetectorSet) -> Self {
@@ -209,6 +233,152 @@ impl<W: Write> Drop for ScrubbedWriter<'_, W> {
         if !self.pending.is_empty() {
             let _ = self.emit(self.pending.len());
         }
+    }
+}
+
+/// A `FormatFields` for `fmt::layer()` that redacts each field *value* as it is formatted:
+/// field-name rules by the field's real name, detectors over its text, before any formatting
+/// merges it with its neighbours. Fields print as tracing-subscriber's default ones do
+/// (`message name=value ...`, strings quoted), except that an error prints with its whole
+/// source chain (`top: cause: root cause`) and a dropped field does not print at all.
+///
+/// Where the event format lets fields be formatted by it (`fmt::layer().fmt_fields(..)` with the
+/// default and compact formats; the pretty and JSON formats format event fields themselves and
+/// pass only span fields, or nothing, through it), this catches more than [`scrubbed`] alone:
+/// names are never hidden by the format, and `Drop` can drop. Combine both to also scrub what
+/// the event format adds around the fields.
+///
+/// ```
+/// use tracing_audit::redact::scrubbed::scrubbed_fields;
+/// use tracing_subscriber::prelude::*;
+///
+/// let console = tracing_subscriber::fmt::layer().fmt_fields(scrubbed_fields());
+/// let _subscriber = tracing_subscriber::registry().with(console);
+/// ```
+pub fn scrubbed_fields() -> ScrubbedFields {
+    ScrubbedFields {
+        rules: Arc::new(Rules::default()),
+    }
+}
+
+/// The `FormatFields` of [`scrubbed_fields`]; configured like [`Scrubbed`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ScrubbedFields {
+    rules: Arc<Rules>,
+}
+
+impl fmt::Debug for Rules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rules")
+            .field("detectors", &self.detectors)
+            .field("fields", &self.fields)
+            .field("hash_key", &self.hasher.is_some())
+            .finish()
+    }
+}
+
+impl ScrubbedFields {
+    /// See [`Scrubbed::detectors`].
+    pub fn detectors(mut self, detectors: DetectorSet) -> Self {
+        Arc::make_mut(&mut self.rules).detectors = detectors;
+        self
+    }
+
+    /// See [`Scrubbed::field_rules`].
+    pub fn field_rules(mut self, rules: FieldRules) -> Self {
+        Arc::make_mut(&mut self.rules).fields = rules;
+        self
+    }
+
+    /// See [`Scrubbed::hash_key`].
+    pub fn hash_key(mut self, key: &[u8]) -> Self {
+        Arc::make_mut(&mut self.rules).hasher = Some(Pseudonymizer::new(key));
+        self
+    }
+}
+
+impl<'w> FormatFields<'w> for ScrubbedFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut visitor = FieldsVisitor {
+            writer,
+            rules: &self.rules,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct FieldsVisitor<'a, 'w> {
+    writer: Writer<'w>,
+    rules: &'a Rules,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl FieldsVisitor<'_, '_> {
+    /// Writes one field: `text` is its value as text, `quote` whether it prints quoted.
+    fn field(&mut self, field: &Field, text: &str, quote: bool) {
+        if self.result.is_err() {
+            return;
+        }
+        let name = field.name();
+        let message = name == "message";
+        let action = if message {
+            Action::Keep
+        } else {
+            self.rules.fields.action_for(name)
+        };
+        let mut replaced = String::new();
+        let value: Cow<'_, str> = match action {
+            Action::Keep => self.rules.detectors.scrub(text, self.rules.hasher.as_ref()),
+            Action::Drop => return,
+            Action::Partial => {
+                write_partial(text, &mut replaced);
+                Cow::Borrowed(replaced.as_str())
+            }
+            Action::Hash => match &self.rules.hasher {
+                Some(h) => {
+                    h.write_pseudonym(text.as_bytes(), &mut replaced);
+                    Cow::Borrowed(replaced.as_str())
+                }
+                None => Cow::Borrowed(MASK),
+            },
+            _ => Cow::Borrowed(MASK),
+        };
+        let sep = if self.first { "" } else { " " };
+        self.first = false;
+        self.result = if message {
+            write!(self.writer, "{sep}{value}")
+        } else if quote {
+            write!(self.writer, "{sep}{name}={value:?}")
+        } else {
+            write!(self.writer, "{sep}{name}={value}")
+        };
+    }
+}
+
+impl Visit for FieldsVisitor<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.field(field, value, true);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        use std::fmt::Write as _;
+        let mut text = value.to_string();
+        let mut source = value.source();
+        while let Some(s) = source {
+            let _ = write!(text, ": {s}");
+            source = s.source();
+        }
+        self.field(field, &text, false);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let text = format!("{value:?}");
+        self.field(field, &text, false);
     }
 }
 
@@ -380,11 +550,7 @@ mod tests {
     use super::*;
 
     fn rules() -> Rules {
-        Rules {
-            detectors: DetectorSet::for_stream(Stream::Debug),
-            fields: FieldRules::default(),
-            hasher: None,
-        }
+        Rules::default()
     }
 
     #[test]
