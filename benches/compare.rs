@@ -282,7 +282,8 @@ fn span_late_record(c: &mut Criterion) {
 /// registry: both sides run the same two layers and emit the same event in the same span;
 /// `otel_hidden` hides the OpenTelemetry layer from our id lookup (a wrapper that forwards every
 /// callback but not the type lookup), so only `otel_ids` reads and writes `trace_id`/`span_id`.
-/// The difference between the two is the feature's cost per event.
+/// The difference between the two is the feature's cost per event: in a long-lived span (ids
+/// cached), and with a new span per event (`_new_span`: each event is its span's first record).
 #[cfg(feature = "opentelemetry")]
 fn otel_ids_audit_event_in_span(c: &mut Criterion) {
     use opentelemetry::trace::TracerProvider as _;
@@ -309,9 +310,19 @@ fn otel_ids_audit_event_in_span(c: &mut Criterion) {
             )
         };
         tracing::dispatcher::with_default(&dispatch, || {
-            let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
-            let _entered = span.enter();
-            g.bench_function(name, |b| b.iter(audit_event));
+            {
+                let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
+                let _entered = span.enter();
+                g.bench_function(name, |b| b.iter(audit_event));
+            }
+            // A new request span per event: the first record in a span looks its ids up.
+            g.bench_function(format!("{name}_new_span"), |b| {
+                b.iter(|| {
+                    let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
+                    let _entered = span.enter();
+                    audit_event();
+                })
+            });
         });
         drop(dispatch);
         drop(guard);

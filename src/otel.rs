@@ -77,6 +77,14 @@ use tracing_subscriber::registry::LookupSpan;
 /// let otel = tracing_audit::otel::layer(provider.tracer("svc")).with_level(true);
 /// let _subscriber = tracing_subscriber::registry().with(otel);
 /// ```
+///
+/// A tracer of another opentelemetry release implements *that* release's `Tracer` trait, not
+/// this one's, so the call does not compile, as with this stand-in:
+///
+/// ```compile_fail
+/// struct OtherReleaseTracer;
+/// let _ = tracing_audit::otel::layer::<tracing_subscriber::Registry, _>(OtherReleaseTracer);
+/// ```
 pub fn layer<S, T>(tracer: T) -> OpenTelemetryLayer<S, T>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
