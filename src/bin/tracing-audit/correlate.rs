@@ -1,4 +1,5 @@
-//! `tracing-audit correlate --audit DIR --debug DIR ID`.
+//! `tracing-audit correlate --audit DIR --debug DIR ID`: by correlation id, audit sequence number
+//! or OpenTelemetry trace id.
 
 use super::records::{open_trail, warn_problems};
 use super::render::human;
@@ -19,8 +20,9 @@ pub(super) struct CorrelateArgs {
     /// The debug log directory.
     #[arg(long, value_name = "DIR")]
     debug: Option<PathBuf>,
-    /// A correlation id or trace id, or an audit record's sequence number (`seq:N` or `N`)
-    /// whose correlation id is used.
+    /// A correlation id (16 hex digits), an OpenTelemetry trace id (32 hex digits, or
+    /// `trace:ID`), or an audit record's sequence number (`seq:N` or `N`) whose correlation id
+    /// is used. A record matches when its `correlation_id` or its `trace_id` is the id.
     id: String,
     /// Print records human readable instead of as JSON lines.
     #[arg(long)]
@@ -36,9 +38,23 @@ fn as_seq(id: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// The correlation id `id` stands for: itself, or that of the audit record with seq `id`.
-/// `Err(code)` when there is none (the reason is printed).
+/// The trace id when `id` names an OpenTelemetry trace: 32 hex digits (W3C), or `trace:` and
+/// any hex id. Compared in lowercase, as records write it.
+fn as_trace_id(id: &str) -> Option<String> {
+    let (hex, explicit) = match id.strip_prefix("trace:") {
+        Some(rest) => (rest, true),
+        None => (id, false),
+    };
+    let is_hex = !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    (is_hex && (explicit || hex.len() == 32)).then(|| hex.to_ascii_lowercase())
+}
+
+/// The id `id` stands for: a trace id (normalized), that of the audit record with seq `id`, or
+/// itself. `Err(code)` when there is none (the reason is printed).
 pub(super) fn resolve_id(audit: &Path, id: &str) -> Result<Result<String, u8>, CliError> {
+    if let Some(trace) = as_trace_id(id) {
+        return Ok(Ok(trace));
+    }
     let Some(seq) = as_seq(id) else {
         return Ok(Ok(id.to_owned()));
     };
@@ -127,4 +143,21 @@ pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
     }
     let _ = out.flush();
     Ok(if damaged { EXIT_PARTIAL } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_are_told_from_correlation_ids_and_sequence_numbers() {
+        assert_eq!(
+            as_trace_id("4BF92F3577B34DA6A3CE929D0E0E4736").as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(as_trace_id("trace:abc1").as_deref(), Some("abc1"));
+        assert_eq!(as_trace_id("80d3ff2aad36392e"), None, "a correlation id");
+        assert_eq!(as_trace_id("42"), None, "a sequence number");
+        assert_eq!(as_seq("seq:42"), Some(42));
+    }
 }

@@ -1,5 +1,5 @@
-//! The `tracing-audit` command line: verify, tail, query, correlate, timeline, report, hash,
-//! scrub.
+//! The `tracing-audit` command line: verify, tail, query, correlate, timeline, report, export,
+//! hash, scrub.
 //!
 //! A client of the library's public API (`trail`, `verify`, `redact`): everything it does, an
 //! application can do too.
@@ -17,6 +17,7 @@
 //! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 
 mod correlate;
+mod export;
 mod progress;
 mod records;
 mod render;
@@ -65,13 +66,15 @@ enum Command {
     /// Activity by actor and outcome over a time window, and flags for suspicious access
     /// (outside working hours, first-seen address or resource class, denial bursts).
     Report(report::ReportArgs),
+    /// The audit records as OCSF or ECS events for a SIEM, one JSON object per line.
+    Export(export::ExportArgs),
     /// Print the keyed pseudonym the redactor writes for VALUE.
     Hash(HashArgs),
     /// Redact secrets and personal data from lines on stdin (JSON records or free text).
     Scrub(scrub::ScrubArgs),
 }
 
-/// Filters shared by `tail` and `query`.
+/// Filters shared by `tail`, `query` and `export`.
 #[derive(Args, Debug, Clone, Default)]
 struct Filters {
     /// Only records whose actor is A.
@@ -150,6 +153,7 @@ fn main() -> ExitCode {
         Command::Correlate(a) => correlate::run(a),
         Command::Timeline(a) => timeline::run(a),
         Command::Report(a) => report::run(a),
+        Command::Export(a) => export::run(a),
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
     };

@@ -13,6 +13,12 @@ pub(super) fn parse_time(s: &str) -> Result<String, String> {
 }
 
 impl Filters {
+    /// Whether `v` passes the filters (`export` filters record by record; searches use
+    /// [`Filters::query`] once).
+    pub(super) fn matches(&self, v: &serde_json::Value) -> bool {
+        self.query().matches(v)
+    }
+
     /// The library query these filters describe.
     pub(super) fn query(&self) -> Query {
         let mut q = Query::new().include_control(self.all);
