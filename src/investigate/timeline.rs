@@ -326,7 +326,8 @@ h1{font-size:18px;margin:0 0 4px}h2{font-size:15px;margin:16px 0 6px}.sum{margin
 .ticks{position:relative;margin-left:60px;height:14px;color:#57606a;font-size:11px}.ticks span{position:absolute;transform:translateX(-50%);white-space:nowrap}
 .ticks span:first-child{transform:none}.ticks span:last-child{transform:translateX(-100%)}
 #rows,#spans{padding:0 16px}
-.rec{border-bottom:1px solid #eaeef2}.rec summary{display:flex;gap:8px;align-items:center;cursor:pointer;padding:2px 0;list-style:none}
+.rec{border-bottom:1px solid #eaeef2;content-visibility:auto;contain-intrinsic-size:auto 23px}
+.tree>li{content-visibility:auto;contain-intrinsic-size:auto 40px}.rec summary{display:flex;gap:8px;align-items:center;cursor:pointer;padding:2px 0;list-style:none}
 .rec summary::-webkit-details-marker{display:none}.rec[open]{background:#f6f8fa}
 .rec .t{font-family:ui-monospace,monospace;color:#57606a;width:92px;flex:none}
 .rec .bar{position:relative;width:160px;height:10px;flex:none;background:#f0f3f6;border-radius:5px}
