@@ -53,6 +53,8 @@
 //! |---|---|---|
 //! | `gzip` | yes | compress closed files in a background thread |
 //! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, hash, scrub) |
+//! | `http` | no | [`http`]: a tower middleware auditing every HTTP request, with a policy and fail-closed mode |
+//! | `axum` | no | `http` plus axum's matched route template and `ConnectInfo` peer address |
 //!
 //! # Known traps this crate avoids
 //!
@@ -74,6 +76,9 @@ pub mod chain;
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 #[doc(hidden)]
 pub mod cli;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 pub mod layer;
 mod record;
 pub mod redact;
