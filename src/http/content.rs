@@ -6,6 +6,16 @@ use crate::redact::{write_partial, Action, FieldRules, MASK};
 use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};
 
+/// The rule for a field called `name`. Header-style names (`x-api-key`) are also checked in
+/// their snake-case form, so the deny list's `api_key` covers them; the stricter answer wins.
+fn action_for(rules: &FieldRules, name: &str) -> Action {
+    let action = rules.action_for(name);
+    if action == Action::Keep && name.contains('-') {
+        return rules.action_for(&name.replace('-', "_"));
+    }
+    action
+}
+
 /// The selected headers as a JSON object, values masked by name.
 pub(crate) fn headers(rules: &FieldRules, selected: &[HeaderName], map: &HeaderMap) -> String {
     let mut out = Map::new();
@@ -97,7 +107,7 @@ fn pairs(rules: &FieldRules, text: &str, truncated: bool) -> String {
     for item in items {
         let (key, value) = item.split_once('=').unwrap_or((item, ""));
         let name = percent_decode(key);
-        match rules.action_for(&name) {
+        match action_for(rules, &name) {
             Action::Keep => out.push(item.to_owned()),
             Action::Drop => {}
             Action::Partial => {
@@ -129,7 +139,7 @@ pub(crate) fn path_masked_by_template(rules: &FieldRules, template: &str, path: 
             .or_else(|| part.strip_prefix('*').filter(|p| !p.is_empty()));
         if let Some(name) = wildcard {
             let rest: Vec<&str> = segments.by_ref().collect();
-            if rules.action_for(name) == Action::Keep {
+            if action_for(rules, name) == Action::Keep {
                 out.push_str(&rest.join("/"));
             } else {
                 out.push_str(MASK);
@@ -140,7 +150,7 @@ pub(crate) fn path_masked_by_template(rules: &FieldRules, template: &str, path: 
             return path.to_owned();
         };
         match param {
-            Some(name) if rules.action_for(name) != Action::Keep => out.push_str(MASK),
+            Some(name) if action_for(rules, name) != Action::Keep => out.push_str(MASK),
             _ => out.push_str(segment),
         }
     }
@@ -155,7 +165,7 @@ fn redact_json(rules: &FieldRules, value: &mut Value) {
         Value::Object(map) => {
             let keys: Vec<String> = map.keys().cloned().collect();
             for key in keys {
-                match rules.action_for(&key) {
+                match action_for(rules, &key) {
                     Action::Keep => {
                         if let Some(v) = map.get_mut(&key) {
                             redact_json(rules, v);
@@ -182,7 +192,7 @@ fn redact_json(rules: &FieldRules, value: &mut Value) {
 
 /// The value of a field called `name` after its rule; `None` when the rule drops it.
 fn redact_scalar(rules: &FieldRules, name: &str, value: String) -> Option<Value> {
-    Some(Value::String(match rules.action_for(name) {
+    Some(Value::String(match action_for(rules, name) {
         Action::Keep => value,
         Action::Drop => return None,
         Action::Partial => {
@@ -305,16 +315,18 @@ mod tests {
         map.insert("authorization", HeaderValue::from_static("Bearer x"));
         map.insert("content-type", HeaderValue::from_static("text/plain"));
         map.insert("x-other", HeaderValue::from_static("no"));
+        map.insert("x-api-key", HeaderValue::from_static("k"));
         map.insert("x-bin", HeaderValue::from_bytes(b"\xff").unwrap());
         let sel = [
             HeaderName::from_static("authorization"),
             HeaderName::from_static("content-type"),
             HeaderName::from_static("x-bin"),
             HeaderName::from_static("x-missing"),
+            HeaderName::from_static("x-api-key"),
         ];
         assert_eq!(
             headers(&rules, &sel, &map),
-            r#"{"authorization":"[REDACTED]","content-type":"text/plain","x-bin":"[non-text 1 bytes]"}"#
+            r#"{"authorization":"[REDACTED]","content-type":"text/plain","x-api-key":"[REDACTED]","x-bin":"[non-text 1 bytes]"}"#
         );
     }
 }
