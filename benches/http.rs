@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing_audit::chain::{ChainConfig, ChainKey};
-use tracing_audit::http::{Actor, HttpAuditLayer};
+use tracing_audit::http::{Actor, AuditLevel, HttpAuditLayer, Policy, Rule, Stage};
 use tracing_audit::layer::AuditLayer;
 use tracing_audit::sink::FileSink;
 use tracing_subscriber::prelude::*;
@@ -51,12 +51,24 @@ async fn report(actor: Option<Extension<Actor>>, Path(id): Path<u32>) -> String 
     format!("{{\"id\":{id},\"owner\":\"{owner}\",\"rows\":42}}")
 }
 
-fn app(audited: bool) -> Router {
+/// The services compared: without the middleware, then with it under policies that record
+/// nothing, one stage, and both stages (the default policy), so the cost splits into the
+/// middleware's own work and the records the crate's layer writes.
+const SIDES: [&str; 4] = ["plain", "none", "1 record", "default"];
+
+fn app(side: usize) -> Router {
     let router = Router::new().route("/reports/{id}", get(report));
-    let router = if audited {
-        router.layer(HttpAuditLayer::new())
-    } else {
-        router
+    let router = match side {
+        0 => router,
+        1 => router
+            .layer(HttpAuditLayer::new().policy(Policy::new().rule(Rule::new(AuditLevel::None)))),
+        2 => router.layer(
+            HttpAuditLayer::new().policy(
+                Policy::new()
+                    .rule(Rule::new(AuditLevel::Metadata).omit_stages([Stage::RequestReceived])),
+            ),
+        ),
+        _ => router.layer(HttpAuditLayer::new()),
     };
     router.layer(middleware::from_fn(authenticate))
 }
@@ -112,6 +124,48 @@ async fn round(addr: SocketAddr, concurrency: usize, n: usize) -> (Vec<Duration>
     (all, rps)
 }
 
+/// The middleware's cost without the network: `n` requests through `app(side)` called directly
+/// on this thread (a current-thread runtime), median nanoseconds per request over `rounds`
+/// interleaved rounds. Far less noisy than loopback on a shared machine, and the same CPU work.
+fn direct(n: usize, rounds: usize) -> Vec<f64> {
+    use tower_service::Service;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+    let mut per_side: Vec<Vec<f64>> = vec![Vec::new(); SIDES.len()];
+    runtime.block_on(async {
+        let mut services: Vec<_> = (0..SIDES.len())
+            .map(|side| app(side).into_service())
+            .collect();
+        for _ in 0..rounds {
+            for (side, service) in services.iter_mut().enumerate() {
+                let start = Instant::now();
+                for i in 0..n {
+                    let mut request = http::Request::get(format!("/reports/{}", i % 100))
+                        .header("authorization", "Bearer alice-token")
+                        .body(axum::body::Body::empty())
+                        .unwrap();
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    let response = service.call(request).await.unwrap();
+                    assert_eq!(response.status(), 200);
+                }
+                per_side[side].push(start.elapsed().as_nanos() as f64 / n as f64);
+            }
+        }
+    });
+    per_side
+        .into_iter()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -141,53 +195,66 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // HTTP_BENCH_DIRECT_ONLY=1: only the direct measurement (for profiling).
+    let loopback = std::env::var_os("HTTP_BENCH_DIRECT_ONLY").is_none();
     runtime.block_on(async {
-        let plain = serve(app(false)).await;
-        let audited = serve(app(true)).await;
-        // Warm-up: connections, allocator, page cache of the new files.
-        round(plain, 2, n / 4 + 1).await;
-        round(audited, 2, n / 4 + 1).await;
+        if !loopback {
+            return;
+        }
+        let mut addrs = Vec::new();
+        for side in 0..SIDES.len() {
+            let addr = serve(app(side)).await;
+            // Warm-up: connections, allocator, page cache of the new files.
+            round(addr, 2, n / 4 + 1).await;
+            addrs.push(addr);
+        }
 
         println!(
-            "{:>5} {:>9} {:>10} {:>10} {:>10} {:>10}",
-            "conns", "service", "req/s", "p50 µs", "p90 µs", "p99 µs"
+            "{:>5} {:>9} {:>10} {:>10} {:>10} {:>10} {:>12}",
+            "conns", "service", "req/s", "p50 µs", "p90 µs", "p99 µs", "p50 added"
         );
         for concurrency in CONCURRENCY {
-            let mut sides: [(Vec<Duration>, Vec<f64>); 2] = Default::default();
+            let mut sides: Vec<(Vec<Duration>, Vec<f64>)> = vec![Default::default(); SIDES.len()];
             for _ in 0..rounds {
-                for (side, addr) in [plain, audited].into_iter().enumerate() {
-                    let (lat, rps) = round(addr, concurrency, n).await;
+                for (side, addr) in addrs.iter().enumerate() {
+                    let (lat, rps) = round(*addr, concurrency, n).await;
                     sides[side].0.extend(lat);
                     sides[side].1.push(rps);
                 }
             }
-            let mut medians = [Duration::ZERO; 2];
-            let mut rates = [0.0; 2];
+            let mut base = Duration::ZERO;
             for (side, (lat, rps)) in sides.iter_mut().enumerate() {
                 lat.sort();
                 rps.sort_by(f64::total_cmp);
-                medians[side] = percentile(lat, 0.5);
-                rates[side] = rps[rps.len() / 2];
+                let p50 = percentile(lat, 0.5);
+                if side == 0 {
+                    base = p50;
+                }
+                let added = p50.as_secs_f64() - base.as_secs_f64();
                 println!(
-                    "{:>5} {:>9} {:>10.0} {:>10.1} {:>10.1} {:>10.1}",
+                    "{:>5} {:>9} {:>10.0} {:>10.1} {:>10.1} {:>10.1} {:>+6.1} µs {:>+5.1}%",
                     concurrency,
-                    ["plain", "audited"][side],
-                    rates[side],
-                    percentile(lat, 0.5).as_secs_f64() * 1e6,
+                    SIDES[side],
+                    rps[rps.len() / 2],
+                    p50.as_secs_f64() * 1e6,
                     percentile(lat, 0.9).as_secs_f64() * 1e6,
                     percentile(lat, 0.99).as_secs_f64() * 1e6,
+                    added * 1e6,
+                    added / base.as_secs_f64() * 100.0,
                 );
             }
-            let added = medians[1].as_secs_f64() / medians[0].as_secs_f64() - 1.0;
-            println!(
-                "{:>5} added median latency {:+.1}% ({:+.1} µs), req/s {:+.1}%",
-                concurrency,
-                added * 100.0,
-                (medians[1].as_secs_f64() - medians[0].as_secs_f64()) * 1e6,
-                (rates[1] / rates[0] - 1.0) * 100.0
-            );
         }
     });
+    let costs = direct(n, rounds * 2);
+    println!("\nwithout the network (router called directly, median of rounds):");
+    for (side, ns) in costs.iter().enumerate() {
+        println!(
+            "{:>9} {:>8.2} µs/request  {:>+6.2} µs",
+            SIDES[side],
+            ns / 1e3,
+            (ns - costs[0]) / 1e3
+        );
+    }
     let health = handle.health(tracing_audit::Stream::Audit);
     println!(
         "audit records written: {}, failed: {}",

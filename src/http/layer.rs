@@ -94,7 +94,8 @@ impl fmt::Debug for Config {
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct HttpAuditLayer {
-    config: Config,
+    // Shared by every service the layer makes (axum makes one per route).
+    config: Arc<Config>,
 }
 
 impl Default for HttpAuditLayer {
@@ -107,7 +108,7 @@ impl HttpAuditLayer {
     /// A layer with the defaults in the table above.
     pub fn new() -> Self {
         HttpAuditLayer {
-            config: Config {
+            config: Arc::new(Config {
                 policy: Policy::default(),
                 identify: Arc::new(ActorFromExtensions),
                 classify: Arc::new(ActionFromMethod),
@@ -116,31 +117,31 @@ impl HttpAuditLayer {
                 request_id_header: HeaderName::from_static(REQUEST_ID_HEADER),
                 fail_closed: None,
                 counters: Arc::default(),
-            },
+            }),
         }
     }
 
     /// The audit policy.
     pub fn policy(mut self, policy: Policy) -> Self {
-        self.config.policy = policy;
+        self.config_mut().policy = policy;
         self
     }
 
     /// How the actor of a request is found.
     pub fn identify_actor(mut self, identify: impl IdentifyActor) -> Self {
-        self.config.identify = Arc::new(identify);
+        self.config_mut().identify = Arc::new(identify);
         self
     }
 
     /// How the action of a request is named.
     pub fn classify_action(mut self, classify: impl ClassifyAction) -> Self {
-        self.config.classify = Arc::new(classify);
+        self.config_mut().classify = Arc::new(classify);
         self
     }
 
     /// The proxies whose `Forwarded`/`X-Forwarded-For` headers name the client.
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
-        self.config.proxies = proxies;
+        self.config_mut().proxies = proxies;
         self
     }
 
@@ -148,13 +149,13 @@ impl HttpAuditLayer {
     /// parameters before they reach the layer. Give the same rules as the
     /// [`AuditLayer`](crate::AuditLayer) when it has extra ones.
     pub fn field_rules(mut self, rules: FieldRules) -> Self {
-        self.config.field_rules = rules;
+        self.config_mut().field_rules = rules;
         self
     }
 
     /// The header a client's request id is read from and the response echoes.
     pub fn request_id_header(mut self, name: HeaderName) -> Self {
-        self.config.request_id_header = name;
+        self.config_mut().request_id_header = name;
         self
     }
 
@@ -164,8 +165,12 @@ impl HttpAuditLayer {
     /// [`HttpHealth`](super::HttpHealth). Requests whose policy records no `request_received`
     /// are not held. Needs a Tokio runtime with timers enabled.
     pub fn fail_closed(mut self, handle: AuditHandle, deadline: Duration) -> Self {
-        self.config.fail_closed = Some(FailClosed::new(handle, deadline));
+        self.config_mut().fail_closed = Some(FailClosed::new(handle, deadline));
         self
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
     }
 
     /// The middleware's counters, shared by every service this layer makes.
@@ -180,6 +185,6 @@ impl<S> Layer<S> for HttpAuditLayer {
     type Service = HttpAudit<S>;
 
     fn layer(&self, inner: S) -> HttpAudit<S> {
-        HttpAudit::new(inner, Arc::new(self.config.clone()))
+        HttpAudit::new(inner, self.config.clone())
     }
 }

@@ -109,19 +109,13 @@ where
         path,
     });
     let template = route.as_deref().unwrap_or(path);
-    let span = tracing::info_span!(
-        "http_request",
-        request_id = request_id.as_str(),
-        method = parts.method.as_str(),
-        route = template,
-        actor = actor.name.as_str(),
-    );
     let mut body = AuditBody::new(body);
 
     if decision.level == AuditLevel::None {
+        // No record, so no request span either: probes and other unaudited traffic cost little.
         bump(&counters.not_audited);
         let request = Request::from_parts(parts, body);
-        return match call(&mut inner, request).instrument(span).await {
+        return match call(&mut inner, request).await {
             Ok(Ok(response)) => Ok(echo(response, &config, &request_id)),
             Ok(Err(error)) => Err(error),
             Err(_panicked) => {
@@ -134,6 +128,14 @@ where
             }
         };
     }
+
+    let span = tracing::info_span!(
+        "http_request",
+        request_id = request_id.as_str(),
+        method = parts.method.as_str(),
+        route = template,
+        actor = actor.name.as_str(),
+    );
 
     let resource = match parts.uri.query() {
         Some(query) if decision.include_query => {
