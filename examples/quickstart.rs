@@ -50,11 +50,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         .debug_filter("info,quickstart=debug")
         .chain(chain);
     if std::env::var_os("AUDIT_HASH_KEY").is_some() {
-        builder = builder.hash_key_env("AUDIT_HASH_KEY");
+        builder = builder.hash_key(tracing_audit::KeySource::env("AUDIT_HASH_KEY"));
     }
     let (layer, guard) = builder.build()?;
     let audit = guard.handle();
     tracing_subscriber::registry().with(layer).init();
+    // Refuse to run if another filter hides audit events; say what the set-up does not promise.
+    audit.check_filters()?;
+    for note in audit.notes() {
+        eprintln!("note: {note}");
+    }
 
     login("req-1001", "alice", "wrong-password", "203.0.113.7");
     login(

@@ -1,6 +1,7 @@
 //! Fail-closed mode: the handler runs only once the `request_received` record is on disk.
 
 use super::health::{bump, Counters};
+use crate::layer::{SyncError, SyncErrorKind};
 use crate::AuditHandle;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,16 +29,10 @@ impl FailClosed {
     }
 
     /// Whether every audit record emitted so far is durable, within the deadline. Failures are
-    /// counted. Needs a Tokio runtime with timers; without a runtime it syncs on this thread.
+    /// counted. Needs a Tokio runtime with timers; without a runtime it waits on this thread.
     pub(crate) async fn sync(&self, counters: &Counters) -> bool {
         if tokio::runtime::Handle::try_current().is_err() {
-            return match self.handle.sync() {
-                Ok(()) => true,
-                Err(_) => {
-                    bump(&counters.sync_errors);
-                    false
-                }
-            };
+            return count(self.handle.sync_timeout(self.deadline), counters);
         }
         let deadline = Instant::now() + self.deadline;
         let slot = match timeout_at(deadline, self.slots.clone().acquire_owned()).await {
@@ -52,13 +47,15 @@ impl FailClosed {
             }
         };
         let handle = self.handle.clone();
+        // The blocking wait is bounded too, so a dead disk cannot keep the slot forever.
+        let budget = deadline.saturating_duration_since(Instant::now());
         let task = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            handle.sync()
+            handle.sync_timeout(budget)
         });
         match timeout_at(deadline, task).await {
-            Ok(Ok(Ok(()))) => true,
-            Ok(_) => {
+            Ok(Ok(result)) => count(result, counters),
+            Ok(Err(_join)) => {
                 bump(&counters.sync_errors);
                 false
             }
@@ -66,6 +63,20 @@ impl FailClosed {
                 bump(&counters.sync_timeouts);
                 false
             }
+        }
+    }
+}
+
+fn count(result: Result<(), SyncError>, counters: &Counters) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(e) if e.kind() == SyncErrorKind::TimedOut => {
+            bump(&counters.sync_timeouts);
+            false
+        }
+        Err(_) => {
+            bump(&counters.sync_errors);
+            false
         }
     }
 }

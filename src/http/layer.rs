@@ -160,7 +160,8 @@ impl HttpAuditLayer {
     }
 
     /// Fail closed (Kubernetes' `blocking-strict`): the handler runs only once the
-    /// `request_received` record is durable (`handle.sync()` returned `Ok` within `deadline`).
+    /// `request_received` record is durable (`handle.sync_timeout()` returned `Ok` within
+    /// `deadline`).
     /// Otherwise the client gets a bare 503 and the failure is counted in
     /// [`HttpHealth`](super::HttpHealth). Requests whose policy records no `request_received`
     /// are not held. Needs a Tokio runtime with timers enabled.

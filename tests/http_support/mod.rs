@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tracing_audit::layer::{AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder};
 use tracing_audit::sink::FileSink;
-use tracing_audit::Stream;
 use tracing_subscriber::prelude::*;
 
 /// The crate's layer writing both streams into files under a temporary directory, installed as
@@ -38,7 +37,7 @@ impl Trail {
             .audit_to_files(FileSink::new(dir.path().join("audit")))
             .debug_to_files(FileSink::new(dir.path().join("debug")))
             .debug_filter("debug")
-            .drain_timeout(Stream::Audit, Duration::from_millis(500));
+            .audit(|audit| audit.drain_timeout(Duration::from_millis(500)));
         let (layer, guard) = configure(builder, dir.path())
             .build()
             .expect("layer builds");
