@@ -53,7 +53,13 @@ where
     pub(crate) async fn read_prefix(&mut self, cap: usize) -> Prefix {
         let mut bytes = Vec::new();
         let mut seen = 0usize;
-        while seen < cap.max(1) {
+        if cap == 0 {
+            return Prefix {
+                truncated: !self.is_end_stream(),
+                bytes,
+            };
+        }
+        while seen < cap {
             let Some(rest) = self.rest.as_mut() else {
                 break;
             };
@@ -129,5 +135,47 @@ where
             hint.set_upper(upper.saturating_add(self.buffered_len));
         }
         hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, Full};
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn the_prefix_is_read_ahead_and_the_whole_body_still_reaches_the_handler() {
+        block_on(async {
+            let mut body = AuditBody::new(Full::new(Bytes::from_static(b"hello world")));
+            let prefix = body.read_prefix(5).await;
+            assert_eq!(prefix.bytes, b"hello");
+            assert!(prefix.truncated);
+            assert_eq!(body.size_hint().exact(), Some(11));
+            let all = body.collect().await.unwrap().to_bytes();
+            assert_eq!(&all[..], b"hello world");
+        });
+    }
+
+    #[test]
+    fn a_short_body_is_not_truncated_and_a_zero_cap_reads_nothing() {
+        block_on(async {
+            let mut body = AuditBody::new(Full::new(Bytes::from_static(b"hi")));
+            let prefix = body.read_prefix(1024).await;
+            assert_eq!(prefix.bytes, b"hi");
+            assert!(!prefix.truncated);
+            assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"hi");
+
+            let mut body = AuditBody::new(Full::new(Bytes::from_static(b"hi")));
+            let prefix = body.read_prefix(0).await;
+            assert!(prefix.bytes.is_empty() && prefix.truncated);
+            assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"hi");
+        });
     }
 }
