@@ -102,7 +102,7 @@ where
         .unwrap_or_else(Actor::anonymous);
     let route = matched_route(&parts);
     let path = parts.uri.path();
-    let decision = config.policy.decide(&policy::RequestFacts {
+    let decision = config.policy.decide(&policy::RuleInput {
         actor: &actor,
         method: &parts.method,
         route: route.as_deref(),

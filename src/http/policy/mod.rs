@@ -173,7 +173,7 @@ impl Rule {
         self.name.as_deref()
     }
 
-    fn matches(&self, req: &RequestFacts<'_>) -> bool {
+    fn matches(&self, req: &RuleInput<'_>) -> bool {
         (self.actors.is_empty() || self.actors.iter().any(|g| glob(g, &req.actor.name)))
             && (self.groups.is_empty()
                 || self
@@ -184,7 +184,7 @@ impl Rule {
             && self.matches_location(req)
     }
 
-    fn matches_location(&self, req: &RequestFacts<'_>) -> bool {
+    fn matches_location(&self, req: &RuleInput<'_>) -> bool {
         if self.routes.is_empty() && self.paths.is_empty() {
             return true;
         }
@@ -224,9 +224,9 @@ impl Decision {
     }
 }
 
-/// What a rule can match on.
+/// What a rule can match on: the facts of one request.
 #[derive(Debug)]
-pub(crate) struct RequestFacts<'a> {
+pub(crate) struct RuleInput<'a> {
     pub(crate) actor: &'a Actor,
     pub(crate) method: &'a Method,
     pub(crate) route: Option<&'a str>,
@@ -334,7 +334,7 @@ impl Policy {
         self.max_body_bytes
     }
 
-    pub(crate) fn decide(&self, req: &RequestFacts<'_>) -> Decision {
+    pub(crate) fn decide(&self, req: &RuleInput<'_>) -> Decision {
         match self.rules.iter().find(|r| r.matches(req)) {
             Some(rule) => Decision {
                 level: rule.level,
@@ -350,8 +350,8 @@ impl Policy {
 mod tests {
     use super::*;
 
-    fn facts<'a>(actor: &'a Actor, method: &'a Method, path: &'a str) -> RequestFacts<'a> {
-        RequestFacts {
+    fn facts<'a>(actor: &'a Actor, method: &'a Method, path: &'a str) -> RuleInput<'a> {
+        RuleInput {
             actor,
             method,
             route: None,
