@@ -460,3 +460,52 @@ async fn huge_bodies_and_malformed_headers_neither_break_requests_nor_reach_the_
 fn client_addr(client: &HttpClient) -> std::net::SocketAddr {
     client.addr()
 }
+
+/// A tower service that fails: no response at all.
+#[derive(Clone)]
+struct Unavailable;
+
+impl<B> tower_service::Service<http::Request<B>> for Unavailable {
+    type Response = http::Response<axum::body::Body>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<B>) -> Self::Future {
+        std::future::ready(Err(std::io::Error::other("backend down")))
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_service_error_is_audited_as_failure_and_returned_unchanged() {
+    use tower_layer::Layer;
+    use tower_service::Service;
+    let mut trail = Trail::new();
+    let audit = HttpAuditLayer::new();
+    let health = audit.health_handle();
+    let mut service = audit.layer(Unavailable);
+    let request = http::Request::get("/orders/1")
+        .header("x-request-id", "err-1")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let error = service.call(request).await.unwrap_err();
+    assert_eq!(error.to_string(), "backend down");
+    assert_eq!(health.health().service_errors, 1);
+
+    let records = trail.audit();
+    let err = for_request(&records, "err-1");
+    assert_eq!(err.len(), 2);
+    assert_eq!(err[1]["outcome"], "failure");
+    assert_eq!(err[1]["reason"], "service_error");
+    assert!(err[1]["fields"].get("status").is_none());
+    assert_eq!(
+        err[1]["resource"], "/orders/1",
+        "no router: the path is the resource"
+    );
+}
