@@ -156,8 +156,10 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .debug_to_files(FileSink::new(args.dir.join("debug")).rotation(Rotation::Hourly))
         .debug_filter("info,axum_service=debug")
         .build()?;
-    // The console shows the example's own messages; the files hold the redacted streams.
+    // The console shows the example's own messages, through the crate's scrubbing writer so it
+    // cannot print what the files redact; the files hold the full, redacted streams.
     let console = tracing_subscriber::fmt::layer()
+        .with_writer(tracing_audit::redact::scrubbed(std::io::stderr))
         .with_filter(Targets::new().with_target("axum_service", tracing::Level::INFO));
     tracing_subscriber::registry()
         .with(layer)
