@@ -18,6 +18,15 @@ fn example(args: &[&std::ffi::OsStr]) -> Command {
     if cfg!(feature = "cli") {
         features.push("cli");
     }
+    if cfg!(feature = "export") {
+        features.push("export");
+    }
+    if cfg!(feature = "opentelemetry") {
+        features.push("opentelemetry");
+    }
+    if cfg!(feature = "_test-hooks") {
+        features.push("_test-hooks");
+    }
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args([
         "run",
