@@ -50,4 +50,24 @@ pub(crate) trait Framer: Send + 'static {
         force: bool,
         out: &mut Vec<u8>,
     ) -> Option<std::ops::Range<usize>>;
+
+    /// When the current epoch of a signed trail ends (`None`: not signed, or no epoch started).
+    /// The writer wakes up for it even when no records come, so idle epochs are sealed too.
+    fn epoch_deadline(&self) -> Option<SystemTime> {
+        None
+    }
+
+    /// Appends the seal of the current epoch if it is over at `now`, or at once when `force`d
+    /// (clean shutdown). Returns whether it appended one; the writer then makes the seal durable
+    /// and calls [`commit_epoch`](Framer::commit_epoch).
+    fn seal_epoch(&mut self, now: SystemTime, force: bool, out: &mut Vec<u8>) -> bool {
+        let _ = (now, force, out);
+        false
+    }
+
+    /// The last epoch seal is on disk (fsynced): replace the key state so the sealed epoch's
+    /// secret is gone from the disk too.
+    fn commit_epoch(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -378,6 +378,7 @@ impl<'k> Checker<'k> {
             files: self.summaries,
             problems: self.problems,
             warnings: self.warnings,
+            seals: None,
         }
     }
 }
