@@ -27,10 +27,7 @@ pub(crate) use format::{
 #[cfg(feature = "signed-seals")]
 pub(crate) use format::{decode_hex32, rfind, SIG_SEP};
 pub(crate) use framer::control_kind;
-#[cfg(feature = "cli")]
-pub(crate) use key::read_key_file;
-pub use key::{ChainKey, KeyError};
-#[cfg(feature = "signed-seals")]
+pub use key::ChainKey;
 #[cfg(all(test, feature = "signed-seals"))]
 pub(crate) use signing::sign as sign_seal;
 #[cfg(feature = "signed-seals")]
@@ -150,6 +147,11 @@ impl ChainConfig {
     pub fn epoch(mut self, length: Duration) -> Self {
         self.epoch = Duration::from_secs(length.as_secs()).max(MIN_EPOCH);
         self
+    }
+
+    /// Whether the chain is keyed: without a key anyone who can write the files can recompute it.
+    pub(crate) fn is_keyed(&self) -> bool {
+        self.key.is_some()
     }
 
     /// The framer the audit sink's writer thread drives.

@@ -1,9 +1,9 @@
 //! The chain walk: which records are authentic, and what is wrong with the rest.
 
-use super::files::TrailFile;
 use super::report::{FileSummary, Problem, ProblemKind, Report, Warning};
 use super::Keys;
 use crate::chain::{self, Alg, ChainKey, GENESIS_PREV};
+use crate::trail::TrailFile;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
@@ -182,7 +182,16 @@ impl<'k> Checker<'k> {
                 fi,
                 body[..cut].iter().filter(|&&b| b == b'\n').count() as u64 + 1,
             ));
-            if newest {
+            if newest && !chain::plausibly_torn(&body[cut..]) {
+                self.problem(
+                    ProblemKind::Inserted,
+                    at,
+                    chain::parse_seq(&body[cut..]),
+                    format!(
+                        "the last line ({torn} bytes) lacks its newline but is not a record cut short by a crash (it is complete, or holds bytes the writer never writes): it was added"
+                    ),
+                );
+            } else if newest {
                 self.warn(
                     at,
                     format!("torn last line ({torn} bytes) ignored: the writer was interrupted"),
