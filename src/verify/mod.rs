@@ -273,20 +273,29 @@ impl<'a> Verifier<'a> {
         }
         let mut checkpoints = Vec::new();
         let side = dir.join(format!("{prefix}.checkpoint"));
-        match std::fs::read(&side) {
-            Ok(c) => checkpoints.push((side.display().to_string(), c)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        let side_content = match files::read_regular(&side) {
+            Ok(c) => Some(c),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => {
                 return Err(VerifyError::io(
                     format!("cannot read {}", side.display()),
                     e,
                 ))
             }
-        }
+        };
+        checkpoints.push(check::CheckpointFile {
+            name: side.display().to_string(),
+            content: side_content,
+            side: true,
+        });
         for path in &self.checkpoints {
-            let c = std::fs::read(path)
+            let c = files::read_regular(path)
                 .map_err(|e| VerifyError::io(format!("cannot read {}", path.display()), e))?;
-            checkpoints.push((path.display().to_string(), c));
+            checkpoints.push(check::CheckpointFile {
+                name: path.display().to_string(),
+                content: Some(c),
+                side: false,
+            });
         }
         let mut report = checker.finish(&checkpoints);
         #[cfg(feature = "signed-seals")]

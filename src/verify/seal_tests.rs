@@ -22,6 +22,8 @@ struct Sim {
     files: Vec<(String, Vec<u8>)>,
     out: Vec<u8>,
     n: u64,
+    /// The newest checkpoint line, as the side file holds it.
+    side: Option<Vec<u8>>,
 }
 
 impl Sim {
@@ -39,6 +41,7 @@ impl Sim {
             files: vec![(name(0), Vec::new())],
             out: Vec::new(),
             n: 0,
+            side: None,
         };
         sim.framer.resume(None, None, sim.now, &mut sim.out);
         sim.step();
@@ -71,6 +74,7 @@ impl Sim {
             files: self.files,
             out: Vec::new(),
             n: self.n,
+            side: self.side,
         };
         sim.framer
             .resume(last_line.as_deref(), None, sim.now, &mut sim.out);
@@ -101,7 +105,7 @@ impl Sim {
         );
         self.step();
         self.framer.frame(body.as_bytes(), &mut self.out);
-        let _ = self.framer.checkpoint(self.now, false, &mut self.out);
+        self.checkpoint(false);
         self.flush();
     }
 
@@ -123,8 +127,14 @@ impl Sim {
         self.files.push((next, Vec::new()));
     }
 
+    fn checkpoint(&mut self, force: bool) {
+        if let Some(r) = self.framer.checkpoint(self.now, force, &mut self.out) {
+            self.side = Some(self.out[r].to_vec());
+        }
+    }
+
     fn shutdown(&mut self) {
-        let _ = self.framer.checkpoint(self.now, true, &mut self.out);
+        self.checkpoint(true);
         if self.framer.seal_epoch(self.now, true, &mut self.out) {
             self.flush();
             self.framer.commit_epoch().unwrap();
@@ -135,6 +145,9 @@ impl Sim {
     fn write(&self, dir: &Path) {
         for (n, c) in &self.files {
             fs::write(dir.join(n), c).unwrap();
+        }
+        if let Some(side) = &self.side {
+            fs::write(dir.join("audit.checkpoint"), side).unwrap();
         }
     }
 }
