@@ -204,3 +204,40 @@ fn head_deletion_fails_against_an_older_off_host_checkpoint() {
         String::from_utf8_lossy(&first_checkpoint)
     );
 }
+
+#[test]
+fn a_cut_tail_is_recorded_on_restart_never_laundered() {
+    let d = tempfile::tempdir().unwrap();
+    write_trail(d.path(), keyed(), 0..30, 64 * 1024);
+    let side: serde_json::Value =
+        serde_json::from_slice(&fs::read(d.path().join("audit.checkpoint")).unwrap()).unwrap();
+    let published = side["seq"].as_u64().unwrap();
+    // Cut the last ten lines of the newest file (the published checkpoint among them).
+    let last = newest(d.path());
+    let mut lines = read_lines(&last);
+    lines.truncate(lines.len() - 10);
+    let mut content = Vec::new();
+    for l in &lines {
+        content.extend_from_slice(l);
+        content.push(b'\n');
+    }
+    fs::write(&last, &content).unwrap();
+    // The service starts again and writes on; it republishes the side file itself.
+    write_trail(d.path(), keyed(), 30..40, 64 * 1024);
+    let all: Vec<serde_json::Value> = trail_files(d.path())
+        .iter()
+        .flat_map(|f| read_lines(f))
+        .map(|l| serde_json::from_slice(&l).unwrap())
+        .collect();
+    let repair = all
+        .iter()
+        .find(|v| v["repair"] == "cut")
+        .expect("a repair record names the cut");
+    assert_eq!(repair["missing_to"].as_u64(), Some(published));
+    assert!(
+        repair["seq"].as_u64().unwrap() > published,
+        "the removed sequence numbers are not reused"
+    );
+    let r = verify(d.path(), &Keys::from(key())).unwrap();
+    assert!(kinds(&r).contains(&ProblemKind::Deleted), "{r}");
+}

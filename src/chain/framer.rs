@@ -30,6 +30,8 @@ pub(crate) struct ChainFramer {
     last_checkpoint_at: Option<SystemTime>,
     /// Scratch buffer for control record bodies.
     scratch: Vec<u8>,
+    /// The seq of the checkpoint published to the side file before this start.
+    published: Option<u64>,
     /// Signed epoch seals, when configured.
     #[cfg(feature = "signed-seals")]
     epochs: Option<Epochs>,
@@ -99,6 +101,7 @@ impl ChainFramer {
             since_checkpoint: 0,
             last_checkpoint_at: None,
             scratch: Vec::with_capacity(256),
+            published: None,
             #[cfg(feature = "signed-seals")]
             epochs: config.signing.clone().map(|state| {
                 let mut e = Epochs {
@@ -206,6 +209,12 @@ fn new_chain_id(now: SystemTime) -> [u8; 16] {
 }
 
 impl Framer for ChainFramer {
+    fn published(&mut self, line: &[u8]) {
+        if is_control(line, b"checkpoint") {
+            self.published = format::parse_seq(line);
+        }
+    }
+
     fn resume(
         &mut self,
         last_line: Option<&[u8]>,
@@ -250,6 +259,21 @@ impl Framer for ChainFramer {
                     self.emit_control(false, out);
                 }
             },
+        }
+        if let Some(published) = self.published.take() {
+            if published >= self.next_seq {
+                // The trail ends before a checkpoint this sink published: it was cut. Say so in
+                // the chain and never hand out the removed sequence numbers again, so the cut
+                // cannot be laundered by writing on.
+                let from = self.next_seq;
+                self.next_seq = published.saturating_add(1);
+                self.control_head("repair", now);
+                let _ = write!(
+                    self.scratch,
+                    ",\"repair\":\"cut\",\"message\":\"the trail ends before the last published checkpoint: records {from}..={published} are missing\",\"missing_from\":{from},\"missing_to\":{published}"
+                );
+                self.emit_control(false, out);
+            }
         }
         if let Some(torn) = torn {
             self.control_head("repair", now);

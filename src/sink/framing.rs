@@ -22,6 +22,12 @@ pub(crate) struct TornTail {
 ///
 /// Every method appends complete lines, each ending in `\n`, to `out`.
 pub(crate) trait Framer: Send + 'static {
+    /// Called before [`resume`](Framer::resume) with the line of the checkpoint side file: the
+    /// newest checkpoint published before this start. A trail that ends before it was cut.
+    fn published(&mut self, line: &[u8]) {
+        let _ = line;
+    }
+
     /// Called once before the first record. `last_line` is the last complete line already on disk
     /// for this sink (newest file; `None` for a fresh trail or a target that cannot be read back,
     /// such as a `MakeWriter`), without its trailing newline. `torn` describes a torn tail that

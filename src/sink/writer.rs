@@ -72,6 +72,8 @@ fn failed(step: Step) -> impl FnOnce(io::Error) -> Failure {
 pub(crate) struct Resume {
     pub(crate) last_line: Option<Vec<u8>>,
     pub(crate) torn: Option<TornTail>,
+    /// The checkpoint side file's line: the newest checkpoint published before this start.
+    pub(crate) published: Option<Vec<u8>>,
 }
 
 pub(crate) struct Worker {
@@ -183,6 +185,9 @@ impl Worker {
         self.shared.register_writer_thread();
         if let Some(framer) = self.framer.as_mut() {
             let now = self.dest.now();
+            if let Some(line) = resume.published.as_deref() {
+                framer.published(line);
+            }
             framer.resume(
                 resume.last_line.as_deref(),
                 resume.torn.as_ref(),

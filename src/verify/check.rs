@@ -408,6 +408,15 @@ impl<'k> Checker<'k> {
     }
 }
 
+/// Why a genesis record in the middle of a trail is legitimate.
+#[derive(Clone, Copy)]
+enum SegmentStart {
+    /// A `new_chain` repair record follows it and names the unchained line before it.
+    Repair,
+    /// It opens a file that the previous file's seal names.
+    AfterSeal,
+}
+
 /// Entries by sequence number: sorted (seq, entry) pairs, 16 bytes a record.
 struct SeqIndex(Vec<(u64, u32)>);
 
@@ -561,13 +570,16 @@ impl Checker<'_> {
             let seq = e.seq.unwrap_or(0);
             if e.genesis && e.authentic {
                 if last_seq.is_some() || i > 0 {
-                    if self.segment_start_allowed(i) {
-                        self.warn(
-                            at,
-                            format!(
-                                "a new chain segment starts at seq {seq} (see the repair record)"
+                    if let Some(why) = self.segment_start_allowed(i) {
+                        let msg = match why {
+                            SegmentStart::Repair => format!(
+                                "a new chain segment starts at seq {seq} (the repair record after it says why)"
                             ),
-                        );
+                            SegmentStart::AfterSeal => format!(
+                                "a new chain segment starts at seq {seq}, at the start of a file the previous file's seal names"
+                            ),
+                        };
+                        self.warn(at, msg);
                     } else {
                         self.problem(
                             ProblemKind::Spliced,
@@ -740,7 +752,7 @@ impl Checker<'_> {
     /// A genesis record after the trail started is legitimate only where the writer had to start
     /// a new chain: after an unchained last line (and the repair record says which), or at the
     /// start of a file whose predecessor is sealed and names it.
-    fn segment_start_allowed(&self, i: usize) -> bool {
+    fn segment_start_allowed(&self, i: usize) -> Option<SegmentStart> {
         let e = &self.entries[i];
         let repair_matches = self.entries.get(i + 1).is_some_and(|r| {
             r.authentic
@@ -748,10 +760,10 @@ impl Checker<'_> {
                     if repair == "new_chain" && e.after_bad.as_ref().is_some_and(|b| hex(&b[..]) == *h))
         });
         if repair_matches {
-            return true;
+            return Some(SegmentStart::Repair);
         }
         if e.line != 1 || e.file == 0 {
-            return false;
+            return None;
         }
         let name = &self.files[e.file].base;
         self.entries[..i]
@@ -762,6 +774,7 @@ impl Checker<'_> {
                 p.authentic
                     && matches!(p.control.as_deref(), Some(Control::Seal { next, .. }) if next == name)
             })
+            .then_some(SegmentStart::AfterSeal)
     }
 
     /// Seals that name a next file which is not present, while later files are.
