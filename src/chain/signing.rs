@@ -466,3 +466,42 @@ mod tests {
         assert_eq!(verify(&[0; 32], &msg, &sig), SigCheck::WeakKey);
     }
 }
+
+#[cfg(test)]
+mod cost {
+    use super::*;
+
+    /// Prints what one epoch seal costs the writer thread besides its fsyncs: the signature,
+    /// the next public key, and replacing the state file. `cargo test --all-features --lib
+    /// seal_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn seal_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        SigningState::generate(&path).unwrap();
+        let mut st = SigningState::load(&path).unwrap();
+        let body = vec![b'x'; 300];
+        let n = 2000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let next = st.next_public();
+            let sig = sign(&st, &seal_message(st.epoch(), &body));
+            std::hint::black_box((next, sig));
+            st.advance_to(st.epoch() + 1);
+        }
+        let crypto = t.elapsed() / n;
+        let t = std::time::Instant::now();
+        for _ in 0..20 {
+            st.persist().unwrap();
+        }
+        let persist = t.elapsed() / 20;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let sig = sign(&st, &seal_message(0, &body));
+            std::hint::black_box(verify(&st.next_public(), &body, &sig));
+        }
+        let check = t.elapsed() / n;
+        println!("seal crypto {crypto:?}, state file replace {persist:?}, sign+verify {check:?}");
+    }
+}
