@@ -440,3 +440,21 @@ fn trail_written_by_the_file_sink_verifies_across_rotation_and_restart() {
     let r = verify(d.path(), &keys()).unwrap();
     assert_eq!(kinds(&r), [ProblemKind::Truncated], "{r}");
 }
+
+#[test]
+fn a_side_file_put_back_to_an_older_checkpoint_is_detected() {
+    let d = tempfile::tempdir().unwrap();
+    build(d.path(), Some(&key()), 40, 10);
+    assert!(verify(d.path(), &keys()).unwrap().intact());
+    // The writer published newer checkpoints (and lived seconds past them): an older one in the
+    // side file was put there by someone else.
+    let older = files_of(d.path())
+        .into_iter()
+        .flat_map(|(_, lines)| lines)
+        .find(|l| crate::chain::control_kind(l) == Some(b"checkpoint".as_slice()))
+        .unwrap();
+    fs::write(d.path().join("audit.checkpoint"), &older).unwrap();
+    let r = verify(d.path(), &keys()).unwrap();
+    assert_eq!(kinds(&r), [ProblemKind::Modified], "{r}");
+    assert!(r.problems()[0].detail().contains("older line"), "{r}");
+}
