@@ -149,8 +149,13 @@ impl ChainConfig {
         self
     }
 
-    /// Whether the chain is keyed: without a key anyone who can write the files can recompute it.
+    /// Whether the chain is tamper-evident: keyed with a MAC, or sealed with signed epochs.
+    /// Without either, anyone who can write the files can recompute it.
     pub(crate) fn is_keyed(&self) -> bool {
+        #[cfg(feature = "signed-seals")]
+        if self.signing.is_some() {
+            return true;
+        }
         self.key.is_some()
     }
 
