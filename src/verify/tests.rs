@@ -383,13 +383,19 @@ fn every_single_byte_flip_is_detected() {
 
 #[test]
 fn verification_time_grows_linearly_with_the_trail() {
+    // The best of three runs: other tests share the cores, and a pause is not a curve.
     let time = |records: usize| {
         let d = tempfile::tempdir().unwrap();
         build(d.path(), Some(&key()), records, 1000);
-        let start = std::time::Instant::now();
-        let r = verify(d.path(), &keys()).unwrap();
-        assert!(r.intact(), "{r}");
-        start.elapsed()
+        (0..3)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                let r = verify(d.path(), &keys()).unwrap();
+                assert!(r.intact(), "{r}");
+                start.elapsed()
+            })
+            .min()
+            .unwrap()
     };
     let small = time(2_000);
     let large = time(8_000);
