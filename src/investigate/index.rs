@@ -34,7 +34,7 @@ fn index_path(file: &TrailFile) -> std::path::PathBuf {
 /// Length, modification time and a hash of the first and last 4 KiB: what ties an index to
 /// the exact file it was built from.
 fn fingerprint(file: &TrailFile) -> io::Result<(u64, i64, String)> {
-    let mut f = File::open(file.path())?;
+    let mut f = crate::trail::read::open_regular(file.path())?;
     let meta = f.metadata()?;
     let len = meta.len();
     let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();

@@ -162,9 +162,26 @@ enum Source {
     Gz(Box<flate2::read::MultiGzDecoder<Counting<io::BufReader<File>>>>),
 }
 
+/// Opens a file that must be regular, without blocking, so that a FIFO or device swapped in
+/// after the listing is refused instead of hanging the reader.
+pub(crate) fn open_regular(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
 impl Source {
     fn open(file: &TrailFile) -> io::Result<Source> {
-        let f = File::open(&file.path)?;
+        let f = open_regular(&file.path)?;
         if !file.gz {
             return Ok(Source::Plain(Counting { inner: f, count: 0 }));
         }
@@ -334,7 +351,7 @@ impl LineReader {
             return read;
         }
         let mut read = FileRead::default();
-        let handle = match File::open(&file.path) {
+        let handle = match open_regular(&file.path) {
             Ok(h) => h,
             Err(e) => {
                 read.problem = Some(open_problem(file, e));

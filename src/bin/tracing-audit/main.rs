@@ -9,12 +9,12 @@
 //! 4 (`query`, `correlate`, `tail`, `timeline`, `report`) the command ran, but a file could not
 //! be read or not to its end (a truncated `.gz`): a warning on stderr names it, the output holds
 //! everything the other files (and the damaged one up to its damage) contain;
+//! 10-23 `verify` found a problem (the class of the first one, see
+//! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 //!
 //! Searches write a side index `<file>.idx` next to each closed file the first time they read
 //! it whole, and skip closed files whose valid index rules the query out;
 //! `TRACING_AUDIT_INDEX=read` uses indexes without writing any, `off` ignores them.
-//! 10-19 `verify` found a problem (the class of the first one, see
-//! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 
 mod correlate;
 mod export;
@@ -26,6 +26,8 @@ mod scrub;
 mod tail;
 mod timeline;
 mod verify;
+
+use tracing_audit::chain::SigningState;
 
 use clap::{Args, Parser, Subcommand};
 use std::fmt;
@@ -52,8 +54,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Check that an audit trail is intact (exit 0) or report each problem (exit 10-19).
+    /// Check that an audit trail is intact (exit 0) or report each problem (exit 10-23).
     Verify(verify::VerifyArgs),
+    /// Create the signing state for a trail's epoch seals (mode 0600) and print its first
+    /// public key (pk0) on stdout: hand that line to the people who verify.
+    Keygen(KeygenArgs),
     /// Show the last records of a trail, human readable; --follow waits for new ones.
     Tail(tail::TailArgs),
     /// Print the records that match the filters as JSON lines, over rotated and gzipped files.
@@ -109,6 +114,13 @@ struct QueryArgs {
 }
 
 #[derive(Args, Debug)]
+struct KeygenArgs {
+    /// Where to write the signing state (never overwritten; keep it outside the log directory).
+    #[arg(long, value_name = "FILE")]
+    state: PathBuf,
+}
+
+#[derive(Args, Debug)]
 struct HashArgs {
     /// The value to pseudonymize.
     value: String,
@@ -153,6 +165,7 @@ fn main() -> ExitCode {
         Command::Correlate(a) => correlate::run(a),
         Command::Timeline(a) => timeline::run(a),
         Command::Report(a) => report::run(a),
+        Command::Keygen(a) => keygen(a),
         Command::Export(a) => export::run(a),
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
@@ -164,6 +177,12 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+fn keygen(args: KeygenArgs) -> Result<u8, CliError> {
+    let pk0 = SigningState::generate(&args.state)?;
+    println!("{pk0}");
+    Ok(0)
 }
 
 fn hash(args: HashArgs) -> Result<u8, CliError> {
