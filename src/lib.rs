@@ -52,7 +52,8 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `gzip` | yes | compress closed files in a background thread |
-//! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, hash, scrub) |
+//! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, hash, scrub, ship) |
+//! | `ship` | no | [`ship`]: both streams to a central syslog receiver over RELP or RFC 5424 (TCP/TLS), acknowledged, resumable |
 //!
 //! # Known traps this crate avoids
 //!
@@ -77,6 +78,9 @@ pub mod cli;
 pub mod layer;
 mod record;
 pub mod redact;
+#[cfg(feature = "ship")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ship")))]
+pub mod ship;
 pub mod sink;
 mod stream;
 pub mod verify;

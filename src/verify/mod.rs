@@ -21,8 +21,10 @@
 
 mod check;
 pub(crate) mod files;
+mod received;
 mod report;
 
+pub use received::{verify_received, ReceivedReport};
 pub use report::{FileSummary, Problem, ProblemKind, Report, Warning};
 
 use crate::chain::ChainKey;
