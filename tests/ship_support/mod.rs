@@ -244,6 +244,15 @@ pub fn write_trail(dir: &Path, n: usize, max_file_size: u64) {
 }
 
 pub fn write_trail_with(sink: FileSink, range: std::ops::Range<usize>) {
+    write_events(sink, || {
+        for i in range {
+            tracing::info!(target: "audit", actor = "alice", action = "read", resource = i, outcome = "success");
+        }
+    });
+}
+
+/// Runs `emit` with the real layer writing the audit stream to `sink` (keyed chain).
+pub fn write_events(sink: FileSink, emit: impl FnOnce()) {
     let (layer, guard) = AuditLayer::builder()
         .audit_to_files(sink)
         .debug_to(std::io::sink)
@@ -251,11 +260,7 @@ pub fn write_trail_with(sink: FileSink, range: std::ops::Range<usize>) {
         .build()
         .expect("layer builds");
     let subscriber = tracing_subscriber::registry().with(layer);
-    tracing::subscriber::with_default(subscriber, || {
-        for i in range {
-            tracing::info!(target: "audit", actor = "alice", action = "read", resource = i, outcome = "success");
-        }
-    });
+    tracing::subscriber::with_default(subscriber, emit);
     drop(guard);
 }
 
@@ -290,4 +295,15 @@ pub fn local_records(dir: &Path) -> Vec<u8> {
 /// Lines of `bytes`.
 pub fn lines(bytes: &[u8]) -> usize {
     bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// Polls `cond` every 10 ms until it holds; panics with `what()` after `timeout`.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?}: {}", what());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
