@@ -89,7 +89,8 @@ pub struct Retention {
     pub(super) max_age: Option<Duration>,
     pub(super) max_total_bytes: Option<u64>,
     pub(super) min_age: Duration,
-    pub(super) unshipped: Option<PathBuf>,
+    /// Behind an `Arc` to keep `FileSink` (and the enums holding one) small.
+    pub(super) unshipped: Option<Arc<PathBuf>>,
 }
 
 impl Retention {
@@ -129,7 +130,7 @@ impl Retention {
     /// shipped; it and every later file are kept. A missing or unreadable cursor keeps every
     /// file. Watch the shipper's lag counters: a receiver that stays down makes the disk fill.
     pub fn keep_unshipped(mut self, cursor: impl Into<PathBuf>) -> Self {
-        self.unshipped = Some(cursor.into());
+        self.unshipped = Some(Arc::new(cursor.into()));
         self
     }
 

@@ -97,6 +97,7 @@ pub(super) fn prune(
         .unshipped
         .as_deref()
         .map(|cursor| shipping_position(cursor, prefix));
+
     let mut count = files.len();
     let mut total: u64 = files.iter().map(|k| k.bytes).sum();
     for kept in &files {
