@@ -92,7 +92,7 @@ fn secrets_are_absent_from_both_outputs_wherever_they_are_passed() {
 #[test]
 fn policies_may_differ_per_stream() {
     let mut h = Harness::new(|b| {
-        b.hash_key(b"test-key")
+        b.hash_key(tracing_audit::KeySource::bytes(*b"test-key"))
             .redact_field_in(Stream::Debug, "actor", Action::Hash)
             .redact_field("*_ssn", Action::Partial)
             .redact_field("session", Action::Drop)

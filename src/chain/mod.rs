@@ -21,9 +21,7 @@ mod key;
 
 pub(crate) use format::{compute, parse as parse_trailer, parse_seq, Alg, GENESIS_PREV};
 pub(crate) use framer::control_kind;
-#[cfg(feature = "cli")]
-pub(crate) use key::read_key_file;
-pub use key::{ChainKey, KeyError};
+pub use key::ChainKey;
 
 use std::time::Duration;
 

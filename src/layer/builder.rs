@@ -4,6 +4,7 @@ use super::filter::RouteFilter;
 use super::route::{RoutePredicate, Router};
 use super::{AuditGuard, AuditHandle, AuditLayer, Core, Shared};
 use crate::chain::ChainConfig;
+use crate::key::KeySource;
 use crate::redact::detect::DetectorSet;
 use crate::redact::policy::StreamPolicy;
 use crate::redact::{Action, FieldRules, Pseudonymizer};
@@ -11,7 +12,6 @@ use crate::sink::{self, SinkError, SinkSpec, Target, Tuning};
 use crate::Stream;
 use std::error::Error;
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,12 +39,6 @@ impl fmt::Debug for Destination {
 enum DebugFilterSource {
     Directives(String),
     Env(String),
-}
-
-enum KeySource {
-    Bytes(Vec<u8>),
-    Env(String),
-    File(PathBuf),
 }
 
 /// Configures an [`AuditLayer`].
@@ -245,21 +239,15 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// The key for `Action::Hash` pseudonyms (`hmac-sha256:<hex>`).
-    pub fn hash_key(mut self, key: &[u8]) -> Self {
-        self.hash_key = Some(KeySource::Bytes(key.to_vec()));
-        self
-    }
-
-    /// Reads the hash key from an environment variable at `build()`.
-    pub fn hash_key_env(mut self, var: &str) -> Self {
-        self.hash_key = Some(KeySource::Env(var.to_owned()));
-        self
-    }
-
-    /// Reads the hash key from a file at `build()` (one trailing newline is ignored).
-    pub fn hash_key_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.hash_key = Some(KeySource::File(path.as_ref().to_path_buf()));
+    /// The key for `Action::Hash` pseudonyms (`hmac-sha256:<hex>`), loaded at `build()`.
+    ///
+    /// ```
+    /// use tracing_audit::{AuditLayer, KeySource};
+    /// let builder = AuditLayer::builder().hash_key(KeySource::env("AUDIT_HASH_KEY"));
+    /// # let _ = builder;
+    /// ```
+    pub fn hash_key(mut self, key: KeySource) -> Self {
+        self.hash_key = Some(key);
         self
     }
 
@@ -316,7 +304,9 @@ impl AuditLayerBuilder {
         };
         let hasher = match &self.hash_key {
             None => None,
-            Some(source) => Some(Pseudonymizer::new(&load_key(source)?)),
+            Some(source) => Some(Pseudonymizer::new(&source.load().map_err(|e| {
+                BuildError::new("cannot load the hash key".into(), Some(Box::new(e)))
+            })?)),
         };
         let audit = self.audit.ok_or_else(|| {
             BuildError::new(
@@ -412,34 +402,6 @@ fn target(d: Destination) -> Target {
         Destination::Writer(w) => Target::Writer(w),
         Destination::Files(f) => Target::Files(f),
     }
-}
-
-fn load_key(source: &KeySource) -> Result<Vec<u8>, BuildError> {
-    let key = match source {
-        KeySource::Bytes(b) => b.clone(),
-        KeySource::Env(var) => std::env::var_os(var)
-            .map(|v| v.into_encoded_bytes())
-            .ok_or_else(|| BuildError::new(format!("hash key variable ${var} is not set"), None))?,
-        KeySource::File(path) => {
-            let mut bytes = std::fs::read(path).map_err(|e| {
-                BuildError::new(
-                    format!("cannot read hash key file {}", path.display()),
-                    Some(Box::new(e)),
-                )
-            })?;
-            if bytes.ends_with(b"\n") {
-                bytes.pop();
-                if bytes.ends_with(b"\r") {
-                    bytes.pop();
-                }
-            }
-            bytes
-        }
-    };
-    if key.is_empty() {
-        return Err(BuildError::new("the hash key is empty".into(), None));
-    }
-    Ok(key)
 }
 
 /// Why [`AuditLayerBuilder::build`] failed.

@@ -45,15 +45,6 @@ pub(crate) fn write_rfc3339(t: SystemTime, out: &mut Vec<u8>) {
     out.push(b'Z');
 }
 
-/// `t` as an RFC 3339 string (for records written off the hot path).
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let mut out = Vec::with_capacity(RFC3339_LEN);
-    write_rfc3339(t, &mut out);
-    // Only ASCII digits and punctuation were written.
-    String::from_utf8(out).unwrap_or_default()
-}
-
 fn format_second(unix_secs: i64) -> [u8; 19] {
     let days = unix_secs.div_euclid(86_400);
     let sod = unix_secs.rem_euclid(86_400);
@@ -103,6 +94,12 @@ mod tests {
     use super::*;
     use chrono::{DateTime, Utc};
     use std::time::Duration;
+
+    fn rfc3339(t: SystemTime) -> String {
+        let mut out = Vec::new();
+        write_rfc3339(t, &mut out);
+        String::from_utf8(out).unwrap()
+    }
 
     #[test]
     fn matches_chrono_for_many_instants() {

@@ -457,19 +457,19 @@ impl Loop {
         let mut bytes = 0u64;
         for f in &files {
             match &self.acked {
-                Some(p) if f.base == p.file => {
-                    if !f.gz {
-                        bytes += f.len.saturating_sub(p.offset);
+                Some(p) if f.written_as() == p.file => {
+                    if !f.is_compressed() {
+                        bytes += f.len_on_disk().saturating_sub(p.offset);
                     }
                 }
-                Some(p) if !super::source::after(prefix, &f.base, &p.file) => {}
-                _ => bytes += f.len,
+                Some(p) if !super::source::after(prefix, f.written_as(), &p.file) => {}
+                _ => bytes += f.len_on_disk(),
             }
         }
         self.shared().lag_bytes.store(bytes, Ordering::Relaxed);
         let in_flight = self.in_flight.len() as u64;
-        let records = match (files.iter().rev().find(|f| !f.gz), &self.acked) {
-            (Some(last), acked) => match last_seq(&last.path) {
+        let records = match (files.iter().rev().find(|f| !f.is_compressed()), &self.acked) {
+            (Some(last), acked) => match last_seq(last.path()) {
                 Some(written) => {
                     written.saturating_sub(acked.as_ref().and_then(|p| p.seq).unwrap_or(0))
                 }

@@ -2,7 +2,7 @@
 //! compression by the sink's own file names.
 
 use super::cursor::Position;
-use crate::verify::files::{self, TrailFile};
+use crate::trail::{Trail, TrailFile};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -83,7 +83,10 @@ impl Source {
 
     /// The stream's files, oldest first.
     pub(crate) fn files(&self) -> io::Result<Vec<TrailFile>> {
-        Ok(files::list(&self.dir, Some(&self.prefix))?.files)
+        match Trail::open(&self.dir, Some(&self.prefix)) {
+            Ok(t) => Ok(t.files().to_vec()),
+            Err(e) => Err(io::Error::other(e)),
+        }
     }
 
     /// The next complete record; `None` when everything written so far has been read.
@@ -108,7 +111,7 @@ impl Source {
             let later = self
                 .files()?
                 .into_iter()
-                .any(|f| after(&self.prefix, &f.base, &base));
+                .any(|f| after(&self.prefix, f.written_as(), &base));
             if !later {
                 return Ok(None);
             }
@@ -145,12 +148,12 @@ impl Source {
             },
             Some(pos) => {
                 if pos.offset != u64::MAX {
-                    if let Some(f) = files.iter().find(|f| f.base == pos.file) {
+                    if let Some(f) = files.iter().find(|f| f.written_as() == pos.file) {
                         (f.clone(), pos.offset)
                     } else {
                         match files
                             .into_iter()
-                            .find(|f| after(&self.prefix, &f.base, &pos.file))
+                            .find(|f| after(&self.prefix, f.written_as(), &pos.file))
                         {
                             Some(f) => {
                                 self.skipped.push(Skipped::MissingFile(pos.file.clone()));
@@ -166,7 +169,7 @@ impl Source {
                     // Past the end of `pos.file`: the first file after it.
                     match files
                         .into_iter()
-                        .find(|f| after(&self.prefix, &f.base, &pos.file))
+                        .find(|f| after(&self.prefix, f.written_as(), &pos.file))
                     {
                         Some(f) => (f, 0),
                         None => {
@@ -179,7 +182,7 @@ impl Source {
         };
         let reader = open_at(&file, offset)?;
         self.open = Some(Open {
-            base: file.base.clone(),
+            base: file.written_as().to_owned(),
             reader,
             offset,
             buf: Vec::with_capacity(CHUNK),
@@ -207,8 +210,8 @@ fn order_key<'a>(prefix: &str, name: &'a str) -> Option<(&'a str, u64)> {
 
 /// Opens `file` positioned at `offset` of its uncompressed content.
 fn open_at(file: &TrailFile, offset: u64) -> io::Result<Box<dyn Read + Send>> {
-    let mut f = File::open(&file.path)?;
-    if !file.gz {
+    let mut f = File::open(file.path())?;
+    if !file.is_compressed() {
         f.seek(SeekFrom::Start(offset))?;
         return Ok(Box::new(f));
     }
@@ -219,7 +222,7 @@ fn open_at(file: &TrailFile, offset: u64) -> io::Result<Box<dyn Read + Send>> {
             io::ErrorKind::InvalidData,
             format!(
                 "{} is shorter than the shipping cursor's offset {offset}",
-                file.path.display()
+                file.path().display()
             ),
         ));
     }

@@ -20,7 +20,6 @@
 //! ```
 
 mod check;
-pub(crate) mod files;
 mod received;
 mod report;
 
@@ -28,6 +27,7 @@ pub use received::{verify_received, ReceivedReport};
 pub use report::{FileSummary, Problem, ProblemKind, Report, Warning};
 
 use crate::chain::ChainKey;
+use crate::trail::files;
 use std::error::Error;
 use std::fmt;
 use std::io;
