@@ -24,10 +24,11 @@ fn hundred_thousand_audit_records_arrive_byte_identical_and_the_central_copy_ver
 
     let central = Rsyslog::start(&tmp.path().join("central"), Input::Relp, 64 * 1024);
     let started = std::time::Instant::now();
-    let health = Shipper::new(&trail, relp(central.port))
-        .poll_interval(Duration::from_millis(20))
-        .run_until_idle()
-        .unwrap();
+    let health = ship_support::until_idle(
+        Shipper::new(&trail, relp(central.port)).poll_interval(Duration::from_millis(20)),
+        Duration::from_secs(90),
+        &central,
+    );
     eprintln!("shipped in {:?}: {health:?}", started.elapsed());
     assert_eq!(
         health.acknowledged as usize,
@@ -204,10 +205,11 @@ fn a_record_over_the_receivers_limit_is_refused_counted_and_never_truncated() {
     });
     let written = local_records(&trail);
     let central = Rsyslog::start(&tmp.path().join("central"), Input::Relp, 64 * 1024);
-    let h = quick(&trail, central.port)
-        .max_message_size(64 * 1024)
-        .run_until_idle()
-        .unwrap();
+    let h = ship_support::until_idle(
+        quick(&trail, central.port).max_message_size(64 * 1024),
+        Duration::from_secs(30),
+        &central,
+    );
     assert_eq!(h.refused_oversize, 1, "{h:?}");
     let err = h.last_error.unwrap_or_default();
     assert!(

@@ -20,7 +20,7 @@ pub enum Input {
     Relp,
     /// imtcp with TLS (gtls driver, anonymous clients): RFC 5425.
     TcpTls(TlsFiles),
-    /// imrelp with TLS (anonymous clients).
+    /// imrelp with TLS; clients must present a certificate signed by the CA.
     RelpTls(TlsFiles),
 }
 
@@ -30,6 +30,9 @@ pub struct TlsFiles {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// A client certificate signed by the same CA, and its key.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 pub struct Rsyslog {
@@ -71,7 +74,7 @@ impl Rsyslog {
                 String::new(),
                 "module(load=\"imrelp\")".to_owned(),
                 format!(
-                    "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"central\" tls=\"on\" tls.authMode=\"anon\" tls.caCert=\"{}\" tls.myCert=\"{}\" tls.myPrivKey=\"{}\")",
+                    "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"central\" tls=\"on\" tls.authMode=\"certvalid\" tls.caCert=\"{}\" tls.myCert=\"{}\" tls.myPrivKey=\"{}\")",
                     t.ca.display(), t.cert.display(), t.key.display()
                 ),
             ),
@@ -137,7 +140,15 @@ ruleset(name="central") {{
             .open(&self.stderr)
             .unwrap();
         let out = err.try_clone().unwrap();
-        let child = Command::new(rsyslogd())
+        let mut cmd = Command::new(rsyslogd());
+        // SAFETY: prctl is async-signal-safe; a test killed mid-run leaves no rsyslogd behind.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
             .arg("-n")
             .arg("-f")
             .arg(&self.conf)
@@ -305,5 +316,24 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool, what: impl 
             panic!("timed out after {timeout:?}: {}", what());
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `shipper` until idle on a thread; panics (with the receiver's output) after `timeout`.
+pub fn until_idle(
+    shipper: tracing_audit::ship::Shipper,
+    timeout: Duration,
+    central: &Rsyslog,
+) -> tracing_audit::ship::Health {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(shipper.run_until_idle());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(r) => r.expect("shipper starts"),
+        Err(_) => panic!(
+            "the shipper did not finish within {timeout:?}; rsyslogd output:\n{}",
+            central.stderr()
+        ),
     }
 }

@@ -1,10 +1,11 @@
-//! The `tracing-audit` command line: verify, tail, query, correlate, hash, scrub.
+//! The `tracing-audit` command line: verify, tail, query, correlate, hash, scrub, ship.
 //!
 //! A client of the library's public API (`trail`, `verify`, `redact`): everything it does, an
 //! application can do too.
 //!
 //! Exit codes: 0 success (for `verify`: the trail is intact); 1 nothing matched (`correlate`);
 //! 2 bad arguments; 3 the command could not run (unreadable directory, key file, ...);
+//! 4 `ship --until-idle` refused or skipped records (everything else acknowledged);
 //! 10-19 `verify` found a problem (the class of the first one, see
 //! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 
@@ -13,8 +14,10 @@ mod progress;
 mod records;
 mod render;
 mod scrub;
+mod ship;
 mod tail;
 mod verify;
+mod verify_received;
 
 use clap::{Args, Parser, Subcommand};
 use std::fmt;
@@ -51,6 +54,10 @@ enum Command {
     Hash(HashArgs),
     /// Redact secrets and personal data from lines on stdin (JSON records or free text).
     Scrub(scrub::ScrubArgs),
+    /// Ship the trails in a directory to a central syslog receiver (RELP, or RFC 5424 over
+    /// TCP/TLS), resuming from a cursor; runs until stopped, or with --until-idle until
+    /// everything is acknowledged.
+    Ship(ship::ShipArgs),
 }
 
 /// Filters shared by `tail` and `query`.
@@ -132,6 +139,7 @@ fn main() -> ExitCode {
         Command::Correlate(a) => correlate::run(a),
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
+        Command::Ship(a) => ship::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
