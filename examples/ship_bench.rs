@@ -122,10 +122,10 @@ fn main() {
     let alt = t.elapsed();
     let alt_bytes = std::fs::read(&log).unwrap_or_default();
     println!(
-        "rsyslog imfile + omrelp: {:.0} records/s ({got} of {lines} lines after {:.2} s); byte-identical: {}",
+        "rsyslog imfile + omrelp: {:.0} records/s ({got} of {lines} lines after {:.2} s); what arrived is byte-identical to the trail's first lines: {}",
         got as f64 / alt.as_secs_f64(),
         alt.as_secs_f64(),
-        alt_bytes == written
+        written.starts_with(&alt_bytes)
     );
     fwd.stop();
     drop(central2);
