@@ -52,7 +52,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `gzip` | yes | compress closed files in a background thread |
-//! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, hash, scrub, ship) |
+//! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, hash, scrub, ship); a client of this crate's public API |
 //! | `ship` | no | [`ship`]: both streams to a central syslog receiver over RELP or RFC 5424 (TCP/TLS), acknowledged, resumable |
 //!
 //! # Known traps this crate avoids
@@ -60,7 +60,11 @@
 //! A global `registry().with(EnvFilter)` filters *every* layer: put filters on sibling layers
 //! (`.with_filter(..)`) or give directives to [`debug_filter`](layer::AuditLayerBuilder::debug_filter),
 //! never as a global layer, or `RUST_LOG=warn` removes INFO audit events before this layer sees
-//! them. A build with `tracing/release_max_level_*` below the audit floor is refused by `build()`.
+//! them. The layer cannot prevent that, but it finds out: [`AuditHandle::check_filters`] (call it
+//! after installing the subscriber) and every [`AuditHandle::sync`] fail with
+//! [`SyncErrorKind::Filtered`](layer::SyncErrorKind::Filtered), naming the callsites, and
+//! [`Health::filtered_callsites`](sink::Health::filtered_callsites) lists them. A build with
+//! `tracing/release_max_level_*` below the audit floor is refused by `build()`.
 
 #![warn(
     missing_docs,
@@ -84,6 +88,14 @@ pub mod trail;
 pub mod verify;
 
 pub use key::{KeyError, KeyErrorKind, KeySource};
+
+// The snippets in README.md and docs/ are compiled as doctests, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/operations.md")]
+struct OperationsDoctests;
 pub use layer::{AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, BuildError};
 pub use sink::FileSink;
 pub use stream::Stream;

@@ -247,7 +247,7 @@ fn two_layers_in_one_registry_do_not_collide() {
 
 #[test]
 fn audit_events_below_the_audit_floor_are_not_audit_records() {
-    let mut h = Harness::new(|b| b.audit_level(Level::WARN));
+    let mut h = Harness::new(|b| b.audit(|a| a.level(Level::WARN)));
     h.run(|| {
         info!(target: "audit", actor = "a", action = "info-level", outcome = "success");
         tracing::warn!(target: "audit", actor = "a", action = "warn-level", outcome = "success");
@@ -305,4 +305,18 @@ fn missing_destination_is_a_build_error() {
         .build::<tracing_subscriber::Registry>()
         .unwrap_err();
     assert!(err.to_string().contains("no audit destination"), "{err}");
+}
+
+#[test]
+fn the_debug_filter_may_be_a_ready_env_filter_and_never_touches_audit() {
+    let mut h = Harness::new(|b| b.debug_filter(tracing_subscriber::EnvFilter::new("warn")));
+    h.run(|| {
+        info!(target: "audit", actor = "alice", action = "read", outcome = "success");
+        info!("an info event the filter hides");
+        tracing::warn!("a warning it keeps");
+    });
+    assert_eq!(h.audit_records().len(), 1);
+    let debug = h.debug.records();
+    assert_eq!(debug.len(), 1, "{debug:?}");
+    assert_eq!(debug[0]["level"], "WARN");
 }

@@ -82,6 +82,11 @@ impl ChainConfig {
         self
     }
 
+    /// Whether the chain is keyed: without a key anyone who can write the files can recompute it.
+    pub(crate) fn is_keyed(&self) -> bool {
+        self.key.is_some()
+    }
+
     /// The framer the audit sink's writer thread drives.
     pub(crate) fn framer(&self) -> Box<dyn crate::sink::Framer> {
         Box::new(framer::ChainFramer::new(self))

@@ -23,16 +23,19 @@ pub(crate) fn write_rfc3339(t: SystemTime, out: &mut Vec<u8>) {
         Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
         Err(_) => (0, 0),
     };
-    let head = LAST_SECOND.with(|cell| {
-        let (cached_secs, cached) = cell.get();
-        if cached_secs == secs {
-            cached
-        } else {
-            let fresh = format_second(secs);
-            cell.set((secs, fresh));
-            fresh
-        }
-    });
+    // `try_with`: events may be emitted from a thread-local destructor.
+    let head = LAST_SECOND
+        .try_with(|cell| {
+            let (cached_secs, cached) = cell.get();
+            if cached_secs == secs {
+                cached
+            } else {
+                let fresh = format_second(secs);
+                cell.set((secs, fresh));
+                fresh
+            }
+        })
+        .unwrap_or_else(|_| format_second(secs));
     out.extend_from_slice(&head);
     out.push(b'.');
     let mut frac = [b'0'; 9];
