@@ -220,7 +220,7 @@ impl Walk<'_> {
         self.report.records += 1;
         self.report.last_seq = Some(self.report.last_seq.map_or(t.seq, |l| l.max(t.seq)));
         if self.next.is_none_or(|(want, _)| t.seq >= want) {
-            self.next = Some((t.seq + 1, t.mac));
+            self.next = Some((t.seq.saturating_add(1), t.mac));
         }
     }
 }
