@@ -52,7 +52,9 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `gzip` | yes | compress closed files in a background thread |
-//! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, hash, scrub, ship); a client of this crate's public API |
+//! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, export, hash, scrub, ship); a client of this crate's public API |
+//! | `export` | no | audit records as OCSF or ECS events for a SIEM ([`export`]) |
+//! | `opentelemetry` | no | OpenTelemetry `trace_id`/`span_id` in every record ([`otel`]; tracing-opentelemetry 0.34, opentelemetry 0.33) |
 //! | `ship` | no | [`ship`]: both streams to a central syslog receiver over RELP or RFC 5424 (TCP/TLS), acknowledged, resumable |
 //!
 //! # Known traps this crate avoids
@@ -75,8 +77,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod chain;
+#[cfg(feature = "export")]
+#[cfg_attr(docsrs, doc(cfg(feature = "export")))]
+pub mod export;
 mod key;
 pub mod layer;
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+pub mod otel;
 mod record;
 pub mod redact;
 #[cfg(feature = "ship")]

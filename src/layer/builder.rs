@@ -335,6 +335,7 @@ impl AuditLayerBuilder {
             schema_violations: AtomicU64::new(0),
             reach: Default::default(),
             notes,
+            dispatch: Default::default(),
         });
         let layer = AuditLayer {
             inner: Filtered::new(
