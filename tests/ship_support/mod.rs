@@ -228,6 +228,19 @@ ruleset(name="central") {{
         self.stop_with(libc::SIGTERM);
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`): a receiver that stops answering, then resumes.
+    pub fn freeze(&self, stopped: bool) {
+        if let Some(child) = &self.child {
+            let sig = if stopped {
+                libc::SIGSTOP
+            } else {
+                libc::SIGCONT
+            };
+            // SAFETY: signalling a child this harness started and has not reaped yet.
+            unsafe { libc::kill(child.id() as i32, sig) };
+        }
+    }
+
     /// SIGKILL: rsyslogd gets no chance to flush or answer anything.
     pub fn crash(&mut self) {
         self.stop_with(libc::SIGKILL);
