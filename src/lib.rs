@@ -52,11 +52,12 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `gzip` | yes | compress closed files in a background thread |
-//! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, export, hash, scrub); a client of this crate's public API |
+//! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, export, hash, scrub, ship); a client of this crate's public API |
 //! | `export` | no | audit records as OCSF or ECS events for a SIEM ([`export`]) |
 //! | `opentelemetry` | no | OpenTelemetry `trace_id`/`span_id` in every record ([`otel`]; tracing-opentelemetry 0.34, opentelemetry 0.33) |
 //! | `http` | no | [`http`]: a tower middleware auditing every HTTP request, with a policy and fail-closed mode |
 //! | `axum` | no | `http` plus axum's matched route template and `ConnectInfo` peer address |
+//! | `ship` | no | [`ship`]: both streams to a central syslog receiver over RELP or RFC 5424 (TCP/TLS), acknowledged, resumable |
 //!
 //! # Known traps this crate avoids
 //!
@@ -92,6 +93,9 @@ pub mod layer;
 pub mod otel;
 mod record;
 pub mod redact;
+#[cfg(feature = "ship")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ship")))]
+pub mod ship;
 pub mod sink;
 mod stream;
 pub mod trail;

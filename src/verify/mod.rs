@@ -20,10 +20,12 @@
 //! ```
 
 mod check;
+mod received;
 mod report;
 #[cfg(feature = "signed-seals")]
 mod seals;
 
+pub use received::{verify_received, ReceivedReport};
 pub use report::{FileSummary, Problem, ProblemKind, Report, SealSummary, Warning};
 
 use crate::chain::ChainKey;

@@ -1,5 +1,5 @@
-//! The `tracing-audit` command line: verify, tail, query, correlate, timeline, report, export,
-//! hash, scrub.
+//! The `tracing-audit` command line: verify, keygen, tail, query, correlate, timeline, report,
+//! export, hash, scrub, ship.
 //!
 //! A client of the library's public API (`trail`, `verify`, `redact`): everything it does, an
 //! application can do too.
@@ -8,7 +8,8 @@
 //! 2 bad arguments; 3 the command could not run (unreadable directory, key file, ...);
 //! 4 (`query`, `correlate`, `tail`, `timeline`, `report`) the command ran, but a file could not
 //! be read or not to its end (a truncated `.gz`): a warning on stderr names it, the output holds
-//! everything the other files (and the damaged one up to its damage) contain;
+//! everything the other files (and the damaged one up to its damage) contain; for
+//! `ship --until-idle`: records were refused or skipped (everything else acknowledged);
 //! 10-23 `verify` found a problem (the class of the first one, see
 //! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 //!
@@ -23,9 +24,11 @@ mod records;
 mod render;
 mod report;
 mod scrub;
+mod ship;
 mod tail;
 mod timeline;
 mod verify;
+mod verify_received;
 
 use tracing_audit::chain::SigningState;
 
@@ -77,6 +80,10 @@ enum Command {
     Hash(HashArgs),
     /// Redact secrets and personal data from lines on stdin (JSON records or free text).
     Scrub(scrub::ScrubArgs),
+    /// Ship the trails in a directory to a central syslog receiver (RELP, or RFC 5424 over
+    /// TCP/TLS), resuming from a cursor; runs until stopped, or with --until-idle until
+    /// everything is acknowledged.
+    Ship(ship::ShipArgs),
 }
 
 /// Filters shared by `tail`, `query` and `export`.
@@ -169,6 +176,7 @@ fn main() -> ExitCode {
         Command::Export(a) => export::run(a),
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
+        Command::Ship(a) => ship::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -10,7 +10,12 @@ use tracing_audit::verify::{Keys, Verifier};
 #[derive(Args, Debug)]
 pub(super) struct VerifyArgs {
     /// The trail directory.
-    dir: PathBuf,
+    #[arg(required_unless_present = "received")]
+    dir: Option<PathBuf>,
+    /// Instead of a trail directory, check the file a central receiver wrote (one record per
+    /// line, as received): gap-free from its first record, exact duplicates counted.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dir", "checkpoint", "prefix"])]
+    received: Option<PathBuf>,
     /// The chain key file (its bytes, one trailing newline removed).
     #[arg(long, value_name = "F")]
     key_file: Option<PathBuf>,
@@ -42,8 +47,16 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, CliError> {
         (Some(f), None) => Keys::none().any_key_id(ChainKey::from_file("_", f)?),
         (None, _) => Keys::none(),
     };
+    if let Some(file) = &args.received {
+        return super::verify_received::run(file, &keys, args.json);
+    }
+    let Some(dir) = &args.dir else {
+        return Err(CliError(
+            "give a trail directory or --received FILE".to_owned(),
+        ));
+    };
     let mut progress = Progress::new("verifying");
-    let mut v = Verifier::new(&args.dir)
+    let mut v = Verifier::new(dir)
         .keys(keys)
         .on_progress(|p| progress.update(p.files_done, p.files_total, p.bytes_done));
     if let Some(p) = &args.prefix {

@@ -57,6 +57,7 @@ pub enum Rotation {
 /// | `max_age`           | unlimited          |
 /// | `max_total_bytes`   | unlimited          |
 /// | `min_age`           | none (0)           |
+/// | `keep_unshipped`    | off                |
 ///
 /// ```
 /// use std::time::Duration;
@@ -78,6 +79,8 @@ pub struct Retention {
     pub(super) max_age: Option<Duration>,
     pub(super) max_total_bytes: Option<u64>,
     pub(super) min_age: Duration,
+    /// Behind an `Arc` to keep `FileSink` (and the enums holding one) small.
+    pub(super) unshipped: Option<Arc<PathBuf>>,
 }
 
 impl Retention {
@@ -109,6 +112,15 @@ impl Retention {
     /// (an audit trail's legal minimum).
     pub fn min_age(mut self, age: Duration) -> Self {
         self.min_age = age;
+        self
+    }
+
+    /// Never deletes a file a shipper has not had acknowledged yet, whatever the limits: the
+    /// shipping cursor at `cursor` (see [`crate::ship`]) names the oldest file not fully
+    /// shipped; it and every later file are kept. A missing or unreadable cursor keeps every
+    /// file. Watch the shipper's lag counters: a receiver that stays down makes the disk fill.
+    pub fn keep_unshipped(mut self, cursor: impl Into<PathBuf>) -> Self {
+        self.unshipped = Some(Arc::new(cursor.into()));
         self
     }
 

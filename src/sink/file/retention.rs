@@ -24,6 +24,15 @@ pub(super) struct Pruned {
     pub(super) errors: Vec<io::Error>,
 }
 
+/// The file the shipping cursor at `cursor` stands in for `prefix` (`None`: nothing is known to
+/// be shipped). Format: `{"version":1,"streams":{"<prefix>":{"file":"<name>",...}}}`.
+fn shipping_position(cursor: &Path, prefix: &str) -> Option<DataName> {
+    let bytes = fs::read(cursor).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let file = v.get("streams")?.get(prefix)?.get("file")?.as_str()?;
+    naming::parse(prefix, file)
+}
+
 /// Deletes closed files of `prefix` in `dir` beyond the `retention` limits, oldest first.
 ///
 /// Never touches `active` or anything started after it, symlinks, files younger than
@@ -83,6 +92,12 @@ pub(super) fn prune(
     let mut files: Vec<Kept> = by_name.into_values().collect();
     files.sort_by(|a, b| a.name.cmp_age(&b.name));
 
+    // Files the shipper has not had acknowledged: this one (the oldest) and all after it.
+    let unshipped = retention
+        .unshipped
+        .as_deref()
+        .map(|cursor| shipping_position(cursor, prefix));
+
     let mut count = files.len();
     let mut total: u64 = files.iter().map(|k| k.bytes).sum();
     for kept in &files {
@@ -90,6 +105,14 @@ pub(super) fn prune(
         let age = now.duration_since(kept.modified).unwrap_or(Duration::ZERO);
         if !closed || age < retention.min_age {
             continue;
+        }
+        if let Some(oldest_unshipped) = &unshipped {
+            let shipped = oldest_unshipped
+                .as_ref()
+                .is_some_and(|u| kept.name.cmp_age(u) == Ordering::Less);
+            if !shipped {
+                continue;
+            }
         }
         let too_many = retention.max_files.is_some_and(|max| count > max.max(1));
         let too_old = retention.max_age.is_some_and(|max| age > max);
@@ -120,4 +143,48 @@ pub(super) fn prune(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".jsonl"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn files_not_yet_shipped_are_kept_whatever_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for n in 1..=5 {
+            fs::write(d.join(format!("audit.2026-12-01.000{n}.jsonl")), b"x\n").unwrap();
+        }
+        let cursor = d.join("ship.cursor");
+        let keep = Retention::keep_all().max_files(1).keep_unshipped(&cursor);
+        let now = SystemTime::now();
+        let active = "audit.2026-12-01.0005.jsonl";
+        // No cursor yet: nothing is known to be shipped.
+        assert_eq!(prune(d, "audit", &keep, active, now).files, 0);
+        fs::write(
+            &cursor,
+            br#"{"version":1,"streams":{"audit":{"file":"audit.2026-12-01.0003.jsonl","offset":1}}}"#,
+        )
+        .unwrap();
+        assert_eq!(prune(d, "audit", &keep, active, now).files, 2);
+        assert_eq!(
+            names(d),
+            [
+                "audit.2026-12-01.0003.jsonl",
+                "audit.2026-12-01.0004.jsonl",
+                "audit.2026-12-01.0005.jsonl"
+            ]
+        );
+    }
 }

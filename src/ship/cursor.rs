@@ -1,0 +1,219 @@
+//! Where shipping stands: the first byte not yet acknowledged, per stream, kept in one file.
+//!
+//! The file is replaced atomically (a temporary file in the same directory, fsynced, renamed over
+//! the old one, then the directory fsynced), so after a crash of the shipper or of the machine it
+//! holds either the old or the new positions, never a mix. Its format is a single JSON object,
+//! read by the file sink's retention too ([`Retention::keep_unshipped`]):
+//!
+//! ```text
+//! {"version":1,"streams":{"audit":{"file":"audit.2026-12-01.0003.jsonl","offset":52311,"seq":1041,"mac":"hmac-sha256:…"}}}
+//! ```
+//!
+//! `file` is the name the file was written under (without `.gz`), `offset` the byte offset, in
+//! its uncompressed content, just past the last acknowledged record's newline; `seq` and `mac`
+//! are that record's (audit stream only).
+//!
+//! [`Retention::keep_unshipped`]: crate::sink::file::Retention::keep_unshipped
+
+use super::error::{ShipError, ShipErrorKind};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The position just past the last acknowledged record of one stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    /// The file's name as written (`<prefix>.<stamp>.<NNNN>.jsonl`), without `.gz`.
+    pub file: String,
+    /// Offset in the file's uncompressed content, just past a newline.
+    pub offset: u64,
+    /// The last acknowledged record's sequence number (audit stream).
+    pub seq: Option<u64>,
+    /// The last acknowledged record's MAC (audit stream), as written in the record.
+    pub mac: Option<String>,
+}
+
+/// The cursor file: positions of every stream shipped from one directory.
+#[derive(Debug)]
+pub(crate) struct CursorFile {
+    path: PathBuf,
+    streams: Mutex<BTreeMap<String, Position>>,
+}
+
+impl CursorFile {
+    /// Opens `path`, or starts empty when it does not exist yet.
+    pub(crate) fn load(path: &Path) -> Result<Self, ShipError> {
+        let streams = match fs::read(path) {
+            Ok(bytes) => parse(&bytes).ok_or_else(|| {
+                ShipError::new(
+                    ShipErrorKind::Config,
+                    format!(
+                        "{} is not a shipping cursor (refusing to start over from the first file)",
+                        path.display()
+                    ),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                return Err(ShipError::with_source(
+                    ShipErrorKind::Io,
+                    format!("cannot read the cursor {}", path.display()),
+                    e,
+                ))
+            }
+        };
+        Ok(CursorFile {
+            path: path.to_owned(),
+            streams: Mutex::new(streams),
+        })
+    }
+
+    /// The stored position of `prefix`'s stream.
+    pub(crate) fn get(&self, prefix: &str) -> Option<Position> {
+        self.lock().get(prefix).cloned()
+    }
+
+    /// Records `pos` for `prefix` and makes the whole file durable before returning.
+    pub(crate) fn store(&self, prefix: &str, pos: &Position) -> Result<(), ShipError> {
+        // The lock is held across the write so two streams never interleave their renames.
+        let mut streams = self.lock();
+        streams.insert(prefix.to_owned(), pos.clone());
+        write_atomically(&self.path, &render(&streams)).map_err(|e| {
+            ShipError::with_source(
+                ShipErrorKind::Io,
+                format!("cannot write the cursor {}", self.path.display()),
+                e,
+            )
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Position>> {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn render(streams: &BTreeMap<String, Position>) -> Vec<u8> {
+    let mut map = Map::new();
+    for (prefix, pos) in streams {
+        let mut o = Map::new();
+        o.insert("file".into(), json!(pos.file));
+        o.insert("offset".into(), json!(pos.offset));
+        if let Some(seq) = pos.seq {
+            o.insert("seq".into(), json!(seq));
+        }
+        if let Some(mac) = &pos.mac {
+            o.insert("mac".into(), json!(mac));
+        }
+        map.insert(prefix.clone(), Value::Object(o));
+    }
+    let mut out = json!({"version": 1, "streams": map})
+        .to_string()
+        .into_bytes();
+    out.push(b'\n');
+    out
+}
+
+/// Parses a cursor file; `None` when it is not one.
+pub(crate) fn parse(bytes: &[u8]) -> Option<BTreeMap<String, Position>> {
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    if v.get("version")?.as_u64()? != 1 {
+        return None;
+    }
+    let mut out = BTreeMap::new();
+    for (prefix, p) in v.get("streams")?.as_object()? {
+        let file = p.get("file")?.as_str()?;
+        if file.contains('/') || file.is_empty() {
+            return None;
+        }
+        out.insert(
+            prefix.clone(),
+            Position {
+                file: file.to_owned(),
+                offset: p.get("offset")?.as_u64()?,
+                seq: p.get("seq").and_then(Value::as_u64),
+                mac: p.get("mac").and_then(Value::as_str).map(str::to_owned),
+            },
+        );
+    }
+    Some(out)
+}
+
+/// Temporary file, fsync, rename, fsync of the directory.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cursor".to_owned());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_survive_a_reload_and_the_file_is_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ship.cursor");
+        let c = CursorFile::load(&path).unwrap();
+        assert_eq!(c.get("audit"), None);
+        let audit = Position {
+            file: "audit.2026-12-01.0003.jsonl".into(),
+            offset: 52_311,
+            seq: Some(1041),
+            mac: Some("sha256:00".into()),
+        };
+        let debug = Position {
+            file: "debug.2026-12-01.0001.jsonl".into(),
+            offset: 7,
+            seq: None,
+            mac: None,
+        };
+        c.store("audit", &audit).unwrap();
+        c.store("debug", &debug).unwrap();
+        let again = CursorFile::load(&path).unwrap();
+        assert_eq!(again.get("audit"), Some(audit));
+        assert_eq!(again.get("debug"), Some(debug));
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["ship.cursor"], "no temporary file is left behind");
+    }
+
+    #[test]
+    fn a_damaged_cursor_is_an_error_not_a_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ship.cursor");
+        fs::write(
+            &path,
+            b"{\"version\":1,\"streams\":{\"audit\":{\"file\":\"a",
+        )
+        .unwrap();
+        let e = CursorFile::load(&path).unwrap_err();
+        assert_eq!(e.kind(), ShipErrorKind::Config);
+    }
+}

@@ -1,0 +1,459 @@
+//! Shipping both streams off the host to a central syslog receiver, with the local files as
+//! the write-ahead log.
+//!
+//! A [`Shipper`] reads one stream's files in order (sealed files, compressed ones, then the
+//! active one, by the sink's own file names), sends every record as one RFC 5424 message whose
+//! MSG is the JSON line byte for byte, and keeps a cursor that advances only when the receiver
+//! has acknowledged everything before it. The cursor is replaced atomically, so a restart of
+//! either side resumes exactly there: nothing is skipped, and what is sent twice is limited to
+//! what was in flight (the audit `seq` identifies it; `tracing-audit verify --received` counts
+//! it). A receiver outage only makes files pile up locally; with
+//! [`Retention::keep_unshipped`](crate::sink::file::Retention::keep_unshipped) retention does
+//! not delete them.
+//!
+//! | destination | acknowledged by | the cursor means |
+//! |---|---|---|
+//! | `relp://host:port` (TLS with [`Shipper::tls`]) | a RELP `200` per message | queued by the receiver (rsyslog: in its queue, on disk only with a disk-assisted queue) |
+//! | `syslog+tcp://host:port` | nothing | accepted by the local kernel: records in the socket buffers are lost if the receiver crashes |
+//! | `syslog+tls://host:port` (RFC 5425) | nothing | the same, over TLS |
+//!
+//! RELP is the right choice for the audit stream; plain syslog fits the debug stream and
+//! receivers without RELP (syslog-ng).
+//!
+//! The shipper runs on its own thread ([`Shipper::spawn`]), in the application next to the
+//! layer or in the `tracing-audit ship` sidecar, and never on the path of a logging call.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tracing_audit::ship::{Shipper, Tls};
+//! use tracing_audit::Stream;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let audit = Shipper::new("/var/log/myapp", "relp://central.example:2514".parse()?)
+//!     .stream(Stream::Audit)
+//!     .tls(Tls::ca_file("/etc/ssl/central-ca.pem"))
+//!     .spawn()?;
+//! // ... later, in a health check:
+//! let h = audit.health();
+//! if h.lag_bytes > 1 << 30 || !h.connected {
+//!     eprintln!("audit shipping behind: {h:?}");
+//! }
+//! audit.shutdown(Duration::from_secs(5));
+//! # Ok(()) }
+//! ```
+
+mod cursor;
+mod error;
+mod message;
+mod relp;
+mod run;
+mod source;
+mod tls;
+mod transport;
+
+pub use cursor::Position;
+pub use error::{ShipError, ShipErrorKind};
+pub use tls::Tls;
+pub use transport::{Destination, Protocol};
+
+use crate::Stream;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The name of the cursor file in the trail directory unless [`Shipper::cursor`] says otherwise.
+pub const DEFAULT_CURSOR: &str = "ship.cursor";
+
+/// Ships one stream's files to one receiver. A builder; [`spawn`](Shipper::spawn) starts it.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`stream`](Shipper::stream) | [`Stream::Audit`] |
+/// | [`prefix`](Shipper::prefix) | the stream's name (`audit`, `debug`) |
+/// | [`cursor`](Shipper::cursor) | `<dir>/ship.cursor` ([`DEFAULT_CURSOR`]) |
+/// | [`tls`](Shipper::tls) | none (required for `syslog+tls://`) |
+/// | [`facility`](Shipper::facility) | audit: 13 (log audit), debug: 1 (user) |
+/// | [`severity`](Shipper::severity) | audit: 6 (informational), debug: 7 (debug) |
+/// | [`app_name`](Shipper::app_name) | `tracing-audit` |
+/// | [`hostname`](Shipper::hostname) | this machine's name |
+/// | [`max_message_size`](Shipper::max_message_size) | 64 KiB (set rsyslog's `maxMessageSize` at least this high) |
+/// | [`window`](Shipper::window) | 128 messages in flight (RELP) |
+/// | [`connect_timeout`](Shipper::connect_timeout) | 5 s |
+/// | [`ack_timeout`](Shipper::ack_timeout) | 30 s without an acknowledgement while messages are in flight |
+/// | [`backoff`](Shipper::backoff) | 100 ms doubling to 30 s between connection attempts |
+/// | [`poll_interval`](Shipper::poll_interval) | 200 ms (how often an idle shipper looks for new records) |
+/// | [`cursor_interval`](Shipper::cursor_interval) | 1 s (the cursor is also saved whenever everything sent is acknowledged) |
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Shipper {
+    dir: PathBuf,
+    to: Destination,
+    stream: Stream,
+    prefix: Option<String>,
+    cursor: Option<PathBuf>,
+    tls: Option<Tls>,
+    facility: Option<u8>,
+    severity: Option<u8>,
+    app_name: String,
+    hostname: Option<String>,
+    max_message_size: usize,
+    window: usize,
+    connect_timeout: Duration,
+    ack_timeout: Duration,
+    backoff: (Duration, Duration),
+    poll_interval: Duration,
+    cursor_interval: Duration,
+}
+
+impl Shipper {
+    /// Ships the files in `dir` to `to`, every other setting at its default.
+    pub fn new(dir: impl Into<PathBuf>, to: Destination) -> Self {
+        Shipper {
+            dir: dir.into(),
+            to,
+            stream: Stream::Audit,
+            prefix: None,
+            cursor: None,
+            tls: None,
+            facility: None,
+            severity: None,
+            app_name: "tracing-audit".to_owned(),
+            hostname: None,
+            max_message_size: 64 * 1024,
+            window: 128,
+            connect_timeout: Duration::from_secs(5),
+            ack_timeout: Duration::from_secs(30),
+            backoff: (Duration::from_millis(100), Duration::from_secs(30)),
+            poll_interval: Duration::from_millis(200),
+            cursor_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// Which stream the files hold: sets the MSGID (`AUDIT`, `DEBUG`) and the default prefix,
+    /// facility and severity.
+    pub fn stream(mut self, stream: Stream) -> Self {
+        self.stream = stream;
+        self
+    }
+
+    /// The sink's file name prefix, when it is not the stream's name.
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        self.prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// Where the cursor is kept. Several shippers (one per stream) may share one file.
+    pub fn cursor(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cursor = Some(path.into());
+        self
+    }
+
+    /// Connects with TLS, verifying the receiver's certificate (RELP over TLS, or RFC 5425 with
+    /// `syslog+tls://`).
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The syslog facility (0-23).
+    pub fn facility(mut self, facility: u8) -> Self {
+        self.facility = Some(facility);
+        self
+    }
+
+    /// The syslog severity (0-7).
+    pub fn severity(mut self, severity: u8) -> Self {
+        self.severity = Some(severity);
+        self
+    }
+
+    /// The APP-NAME field.
+    pub fn app_name(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.app_name);
+        self
+    }
+
+    /// The HOSTNAME field.
+    pub fn hostname(mut self, name: &str) -> Self {
+        self.hostname = Some(name.to_owned());
+        self
+    }
+
+    /// The largest message (header and record) the receiver accepts. A larger record is
+    /// refused, counted and reported, never truncated: a cut record would break the chain.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// How many RELP messages may await their acknowledgement (at least 1).
+    pub fn window(mut self, n: usize) -> Self {
+        self.window = n.max(1);
+        self
+    }
+
+    /// How long connecting (and the TLS handshake) may take.
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// How long messages may await their acknowledgement before the session is dropped and
+    /// they are sent again on a new one.
+    pub fn ack_timeout(mut self, t: Duration) -> Self {
+        self.ack_timeout = t;
+        self
+    }
+
+    /// The pause after a failed connection attempt: `min`, doubling up to `max`.
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff = (min, max.max(min));
+        self
+    }
+
+    /// How often an idle shipper looks for new records.
+    pub fn poll_interval(mut self, t: Duration) -> Self {
+        self.poll_interval = t.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How often the cursor is saved while records keep coming.
+    pub fn cursor_interval(mut self, t: Duration) -> Self {
+        self.cursor_interval = t;
+        self
+    }
+
+    /// Checks the configuration, reads the TLS files and the cursor, and starts shipping on a
+    /// thread of its own.
+    pub fn spawn(self) -> Result<ShipperHandle, ShipError> {
+        let ready = self.prepare()?;
+        let shared = Arc::clone(&ready.shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("tracing-audit-ship-{}", ready.prefix))
+            .spawn(move || run::run(ready, false))
+            .map_err(|e| {
+                ShipError::with_source(ShipErrorKind::Io, "cannot start the shipping thread", e)
+            })?;
+        Ok(ShipperHandle {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Ships on the calling thread until every record in the directory has been acknowledged
+    /// (for batch jobs and `tracing-audit ship --until-idle`), then closes the session. A
+    /// receiver that is down is retried with backoff for as long as it takes.
+    pub fn run_until_idle(self) -> Result<Health, ShipError> {
+        let ready = self.prepare()?;
+        let shared = Arc::clone(&ready.shared);
+        run::run(ready, true);
+        Ok(shared.health())
+    }
+
+    fn prepare(self) -> Result<run::Ready, ShipError> {
+        let prefix = self
+            .prefix
+            .clone()
+            .unwrap_or_else(|| self.stream.as_str().to_owned());
+        if prefix.is_empty() || prefix.contains('/') {
+            return Err(ShipError::new(
+                ShipErrorKind::Config,
+                format!("{prefix:?} is not a file name prefix"),
+            ));
+        }
+        if self.facility.is_some_and(|f| f > 23) || self.severity.is_some_and(|s| s > 7) {
+            return Err(ShipError::new(
+                ShipErrorKind::Config,
+                "the facility must be 0-23 and the severity 0-7",
+            ));
+        }
+        let tls = match (self.to.protocol(), &self.tls) {
+            (Protocol::SyslogTcp, Some(_)) => {
+                return Err(ShipError::new(
+                    ShipErrorKind::Config,
+                    "syslog+tcp:// is plain TCP; use syslog+tls:// to ship over TLS",
+                ))
+            }
+            (Protocol::SyslogTls, None) => {
+                return Err(ShipError::new(
+                    ShipErrorKind::Config,
+                    "syslog+tls:// needs a CA to verify the receiver (Shipper::tls, --tls-ca)",
+                ))
+            }
+            (_, Some(tls)) => Some((tls.clone(), tls.client_config()?)),
+            (_, None) => None,
+        };
+        let cursor_path = self
+            .cursor
+            .clone()
+            .unwrap_or_else(|| self.dir.join(DEFAULT_CURSOR));
+        let cursor = shared_cursor(&cursor_path)?;
+        let (facility, severity) = match self.stream {
+            Stream::Audit => (13, 6),
+            Stream::Debug => (1, 7),
+        };
+        let msgid = self.stream.as_str().to_ascii_uppercase();
+        let hostname = self.hostname.clone().unwrap_or_else(message::hostname);
+        let header = message::Header::new(
+            self.facility.unwrap_or(facility),
+            self.severity.unwrap_or(severity),
+            &hostname,
+            &self.app_name,
+            &std::process::id().to_string(),
+            &msgid,
+        );
+        Ok(run::Ready {
+            prefix,
+            header,
+            tls,
+            cursor,
+            shared: Arc::new(Shared::default()),
+            config: self,
+        })
+    }
+}
+
+/// One cursor object per file in this process, so shippers of several streams sharing a
+/// cursor file never overwrite each other's positions.
+fn shared_cursor(path: &Path) -> Result<Arc<cursor::CursorFile>, ShipError> {
+    static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<cursor::CursorFile>>>> = OnceLock::new();
+    let key = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut open = OPEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    open.retain(|_, w| w.strong_count() > 0);
+    if let Some(c) = open.get(&key).and_then(Weak::upgrade) {
+        return Ok(c);
+    }
+    let c = Arc::new(cursor::CursorFile::load(path)?);
+    open.insert(key, Arc::downgrade(&c));
+    Ok(c)
+}
+
+/// How shipping is doing (a snapshot; see [`ShipperHandle::health`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Health {
+    /// Messages sent, resent ones included.
+    pub shipped: u64,
+    /// Records acknowledged (RELP) or accepted by the kernel (syslog): the cursor is past them.
+    pub acknowledged: u64,
+    /// Messages sent again on a new session because the previous one ended before they were
+    /// acknowledged (the receiver may hold them twice).
+    pub resent: u64,
+    /// Records larger than [`Shipper::max_message_size`]: not sent, not truncated.
+    pub refused_oversize: u64,
+    /// Records written and not yet acknowledged (audit: from the last `seq` on disk; debug:
+    /// those in flight).
+    pub lag_records: u64,
+    /// Bytes of the stream's files not yet acknowledged (compressed size for compressed files).
+    pub lag_bytes: u64,
+    /// Whether a session with the receiver is open.
+    pub connected: bool,
+    /// Sessions opened (the first and every reconnection).
+    pub sessions: u64,
+    /// Failures so far (connections, protocol, files); the last one is in `last_error`.
+    pub errors: u64,
+    /// Files or torn tails skipped because they were gone or incomplete (a gap the central
+    /// copy's verification reports).
+    pub skipped: u64,
+    /// The last failure, with its causes.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    shipped: AtomicU64,
+    acknowledged: AtomicU64,
+    resent: AtomicU64,
+    refused_oversize: AtomicU64,
+    lag_records: AtomicU64,
+    lag_bytes: AtomicU64,
+    connected: AtomicBool,
+    sessions: AtomicU64,
+    errors: AtomicU64,
+    skipped: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    stop: AtomicBool,
+    drain_until: Mutex<Option<Instant>>,
+    finished: AtomicBool,
+}
+
+impl Shared {
+    fn health(&self) -> Health {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Health {
+            shipped: get(&self.shipped),
+            acknowledged: get(&self.acknowledged),
+            resent: get(&self.resent),
+            refused_oversize: get(&self.refused_oversize),
+            lag_records: get(&self.lag_records),
+            lag_bytes: get(&self.lag_bytes),
+            connected: self.connected.load(Ordering::Relaxed),
+            sessions: get(&self.sessions),
+            errors: get(&self.errors),
+            skipped: get(&self.skipped),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+
+    fn failed(&self, e: &dyn std::error::Error) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error::chain(e));
+    }
+}
+
+/// A running shipper. Dropping it stops the thread without waiting for a drain; prefer
+/// [`shutdown`](ShipperHandle::shutdown).
+#[derive(Debug)]
+pub struct ShipperHandle {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ShipperHandle {
+    /// The counters, for a health endpoint or an alert on lag.
+    pub fn health(&self) -> Health {
+        self.shared.health()
+    }
+
+    /// Whether the thread has stopped.
+    pub fn is_finished(&self) -> bool {
+        self.shared.finished.load(Ordering::Acquire)
+    }
+
+    /// Ships what is already written for up to `drain` more, closes the session and stops.
+    /// Returns the final counters.
+    pub fn shutdown(mut self, drain: Duration) -> Health {
+        self.stop(drain);
+        self.shared.health()
+    }
+
+    fn stop(&mut self, drain: Duration) {
+        *self
+            .shared
+            .drain_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + drain);
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ShipperHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop(Duration::ZERO);
+        }
+    }
+}
