@@ -39,7 +39,10 @@ fn detector_names_are_the_documented_ones() {
             "email",
             "us_ssn",
             "ip_address",
-            "keyword_secret"
+            "keyword_secret",
+            "provider_token",
+            "cookie",
+            "iban"
         ]
     );
 }

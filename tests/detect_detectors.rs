@@ -347,7 +347,8 @@ fn keyword_secrets_are_redacted() {
     );
     assert_eq!(
         scrub(r#"{"api_key": "sk_live_4eC39HqLyjWDarjtT1zdp7dc"}"#),
-        r#"{"api_key": "[REDACTED:keyword_secret]"}"#
+        r#"{"api_key": "[REDACTED:stripe_key]"}"#,
+        "the provider's own format names the secret more precisely than its key"
     );
     assert_eq!(
         scrub("password=hunter2 user=bob"),

@@ -5,20 +5,34 @@
 
 use super::Action;
 
-/// Name fragments that mark a field as a credential. A field whose name contains one of these
-/// (ASCII case-insensitive) is masked unless a rule says otherwise.
+/// The words that mark a field as a credential when its name *ends* in one of them (ASCII
+/// case-insensitive, the name read as words: `db_password`, `clientSecret`, `X-Api-Key`,
+/// `session_token`, `HTTP_AUTHORIZATION`, `password_hash`). A word that only describes a secret
+/// (`password_changed_at`, `password_length`, `token_count`, `tokenizer`) does not mark the field.
+/// `key` counts after a word that makes it a secret (`api_key`, `access_key`, `private_key`,
+/// `signing_key`), not after `cache`, `idempotency`, `public` or `partition`. A matching field is
+/// masked unless a rule says otherwise.
 pub const DEFAULT_DENY: &[&str] = &[
     "password",
     "passwd",
+    "passphrase",
+    "pass",
+    "pwd",
+    "pw",
+    "pin",
     "secret",
     "token",
     "api_key",
     "apikey",
+    "access_key",
+    "private_key",
     "authorization",
     "cookie",
     "set-cookie",
-    "private_key",
     "credential",
+    "credentials",
+    "jwt",
+    "signature",
 ];
 
 /// One rule: fields whose name matches `pattern` get `action`.
@@ -109,8 +123,7 @@ impl FieldRules {
 }
 
 fn is_denied(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    DEFAULT_DENY.iter().any(|frag| lower.contains(frag))
+    super::detect::keyword::names_secret(name.as_bytes())
 }
 
 /// Iterative glob matching with single-star backtracking: linear in practice, never exponential.
@@ -154,10 +167,35 @@ mod tests {
             "Set-Cookie",
             "refresh_token",
             "aws_secret",
+            "passphrase",
+            "pwd_hash",
+            "pass",
+            "pin",
+            "privateKey",
+            "private-key",
+            "api-key",
+            "x-api-key",
+            "access_key",
+            "client_secret",
+            "jwt",
+            "session_token",
+            "HTTP_AUTHORIZATION",
         ] {
             assert_eq!(r.action_for(name), Action::Mask, "{name}");
         }
-        for name in ["user", "resource", "path", "status"] {
+        for name in [
+            "user",
+            "resource",
+            "path",
+            "status",
+            "password_changed_at",
+            "password_length",
+            "tokenizer",
+            "token_count",
+            "idempotency_key",
+            "cache_key",
+            "bypass",
+        ] {
             assert_eq!(r.action_for(name), Action::Keep, "{name}");
         }
     }
