@@ -70,14 +70,14 @@ fn domain_end(b: &[u8], from: usize) -> Option<usize> {
         labels += 1;
         last = label;
     }
-    // `logo@2x.png`: a resolution suffix and a file extension, not a host.
-    let asset = FILE_EXTENSIONS.iter().any(|e| last.eq_ignore_ascii_case(e));
     // An internationalised top-level label (`.рф`, `.xn--p1ai`) counts as alphabetic.
-    let tld_ok = last.len() >= 2
+    let tld_ok = labels >= 2
+        && last.len() >= 2
         && (last.iter().all(u8::is_ascii_alphabetic)
             || last.starts_with(b"xn--")
             || last.iter().all(|&c| c >= 0x80));
-    (labels >= 2 && tld_ok && !asset).then_some(end)
+    // `logo@2x.png`: a resolution suffix and a file extension, not a host.
+    (tld_ok && !FILE_EXTENSIONS.iter().any(|e| last.eq_ignore_ascii_case(e))).then_some(end)
 }
 
 /// `end` moved forward to a character boundary (a domain may end inside a non-ASCII label).

@@ -110,7 +110,7 @@ fn run(wanted: u32, text: &str, context: Context<'_>, hits: &mut Hits) {
     if wanted & prefilter::PEM != 0 {
         super::pem::find(text, hits);
     }
-    if wanted & prefilter::JWT != 0 {
+    if wanted & (prefilter::JWT | prefilter::PROVIDER) != 0 {
         super::tokens::find_jwts(text, hits);
     }
     if wanted & prefilter::GITHUB != 0 {

@@ -503,7 +503,8 @@ fn key_before(b: &[u8], sep: usize) -> Option<(usize, &[u8])> {
     }
     if end > 0 && matches!(b[end - 1], b'"' | b'\'') {
         end -= 1;
-        if end > 0 && b[end - 1] == b'\\' {
+        // `\"key\"`, and `\\\"key\\\"` in a `Debug` rendering of an escaped string.
+        while end > 0 && sep - end < MAX_PADDING + 8 && b[end - 1] == b'\\' {
             end -= 1;
         }
     }
@@ -559,8 +560,10 @@ pub(super) fn value_after(b: &[u8], sep: usize, prose: bool) -> (usize, usize) {
         i += 1;
     }
     i = unwrap_debug(b, i);
-    if b.get(i) == Some(&b'\\') && matches!(b.get(i + 1), Some(b'"' | b'\'')) {
-        i += 1;
+    // `\"value\"` inside an escaped string, escaped once or more.
+    let escapes = b[i..].iter().take(8).take_while(|&&c| c == b'\\').count();
+    if escapes > 0 && matches!(b.get(i + escapes), Some(b'"' | b'\'')) {
+        i += escapes;
     }
     match b.get(i) {
         Some(&quote @ (b'"' | b'\'' | b'`')) => {
@@ -568,14 +571,18 @@ pub(super) fn value_after(b: &[u8], sep: usize, prose: bool) -> (usize, usize) {
             let mut end = start;
             while end < b.len() && b[end] != b'\n' && b[end] != b'\r' {
                 if b[end] == quote {
-                    // `\"` closes a quoted value inside an escaped string; an escaped quote
-                    // inside a plain string does not end it.
-                    if end > start && b[end - 1] == b'\\' {
-                        let escaped_string = b.get(i.wrapping_sub(1)) == Some(&b'\\');
-                        if escaped_string {
-                            end -= 1;
-                            break;
-                        }
+                    let before = b[start..end]
+                        .iter()
+                        .rev()
+                        .take_while(|&&c| c == b'\\')
+                        .count();
+                    // In an escaped string, the same escaping closes the value; in a plain
+                    // one, an escaped quote is part of it.
+                    if escapes > 0 && before >= escapes {
+                        end -= escapes;
+                        break;
+                    }
+                    if before > 0 {
                         end += 1;
                         continue;
                     }
@@ -603,8 +610,9 @@ pub(super) fn value_after(b: &[u8], sep: usize, prose: bool) -> (usize, usize) {
                     words += 1;
                 }
             }
-            // A sentence-ending dot or colon is not part of the value.
-            while end > i && matches!(b[end - 1], b'.' | b':') {
+            // A sentence-ending dot or colon, or the escape of a closing quote (`\"` in a
+            // `Debug` rendering), is not part of the value.
+            while end > i && matches!(b[end - 1], b'.' | b':' | b'\\') {
                 end -= 1;
             }
             (i, end)
@@ -706,19 +714,28 @@ pub(super) fn looks_random(value: &[u8]) -> bool {
 
 /// Shannon entropy in bits per byte.
 pub(super) fn entropy(value: &[u8]) -> f64 {
+    let len = value.len() as f64;
+    let term = |count: u32| {
+        let p = f64::from(count) / len;
+        -p * p.log2()
+    };
+    // Short values (almost all) are counted by sorting a copy on the stack, which is cheaper
+    // than clearing and scanning a table of every byte value.
+    if value.len() <= 64 {
+        let mut buf = [0u8; 64];
+        let sorted = &mut buf[..value.len()];
+        sorted.copy_from_slice(value);
+        sorted.sort_unstable();
+        return sorted
+            .chunk_by(|a, b| a == b)
+            .map(|run| term(run.len() as u32))
+            .sum();
+    }
     let mut counts = [0u32; 256];
     for &c in value {
         counts[c as usize] += 1;
     }
-    let len = value.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / len;
-            -p * p.log2()
-        })
-        .sum()
+    counts.iter().filter(|&&c| c > 0).map(|&c| term(c)).sum()
 }
 
 /// A token made of only lower-case letters, long and varied enough that it is no word
@@ -813,7 +830,7 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
             b'(' if matches!(b.get(pos + 1), Some(b'"' | b'\\')) => (pos, Sep::Newtype),
             b'>' if pos > 0 && b[pos - 1].is_ascii_alphanumeric() => (pos, Sep::Element),
             b'-' if b.get(pos + 1) == Some(&b'-')
-                && (pos == 0 || is_blank(b[pos - 1]))
+                && (pos == 0 || !(is_key_byte(b[pos - 1]) || b[pos - 1] == b'-'))
                 && b.get(pos + 2).is_some_and(u8::is_ascii_alphabetic) =>
             {
                 match flag_end(b, pos + 2) {

@@ -171,7 +171,7 @@ impl Detector {
     /// The prefilter triggers this detector needs; see [`prefilter`].
     const fn triggers(self) -> u32 {
         match self {
-            Detector::Jwt => prefilter::JWT,
+            Detector::Jwt => prefilter::JWT | prefilter::PROVIDER,
             Detector::AuthHeader => prefilter::SEPARATOR | prefilter::AUTH_SCHEME,
             Detector::AwsKey => prefilter::AWS_ID | prefilter::SEPARATOR,
             Detector::GitHubToken => prefilter::GITHUB,

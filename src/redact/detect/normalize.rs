@@ -45,7 +45,7 @@ const MAX_DECODED: usize = 1 << 30;
 pub(super) fn starts_encoding(b: &[u8], i: usize) -> bool {
     let at = |k: usize| b.get(k).copied().unwrap_or(0);
     match b[i] {
-        b'\\' => matches!(at(i + 1), b'u' | b'/' | b'U'),
+        b'\\' => matches!(at(i + 1), b'u' | b'/' | b'U' | b'\\'),
         b'%' => at(i + 1).is_ascii_hexdigit() && at(i + 2).is_ascii_hexdigit(),
         c => c >= 0x80,
     }
@@ -66,15 +66,18 @@ pub(super) fn decode(text: &str) -> Option<Decoded> {
     while i < b.len() {
         let c = b[i];
         if c == b'\\' {
-            if let Some((ch, len)) = unicode_escape(b, i) {
-                out.push(ch, i, i + len);
-                i += len;
+            // Escaped once or more (a `Debug` rendering of a JSON string escapes the escape).
+            let run = b[i..].iter().take_while(|&&c| c == b'\\').count().min(8);
+            let last = i + run - 1;
+            if let Some((ch, len)) = unicode_escape(b, last) {
+                out.push(ch, i, last + len);
+                i = last + len;
                 changed = true;
                 continue;
             }
-            if b.get(i + 1) == Some(&b'/') {
-                out.push('/', i, i + 2);
-                i += 2;
+            if b.get(last + 1) == Some(&b'/') {
+                out.push('/', i, last + 2);
+                i = last + 2;
                 changed = true;
                 continue;
             }
@@ -263,6 +266,7 @@ mod tests {
     fn decodes_escapes_and_folds_look_alikes() {
         assert_eq!(dec(r"AK\u0049A"), "AKIA");
         assert_eq!(dec(r"https:\/\/h"), "https://h");
+        assert_eq!(dec(r"AK\\u0049A"), "AKIA");
         assert_eq!(dec("password%3Dx%20y"), "password=x y");
         assert_eq!(dec("ｐａｓｓ"), "pass");
         assert_eq!(dec("раssword"), "password");

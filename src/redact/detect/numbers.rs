@@ -237,7 +237,10 @@ fn issuer_accepts(b: &[u8], start: usize, end: usize, len: usize) -> bool {
 fn after_identifier_key(b: &[u8], start: usize) -> bool {
     let mut end = start;
     let mut skipped = 0;
-    while end > 0 && skipped < 4 && matches!(b[end - 1], b' ' | b'"' | b'\'' | b':' | b'=' | b'#') {
+    while end > 0
+        && skipped < 8
+        && matches!(b[end - 1], b' ' | b'"' | b'\'' | b':' | b'=' | b'#' | b'\\')
+    {
         if b[end - 1] == b'#' {
             // `#4111…` numbers something; `# 4111…` is a comment or a heading.
             return end == start;
