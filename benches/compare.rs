@@ -106,7 +106,7 @@ fn ours_files_with(dir: &Path, durability: Durability) -> Setup {
         .debug_to_files(FileSink::new(dir.join("debug")))
         .debug_filter(DEBUG_DIRECTIVES)
         .chain(ChainConfig::new().key(ChainKey::new("k1", b"bench chain key, 32 bytes long..")))
-        .hash_key(b"bench hash key")
+        .hash_key(tracing_audit::KeySource::bytes(*b"bench hash key"))
         .build()
         .expect("layer builds");
     Setup {

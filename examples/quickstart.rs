@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .debug_filter("info,quickstart=debug")
         .chain(chain);
     if std::env::var_os("AUDIT_HASH_KEY").is_some() {
-        builder = builder.hash_key_env("AUDIT_HASH_KEY");
+        builder = builder.hash_key(tracing_audit::KeySource::env("AUDIT_HASH_KEY"));
     }
     let (layer, guard) = builder.build()?;
     let audit = guard.handle();

@@ -70,17 +70,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod chain;
-#[cfg(feature = "cli")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
-#[doc(hidden)]
-pub mod cli;
+mod key;
 pub mod layer;
 mod record;
 pub mod redact;
 pub mod sink;
 mod stream;
+pub mod trail;
 pub mod verify;
 
+pub use key::{KeyError, KeyErrorKind, KeySource};
 pub use layer::{AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, BuildError};
 pub use sink::FileSink;
 pub use stream::Stream;

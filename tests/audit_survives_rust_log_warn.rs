@@ -11,7 +11,8 @@ fn audit_events_survive_rust_log_warn_and_debug_filter_off() {
     std::env::set_var("RUST_LOG", "warn");
 
     // Default configuration: the debug stream reads RUST_LOG.
-    let mut from_env = Harness::new(|b| b.debug_filter_env("RUST_LOG"));
+    let mut from_env =
+        Harness::new(|b| b.debug_filter(tracing_audit::layer::DebugFilter::from_env("RUST_LOG")));
     from_env.run(|| {
         for i in 0..100 {
             let _request = tracing::info_span!("request", request_id = i).entered();

@@ -148,3 +148,16 @@ fn verify_exit_codes_name_the_class_of_problem() {
     // Bad arguments: 2.
     assert_eq!(tool(&["verify"]).status.code(), Some(2));
 }
+
+#[test]
+fn an_error_and_its_causes_are_printed_once_each() {
+    let o = tool(&["verify", "/nonexistent/tracing-audit-trail"]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.matches("No such file or directory").count(),
+        1,
+        "the OS error once: {err}"
+    );
+    assert!(err.contains("/nonexistent/tracing-audit-trail"), "{err}");
+}

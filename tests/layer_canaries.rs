@@ -56,7 +56,7 @@ proptest! {
         (in_debug, c5) in message(),
         (in_error, c6) in message(),
     ) {
-        let mut h = Harness::new(|b| b.hash_key(b"canary key"));
+        let mut h = Harness::new(|b| b.hash_key(tracing_audit::KeySource::bytes(*b"canary key")));
         h.run(|| {
             let span = info_span!("request", context = %in_span, later = field::Empty);
             let _e = span.enter();

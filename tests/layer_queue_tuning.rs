@@ -36,7 +36,7 @@ fn flood_stalled_debug(n: u64, capacity: Option<usize>) -> (u64, u64) {
         .debug_to(debug.clone())
         .debug_filter("debug");
     if let Some(bytes) = capacity {
-        builder = builder.queue_capacity(Stream::Debug, bytes);
+        builder = builder.debug(|d| d.queue_capacity(bytes));
     }
     let (layer, guard) = builder.build().unwrap();
     let handle = guard.handle();
@@ -77,7 +77,7 @@ fn a_queue_too_large_to_allocate_is_a_build_error() {
     let err = AuditLayer::builder()
         .audit_to(Capture::default())
         .debug_to(Capture::default())
-        .queue_capacity(Stream::Debug, usize::MAX)
+        .debug(|d| d.queue_capacity(usize::MAX))
         .build::<tracing_subscriber::Registry>()
         .unwrap_err();
     let text = format!("{err}: {:?}", std::error::Error::source(&err));

@@ -92,8 +92,8 @@ fn secrets_are_absent_from_both_outputs_wherever_they_are_passed() {
 #[test]
 fn policies_may_differ_per_stream() {
     let mut h = Harness::new(|b| {
-        b.hash_key(b"test-key")
-            .redact_field_in(Stream::Debug, "actor", Action::Hash)
+        b.hash_key(tracing_audit::KeySource::bytes(*b"test-key"))
+            .debug(|d| d.redact_field("actor", Action::Hash))
             .redact_field("*_ssn", Action::Partial)
             .redact_field("session", Action::Drop)
     });
@@ -120,14 +120,12 @@ fn span_fields_follow_each_streams_detectors() {
     // the streams agree, and separately when they do not.
     use tracing_audit::redact::detect::{Detector, DetectorSet};
     let mut h = Harness::new(|b| {
-        b.detectors(
-            Stream::Debug,
-            DetectorSet::for_stream(Stream::Debug).set(Detector::Email, Action::Mask),
-        )
-        .detectors(
-            Stream::Audit,
-            DetectorSet::for_stream(Stream::Audit).set(Detector::Email, Action::Keep),
-        )
+        b.debug(|d| {
+            d.detectors(DetectorSet::for_stream(Stream::Debug).set(Detector::Email, Action::Mask))
+        })
+        .audit(|a| {
+            a.detectors(DetectorSet::for_stream(Stream::Audit).set(Detector::Email, Action::Keep))
+        })
     });
     h.run(|| {
         let _s = info_span!("request", contact = "bob@example.com", ticket = "T-1").entered();

@@ -247,7 +247,7 @@ fn two_layers_in_one_registry_do_not_collide() {
 
 #[test]
 fn audit_events_below_the_audit_floor_are_not_audit_records() {
-    let mut h = Harness::new(|b| b.audit_level(Level::WARN));
+    let mut h = Harness::new(|b| b.audit(|a| a.level(Level::WARN)));
     h.run(|| {
         info!(target: "audit", actor = "a", action = "info-level", outcome = "success");
         tracing::warn!(target: "audit", actor = "a", action = "warn-level", outcome = "success");

@@ -56,11 +56,12 @@ fn flood_through_the_layer_loses_no_audit_event_and_accounts_for_every_debug_eve
         .audit_to_files(
             FileSink::new(&audit_dir)
                 .max_file_size(256 << 10)
-                .compress(true)
-                .queue_capacity(4096),
+                .compress(true),
         )
+        .debug_to_files(FileSink::new(&debug_dir))
         // A tiny debug queue forces drops; a small audit queue forces back-pressure.
-        .debug_to_files(FileSink::new(&debug_dir).queue_capacity(2048))
+        .audit(|a| a.queue_capacity(4096))
+        .debug(|d| d.queue_capacity(2048))
         .debug_filter("info")
         .build()
         .unwrap();

@@ -74,10 +74,10 @@ fn writer_child(path: &str) {
 
 fn file_sink_child(dir: &str) {
     limit_file_size();
-    let config = FileSink::new(dir)
-        .rotation(Rotation::Never)
-        .drain_timeout(Duration::from_millis(200));
-    let (handle, guard) = testing::spawn_files(Stream::Audit, config, None).unwrap();
+    let config = FileSink::new(dir).rotation(Rotation::Never);
+    let (handle, guard) =
+        testing::spawn_files_draining(Stream::Audit, config, None, Duration::from_millis(200))
+            .unwrap();
     flood_and_report(&handle, guard);
 }
 

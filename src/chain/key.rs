@@ -1,11 +1,10 @@
 //! Chain keys: where the MAC key comes from, and its key id.
 
+use crate::key::{KeyError, KeySource};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::error::Error;
 use std::fmt;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A secret key for the HMAC-SHA256 chain, with the key id written into every record.
 ///
@@ -49,29 +48,26 @@ impl ChainKey {
 
     /// A key from the bytes of the environment variable `var`.
     ///
-    /// Fails when the variable is unset or empty.
+    /// # Errors
+    /// The variable is unset or empty.
     pub fn from_env(key_id: &str, var: &str) -> Result<Self, KeyError> {
-        let value = std::env::var_os(var).ok_or_else(|| KeyError {
-            source_desc: format!("environment variable {var}"),
-            kind: KeyErrorKind::Missing,
-        })?;
-        let bytes = os_bytes(&value);
-        if bytes.is_empty() {
-            return Err(KeyError {
-                source_desc: format!("environment variable {var}"),
-                kind: KeyErrorKind::Empty,
-            });
-        }
-        Ok(ChainKey::new(key_id, &bytes))
+        Self::from_source(key_id, &KeySource::env(var))
     }
 
     /// A key from a file: the file's bytes with one trailing `"\n"` or `"\r\n"` removed.
     ///
-    /// Fails when the file cannot be read or the key is empty.
+    /// # Errors
+    /// The file cannot be read or the key is empty.
     pub fn from_file(key_id: &str, path: impl AsRef<Path>) -> Result<Self, KeyError> {
-        let path = path.as_ref();
-        let bytes = read_key_file(path)?;
-        Ok(ChainKey::new(key_id, &bytes))
+        Self::from_source(key_id, &KeySource::file(path))
+    }
+
+    /// A key from any [`KeySource`].
+    ///
+    /// # Errors
+    /// The key cannot be loaded.
+    pub fn from_source(key_id: &str, source: &KeySource) -> Result<Self, KeyError> {
+        Ok(ChainKey::new(key_id, &source.load()?))
     }
 
     /// The key id written into records as `"kid"`.
@@ -83,37 +79,6 @@ impl ChainKey {
     pub(crate) fn mac(&self) -> Hmac<Sha256> {
         self.mac.clone()
     }
-}
-
-/// Reads a key file (chain key or hash key): its bytes with one trailing newline removed.
-pub(crate) fn read_key_file(path: &Path) -> Result<Vec<u8>, KeyError> {
-    let mut bytes = std::fs::read(path).map_err(|e| KeyError {
-        source_desc: format!("key file {}", path.display()),
-        kind: KeyErrorKind::Io(e, path.to_path_buf()),
-    })?;
-    if bytes.ends_with(b"\r\n") {
-        bytes.truncate(bytes.len() - 2);
-    } else if bytes.ends_with(b"\n") {
-        bytes.truncate(bytes.len() - 1);
-    }
-    if bytes.is_empty() {
-        return Err(KeyError {
-            source_desc: format!("key file {}", path.display()),
-            kind: KeyErrorKind::Empty,
-        });
-    }
-    Ok(bytes)
-}
-
-#[cfg(unix)]
-fn os_bytes(value: &std::ffi::OsStr) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    value.as_bytes().to_vec()
-}
-
-#[cfg(not(unix))]
-fn os_bytes(value: &std::ffi::OsStr) -> Vec<u8> {
-    value.to_string_lossy().into_owned().into_bytes()
 }
 
 /// Replaces every character a key id may not contain with `_`, so a key id never needs JSON
@@ -133,38 +98,5 @@ pub(crate) fn sanitize_key_id(key_id: &str) -> String {
         "_".to_owned()
     } else {
         id
-    }
-}
-
-/// A chain key could not be loaded.
-#[derive(Debug)]
-pub struct KeyError {
-    source_desc: String,
-    kind: KeyErrorKind,
-}
-
-#[derive(Debug)]
-enum KeyErrorKind {
-    Missing,
-    Empty,
-    Io(io::Error, PathBuf),
-}
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            KeyErrorKind::Missing => write!(f, "{} is not set", self.source_desc),
-            KeyErrorKind::Empty => write!(f, "{} holds an empty key", self.source_desc),
-            KeyErrorKind::Io(_, path) => write!(f, "cannot read key file {}", path.display()),
-        }
-    }
-}
-
-impl Error for KeyError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match &self.kind {
-            KeyErrorKind::Io(e, _) => Some(e),
-            _ => None,
-        }
     }
 }

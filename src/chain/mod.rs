@@ -21,9 +21,7 @@ mod key;
 
 pub(crate) use format::{compute, parse as parse_trailer, parse_seq, Alg, GENESIS_PREV};
 pub(crate) use framer::control_kind;
-#[cfg(feature = "cli")]
-pub(crate) use key::read_key_file;
-pub use key::{ChainKey, KeyError};
+pub use key::ChainKey;
 
 use std::time::Duration;
 
@@ -82,6 +80,11 @@ impl ChainConfig {
     pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self
+    }
+
+    /// Whether the chain is keyed: without a key anyone who can write the files can recompute it.
+    pub(crate) fn is_keyed(&self) -> bool {
+        self.key.is_some()
     }
 
     /// The framer the audit sink's writer thread drives.

@@ -1,20 +1,19 @@
 //! Configuring and building an [`AuditLayer`].
 
+use super::error::BuildError;
 use super::filter::RouteFilter;
 use super::route::{RoutePredicate, Router};
+use super::settings::{AuditSettings, DebugFilter, DebugSettings, FilterSource};
 use super::{AuditGuard, AuditHandle, AuditLayer, Core, Shared};
 use crate::chain::ChainConfig;
-use crate::redact::detect::DetectorSet;
+use crate::key::KeySource;
 use crate::redact::policy::StreamPolicy;
-use crate::redact::{Action, FieldRules, Pseudonymizer};
-use crate::sink::{self, SinkError, SinkSpec, Target, Tuning};
+use crate::redact::{Action, Pseudonymizer};
+use crate::sink::{self, SinkSpec, Target};
 use crate::Stream;
-use std::error::Error;
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use tracing_core::{Level, LevelFilter, Metadata};
 use tracing_subscriber::filter::{EnvFilter, Filtered};
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriter};
@@ -36,49 +35,52 @@ impl fmt::Debug for Destination {
     }
 }
 
-enum DebugFilterSource {
-    Directives(String),
-    Env(String),
-}
-
-enum KeySource {
-    Bytes(Vec<u8>),
-    Env(String),
-    File(PathBuf),
-}
-
 /// Configures an [`AuditLayer`].
+///
+/// Methods of the builder itself apply to the layer or to both streams; what one stream alone
+/// is configured with is set in [`audit`](Self::audit) ([`AuditSettings`]) or
+/// [`debug`](Self::debug) ([`DebugSettings`]), and nowhere else.
 ///
 /// | setting | default |
 /// |---|---|
-/// | audit destination | none: [`audit_to`](Self::audit_to) or [`audit_to_files`](Self::audit_to_files) is required |
-/// | debug destination | none: [`debug_to`](Self::debug_to) or [`debug_to_files`](Self::debug_to_files) is required |
-/// | debug filter | `RUST_LOG` ([`debug_filter_env`](Self::debug_filter_env)), `info` when unset |
+/// | audit destination | none: [`audit_to_files`](Self::audit_to_files) or [`audit_to`](Self::audit_to) is required |
+/// | debug destination | none: [`debug_to_files`](Self::debug_to_files) or [`debug_to`](Self::debug_to) is required |
+/// | debug filter | [`DebugFilter::from_env`]`("RUST_LOG")`, `info` when unset; never affects audit |
 /// | audit routing | targets `audit`, `audit::*`, `*::audit`; events with a field named `audit` |
-/// | audit floor | `INFO`: audit events at INFO, WARN, ERROR are written whatever `RUST_LOG` says |
 /// | span context floor | `INFO`: spans at INFO and above are always kept as context (this covers `#[instrument]`) |
-/// | field-name redaction | [`FieldRules::default`] (mask `password`, `token`, `secret`, ... in both streams) |
-/// | free-text detectors | [`DetectorSet::for_stream`] of each stream |
-/// | `actor`/`src_ip` in audit records | kept verbatim (e-mail and IP detectors off for them) |
+/// | field-name redaction | [`FieldRules::default`](crate::redact::FieldRules::default) (mask `password`, `token`, `secret`, ... in both streams) |
 /// | hash key | none: `Action::Hash` masks instead |
-/// | audit chain | [`ChainConfig::default`]: plain SHA-256, no key |
+/// | audit chain | [`ChainConfig::default`]: plain SHA-256, no key (accidental damage only, see [`AuditHandle::notes`]) |
 /// | value cap | [`DEFAULT_MAX_VALUE_LEN`] bytes per string value, marked when truncated |
-/// | queue, drain timeout | the destination's (FileSink) or 8 MiB and 30 s; see [`queue_capacity`](Self::queue_capacity) |
+/// | per-stream settings | [`AuditSettings`], [`DebugSettings`] |
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tracing::Level;
+/// use tracing_audit::{sink::{FileSink, Overflow}, AuditLayer};
+///
+/// # fn main() -> Result<(), tracing_audit::BuildError> {
+/// let (layer, guard) = AuditLayer::builder()
+///     .audit_to_files(FileSink::new("logs/audit"))
+///     .debug_to_files(FileSink::new("logs/debug"))
+///     .debug_filter("info,my_app=debug")
+///     .audit(|a| a.level(Level::INFO).overflow(Overflow::BlockFor(Duration::from_secs(1))))
+///     .debug(|d| d.queue_capacity(1 << 20))
+///     .build()?;
+/// # drop((layer, guard)); Ok(()) }
+/// ```
 #[must_use]
 pub struct AuditLayerBuilder {
     audit: Option<Destination>,
     debug: Option<Destination>,
-    debug_filter: DebugFilterSource,
+    debug_filter: DebugFilter,
     router: Router,
-    audit_floor: LevelFilter,
     context_floor: LevelFilter,
-    field_rules: [FieldRules; 2],
-    detectors: [DetectorSet; 2],
-    identity_keeps: bool,
+    audit_settings: AuditSettings,
+    debug_settings: DebugSettings,
     hash_key: Option<KeySource>,
     chain: ChainConfig,
     max_value_len: usize,
-    tuning: [Tuning; 2],
 }
 
 impl fmt::Debug for AuditLayerBuilder {
@@ -86,10 +88,11 @@ impl fmt::Debug for AuditLayerBuilder {
         f.debug_struct("AuditLayerBuilder")
             .field("audit", &self.audit)
             .field("debug", &self.debug)
+            .field("debug_filter", &self.debug_filter)
             .field("router", &self.router)
-            .field("audit_floor", &self.audit_floor)
             .field("context_floor", &self.context_floor)
-            .field("field_rules", &self.field_rules)
+            .field("audit_settings", &self.audit_settings)
+            .field("debug_settings", &self.debug_settings)
             .field("chain", &self.chain)
             .field("max_value_len", &self.max_value_len)
             .finish_non_exhaustive()
@@ -108,26 +111,25 @@ impl AuditLayerBuilder {
         AuditLayerBuilder {
             audit: None,
             debug: None,
-            debug_filter: DebugFilterSource::Env("RUST_LOG".to_owned()),
+            debug_filter: DebugFilter::default(),
             router: Router::default(),
-            audit_floor: LevelFilter::INFO,
             context_floor: LevelFilter::INFO,
-            field_rules: [FieldRules::default(), FieldRules::default()],
-            detectors: [
-                DetectorSet::for_stream(Stream::Audit),
-                DetectorSet::for_stream(Stream::Debug),
-            ],
-            identity_keeps: true,
+            audit_settings: AuditSettings::default(),
+            debug_settings: DebugSettings::default(),
             hash_key: None,
             chain: ChainConfig::default(),
             max_value_len: DEFAULT_MAX_VALUE_LEN,
-            tuning: [Tuning::DEFAULT; 2],
         }
     }
 
     /// Writes the audit stream to any `MakeWriter` (for example a `tracing_appender::rolling`
     /// appender). Records are still sequenced and chained; rotation and retention are then the
     /// writer's business and files carry no seals.
+    ///
+    /// `sync()` flushes the very writer that wrote the records, but a writer that hands records
+    /// on to somewhere else (`tracing_appender::non_blocking` queues them for its own thread)
+    /// cannot promise they reached their destination: prefer
+    /// [`audit_to_files`](Self::audit_to_files) for the audit trail.
     pub fn audit_to<M>(mut self, writer: M) -> Self
     where
         M: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -157,17 +159,23 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// `EnvFilter` directives for the debug stream (`"info,my_app=debug"`). Never affects the
-    /// audit stream.
-    pub fn debug_filter(mut self, directives: &str) -> Self {
-        self.debug_filter = DebugFilterSource::Directives(directives.to_owned());
+    /// The debug stream's filter: directives (`"info,my_app=debug"`), an [`EnvFilter`], or
+    /// [`DebugFilter::from_env`]. Never affects the audit stream.
+    pub fn debug_filter(mut self, filter: impl Into<DebugFilter>) -> Self {
+        self.debug_filter = filter.into();
         self
     }
 
-    /// Reads the debug stream's directives from the environment variable `var` (default
-    /// `RUST_LOG`); `info` when it is unset.
-    pub fn debug_filter_env(mut self, var: &str) -> Self {
-        self.debug_filter = DebugFilterSource::Env(var.to_owned());
+    /// Configures the audit stream: its level floor, overflow behaviour, redaction and queue.
+    /// See [`AuditSettings`].
+    pub fn audit(mut self, configure: impl FnOnce(AuditSettings) -> AuditSettings) -> Self {
+        self.audit_settings = configure(self.audit_settings);
+        self
+    }
+
+    /// Configures the debug stream's redaction and queue. See [`DebugSettings`].
+    pub fn debug(mut self, configure: impl FnOnce(DebugSettings) -> DebugSettings) -> Self {
+        self.debug_settings = configure(self.debug_settings);
         self
     }
 
@@ -198,13 +206,6 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Audit-routed events less severe than `level` are not audit records (they are treated as
-    /// debug events). Default `INFO`.
-    pub fn audit_level(mut self, level: Level) -> Self {
-        self.audit_floor = LevelFilter::from_level(level);
-        self
-    }
-
     /// Spans at `level` or more severe are always kept as context for both streams, whatever the
     /// debug filter says. Default `INFO`.
     pub fn context_level(mut self, level: Level) -> Self {
@@ -212,75 +213,29 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Adds a field-name rule (glob, case-insensitive) to both streams.
-    pub fn redact_field(self, pattern: &str, action: Action) -> Self {
-        self.redact_field_in(Stream::Audit, pattern, action)
-            .redact_field_in(Stream::Debug, pattern, action)
-    }
-
-    /// Adds a field-name rule to one stream, e.g. hash `actor` in debug but keep it in audit.
-    pub fn redact_field_in(mut self, stream: Stream, pattern: &str, action: Action) -> Self {
-        let i = super::plan::stream_index(stream);
-        self.field_rules[i] = std::mem::take(&mut self.field_rules[i]).rule(pattern, action);
+    /// Adds a field-name rule (glob, case-insensitive) to both streams. A rule for one stream
+    /// is added with [`AuditSettings::redact_field`] or [`DebugSettings::redact_field`].
+    pub fn redact_field(mut self, pattern: &str, action: Action) -> Self {
+        self.audit_settings = self.audit_settings.redact_field(pattern, action);
+        self.debug_settings = self.debug_settings.redact_field(pattern, action);
         self
     }
 
-    /// Replaces one stream's field-name rules.
-    pub fn field_rules(mut self, stream: Stream, rules: FieldRules) -> Self {
-        self.field_rules[super::plan::stream_index(stream)] = rules;
-        self
-    }
-
-    /// Replaces one stream's free-text detectors.
-    pub fn detectors(mut self, stream: Stream, detectors: DetectorSet) -> Self {
-        self.detectors[super::plan::stream_index(stream)] = detectors;
-        self
-    }
-
-    /// Whether an audit record's `actor` and `src_ip` are exempt from the e-mail and IP
-    /// detectors (default `true`: the trail must say who and from where). Set `false` to
-    /// pseudonymize them too (GDPR), with a hash key configured.
-    pub fn keep_identity_in_audit(mut self, keep: bool) -> Self {
-        self.identity_keeps = keep;
-        self
-    }
-
-    /// The key for `Action::Hash` pseudonyms (`hmac-sha256:<hex>`).
-    pub fn hash_key(mut self, key: &[u8]) -> Self {
-        self.hash_key = Some(KeySource::Bytes(key.to_vec()));
-        self
-    }
-
-    /// Reads the hash key from an environment variable at `build()`.
-    pub fn hash_key_env(mut self, var: &str) -> Self {
-        self.hash_key = Some(KeySource::Env(var.to_owned()));
-        self
-    }
-
-    /// Reads the hash key from a file at `build()` (one trailing newline is ignored).
-    pub fn hash_key_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.hash_key = Some(KeySource::File(path.as_ref().to_path_buf()));
+    /// The key for `Action::Hash` pseudonyms (`hmac-sha256:<hex>`), loaded at `build()`.
+    ///
+    /// ```
+    /// use tracing_audit::{AuditLayer, KeySource};
+    /// let builder = AuditLayer::builder().hash_key(KeySource::env("AUDIT_HASH_KEY"));
+    /// # let _ = builder;
+    /// ```
+    pub fn hash_key(mut self, key: KeySource) -> Self {
+        self.hash_key = Some(key);
         self
     }
 
     /// The audit chain: key, checkpoints.
     pub fn chain(mut self, chain: ChainConfig) -> Self {
         self.chain = chain;
-        self
-    }
-
-    /// How many bytes of records one stream may queue before AUDIT callers wait and DEBUG records
-    /// are dropped (default 8 MiB). Overrides [`FileSink::queue_capacity`](crate::sink::FileSink::queue_capacity);
-    /// the only way to size the queue of a `MakeWriter` destination.
-    pub fn queue_capacity(mut self, stream: Stream, bytes: usize) -> Self {
-        self.tuning[super::plan::stream_index(stream)].queue_capacity = Some(bytes);
-        self
-    }
-
-    /// How long dropping the guard waits for one stream's queue to drain (default 30 s).
-    /// Overrides [`FileSink::drain_timeout`](crate::sink::FileSink::drain_timeout).
-    pub fn drain_timeout(mut self, stream: Stream, timeout: Duration) -> Self {
-        self.tuning[super::plan::stream_index(stream)].drain_timeout = Some(timeout);
         self
     }
 
@@ -299,44 +254,51 @@ impl AuditLayerBuilder {
     ///   at the audit floor;
     /// - a destination is missing, a key cannot be read, or a sink cannot be opened.
     pub fn build<S>(self) -> Result<(AuditLayer<S>, AuditGuard), BuildError> {
-        check_static_level(tracing::level_filters::STATIC_MAX_LEVEL, self.audit_floor)?;
-        let debug_filter = match &self.debug_filter {
-            DebugFilterSource::Directives(d) => EnvFilter::builder().parse(d).map_err(|e| {
-                BuildError::new(format!("invalid debug filter {d:?}"), Some(Box::new(e)))
-            })?,
-            DebugFilterSource::Env(var) => match std::env::var(var) {
+        let audit_floor = self.audit_settings.floor;
+        check_static_level(tracing::level_filters::STATIC_MAX_LEVEL, audit_floor)?;
+        let debug_filter = match self.debug_filter.0 {
+            FilterSource::Ready(filter) => *filter,
+            FilterSource::Directives(d) => EnvFilter::builder()
+                .parse(&d)
+                .map_err(|e| BuildError::filter(format!("invalid debug filter {d:?}"), e))?,
+            FilterSource::Env(var) => match std::env::var(&var) {
                 Ok(d) if !d.trim().is_empty() => EnvFilter::builder().parse(&d).map_err(|e| {
-                    BuildError::new(
-                        format!("invalid debug filter in ${var} ({d:?})"),
-                        Some(Box::new(e)),
-                    )
+                    BuildError::filter(format!("invalid debug filter in ${var} ({d:?})"), e)
                 })?,
                 _ => EnvFilter::new("info"),
             },
         };
         let hasher = match &self.hash_key {
             None => None,
-            Some(source) => Some(Pseudonymizer::new(&load_key(source)?)),
+            Some(source) => Some(Pseudonymizer::new(
+                &source.load().map_err(BuildError::hash_key)?,
+            )),
         };
-        let audit = self.audit.ok_or_else(|| {
-            BuildError::new(
-                "no audit destination: call audit_to_files(..) or audit_to(..)".into(),
-                None,
-            )
-        })?;
-        let debug = self.debug.ok_or_else(|| {
-            BuildError::new(
-                "no debug destination: call debug_to_files(..) or debug_to(..)".into(),
-                None,
-            )
-        })?;
-        let [audit_rules, debug_rules] = self.field_rules;
-        let [audit_detectors, debug_detectors] = self.detectors;
+        let audit = self
+            .audit
+            .ok_or_else(|| BuildError::missing_destination(Stream::Audit))?;
+        let debug = self
+            .debug
+            .ok_or_else(|| BuildError::missing_destination(Stream::Debug))?;
+        let (audit_common, debug_common) = (self.audit_settings.common, self.debug_settings.common);
         let policies = [
-            StreamPolicy::new(audit_rules, audit_detectors, self.identity_keeps),
-            StreamPolicy::new(debug_rules, debug_detectors, false),
+            StreamPolicy::new(
+                audit_common.field_rules,
+                audit_common.detectors,
+                self.audit_settings.identity_keeps,
+            ),
+            StreamPolicy::new(debug_common.field_rules, debug_common.detectors, false),
         ];
-        let [audit_tuning, debug_tuning] = self.tuning;
+        let (audit_tuning, debug_tuning) = (audit_common.tuning, debug_common.tuning);
+        let mut notes = Vec::new();
+        if !self.chain.is_keyed() {
+            notes.push(
+                "the audit chain has no key: it detects accidental damage only, since anyone who \
+                 can write the files can recompute it; configure a ChainConfig key kept off this \
+                 host for tamper evidence"
+                    .to_owned(),
+            );
+        }
         let (audit_sink, audit_guard) = sink::spawn_tuned(
             SinkSpec {
                 stream: Stream::Audit,
@@ -360,7 +322,7 @@ impl AuditLayerBuilder {
         let shared = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             router: self.router,
-            audit_floor: self.audit_floor,
+            audit_floor,
             context_floor: self.context_floor,
             // Only span and field directives print brackets (`EnvFilter`'s Display lists them all).
             debug_filter_tracks_spans: debug_filter.to_string().contains('['),
@@ -371,6 +333,8 @@ impl AuditLayerBuilder {
             max_value_len: self.max_value_len,
             sinks: [audit_sink, debug_sink],
             schema_violations: AtomicU64::new(0),
+            reach: Default::default(),
+            notes,
         });
         let layer = AuditLayer {
             inner: Filtered::new(
@@ -396,13 +360,7 @@ impl AuditLayerBuilder {
 /// `release_max_level_*` features: that loss would be silent and total.
 fn check_static_level(static_max: LevelFilter, audit_floor: LevelFilter) -> Result<(), BuildError> {
     if static_max < audit_floor {
-        return Err(BuildError::new(
-            format!(
-                "tracing is compiled with a max level of {static_max} (a `max_level_*` or \
-                 `release_max_level_*` feature), which removes audit events at {audit_floor}"
-            ),
-            None,
-        ));
+        return Err(BuildError::static_max_level(static_max, audit_floor));
     }
     Ok(())
 }
@@ -411,67 +369,6 @@ fn target(d: Destination) -> Target {
     match d {
         Destination::Writer(w) => Target::Writer(w),
         Destination::Files(f) => Target::Files(f),
-    }
-}
-
-fn load_key(source: &KeySource) -> Result<Vec<u8>, BuildError> {
-    let key = match source {
-        KeySource::Bytes(b) => b.clone(),
-        KeySource::Env(var) => std::env::var_os(var)
-            .map(|v| v.into_encoded_bytes())
-            .ok_or_else(|| BuildError::new(format!("hash key variable ${var} is not set"), None))?,
-        KeySource::File(path) => {
-            let mut bytes = std::fs::read(path).map_err(|e| {
-                BuildError::new(
-                    format!("cannot read hash key file {}", path.display()),
-                    Some(Box::new(e)),
-                )
-            })?;
-            if bytes.ends_with(b"\n") {
-                bytes.pop();
-                if bytes.ends_with(b"\r") {
-                    bytes.pop();
-                }
-            }
-            bytes
-        }
-    };
-    if key.is_empty() {
-        return Err(BuildError::new("the hash key is empty".into(), None));
-    }
-    Ok(key)
-}
-
-/// Why [`AuditLayerBuilder::build`] failed.
-#[derive(Debug)]
-pub struct BuildError {
-    context: String,
-    source: Option<Box<dyn Error + Send + Sync + 'static>>,
-}
-
-impl BuildError {
-    fn new(context: String, source: Option<Box<dyn Error + Send + Sync + 'static>>) -> Self {
-        BuildError { context, source }
-    }
-
-    fn sink(stream: Stream, e: SinkError) -> Self {
-        BuildError::new(format!("cannot start the {stream} sink"), Some(Box::new(e)))
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.context)?;
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
-    }
-}
-
-impl Error for BuildError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
     }
 }
 

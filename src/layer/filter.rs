@@ -55,6 +55,9 @@ impl<S> Filter<S> for RouteFilter {
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
         match self.wanted(meta) {
             Wanted::Always => {
+                if meta.is_event() {
+                    self.shared.reach.saw_audit_callsite(meta);
+                }
                 if self.shared.debug_filter_tracks_spans {
                     // The debug filter learns here which span callsites its span directives
                     // match; without this it would never recognise the spans it filters by.

@@ -2,18 +2,24 @@
 //! its span context and hands one JSON line to the stream's sink.
 
 mod builder;
+mod error;
 mod event;
 mod filter;
 mod plan;
+mod reach;
 mod route;
+mod settings;
 mod spans;
 
-pub use builder::{AuditLayerBuilder, BuildError, DEFAULT_MAX_VALUE_LEN};
+pub use builder::{AuditLayerBuilder, DEFAULT_MAX_VALUE_LEN};
+pub use error::{BuildError, BuildErrorKind, SyncError, SyncErrorKind};
+pub use reach::FilteredCallsite;
+pub use settings::{AuditSettings, DebugFilter, DebugSettings};
 
 use crate::record::fields::Renderer;
 use crate::redact::policy::StreamPolicy;
 use crate::redact::Pseudonymizer;
-use crate::sink::{Health, SinkError, SinkGuard, SinkHandle};
+use crate::sink::{Health, SinkGuard, SinkHandle};
 use crate::Stream;
 use filter::RouteFilter;
 use plan::stream_index;
@@ -47,6 +53,10 @@ pub(crate) struct Shared {
     pub(crate) max_value_len: usize,
     pub(crate) sinks: [SinkHandle; 2],
     pub(crate) schema_violations: AtomicU64,
+    /// Whether audit callsites can reach the layer through the rest of the subscriber.
+    pub(crate) reach: reach::Reach,
+    /// What the configuration does not guarantee, said once at build time.
+    pub(crate) notes: Vec<String>,
 }
 
 impl fmt::Debug for Shared {
@@ -184,6 +194,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
+        self.shared.reach.registered_in(subscriber);
         self.inner.on_register_dispatch(subscriber)
     }
     fn on_layer(&mut self, subscriber: &mut S) {
@@ -263,24 +274,98 @@ impl fmt::Debug for AuditHandle {
 
 impl AuditHandle {
     /// Returns once every audit record emitted before the call is written and fsynced (whatever
-    /// the sink's durability policy) — or the error that prevents it. Use it to fail closed.
-    pub fn sync(&self) -> Result<(), SinkError> {
-        self.shared.sink(Stream::Audit).sync()
+    /// the sink's durability policy), or the error that prevents it. Use it to fail closed.
+    ///
+    /// It also fails, with [`SyncErrorKind::Filtered`], when another filter in the subscriber
+    /// disables audit callsites before this layer sees them (`registry().with(EnvFilter)` under
+    /// `RUST_LOG=warn`): those records were never emitted, and "nothing pending" would be a lie.
+    /// The subscriber is asked at most once a second, and whenever a new audit callsite
+    /// appears.
+    ///
+    /// For a `MakeWriter` destination, "durable" means written to and flushed by the writer
+    /// that wrote them; a writer that queues for a thread of its own (`non_blocking`) cannot
+    /// promise more than that.
+    pub fn sync(&self) -> Result<(), SyncError> {
+        self.check(false)?;
+        self.shared
+            .sink(Stream::Audit)
+            .sync()
+            .map_err(SyncError::sink)
     }
 
-    /// [`sync`](Self::sync) for one stream.
-    pub fn sync_stream(&self, stream: Stream) -> Result<(), SinkError> {
-        self.shared.sink(stream).sync()
+    /// Like [`sync`](Self::sync), but gives up with [`SyncErrorKind::TimedOut`] after
+    /// `timeout`, for a request path with a latency budget.
+    pub fn sync_timeout(&self, timeout: std::time::Duration) -> Result<(), SyncError> {
+        self.check(false)?;
+        self.shared
+            .sink(Stream::Audit)
+            .sync_timeout(timeout)
+            .map_err(SyncError::sink)
     }
 
-    /// The counters of one stream's sink.
+    /// Checks now that audit events can reach the layer: call it right after installing the
+    /// subscriber to refuse to start with a filter that empties the audit trail.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tracing_audit::{sink::FileSink, AuditLayer};
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let (layer, guard) = AuditLayer::builder()
+    ///     .audit_to_files(FileSink::new("logs/audit"))
+    ///     .debug_to_files(FileSink::new("logs/debug"))
+    ///     .build()?;
+    /// tracing_subscriber::registry().with(layer).init();
+    /// guard.handle().check_filters()?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SyncErrorKind::Filtered`], naming the callsites another filter disables.
+    pub fn check_filters(&self) -> Result<(), SyncError> {
+        self.check(true)
+    }
+
+    fn check(&self, fresh: bool) -> Result<(), SyncError> {
+        let filtered = self.shared.reach.filtered(&self.shared, fresh);
+        if filtered.is_empty() {
+            Ok(())
+        } else {
+            Err(SyncError::filtered(filtered))
+        }
+    }
+
+    /// The handle of one stream's sink: its [`Health`], `sync()` of that stream alone.
+    pub fn sink(&self, stream: Stream) -> SinkHandle {
+        self.shared.sink(stream).clone()
+    }
+
+    /// The counters of one stream's sink. For the audit stream,
+    /// [`Health::filtered_callsites`] also lists audit callsites another filter disables.
     pub fn health(&self, stream: Stream) -> Health {
-        self.shared.sink(stream).health()
+        let mut health = self.shared.sink(stream).health();
+        if stream == Stream::Audit {
+            health.filtered_callsites = self
+                .shared
+                .reach
+                .filtered(&self.shared, false)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        }
+        health
     }
 
     /// How many audit records were written without one of `actor`, `action`, `outcome`.
     pub fn schema_violations(&self) -> u64 {
         self.shared.schema_violations.load(Ordering::Relaxed)
+    }
+
+    /// What this configuration does not guarantee, for the application to log or show at
+    /// start-up: for example that an audit chain without a key only detects accidental
+    /// damage. Empty when there is nothing to say.
+    pub fn notes(&self) -> &[String] {
+        &self.shared.notes
     }
 }
 

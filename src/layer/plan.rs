@@ -130,7 +130,12 @@ pub(crate) fn plan_for(shared: &Shared, meta: &Metadata<'_>) -> Rc<Plan> {
     // Bridged `log` callsites are never inserted, so a hit is always a real callsite and the
     // field-name scan below only runs on a miss.
     let key = (shared.id, meta.callsite());
-    let cached = PLANS.with(|plans| plans.try_borrow().ok()?.get(&key).cloned());
+    // `try_with`: an event emitted from another thread-local's destructor may run after this
+    // one is gone; it then gets a plan built for it alone instead of a panic.
+    let cached = PLANS
+        .try_with(|plans| plans.try_borrow().ok()?.get(&key).cloned())
+        .ok()
+        .flatten();
     if let Some(plan) = cached {
         return plan;
     }
@@ -138,7 +143,7 @@ pub(crate) fn plan_for(shared: &Shared, meta: &Metadata<'_>) -> Rc<Plan> {
     if is_bridged_log(meta) {
         return plan;
     }
-    PLANS.with(|plans| {
+    let _ = PLANS.try_with(|plans| {
         // A plan built while this thread is inside `plan_for` (a nested event emitted by the
         // router's predicate) is simply not cached.
         if let Ok(mut plans) = plans.try_borrow_mut() {

@@ -23,16 +23,19 @@ pub(crate) fn write_rfc3339(t: SystemTime, out: &mut Vec<u8>) {
         Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
         Err(_) => (0, 0),
     };
-    let head = LAST_SECOND.with(|cell| {
-        let (cached_secs, cached) = cell.get();
-        if cached_secs == secs {
-            cached
-        } else {
-            let fresh = format_second(secs);
-            cell.set((secs, fresh));
-            fresh
-        }
-    });
+    // `try_with`: events may be emitted from a thread-local destructor.
+    let head = LAST_SECOND
+        .try_with(|cell| {
+            let (cached_secs, cached) = cell.get();
+            if cached_secs == secs {
+                cached
+            } else {
+                let fresh = format_second(secs);
+                cell.set((secs, fresh));
+                fresh
+            }
+        })
+        .unwrap_or_else(|_| format_second(secs));
     out.extend_from_slice(&head);
     out.push(b'.');
     let mut frac = [b'0'; 9];
@@ -43,15 +46,6 @@ pub(crate) fn write_rfc3339(t: SystemTime, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&frac);
     out.push(b'Z');
-}
-
-/// `t` as an RFC 3339 string (for records written off the hot path).
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let mut out = Vec::with_capacity(RFC3339_LEN);
-    write_rfc3339(t, &mut out);
-    // Only ASCII digits and punctuation were written.
-    String::from_utf8(out).unwrap_or_default()
 }
 
 fn format_second(unix_secs: i64) -> [u8; 19] {
@@ -103,6 +97,12 @@ mod tests {
     use super::*;
     use chrono::{DateTime, Utc};
     use std::time::Duration;
+
+    fn rfc3339(t: SystemTime) -> String {
+        let mut out = Vec::new();
+        write_rfc3339(t, &mut out);
+        String::from_utf8(out).unwrap()
+    }
 
     #[test]
     fn matches_chrono_for_many_instants() {

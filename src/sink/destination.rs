@@ -10,12 +10,31 @@ use super::file::FileSet;
 
 /// The writer thread's view of its target.
 ///
-/// Files rotate, fsync and publish checkpoints. A `MakeWriter` cannot be read back, rotated or fsynced: it is written and flushed once per
-/// write call, and "synced" means the `MakeWriter` accepted and flushed the bytes.
+/// Files rotate, fsync and publish checkpoints. A `MakeWriter` cannot be read back, rotated or
+/// fsynced: each write call makes one writer, writes and flushes it, and "synced" means that
+/// writer accepted and flushed the bytes.
 #[derive(Debug)]
 pub(crate) enum Destination {
-    Writer(BoxMakeWriter),
+    Writer(MadeWriter),
     Files(Box<FileSet>),
+}
+
+/// A `MakeWriter` target, with the outcome of the last flush until a sync reports it.
+#[derive(Debug)]
+pub(crate) struct MadeWriter {
+    make: BoxMakeWriter,
+    /// A flush failed after its writer accepted the bytes: the next sync fails with it, so the
+    /// records it covered are never confirmed (the writer that could retry it is gone).
+    flush_failed: Option<io::Error>,
+}
+
+impl MadeWriter {
+    pub(crate) fn new(make: BoxMakeWriter) -> Self {
+        MadeWriter {
+            make,
+            flush_failed: None,
+        }
+    }
 }
 
 impl Destination {
@@ -68,8 +87,8 @@ impl Destination {
     /// before it failed, so a retry neither repeats nor loses them.
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), (usize, io::Error)> {
         match self {
-            Destination::Writer(make_writer) => {
-                let mut writer = make_writer.make_writer();
+            Destination::Writer(target) => {
+                let mut writer = target.make.make_writer();
                 let mut done = 0;
                 while done < bytes.len() {
                     match writer.write(&bytes[done..]) {
@@ -79,6 +98,12 @@ impl Destination {
                         Err(err) => return Err((done, err)),
                     }
                 }
+                // Flushed here, by the writer that wrote: a writer made later for `sync` would
+                // be a different one (a fresh `BufWriter`, a fresh lock guard) with nothing of
+                // these bytes to flush. A failure is the sync's to report.
+                if let Err(err) = writer.flush() {
+                    target.flush_failed = Some(err);
+                }
                 Ok(())
             }
             // The file set cuts a failed write back off the file, so nothing of it was kept.
@@ -86,10 +111,14 @@ impl Destination {
         }
     }
 
-    /// Makes written bytes durable: fsync for files, `flush` for a `MakeWriter`.
+    /// Makes written bytes durable: fsync for files. A `MakeWriter`'s writer was flushed by
+    /// [`write`](Self::write) already; this reports how that went.
     pub(crate) fn sync(&mut self) -> io::Result<()> {
         match self {
-            Destination::Writer(make_writer) => make_writer.make_writer().flush(),
+            Destination::Writer(target) => match target.flush_failed.take() {
+                Some(err) => Err(err),
+                None => Ok(()),
+            },
             Destination::Files(files) => files.sync(),
         }
     }
@@ -124,7 +153,7 @@ impl Destination {
     /// Names the active target in error messages.
     pub(crate) fn describe(&self) -> String {
         match self {
-            Destination::Writer(mw) => format!("{mw:?}"),
+            Destination::Writer(target) => format!("{:?}", target.make),
             Destination::Files(files) => files.current_name().to_owned(),
         }
     }

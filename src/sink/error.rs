@@ -15,25 +15,30 @@ use crate::Stream;
 /// [`SinkError::io_error_kind`].
 #[derive(Debug, Clone)]
 pub struct SinkError {
-    kind: Kind,
+    kind: SinkErrorKind,
     context: String,
     source: Option<Arc<io::Error>>,
 }
 
+/// What kind of [`SinkError`] happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Writing, syncing, rotating or opening failed.
+#[non_exhaustive]
+pub enum SinkErrorKind {
+    /// Writing, syncing, rotating or opening failed; the I/O error is the source.
     Io,
     /// The sink has shut down (or its writer thread died); nothing more will be written.
     Closed,
-    /// `sync_timeout` gave up before the records were durable.
+    /// A bounded wait (`sync_timeout`) gave up before the records were durable.
     TimedOut,
+    /// An AUDIT record waited for room in a full queue longer than its
+    /// [`Overflow::BlockFor`](crate::sink::Overflow::BlockFor) bound and was not written.
+    Overflowed,
 }
 
 impl SinkError {
     pub(crate) fn io(context: impl Into<String>, source: Arc<io::Error>) -> Self {
         SinkError {
-            kind: Kind::Io,
+            kind: SinkErrorKind::Io,
             context: context.into(),
             source: Some(source),
         }
@@ -41,7 +46,7 @@ impl SinkError {
 
     pub(crate) fn closed(stream: Stream) -> Self {
         SinkError {
-            kind: Kind::Closed,
+            kind: SinkErrorKind::Closed,
             context: format!("the {stream} sink is shut down; records were not written"),
             source: None,
         }
@@ -49,7 +54,7 @@ impl SinkError {
 
     pub(crate) fn timed_out(stream: Stream) -> Self {
         SinkError {
-            kind: Kind::TimedOut,
+            kind: SinkErrorKind::TimedOut,
             context: format!("the {stream} sink did not make the records durable in time"),
             source: None,
         }
@@ -79,14 +84,20 @@ impl SinkError {
         }
     }
 
-    /// Whether the sink has shut down, so no retry can succeed.
-    pub fn is_closed(&self) -> bool {
-        self.kind == Kind::Closed
+    /// What went wrong.
+    pub fn kind(&self) -> SinkErrorKind {
+        self.kind
     }
 
-    /// Whether a bounded wait (`sync_timeout`) ran out before the records were durable.
-    pub fn is_timeout(&self) -> bool {
-        self.kind == Kind::TimedOut
+    pub(crate) fn overflowed(stream: Stream, count: u64) -> Self {
+        SinkError {
+            kind: SinkErrorKind::Overflowed,
+            context: format!(
+                "{count} {stream} record(s) were not written: the queue stayed full past the \
+                 overflow bound"
+            ),
+            source: None,
+        }
     }
 }
 
@@ -115,7 +126,7 @@ mod tests {
         assert_eq!(err.to_string(), "writing audit.jsonl");
         assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
         assert!(err.source().is_some());
-        assert!(!err.is_closed());
+        assert_eq!(err.kind(), SinkErrorKind::Io);
     }
 
     #[test]
@@ -141,7 +152,7 @@ mod tests {
     #[test]
     fn closed_error_names_the_stream() {
         let err = SinkError::closed(Stream::Audit);
-        assert!(err.is_closed());
+        assert_eq!(err.kind(), SinkErrorKind::Closed);
         assert!(err.to_string().contains("audit"));
         assert!(err.source().is_none());
     }

@@ -21,6 +21,8 @@ use std::sync::{Mutex, PoisonError};
 /// | `queued`     | records waiting in the queue right now                                    |
 /// | `failing`    | the writer is failing right now and has unwritten records                 |
 /// | `last_error` | the most recent error, with context (kept after recovery)                 |
+/// | `overflowed` | AUDIT records given up on after waiting for queue room past the `BlockFor` bound |
+/// | `filtered_callsites` | audit callsites another filter disables (from `AuditHandle::health`) |
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Health {
@@ -44,6 +46,13 @@ pub struct Health {
     pub failing: bool,
     /// The most recent error, with context.
     pub last_error: Option<String>,
+    /// Audit callsites another filter in the subscriber disables before the layer sees them
+    /// (see [`AuditHandle::sync`](crate::layer::AuditHandle::sync)); empty for a sink's own
+    /// health and for the debug stream.
+    pub filtered_callsites: Vec<String>,
+    /// AUDIT records not written because the queue stayed full past the
+    /// [`Overflow::BlockFor`](crate::sink::Overflow::BlockFor) bound.
+    pub overflowed: u64,
 }
 
 /// The live counters behind [`Health`], shared by callers and the writer thread.
@@ -56,6 +65,7 @@ pub(crate) struct Counters {
     pub(crate) rotations: AtomicU64,
     pub(crate) pruned: AtomicU64,
     pub(crate) syncs: AtomicU64,
+    pub(crate) overflowed: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -89,6 +99,8 @@ impl Counters {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
+            filtered_callsites: Vec::new(),
+            overflowed: self.overflowed.load(Ordering::Relaxed),
         }
     }
 }

@@ -29,7 +29,8 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let (layer, guard) = AuditLayer::builder()
 //!     .audit_to_files(FileSink::new("/var/log/myapp/audit"))
-//!     .debug_to_files(FileSink::new("/var/log/myapp/debug").queue_capacity(1 << 20))
+//!     .debug_to_files(FileSink::new("/var/log/myapp/debug"))
+//!     .debug(|d| d.queue_capacity(1 << 20))
 //!     .build()?;
 //! tracing_subscriber::registry().with(layer).init();
 //! let audit = guard.handle();
@@ -48,10 +49,11 @@
 //! ```
 //!
 //! Writing to a file past `RLIMIT_FSIZE` raises `SIGXFSZ`, whose default action kills the
-//! process without a trace. Starting a file sink therefore sets `SIGXFSZ` to ignored if (and
-//! only if) it still has its default action, so the write fails with `EFBIG` instead and is
-//! counted and reported like any other write error. (A `MakeWriter` target that writes to files
-//! is the application's business; call `signal(SIGXFSZ, SIG_IGN)` yourself if you need that.)
+//! process without a trace. Starting a file sink therefore installs an empty `SIGXFSZ` handler
+//! if (and only if) the signal still has its default action, so the write fails with `EFBIG`
+//! instead and is counted and reported like any other write error. A handler, unlike "ignored",
+//! is reset by `exec`: child processes the application starts get the default action back.
+//! (A `MakeWriter` target that writes to files is the application's business.)
 
 mod destination;
 mod error;
@@ -71,9 +73,9 @@ use std::time::{Duration, Instant};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use destination::Destination;
-pub use error::SinkError;
+pub use error::{SinkError, SinkErrorKind};
 use file::FileSet;
-pub use file::{Clock, Durability, FileSink, Retention, Rotation};
+pub use file::{Durability, FileSink, Retention, Rotation};
 #[allow(unused_imports)]
 pub(crate) use framing::{Framer, TornTail};
 pub use health::Health;
@@ -117,23 +119,50 @@ impl fmt::Debug for SinkSpec {
     }
 }
 
-/// Queue and shutdown settings that are not part of a target's own configuration.
+/// What an AUDIT caller does when its stream's queue is full (the disk stopped accepting
+/// writes, or a flood outruns it). DEBUG records are dropped and counted instead, always.
+///
+/// ```
+/// use std::time::Duration;
+/// use tracing_audit::{sink::Overflow, AuditLayer};
+///
+/// // A request path may wait a quarter second for the audit queue, then the record is lost
+/// // loudly: counted in health, and the next `sync()` fails.
+/// let builder = AuditLayer::builder().audit(|a| a.overflow(Overflow::BlockFor(Duration::from_millis(250))));
+/// # let _ = builder;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Wait for room as long as it takes (the default: no audit record is ever given up on
+    /// while the process lives).
+    #[default]
+    Block,
+    /// Wait at most this long, then give the record up: it is counted in
+    /// [`Health::overflowed`] and the next `sync()` fails with
+    /// [`SinkErrorKind::Overflowed`]. For services that must not stall every worker thread on a
+    /// dead disk (Kubernetes' `blocking` mode with a bound).
+    BlockFor(Duration),
+}
+
+/// Queue and shutdown settings of one stream, whatever its destination.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Tuning {
     pub(crate) queue_capacity: Option<usize>,
     pub(crate) drain_timeout: Option<Duration>,
-    pub(crate) durability: Option<Durability>,
+    pub(crate) overflow: Overflow,
 }
 
 impl Tuning {
     pub(crate) const DEFAULT: Tuning = Tuning {
         queue_capacity: None,
         drain_timeout: None,
-        durability: None,
+        overflow: Overflow::Block,
     };
 }
 
 /// Starts the writer thread for one stream.
+#[cfg(test)]
 pub(crate) fn spawn(spec: SinkSpec) -> Result<(SinkHandle, SinkGuard), SinkError> {
     spawn_tuned(spec, Tuning::DEFAULT)
 }
@@ -147,16 +176,14 @@ pub(crate) fn spawn_tuned(
         target,
         framer,
     } = spec;
-    let (dest, resume, rotates, durability, queue_capacity, drain_timeout) = match target {
+    let (dest, resume, rotates, durability) = match target {
         // A MakeWriter is flushed on every write and offers nothing more, so every batch is
         // as durable as it will get.
         Target::Writer(make_writer) => (
-            Destination::Writer(make_writer),
+            Destination::Writer(destination::MadeWriter::new(make_writer)),
             Resume::default(),
             false,
             Durability::EveryBatch,
-            DEFAULT_QUEUE_CAPACITY,
-            DEFAULT_DRAIN_TIMEOUT,
         ),
         Target::Files(config) => {
             // Before the first byte is written, so a file size limit surfaces as EFBIG.
@@ -164,7 +191,7 @@ pub(crate) fn spawn_tuned(
             let (files, recovered) = FileSet::open(&config, stream.as_str()).map_err(|err| {
                 SinkError::io(
                     format!(
-                        "opening the {stream} sink's files in {}: {err}",
+                        "opening the {stream} sink's files in {}",
                         config.dir().display()
                     ),
                     Arc::new(err),
@@ -176,7 +203,7 @@ pub(crate) fn spawn_tuned(
                     |err| {
                         SinkError::io(
                             format!(
-                                "opening the {stream} sink's files in {}: {err}",
+                                "opening the {stream} sink's files in {}",
                                 config.dir().display()
                             ),
                             Arc::new(err),
@@ -196,16 +223,17 @@ pub(crate) fn spawn_tuned(
                 },
                 true,
                 config.durability_or(default_durability),
-                config.queue_capacity_or(DEFAULT_QUEUE_CAPACITY),
-                config.drain_timeout_or(DEFAULT_DRAIN_TIMEOUT),
             )
         }
     };
-    let queue_capacity = tuning.queue_capacity.unwrap_or(queue_capacity);
-    let drain_timeout = tuning.drain_timeout.unwrap_or(drain_timeout);
-    let durability = tuning.durability.unwrap_or(durability);
+    let queue_capacity = tuning.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY);
+    let drain_timeout = tuning.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+    let wait_for_room = match tuning.overflow {
+        Overflow::Block => None,
+        Overflow::BlockFor(bound) => Some(bound),
+    };
 
-    let shared = Arc::new(Shared::new(stream, queue_capacity)?);
+    let shared = Arc::new(Shared::new(stream, queue_capacity, wait_for_room)?);
     let worker = Worker::new(Arc::clone(&shared), dest, framer, durability, rotates);
     let thread_shared = Arc::clone(&shared);
     let thread = thread::Builder::new()
@@ -261,21 +289,29 @@ fn open_sealed_successor(files: &mut FileSet, last_line: Option<&[u8]>) -> std::
     files.rotate(at)
 }
 
-/// Sets `SIGXFSZ` to ignored unless the application installed its own disposition.
+/// Installs an empty `SIGXFSZ` handler unless the application installed its own disposition,
+/// so that a write past the file size limit fails with `EFBIG` instead of killing the process.
+/// A handler (not `SIG_IGN`) because `exec` resets handlers: children do not inherit it.
 fn ignore_sigxfsz() {
     #[cfg(unix)]
     {
         use std::sync::Once;
         static ONCE: Once = Once::new();
+        extern "C" fn on_sigxfsz(_: libc::c_int) {}
         ONCE.call_once(|| {
             // SAFETY: querying and setting a signal disposition has no memory-safety
-            // preconditions; `old` is a properly sized, zeroed `sigaction` the call fills in.
+            // preconditions; `old` and `new` are properly sized, zeroed `sigaction`s, and the
+            // handler does nothing, so it is async-signal-safe.
             unsafe {
                 let mut old: libc::sigaction = std::mem::zeroed();
                 if libc::sigaction(libc::SIGXFSZ, std::ptr::null(), &mut old) == 0
                     && old.sa_sigaction == libc::SIG_DFL
                 {
-                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    let mut new: libc::sigaction = std::mem::zeroed();
+                    new.sa_sigaction = on_sigxfsz as extern "C" fn(libc::c_int) as usize;
+                    new.sa_flags = libc::SA_RESTART;
+                    libc::sigemptyset(&mut new.sa_mask);
+                    libc::sigaction(libc::SIGXFSZ, &new, std::ptr::null_mut());
                 }
             }
         });
@@ -325,8 +361,8 @@ impl SinkHandle {
         self.shared.sync(None)
     }
 
-    /// Like [`sync`](Self::sync), but gives up with an error (see [`SinkError::is_timeout`])
-    /// after `timeout`, for a request path with a latency budget.
+    /// Like [`sync`](Self::sync), but gives up with [`SinkErrorKind::TimedOut`] after
+    /// `timeout`, for a request path with a latency budget.
     pub fn sync_timeout(&self, timeout: Duration) -> Result<(), SinkError> {
         self.shared.sync(Some(timeout))
     }
@@ -334,7 +370,7 @@ impl SinkHandle {
     /// Queues one record: a JSON object without a trailing newline.
     ///
     /// AUDIT waits for room when the queue is full; DEBUG drops and counts the record.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(not(any(test, feature = "_test-hooks")), allow(dead_code))]
     pub(crate) fn submit(&self, record: &[u8]) {
         self.shared.submit(record);
     }
@@ -395,12 +431,14 @@ impl Drop for SinkGuard {
     }
 }
 
-/// Entry points for this crate's integration tests; not part of the API.
+/// Entry points for this crate's integration tests, behind the private `_test-hooks` feature;
+/// not part of the API (they write raw bytes into a sink past the layer's redaction).
+#[cfg(feature = "_test-hooks")]
 #[doc(hidden)]
 pub mod testing {
     use super::*;
 
-    /// Ignores `SIGXFSZ` as file sinks do, for tests that write files through a `MakeWriter`.
+    /// Handles `SIGXFSZ` as file sinks do, for tests that write files through a `MakeWriter`.
     pub fn ignore_sigxfsz() {
         super::ignore_sigxfsz();
     }
@@ -421,7 +459,7 @@ pub mod testing {
             Tuning {
                 queue_capacity: Some(queue_capacity),
                 drain_timeout: Some(drain_timeout),
-                durability: None,
+                overflow: Overflow::Block,
             },
         )
     }
@@ -432,11 +470,27 @@ pub mod testing {
         files: FileSink,
         chain: Option<&crate::chain::ChainConfig>,
     ) -> Result<(SinkHandle, SinkGuard), SinkError> {
-        spawn(SinkSpec {
-            stream,
-            target: Target::Files(files),
-            framer: chain.map(|c| c.framer()),
-        })
+        spawn_files_draining(stream, files, chain, DEFAULT_DRAIN_TIMEOUT)
+    }
+
+    /// [`spawn_files`] with a drain timeout.
+    pub fn spawn_files_draining(
+        stream: Stream,
+        files: FileSink,
+        chain: Option<&crate::chain::ChainConfig>,
+        drain_timeout: Duration,
+    ) -> Result<(SinkHandle, SinkGuard), SinkError> {
+        spawn_tuned(
+            SinkSpec {
+                stream,
+                target: Target::Files(files),
+                framer: chain.map(|c| c.framer()),
+            },
+            Tuning {
+                drain_timeout: Some(drain_timeout),
+                ..Tuning::DEFAULT
+            },
+        )
     }
 
     /// Queues one record (a JSON object, no newline).

@@ -126,7 +126,7 @@ fn start(
         Tuning {
             queue_capacity: Some(capacity),
             drain_timeout: Some(drain),
-            durability: None,
+            overflow: crate::sink::Overflow::Block,
         },
     )
     .unwrap()
@@ -523,7 +523,7 @@ fn audit_writer_thread_logging_into_its_own_full_queue_does_not_deadlock() {
         Tuning {
             queue_capacity: Some(64),
             drain_timeout: Some(Duration::from_millis(200)),
-            durability: None,
+            overflow: crate::sink::Overflow::Block,
         },
     )
     .unwrap();
@@ -899,7 +899,10 @@ mod files {
             files(dir.path(), "audit")[0].1.len() == 50
         });
         let pending = handle.sync_timeout(Duration::from_millis(50)).unwrap_err();
-        assert!(pending.is_timeout(), "not durable before the fsync returns");
+        assert!(
+            pending.kind() == crate::sink::SinkErrorKind::TimedOut,
+            "not durable before the fsync returns"
+        );
         faults.hold(false);
         handle.sync().unwrap();
         assert!(

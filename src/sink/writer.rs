@@ -601,9 +601,11 @@ impl Worker {
             (Step::Sync { .. }, true) => "fsync failed".to_owned(),
             (Step::Sync { .. }, false) => format!("flushing {} failed", self.dest.describe()),
         };
-        let message = format!("{stream} sink: {what}: {}", failure.error);
-        self.note_error(message.clone());
-        let error = SinkError::io(message, Arc::new(failure.error));
+        let context = format!("{stream} sink: {what}");
+        // Health's `last_error` is one string, so it carries the cause; the error keeps it as
+        // its source only, so that reporters walking the chain print it once.
+        self.note_error(format!("{context}: {}", failure.error));
+        let error = SinkError::io(context, Arc::new(failure.error));
         self.attempts = self.attempts.saturating_add(1);
         let now = Instant::now();
         if self.attempts > 1 {

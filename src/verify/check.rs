@@ -1,9 +1,9 @@
 //! The chain walk: which records are authentic, and what is wrong with the rest.
 
-use super::files::TrailFile;
 use super::report::{FileSummary, Problem, ProblemKind, Report, Warning};
 use super::Keys;
 use crate::chain::{self, Alg, ChainKey, GENESIS_PREV};
+use crate::trail::TrailFile;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 

@@ -20,12 +20,12 @@
 //! ```
 
 mod check;
-pub(crate) mod files;
 mod report;
 
 pub use report::{FileSummary, Problem, ProblemKind, Report, Warning};
 
 use crate::chain::ChainKey;
+use crate::trail::files;
 use std::error::Error;
 use std::fmt;
 use std::io;
@@ -169,17 +169,23 @@ impl<'a> Verifier<'a> {
             (Some(p), _) => p,
             (None, [one]) => one.clone(),
             (None, []) => {
-                return Err(VerifyError::new(format!(
-                    "no audit files (<prefix>.<date>.<NNNN>.jsonl[.gz]) in {}",
-                    dir.display()
-                )))
+                return Err(VerifyError::new(
+                    VerifyErrorKind::NoTrail,
+                    format!(
+                        "no audit files (<prefix>.<date>.<NNNN>.jsonl[.gz]) in {}",
+                        dir.display()
+                    ),
+                ))
             }
             (None, many) => {
-                return Err(VerifyError::new(format!(
-                    "{} holds several trails ({}); choose one with a prefix",
-                    dir.display(),
-                    many.join(", ")
-                )))
+                return Err(VerifyError::new(
+                    VerifyErrorKind::SeveralTrails,
+                    format!(
+                        "{} holds several trails ({}); choose one with a prefix",
+                        dir.display(),
+                        many.join(", ")
+                    ),
+                ))
             }
         };
         let mut checker = check::Checker::new(&self.keys);
@@ -245,35 +251,51 @@ pub fn verify(dir: &Path, keys: &Keys) -> Result<Report, VerifyError> {
     Verifier::new(dir).keys(keys.clone()).verify()
 }
 
-/// A trail could not be read.
+/// A trail could not be read. What was found *in* a readable trail is in the [`Report`].
 #[derive(Debug)]
 pub struct VerifyError {
+    kind: VerifyErrorKind,
     context: String,
     source: Option<io::Error>,
 }
 
+/// What kind of [`VerifyError`] happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyErrorKind {
+    /// The directory, a file or a checkpoint file could not be read; the I/O error is the source.
+    Io,
+    /// The directory holds no trail files.
+    NoTrail,
+    /// The directory holds several trails and no prefix chose one.
+    SeveralTrails,
+}
+
 impl VerifyError {
-    fn new(context: String) -> Self {
+    fn new(kind: VerifyErrorKind, context: String) -> Self {
         VerifyError {
+            kind,
             context,
             source: None,
         }
     }
     fn io(context: String, source: io::Error) -> Self {
         VerifyError {
+            kind: VerifyErrorKind::Io,
             context,
             source: Some(source),
         }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> VerifyErrorKind {
+        self.kind
     }
 }
 
 impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.context)?;
-        if let Some(e) = &self.source {
-            write!(f, ": {e}")?;
-        }
-        Ok(())
+        f.write_str(&self.context)
     }
 }
 

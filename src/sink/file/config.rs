@@ -7,21 +7,10 @@ use std::time::{Duration, SystemTime};
 
 /// Where "now" comes from for rotation, retention and torn-tail names.
 ///
-/// The default is the system clock; tests inject a manual clock so that they can cross a
-/// rotation boundary without sleeping.
-///
-/// ```
-/// use std::time::SystemTime;
-/// use tracing_audit::sink::file::Clock;
-///
-/// #[derive(Debug)]
-/// struct Frozen(SystemTime);
-/// impl Clock for Frozen {
-///     fn now(&self) -> SystemTime {
-///         self.0
-///     }
-/// }
-/// ```
+/// The system clock, except in this crate's tests, which inject a manual clock so that they
+/// cross rotation boundaries without sleeping (the `_test-hooks` feature exposes it to the
+/// integration tests; it is not part of the API).
+#[allow(unreachable_pub)]
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
@@ -41,6 +30,7 @@ impl Clock for SystemClock {
 ///
 /// Size rotation ([`FileSink::max_file_size`]) works in addition to any of these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Rotation {
     /// A new file every minute (`audit.2026-11-26T05-56.0001.jsonl`).
     Minutely,
@@ -132,6 +122,7 @@ impl Retention {
 /// Whatever the policy, `sync()` fsyncs what it waits for and a rotation fsyncs the file it
 /// closes. Fsyncs run on the sink's own fsync thread, so the writer goes on writing meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Durability {
     /// Leave it to the operating system, also at shutdown.
     Never,
@@ -184,8 +175,6 @@ pub struct FileSink {
     pub(super) file_mode: u32,
     pub(super) dir_mode: u32,
     durability: Option<Durability>,
-    queue_capacity: Option<usize>,
-    drain_timeout: Option<Duration>,
     pub(super) clock: Option<Arc<dyn Clock>>,
     #[cfg(test)]
     pub(super) fsync_faults: Option<Arc<super::FsyncFaults>>,
@@ -203,8 +192,6 @@ impl fmt::Debug for FileSink {
             .field("file_mode", &format_args!("{:#o}", self.file_mode))
             .field("dir_mode", &format_args!("{:#o}", self.dir_mode))
             .field("durability", &self.durability)
-            .field("queue_capacity", &self.queue_capacity)
-            .field("drain_timeout", &self.drain_timeout)
             .field("clock", &self.clock)
             .finish()
     }
@@ -224,8 +211,6 @@ impl FileSink {
             file_mode: 0o600,
             dir_mode: 0o700,
             durability: None,
-            queue_capacity: None,
-            drain_timeout: None,
             clock: None,
             #[cfg(test)]
             fsync_faults: None,
@@ -261,8 +246,8 @@ impl FileSink {
     }
 
     /// Gzips closed files in a background thread (`<name>.jsonl.gz`).
-    ///
-    /// Without the `gzip` feature, opening a sink configured to compress fails.
+    #[cfg(feature = "gzip")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "gzip")))]
     pub fn compress(mut self, yes: bool) -> Self {
         self.compress = yes;
         self
@@ -286,18 +271,6 @@ impl FileSink {
         self
     }
 
-    /// How many bytes of records may wait for the writer thread.
-    pub fn queue_capacity(mut self, bytes: usize) -> Self {
-        self.queue_capacity = Some(bytes);
-        self
-    }
-
-    /// How long dropping the guard waits for queued records to be written.
-    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
-        self.drain_timeout = Some(timeout);
-        self
-    }
-
     /// Holds or fails this sink's fsyncs (tests only).
     #[cfg(test)]
     pub(crate) fn fsync_faults(mut self, faults: Arc<super::FsyncFaults>) -> Self {
@@ -306,6 +279,8 @@ impl FileSink {
     }
 
     /// Where "now" comes from (tests inject a manual clock).
+    #[cfg(any(test, feature = "_test-hooks"))]
+    #[doc(hidden)]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
@@ -319,16 +294,6 @@ impl FileSink {
     /// The configured durability, or `default` (the stream's) when unset.
     pub(crate) fn durability_or(&self, default: Durability) -> Durability {
         self.durability.unwrap_or(default)
-    }
-
-    /// The configured queue capacity, or `default` when unset.
-    pub(crate) fn queue_capacity_or(&self, default: usize) -> usize {
-        self.queue_capacity.unwrap_or(default)
-    }
-
-    /// The configured drain timeout, or `default` when unset.
-    pub(crate) fn drain_timeout_or(&self, default: Duration) -> Duration {
-        self.drain_timeout.unwrap_or(default)
     }
 
     pub(super) fn clock_or_system(&self) -> Arc<dyn Clock> {

@@ -28,7 +28,11 @@ mod retention;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Clock, Durability, FileSink, Retention, Rotation};
+#[cfg(feature = "_test-hooks")]
+pub use config::Clock;
+#[cfg(not(feature = "_test-hooks"))]
+pub(crate) use config::Clock;
+pub use config::{Durability, FileSink, Retention, Rotation};
 
 use crate::sink::TornTail;
 use compress::{Background, Job, Settings, Shared};
@@ -182,12 +186,6 @@ impl FileSet {
             .unwrap_or(default_prefix)
             .to_owned();
         naming::validate_prefix(&prefix)?;
-        if config.compress && !cfg!(feature = "gzip") {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "FileSink::compress(true) needs the `gzip` feature of tracing-audit",
-            ));
-        }
         open::ensure_dir(&config.dir, config.dir_mode)?;
         let lock = open::lock(&config.dir, &prefix, config.file_mode)?;
         let settings = Settings {

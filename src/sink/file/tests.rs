@@ -290,29 +290,16 @@ fn clock_going_backwards_keeps_names_in_time_order() {
 }
 
 #[test]
-fn unset_writer_settings_fall_back_to_the_streams_defaults() {
+fn unset_durability_falls_back_to_the_streams_default() {
     let unset = FileSink::new("/nonexistent");
     assert_eq!(
         unset.durability_or(Durability::EveryBatch),
         Durability::EveryBatch
     );
-    assert_eq!(unset.queue_capacity_or(4 << 20), 4 << 20);
-    assert_eq!(
-        unset.drain_timeout_or(Duration::from_secs(30)),
-        Duration::from_secs(30)
-    );
-    let set = unset
-        .durability(Durability::Interval(Duration::from_millis(5)))
-        .queue_capacity(1024)
-        .drain_timeout(Duration::from_secs(1));
+    let set = unset.durability(Durability::Interval(Duration::from_millis(5)));
     assert_eq!(
         set.durability_or(Durability::Never),
         Durability::Interval(Duration::from_millis(5))
-    );
-    assert_eq!(set.queue_capacity_or(4 << 20), 1024);
-    assert_eq!(
-        set.drain_timeout_or(Duration::from_secs(30)),
-        Duration::from_secs(1)
     );
 }
 

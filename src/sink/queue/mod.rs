@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     /// A record submitted from the writer thread itself (a `MakeWriter` that logs) must never
     /// wait for room: that thread is the only one that can make room.
     writer_thread: OnceLock<ThreadId>,
+    /// How long an AUDIT caller waits for room (`None`: as long as it takes).
+    wait_for_room: Option<Duration>,
 }
 
 /// What the writer thread is doing, as far as producers need to know to decide whether to wake it.
@@ -92,6 +94,9 @@ pub(crate) struct State {
     pub(crate) unconfirmed: Option<(u64, u64, SinkError)>,
     /// The guard asked the writer to drain and stop, by this deadline.
     pub(crate) shutdown: Option<Instant>,
+    /// AUDIT records given up on after waiting for room past the bound, not yet reported by a
+    /// `sync()`.
+    pub(crate) overflowed_unreported: u64,
 }
 
 /// What [`Shared::take`] moved into the writer's batch.
@@ -105,7 +110,11 @@ pub(crate) struct Taken {
 
 impl Shared {
     /// A queue of `capacity` bytes; an error if that much memory cannot be reserved.
-    pub(crate) fn new(stream: Stream, capacity: usize) -> Result<Self, SinkError> {
+    pub(crate) fn new(
+        stream: Stream,
+        capacity: usize,
+        wait_for_room: Option<Duration>,
+    ) -> Result<Self, SinkError> {
         let capacity = capacity.max(1);
         let ring = Ring::new(capacity).ok_or_else(|| {
             SinkError::io(
@@ -124,6 +133,7 @@ impl Shared {
                 failing: None,
                 unconfirmed: None,
                 shutdown: None,
+                overflowed_unreported: 0,
             }),
             work: Condvar::new(),
             room: Condvar::new(),
@@ -134,6 +144,7 @@ impl Shared {
             unreported_drops: AtomicU64::new(0),
             counters: Counters::default(),
             writer_thread: OnceLock::new(),
+            wait_for_room,
         })
     }
 
@@ -223,6 +234,7 @@ impl Shared {
         // at `room_waiters` after that, so checking for room under the lock before waiting
         // cannot miss a wake-up.
         self.room_waiters.fetch_add(1, Ordering::SeqCst);
+        let give_up_at = self.wait_for_room.map(|d| Instant::now() + d);
         let mut st = self.lock();
         loop {
             if self.is_closed() {
@@ -245,7 +257,29 @@ impl Shared {
                 Err(again) => refused = again,
             }
             self.wake_writer(&mut st);
-            st = self.room.wait(st).unwrap_or_else(PoisonError::into_inner);
+            st = match give_up_at {
+                None => self.room.wait(st).unwrap_or_else(PoisonError::into_inner),
+                Some(at) => {
+                    let now = Instant::now();
+                    if now >= at {
+                        // The bound ran out: the record is lost, loudly. Counted here, and the
+                        // next `sync()` fails with it.
+                        st.overflowed_unreported += 1;
+                        Counters::add(&self.counters.overflowed, 1);
+                        self.counters.set_last_error(format!(
+                            "{} sink: a record was not written: the queue stayed full for {:?}",
+                            self.stream,
+                            self.wait_for_room.unwrap_or_default()
+                        ));
+                        drop(st);
+                        break;
+                    }
+                    self.room
+                        .wait_timeout(st, at - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
         }
         self.room_waiters.fetch_sub(1, Ordering::SeqCst);
     }
@@ -322,6 +356,10 @@ impl Shared {
         let mut st = self.lock();
         let target = self.ring.tail();
         st.sync_wanted = st.sync_wanted.max(target);
+        if st.overflowed_unreported > 0 {
+            let lost = std::mem::take(&mut st.overflowed_unreported);
+            return Err(SinkError::overflowed(self.stream, lost));
+        }
         loop {
             if let Some((from, to, err)) = &st.unconfirmed {
                 if target > *from && target <= *to {

@@ -15,7 +15,7 @@ fn take_all(shared: &Shared) -> Vec<String> {
 
 #[test]
 fn a_record_larger_than_the_queue_is_kept_aside_in_its_place_when_the_queue_is_empty() {
-    let shared = Shared::new(Stream::Audit, 64).unwrap();
+    let shared = Shared::new(Stream::Audit, 64, None).unwrap();
     let big = format!("{{\"big\":\"{}\"}}", "x".repeat(200));
     shared.submit(big.as_bytes());
     shared.submit(b"{\"after\":1}");
@@ -30,7 +30,7 @@ fn a_record_larger_than_the_queue_is_kept_aside_in_its_place_when_the_queue_is_e
 
 #[test]
 fn an_oversize_audit_record_admitted_after_waiting_wakes_a_sleeping_writer_without_deadlock() {
-    let shared = Arc::new(Shared::new(Stream::Audit, 64).unwrap());
+    let shared = Arc::new(Shared::new(Stream::Audit, 64, None).unwrap());
     shared.submit(b"{\"first\":1}");
     // As if the writer had gone to sleep: admitting the big record must wake it.
     shared
@@ -75,7 +75,7 @@ fn an_oversize_audit_record_admitted_after_waiting_wakes_a_sleeping_writer_witho
 
 #[test]
 fn a_debug_record_larger_than_a_busy_queue_is_dropped_and_counted() {
-    let shared = Shared::new(Stream::Debug, 64).unwrap();
+    let shared = Shared::new(Stream::Debug, 64, None).unwrap();
     shared.submit(b"{\"first\":1}");
     shared.submit("x".repeat(200).as_bytes());
     let health = shared.health();
@@ -93,7 +93,7 @@ fn closing_counts_every_record_exactly_once_while_producers_race_it() {
     // Producers keep submitting while a consumer takes batches; then the queue closes under
     // them. Every record is either taken or counted failed by exactly one side.
     for _ in 0..20 {
-        let shared = Arc::new(Shared::new(Stream::Audit, 1024).unwrap());
+        let shared = Arc::new(Shared::new(Stream::Audit, 1024, None).unwrap());
         let stop = Arc::new(AtomicBool::new(false));
         let consumer = {
             let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop));
@@ -137,7 +137,7 @@ fn closing_counts_every_record_exactly_once_while_producers_race_it() {
 
 #[test]
 fn an_audit_caller_waiting_for_room_is_released_when_the_queue_closes() {
-    let shared = Arc::new(Shared::new(Stream::Audit, 64).unwrap());
+    let shared = Arc::new(Shared::new(Stream::Audit, 64, None).unwrap());
     for i in 0..4 {
         shared.submit(format!("{{\"i\":{i}}}").as_bytes());
     }
@@ -155,7 +155,7 @@ fn an_audit_caller_waiting_for_room_is_released_when_the_queue_closes() {
 
 #[test]
 fn sync_waits_for_the_position_it_saw_and_fails_once_closed() {
-    let shared = Shared::new(Stream::Audit, 1024).unwrap();
+    let shared = Shared::new(Stream::Audit, 1024, None).unwrap();
     shared.submit(b"{\"i\":1}");
     let taken = {
         let mut batch = Vec::new();
@@ -168,7 +168,7 @@ fn sync_waits_for_the_position_it_saw_and_fails_once_closed() {
     assert!(shared.sync(Some(Duration::from_millis(1))).is_ok());
     shared.submit(b"{\"i\":2}");
     let err = shared.sync(Some(Duration::from_millis(20))).unwrap_err();
-    assert!(err.is_timeout(), "{err}");
+    assert!(err.kind() == crate::sink::SinkErrorKind::TimedOut, "{err}");
     shared.close(0, None);
     assert!(shared.sync(None).is_err());
 }

@@ -1,9 +1,12 @@
 //! The `tracing-audit` command line: verify, tail, query, correlate, hash, scrub.
 //!
+//! A client of the library's public API (`trail`, `verify`, `redact`): everything it does, an
+//! application can do too.
+//!
 //! Exit codes: 0 success (for `verify`: the trail is intact); 1 nothing matched (`correlate`);
 //! 2 bad arguments; 3 the command could not run (unreadable directory, key file, ...);
 //! 10-19 `verify` found a problem (the class of the first one, see
-//! [`ProblemKind::exit_code`](crate::verify::ProblemKind::exit_code)).
+//! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 
 mod correlate;
 mod progress;
@@ -120,8 +123,7 @@ impl<E: std::error::Error> From<E> for CliError {
     }
 }
 
-/// Runs the command line; the `tracing-audit` binary only calls this.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
@@ -142,7 +144,7 @@ pub fn main() -> ExitCode {
 
 fn hash(args: HashArgs) -> Result<u8, CliError> {
     let key = match &args.key_file {
-        Some(f) => crate::chain::read_key_file(f)?,
+        Some(f) => tracing_audit::KeySource::file(f).load()?,
         None => match std::env::var_os(HASH_KEY_ENV) {
             Some(v) if !v.is_empty() => v.into_encoded_bytes(),
             _ => {
@@ -154,7 +156,7 @@ fn hash(args: HashArgs) -> Result<u8, CliError> {
     };
     println!(
         "{}",
-        crate::redact::Pseudonymizer::new(&key).pseudonym(&args.value)
+        tracing_audit::redact::Pseudonymizer::new(&key).pseudonym(&args.value)
     );
     Ok(0)
 }

@@ -1,12 +1,12 @@
 //! `tracing-audit scrub`: redact lines from stdin with the layer's detectors.
 
 use super::CliError;
-use crate::redact::detect::DetectorSet;
-use crate::redact::Pseudonymizer;
-use crate::Stream;
 use clap::{Args, ValueEnum};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use tracing_audit::redact::detect::DetectorSet;
+use tracing_audit::redact::Pseudonymizer;
+use tracing_audit::Stream;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum StreamArg {
@@ -75,7 +75,9 @@ pub(super) fn run(args: ScrubArgs) -> Result<u8, CliError> {
     };
     let set = DetectorSet::for_stream(stream);
     let hasher = match &args.key_file {
-        Some(f) => Some(Pseudonymizer::new(&crate::chain::read_key_file(f)?)),
+        Some(f) => Some(Pseudonymizer::new(
+            &tracing_audit::KeySource::file(f).load()?,
+        )),
         None => None,
     };
     let stdin = std::io::stdin();

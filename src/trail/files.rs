@@ -1,12 +1,12 @@
-//! Finding and reading the files of one trail (`<prefix>.<stamp>.<NNNN>.jsonl[.gz]`).
+//! Finding the files of a trail (`<prefix>.<stamp>.<NNNN>.jsonl[.gz]`) and reading one.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
-/// One rotated file of a trail.
+/// One file of a trail: sealed, compressed or still being written.
 #[derive(Clone, Debug)]
-pub(crate) struct TrailFile {
+pub struct TrailFile {
     pub(crate) path: PathBuf,
     /// The name on disk.
     pub(crate) name: String,
@@ -138,6 +138,47 @@ pub(crate) fn prefixes(listing: &Listing) -> Vec<String> {
     out
 }
 
+impl TrailFile {
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The name on disk (`audit.2026-11-26.0003.jsonl.gz`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name it was written under, without `.gz`: the name seals refer to.
+    pub fn written_as(&self) -> &str {
+        &self.base
+    }
+
+    /// The trail's file name prefix (`audit`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether the file is gzip-compressed.
+    pub fn is_compressed(&self) -> bool {
+        self.gz
+    }
+
+    /// Its size on disk when it was listed, in bytes.
+    pub fn len_on_disk(&self) -> u64 {
+        self.len
+    }
+
+    /// The file's records as bytes, decompressed. The last line may be incomplete when the
+    /// file is still being written.
+    ///
+    /// # Errors
+    /// The file cannot be read (pruned since it was listed, ...) or is not valid gzip.
+    pub fn read(&self) -> io::Result<Vec<u8>> {
+        read(self)
+    }
+}
+
 /// Reads a trail file, decompressing `.gz` files.
 pub(crate) fn read(file: &TrailFile) -> io::Result<Vec<u8>> {
     let raw = fs::read(&file.path)?;
@@ -149,6 +190,7 @@ pub(crate) fn read(file: &TrailFile) -> io::Result<Vec<u8>> {
 
 #[cfg(feature = "gzip")]
 fn gunzip(raw: &[u8]) -> io::Result<Vec<u8>> {
+    use std::io::Read;
     let mut out = Vec::with_capacity(raw.len() * 4);
     flate2::read::MultiGzDecoder::new(raw).read_to_end(&mut out)?;
     Ok(out)
@@ -156,7 +198,6 @@ fn gunzip(raw: &[u8]) -> io::Result<Vec<u8>> {
 
 #[cfg(not(feature = "gzip"))]
 fn gunzip(_raw: &[u8]) -> io::Result<Vec<u8>> {
-    let _ = Read::bytes;
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "gzip support is not compiled in (enable the `gzip` feature)",

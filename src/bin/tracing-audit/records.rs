@@ -2,10 +2,10 @@
 
 use super::progress::Progress;
 use super::{out_line, CliError, Filters};
-use crate::verify::files::{self, TrailFile};
 use serde_json::Value;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use tracing_audit::trail::Trail;
 
 /// Parses `--since`/`--until` into the records' own timestamp form (RFC 3339 UTC, nanoseconds),
 /// so that comparing is comparing strings.
@@ -38,14 +38,23 @@ pub(super) fn parse_time(s: &str) -> Result<String, String> {
     if nanos < 0 {
         return Err("times before 1970 are not supported".to_owned());
     }
-    let st = UNIX_EPOCH + Duration::from_nanos(nanos as u64);
-    Ok(crate::record::time::rfc3339(st))
+    Ok(canonical(nanos))
 }
+
+/// The records' own timestamp form: RFC 3339, UTC, nine fraction digits.
+fn canonical(nanos: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(nanos)
+        .format("%Y-%m-%dT%H:%M:%S%.9fZ")
+        .to_string()
+}
+
+/// Length of a timestamp in [`canonical`] form.
+const CANONICAL_LEN: usize = "2026-11-26T05:06:07.123456789Z".len();
 
 /// A record's timestamp in the canonical form, whatever form it was written in.
 pub(super) fn ts_of(v: &Value) -> Option<String> {
     let ts = v.get("ts")?.as_str()?;
-    if ts.len() == crate::record::time::RFC3339_LEN && ts.ends_with('Z') {
+    if ts.len() == CANONICAL_LEN && ts.ends_with('Z') {
         Some(ts.to_owned())
     } else {
         parse_time(ts).ok()
@@ -87,57 +96,51 @@ impl Filters {
     }
 }
 
-/// The files of the trail in `dir`, in order.
-pub(super) fn trail_files(dir: &Path, prefix: Option<&str>) -> Result<Vec<TrailFile>, CliError> {
-    let listing = files::list(dir, prefix)
-        .map_err(|e| CliError(format!("cannot list {}: {e}", dir.display())))?;
-    let prefixes = files::prefixes(&listing);
-    if prefixes.len() > 1 {
-        return Err(CliError(format!(
-            "{} holds several trails ({}); choose one with --prefix",
-            dir.display(),
-            prefixes.join(", ")
-        )));
-    }
-    Ok(listing.files)
+/// The trail in `dir`.
+pub(super) fn open_trail(dir: &Path, prefix: Option<&str>) -> Result<Trail, CliError> {
+    Ok(Trail::open(dir, prefix)?)
 }
 
-/// Calls `f` with every line of the trail that parses as a JSON object, in file order, until it
-/// returns `false`. Lines that do not parse (a torn last line) are skipped.
+/// Calls `f` with every complete line of the trail that parses as a JSON object, in file order,
+/// until it returns `false`. A torn last line is never shown as a record.
 pub(super) fn each_record(
     dir: &Path,
     prefix: Option<&str>,
     label: &'static str,
     mut f: impl FnMut(&[u8], &Value) -> Result<bool, CliError>,
 ) -> Result<(), CliError> {
-    let list = trail_files(dir, prefix)?;
+    let trail = open_trail(dir, prefix)?;
+    let total = trail.files().len();
     let mut progress = Progress::new(label);
     let mut bytes = 0;
-    for (n, file) in list.iter().enumerate() {
-        let content = match files::read(file) {
-            Ok(c) => c,
-            // Retention may prune or compression rename a file while we walk.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(CliError(format!(
-                    "cannot read {}: {e}",
-                    file.path.display()
-                )))
+    let mut done = 0;
+    let mut current: Option<String> = None;
+    let mut failure = None;
+    trail.for_each_line(|file, line| {
+        if current.as_deref() != Some(file.name()) {
+            if current.is_some() {
+                done += 1;
+                progress.update(done, total, bytes);
             }
-        };
-        bytes += file.len;
-        for line in content.split(|&b| b == b'\n') {
-            if line.is_empty() {
-                continue;
-            }
-            if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) {
-                if !f(line, &v)? {
-                    return Ok(());
+            bytes += file.len_on_disk();
+            current = Some(file.name().to_owned());
+        }
+        if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) {
+            match f(line, &v) {
+                Ok(true) => {}
+                Ok(false) => return ControlFlow::Break(()),
+                Err(e) => {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
                 }
             }
         }
-        progress.update(n + 1, list.len(), bytes);
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
     }
+    progress.update(total, total, bytes);
     Ok(())
 }
 

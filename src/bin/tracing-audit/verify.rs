@@ -2,10 +2,10 @@
 
 use super::progress::Progress;
 use super::CliError;
-use crate::chain::ChainKey;
-use crate::verify::{Keys, Verifier};
 use clap::Args;
 use std::path::PathBuf;
+use tracing_audit::chain::ChainKey;
+use tracing_audit::verify::{Keys, Verifier};
 
 #[derive(Args, Debug)]
 pub(super) struct VerifyArgs {

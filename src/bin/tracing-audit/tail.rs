@@ -1,15 +1,15 @@
 //! `tracing-audit tail DIR [--follow]`.
 
-use super::records::{each_record, trail_files};
+use super::records::{each_record, open_trail};
 use super::render::human;
 use super::{CliError, Filters};
-use crate::verify::files;
 use clap::Args;
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
+use tracing_audit::trail::TrailFile;
 
 #[derive(Args, Debug)]
 pub(super) struct TailArgs {
@@ -64,16 +64,16 @@ pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
 
 /// The bytes of `f` from `offset` on (the whole file is decompressed for a `.gz`), or `None`
 /// when the file shrank below `offset` (replaced underneath).
-fn read_from(f: &files::TrailFile, offset: u64) -> std::io::Result<Option<Vec<u8>>> {
+fn read_from(f: &TrailFile, offset: u64) -> std::io::Result<Option<Vec<u8>>> {
     use std::io::{Read, Seek, SeekFrom};
-    let content = if f.gz {
-        let all = files::read(f)?;
+    let content = if f.is_compressed() {
+        let all = f.read()?;
         match all.get(offset as usize..) {
             Some(rest) => rest.to_vec(),
             None => return Ok(None),
         }
     } else {
-        let mut file = std::fs::File::open(&f.path)?;
+        let mut file = std::fs::File::open(f.path())?;
         if file.metadata()?.len() < offset {
             return Ok(None);
         }
@@ -89,25 +89,32 @@ fn read_from(f: &files::TrailFile, offset: u64) -> std::io::Result<Option<Vec<u8
 fn follow(args: &TailArgs, colour: bool) -> Result<u8, CliError> {
     let prefix = args.filters.prefix.as_deref();
     // Position: (file written-as name, bytes consumed).
-    let mut pos: Option<(String, u64)> = match trail_files(&args.dir, prefix)?.last() {
-        Some(f) if f.gz => Some((f.base.clone(), files::read(f).map_or(0, |c| c.len() as u64))),
+    let mut pos: Option<(String, u64)> = match open_trail(&args.dir, prefix)?.files().last() {
+        Some(f) if f.is_compressed() => Some((
+            f.written_as().to_owned(),
+            f.read().map_or(0, |c| c.len() as u64),
+        )),
         Some(f) => Some((
-            f.base.clone(),
-            std::fs::metadata(&f.path).map_or(0, |m| m.len()),
+            f.written_as().to_owned(),
+            std::fs::metadata(f.path()).map_or(0, |m| m.len()),
         )),
         None => None,
     };
     let mut pending: Vec<u8> = Vec::new();
     loop {
         std::thread::sleep(Duration::from_millis(args.poll_ms.max(10)));
-        let list = trail_files(&args.dir, prefix)?;
+        let trail = open_trail(&args.dir, prefix)?;
+        let list = trail.files();
         let start = match &pos {
-            Some((base, _)) => list.iter().position(|f| &f.base == base).unwrap_or(0),
+            Some((base, _)) => list
+                .iter()
+                .position(|f| f.written_as() == base)
+                .unwrap_or(0),
             None => 0,
         };
         for f in &list[start..] {
             let offset = match &pos {
-                Some((base, off)) if *base == f.base => *off,
+                Some((base, off)) if base == f.written_as() => *off,
                 _ => {
                     pending.clear();
                     0
@@ -117,14 +124,14 @@ fn follow(args: &TailArgs, colour: bool) -> Result<u8, CliError> {
                 Ok(Some(rest)) => rest,
                 Ok(None) => {
                     // Replaced underneath (not something an audit file should see): start over.
-                    pos = Some((f.base.clone(), 0));
+                    pos = Some((f.written_as().to_owned(), 0));
                     pending.clear();
                     continue;
                 }
                 // Pruned or renamed by compression between listing and reading.
                 Err(_) => continue,
             };
-            pos = Some((f.base.clone(), offset + rest.len() as u64));
+            pos = Some((f.written_as().to_owned(), offset + rest.len() as u64));
             pending.extend_from_slice(&rest);
             while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=nl).collect();

@@ -1,5 +1,0 @@
-//! The `tracing-audit` command (install with `cargo install tracing-audit --features cli`).
-
-fn main() -> std::process::ExitCode {
-    tracing_audit::cli::main()
-}

@@ -1,0 +1,195 @@
+//! Reading a trail: the files of one stream in the order they were written.
+//!
+//! A sink writes `<prefix>.<stamp>.<NNNN>.jsonl` files, rotates them, and may compress closed
+//! ones to `.jsonl.gz`. [`Trail`] finds them by that naming (never by inode or modification
+//! time), orders them by stamp and counter, reads compressed and plain files alike, and skips
+//! what is not a regular file (the `<prefix>.current.jsonl` link, FIFOs, directories). The
+//! verifier, the command-line tool and the shipper all read trails through it.
+//!
+//! ```no_run
+//! use std::ops::ControlFlow;
+//! use tracing_audit::trail::Trail;
+//!
+//! let trail = Trail::open("logs/audit", None)?;
+//! let mut records = 0;
+//! trail.for_each_line(|_file, _line| {
+//!     records += 1;
+//!     ControlFlow::Continue(())
+//! })?;
+//! println!("{records} lines in {} files", trail.files().len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub(crate) mod files;
+
+pub use files::TrailFile;
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+/// The files of one trail in a directory, in the order they were written.
+#[derive(Debug)]
+pub struct Trail {
+    dir: PathBuf,
+    listing: files::Listing,
+}
+
+impl Trail {
+    /// Lists the trail in `dir`. `prefix` picks one trail when the directory holds several
+    /// (`audit` for `audit.*.jsonl`); without it the directory must hold at most one.
+    ///
+    /// # Errors
+    /// The directory cannot be listed ([`TrailErrorKind::Io`]), or it holds several trails and
+    /// no prefix was given ([`TrailErrorKind::SeveralTrails`]).
+    pub fn open(dir: impl AsRef<Path>, prefix: Option<&str>) -> Result<Trail, TrailError> {
+        let dir = dir.as_ref();
+        let listing = files::list(dir, prefix).map_err(|e| TrailError {
+            kind: TrailErrorKind::Io,
+            context: format!("cannot list {}", dir.display()),
+            source: Some(e),
+        })?;
+        let prefixes = files::prefixes(&listing);
+        if prefixes.len() > 1 {
+            return Err(TrailError {
+                kind: TrailErrorKind::SeveralTrails,
+                context: format!(
+                    "{} holds several trails ({}); choose one by its prefix",
+                    dir.display(),
+                    prefixes.join(", ")
+                ),
+                source: None,
+            });
+        }
+        Ok(Trail {
+            dir: dir.to_path_buf(),
+            listing,
+        })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The trail's files, oldest first. While a closed file is being compressed only its
+    /// complete plain form is listed.
+    pub fn files(&self) -> &[TrailFile] {
+        &self.listing.files
+    }
+
+    /// Torn tails the writer set aside after a crash (`<prefix>.torn-<nanos>.partial`): not part
+    /// of the trail, kept for inspection.
+    pub fn set_aside(&self) -> &[PathBuf] {
+        &self.listing.partials
+    }
+
+    /// Calls `f` with every complete line of every file, oldest first, without the newline,
+    /// until it returns `ControlFlow::Break`. Empty lines and a last line without its newline
+    /// (torn by a crash, or still being written) are not complete lines and are skipped.
+    ///
+    /// A file pruned or renamed by compression after the listing is skipped.
+    ///
+    /// # Errors
+    /// A file cannot be read or decompressed ([`TrailErrorKind::Io`]).
+    pub fn for_each_line(
+        &self,
+        mut f: impl FnMut(&TrailFile, &[u8]) -> ControlFlow<()>,
+    ) -> Result<(), TrailError> {
+        for file in self.files() {
+            let content = match file.read() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(TrailError {
+                        kind: TrailErrorKind::Io,
+                        context: format!("cannot read {}", file.path().display()),
+                        source: Some(e),
+                    })
+                }
+            };
+            for line in complete_lines(&content) {
+                if f(file, line).is_break() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The newline-terminated, non-empty lines of `content`, without their newline.
+pub(crate) fn complete_lines(content: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let end = content
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    content[..end]
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+}
+
+/// Why a trail could not be read.
+#[derive(Debug)]
+pub struct TrailError {
+    kind: TrailErrorKind,
+    context: String,
+    source: Option<io::Error>,
+}
+
+/// What kind of [`TrailError`] happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrailErrorKind {
+    /// The directory or a file could not be read.
+    Io,
+    /// The directory holds several trails and no prefix chose one.
+    SeveralTrails,
+}
+
+impl TrailError {
+    /// What went wrong.
+    pub fn kind(&self) -> TrailErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for TrailError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.context)
+    }
+}
+
+impl Error for TrailError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_ref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_complete_lines_are_lines() {
+        let lines: Vec<_> = complete_lines(b"a\n\nb\nc").collect();
+        assert_eq!(lines, [b"a".as_slice(), b"b".as_slice()]);
+        assert_eq!(complete_lines(b"torn").count(), 0);
+        assert_eq!(complete_lines(b"").count(), 0);
+    }
+
+    #[test]
+    fn several_trails_need_a_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in ["a.2026-11-26.0001.jsonl", "b.2026-11-26.0001.jsonl"] {
+            std::fs::write(dir.path().join(n), b"{}\n").unwrap();
+        }
+        let err = Trail::open(dir.path(), None).unwrap_err();
+        assert_eq!(err.kind(), TrailErrorKind::SeveralTrails);
+        let t = Trail::open(dir.path(), Some("b")).unwrap();
+        assert_eq!(t.files().len(), 1);
+        assert_eq!(t.files()[0].prefix(), "b");
+    }
+}
