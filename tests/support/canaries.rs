@@ -175,7 +175,16 @@ pub fn card_number() -> impl Strategy<Value = Canary> {
 }
 
 pub fn email() -> impl Strategy<Value = Canary> {
-    ("[a-z0-9][a-z0-9._+-]{0,15}", "[a-z0-9]{1,10}", "[a-z]{2,6}").prop_map(|(local, host, tld)| {
+    // Random top-level labels, except the file extensions that make `logo@2x.png` an asset.
+    let tld = "[a-z]{2,6}".prop_filter("a file extension, not a domain", |t| {
+        ![
+            "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "avif", "css", "js", "mjs",
+            "map", "json", "html", "htm", "txt", "pdf", "woff", "woff2", "ttf", "mp4", "webm",
+            "wasm", "rs", "toml", "yaml", "yml", "lock", "tgz", "gz",
+        ]
+        .contains(&t.as_str())
+    });
+    ("[a-z0-9][a-z0-9._+-]{0,15}", "[a-z0-9]{1,10}", tld).prop_map(|(local, host, tld)| {
         let email = format!("{local}@{host}.{tld}");
         canary(email.clone(), &email)
     })

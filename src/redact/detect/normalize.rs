@@ -67,7 +67,7 @@ pub(super) fn decode(text: &str) -> Option<Decoded> {
         let c = b[i];
         if c == b'\\' {
             // Escaped once or more (a `Debug` rendering of a JSON string escapes the escape).
-            let run = b[i..].iter().take_while(|&&c| c == b'\\').count().min(8);
+            let run = b[i..].iter().take(8).take_while(|&&c| c == b'\\').count();
             let last = i + run - 1;
             if let Some((ch, len)) = unicode_escape(b, last) {
                 out.push(ch, i, last + len);
@@ -81,6 +81,12 @@ pub(super) fn decode(text: &str) -> Option<Decoded> {
                 changed = true;
                 continue;
             }
+            // A run that escapes nothing decoded here is copied whole.
+            for k in i..=last {
+                out.push('\\', k, k + 1);
+            }
+            i = last + 1;
+            continue;
         }
         if c == b'%' {
             if let Some((s, len)) = percent_run(b, i) {
