@@ -96,6 +96,7 @@ impl Default for FieldRules {
 
 impl FieldRules {
     /// No rules at all, not even the default deny list.
+    #[must_use]
     pub fn none() -> Self {
         FieldRules {
             rules: Vec::new(),

@@ -88,13 +88,20 @@ static CLASS: [u8; 256] = {
     t
 };
 
-/// 1 for the bytes a provider token is made of.
+/// The bytes a provider token or a JWT is made of: 1 for hex digits and `-` (all a UUID or a
+/// digest holds), 2 for the others (other letters, `_`, `.`), 0 for the bytes that end a token.
 static TOKEN_BYTE: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
-        t[i] = (c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.') as u8;
+        t[i] = if c.is_ascii_hexdigit() || c == b'-' {
+            1
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' {
+            2
+        } else {
+            0
+        };
         i += 1;
     }
     t
@@ -117,6 +124,34 @@ fn is_hex_or_colon(b: u8) -> bool {
     b.is_ascii_hexdigit() || b == b':'
 }
 
+/// Whether `b` holds a run of token bytes as long as the shortest provider token, with a byte
+/// that is neither a hex digit nor `-`: every provider prefix and JWT has one, while UUIDs and
+/// digests, the long runs of ordinary records, have none. Most strings of a record are shorter
+/// than a token and are not looked at.
+fn has_long_token(b: &[u8]) -> bool {
+    const MIN: usize = super::providers::MIN_TOKEN;
+    let ends_token = |c: &u8| TOKEN_BYTE[*c as usize] == 0;
+    // Look at windows of MIN bytes: the last byte ending a token in a window moves the next
+    // window past it, so text with spaces is crossed looking at a few bytes per window.
+    let mut start = 0;
+    while start + MIN <= b.len() {
+        match b[start..start + MIN].iter().rposition(ends_token) {
+            Some(end) => start += end + 1,
+            None => {
+                let end = b[start + MIN..]
+                    .iter()
+                    .position(ends_token)
+                    .map_or(b.len(), |e| start + MIN + e);
+                if b[start..end].iter().any(|&c| TOKEN_BYTE[c as usize] == 2) {
+                    return true;
+                }
+                start = end + 1;
+            }
+        }
+    }
+    false
+}
+
 /// The triggers present in `b`, as a set of the constants above.
 pub(super) fn scan(b: &[u8]) -> u32 {
     // Most strings (names, verbs, ids, paths with a number) hold no byte that starts a trigger,
@@ -124,19 +159,11 @@ pub(super) fn scan(b: &[u8]) -> u32 {
     // branch-free pass proves that.
     let mut any = 0u8;
     let mut digits = 0u32;
-    let mut run = 0u32;
-    let mut longest = 0u32;
     for &byte in b {
         any |= STARTS_TRIGGER[byte as usize];
         digits += u32::from(byte.wrapping_sub(b'0') < 10);
-        run = (run + 1) * u32::from(TOKEN_BYTE[byte as usize]);
-        longest = longest.max(run);
     }
-    let mut found = if longest as usize >= super::providers::MIN_TOKEN {
-        PROVIDER
-    } else {
-        0
-    };
+    let mut found = if has_long_token(b) { PROVIDER } else { 0 };
     if any == 0 && digits < 9 {
         return found;
     }

@@ -61,7 +61,7 @@ const fn rule(
 
 /// Prefixes and body shapes as the providers document them. Longer prefixes sharing a start
 /// with shorter ones come first (`sk-ant-` before `sk-`).
-static RULES: &[Rule] = &[
+const RULES: &[Rule] = &[
     // Payment.
     rule(b"sk_live_", "stripe_key", Body::Alnum, 20, 247),
     rule(b"sk_test_", "stripe_key", Body::Alnum, 20, 247),
@@ -88,7 +88,7 @@ static RULES: &[Rule] = &[
     rule(b"dop_v1_", "digitalocean_token", Body::Hex, 64, 64),
     rule(b"doo_v1_", "digitalocean_token", Body::Hex, 64, 64),
     rule(b"dor_v1_", "digitalocean_token", Body::Hex, 64, 64),
-    rule(b"LTAI", "alibaba_key", Body::Alnum, 12, 20),
+    rule(b"LTAI", "alibaba_key", Body::Alnum, 16, 20),
     rule(b"AKID", "tencent_key", Body::Alnum, 32, 32),
     rule(b"hvs.", "vault_token", Body::Url, 24, 512),
     rule(b"hvb.", "vault_token", Body::Url, 24, 512),
@@ -177,40 +177,31 @@ static RULES: &[Rule] = &[
 
 /// The shortest whole token any rule matches, used by the prefilter: shorter runs of token bytes
 /// cannot hold a provider token.
-pub(super) const MIN_TOKEN: usize = 16;
+pub(super) const MIN_TOKEN: usize = 20;
+
+/// Rules per first byte of their prefix (indices into [`RULES`], `NONE` after the last), so a
+/// word start is compared with the few rules it can begin, not all of them.
+const PER_BYTE: usize = 16;
+const NONE: u8 = u8::MAX;
+static BY_FIRST_BYTE: [[u8; PER_BYTE]; 256] = {
+    let mut table = [[NONE; PER_BYTE]; 256];
+    let mut i = 0;
+    while i < RULES.len() {
+        let first = RULES[i].prefix[0] as usize;
+        let mut k = 0;
+        while table[first][k] != NONE {
+            k += 1;
+        }
+        // A compile error if one first byte ever has more rules than a row holds.
+        table[first][k] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Whether `b` can start a rule's prefix.
 fn may_start(c: u8) -> bool {
-    matches!(
-        c,
-        b's' | b'r'
-            | b'w'
-            | b'E'
-            | b'a'
-            | b'A'
-            | b'G'
-            | b'y'
-            | b'd'
-            | b'L'
-            | b'h'
-            | b'H'
-            | b'p'
-            | b't'
-            | b'f'
-            | b'n'
-            | b'N'
-            | b'g'
-            | b'C'
-            | b'b'
-            | b'P'
-            | b'o'
-            | b'c'
-            | b'x'
-            | b'S'
-            | b'k'
-            | b'l'
-            | b'F'
-    )
+    BY_FIRST_BYTE[c as usize][0] != NONE
 }
 
 /// Finds provider tokens and Telegram bot tokens.
@@ -230,7 +221,10 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
         }
         let rest = &b[i..];
         let mut next = i + 1;
-        for rule in RULES {
+        for &index in &BY_FIRST_BYTE[c as usize] {
+            let Some(rule) = RULES.get(usize::from(index)) else {
+                break;
+            };
             if !rest.starts_with(rule.prefix) {
                 continue;
             }
