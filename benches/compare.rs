@@ -9,7 +9,9 @@
 //! thread. Ours always redacts and chains (the chain is always on; the `_files` group adds a
 //! chain key and a hash key, so its MAC is an HMAC).
 //!
-//! Run with `cargo bench --bench compare`; the results go into docs/benchmarks.md.
+//! Run with `cargo bench --bench compare`; the results go into docs/benchmarks.md. With
+//! `--features opentelemetry` it also measures what reading OpenTelemetry ids adds
+//! (`otel_ids_audit_event_in_span`, ours against ours).
 
 #[path = "support/peer.rs"]
 mod hand_built;
@@ -275,6 +277,66 @@ fn span_late_record(c: &mut Criterion) {
     });
 }
 
+/// What the `opentelemetry` feature adds to the caller of an audit event when a
+/// tracing-opentelemetry layer (the real SDK, spans exported to a discarding exporter) is in the
+/// registry: both sides run the same two layers and emit the same event in the same span;
+/// `otel_hidden` hides the OpenTelemetry layer from our id lookup (a wrapper that forwards every
+/// callback but not the type lookup), so only `otel_ids` reads and writes `trace_id`/`span_id`.
+/// The difference between the two is the feature's cost per event: in a long-lived span (ids
+/// cached), and with a new span per event (`_new_span`: each event is its span's first record).
+#[cfg(feature = "opentelemetry")]
+fn otel_ids_audit_event_in_span(c: &mut Criterion) {
+    use opentelemetry::trace::TracerProvider as _;
+    let mut g = c.benchmark_group("otel_ids_audit_event_in_span");
+    for name in ["otel_hidden", "otel_ids"] {
+        settle();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_simple_exporter(otel_bench::Discard)
+            .build();
+        let otel = tracing_audit::otel::layer(provider.tracer("bench"));
+        let (layer, guard) = AuditLayer::builder()
+            .audit_to(std::io::sink)
+            .debug_to(std::io::sink)
+            .debug_filter(DEBUG_DIRECTIVES)
+            .build()
+            .expect("layer builds");
+        let dispatch = if name == "otel_ids" {
+            Dispatch::new(tracing_subscriber::registry().with(layer).with(otel))
+        } else {
+            Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(layer)
+                    .with(otel_bench::Hidden(otel)),
+            )
+        };
+        tracing::dispatcher::with_default(&dispatch, || {
+            {
+                let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
+                let _entered = span.enter();
+                g.bench_function(name, |b| b.iter(audit_event));
+            }
+            // A new request span per event: the first record in a span looks its ids up.
+            g.bench_function(format!("{name}_new_span"), |b| {
+                b.iter(|| {
+                    let span = tracing::info_span!("request", request_id = 7u64, user = "alice");
+                    let _entered = span.enter();
+                    audit_event();
+                })
+            });
+        });
+        drop(dispatch);
+        drop(guard);
+    }
+    g.finish();
+}
+
+#[cfg(feature = "opentelemetry")]
+#[path = "support/otel.rs"]
+mod otel_bench;
+
+#[cfg(not(feature = "opentelemetry"))]
+fn otel_ids_audit_event_in_span(_: &mut Criterion) {}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(30)
@@ -288,6 +350,6 @@ criterion_group! {
     targets = audit_event_in_span, audit_event_redaction_chain_files,
         audit_event_redaction_chain_files_no_fsync, audit_event_redaction_chain_files_paced,
         debug_event,
-        disabled_trace, span_lifecycle, span_late_record
+        disabled_trace, span_lifecycle, span_late_record, otel_ids_audit_event_in_span
 }
 criterion_main!(benches);

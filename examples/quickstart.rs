@@ -55,6 +55,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (layer, guard) = builder.build()?;
     let audit = guard.handle();
     tracing_subscriber::registry().with(layer).init();
+    // Refuse to run if another filter hides audit events; say what the set-up does not promise.
+    audit.check_filters()?;
+    for note in audit.notes() {
+        eprintln!("note: {note}");
+    }
 
     login("req-1001", "alice", "wrong-password", "203.0.113.7");
     login(

@@ -52,14 +52,20 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `gzip` | yes | compress closed files in a background thread |
-//! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, hash, scrub) |
+//! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, export, hash, scrub); a client of this crate's public API |
+//! | `export` | no | audit records as OCSF or ECS events for a SIEM ([`export`]) |
+//! | `opentelemetry` | no | OpenTelemetry `trace_id`/`span_id` in every record ([`otel`]; tracing-opentelemetry 0.34, opentelemetry 0.33) |
 //!
 //! # Known traps this crate avoids
 //!
 //! A global `registry().with(EnvFilter)` filters *every* layer: put filters on sibling layers
 //! (`.with_filter(..)`) or give directives to [`debug_filter`](layer::AuditLayerBuilder::debug_filter),
 //! never as a global layer, or `RUST_LOG=warn` removes INFO audit events before this layer sees
-//! them. A build with `tracing/release_max_level_*` below the audit floor is refused by `build()`.
+//! them. The layer cannot prevent that, but it finds out: [`AuditHandle::check_filters`] (call it
+//! after installing the subscriber) and every [`AuditHandle::sync`] fail with
+//! [`SyncErrorKind::Filtered`](layer::SyncErrorKind::Filtered), naming the callsites, and
+//! [`Health::filtered_callsites`](sink::Health::filtered_callsites) lists them. A build with
+//! `tracing/release_max_level_*` below the audit floor is refused by `build()`.
 
 #![warn(
     missing_docs,
@@ -70,8 +76,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod chain;
+#[cfg(feature = "export")]
+#[cfg_attr(docsrs, doc(cfg(feature = "export")))]
+pub mod export;
 mod key;
 pub mod layer;
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+pub mod otel;
 mod record;
 pub mod redact;
 pub mod sink;
@@ -80,6 +92,14 @@ pub mod trail;
 pub mod verify;
 
 pub use key::{KeyError, KeyErrorKind, KeySource};
+
+// The snippets in README.md and docs/ are compiled as doctests, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/operations.md")]
+struct OperationsDoctests;
 pub use layer::{AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, BuildError};
 pub use sink::FileSink;
 pub use stream::Stream;

@@ -306,3 +306,17 @@ fn missing_destination_is_a_build_error() {
         .unwrap_err();
     assert!(err.to_string().contains("no audit destination"), "{err}");
 }
+
+#[test]
+fn the_debug_filter_may_be_a_ready_env_filter_and_never_touches_audit() {
+    let mut h = Harness::new(|b| b.debug_filter(tracing_subscriber::EnvFilter::new("warn")));
+    h.run(|| {
+        info!(target: "audit", actor = "alice", action = "read", outcome = "success");
+        info!("an info event the filter hides");
+        tracing::warn!("a warning it keeps");
+    });
+    assert_eq!(h.audit_records().len(), 1);
+    let debug = h.debug.records();
+    assert_eq!(debug.len(), 1, "{debug:?}");
+    assert_eq!(debug[0]["level"], "WARN");
+}

@@ -66,7 +66,7 @@ impl fmt::Debug for Destination {
 ///     .debug_filter("info,my_app=debug")
 ///     .audit(|a| a.level(Level::INFO).overflow(Overflow::BlockFor(Duration::from_secs(1))))
 ///     .debug(|d| d.queue_capacity(1 << 20))
-///     .build()?;
+///     .build::<tracing_subscriber::Registry>()?;
 /// # drop((layer, guard)); Ok(()) }
 /// ```
 #[must_use]
@@ -335,6 +335,7 @@ impl AuditLayerBuilder {
             schema_violations: AtomicU64::new(0),
             reach: Default::default(),
             notes,
+            dispatch: Default::default(),
         });
         let layer = AuditLayer {
             inner: Filtered::new(

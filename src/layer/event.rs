@@ -102,6 +102,8 @@ where
         // nearest enclosing span that has them (the request span usually knows the actor).
         let event_has: [bool; 7] = std::array::from_fn(|k| !lifted[k].is_empty());
         let mut correlation = None;
+        #[cfg(feature = "opentelemetry")]
+        let mut leaf = None;
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
                 let ext = span.extensions();
@@ -112,6 +114,10 @@ where
                     continue;
                 };
                 correlation.get_or_insert(sc.correlation_id);
+                #[cfg(feature = "opentelemetry")]
+                {
+                    leaf = Some((span.id(), sc.trace_ids.get().copied()));
+                }
                 let rendered = sc.fields(stream);
                 if !spans.is_empty() {
                     spans.push(b',');
@@ -134,6 +140,12 @@ where
                 }
             }
         }
+
+        // After the span loop: looking ids up takes the spans' extension locks again.
+        #[cfg(feature = "opentelemetry")]
+        let trace_ids = leaf.and_then(|(id, cached)| {
+            super::trace_ids::for_record(&shared.dispatch, shared.id, ctx, &id, cached)
+        });
 
         out.extend_from_slice(b"{\"ts\":\"");
         time::write_rfc3339(std::time::SystemTime::now(), out);
@@ -164,6 +176,10 @@ where
             out.extend_from_slice(b",\"correlation_id\":\"");
             out.extend_from_slice(&id);
             out.push(b'"');
+        }
+        #[cfg(feature = "opentelemetry")]
+        if let Some(ids) = trace_ids {
+            ids.write(out);
         }
         if stream == Stream::Audit && REQUIRED.iter().any(|&k| lifted[k].is_empty()) {
             shared.schema_violations.fetch_add(1, Ordering::Relaxed);

@@ -10,6 +10,7 @@ mod reach;
 mod route;
 mod settings;
 mod spans;
+mod trace_ids;
 
 pub use builder::{AuditLayerBuilder, DEFAULT_MAX_VALUE_LEN};
 pub use error::{BuildError, BuildErrorKind, SyncError, SyncErrorKind};
@@ -57,6 +58,7 @@ pub(crate) struct Shared {
     pub(crate) reach: reach::Reach,
     /// What the configuration does not guarantee, said once at build time.
     pub(crate) notes: Vec<String>,
+    pub(crate) dispatch: trace_ids::DispatchSlot,
 }
 
 impl fmt::Debug for Shared {
@@ -104,6 +106,10 @@ impl<S> Layer<S> for Core
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, dispatch: &tracing_core::Dispatch) {
+        self.shared.dispatch.register(dispatch);
+    }
+
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let parent = span.parent().and_then(|p| {

@@ -29,6 +29,7 @@ const RECHECK_AFTER: Duration = Duration::from_secs(1);
 
 /// One audit callsite that another filter disables.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FilteredCallsite {
     /// The event's target.
     pub target: String,

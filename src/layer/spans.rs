@@ -155,6 +155,9 @@ pub(crate) struct SpanContext {
     layer: u64,
     pub(crate) correlation_id: CorrelationId,
     streams: [RenderedFields; 2],
+    /// The OpenTelemetry ids of this span, looked up on the first record inside it.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) trace_ids: super::trace_ids::Cached,
 }
 
 impl SpanContext {
@@ -288,6 +291,8 @@ pub(crate) fn new_span_context(
         layer: shared.id,
         correlation_id: parent.unwrap_or_else(new_correlation_id),
         streams,
+        #[cfg(feature = "opentelemetry")]
+        trace_ids: Default::default(),
     }
 }
 

@@ -10,11 +10,13 @@ mod field_rules;
 mod hash;
 pub(crate) mod policy;
 mod scrubber;
+pub mod scrubbed;
 
 pub(crate) use field_rules::glob_match;
 pub use field_rules::{FieldRule, FieldRules, DEFAULT_DENY};
 pub(crate) use hash::push_hex;
 pub use hash::{Pseudonymizer, HASH_PREFIX};
+pub use scrubbed::{scrubbed, scrubbed_fields};
 pub use scrubber::{ScrubError, ScrubErrorKind, Scrubber};
 
 /// What happens to a value a rule or detector matched.

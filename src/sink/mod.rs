@@ -9,16 +9,17 @@
 //!
 //! | behaviour        | AUDIT                                    | DEBUG                                   |
 //! |------------------|------------------------------------------|-----------------------------------------|
-//! | queue full       | the emitting thread waits for room       | the record is dropped and counted; a `"N records dropped"` record is written once room returns |
+//! | queue full       | the emitting thread waits for room (at most the [`Overflow::BlockFor`] bound, if set) | the record is dropped and counted; a `"N records dropped"` record is written once room returns |
 //! | write error      | retried with backoff (1 ms doubling to 1 s) until it succeeds or the drain timeout at shutdown runs out | retried the same way, then given up and counted as `failed` |
 //! | fsync default    | after every batch                        | never (only on `sync()` and rotation)   |
 //! | queue default    | 8 MiB                                    | 8 MiB                                   |
 //! | drain timeout    | 30 s                                     | 30 s                                    |
 //!
-//! A [`SinkHandle`] reports [`Health`] counters and offers [`SinkHandle::sync`], which returns
+//! A [`SinkHandle`] (from [`AuditHandle::sink`](crate::AuditHandle::sink)) reports [`Health`]
+//! counters and offers [`SinkHandle::sync`], which returns
 //! only once everything emitted before it is on disk, or the error that prevents it: an
 //! application that must not act without an audit record calls it and refuses the request on
-//! `Err` (fail closed). Dropping the [`SinkGuard`] drains the queue, writes a final checkpoint,
+//! `Err` (fail closed). Dropping the [`AuditGuard`](crate::AuditGuard) drains the queue, writes a final checkpoint,
 //! fsyncs (unless the durability is [`Durability::Never`]) and stops the thread; whatever could
 //! not be written is counted as `failed`.
 //!
@@ -376,13 +377,15 @@ impl SinkHandle {
     }
 }
 
-/// Keeps a stream's writer thread running; dropping it drains and stops the sink.
+/// Keeps a stream's writer thread running; dropping it drains and stops the sink. Applications
+/// hold an [`AuditGuard`](crate::AuditGuard), which owns one per stream.
 ///
 /// Drop waits up to the drain timeout (30 s by default) for everything queued to be written,
 /// writes the chain's final checkpoint, fsyncs and joins the thread. Records still unwritten
 /// when the timeout runs out are counted as `failed` in [`Health`], and any later submission
 /// is refused (AUDIT: counted as `failed`, DEBUG: counted as `dropped`).
 #[must_use = "dropping the guard stops the sink"]
+#[doc(hidden)]
 pub struct SinkGuard {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,

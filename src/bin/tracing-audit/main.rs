@@ -1,4 +1,4 @@
-//! The `tracing-audit` command line: verify, tail, query, correlate, hash, scrub.
+//! The `tracing-audit` command line: verify, tail, query, correlate, export, hash, scrub.
 //!
 //! A client of the library's public API (`trail`, `verify`, `redact`): everything it does, an
 //! application can do too.
@@ -9,6 +9,7 @@
 //! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 
 mod correlate;
+mod export;
 mod progress;
 mod records;
 mod render;
@@ -47,13 +48,15 @@ enum Command {
     Query(QueryArgs),
     /// Everything the audit and debug streams recorded for one request, in time order.
     Correlate(correlate::CorrelateArgs),
+    /// The audit records as OCSF or ECS events for a SIEM, one JSON object per line.
+    Export(export::ExportArgs),
     /// Print the keyed pseudonym the redactor writes for VALUE.
     Hash(HashArgs),
     /// Redact secrets and personal data from lines on stdin (JSON records or free text).
     Scrub(scrub::ScrubArgs),
 }
 
-/// Filters shared by `tail` and `query`.
+/// Filters shared by `tail`, `query` and `export`.
 #[derive(Args, Debug, Clone, Default)]
 struct Filters {
     /// Only records whose actor is A.
@@ -130,6 +133,7 @@ fn main() -> ExitCode {
         Command::Tail(a) => tail::run(a),
         Command::Query(a) => records::query(a.dir, a.filters),
         Command::Correlate(a) => correlate::run(a),
+        Command::Export(a) => export::run(a),
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
     };

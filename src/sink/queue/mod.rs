@@ -531,7 +531,16 @@ impl Shared {
             scratch.clear();
             let taken = self.take(&mut st, &mut scratch);
             queued += taken.records;
-            if taken.up_to >= end || Instant::now() >= grace {
+            if taken.up_to >= end {
+                break;
+            }
+            if Instant::now() >= grace {
+                // A producer stalled between claiming and publishing. It counts its own record
+                // when it publishes (it will see `closed`); the records published behind its slot
+                // can no longer be taken in order, so they are counted here.
+                queued += self
+                    .ring
+                    .count_published_records_between(self.ring.head(), end);
                 break;
             }
             // A producer is between claiming and publishing; it will publish promptly.

@@ -275,6 +275,35 @@ impl Ring {
     }
 
     /// Counts the published records waiting at the head (stops at the first unpublished slot).
+    /// Counts the records published anywhere in `[from, to)`, also behind slots claimed but not
+    /// yet published (whose lengths are unknown, so the walk goes word by word and trusts only
+    /// published headers). For a closing sink that gave up waiting for a stalled producer: the
+    /// records behind it will never be taken, and must be counted.
+    pub(crate) fn count_published_records_between(&self, from: u64, to: u64) -> u64 {
+        let mut records = 0;
+        let mut at = from;
+        while at < to {
+            match self.published_header(at) {
+                Some(header) => {
+                    if matches!(
+                        Kind::from_header(header),
+                        Some(Kind::Record | Kind::Oversize)
+                    ) {
+                        records += 1;
+                    }
+                    at += slot_words((header & LEN_MASK) as usize).max(1);
+                }
+                None => at += 1,
+            }
+        }
+        records
+    }
+
+    /// The ring position of the oldest slot not yet released.
+    pub(crate) fn head(&self) -> u64 {
+        self.head.0.load(Ordering::Acquire)
+    }
+
     pub(crate) fn count_published(&self) -> u64 {
         let mut head = self.head.0.load(Ordering::Acquire);
         let tail = self.tail.0.load(Ordering::Acquire);

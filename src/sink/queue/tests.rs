@@ -172,3 +172,21 @@ fn sync_waits_for_the_position_it_saw_and_fails_once_closed() {
     shared.close(0, None);
     assert!(shared.sync(None).is_err());
 }
+
+#[test]
+fn close_counts_the_records_published_behind_a_stalled_claim() {
+    let shared = Shared::new(Stream::Audit, 1024, None).unwrap();
+    // A producer claims room and stalls before publishing; two more publish behind it.
+    let stalled = shared.ring.claim(8).unwrap();
+    shared.submit(b"{\"behind\":1}");
+    shared.submit(b"{\"behind\":2}");
+    shared.close(0, None);
+    assert_eq!(
+        shared.health().failed,
+        2,
+        "the records behind the stalled claim are counted, not lost silently"
+    );
+    // The stalled producer finally publishes: it sees the sink closed and counts itself.
+    shared.fill_and_publish(stalled, b"{\"s\":12}");
+    assert_eq!(shared.health().failed, 3);
+}
