@@ -9,8 +9,8 @@ pub mod detect;
 mod field_rules;
 mod hash;
 pub(crate) mod policy;
-mod scrubber;
 pub mod scrubbed;
+mod scrubber;
 
 pub(crate) use field_rules::glob_match;
 pub use field_rules::{FieldRule, FieldRules, DEFAULT_DENY};
