@@ -233,10 +233,11 @@ fn issuer_accepts(b: &[u8], start: usize, end: usize, len: usize) -> bool {
 }
 
 /// Whether the number at `start` is the value of a key naming an identifier (`order_id=`,
-/// `"trace": "`, `span_id: `) or follows `#`.
+/// `"trace": "`, `span_id: `, assigned with `=` or `:`) or follows `#`.
 fn after_identifier_key(b: &[u8], start: usize) -> bool {
     let mut end = start;
     let mut skipped = 0;
+    let mut assigned = false;
     while end > 0
         && skipped < 8
         && matches!(b[end - 1], b' ' | b'"' | b'\'' | b':' | b'=' | b'#' | b'\\')
@@ -245,8 +246,14 @@ fn after_identifier_key(b: &[u8], start: usize) -> bool {
             // `#4111…` numbers something; `# 4111…` is a comment or a heading.
             return end == start;
         }
+        assigned |= matches!(b[end - 1], b':' | b'=');
         end -= 1;
         skipped += 1;
+    }
+    // Only a key the number is assigned to says what it is; a word before it in prose
+    // (`KEY-----  4111…`, `card key 4111…`) does not.
+    if !assigned {
+        return false;
     }
     let mut key_start = end;
     while key_start > 0
