@@ -90,20 +90,13 @@ fn follows_version_word_within(b: &[u8], start: usize, hops: u8) -> bool {
     const WORDS: &[&[u8]] = &[
         b"version",
         b"versions",
-        b"ver",
         b"release",
-        b"build",
         b"firmware",
-        b"fw",
-        b"rev",
         b"revision",
         b"upgraded",
         b"upgrade",
         b"downgrade",
         b"downgraded",
-        b"update",
-        b"updated",
-        b"patch",
     ];
     let mut end = start;
     let mut skipped = 0;
