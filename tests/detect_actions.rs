@@ -14,7 +14,7 @@ fn defaults_match_the_documented_table() {
         let set = DetectorSet::for_stream(stream);
         for &detector in Detector::ALL {
             let expected = match detector {
-                Detector::Email | Detector::IpAddress => Action::Hash,
+                Detector::Email | Detector::IpAddress | Detector::Phone => Action::Hash,
                 _ => Action::Mask,
             };
             assert_eq!(set.action(detector), expected, "{stream} {detector:?}");
@@ -42,7 +42,8 @@ fn detector_names_are_the_documented_ones() {
             "keyword_secret",
             "provider_token",
             "cookie",
-            "iban"
+            "iban",
+            "phone"
         ]
     );
 }

@@ -90,6 +90,9 @@ const UNITS: &[&str] = &[
     "https://hooks.slack.com/services/",
     "Some(",
     "password: a ",
+    "+1 ",
+    "+1 2 ",
+    "+1 (2",
 ];
 
 fn scrub_within_bound(set: &DetectorSet, hasher: Option<&Pseudonymizer>, text: &str, unit: &str) {

@@ -543,6 +543,16 @@ fn secrets_of_every_family(rng: &mut Rng, cases: &mut Vec<Case>) {
         r.below(65535) + 1
     );
     cases.push(secret("ip", r, format!("peer [{ip6}]:443"), &[&ip6]));
+    let phone = format!(
+        "+{} {} {} {}",
+        r.pick(&["44", "49", "33", "1"]),
+        200 + r.below(700),
+        100 + r.below(900),
+        1000 + r.below(9000)
+    );
+    cases.push(secret("phone", r, format!("call {phone} back"), &[&phone]));
+    let phone = format!("+1 ({}) 555-{:04}", 200 + r.below(700), r.below(10000));
+    cases.push(secret("phone", r, format!("sms to {phone}"), &[&phone]));
     let ssn = format!(
         "{:03}-{:02}-{:04}",
         100 + r.below(500),
@@ -717,8 +727,18 @@ fn look_alikes_of_every_family(rng: &mut Rng, cases: &mut Vec<Case>) {
         n,
     ));
     cases.push(look_alike(
-        "general",
-        "call +1 (202) 555-0143 or 555-123-4567".to_owned(),
+        "phone",
+        "call 555-123-4567 or (202) 555-0143".to_owned(),
+        n,
+    ));
+    cases.push(look_alike(
+        "phone",
+        "at 2026-11-26T05:56:07+00:00, offset +0100".to_owned(),
+        n,
+    ));
+    cases.push(look_alike(
+        "phone",
+        format!("build 1.2.3+{}", 20_260_000 + r.below(9999)),
         n,
     ));
 }

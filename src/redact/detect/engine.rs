@@ -143,6 +143,9 @@ fn run(wanted: u32, text: &str, context: Context<'_>, hits: &mut Hits) {
     if wanted & prefilter::EMAIL != 0 {
         super::email::find(text, hits);
     }
+    if wanted & prefilter::PHONE != 0 {
+        super::phone::find(text, hits);
+    }
     if wanted & prefilter::IPV4 != 0 {
         super::ip::find_v4(text, hits);
     }

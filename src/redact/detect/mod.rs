@@ -42,6 +42,7 @@ pub(crate) mod keyword;
 mod normalize;
 mod numbers;
 mod pem;
+mod phone;
 mod prefilter;
 mod providers;
 mod tokens;
@@ -94,9 +95,11 @@ pub enum Detector {
     /// International bank account numbers, confirmed by their country's length and the mod-97
     /// check.
     Iban,
+    /// Phone numbers written internationally, with `+` and a country code (`+44 20 7946 0958`).
+    Phone,
 }
 
-const DETECTOR_COUNT: usize = 15;
+const DETECTOR_COUNT: usize = 16;
 
 impl Detector {
     /// Every detector, in declaration order.
@@ -116,6 +119,7 @@ impl Detector {
         Detector::ProviderToken,
         Detector::Cookie,
         Detector::Iban,
+        Detector::Phone,
     ];
 
     /// The lowercase name written in masks (`[REDACTED:jwt]`) and used in the documentation.
@@ -141,6 +145,7 @@ impl Detector {
             Detector::ProviderToken => "provider_token",
             Detector::Cookie => "cookie",
             Detector::Iban => "iban",
+            Detector::Phone => "phone",
         }
     }
 
@@ -161,6 +166,7 @@ impl Detector {
             Detector::ProviderToken => 12,
             Detector::Cookie => 13,
             Detector::Iban => 14,
+            Detector::Phone => 15,
         }
     }
 
@@ -184,6 +190,7 @@ impl Detector {
             Detector::KeywordSecret | Detector::Cookie => prefilter::SEPARATOR,
             Detector::ProviderToken => prefilter::PROVIDER | prefilter::URL,
             Detector::Iban => prefilter::IBAN,
+            Detector::Phone => prefilter::PHONE,
         }
     }
 
@@ -205,7 +212,8 @@ impl Detector {
             Detector::Iban => 11,
             Detector::UsSsn => 12,
             Detector::Email => 13,
-            Detector::IpAddress => 14,
+            Detector::Phone => 14,
+            Detector::IpAddress => 15,
         }
     }
 }
@@ -218,7 +226,7 @@ impl Detector {
 /// |---|---|---|
 /// | `Jwt`, `AuthHeader`, `AwsKey`, `GitHubToken`, `SlackToken`, `ProviderToken`, `PrivateKey`, `UrlPassword`, `KeywordSecret`, `Cookie` | `Mask` | `Mask` |
 /// | `CardNumber`, `Iban`, `UsSsn` | `Mask` | `Mask` |
-/// | `Email`, `IpAddress` | `Hash` | `Hash` |
+/// | `Email`, `Phone`, `IpAddress` | `Hash` | `Hash` |
 ///
 /// The layer keeps e-mail and IP addresses verbatim where they *are* an audit record's `actor`
 /// or `src_ip` by scrubbing those two fields with `.set(Email, Keep).set(IpAddress, Keep)`.
@@ -264,7 +272,7 @@ impl DetectorSet {
         let mut set = DetectorSet::none();
         for &detector in Detector::ALL {
             let action = match detector {
-                Detector::Email | Detector::IpAddress => contact,
+                Detector::Email | Detector::IpAddress | Detector::Phone => contact,
                 _ => credential,
             };
             set = set.set(detector, action);

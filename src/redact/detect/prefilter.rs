@@ -36,6 +36,8 @@ pub(super) const AUTH_SCHEME: u32 = 1 << 11;
 pub(super) const PROVIDER: u32 = 1 << 12;
 /// Two capital letters and two digits starting a word: an IBAN's country and check digits.
 pub(super) const IBAN: u32 = 1 << 13;
+/// `+` and a digit, not glued to a word: an international phone number.
+pub(super) const PHONE: u32 = 1 << 15;
 /// An escape, a percent-encoded byte or a non-ASCII character: the text is also scanned decoded.
 /// Not a detector's trigger; the engine decides on it.
 pub(super) const ENCODED: u32 = 1 << 14;
@@ -56,6 +58,7 @@ const C_X: u8 = 11;
 const C_OPEN: u8 = 12;
 /// `\`, `%` and the bytes of non-ASCII characters.
 const C_ENCODED: u8 = 13;
+const C_PLUS: u8 = 14;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -80,6 +83,7 @@ static CLASS: [u8; 256] = {
     t[b'>' as usize] = C_OPEN;
     t[b'\\' as usize] = C_ENCODED;
     t[b'%' as usize] = C_ENCODED;
+    t[b'+' as usize] = C_PLUS;
     let mut h = 0x80;
     while h < 256 {
         t[h] = C_ENCODED;
@@ -332,6 +336,10 @@ fn trigger_at(b: &[u8], i: usize, class: u8) -> u32 {
             SEPARATOR,
         ),
         C_ENCODED => when(super::normalize::starts_encoding(b, i), ENCODED),
+        C_PLUS => when(
+            (i == 0 || !b[i - 1].is_ascii_alphanumeric()) && matches!(at(i + 1), b'1'..=b'9'),
+            PHONE,
+        ),
         _ => 0,
     }
 }
