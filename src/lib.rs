@@ -55,6 +55,8 @@
 //! | `cli` | no | the `tracing-audit` command (verify, tail, query, correlate, export, hash, scrub); a client of this crate's public API |
 //! | `export` | no | audit records as OCSF or ECS events for a SIEM ([`export`]) |
 //! | `opentelemetry` | no | OpenTelemetry `trace_id`/`span_id` in every record ([`otel`]; tracing-opentelemetry 0.34, opentelemetry 0.33) |
+//! | `http` | no | [`http`]: a tower middleware auditing every HTTP request, with a policy and fail-closed mode |
+//! | `axum` | no | `http` plus axum's matched route template and `ConnectInfo` peer address |
 //!
 //! # Known traps this crate avoids
 //!
@@ -79,6 +81,9 @@ pub mod chain;
 #[cfg(feature = "export")]
 #[cfg_attr(docsrs, doc(cfg(feature = "export")))]
 pub mod export;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 mod key;
 pub mod layer;
 #[cfg(feature = "opentelemetry")]

@@ -1,0 +1,332 @@
+//! What a `Request`-level record shows of a request, and of its query string: rendered with
+//! secrets masked by the field-name rules before the values reach the layer (whose detectors
+//! then scan them as free text).
+
+use crate::redact::{write_partial, Action, FieldRules, MASK};
+use http::{HeaderMap, HeaderName};
+use serde_json::{Map, Value};
+
+/// The rule for a field called `name`. Header-style names (`x-api-key`) are also checked in
+/// their snake-case form, so the deny list's `api_key` covers them; the stricter answer wins.
+fn action_for(rules: &FieldRules, name: &str) -> Action {
+    let action = rules.action_for(name);
+    if action == Action::Keep && name.contains('-') {
+        return rules.action_for(&name.replace('-', "_"));
+    }
+    action
+}
+
+/// The selected headers as a JSON object, values masked by name.
+pub(crate) fn headers(rules: &FieldRules, selected: &[HeaderName], map: &HeaderMap) -> String {
+    let mut out = Map::new();
+    for name in selected {
+        let mut values = map.get_all(name).iter().peekable();
+        if values.peek().is_none() {
+            continue;
+        }
+        let joined = values
+            .map(|v| match v.to_str() {
+                Ok(s) => s.to_owned(),
+                Err(_) => format!("[non-text {} bytes]", v.len()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Some(v) = redact_scalar(rules, name.as_str(), joined) {
+            out.insert(name.as_str().to_owned(), v);
+        }
+    }
+    Value::Object(out).to_string()
+}
+
+/// The captured body prefix, as text the layer may show. JSON is re-encoded with sensitive keys
+/// masked; form data is re-encoded likewise; other text is shown as it is (the layer's detectors
+/// still scan it); anything else is described, not shown.
+pub(crate) fn body(
+    rules: &FieldRules,
+    content_type: Option<&str>,
+    bytes: &[u8],
+    truncated: bool,
+) -> String {
+    if bytes.is_empty() {
+        return String::new();
+    }
+    let mime = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let is_json = mime == "application/json" || mime.ends_with("+json");
+    if is_json {
+        if truncated {
+            // A cut document cannot be parsed, so its keys cannot be checked: not shown.
+            return format!(
+                "[json body over the cap, {} bytes shown: none]",
+                bytes.len()
+            );
+        }
+        return match serde_json::from_slice::<Value>(bytes) {
+            Ok(mut doc) => {
+                redact_json(rules, &mut doc);
+                doc.to_string()
+            }
+            Err(_) => format!("[malformed json body, {} bytes]", bytes.len()),
+        };
+    }
+    let Ok(text) = std::str::from_utf8(bytes).or_else(|e| {
+        // A cut may split a character; show what is complete.
+        if truncated && e.error_len().is_none() {
+            std::str::from_utf8(&bytes[..e.valid_up_to()])
+        } else {
+            Err(e)
+        }
+    }) else {
+        return format!("[binary body, {} bytes]", bytes.len());
+    };
+    let suffix = if truncated { "…[truncated]" } else { "" };
+    if mime == "application/x-www-form-urlencoded" {
+        return format!("{}{suffix}", pairs(rules, text, truncated));
+    }
+    if mime.starts_with("text/") || mime.is_empty() || mime == "application/xml" {
+        return format!("{text}{suffix}");
+    }
+    format!("[{mime} body, {} bytes]", bytes.len())
+}
+
+/// `path?query` with each query parameter masked by name.
+pub(crate) fn path_with_query(rules: &FieldRules, path: &str, query: &str) -> String {
+    format!("{path}?{}", pairs(rules, query, false))
+}
+
+/// `k=v&k2=v2`, values masked (or the pair dropped) by the decoded key's rule. When the text was
+/// cut, its last pair is not shown: its key may be cut too.
+fn pairs(rules: &FieldRules, text: &str, truncated: bool) -> String {
+    let mut items: Vec<&str> = text.split('&').collect();
+    if truncated {
+        items.pop();
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let (key, value) = item.split_once('=').unwrap_or((item, ""));
+        let name = percent_decode(key);
+        match action_for(rules, &name) {
+            Action::Keep => out.push(item.to_owned()),
+            Action::Drop => {}
+            Action::Partial => {
+                let mut masked = String::new();
+                write_partial(&percent_decode(value), &mut masked);
+                out.push(format!("{key}={masked}"));
+            }
+            _ => out.push(format!("{key}={MASK}")),
+        }
+    }
+    out.join("&")
+}
+
+/// The concrete path, with the segments that fill a template parameter whose name a rule
+/// masks (`/reset/{token}`) replaced by the mask.
+pub(crate) fn path_masked_by_template(rules: &FieldRules, template: &str, path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut segments = path.split('/');
+    for (i, part) in template.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let param = part
+            .strip_prefix('{')
+            .and_then(|p| p.strip_suffix('}'))
+            .or_else(|| part.strip_prefix(':'));
+        let wildcard = param
+            .and_then(|p| p.strip_prefix('*'))
+            .or_else(|| part.strip_prefix('*').filter(|p| !p.is_empty()));
+        if let Some(name) = wildcard {
+            let rest: Vec<&str> = segments.by_ref().collect();
+            if action_for(rules, name) == Action::Keep {
+                out.push_str(&rest.join("/"));
+            } else {
+                out.push_str(MASK);
+            }
+            return out;
+        }
+        let Some(segment) = segments.next() else {
+            return path.to_owned();
+        };
+        match param {
+            Some(name) if action_for(rules, name) != Action::Keep => out.push_str(MASK),
+            _ => out.push_str(segment),
+        }
+    }
+    if segments.next().is_some() {
+        return path.to_owned();
+    }
+    out
+}
+
+fn redact_json(rules: &FieldRules, value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                match action_for(rules, &key) {
+                    Action::Keep => {
+                        if let Some(v) = map.get_mut(&key) {
+                            redact_json(rules, v);
+                        }
+                    }
+                    _ => {
+                        if let Some(v) = map.remove(&key) {
+                            let text = match v {
+                                Value::String(s) => s,
+                                other => other.to_string(),
+                            };
+                            if let Some(masked) = redact_scalar(rules, &key, text) {
+                                map.insert(key, masked);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_json(rules, v)),
+        _ => {}
+    }
+}
+
+/// The value of a field called `name` after its rule; `None` when the rule drops it.
+fn redact_scalar(rules: &FieldRules, name: &str, value: String) -> Option<Value> {
+    Some(Value::String(match action_for(rules, name) {
+        Action::Keep => value,
+        Action::Drop => return None,
+        Action::Partial => {
+            let mut masked = String::new();
+            write_partial(&value, &mut masked);
+            masked
+        }
+        // Mask, and Hash: the layer's hash key is not available here, so it masks.
+        _ => MASK.to_owned(),
+    }))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn json_bodies_have_sensitive_keys_masked_at_any_depth() {
+        let rules = FieldRules::default();
+        let body = br#"{"username":"alice","password":"hunter2","nested":[{"api_key":"k","n":1}]}"#;
+        let out = super::body(&rules, Some("application/json; charset=utf-8"), body, false);
+        assert!(!out.contains("hunter2") && !out.contains("\"k\""), "{out}");
+        assert!(out.contains("\"username\":\"alice\""), "{out}");
+        assert!(out.contains("\"password\":\"[REDACTED]\""), "{out}");
+        let cut = super::body(&rules, Some("application/json"), &body[..20], true);
+        assert!(!cut.contains("alice"), "{cut}");
+        let bad = super::body(&rules, Some("application/json"), b"{\"password\":", false);
+        assert!(!bad.contains("password"), "{bad}");
+    }
+
+    #[test]
+    fn forms_and_queries_are_masked_by_decoded_key() {
+        let rules = FieldRules::default();
+        let q = path_with_query(&rules, "/r", "a=1&pass%77ord=x&token=abc&b");
+        assert_eq!(q, "/r?a=1&pass%77ord=[REDACTED]&token=[REDACTED]&b");
+        let f = body(
+            &rules,
+            Some("application/x-www-form-urlencoded"),
+            b"user=al&secret=s&passw",
+            true,
+        );
+        assert_eq!(f, "user=al&secret=[REDACTED]…[truncated]");
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+    }
+
+    #[test]
+    fn template_parameters_with_sensitive_names_are_masked_in_the_path() {
+        let rules = FieldRules::default();
+        assert_eq!(
+            path_masked_by_template(&rules, "/reset/{token}/x/{id}", "/reset/abc/x/7"),
+            "/reset/[REDACTED]/x/7"
+        );
+        assert_eq!(
+            path_masked_by_template(&rules, "/files/{*secret_path}", "/files/a/b"),
+            "/files/[REDACTED]"
+        );
+        assert_eq!(
+            path_masked_by_template(&rules, "/files/{*rest}", "/files/a/b"),
+            "/files/a/b"
+        );
+        assert_eq!(
+            path_masked_by_template(&rules, "/a/{id}", "/a/1/2"),
+            "/a/1/2"
+        );
+    }
+
+    #[test]
+    fn binary_and_unknown_bodies_are_described() {
+        let rules = FieldRules::default();
+        assert_eq!(
+            body(&rules, None, b"\xff\xfe", false),
+            "[binary body, 2 bytes]"
+        );
+        assert_eq!(
+            body(&rules, Some("application/pdf"), b"%PDF", false),
+            "[application/pdf body, 4 bytes]"
+        );
+        assert_eq!(body(&rules, Some("text/plain"), b"hi", false), "hi");
+    }
+
+    #[test]
+    fn headers_are_selected_and_masked() {
+        let rules = FieldRules::default();
+        let mut map = HeaderMap::new();
+        map.insert("authorization", HeaderValue::from_static("Bearer x"));
+        map.insert("content-type", HeaderValue::from_static("text/plain"));
+        map.insert("x-other", HeaderValue::from_static("no"));
+        map.insert("x-api-key", HeaderValue::from_static("k"));
+        map.insert("x-bin", HeaderValue::from_bytes(b"\xff").unwrap());
+        let sel = [
+            HeaderName::from_static("authorization"),
+            HeaderName::from_static("content-type"),
+            HeaderName::from_static("x-bin"),
+            HeaderName::from_static("x-missing"),
+            HeaderName::from_static("x-api-key"),
+        ];
+        assert_eq!(
+            headers(&rules, &sel, &map),
+            r#"{"authorization":"[REDACTED]","content-type":"text/plain","x-api-key":"[REDACTED]","x-bin":"[non-text 1 bytes]"}"#
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! Auditing every request of a tower or axum HTTP service.
+//!
+//! [`HttpAuditLayer`] is a tower layer. For each request it opens a span (`http_request`, with
+//! the request id) and emits up to two ordinary `tracing` events with target `audit`, which the
+//! crate's [`AuditLayer`](crate::AuditLayer) routes into the audit trail, redacts, chains and
+//! writes; the middleware writes nothing itself. Which requests are recorded, and with how much
+//! detail, is an ordered Kubernetes-style [`Policy`].
+//!
+//! | record key | value |
+//! |---|---|
+//! | `actor`, `session` | the [`Actor`] found by [`IdentifyActor`]; `anonymous` when none |
+//! | `action` | [`ActionFromMethod`] (GET/HEAD read, POST create, PUT/PATCH update, DELETE delete) or your [`ClassifyAction`] |
+//! | `resource` | the route template (`/reports/{id}`, with the `axum` feature) or the path; the query only when the rule asks, redacted |
+//! | `outcome` | `pending` in `request_received`; `success` (1xx-3xx), `denied` (401, 403), `failure` (other statuses, service errors, panics) |
+//! | `reason` | an [`AuditReason`] from the response extensions, else the status text of a failure |
+//! | `src_ip` | the peer, or the client named by [`TrustedProxies`] |
+//! | `fields` | `stage`, `method`, `path`, `status`, `latency_us`, `user_agent`, `request_id`; at `Request` level `request_headers` and `request_body` |
+//!
+//! ```no_run
+//! # #[cfg(feature = "axum")]
+//! # fn router() -> axum::Router {
+//! use axum::{routing::get, Router};
+//! use tracing_audit::http::HttpAuditLayer;
+//!
+//! Router::new()
+//!     .route("/reports/{id}", get(|| async { "report" }))
+//!     // `Router::layer` wraps each route, so the middleware sees the matched template.
+//!     .layer(HttpAuditLayer::new())
+//! # }
+//! ```
+//!
+//! See `docs/http.md` for stacking it with authentication, fail-closed mode and policy files.
+
+mod action;
+mod actor;
+mod body;
+mod client_addr;
+mod content;
+mod fail_closed;
+mod future;
+mod health;
+mod layer;
+mod outcome;
+mod policy;
+mod record;
+mod request_id;
+mod service;
+
+pub use action::{ActionFromMethod, ClassifyAction};
+pub use actor::{Actor, ActorFromExtensions, IdentifyActor, ANONYMOUS};
+pub use body::AuditBody;
+pub use client_addr::{InvalidNetwork, TrustedProxies};
+pub use future::ResponseFuture;
+pub use health::{HttpHealth, HttpHealthHandle};
+pub use layer::{HttpAuditLayer, REQUEST_ID_HEADER};
+pub use outcome::AuditReason;
+pub use policy::{
+    AuditLevel, Policy, PolicyError, PolicyErrorKind, Rule, Stage, DEFAULT_HEALTH_PATHS,
+    DEFAULT_MAX_BODY_BYTES,
+};
+pub use request_id::{RequestId, MAX_REQUEST_ID_LEN};
+pub use service::HttpAudit;

@@ -1,0 +1,85 @@
+//! The two audit records of a request, emitted as ordinary `tracing` events with target
+//! `audit`: the crate's layer routes, redacts, chains and writes them like any other.
+
+use super::actor::Actor;
+use super::health::{bump, Counters};
+use super::policy::Stage;
+use std::time::Duration;
+
+/// What both records of one request say.
+#[derive(Debug)]
+pub(crate) struct RequestFacts {
+    pub(crate) actor: Actor,
+    pub(crate) action: String,
+    pub(crate) resource: String,
+    pub(crate) path: String,
+    pub(crate) method: http::Method,
+    pub(crate) src_ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) request_id: String,
+    /// `Request` level: the selected headers and the body, rendered and masked.
+    pub(crate) headers: Option<String>,
+    pub(crate) body: Option<String>,
+}
+
+pub(crate) fn request_received(facts: &RequestFacts, counters: &Counters) {
+    bump(&counters.records);
+    tracing::info!(
+        target: "audit",
+        stage = Stage::RequestReceived.as_str(),
+        actor = facts.actor.name.as_str(),
+        action = facts.action.as_str(),
+        resource = facts.resource.as_str(),
+        outcome = "pending",
+        src_ip = facts.src_ip.as_deref(),
+        session = facts.actor.session.as_deref(),
+        method = facts.method.as_str(),
+        path = facts.path.as_str(),
+        user_agent = facts.user_agent.as_deref(),
+        request_id = facts.request_id.as_str(),
+        request_headers = facts.headers.as_deref(),
+        request_body = facts.body.as_deref(),
+    );
+}
+
+/// How the request ended.
+#[derive(Debug)]
+pub(crate) struct Completion<'a> {
+    pub(crate) status: Option<u16>,
+    pub(crate) outcome: &'static str,
+    pub(crate) reason: Option<&'a str>,
+    /// The actor the response names (a login handler's user), else the request's.
+    pub(crate) actor: Option<&'a Actor>,
+    pub(crate) latency: Duration,
+    /// Whether the request's content was already in `request_received`.
+    pub(crate) content_shown: bool,
+}
+
+pub(crate) fn response_complete(facts: &RequestFacts, done: &Completion<'_>, counters: &Counters) {
+    bump(&counters.records);
+    let actor = done.actor.unwrap_or(&facts.actor);
+    let (headers, body) = if done.content_shown {
+        (None, None)
+    } else {
+        (facts.headers.as_deref(), facts.body.as_deref())
+    };
+    tracing::info!(
+        target: "audit",
+        stage = Stage::ResponseComplete.as_str(),
+        actor = actor.name.as_str(),
+        action = facts.action.as_str(),
+        resource = facts.resource.as_str(),
+        outcome = done.outcome,
+        reason = done.reason,
+        src_ip = facts.src_ip.as_deref(),
+        session = actor.session.as_deref(),
+        method = facts.method.as_str(),
+        path = facts.path.as_str(),
+        status = done.status,
+        latency_us = u64::try_from(done.latency.as_micros()).unwrap_or(u64::MAX),
+        user_agent = facts.user_agent.as_deref(),
+        request_id = facts.request_id.as_str(),
+        request_headers = headers,
+        request_body = body,
+    );
+}
