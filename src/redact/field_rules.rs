@@ -5,11 +5,12 @@
 
 use super::Action;
 
-/// The words that mark a field as a credential when its name *ends* in one of them (ASCII
-/// case-insensitive, the name read as words: `db_password`, `clientSecret`, `X-Api-Key`,
-/// `session_token`, `HTTP_AUTHORIZATION`, `password_hash`). A word that only describes a secret
-/// (`password_changed_at`, `password_length`, `token_count`, `tokenizer`) does not mark the field.
-/// `key` counts after a word that makes it a secret (`api_key`, `access_key`, `private_key`,
+/// The words that mark a field as a credential (ASCII case-insensitive, the name read as words:
+/// `db_password`, `clientSecret`, `X-Api-Key`, `session_token`, `HTTP_AUTHORIZATION`,
+/// `password_hash`, `secret_path`). A last word that only describes the secret
+/// (`password_changed_at`, `password_length`, `token_count`, `secret_name`, `api_key_id`) and a
+/// word that merely starts like one (`tokenizer`, `passport`) do not mark the field. `key`
+/// counts after a word that makes it a secret (`api_key`, `access_key`, `private_key`,
 /// `signing_key`), not after `cache`, `idempotency`, `public` or `partition`. A matching field is
 /// masked unless a rule says otherwise.
 pub const DEFAULT_DENY: &[&str] = &[
@@ -181,6 +182,8 @@ mod tests {
             "jwt",
             "session_token",
             "HTTP_AUTHORIZATION",
+            "secret_path",
+            "api_key_file",
         ] {
             assert_eq!(r.action_for(name), Action::Mask, "{name}");
         }
@@ -196,6 +199,9 @@ mod tests {
             "idempotency_key",
             "cache_key",
             "bypass",
+            "secret_name",
+            "api_key_id",
+            "token_url",
         ] {
             assert_eq!(r.action_for(name), Action::Keep, "{name}");
         }

@@ -420,10 +420,61 @@ pub(crate) fn classify(key: &[u8]) -> Option<KeyKind> {
     None
 }
 
+/// Last words that make a name describe a secret rather than hold one (`password_changed_at`,
+/// `token_count`, `secret_name`, `api_key_id`).
+const METADATA: &[&[u8]] = &[
+    b"at",
+    b"length",
+    b"len",
+    b"count",
+    b"size",
+    b"type",
+    b"id",
+    b"ids",
+    b"expires",
+    b"expiry",
+    b"expiration",
+    b"ttl",
+    b"policy",
+    b"enabled",
+    b"required",
+    b"set",
+    b"changed",
+    b"updated",
+    b"created",
+    b"version",
+    b"name",
+    b"names",
+    b"min",
+    b"max",
+    b"strength",
+    b"rotation",
+    b"rotated",
+    b"age",
+    b"status",
+    b"valid",
+    b"validity",
+    b"format",
+    b"algorithm",
+    b"alg",
+    b"kind",
+    b"url",
+    b"uri",
+    b"endpoint",
+    b"scope",
+    b"scopes",
+    b"issuer",
+    b"audience",
+];
+
 /// Whether a field called `name` holds a credential by its name alone: the layer's default
-/// deny list. Weak keys (`key` alone) do not count.
+/// deny list. Field names are decided once per callsite and a masked field is cheap to read
+/// past, so they are matched more eagerly than keys in free text: any *word* of the name that
+/// is a secret noun counts (`secret_path`, `token_for_reset`), unless the last word says the
+/// field describes the secret (`password_changed_at`, `token_count`). A word that merely starts
+/// like one (`tokenizer`, `passport`, `bypass`) and a bare `key` do not count.
 pub(crate) fn names_secret(name: &[u8]) -> bool {
-    matches!(
+    if matches!(
         classify(name),
         Some(
             KeyKind::Authorization
@@ -432,7 +483,26 @@ pub(crate) fn names_secret(name: &[u8]) -> bool {
                 | KeyKind::Pin
                 | KeyKind::Secret { .. }
         )
-    )
+    ) {
+        return true;
+    }
+    let words = Words::split(name);
+    if words.len == 0 || METADATA.contains(&words.get(words.len - 1)) {
+        return false;
+    }
+    let whole = &name[name.len().saturating_sub(MAX_KEY)..];
+    if whole.eq_ignore_ascii_case(b"pwd") || whole.eq_ignore_ascii_case(b"oldpwd") {
+        return false;
+    }
+    (0..words.len).any(|i| {
+        let w = words.get(i);
+        PASSWORD_WORDS.contains(&w)
+            || SECRET_WORDS.contains(&w)
+            || matches!(w, b"authorization" | b"cookie" | b"cookies" | b"pin")
+            || (matches!(w, b"key" | b"keys")
+                && i > 0
+                && KEY_QUALIFIERS.contains(&words.get(i - 1)))
+    })
 }
 
 /// Whether a key or field called `name` holds an identifier (`order_id`, `trace`, `span_id`,
