@@ -1,5 +1,9 @@
 //! Verification throughput: `verify` over a real trail written through the layer
 //! (50,000 audit records, size-rotated files). Figures quoted in docs/verification.md.
+//!
+//! With `--features signed-seals`: the same trail signed (1-second epochs), verified with the
+//! public key alone (strict walk plus the chain walk), and the cost of one epoch seal
+//! (signature and key evolution, without the fsyncs) on the writer thread.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
@@ -10,12 +14,15 @@ use tracing_subscriber::prelude::*;
 
 const RECORDS: u64 = 50_000;
 
-fn trail() -> (tempfile::TempDir, u64) {
-    let dir = tempfile::tempdir().expect("temp dir");
+fn trail(
+    chain: tracing_audit::chain::ChainConfig,
+    dir: tempfile::TempDir,
+) -> (tempfile::TempDir, u64) {
     let (layer, guard) = AuditLayer::builder()
         .audit_to_files(FileSink::new(dir.path().join("audit")).max_file_size(4 << 20))
         .debug_to(std::io::sink)
         .debug_filter("off")
+        .chain(chain)
         .build()
         .expect("layer");
     let subscriber = tracing_subscriber::registry().with(layer);
@@ -36,7 +43,10 @@ fn trail() -> (tempfile::TempDir, u64) {
 }
 
 fn bench_verify(c: &mut Criterion) {
-    let (dir, bytes) = trail();
+    let (dir, bytes) = trail(
+        tracing_audit::chain::ChainConfig::new(),
+        tempfile::tempdir().expect("temp dir"),
+    );
     let audit = dir.path().join("audit");
     let mut group = c.benchmark_group("verify");
     group
@@ -52,5 +62,38 @@ fn bench_verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_verify);
+#[cfg(feature = "signed-seals")]
+fn bench_signed(c: &mut Criterion) {
+    use tracing_audit::chain::{ChainConfig, SigningState};
+    use tracing_audit::verify::Verifier;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("audit.signing");
+    let pk0 = SigningState::generate(&state).expect("keygen");
+    let chain = ChainConfig::new()
+        .signing(SigningState::load(&state).expect("state"))
+        .epoch(Duration::from_secs(1));
+    let (dir, bytes) = trail(chain, dir);
+    let audit = dir.path().join("audit");
+    let mut group = c.benchmark_group("verify_signed");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Bytes(bytes));
+    group.bench_function("50k_records_public_key", |b| {
+        b.iter(|| {
+            let report = Verifier::new(&audit)
+                .public_key(pk0)
+                .verify()
+                .expect("verify runs");
+            assert!(report.intact(), "{report}");
+            assert!(report.seals().expect("seals").epochs_sealed() >= 1);
+        })
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "signed-seals"))]
+fn bench_signed(_: &mut Criterion) {}
+
+criterion_group!(benches, bench_verify, bench_signed);
 criterion_main!(benches);

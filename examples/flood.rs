@@ -23,6 +23,11 @@
 //! `--no-fsync` sets the audit sink's durability to `Durability::Never` (default: fsync every
 //! batch), which is all the peer below offers.
 //!
+//! `--keyed` chains the audit stream with HMAC-SHA256 (default: the unkeyed SHA-256 chain).
+//! `--signed` (build with `--features signed-seals`) also seals 1-second epochs with
+//! forward-secure Ed25519 keys (a fresh signing state in DIR), so the signing cost is part of
+//! the measured time.
+//!
 //! `--peer lossy|lossless` runs the same flood through the setup this crate replaces: two
 //! `fmt::layer().json()` layers with per-layer filters, each into a daily
 //! `tracing_appender::rolling` file behind `tracing_appender::non_blocking` (its default, which
@@ -40,12 +45,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use tracing_audit::chain::{ChainConfig, ChainKey};
 use tracing_audit::layer::AuditLayer;
 use tracing_audit::sink::{Durability, FileSink, Rotation};
 use tracing_audit::Stream;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-fsync] [--peer lossy|lossless]";
+const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-fsync] [--keyed] [--signed] [--peer lossy|lossless]";
 
 #[derive(Debug)]
 struct Args {
@@ -56,6 +62,8 @@ struct Args {
     compress: bool,
     peer: Option<Peer>,
     no_fsync: bool,
+    keyed: bool,
+    signed: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -66,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
     let mut compress = false;
     let mut peer = None;
     let mut no_fsync = false;
+    let (mut keyed, mut signed) = (false, false);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -80,6 +89,8 @@ fn parse_args() -> Result<Args, String> {
             "--max-file-size" => max_file_size = Some(number(value()?)?),
             "--compress" => compress = true,
             "--no-fsync" => no_fsync = true,
+            "--keyed" => keyed = true,
+            "--signed" => signed = true,
             "--peer" => peer = Some(Peer::parse(&value()?)?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -93,6 +104,8 @@ fn parse_args() -> Result<Args, String> {
         compress,
         peer,
         no_fsync,
+        keyed,
+        signed,
     })
 }
 
@@ -158,11 +171,33 @@ fn audit_sink(dir: &Path, args: &Args) -> FileSink {
     }
 }
 
+fn chain(args: &Args) -> Result<ChainConfig, Box<dyn Error>> {
+    let mut chain = ChainConfig::new();
+    if args.keyed {
+        chain = chain.key(ChainKey::new("k1", b"flood chain key"));
+    }
+    if args.signed {
+        #[cfg(feature = "signed-seals")]
+        {
+            use tracing_audit::chain::SigningState;
+            let state = args.dir.join("flood.signing");
+            SigningState::generate(&state)?;
+            chain = chain
+                .signing(SigningState::load(&state)?)
+                .epoch(std::time::Duration::from_secs(1));
+        }
+        #[cfg(not(feature = "signed-seals"))]
+        return Err("--signed needs --features signed-seals".into());
+    }
+    Ok(chain)
+}
+
 fn flood_ours(args: &Args, audit_dir: &Path, debug_dir: &Path) -> Result<Outcome, Box<dyn Error>> {
     let (layer, guard) = AuditLayer::builder()
         .audit_to_files(audit_sink(audit_dir, args))
         .debug_to_files(file_sink(debug_dir, args))
         .debug_filter("info")
+        .chain(chain(args)?)
         .build()?;
     tracing_subscriber::registry().with(layer).init();
     let handle = guard.handle();

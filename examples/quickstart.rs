@@ -9,6 +9,14 @@
 //! one odd request: a support role reading payroll at 03:12 from an unknown address, allowed
 //! because a session was misconfigured. The debug stream shows why; `tracing-audit correlate`
 //! joins the two.
+//!
+//! To sign the trail with epoch seals, make a signing state and run with it:
+//!
+//! ```text
+//! tracing-audit keygen --state audit.signing > audit.pk0
+//! AUDIT_SIGNING_STATE=audit.signing cargo run --example quickstart --features signed-seals
+//! tracing-audit verify logs/audit --public-key audit.pk0
+//! ```
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -43,6 +51,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut chain = ChainConfig::new();
     if std::env::var_os("AUDIT_CHAIN_KEY").is_some() {
         chain = chain.key(ChainKey::from_env("k1", "AUDIT_CHAIN_KEY")?);
+    }
+    // Signed epoch seals when a signing state made by `tracing-audit keygen` is named.
+    if std::env::var_os("AUDIT_SIGNING_STATE").is_some() {
+        #[cfg(feature = "signed-seals")]
+        {
+            let state = tracing_audit::chain::SigningState::from_env("AUDIT_SIGNING_STATE")?;
+            chain = chain.signing(state);
+        }
+        #[cfg(not(feature = "signed-seals"))]
+        return Err("AUDIT_SIGNING_STATE is set: build with --features signed-seals".into());
     }
     let mut builder = AuditLayer::builder()
         .audit_to_files(audit_files)

@@ -161,3 +161,62 @@ fn an_error_and_its_causes_are_printed_once_each() {
     );
     assert!(err.contains("/nonexistent/tracing-audit-trail"), "{err}");
 }
+
+#[test]
+fn keygen_then_verify_with_the_public_key_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let state = keys.path().join("audit.signing");
+    let o = tool(&["keygen", "--state", state.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let pk = text(&o);
+    assert!(
+        pk.starts_with("ed25519:") && pk.lines().count() == 1,
+        "{pk}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let again = tool(&["keygen", "--state", state.to_str().unwrap()]);
+    assert_eq!(
+        again.status.code(),
+        Some(3),
+        "an existing state is never overwritten"
+    );
+    let pk_file = keys.path().join("audit.pk0");
+    fs::write(&pk_file, &pk).unwrap();
+    let chain = tracing_audit::chain::ChainConfig::new()
+        .signing(tracing_audit::chain::SigningState::load(&state).unwrap());
+    write_trail(dir.path(), chain, 0..20, 64 * 1024);
+    let d = dir.path().to_str().unwrap();
+    let o = tool(&[
+        "verify",
+        d,
+        "--public-key",
+        pk_file.to_str().unwrap(),
+        "--expect-current",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("verified by 1 epoch seals"),
+        "{}",
+        text(&o)
+    );
+    // An unsigned trail with the same public key: unverifiable.
+    let plain = tempfile::tempdir().unwrap();
+    write_trail(plain.path(), keyed(), 0..5, 64 * 1024);
+    let o = tool(&[
+        "verify",
+        plain.path().to_str().unwrap(),
+        "--key-file",
+        &key_file(keys.path()),
+        "--public-key",
+        pk_file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(19), "{}", text(&o));
+}

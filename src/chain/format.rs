@@ -15,6 +15,11 @@ use sha2::{Digest, Sha256};
 pub(crate) const MAC_SEP: &[u8] = b",\"mac\":\"";
 const KID_SEP: &[u8] = b",\"kid\":\"";
 const PREV_SEP: &[u8] = b",\"prev\":\"";
+/// The separator before an epoch seal's signature; the signature covers the line before it.
+#[cfg(feature = "signed-seals")]
+pub(crate) const SIG_SEP: &[u8] = b",\"sig\":\"";
+/// The epoch a record of a signed trail belongs to, written before `prev` and `kid`.
+pub(crate) const EPOCH_SEP: &[u8] = b",\"epoch\":";
 const SEQ_OPEN: &[u8] = b"{\"seq\":";
 /// Label of a keyed MAC.
 pub(crate) const HMAC_LABEL: &str = "hmac-sha256:";
@@ -68,6 +73,8 @@ pub(crate) struct Trailer {
     pub(crate) kid: Option<String>,
     /// The predecessor's MAC, written into the first record of every file.
     pub(crate) prev: Option<[u8; 32]>,
+    /// The epoch of a record of a signed trail.
+    pub(crate) epoch: Option<u64>,
 }
 
 /// Parses the chain keys out of a line (without its newline); `None` when it is not a framed line.
@@ -104,10 +111,23 @@ pub(crate) fn parse(line: &[u8]) -> Option<Trailer> {
         _ => None,
     };
     let prev = match signed.len().checked_sub(PREV_SEP.len() + 64 + 1) {
-        Some(at) if signed[at..].starts_with(PREV_SEP) && signed.ends_with(b"\"") => Some(
-            decode_hex32(&signed[at + PREV_SEP.len()..signed.len() - 1])?,
-        ),
+        Some(at) if signed[at..].starts_with(PREV_SEP) && signed.ends_with(b"\"") => {
+            let prev = decode_hex32(&signed[at + PREV_SEP.len()..signed.len() - 1])?;
+            signed = &signed[..at];
+            Some(prev)
+        }
         _ => None,
+    };
+    let digits = signed
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let (rest, digits) = signed.split_at(signed.len() - digits);
+    let epoch = if rest.ends_with(EPOCH_SEP) {
+        Some(parse_digits(digits)?)
+    } else {
+        None
     };
     Some(Trailer {
         seq,
@@ -116,7 +136,20 @@ pub(crate) fn parse(line: &[u8]) -> Option<Trailer> {
         mac,
         kid,
         prev,
+        epoch,
     })
+}
+
+/// A whole slice of canonical decimal digits (no sign, no leading zero) as a `u64`.
+fn parse_digits(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty()
+        || digits.len() > 20
+        || (digits.len() > 1 && digits[0] == b'0')
+        || !digits.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// The `seq` of a line that starts with `{"seq":N`, even when the rest is not a framed line.
@@ -171,12 +204,19 @@ fn nibble(b: u8) -> Option<u8> {
 
 /// Position of the last occurrence of `needle` in `hay`.
 pub(crate) fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.len() > hay.len() {
-        return None;
-    }
-    (0..=hay.len() - needle.len())
-        .rev()
-        .find(|&i| &hay[i..i + needle.len()] == needle)
+    memchr::memmem::rfind(hay, needle)
+}
+
+/// Whether bytes after the last newline of a trail can be what a crash leaves behind: the start
+/// of a framed line, cut short. A complete record (its MAC's closing `"}` present), a raw control
+/// byte (the writer escapes them all), or anything that does not start like a framed line was
+/// put there by something other than the writer.
+pub(crate) fn plausibly_torn(tail: &[u8]) -> bool {
+    let starts_like_a_record = SEQ_OPEN.starts_with(&tail[..tail.len().min(SEQ_OPEN.len())])
+        && (tail.len() <= SEQ_OPEN.len() || tail[SEQ_OPEN.len()].is_ascii_digit());
+    let complete =
+        rfind(tail, MAC_SEP).is_some_and(|at| memchr::memmem::find(&tail[at..], b"\"}").is_some());
+    starts_like_a_record && !complete && !tail.iter().any(|&b| b < 0x20)
 }
 
 /// Appends `s` as a JSON string literal.

@@ -30,6 +30,36 @@ pub(crate) struct ChainFramer {
     last_checkpoint_at: Option<SystemTime>,
     /// Scratch buffer for control record bodies.
     scratch: Vec<u8>,
+    /// The seq of the checkpoint published to the side file before this start.
+    published: Option<u64>,
+    /// Signed epoch seals, when configured.
+    #[cfg(feature = "signed-seals")]
+    epochs: Option<Epochs>,
+}
+
+/// The epoch clock and key of a signed trail.
+#[cfg(feature = "signed-seals")]
+struct Epochs {
+    state: super::SigningState,
+    len: Duration,
+    /// When the current epoch started (by the sink's clock); `None` before the first record.
+    started: Option<SystemTime>,
+    /// `,"epoch":E`, pre-rendered.
+    suffix: Vec<u8>,
+    /// A restart found the last epoch unsealed: seal it before anything else.
+    seal_now: bool,
+    /// An epoch was sealed whose key is still in the state file.
+    uncommitted: bool,
+}
+
+#[cfg(feature = "signed-seals")]
+impl Epochs {
+    fn set_suffix(&mut self) {
+        self.suffix.clear();
+        self.suffix.extend_from_slice(format::EPOCH_SEP);
+        self.suffix
+            .extend_from_slice(itoa::Buffer::new().format(self.state.epoch()).as_bytes());
+    }
 }
 
 impl std::fmt::Debug for ChainFramer {
@@ -71,6 +101,20 @@ impl ChainFramer {
             since_checkpoint: 0,
             last_checkpoint_at: None,
             scratch: Vec::with_capacity(256),
+            published: None,
+            #[cfg(feature = "signed-seals")]
+            epochs: config.signing.clone().map(|state| {
+                let mut e = Epochs {
+                    state,
+                    len: config.epoch,
+                    started: None,
+                    suffix: Vec::new(),
+                    seal_now: false,
+                    uncommitted: false,
+                };
+                e.set_suffix();
+                e
+            }),
         }
     }
 
@@ -82,6 +126,10 @@ impl ChainFramer {
         out.extend_from_slice(itoa::Buffer::new().format(self.next_seq).as_bytes());
         out.extend_from_slice(content[0]);
         out.extend_from_slice(content[1]);
+        #[cfg(feature = "signed-seals")]
+        if let Some(e) = &self.epochs {
+            out.extend_from_slice(&e.suffix);
+        }
         if genesis {
             self.prev = GENESIS_PREV;
         } else if self.at_file_start {
@@ -161,6 +209,12 @@ fn new_chain_id(now: SystemTime) -> [u8; 16] {
 }
 
 impl Framer for ChainFramer {
+    fn published(&mut self, line: &[u8]) {
+        if is_control(line, b"checkpoint") {
+            self.published = format::parse_seq(line);
+        }
+    }
+
     fn resume(
         &mut self,
         last_line: Option<&[u8]>,
@@ -169,6 +223,8 @@ impl Framer for ChainFramer {
         out: &mut Vec<u8>,
     ) {
         self.last_checkpoint_at = Some(now);
+        #[cfg(feature = "signed-seals")]
+        let erased = self.resume_epoch(last_line, now);
         match last_line {
             None => {
                 self.next_seq = 0;
@@ -204,6 +260,21 @@ impl Framer for ChainFramer {
                 }
             },
         }
+        if let Some(published) = self.published.take() {
+            if published >= self.next_seq {
+                // The trail ends before a checkpoint this sink published: it was cut. Say so in
+                // the chain and never hand out the removed sequence numbers again, so the cut
+                // cannot be laundered by writing on.
+                let from = self.next_seq;
+                self.next_seq = published.saturating_add(1);
+                self.control_head("repair", now);
+                let _ = write!(
+                    self.scratch,
+                    ",\"repair\":\"cut\",\"message\":\"the trail ends before the last published checkpoint: records {from}..={published} are missing\",\"missing_from\":{from},\"missing_to\":{published}"
+                );
+                self.emit_control(false, out);
+            }
+        }
         if let Some(torn) = torn {
             self.control_head("repair", now);
             self.scratch.extend_from_slice(
@@ -213,6 +284,15 @@ impl Framer for ChainFramer {
             self.scratch.extend_from_slice(b",\"set_aside\":");
             format::push_json_str(&torn.set_aside.to_string_lossy(), &mut self.scratch);
             let _ = write!(self.scratch, ",\"bytes\":{}", torn.bytes);
+            self.emit_control(false, out);
+        }
+        #[cfg(feature = "signed-seals")]
+        if let Some(epoch) = erased {
+            self.control_head("repair", now);
+            let _ = write!(
+                self.scratch,
+                ",\"repair\":\"epoch_unsealed\",\"message\":\"the key of epoch {epoch} was erased before its seal reached the disk; it cannot be sealed\",\"epoch_unsealed\":{epoch}"
+            );
             self.emit_control(false, out);
         }
     }
@@ -285,6 +365,127 @@ impl Framer for ChainFramer {
         self.since_checkpoint = 0;
         self.last_checkpoint_at = Some(now);
         Some(range)
+    }
+
+    #[cfg(feature = "signed-seals")]
+    fn epoch_deadline(&self) -> Option<SystemTime> {
+        let e = self.epochs.as_ref()?;
+        if e.seal_now {
+            return Some(UNIX_EPOCH);
+        }
+        e.started.map(|s| s + e.len)
+    }
+
+    #[cfg(feature = "signed-seals")]
+    fn seal_epoch(&mut self, now: SystemTime, force: bool, out: &mut Vec<u8>) -> bool {
+        let Some(e) = self.epochs.as_mut() else {
+            return false;
+        };
+        let started = *e.started.get_or_insert(now);
+        if now < started {
+            // The clock stepped back: the epoch ends one length from now, not an hour later.
+            e.started = Some(now);
+        }
+        let ended = now.duration_since(started).is_ok_and(|d| d >= e.len);
+        if !(force || e.seal_now || ended) {
+            return false;
+        }
+        let reason = if e.seal_now {
+            "restart"
+        } else if force {
+            "shutdown"
+        } else {
+            "end"
+        };
+        self.emit_epoch_seal(reason, now, out);
+        true
+    }
+
+    #[cfg(feature = "signed-seals")]
+    fn commit_epoch(&mut self) -> std::io::Result<()> {
+        match self.epochs.as_mut() {
+            Some(e) if e.uncommitted => {
+                e.state.persist()?;
+                e.uncommitted = false;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(feature = "signed-seals")]
+impl ChainFramer {
+    /// Decides the epoch to continue in after a restart, from the last line on disk and the
+    /// state file. Returns an epoch that can no longer be sealed (its key was erased already).
+    fn resume_epoch(&mut self, last_line: Option<&[u8]>, now: SystemTime) -> Option<u64> {
+        let e = self.epochs.as_mut()?;
+        e.started = Some(now);
+        let last = last_line.and_then(format::parse);
+        let (needed, seal_now) = match last.as_ref().and_then(|t| t.epoch) {
+            Some(epoch) if is_control(last_line?, b"epoch_seal") => {
+                (epoch.saturating_add(1), false)
+            }
+            Some(epoch) => (epoch, true),
+            None => (e.state.epoch(), false),
+        };
+        let mut erased = None;
+        if e.state.epoch() < needed {
+            e.state.advance_to(needed);
+            e.uncommitted = true;
+            e.seal_now = seal_now;
+        } else if e.state.epoch() > needed {
+            erased = Some(needed);
+        } else {
+            e.seal_now = seal_now;
+        }
+        e.set_suffix();
+        erased
+    }
+
+    /// Appends the seal of the current epoch and moves to the next epoch's key.
+    fn emit_epoch_seal(&mut self, reason: &str, now: SystemTime, out: &mut Vec<u8>) {
+        let Some(e) = self.epochs.as_ref() else {
+            return;
+        };
+        let epoch = e.state.epoch();
+        let epoch_secs = e.len.as_secs();
+        let next_pk = e.state.next_public();
+        self.control_head("epoch_seal", now);
+        let _ = write!(
+            self.scratch,
+            ",\"reason\":\"{reason}\",\"epoch_secs\":{epoch_secs},\"last_seq\":{},\"head\":\"",
+            self.next_seq.saturating_sub(1)
+        );
+        let prev = self.prev;
+        format::push_hex(&prev, &mut self.scratch);
+        self.scratch.extend_from_slice(b"\",\"next_pk\":\"");
+        self.scratch
+            .extend_from_slice(super::signing::PK_LABEL.as_bytes());
+        format::push_hex(&next_pk, &mut self.scratch);
+        self.scratch.push(b'"');
+        let mut signed = Vec::with_capacity(32 + self.scratch.len());
+        signed.extend_from_slice(b"{\"seq\":");
+        signed.extend_from_slice(itoa::Buffer::new().format(self.next_seq).as_bytes());
+        signed.extend_from_slice(&self.scratch);
+        let Some(e) = self.epochs.as_mut() else {
+            return;
+        };
+        let sig = super::signing::sign(&e.state, &super::signing::seal_message(epoch, &signed));
+        self.scratch.extend_from_slice(super::format::SIG_SEP);
+        self.scratch
+            .extend_from_slice(super::signing::PK_LABEL.as_bytes());
+        format::push_hex(&sig, &mut self.scratch);
+        self.scratch.push(b'"');
+        self.emit_control(false, out);
+        let Some(e) = self.epochs.as_mut() else {
+            return;
+        };
+        e.state.advance_to(epoch + 1);
+        e.set_suffix();
+        e.started = Some(now);
+        e.seal_now = false;
+        e.uncommitted = true;
     }
 }
 

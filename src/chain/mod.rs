@@ -18,10 +18,23 @@
 mod format;
 mod framer;
 mod key;
+#[cfg(feature = "signed-seals")]
+mod signing;
 
-pub(crate) use format::{compute, parse as parse_trailer, parse_seq, Alg, GENESIS_PREV};
+pub(crate) use format::{
+    compute, parse as parse_trailer, parse_seq, plausibly_torn, Alg, GENESIS_PREV,
+};
+#[cfg(feature = "signed-seals")]
+pub(crate) use format::{decode_hex32, rfind, SIG_SEP};
 pub(crate) use framer::control_kind;
 pub use key::ChainKey;
+#[cfg(all(test, feature = "signed-seals"))]
+pub(crate) use signing::sign as sign_seal;
+#[cfg(feature = "signed-seals")]
+pub(crate) use signing::{key_ok, seal_message, verify as verify_signature, SigCheck, PK_LABEL};
+#[cfg(feature = "signed-seals")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signed-seals")))]
+pub use signing::{PublicKey, SigningError, SigningErrorKind, SigningState};
 
 use std::time::Duration;
 
@@ -32,6 +45,8 @@ use std::time::Duration;
 /// | [`key`](ChainConfig::key) | none: a plain SHA-256 chain, marked `sha256:` in every record |
 /// | [`checkpoint_every`](ChainConfig::checkpoint_every) | 1000 records |
 /// | [`checkpoint_interval`](ChainConfig::checkpoint_interval) | 60 s |
+/// | [`signing`](ChainConfig::signing) (feature `signed-seals`) | none: no epoch seals |
+/// | [`epoch`](ChainConfig::epoch) (feature `signed-seals`) | 60 s |
 ///
 /// Without a key the chain detects accidental damage and careless edits, but anybody who can
 /// write the files can recompute it. Configure a key kept away from the log host to make the
@@ -42,7 +57,15 @@ pub struct ChainConfig {
     key: Option<ChainKey>,
     every: u64,
     interval: Duration,
+    #[cfg(feature = "signed-seals")]
+    signing: Option<SigningState>,
+    #[cfg(feature = "signed-seals")]
+    epoch: Duration,
 }
+
+/// The shortest epoch [`ChainConfig::epoch`] accepts.
+#[cfg(feature = "signed-seals")]
+pub const MIN_EPOCH: Duration = Duration::from_secs(1);
 
 impl Default for ChainConfig {
     fn default() -> Self {
@@ -57,6 +80,10 @@ impl ChainConfig {
             key: None,
             every: 1000,
             interval: Duration::from_secs(60),
+            #[cfg(feature = "signed-seals")]
+            signing: None,
+            #[cfg(feature = "signed-seals")]
+            epoch: Duration::from_secs(60),
         }
     }
 
@@ -82,8 +109,53 @@ impl ChainConfig {
         self
     }
 
-    /// Whether the chain is keyed: without a key anyone who can write the files can recompute it.
+    /// Seals every epoch with forward-secure Ed25519 keys from `state` (see
+    /// [`SigningState`]): every record names its epoch; when an epoch ends (with or without
+    /// records, and at a clean shutdown) the writer appends an `epoch_seal` signed with the
+    /// epoch's key, then erases that key from memory and from the state file. Anyone holding
+    /// the first public key can verify the trail (`tracing-audit verify --public-key`).
+    ///
+    /// Combines with [`key`](ChainConfig::key): records are then chained with HMAC, and a
+    /// verifier needs that key as well as the public key.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tracing_audit::chain::{ChainConfig, SigningState};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("audit.signing");
+    /// # SigningState::generate(&path)?;
+    /// let chain = ChainConfig::new()
+    ///     .signing(SigningState::load(&path)?)
+    ///     .epoch(Duration::from_secs(30));
+    /// # let _ = chain;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "signed-seals")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signed-seals")))]
+    pub fn signing(mut self, state: SigningState) -> Self {
+        self.signing = Some(state);
+        self
+    }
+
+    /// How long an epoch lasts (default 60 s, at least [`MIN_EPOCH`]; whole seconds).
+    ///
+    /// A shorter epoch shrinks what a key stolen now can still rewrite (the current epoch)
+    /// and how far back a cut at the end can go unnoticed, at the cost of one seal line (about
+    /// 400 bytes), one signature and two fsyncs per epoch.
+    #[cfg(feature = "signed-seals")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signed-seals")))]
+    pub fn epoch(mut self, length: Duration) -> Self {
+        self.epoch = Duration::from_secs(length.as_secs()).max(MIN_EPOCH);
+        self
+    }
+
+    /// Whether the chain is tamper-evident: keyed with a MAC, or sealed with signed epochs.
+    /// Without either, anyone who can write the files can recompute it.
     pub(crate) fn is_keyed(&self) -> bool {
+        #[cfg(feature = "signed-seals")]
+        if self.signing.is_some() {
+            return true;
+        }
         self.key.is_some()
     }
 

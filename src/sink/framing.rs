@@ -22,6 +22,12 @@ pub(crate) struct TornTail {
 ///
 /// Every method appends complete lines, each ending in `\n`, to `out`.
 pub(crate) trait Framer: Send + 'static {
+    /// Called before [`resume`](Framer::resume) with the line of the checkpoint side file: the
+    /// newest checkpoint published before this start. A trail that ends before it was cut.
+    fn published(&mut self, line: &[u8]) {
+        let _ = line;
+    }
+
     /// Called once before the first record. `last_line` is the last complete line already on disk
     /// for this sink (newest file; `None` for a fresh trail or a target that cannot be read back,
     /// such as a `MakeWriter`), without its trailing newline. `torn` describes a torn tail that
@@ -50,4 +56,24 @@ pub(crate) trait Framer: Send + 'static {
         force: bool,
         out: &mut Vec<u8>,
     ) -> Option<std::ops::Range<usize>>;
+
+    /// When the current epoch of a signed trail ends (`None`: not signed, or no epoch started).
+    /// The writer wakes up for it even when no records come, so idle epochs are sealed too.
+    fn epoch_deadline(&self) -> Option<SystemTime> {
+        None
+    }
+
+    /// Appends the seal of the current epoch if it is over at `now`, or at once when `force`d
+    /// (clean shutdown). Returns whether it appended one; the writer then makes the seal durable
+    /// and calls [`commit_epoch`](Framer::commit_epoch).
+    fn seal_epoch(&mut self, now: SystemTime, force: bool, out: &mut Vec<u8>) -> bool {
+        let _ = (now, force, out);
+        false
+    }
+
+    /// The last epoch seal is on disk (fsynced): replace the key state so the sealed epoch's
+    /// secret is gone from the disk too.
+    fn commit_epoch(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

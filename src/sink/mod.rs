@@ -221,6 +221,7 @@ pub(crate) fn spawn_tuned(
                 Resume {
                     last_line: recovered.last_line,
                     torn: recovered.torn,
+                    published: recovered.published,
                 },
                 true,
                 config.durability_or(default_durability),

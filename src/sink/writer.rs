@@ -72,6 +72,8 @@ fn failed(step: Step) -> impl FnOnce(io::Error) -> Failure {
 pub(crate) struct Resume {
     pub(crate) last_line: Option<Vec<u8>>,
     pub(crate) torn: Option<TornTail>,
+    /// The checkpoint side file's line: the newest checkpoint published before this start.
+    pub(crate) published: Option<Vec<u8>>,
 }
 
 pub(crate) struct Worker {
@@ -116,6 +118,9 @@ pub(crate) struct Worker {
     final_checkpoint_done: bool,
     /// The last turn of the loop took a batch from the queue.
     took_batch: bool,
+    /// An epoch seal was framed: once it is written and synced, the framer erases the sealed
+    /// epoch's key from its state file.
+    epoch_commit_pending: bool,
 }
 
 impl std::fmt::Debug for Worker {
@@ -171,6 +176,7 @@ impl Worker {
             attempts: 0,
             final_checkpoint_done: false,
             took_batch: false,
+            epoch_commit_pending: false,
         }
     }
 
@@ -179,12 +185,17 @@ impl Worker {
         self.shared.register_writer_thread();
         if let Some(framer) = self.framer.as_mut() {
             let now = self.dest.now();
+            if let Some(line) = resume.published.as_deref() {
+                framer.published(line);
+            }
             framer.resume(
                 resume.last_line.as_deref(),
                 resume.torn.as_ref(),
                 now,
                 &mut self.out,
             );
+            // A restart may have moved the key state of a signed trail forward already.
+            self.epoch_commit_pending = framer.epoch_deadline().is_some();
         }
         loop {
             let shutdown = self.take_work();
@@ -225,6 +236,7 @@ impl Worker {
             && self.out.is_empty()
             && self.pending_rotation.is_none()
             && !self.checkpoint_due
+            && !self.epoch_commit_pending
     }
 
     /// Takes the queued records if the previous batch is done; returns the shutdown deadline.
@@ -276,7 +288,46 @@ impl Worker {
             if let Some(range) = framer.checkpoint(now, true, &mut self.out) {
                 self.publish = checkpoint_line(&self.out, range);
             }
+            // A clean shutdown seals the epoch, so nothing written is left unsealed.
+            if framer.seal_epoch(now, true, &mut self.out) {
+                self.epoch_commit_pending = true;
+            }
         }
+    }
+
+    /// Seals the epoch when it is over, and once the seal is written and synced lets the
+    /// framer erase its key. Runs before a batch is framed, so a batch's records belong to the
+    /// epoch that is current when it is taken.
+    fn seal_epoch(&mut self, now: SystemTime) -> Result<(), Failure> {
+        let Some(framer) = self.framer.as_mut() else {
+            return Ok(());
+        };
+        if framer.seal_epoch(now, false, &mut self.out) {
+            self.epoch_commit_pending = true;
+        }
+        if !self.epoch_commit_pending {
+            return Ok(());
+        }
+        self.flush_out()?;
+        if self.unsynced {
+            // The seal must be on disk before its key leaves the state file: a restart that
+            // finds no seal seals the epoch again with the key the state file still holds.
+            self.dest.sync().map_err(failed(Step::Sync {
+                covering: self.taken_pos,
+            }))?;
+        }
+        if let Some(framer) = self.framer.as_mut() {
+            if let Err(err) = framer.commit_epoch() {
+                // The sealed epoch's key stays in the state file until the next epoch's
+                // commit replaces it; the chain itself is unaffected.
+                self.note_error(format!(
+                    "{} sink: replacing the signing state file: {err}",
+                    self.shared.stream
+                ));
+            }
+        }
+        self.epoch_commit_pending = false;
+        Ok(())
     }
 
     /// Does everything that is due. On error, calling it again resumes where it stopped.
@@ -285,6 +336,7 @@ impl Worker {
         self.collect_fsync()?;
         self.flush_out()?;
         self.finish_rotation()?;
+        self.seal_epoch(now)?;
         let batch = std::mem::take(&mut self.batch);
         let framed = self.frame_lines(&batch, now);
         self.batch = batch;
@@ -711,6 +763,15 @@ impl Worker {
         }
         if let (Durability::Interval(every), true) = (self.fsync, self.unsynced) {
             earliest((self.last_sync + every).saturating_duration_since(now));
+        }
+        let epoch_deadline = self.framer.as_ref().and_then(|f| f.epoch_deadline());
+        if let (Some(deadline), false) = (epoch_deadline, failing) {
+            // Idle epochs are sealed too; re-reading the clock at least once a second also
+            // covers a clock that steps.
+            let until = deadline
+                .duration_since(self.dest.now())
+                .unwrap_or(Duration::ZERO);
+            earliest(until.min(MAX_IDLE_WAIT));
         }
         if self.rotates {
             if let Some(deadline) = self.dest.next_deadline() {

@@ -179,9 +179,34 @@ impl TrailFile {
     }
 }
 
+/// Reads a file that must be a regular file. It is opened without blocking and checked before
+/// anything is read, so a FIFO or device put in its place is refused instead of hanging the
+/// reader.
+pub(crate) fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NONBLOCK);
+    }
+    let mut file = opts.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Reads a trail file, decompressing `.gz` files.
 pub(crate) fn read(file: &TrailFile) -> io::Result<Vec<u8>> {
-    let raw = fs::read(&file.path)?;
+    let raw = read_regular(&file.path)?;
     if !file.gz {
         return Ok(raw);
     }

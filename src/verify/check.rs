@@ -19,13 +19,18 @@ enum Control {
         last_mac: Option<String>,
         next: String,
     },
-    Checkpoint,
+    Checkpoint {
+        ts: Option<String>,
+    },
     Repair {
         repair: String,
         file: Option<String>,
         set_aside: Option<String>,
         bytes: Option<u64>,
         prev_line_sha256: Option<String>,
+    },
+    Prune {
+        through_seq: Option<u64>,
     },
     Other,
 }
@@ -120,6 +125,8 @@ pub(crate) struct Checker<'k> {
     after_missing_file: Vec<bool>,
     /// Each file's entries (they are added file by file).
     file_entries: Vec<std::ops::Range<usize>>,
+    /// The timestamp of the trail's last complete line.
+    last_ts: Option<String>,
 }
 
 impl<'k> Checker<'k> {
@@ -140,6 +147,7 @@ impl<'k> Checker<'k> {
             begins_at: None,
             after_missing_file: Vec::new(),
             file_entries: Vec::new(),
+            last_ts: None,
         }
     }
 
@@ -182,7 +190,16 @@ impl<'k> Checker<'k> {
                 fi,
                 body[..cut].iter().filter(|&&b| b == b'\n').count() as u64 + 1,
             ));
-            if newest {
+            if newest && !chain::plausibly_torn(&body[cut..]) {
+                self.problem(
+                    ProblemKind::Inserted,
+                    at,
+                    chain::parse_seq(&body[cut..]),
+                    format!(
+                        "the last line ({torn} bytes) lacks its newline but is not a record cut short by a crash (it is complete, or holds bytes the writer never writes): it was added"
+                    ),
+                );
+            } else if newest {
                 self.warn(
                     at,
                     format!("torn last line ({torn} bytes) ignored: the writer was interrupted"),
@@ -309,6 +326,14 @@ impl<'k> Checker<'k> {
                 }
             }
         }
+        if let Some(last) = body.rsplit(|&b| b == b'\n').next() {
+            if let Some(at) = memchr::memmem::find(last, b",\"ts\":\"") {
+                let rest = &last[at + 7..];
+                if let Some(end) = rest.iter().position(|&b| b == b'"') {
+                    self.last_ts = Some(String::from_utf8_lossy(&rest[..end]).into_owned());
+                }
+            }
+        }
         self.file_entries.push(first_entry..self.entries.len());
         self.summaries.push(FileSummary {
             name: self.files[fi].name.clone(),
@@ -319,7 +344,7 @@ impl<'k> Checker<'k> {
     }
 
     /// Walks the whole trail and produces the report.
-    pub(crate) fn finish(mut self, checkpoints: &[(String, Vec<u8>)]) -> Report {
+    pub(crate) fn finish(mut self, checkpoints: &[CheckpointFile]) -> Report {
         let by_seq = SeqIndex::new(&self.entries);
         // Lines that are not where they should be may still be authentic: look for the record
         // they chain to by sequence number.
@@ -378,8 +403,18 @@ impl<'k> Checker<'k> {
             files: self.summaries,
             problems: self.problems,
             warnings: self.warnings,
+            seals: None,
         }
     }
+}
+
+/// Why a genesis record in the middle of a trail is legitimate.
+#[derive(Clone, Copy)]
+enum SegmentStart {
+    /// A `new_chain` repair record follows it and names the unchained line before it.
+    Repair,
+    /// It opens a file that the previous file's seal names.
+    AfterSeal,
 }
 
 /// Entries by sequence number: sorted (seq, entry) pairs, 16 bytes a record.
@@ -431,7 +466,10 @@ fn parse_control(kind: &[u8], line: &[u8]) -> Control {
     let n = |k: &str| v.get(k).and_then(|x| x.as_u64());
     match kind {
         b"genesis" => Control::Genesis,
-        b"checkpoint" => Control::Checkpoint,
+        b"checkpoint" => Control::Checkpoint { ts: s("ts") },
+        b"prune" => Control::Prune {
+            through_seq: n("through_seq"),
+        },
         b"seal" => Control::Seal {
             file: s("file").unwrap_or_default(),
             first_seq: n("first_seq"),
@@ -449,6 +487,25 @@ fn parse_control(kind: &[u8], line: &[u8]) -> Control {
         },
         _ => Control::Other,
     }
+}
+
+/// How long after writing a checkpoint the writer may take to publish it to the side file (it
+/// replaces the file at most once a second), with a second of slack.
+const SIDE_FILE_LAG: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn parse_time(s: &str) -> Option<std::time::SystemTime> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| std::time::SystemTime::from(t.with_timezone(&chrono::Utc)))
+}
+
+/// A checkpoint file to check the trail against: the side file in the trail's directory
+/// (`side`; `content` is `None` when it is missing) or a copy kept elsewhere.
+#[derive(Debug)]
+pub(crate) struct CheckpointFile {
+    pub(crate) name: String,
+    pub(crate) content: Option<Vec<u8>>,
+    pub(crate) side: bool,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -513,13 +570,16 @@ impl Checker<'_> {
             let seq = e.seq.unwrap_or(0);
             if e.genesis && e.authentic {
                 if last_seq.is_some() || i > 0 {
-                    if self.segment_start_allowed(i) {
-                        self.warn(
-                            at,
-                            format!(
-                                "a new chain segment starts at seq {seq} (see the repair record)"
+                    if let Some(why) = self.segment_start_allowed(i) {
+                        let msg = match why {
+                            SegmentStart::Repair => format!(
+                                "a new chain segment starts at seq {seq} (the repair record after it says why)"
                             ),
-                        );
+                            SegmentStart::AfterSeal => format!(
+                                "a new chain segment starts at seq {seq}, at the start of a file the previous file's seal names"
+                            ),
+                        };
+                        self.warn(at, msg);
                     } else {
                         self.problem(
                             ProblemKind::Spliced,
@@ -692,7 +752,7 @@ impl Checker<'_> {
     /// A genesis record after the trail started is legitimate only where the writer had to start
     /// a new chain: after an unchained last line (and the repair record says which), or at the
     /// start of a file whose predecessor is sealed and names it.
-    fn segment_start_allowed(&self, i: usize) -> bool {
+    fn segment_start_allowed(&self, i: usize) -> Option<SegmentStart> {
         let e = &self.entries[i];
         let repair_matches = self.entries.get(i + 1).is_some_and(|r| {
             r.authentic
@@ -700,10 +760,10 @@ impl Checker<'_> {
                     if repair == "new_chain" && e.after_bad.as_ref().is_some_and(|b| hex(&b[..]) == *h))
         });
         if repair_matches {
-            return true;
+            return Some(SegmentStart::Repair);
         }
         if e.line != 1 || e.file == 0 {
-            return false;
+            return None;
         }
         let name = &self.files[e.file].base;
         self.entries[..i]
@@ -714,6 +774,7 @@ impl Checker<'_> {
                 p.authentic
                     && matches!(p.control.as_deref(), Some(Control::Seal { next, .. }) if next == name)
             })
+            .then_some(SegmentStart::AfterSeal)
     }
 
     /// Seals that name a next file which is not present, while later files are.
@@ -893,29 +954,72 @@ impl Checker<'_> {
         }
     }
 
-    fn check_checkpoints(&mut self, checkpoints: &[(String, Vec<u8>)], by_seq: &SeqIndex) {
+    fn check_checkpoints(&mut self, checkpoints: &[CheckpointFile], by_seq: &SeqIndex) {
         let max = by_seq.max();
         let min = by_seq.min();
-        for (name, content) in checkpoints {
-            let line = content.trim_ascii_end();
-            let line = line.rsplit(|&b| b == b'\n').next().unwrap_or(line);
-            let problem = |kind, seq, detail: String| Problem {
-                kind,
-                file: Some(name.clone()),
-                line: Some(1),
-                seq,
-                detail,
-            };
-            let Some(tr) = chain::parse_trailer(line) else {
-                self.problems.push(problem(
-                    ProblemKind::Modified,
-                    None,
-                    "checkpoint file is not a chained record".to_owned(),
-                ));
+        let in_trail: Vec<(u64, Option<String>)> = self
+            .entries
+            .iter()
+            .filter(|e| e.authentic)
+            .filter_map(|e| match e.control.as_deref() {
+                Some(Control::Checkpoint { ts }) => Some((e.seq.unwrap_or(0), ts.clone())),
+                _ => None,
+            })
+            .collect();
+        for cf in checkpoints {
+            let name = &cf.name;
+            if cf.content.is_none() {
+                if let Some((seq, _)) = in_trail.last() {
+                    self.problems.push(Problem {
+                        kind: ProblemKind::Deleted,
+                        file: Some(name.clone()),
+                        line: None,
+                        seq: Some(*seq),
+                        detail: "the checkpoint side file is missing although the trail holds checkpoint records (the writer publishes every one)".to_owned(),
+                    });
+                }
                 continue;
-            };
-            let present: Vec<usize> = by_seq.get(tr.seq).collect();
-            match present.first() {
+            }
+            let content = cf.content.as_deref().unwrap_or_default();
+            let lines = content
+                .split(|&b| b == b'\n')
+                .enumerate()
+                .filter(|(_, l)| !l.trim_ascii().is_empty());
+            let mut newest: Option<(u64, Option<String>)> = None;
+            for (n, line) in lines {
+                let line = line.trim_ascii_end();
+                let problem = |kind, seq, detail: String| Problem {
+                    kind,
+                    file: Some(name.clone()),
+                    line: Some(n as u64 + 1),
+                    seq,
+                    detail,
+                };
+                let Some(tr) = chain::parse_trailer(line) else {
+                    self.problems.push(problem(
+                        ProblemKind::Modified,
+                        None,
+                        "checkpoint file line is not a chained record".to_owned(),
+                    ));
+                    continue;
+                };
+                if chain::control_kind(line) != Some(b"checkpoint".as_slice()) {
+                    self.problems.push(problem(
+                        ProblemKind::Inserted,
+                        Some(tr.seq),
+                        "checkpoint file line is a chained record but not a checkpoint".to_owned(),
+                    ));
+                    continue;
+                }
+                if newest.as_ref().is_none_or(|(s, _)| tr.seq > *s) {
+                    let ts = match parse_control(b"checkpoint", line) {
+                        Control::Checkpoint { ts } => ts,
+                        _ => None,
+                    };
+                    newest = Some((tr.seq, ts));
+                }
+                let present: Vec<usize> = by_seq.get(tr.seq).collect();
+                match present.first() {
                 Some(_) if present.iter().any(|&j| self.entries[j].mac == tr.mac) => {}
                 Some(_) => self.problems.push(problem(
                     ProblemKind::Modified,
@@ -932,22 +1036,70 @@ impl Checker<'_> {
                         max.map_or_else(|| "nothing".to_owned(), |m| m.to_string())
                     ),
                 )),
-                None if min.is_some_and(|m| tr.seq < m) && self.begins_at.is_some() => {
+                None if min.is_some_and(|m| tr.seq < m)
+                    && self.begins_at.is_some()
+                    && self.pruned_through().is_some_and(|p| p >= tr.seq) =>
+                {
                     self.warnings.push(Warning {
                         file: Some(name.clone()),
                         line: None,
                         message: format!(
-                            "checkpoint at seq {} predates the pruned head of the trail",
+                            "checkpoint at seq {} predates the pruned head of the trail (a prune record covers it)",
                             tr.seq
                         ),
                     });
                 }
+                None if min.is_some_and(|m| tr.seq < m) => self.problems.push(problem(
+                    ProblemKind::Deleted,
+                    Some(tr.seq),
+                    format!(
+                        "the trail begins at seq {}, after this checkpoint, and no prune record of retention covers the loss",
+                        min.unwrap_or(0)
+                    ),
+                )),
                 None => self.problems.push(problem(
                     ProblemKind::Deleted,
                     Some(tr.seq),
                     "the record this checkpoint names is missing from the trail".to_owned(),
                 )),
             }
+            }
+            // The side file is replaced with the newest checkpoint at most a second after it
+            // was written: one that is older than a checkpoint the writer outlived by more than
+            // that was put back by someone else.
+            if let (true, Some((seq, Some(ts)))) = (cf.side, &newest) {
+                let stale = in_trail.iter().find(|(s, t)| {
+                    *s > *seq
+                        && t.as_deref()
+                            .and_then(parse_time)
+                            .zip(self.last_ts.as_deref().and_then(parse_time))
+                            .is_some_and(|(c, last)| last > c + SIDE_FILE_LAG)
+                });
+                let _ = ts;
+                if let Some((newer, _)) = stale {
+                    self.problems.push(Problem {
+                        kind: ProblemKind::Modified,
+                        file: Some(name.clone()),
+                        line: None,
+                        seq: Some(*seq),
+                        detail: format!(
+                            "the checkpoint side file names seq {seq}, but the writer published checkpoint {newer} after it: the side file was replaced with an older line"
+                        ),
+                    });
+                }
+            }
         }
+    }
+
+    /// The highest `through_seq` of an authentic prune record of retention.
+    fn pruned_through(&self) -> Option<u64> {
+        self.entries
+            .iter()
+            .filter(|e| e.authentic)
+            .filter_map(|e| match e.control.as_deref() {
+                Some(Control::Prune { through_seq }) => *through_seq,
+                _ => None,
+            })
+            .max()
     }
 }

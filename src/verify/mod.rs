@@ -21,8 +21,10 @@
 
 mod check;
 mod report;
+#[cfg(feature = "signed-seals")]
+mod seals;
 
-pub use report::{FileSummary, Problem, ProblemKind, Report, Warning};
+pub use report::{FileSummary, Problem, ProblemKind, Report, SealSummary, Warning};
 
 use crate::chain::ChainKey;
 use crate::trail::files;
@@ -102,6 +104,9 @@ pub struct Progress {
 /// | [`prefix`](Verifier::prefix) | the only prefix in the directory |
 /// | [`checkpoint`](Verifier::checkpoint) | `<dir>/<prefix>.checkpoint` when present |
 /// | [`on_progress`](Verifier::on_progress) | none |
+/// | [`public_key`](Verifier::public_key) (feature `signed-seals`) | none: seals are not required |
+/// | [`expect_current`](Verifier::expect_current) (feature `signed-seals`) | off |
+/// | [`at`](Verifier::at) (feature `signed-seals`) | the system clock |
 #[must_use]
 pub struct Verifier<'a> {
     dir: PathBuf,
@@ -109,6 +114,12 @@ pub struct Verifier<'a> {
     prefix: Option<String>,
     checkpoints: Vec<PathBuf>,
     progress: Option<Box<dyn FnMut(Progress) + 'a>>,
+    #[cfg(feature = "signed-seals")]
+    public_key: Option<crate::chain::PublicKey>,
+    #[cfg(feature = "signed-seals")]
+    expect_current: bool,
+    #[cfg(feature = "signed-seals")]
+    now: Option<std::time::SystemTime>,
 }
 
 impl fmt::Debug for Verifier<'_> {
@@ -131,7 +142,52 @@ impl<'a> Verifier<'a> {
             prefix: None,
             checkpoints: Vec::new(),
             progress: None,
+            #[cfg(feature = "signed-seals")]
+            public_key: None,
+            #[cfg(feature = "signed-seals")]
+            expect_current: false,
+            #[cfg(feature = "signed-seals")]
+            now: None,
         }
+    }
+
+    /// Requires signed epoch seals that chain from `pk0`, the trail's first public key: the
+    /// strict check. Every epoch from the first to the last must have exactly one valid seal, in
+    /// order; an unsigned or downgraded trail fails; records after the last seal are reported as
+    /// not yet sealed, never as verified (see [`Report::seals`]).
+    ///
+    /// ```no_run
+    /// use tracing_audit::chain::PublicKey;
+    /// use tracing_audit::verify::Verifier;
+    /// let pk0 = PublicKey::from_file("audit.pk0")?;
+    /// let report = Verifier::new("/var/log/myapp/audit").public_key(pk0).verify()?;
+    /// println!("{}", report.seals().map(|s| s.to_string()).unwrap_or_default());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "signed-seals")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signed-seals")))]
+    pub fn public_key(mut self, pk0: crate::chain::PublicKey) -> Self {
+        self.public_key = Some(pk0);
+        self
+    }
+
+    /// With [`public_key`](Verifier::public_key): a newest seal older than two epochs is a
+    /// problem ([`ProblemKind::Stale`]). Idle epochs are sealed too, so the trail of a running
+    /// service is never more than one epoch behind; a trail cut back to an older seal shows.
+    #[cfg(feature = "signed-seals")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signed-seals")))]
+    pub fn expect_current(mut self, yes: bool) -> Self {
+        self.expect_current = yes;
+        self
+    }
+
+    /// Judges the age of the newest seal as of `now` instead of the system clock (to check a
+    /// copy taken at a known time).
+    #[cfg(feature = "signed-seals")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signed-seals")))]
+    pub fn at(mut self, now: std::time::SystemTime) -> Self {
+        self.now = Some(now);
+        self
     }
 
     /// The keys to check MACs with.
@@ -189,6 +245,11 @@ impl<'a> Verifier<'a> {
             }
         };
         let mut checker = check::Checker::new(&self.keys);
+        #[cfg(feature = "signed-seals")]
+        let mut seal_walk = self
+            .public_key
+            .as_ref()
+            .map(|pk| seals::SealWalk::new(pk, &self.keys));
         let total = listing.files.len();
         let bytes_total = listing.files.iter().map(|f| f.len).sum();
         let mut bytes_done = 0;
@@ -196,6 +257,10 @@ impl<'a> Verifier<'a> {
             let content = files::read(&file)
                 .map_err(|e| VerifyError::io(format!("cannot read {}", file.path.display()), e))?;
             bytes_done += file.len;
+            #[cfg(feature = "signed-seals")]
+            if let Some(walk) = seal_walk.as_mut() {
+                walk.add_file(&file.name, &content, n + 1 == total);
+            }
             checker.add_file(file, &content, n + 1 == total);
             if let Some(p) = self.progress.as_mut() {
                 p(Progress {
@@ -208,22 +273,38 @@ impl<'a> Verifier<'a> {
         }
         let mut checkpoints = Vec::new();
         let side = dir.join(format!("{prefix}.checkpoint"));
-        match std::fs::read(&side) {
-            Ok(c) => checkpoints.push((side.display().to_string(), c)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        let side_content = match files::read_regular(&side) {
+            Ok(c) => Some(c),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => {
                 return Err(VerifyError::io(
                     format!("cannot read {}", side.display()),
                     e,
                 ))
             }
-        }
+        };
+        checkpoints.push(check::CheckpointFile {
+            name: side.display().to_string(),
+            content: side_content,
+            side: true,
+        });
         for path in &self.checkpoints {
-            let c = std::fs::read(path)
+            let c = files::read_regular(path)
                 .map_err(|e| VerifyError::io(format!("cannot read {}", path.display()), e))?;
-            checkpoints.push((path.display().to_string(), c));
+            checkpoints.push(check::CheckpointFile {
+                name: path.display().to_string(),
+                content: Some(c),
+                side: false,
+            });
         }
         let mut report = checker.finish(&checkpoints);
+        #[cfg(feature = "signed-seals")]
+        if let Some(walk) = seal_walk {
+            let now = self.now.unwrap_or_else(std::time::SystemTime::now);
+            let (summary, problems) = walk.finish(now, self.expect_current);
+            report.problems.extend(problems);
+            report.seals = Some(summary);
+        }
         for p in &listing.partials {
             report.warnings.push(Warning {
                 file: p.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -305,5 +386,7 @@ impl Error for VerifyError {
     }
 }
 
+#[cfg(all(test, feature = "signed-seals"))]
+mod seal_tests;
 #[cfg(test)]
 mod tests;

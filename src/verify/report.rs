@@ -25,8 +25,20 @@ pub enum ProblemKind {
     /// A file is not sealed, or its seal does not match the file.
     BrokenSeal,
     /// Records could not be checked: no key for their key id, or unkeyed records where a key was
-    /// given (an attacker could have rewritten them as an unkeyed chain).
+    /// given (an attacker could have rewritten them as an unkeyed chain), or records of a trail
+    /// checked against a public key that carry no epoch (unsigned or downgraded).
     Unverifiable,
+    /// An epoch of a signed trail has no valid seal (empty epochs are sealed too).
+    MissingSeal,
+    /// An epoch seal's signature does not verify (or is not canonical) under the key the
+    /// previous epoch certified, or it certifies an unusable key.
+    BadSignature,
+    /// A record names an epoch other than the one it lies in: after its epoch's seal, or a seal
+    /// duplicated or moved to another epoch.
+    WrongEpoch,
+    /// `--expect-current`: the newest seal is older than two epochs (the trail may have been cut
+    /// back to an older seal, or the writer stopped).
+    Stale,
 }
 
 impl ProblemKind {
@@ -43,6 +55,10 @@ impl ProblemKind {
             ProblemKind::Truncated => "truncated",
             ProblemKind::BrokenSeal => "broken_seal",
             ProblemKind::Unverifiable => "unverifiable",
+            ProblemKind::MissingSeal => "missing_seal",
+            ProblemKind::BadSignature => "bad_signature",
+            ProblemKind::WrongEpoch => "wrong_epoch",
+            ProblemKind::Stale => "stale",
         }
     }
 
@@ -60,6 +76,10 @@ impl ProblemKind {
     /// | truncated | 17 |
     /// | broken_seal | 18 |
     /// | unverifiable | 19 |
+    /// | missing_seal | 20 |
+    /// | bad_signature | 21 |
+    /// | wrong_epoch | 22 |
+    /// | stale | 23 |
     pub fn exit_code(self) -> u8 {
         match self {
             ProblemKind::Modified => 10,
@@ -72,6 +92,10 @@ impl ProblemKind {
             ProblemKind::Truncated => 17,
             ProblemKind::BrokenSeal => 18,
             ProblemKind::Unverifiable => 19,
+            ProblemKind::MissingSeal => 20,
+            ProblemKind::BadSignature => 21,
+            ProblemKind::WrongEpoch => 22,
+            ProblemKind::Stale => 23,
         }
     }
 }
@@ -210,9 +234,90 @@ pub struct Report {
     pub(crate) keyed: bool,
     pub(crate) problems: Vec<Problem>,
     pub(crate) warnings: Vec<Warning>,
+    pub(crate) seals: Option<SealSummary>,
+}
+
+/// What the signed epoch seals of a trail cover, when it was verified with a public key.
+///
+/// Only records up to the last valid seal are verified; records after it are *not yet sealed*
+/// (the current epoch, or a tail an attacker with the current key could have rewritten).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SealSummary {
+    pub(crate) epochs: u64,
+    pub(crate) verified: Option<(u64, u64)>,
+    pub(crate) last_seal_epoch: Option<u64>,
+    pub(crate) last_seal_ts: Option<String>,
+    pub(crate) last_seal_age: Option<std::time::Duration>,
+    pub(crate) epoch_secs: Option<u64>,
+    pub(crate) unsealed: u64,
+    pub(crate) unsealed_span: Option<(String, String)>,
+}
+
+impl SealSummary {
+    /// Epochs whose seal verified, from epoch 0 on.
+    pub fn epochs_sealed(&self) -> u64 {
+        self.epochs
+    }
+    /// The sequence numbers (inclusive) the seals authenticate.
+    pub fn verified(&self) -> Option<(u64, u64)> {
+        self.verified
+    }
+    /// The epoch of the newest valid seal.
+    pub fn last_seal_epoch(&self) -> Option<u64> {
+        self.last_seal_epoch
+    }
+    /// The time the newest valid seal was written (RFC 3339, as signed).
+    pub fn last_seal_time(&self) -> Option<&str> {
+        self.last_seal_ts.as_deref()
+    }
+    /// How old the newest valid seal was when the trail was verified.
+    pub fn last_seal_age(&self) -> Option<std::time::Duration> {
+        self.last_seal_age
+    }
+    /// Records after the newest valid seal: present, chained, but not verified.
+    pub fn unsealed(&self) -> u64 {
+        self.unsealed
+    }
+    /// Timestamps of the first and last unsealed record.
+    pub fn unsealed_span(&self) -> Option<(&str, &str)> {
+        self.unsealed_span
+            .as_ref()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+    }
+}
+
+impl fmt::Display for SealSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.verified {
+            Some((a, b)) => write!(
+                f,
+                "sealed: seq {a}..={b} verified by {} epoch seals",
+                self.epochs
+            )?,
+            None => f.write_str("sealed: nothing yet")?,
+        }
+        if let (Some(e), Some(ts)) = (self.last_seal_epoch, &self.last_seal_ts) {
+            write!(f, "; last seal: epoch {e} at {ts}")?;
+            if let Some(age) = self.last_seal_age {
+                write!(f, " ({} s ago)", age.as_secs())?;
+            }
+        }
+        if self.unsealed > 0 {
+            write!(f, "; {} records not yet sealed", self.unsealed)?;
+            if let Some((a, b)) = &self.unsealed_span {
+                write!(f, " ({a} .. {b})")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Report {
+    /// With a public key: what the epoch seals verified (`None` when no public key was given).
+    pub fn seals(&self) -> Option<&SealSummary> {
+        self.seals.as_ref()
+    }
+
     /// True when no problem was found.
     pub fn intact(&self) -> bool {
         self.problems.is_empty()
@@ -271,6 +376,17 @@ impl Report {
             "warnings": self.warnings.iter().map(|w| json!({
                 "file": w.file, "line": w.line, "message": w.message,
             })).collect::<Vec<_>>(),
+            "seals": self.seals.as_ref().map(|s| json!({
+                "epochs_sealed": s.epochs,
+                "verified_first_seq": s.verified.map(|v| v.0),
+                "verified_last_seq": s.verified.map(|v| v.1),
+                "last_seal_epoch": s.last_seal_epoch,
+                "last_seal_time": s.last_seal_ts,
+                "last_seal_age_secs": s.last_seal_age.map(|a| a.as_secs()),
+                "unsealed": s.unsealed,
+                "unsealed_first_time": s.unsealed_span.as_ref().map(|s| &s.0),
+                "unsealed_last_time": s.unsealed_span.as_ref().map(|s| &s.1),
+            })),
         })
     }
 }
@@ -285,6 +401,9 @@ impl fmt::Display for Report {
         }
         if let Some(n) = self.begins_at {
             writeln!(f, "trail begins at sequence {n} (older files were pruned)")?;
+        }
+        if let Some(s) = &self.seals {
+            writeln!(f, "{s}")?;
         }
         let range = match (self.first_seq, self.last_seq) {
             (Some(a), Some(b)) => format!(", seq {a}..={b}"),

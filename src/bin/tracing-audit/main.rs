@@ -5,7 +5,7 @@
 //!
 //! Exit codes: 0 success (for `verify`: the trail is intact); 1 nothing matched (`correlate`);
 //! 2 bad arguments; 3 the command could not run (unreadable directory, key file, ...);
-//! 10-19 `verify` found a problem (the class of the first one, see
+//! 10-23 `verify` found a problem (the class of the first one, see
 //! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 
 mod correlate;
@@ -16,6 +16,8 @@ mod render;
 mod scrub;
 mod tail;
 mod verify;
+
+use tracing_audit::chain::SigningState;
 
 use clap::{Args, Parser, Subcommand};
 use std::fmt;
@@ -40,8 +42,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Check that an audit trail is intact (exit 0) or report each problem (exit 10-19).
+    /// Check that an audit trail is intact (exit 0) or report each problem (exit 10-23).
     Verify(verify::VerifyArgs),
+    /// Create the signing state for a trail's epoch seals (mode 0600) and print its first
+    /// public key (pk0) on stdout: hand that line to the people who verify.
+    Keygen(KeygenArgs),
     /// Show the last records of a trail, human readable; --follow waits for new ones.
     Tail(tail::TailArgs),
     /// Print the records that match the filters as JSON lines, over rotated and gzipped files.
@@ -91,6 +96,13 @@ struct QueryArgs {
 }
 
 #[derive(Args, Debug)]
+struct KeygenArgs {
+    /// Where to write the signing state (never overwritten; keep it outside the log directory).
+    #[arg(long, value_name = "FILE")]
+    state: PathBuf,
+}
+
+#[derive(Args, Debug)]
 struct HashArgs {
     /// The value to pseudonymize.
     value: String,
@@ -133,6 +145,7 @@ fn main() -> ExitCode {
         Command::Tail(a) => tail::run(a),
         Command::Query(a) => records::query(a.dir, a.filters),
         Command::Correlate(a) => correlate::run(a),
+        Command::Keygen(a) => keygen(a),
         Command::Export(a) => export::run(a),
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
@@ -144,6 +157,12 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+fn keygen(args: KeygenArgs) -> Result<u8, CliError> {
+    let pk0 = SigningState::generate(&args.state)?;
+    println!("{pk0}");
+    Ok(0)
 }
 
 fn hash(args: HashArgs) -> Result<u8, CliError> {

@@ -12,23 +12,58 @@ const BLUE: &str = "\x1b[34m";
 const MAGENTA: &str = "\x1b[35m";
 const BOLD: &str = "\x1b[1m";
 
-/// Text from a record, with control characters escaped so that a record cannot move the
-/// cursor, change colours or fake extra lines on the reader's terminal.
+/// Characters that are invisible or reorder text (bidi overrides and isolates, zero-width
+/// characters): a record could use them to make a line read differently than it is.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
+}
+
+/// Text from a record, with control and invisible characters escaped so that a record cannot
+/// move the cursor, change colours, fake extra lines or reorder what the reader sees.
 fn clean(s: &str, out: &mut String) {
     for c in s.chars() {
-        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
-            out.extend(c.escape_default());
+        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' || invisible(c) {
+            out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
     }
 }
 
+/// A value in `key=value` form: quoted (with `"` and `\` escaped) whenever it could be read as
+/// more than one value: empty, or holding a space, `=`, a quote or a backslash. So
+/// `resource=/x outcome=success` as one value prints as `resource="/x outcome=success"`.
 fn scalar(v: &Value, out: &mut String) {
-    match v {
-        Value::String(s) => clean(s, out),
-        other => clean(&other.to_string(), out),
+    let text = match v {
+        Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+        other => std::borrow::Cow::Owned(other.to_string()),
+    };
+    let quote = text.is_empty()
+        || text
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '=' | '"' | '\\'));
+    if !quote {
+        clean(&text, out);
+        return;
     }
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => clean(c.encode_utf8(&mut [0; 4]), out),
+        }
+    }
+    out.push('"');
 }
 
 fn paint(out: &mut String, colour: bool, code: &str, text: impl FnOnce(&mut String)) {
@@ -100,13 +135,13 @@ pub(super) fn human(v: &Value, colour: bool) -> String {
         }
     }
     if let Some(msg) = get("message") {
-        out.push_str("  ");
+        out.push_str("  message=");
         scalar(msg, &mut out);
     }
     if let Some(Value::Object(fields)) = get("fields") {
         for (k, val) in fields {
             out.push(' ');
-            clean(k, &mut out);
+            scalar(&Value::String(k.clone()), &mut out);
             out.push('=');
             scalar(val, &mut out);
         }
@@ -119,7 +154,7 @@ pub(super) fn human(v: &Value, colour: bool) -> String {
                     "seq" | "ts" | "stream" | "record" | "mac" | "kid" | "prev"
                 ) {
                     out.push(' ');
-                    clean(k, &mut out);
+                    scalar(&Value::String(k.clone()), &mut out);
                     out.push('=');
                     scalar(val, &mut out);
                 }
@@ -144,7 +179,22 @@ mod tests {
         let v = serde_json::json!({"ts":"t","level":"INFO","message":"a\u{1b}[2Jb\nforged line"});
         let s = human(&v, false);
         assert!(!s.contains('\u{1b}') && !s.contains('\n'), "{s}");
-        assert!(s.contains("\\u{1b}[2Jb\\nforged line"), "{s}");
+        assert!(s.contains("\\u{1b}[2Jb\\u{a}forged line"), "{s}");
+    }
+
+    #[test]
+    fn a_value_cannot_impersonate_other_fields_or_reorder_the_line() {
+        let v = serde_json::json!({
+            "ts":"t","stream":"audit","actor":"eve",
+            "resource":"/x outcome=success","outcome":"denied",
+            "fields":{"note":"a\u{202e}gnp.exe","k=v":"x\"y","empty":""}
+        });
+        let s = human(&v, false);
+        assert!(s.contains("resource=\"/x outcome=success\""), "{s}");
+        assert!(s.contains("outcome=denied"), "{s}");
+        assert!(!s.contains('\u{202e}') && s.contains("\\u{202e}"), "{s}");
+        assert!(s.contains("empty=\"\""), "{s}");
+        assert!(s.contains("\"x\\\"y\""), "{s}");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::progress::Progress;
 use super::CliError;
 use clap::Args;
 use std::path::PathBuf;
-use tracing_audit::chain::ChainKey;
+use tracing_audit::chain::{ChainKey, PublicKey};
 use tracing_audit::verify::{Keys, Verifier};
 
 #[derive(Args, Debug)]
@@ -23,6 +23,14 @@ pub(super) struct VerifyArgs {
     /// File name prefix, when the directory holds several trails.
     #[arg(long, value_name = "P")]
     prefix: Option<String>,
+    /// The trail's first public key (`pk0`, as `keygen` printed it): require signed epoch
+    /// seals that chain from it. Records after the last seal are reported, never verified.
+    #[arg(long, value_name = "F")]
+    public_key: Option<PathBuf>,
+    /// With --public-key: a newest seal older than two epochs is an error (the trail was cut
+    /// back, or the writer stopped).
+    #[arg(long, requires = "public_key")]
+    expect_current: bool,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -43,6 +51,11 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, CliError> {
     }
     for c in &args.checkpoint {
         v = v.checkpoint(c);
+    }
+    if let Some(f) = &args.public_key {
+        v = v
+            .public_key(PublicKey::from_file(f)?)
+            .expect_current(args.expect_current);
     }
     let report = v.verify()?;
     drop(progress);

@@ -59,6 +59,8 @@ pub(crate) struct Recovered {
     pub(crate) last_line: Option<Vec<u8>>,
     /// The torn tail set aside, if the newest file ended mid-line.
     pub(crate) torn: Option<TornTail>,
+    /// The checkpoint this sink last published to its side file (no `\n`).
+    pub(crate) published: Option<Vec<u8>>,
 }
 
 /// What happened in the background since the last `take_stats`.
@@ -236,6 +238,7 @@ impl FileSet {
         };
         note_counter(&mut counters, &active.parsed);
         recovered.last_line = last_line(&settings, &files, &active, &mut errors);
+        recovered.published = recover::published_checkpoint(dir, &naming::checkpoint(prefix));
         open::sync_dir(dir)?;
         if let Err(e) = open::swap_link(dir, &naming::current_link(prefix), &active.name) {
             errors.push(e);

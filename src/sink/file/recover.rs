@@ -92,6 +92,19 @@ pub(super) fn set_aside_torn_tail(
     ))
 }
 
+/// The last line of the checkpoint side file `name` in `dir`: the newest checkpoint this sink
+/// published, which the trail must still reach when the writer starts again. A side file that
+/// is missing, unreadable or not a regular file publishes nothing.
+pub(super) fn published_checkpoint(dir: &Path, name: &str) -> Option<Vec<u8>> {
+    let content = crate::trail::files::read_regular(&dir.join(name)).ok()?;
+    let content = content.strip_suffix(b"\n").unwrap_or(&content);
+    let start = content
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    Some(content[start..].to_vec()).filter(|l| !l.is_empty())
+}
+
 /// The last complete line of a file that is `len` bytes long and ends in `\n`, without it.
 pub(super) fn last_line(file: &File, len: u64) -> io::Result<Option<Vec<u8>>> {
     if len == 0 {
