@@ -95,6 +95,37 @@ fn per_record(c: &mut Criterion) {
     group.finish();
 }
 
+/// One record per detector family, its message holding one secret of that family: what each
+/// family costs when it fires.
+const FAMILY_MESSAGES: &[(&str, &str)] = &[
+    ("url_password", "order placed via https://svc:hunter2@payments.internal/charge"),
+    ("provider_token", "charging with sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+    ("jwt", "token eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"),
+    ("keyword", "login password=hunter2 for alice"),
+    ("debug_wrapper", "Credentials { user: \"bob\", password: Some(\"hunter2\") }"),
+    ("auth_header", "upstream sent Authorization: Bearer abcdef0123456789XYZ"),
+    ("card", "paid with 4111 1111 1111 1111"),
+    ("iban", "payout to DE89370400440532013000"),
+    ("email", "mail sent to alice@example.com"),
+    ("ip", "client 10.1.2.3 connected"),
+    ("escaped", "key id AK\\u0049AIOSFODNN7EXAMPLE"),
+];
+
+fn per_family(c: &mut Criterion) {
+    let hasher = Pseudonymizer::new(b"bench key");
+    let on = DetectorSet::for_stream(Stream::Audit);
+    let mut group = c.benchmark_group("family");
+    group.throughput(Throughput::Elements(1));
+    for (family, message) in FAMILY_MESSAGES {
+        let mut record = CLEAN_RECORD.to_vec();
+        record[0] = message;
+        group.bench_with_input(BenchmarkId::from_parameter(family), &record, |b, record| {
+            b.iter(|| scrub_record(&on, &hasher, record))
+        });
+    }
+    group.finish();
+}
+
 fn adversarial(c: &mut Criterion) {
     let hasher = Pseudonymizer::new(b"bench key");
     let on = DetectorSet::for_stream(Stream::Debug);
@@ -115,6 +146,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = per_record, adversarial
+    targets = per_record, per_family, adversarial
 }
 criterion_main!(benches);

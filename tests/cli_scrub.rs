@@ -62,3 +62,28 @@ fn scrub_hashes_with_a_key_file() {
         "the key changes the replacement (a pseudonym instead of a mask)"
     );
 }
+
+#[test]
+fn scrub_applies_field_rules_to_json_keys_and_keeps_each_record_on_one_line() {
+    let input = "{\"user\":\"bob\",\"password\":\"hunter2\",\"cookie\":\"sid=s3cr3t\",\"note\":\"a\u{2028}b\u{85}c\u{7f}\"}\n";
+    let out = scrub(&[], input);
+    assert!(!out.contains("hunter2") && !out.contains("s3cr3t"), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out:?}");
+    for raw in ['\u{2028}', '\u{85}', '\u{7f}'] {
+        assert!(!out.contains(raw), "{raw:?} unescaped: {out:?}");
+    }
+    let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+    assert_eq!(v["password"], "[REDACTED]");
+    assert_eq!(v["note"], "a\u{2028}b\u{85}c\u{7f}");
+}
+
+#[test]
+fn scrub_masks_a_private_key_spanning_lines() {
+    let input = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\nAAAAAAABAAAAMwAAAAtzc2gtZWQyNTUxOQAAACDm\n-----END OPENSSH PRIVATE KEY-----\n";
+    let out = scrub(&[], input);
+    assert!(
+        !out.contains("b3BlbnNzaC1rZXkt") && !out.contains("AAAAAAABAAAAMwAAAAtz"),
+        "{out}"
+    );
+    assert!(out.contains("-----END OPENSSH PRIVATE KEY-----"), "{out}");
+}

@@ -14,7 +14,7 @@ fn defaults_match_the_documented_table() {
         let set = DetectorSet::for_stream(stream);
         for &detector in Detector::ALL {
             let expected = match detector {
-                Detector::Email | Detector::IpAddress => Action::Hash,
+                Detector::Email | Detector::IpAddress | Detector::Phone => Action::Hash,
                 _ => Action::Mask,
             };
             assert_eq!(set.action(detector), expected, "{stream} {detector:?}");
@@ -39,7 +39,11 @@ fn detector_names_are_the_documented_ones() {
             "email",
             "us_ssn",
             "ip_address",
-            "keyword_secret"
+            "keyword_secret",
+            "provider_token",
+            "cookie",
+            "iban",
+            "phone"
         ]
     );
 }

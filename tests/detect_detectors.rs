@@ -268,7 +268,9 @@ fn card_look_alikes_survive() {
     assert_untouched("order 4111111111111112 failed"); // Luhn fails
     assert_untouched("id 1234567812345678"); // Luhn fails
     assert_untouched("ts 1764136567123456789 and 1764136567123"); // timestamps
-    assert_untouched("call +1 202 555 0143 or +44 20 7946 0958 or (555) 123-4567");
+                                                                  // Phone numbers are not cards (the phone detector names those with `+`).
+    let phones = scrub("call +1 202 555 0143 or +44 20 7946 0958 or (555) 123-4567");
+    assert!(!phones.contains("card_number"), "{phones}");
     assert_untouched("hex a4111111111111111b and 4111111111111111x and 3.4111111111111111");
     assert_untouched("order ORD-2024-000123 shipped");
 }
@@ -347,7 +349,8 @@ fn keyword_secrets_are_redacted() {
     );
     assert_eq!(
         scrub(r#"{"api_key": "sk_live_4eC39HqLyjWDarjtT1zdp7dc"}"#),
-        r#"{"api_key": "[REDACTED:keyword_secret]"}"#
+        r#"{"api_key": "[REDACTED:stripe_key]"}"#,
+        "the provider's own format names the secret more precisely than its key"
     );
     assert_eq!(
         scrub("password=hunter2 user=bob"),
@@ -391,9 +394,28 @@ fn general_look_alikes_survive_defaults() {
         "running 1.2.3.4-beta, upgraded from 0.9.12",
         "payload SGVsbG8sIHdvcmxkIQ== size 13",
         "card 4111111111111112 declined",
-        "call 555-123-4567 or +1 (202) 555-0143",
+        "call 555-123-4567 or (202) 555-0143",
         "took 12.5ms, 3 retries, status=200",
     ] {
         assert_eq!(set.scrub(text, None), text);
     }
+}
+
+#[test]
+fn international_phone_numbers_are_redacted() {
+    for phone in [
+        "+44 20 7946 0958",
+        "+1 (202) 555-0143",
+        "+4915123456789",
+        "+33 1 23 45 67 89",
+    ] {
+        assert_redacted(&format!("call {phone} now"), phone, Detector::Phone);
+    }
+}
+
+#[test]
+fn phone_look_alikes_survive() {
+    assert_untouched("at 2026-11-26T05:56:07+00:00 and +0100 and x+12345678 and 1+2345678901");
+    assert_untouched("build 1.2.3+20261126 and +12 and +1234567 and c++ 2024");
+    assert_untouched("call 555-123-4567 or (202) 555-0143");
 }

@@ -54,6 +54,7 @@ where
                     renderer.write_value(
                         message,
                         value,
+                        field.name(),
                         fp.actions[si],
                         false,
                         false,
@@ -66,6 +67,7 @@ where
                     renderer.write_value(
                         &mut lifted[k],
                         value,
+                        field.name(),
                         fp.actions[si],
                         is_identity(k),
                         true,
@@ -82,6 +84,7 @@ where
                     if !renderer.write_value(
                         fields,
                         value,
+                        field.name(),
                         fp.actions[si],
                         false,
                         false,

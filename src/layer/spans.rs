@@ -225,6 +225,7 @@ fn render(shared: &Shared, meta: &Metadata<'_>, record: impl FnOnce(&mut dyn Vis
                     shared.renderer(Stream::Audit).write_value(
                         out,
                         value,
+                        field.name(),
                         fp.actions[0],
                         false,
                         false,
@@ -257,6 +258,7 @@ fn render(shared: &Shared, meta: &Metadata<'_>, record: impl FnOnce(&mut dyn Vis
                     shared.renderer(stream).write_value(
                         out,
                         value,
+                        field.name(),
                         fp.actions[i],
                         identity,
                         as_string,

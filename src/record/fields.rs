@@ -54,6 +54,7 @@ impl Renderer<'_> {
         &self,
         out: &mut Vec<u8>,
         value: Value<'_>,
+        field: &str,
         action: Action,
         identity: bool,
         as_string: bool,
@@ -100,14 +101,16 @@ impl Renderer<'_> {
                 text.as_str()
             }
         };
-        self.write_text(out, s, action, identity, scratch)
+        self.write_text(out, s, field, action, identity, scratch)
     }
 
-    /// Appends a string value as a JSON string, redacted and capped.
+    /// Appends a string value as a JSON string, redacted and capped. `field` is the field's
+    /// name, which the detectors take as context (a Luhn-valid number in `trace_id` is an id).
     pub(crate) fn write_text(
         &self,
         out: &mut Vec<u8>,
         value: &str,
+        field: &str,
         action: Action,
         identity: bool,
         scratch: &mut String,
@@ -126,7 +129,7 @@ impl Renderer<'_> {
         } else {
             &self.policy.detectors
         };
-        let scrubbed = detectors.scrub(value, self.hasher);
+        let scrubbed = detectors.scrub_field(field, value, self.hasher);
         write_capped(out, &scrubbed, self.max_len);
         true
     }

@@ -5,20 +5,35 @@
 
 use super::Action;
 
-/// Name fragments that mark a field as a credential. A field whose name contains one of these
-/// (ASCII case-insensitive) is masked unless a rule says otherwise.
+/// The words that mark a field as a credential (ASCII case-insensitive, the name read as words:
+/// `db_password`, `clientSecret`, `X-Api-Key`, `session_token`, `HTTP_AUTHORIZATION`,
+/// `password_hash`, `secret_path`). A last word that only describes the secret
+/// (`password_changed_at`, `password_length`, `token_count`, `secret_name`, `api_key_id`) and a
+/// word that merely starts like one (`tokenizer`, `passport`) do not mark the field. `key`
+/// counts after a word that makes it a secret (`api_key`, `access_key`, `private_key`,
+/// `signing_key`), not after `cache`, `idempotency`, `public` or `partition`. A matching field is
+/// masked unless a rule says otherwise.
 pub const DEFAULT_DENY: &[&str] = &[
     "password",
     "passwd",
+    "passphrase",
+    "pass",
+    "pwd",
+    "pw",
+    "pin",
     "secret",
     "token",
     "api_key",
     "apikey",
+    "access_key",
+    "private_key",
     "authorization",
     "cookie",
     "set-cookie",
-    "private_key",
     "credential",
+    "credentials",
+    "jwt",
+    "signature",
 ];
 
 /// One rule: fields whose name matches `pattern` get `action`.
@@ -82,6 +97,7 @@ impl Default for FieldRules {
 
 impl FieldRules {
     /// No rules at all, not even the default deny list.
+    #[must_use]
     pub fn none() -> Self {
         FieldRules {
             rules: Vec::new(),
@@ -109,8 +125,7 @@ impl FieldRules {
 }
 
 fn is_denied(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    DEFAULT_DENY.iter().any(|frag| lower.contains(frag))
+    super::detect::keyword::names_secret(name.as_bytes())
 }
 
 /// Iterative glob matching with single-star backtracking: linear in practice, never exponential.
@@ -154,10 +169,40 @@ mod tests {
             "Set-Cookie",
             "refresh_token",
             "aws_secret",
+            "passphrase",
+            "pwd_hash",
+            "pass",
+            "pin",
+            "privateKey",
+            "private-key",
+            "api-key",
+            "x-api-key",
+            "access_key",
+            "client_secret",
+            "jwt",
+            "session_token",
+            "HTTP_AUTHORIZATION",
+            "secret_path",
+            "api_key_file",
         ] {
             assert_eq!(r.action_for(name), Action::Mask, "{name}");
         }
-        for name in ["user", "resource", "path", "status"] {
+        for name in [
+            "user",
+            "resource",
+            "path",
+            "status",
+            "password_changed_at",
+            "password_length",
+            "tokenizer",
+            "token_count",
+            "idempotency_key",
+            "cache_key",
+            "bypass",
+            "secret_name",
+            "api_key_id",
+            "token_url",
+        ] {
             assert_eq!(r.action_for(name), Action::Keep, "{name}");
         }
     }

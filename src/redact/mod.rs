@@ -10,12 +10,14 @@ mod field_rules;
 mod hash;
 pub(crate) mod policy;
 pub mod scrubbed;
+mod scrubber;
 
 pub(crate) use field_rules::glob_match;
 pub use field_rules::{FieldRule, FieldRules, DEFAULT_DENY};
 pub(crate) use hash::push_hex;
 pub use hash::{Pseudonymizer, HASH_PREFIX};
 pub use scrubbed::{scrubbed, scrubbed_fields};
+pub use scrubber::{ScrubError, ScrubErrorKind, Scrubber};
 
 /// What happens to a value a rule or detector matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -124,13 +124,20 @@ pub fn url_password() -> impl Strategy<Value = Canary> {
 
 /// Card numbers with a valid issuer prefix and check digit, written plain, spaced or dashed.
 pub fn card_number() -> impl Strategy<Value = Canary> {
+    // Issuer prefixes with the lengths their networks issue (Amex 15, the others 16).
     (
-        prop_oneof![Just("4"), Just("51"), Just("55"), Just("37"), Just("6011")],
+        prop_oneof![
+            Just(("4", 16usize)),
+            Just(("51", 16)),
+            Just(("55", 16)),
+            Just(("37", 15)),
+            Just(("34", 15)),
+            Just(("6011", 16)),
+        ],
         "[0-9]{20}",
-        prop_oneof![Just(15usize), Just(16usize)],
         prop_oneof![Just(""), Just(" "), Just("-")],
     )
-        .prop_map(|(prefix, filler, len, sep)| {
+        .prop_map(|((prefix, len), filler, sep)| {
             let mut digits: Vec<u8> = format!("{prefix}{filler}").bytes().take(len - 1).collect();
             digits.push(b'0');
             let sum: u32 = digits
@@ -168,7 +175,16 @@ pub fn card_number() -> impl Strategy<Value = Canary> {
 }
 
 pub fn email() -> impl Strategy<Value = Canary> {
-    ("[a-z0-9][a-z0-9._+-]{0,15}", "[a-z0-9]{1,10}", "[a-z]{2,6}").prop_map(|(local, host, tld)| {
+    // Random top-level labels, except the file extensions that make `logo@2x.png` an asset.
+    let tld = "[a-z]{2,6}".prop_filter("a file extension, not a domain", |t| {
+        ![
+            "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "avif", "css", "js", "mjs",
+            "map", "json", "html", "htm", "txt", "pdf", "woff", "woff2", "ttf", "mp4", "webm",
+            "wasm", "rs", "toml", "yaml", "yml", "lock", "tgz", "gz",
+        ]
+        .contains(&t.as_str())
+    });
+    ("[a-z0-9][a-z0-9._+-]{0,15}", "[a-z0-9]{1,10}", tld).prop_map(|(local, host, tld)| {
         let email = format!("{local}@{host}.{tld}");
         canary(email.clone(), &email)
     })

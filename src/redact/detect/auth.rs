@@ -7,7 +7,7 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 
 use super::engine::{pseudonym_len, Hits};
-use super::keyword::{is_blank, is_placeholder, looks_random};
+use super::keyword::{is_blank, is_lowercase_token, is_placeholder, looks_random};
 use super::tokens::{is_word_byte, run_end};
 use super::Detector;
 
@@ -67,6 +67,7 @@ pub(super) fn find_in_header(b: &[u8], sep: usize, hits: &mut Hits) -> usize {
     while next < b.len() && is_blank(b[next]) {
         next += 1;
     }
+    let mut bare = false;
     let (start, end) = if next > word_end && is_scheme(word) {
         // `<scheme> <credential>`; the credential may already be a mask, which is not a token.
         (next, run_end(b, next, is_token_byte))
@@ -74,16 +75,36 @@ pub(super) fn find_in_header(b: &[u8], sep: usize, hits: &mut Hits) -> usize {
         // A scheme without a credential says nothing secret.
         (word_end, word_end)
     } else {
+        bare = true;
         (i, word_end)
     };
     if let Some(len) = pseudonym_len(&b[start..]) {
         // Hashed by an earlier scrub; its `:` would cut it into a token-like head.
         return start + len;
     }
-    if end - start >= MIN_HEADER_CREDENTIAL && !is_placeholder(&b[start..end]) {
+    let credential = &b[start..end];
+    // Without a scheme, the value must look like a credential: `authorization: granted` is a
+    // decision, `authorization: dXNlcjpwYXNz` is one.
+    if end - start >= MIN_HEADER_CREDENTIAL
+        && !is_placeholder(credential)
+        && (!bare || looks_like_bare_credential(credential))
+    {
         hits.push(Detector::AuthHeader, start, end);
     }
     end
+}
+
+/// A credential standing without its scheme: 8+ bytes mixing letters with digits or cases,
+/// or carrying base64 padding, or a long random lower-case token.
+fn looks_like_bare_credential(value: &[u8]) -> bool {
+    let digit = value.iter().any(u8::is_ascii_digit);
+    let upper = value.iter().any(u8::is_ascii_uppercase);
+    let lower = value.iter().any(u8::is_ascii_lowercase);
+    value.len() >= 8
+        && ((digit && (upper || lower))
+            || (upper && lower)
+            || value.ends_with(b"=")
+            || is_lowercase_token(value))
 }
 
 /// Finds `Bearer <token>` and `Basic <base64 of user:password>` anywhere in text.
@@ -111,7 +132,8 @@ pub(super) fn find_standalone(text: &str, hits: &mut Hits) {
         let end = run_end(b, start, is_token_byte);
         let token = &b[start..end];
         let credential = if bearer {
-            token.len() >= MIN_STANDALONE_BEARER && looks_random(token)
+            token.len() >= MIN_STANDALONE_BEARER
+                && (looks_random(token) || is_lowercase_token(token))
         } else {
             // `Basic` is an ordinary word; only a decodable `user:password` is a credential.
             BASE64

@@ -11,17 +11,19 @@ pub(super) struct Hit {
     start: usize,
     end: usize,
     detector: Detector,
+    /// The name written in a mask: the detector's, or a provider's (`stripe_key`).
+    label: &'static str,
 }
 
 /// Collects the matches of one scrub, keeping only those of enabled detectors.
 #[derive(Debug)]
 pub(super) struct Hits {
-    enabled: u16,
+    enabled: u32,
     list: Vec<Hit>,
 }
 
 impl Hits {
-    fn new(enabled: u16) -> Self {
+    fn new(enabled: u32) -> Self {
         Hits {
             enabled,
             list: Vec::new(),
@@ -34,69 +36,122 @@ impl Hits {
     }
 
     pub(super) fn push(&mut self, detector: Detector, start: usize, end: usize) {
+        self.push_labelled(detector, detector.name(), start, end);
+    }
+
+    /// Records a match masked as `[REDACTED:<label>]` rather than with the detector's name.
+    pub(super) fn push_labelled(
+        &mut self,
+        detector: Detector,
+        label: &'static str,
+        start: usize,
+        end: usize,
+    ) {
         if end > start && self.wants(detector) {
             self.list.push(Hit {
                 start,
                 end,
                 detector,
+                label,
             });
         }
     }
 }
 
+/// What the text being scrubbed is, beyond its bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Context<'a> {
+    /// The name of the field the text is the value of, if known.
+    pub(super) field: Option<&'a str>,
+}
+
 pub(super) fn scrub<'a>(
     set: &DetectorSet,
     text: &'a str,
+    context: Context<'_>,
     hasher: Option<&Pseudonymizer>,
 ) -> Cow<'a, str> {
     if set.triggers == 0 || text.is_empty() {
         return Cow::Borrowed(text);
     }
-    let wanted = prefilter::scan(text.as_bytes()) & set.triggers;
-    if wanted == 0 {
+    let found = prefilter::scan(text.as_bytes());
+    let wanted = found & set.triggers;
+    if wanted == 0 && found & prefilter::ENCODED == 0 {
         return Cow::Borrowed(text);
     }
     let mut hits = Hits::new(set.enabled);
-    if wanted & prefilter::PEM != 0 {
-        super::pem::find(text, &mut hits);
+    if wanted != 0 {
+        run(wanted, text, context, &mut hits);
     }
-    if wanted & prefilter::JWT != 0 {
-        super::tokens::find_jwts(text, &mut hits);
-    }
-    if wanted & prefilter::GITHUB != 0 {
-        super::tokens::find_github_tokens(text, &mut hits);
-    }
-    if wanted & prefilter::SLACK != 0 {
-        super::tokens::find_slack_tokens(text, &mut hits);
-    }
-    if wanted & prefilter::AWS_ID != 0 {
-        super::tokens::find_aws_key_ids(text, &mut hits);
-    }
-    if wanted & prefilter::SEPARATOR != 0 {
-        super::keyword::find(text, &mut hits);
-    }
-    if wanted & prefilter::AUTH_SCHEME != 0 {
-        super::auth::find_standalone(text, &mut hits);
-    }
-    if wanted & prefilter::URL != 0 {
-        super::url::find(text, &mut hits);
-    }
-    if wanted & prefilter::NUMBERS != 0 {
-        super::numbers::find(text, &mut hits);
-    }
-    if wanted & prefilter::EMAIL != 0 {
-        super::email::find(text, &mut hits);
-    }
-    if wanted & prefilter::IPV4 != 0 {
-        super::ip::find_v4(text, &mut hits);
-    }
-    if wanted & prefilter::IPV6 != 0 {
-        super::ip::find_v6(text, &mut hits);
+    if found & prefilter::ENCODED != 0 {
+        // Escapes, percent-encoding, full-width forms and look-alike letters can split or
+        // disguise a secret: scan a decoded copy too and map its matches back to the original
+        // bytes, which are what gets replaced.
+        if let Some(decoded) = super::normalize::decode(text) {
+            let wanted = prefilter::scan(decoded.text.as_bytes()) & set.triggers;
+            if wanted != 0 {
+                let mut inner = Hits::new(set.enabled);
+                run(wanted, &decoded.text, context, &mut inner);
+                for hit in inner.list {
+                    let (start, end) = decoded.original(hit.start, hit.end);
+                    hits.push_labelled(hit.detector, hit.label, start, end);
+                }
+            }
+        }
     }
     if hits.list.is_empty() {
         return Cow::Borrowed(text);
     }
     rewrite(set, text, hits.list, hasher)
+}
+
+/// Runs the detectors whose triggers are in `wanted`.
+fn run(wanted: u32, text: &str, context: Context<'_>, hits: &mut Hits) {
+    if wanted & prefilter::PEM != 0 {
+        super::pem::find(text, hits);
+    }
+    if wanted & (prefilter::JWT | prefilter::PROVIDER) != 0 {
+        super::tokens::find_jwts(text, hits);
+    }
+    if wanted & prefilter::GITHUB != 0 {
+        super::tokens::find_github_tokens(text, hits);
+    }
+    if wanted & prefilter::SLACK != 0 {
+        super::tokens::find_slack_tokens(text, hits);
+    }
+    if wanted & prefilter::AWS_ID != 0 {
+        super::tokens::find_aws_key_ids(text, hits);
+    }
+    if wanted & prefilter::PROVIDER != 0 {
+        super::providers::find(text, hits);
+    }
+    if wanted & prefilter::SEPARATOR != 0 {
+        super::keyword::find(text, hits);
+    }
+    if wanted & prefilter::AUTH_SCHEME != 0 {
+        super::auth::find_standalone(text, hits);
+    }
+    if wanted & prefilter::URL != 0 {
+        super::url::find(text, hits);
+    }
+    if wanted & prefilter::NUMBERS != 0 {
+        super::numbers::find(text, context, hits);
+    }
+    if wanted & prefilter::IBAN != 0 {
+        super::iban::find(text, hits);
+    }
+    if wanted & prefilter::EMAIL != 0 {
+        super::email::find(text, hits);
+    }
+    if wanted & prefilter::PHONE != 0 {
+        super::phone::find(text, hits);
+    }
+    if wanted & prefilter::IPV4 != 0 {
+        super::ip::find_v4(text, hits);
+    }
+    if wanted & prefilter::IPV6 != 0 {
+        super::ip::find_v6(text, hits);
+    }
 }
 
 /// Writes `text` with every matched region replaced.
@@ -117,11 +172,13 @@ fn rewrite<'a>(
         let mut start = list[i].start;
         let mut end = list[i].end;
         let mut detector = list[i].detector;
+        let mut label = list[i].label;
         i += 1;
         while i < list.len() && list[i].start < end {
             end = end.max(list[i].end);
             if list[i].detector.rank() < detector.rank() {
                 detector = list[i].detector;
+                label = list[i].label;
             }
             i += 1;
         }
@@ -156,7 +213,7 @@ fn rewrite<'a>(
         }
         let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 32));
         out.push_str(&text[copied..start]);
-        write_replacement(set.action(detector), detector, secret, hasher, out);
+        write_replacement(set.action(detector), label, secret, hasher, out);
         copied = end;
     }
     match out {
@@ -170,7 +227,7 @@ fn rewrite<'a>(
 
 fn write_replacement(
     action: Action,
-    detector: Detector,
+    label: &str,
     secret: &str,
     hasher: Option<&Pseudonymizer>,
     out: &mut String,
@@ -183,7 +240,7 @@ fn write_replacement(
         // any action this match does not know.
         _ => {
             out.push_str("[REDACTED:");
-            out.push_str(detector.name());
+            out.push_str(label);
             out.push(']');
         }
     }

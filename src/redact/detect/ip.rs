@@ -57,14 +57,95 @@ pub(super) fn find_v4(text: &str, hits: &mut Hits) {
         if candidate.ends_with('.') {
             candidate = &candidate[..candidate.len() - 1];
         }
+        if is_cidr(b, start + candidate.len()) || follows_version_word(b, start) {
+            continue;
+        }
         if candidate.parse::<Ipv4Addr>().is_ok() {
             hits.push(Detector::IpAddress, start, start + candidate.len());
         }
     }
 }
 
+/// `10.0.0.0/8`, `2001:db8::/32`: a network block, not one host's address.
+fn is_cidr(b: &[u8], end: usize) -> bool {
+    if b.get(end) != Some(&b'/') {
+        return false;
+    }
+    let digits = b[end + 1..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    (1..=3).contains(&digits)
+        && !b
+            .get(end + 1 + digits)
+            .is_some_and(|&c| is_word_byte(c) || c == b'/' || c == b'.')
+}
+
+/// Words that make the dotted number after them a version (`version 1.0.0.1`, `v: 10.2.0.1`).
+fn follows_version_word(b: &[u8], start: usize) -> bool {
+    follows_version_word_within(b, start, 2)
+}
+
+fn follows_version_word_within(b: &[u8], start: usize, hops: u8) -> bool {
+    const WORDS: &[&[u8]] = &[
+        b"version",
+        b"versions",
+        b"release",
+        b"firmware",
+        b"revision",
+        b"upgraded",
+        b"upgrade",
+        b"downgrade",
+        b"downgraded",
+    ];
+    let mut end = start;
+    let mut skipped = 0;
+    while end > 0 && skipped < 4 && matches!(b[end - 1], b' ' | b':' | b'=' | b'"' | b'\'' | b'\t')
+    {
+        end -= 1;
+        skipped += 1;
+    }
+    // `from 1.2.3.4 to 1.2.3.5` after a version word: the word is further back.
+    let mut word_start = end;
+    while word_start > 0 && end - word_start < 16 && b[word_start - 1].is_ascii_alphabetic() {
+        word_start -= 1;
+    }
+    let word = &b[word_start..end];
+    if hops > 0 && (word.eq_ignore_ascii_case(b"from") || word.eq_ignore_ascii_case(b"to")) {
+        return follows_version_word_within(b, word_start, hops - 1);
+    }
+    // A key ending in `version` (`app_version=`, `"fwVersion":`).
+    let key_end = end;
+    let mut key_start = key_end;
+    while key_start > 0 && key_end - key_start < 32 && is_word_byte(b[key_start - 1]) {
+        key_start -= 1;
+    }
+    let key = &b[key_start..key_end];
+    let key_is_version = key.len() >= 7 && key[key.len() - 7..].eq_ignore_ascii_case(b"version");
+    key_is_version || WORDS.iter().any(|w| w.eq_ignore_ascii_case(word))
+}
+
 fn is_v6_byte(b: u8) -> bool {
     b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+/// Whether the run `start..end` is part of a `::`-separated path: a `::` joins it to an
+/// identifier (`core::fmt::…`, `Vec::<u8>::new`, `e::ab12`).
+fn is_rust_path(b: &[u8], start: usize, end: usize) -> bool {
+    let joins_word_after = end >= 2
+        && &b[end - 2..end] == b"::"
+        && b.get(end)
+            .is_some_and(|&c| c.is_ascii_alphabetic() || c == b'_' || c == b'<');
+    let joins_word_before = b[start..].starts_with(b"::")
+        && start > 0
+        && (is_word_byte(b[start - 1]) || b[start - 1] == b'>');
+    let run = &b[start..end];
+    let segments_are_names = run
+        .split(|&c| c == b':')
+        .filter(|s| !s.is_empty())
+        .any(|s| s.first().is_some_and(u8::is_ascii_alphabetic) && s.len() > 4)
+        && run.windows(2).filter(|w| w == b"::").count() > 1;
+    joins_word_after || joins_word_before || segments_are_names
 }
 
 /// Finds IPv6 addresses, including compressed (`fe80::1`) and IPv4-embedding
@@ -91,8 +172,12 @@ pub(super) fn find_v6(text: &str, hits: &mut Hits) {
             continue;
         }
         let run = &text[start..end];
-        if !run.bytes().any(|c| c.is_ascii_hexdigit())
+        // Addresses in use hold a digit (`fe80::1`, `::1`); an all-letter run is a `::` path
+        // of hex-looking names (`add::face`, `Bad::Cafe`).
+        if !run.bytes().any(|c| c.is_ascii_digit())
             || run.bytes().filter(|&c| c == b':').count() < 2
+            || is_cidr(b, end)
+            || is_rust_path(b, start, end)
         {
             continue;
         }

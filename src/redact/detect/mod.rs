@@ -36,11 +36,15 @@ use crate::Stream;
 mod auth;
 mod email;
 mod engine;
+mod iban;
 mod ip;
-mod keyword;
+pub(crate) mod keyword;
+mod normalize;
 mod numbers;
 mod pem;
+mod phone;
 mod prefilter;
+mod providers;
 mod tokens;
 mod url;
 
@@ -78,12 +82,24 @@ pub enum Detector {
     UsSsn,
     /// IPv4 and IPv6 addresses.
     IpAddress,
-    /// A value after a secret-sounding key (`password=`, `api_key: `, `"token": "…"`) that is
-    /// long and random enough to be a credential.
+    /// A value assigned to a secret-sounding key (`password=`, `api_key: `, `"token": "…"`,
+    /// `--password …`, `<password>…`, `Secret("…")`) that looks like a credential.
     KeywordSecret,
+    /// Tokens of service providers with a distinctive prefix (Stripe `sk_live_`, Google `AIza`,
+    /// GitLab `glpat-`, npm `npm_`, OpenAI `sk-proj-`, …) and webhook URLs whose path is the
+    /// credential (Slack, Discord, Teams). Masked with the provider's label
+    /// (`[REDACTED:stripe_key]`).
+    ProviderToken,
+    /// The values of `Cookie` and `Set-Cookie` headers.
+    Cookie,
+    /// International bank account numbers, confirmed by their country's length and the mod-97
+    /// check.
+    Iban,
+    /// Phone numbers written internationally, with `+` and a country code (`+44 20 7946 0958`).
+    Phone,
 }
 
-const DETECTOR_COUNT: usize = 12;
+const DETECTOR_COUNT: usize = 16;
 
 impl Detector {
     /// Every detector, in declaration order.
@@ -100,6 +116,10 @@ impl Detector {
         Detector::UsSsn,
         Detector::IpAddress,
         Detector::KeywordSecret,
+        Detector::ProviderToken,
+        Detector::Cookie,
+        Detector::Iban,
+        Detector::Phone,
     ];
 
     /// The lowercase name written in masks (`[REDACTED:jwt]`) and used in the documentation.
@@ -122,6 +142,10 @@ impl Detector {
             Detector::UsSsn => "us_ssn",
             Detector::IpAddress => "ip_address",
             Detector::KeywordSecret => "keyword_secret",
+            Detector::ProviderToken => "provider_token",
+            Detector::Cookie => "cookie",
+            Detector::Iban => "iban",
+            Detector::Phone => "phone",
         }
     }
 
@@ -139,17 +163,21 @@ impl Detector {
             Detector::UsSsn => 9,
             Detector::IpAddress => 10,
             Detector::KeywordSecret => 11,
+            Detector::ProviderToken => 12,
+            Detector::Cookie => 13,
+            Detector::Iban => 14,
+            Detector::Phone => 15,
         }
     }
 
-    const fn bit(self) -> u16 {
+    const fn bit(self) -> u32 {
         1 << self.index()
     }
 
     /// The prefilter triggers this detector needs; see [`prefilter`].
-    const fn triggers(self) -> u16 {
+    const fn triggers(self) -> u32 {
         match self {
-            Detector::Jwt => prefilter::JWT,
+            Detector::Jwt => prefilter::JWT | prefilter::PROVIDER,
             Detector::AuthHeader => prefilter::SEPARATOR | prefilter::AUTH_SCHEME,
             Detector::AwsKey => prefilter::AWS_ID | prefilter::SEPARATOR,
             Detector::GitHubToken => prefilter::GITHUB,
@@ -159,7 +187,10 @@ impl Detector {
             Detector::CardNumber | Detector::UsSsn => prefilter::NUMBERS,
             Detector::Email => prefilter::EMAIL,
             Detector::IpAddress => prefilter::IPV4 | prefilter::IPV6,
-            Detector::KeywordSecret => prefilter::SEPARATOR,
+            Detector::KeywordSecret | Detector::Cookie => prefilter::SEPARATOR,
+            Detector::ProviderToken => prefilter::PROVIDER | prefilter::URL,
+            Detector::Iban => prefilter::IBAN,
+            Detector::Phone => prefilter::PHONE,
         }
     }
 
@@ -172,13 +203,17 @@ impl Detector {
             Detector::GitHubToken => 2,
             Detector::SlackToken => 3,
             Detector::AwsKey => 4,
-            Detector::AuthHeader => 5,
-            Detector::UrlPassword => 6,
-            Detector::KeywordSecret => 7,
-            Detector::CardNumber => 8,
-            Detector::UsSsn => 9,
-            Detector::Email => 10,
-            Detector::IpAddress => 11,
+            Detector::ProviderToken => 5,
+            Detector::AuthHeader => 6,
+            Detector::Cookie => 7,
+            Detector::UrlPassword => 8,
+            Detector::KeywordSecret => 9,
+            Detector::CardNumber => 10,
+            Detector::Iban => 11,
+            Detector::UsSsn => 12,
+            Detector::Email => 13,
+            Detector::Phone => 14,
+            Detector::IpAddress => 15,
         }
     }
 }
@@ -189,9 +224,9 @@ impl Detector {
 ///
 /// | Detector | Audit | Debug |
 /// |---|---|---|
-/// | `Jwt`, `AuthHeader`, `AwsKey`, `GitHubToken`, `SlackToken`, `PrivateKey`, `UrlPassword`, `KeywordSecret` | `Mask` | `Mask` |
-/// | `CardNumber`, `UsSsn` | `Mask` | `Mask` |
-/// | `Email`, `IpAddress` | `Hash` | `Hash` |
+/// | `Jwt`, `AuthHeader`, `AwsKey`, `GitHubToken`, `SlackToken`, `ProviderToken`, `PrivateKey`, `UrlPassword`, `KeywordSecret`, `Cookie` | `Mask` | `Mask` |
+/// | `CardNumber`, `Iban`, `UsSsn` | `Mask` | `Mask` |
+/// | `Email`, `Phone`, `IpAddress` | `Hash` | `Hash` |
 ///
 /// The layer keeps e-mail and IP addresses verbatim where they *are* an audit record's `actor`
 /// or `src_ip` by scrubbing those two fields with `.set(Email, Keep).set(IpAddress, Keep)`.
@@ -219,13 +254,14 @@ impl Detector {
 pub struct DetectorSet {
     actions: [Action; DETECTOR_COUNT],
     /// Bits of the detectors whose action is not `Keep`.
-    enabled: u16,
+    enabled: u32,
     /// Prefilter triggers any enabled detector needs.
-    triggers: u16,
+    triggers: u32,
 }
 
 impl DetectorSet {
     /// The documented defaults of a stream (see the table on [`DetectorSet`]).
+    #[must_use]
     pub fn for_stream(stream: Stream) -> Self {
         // Both streams start alike: credentials are never worth keeping, and personal data is
         // pseudonymized so records stay joinable. The audit stream's need to name the actor is
@@ -236,7 +272,7 @@ impl DetectorSet {
         let mut set = DetectorSet::none();
         for &detector in Detector::ALL {
             let action = match detector {
-                Detector::Email | Detector::IpAddress => contact,
+                Detector::Email | Detector::IpAddress | Detector::Phone => contact,
                 _ => credential,
             };
             set = set.set(detector, action);
@@ -245,6 +281,7 @@ impl DetectorSet {
     }
 
     /// Nothing detected (every detector off).
+    #[must_use]
     pub fn none() -> Self {
         DetectorSet {
             actions: [Action::Keep; DETECTOR_COUNT],
@@ -280,6 +317,31 @@ impl DetectorSet {
     /// [`Action::Mask`]. Text that is already the output of a redaction (a mask, a pseudonym, a
     /// partial form) is left as it is, so scrubbing twice gives the same result as once.
     pub fn scrub<'a>(&self, text: &'a str, hasher: Option<&Pseudonymizer>) -> Cow<'a, str> {
-        engine::scrub(self, text, hasher)
+        engine::scrub(self, text, engine::Context::default(), hasher)
+    }
+
+    /// Redacts `text`, the value of the field called `field`.
+    ///
+    /// The name is context, not a rule (field-name rules are [`FieldRules`](crate::redact::FieldRules)):
+    /// a number that merely passes the Luhn check is an identifier, not a card number, in a field
+    /// named like an identifier (`order_id`, `trace`, `span_id`, `txn_ref`), unless it is
+    /// written in card blocks (`4111 1111 1111 1111`).
+    ///
+    /// ```
+    /// use tracing_audit::redact::detect::DetectorSet;
+    /// use tracing_audit::Stream;
+    ///
+    /// let set = DetectorSet::for_stream(Stream::Debug);
+    /// assert_eq!(set.scrub_field("trace_id", "4111111111111111", None), "4111111111111111");
+    /// assert_eq!(set.scrub_field("card", "4111111111111111", None), "[REDACTED:card_number]");
+    /// ```
+    pub fn scrub_field<'a>(
+        &self,
+        field: &str,
+        text: &'a str,
+        hasher: Option<&Pseudonymizer>,
+    ) -> Cow<'a, str> {
+        let context = engine::Context { field: Some(field) };
+        engine::scrub(self, text, context, hasher)
     }
 }

@@ -1,10 +1,14 @@
 //! Numbers that identify a person or an account: payment card numbers and US social security
 //! numbers.
 //!
-//! Both are found in "digit runs": groups of digits joined by single spaces or dashes
-//! (`4111 1111-1111 1111`, `078-05-1120`), standing apart from letters and decimal points.
+//! Both are found in "digit runs": groups of digits joined by spaces, dashes, dots or
+//! underscores (`4111 1111 1111 1111`, `4111.1111.1111.1111`, `078-05-1120`), standing apart from
+//! letters and decimal points. A card number must have an issuer's prefix and one of that
+//! issuer's lengths and pass the Luhn check; written without blocks, it must not stand where an
+//! identifier does (`order_id=…`, a field named `trace_id`): roughly one random 16-digit id in a
+//! hundred passes both checks.
 
-use super::engine::Hits;
+use super::engine::{Context, Hits};
 use super::tokens::is_word_byte;
 use super::Detector;
 
@@ -83,8 +87,11 @@ impl Window {
 }
 
 /// Finds card numbers and SSNs in every digit run of `text`.
-pub(super) fn find(text: &str, hits: &mut Hits) {
+pub(super) fn find(text: &str, context: Context<'_>, hits: &mut Hits) {
     let b = text.as_bytes();
+    let id_field = context
+        .field
+        .is_some_and(|f| super::keyword::names_identifier(f.as_bytes()));
     let mut window = Window::new();
     let mut i = 0;
     while i < b.len() {
@@ -107,13 +114,19 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
                 sep_before,
             });
             run_digits += i - start;
-            let continues = matches!(b.get(i), Some(b' ' | b'-'))
-                && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+            // One joiner, or two spaces.
+            let width = if b.get(i) == Some(&b' ') && b.get(i + 1) == Some(&b' ') {
+                2
+            } else {
+                1
+            };
+            let continues = matches!(b.get(i), Some(b' ' | b'-' | b'.' | b'_'))
+                && b.get(i + width).is_some_and(u8::is_ascii_digit);
             let sep_after = if continues { b[i] } else { 0 };
             // The run's first group carries the run's left edge; the last its right edge.
             let right_open = continues || !glued_after(b, i);
             if right_open && run_digits >= MIN_CARD {
-                check_windows(b, window.as_slice(), left_open, hits);
+                check_windows(b, window.as_slice(), left_open, id_field, hits);
             }
             if right_open && window.len >= 3 {
                 check_ssn(b, window.as_slice(), sep_after, left_open, hits);
@@ -122,7 +135,7 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
                 break;
             }
             sep_before = sep_after;
-            i += 1;
+            i += width;
         }
     }
 }
@@ -131,16 +144,21 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
 ///
 /// The Luhn sum is extended group by group towards the front, so all windows ending here cost
 /// as much as one.
-fn check_windows(b: &[u8], window: &[Group], left_open: bool, hits: &mut Hits) {
+fn check_windows(b: &[u8], window: &[Group], left_open: bool, id_field: bool, hits: &mut Hits) {
     let Some(last) = window.last() else {
         return;
     };
     let mut digits = 0;
     let mut luhn_sum = 0u32;
     for (n, g) in window.iter().rev().enumerate() {
-        // Cards are written whole or in blocks of 3 to 6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3);
-        // runs of shorter blocks are phone numbers, dates and lists.
-        if n > 0 && !(is_card_block(g) && is_card_block(last)) {
+        // Cards are written whole or in blocks of 3 to 6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3),
+        // joined by one kind of separator; runs of shorter blocks are phone numbers, dates and
+        // lists, and mixed separators are versions and addresses.
+        if n > 0
+            && !(is_card_block(g)
+                && is_card_block(last)
+                && window_sep(window, n) == last.sep_before)
+        {
             break;
         }
         for &d in b[g.start..g.end].iter().rev() {
@@ -150,16 +168,102 @@ fn check_windows(b: &[u8], window: &[Group], left_open: bool, hits: &mut Hits) {
         if digits > MAX_CARD {
             break;
         }
-        if digits < MIN_CARD || (g.sep_before == 0 && !left_open) {
+        // A window starting inside a run starts after a space (`items 12 4111 1111 …`); after a
+        // dot it is a decimal or a version.
+        let starts_clean = match g.sep_before {
+            0 => left_open,
+            sep => sep == b' ',
+        };
+        if digits < MIN_CARD || !starts_clean || luhn_sum % 10 != 0 {
             continue;
         }
-        // Issuer prefixes: 2 (Mastercard 2-series), 3 (Amex, Diners, JCB), 4 (Visa),
-        // 5 (Mastercard, Maestro), 6 (Discover, UnionPay, Maestro). Digit runs starting with
-        // 0, 1, 7, 8 or 9 are timestamps, ids and phone numbers.
-        if (b'2'..=b'6').contains(&b[g.start]) && luhn_sum % 10 == 0 {
+        let grouped = n > 0;
+        if !grouped && (id_field || after_identifier_key(b, g.start)) {
+            continue;
+        }
+        if issuer_accepts(b, g.start, last.end, digits) {
             hits.push(Detector::CardNumber, g.start, last.end);
         }
     }
+}
+
+/// The separator joining the groups of the window made of the newest `n + 1` groups (the
+/// separator after its first group).
+fn window_sep(window: &[Group], n: usize) -> u8 {
+    let len = window.len();
+    window[len - n].sep_before
+}
+
+/// Whether the issuer ranges and lengths of the major card networks admit the `len` digits
+/// between `start` and `end` (separators skipped).
+fn issuer_accepts(b: &[u8], start: usize, end: usize, len: usize) -> bool {
+    let mut prefix = 0u32;
+    let mut taken = 0;
+    for &c in &b[start..end] {
+        if taken == 6 {
+            break;
+        }
+        if c.is_ascii_digit() {
+            prefix = prefix * 10 + u32::from(c - b'0');
+            taken += 1;
+        }
+    }
+    if taken < 6 {
+        return false;
+    }
+    let p = |digits: u32| prefix / 10u32.pow(6 - digits);
+    let in_range = |digits: u32, lo: u32, hi: u32| (lo..=hi).contains(&p(digits));
+    let len_in = |lo: usize, hi: usize| (lo..=hi).contains(&len);
+    // Visa.
+    (p(1) == 4 && matches!(len, 13 | 16 | 19))
+        // Mastercard, its 2-series, and Mir.
+        || ((in_range(2, 51, 55) || in_range(4, 2221, 2720)) && len == 16)
+        || (in_range(4, 2200, 2204) && len_in(16, 19))
+        // American Express.
+        || (matches!(p(2), 34 | 37) && len == 15)
+        // Diners Club.
+        || ((in_range(3, 300, 305) || p(4) == 3095 || matches!(p(2), 36 | 38 | 39)) && len_in(14, 19))
+        // JCB.
+        || (in_range(4, 3528, 3589) && len_in(16, 19))
+        // Discover, UnionPay, RuPay.
+        || ((p(4) == 6011 || in_range(3, 644, 649) || p(2) == 65 || p(2) == 62 || p(2) == 60 || p(2) == 81)
+            && len_in(16, 19))
+        // Maestro.
+        || ((p(2) == 50 || in_range(2, 56, 69)) && len_in(13, 19))
+}
+
+/// Whether the number at `start` is the value of a key naming an identifier (`order_id=`,
+/// `"trace": "`, `span_id: `, assigned with `=` or `:`) or follows `#`.
+fn after_identifier_key(b: &[u8], start: usize) -> bool {
+    let mut end = start;
+    let mut skipped = 0;
+    let mut assigned = false;
+    while end > 0
+        && skipped < 8
+        && matches!(b[end - 1], b' ' | b'"' | b'\'' | b':' | b'=' | b'#' | b'\\')
+    {
+        if b[end - 1] == b'#' {
+            // `#4111…` numbers something; `# 4111…` is a comment or a heading.
+            return end == start;
+        }
+        assigned |= matches!(b[end - 1], b':' | b'=');
+        end -= 1;
+        skipped += 1;
+    }
+    // Only a key the number is assigned to says what it is; a word before it in prose
+    // (`KEY-----  4111…`, `card key 4111…`) does not.
+    if !assigned {
+        return false;
+    }
+    let mut key_start = end;
+    while key_start > 0
+        && end - key_start < 64
+        && (b[key_start - 1].is_ascii_alphanumeric()
+            || matches!(b[key_start - 1], b'_' | b'-' | b'.'))
+    {
+        key_start -= 1;
+    }
+    end > key_start && super::keyword::names_identifier(&b[key_start..end])
 }
 
 fn is_card_block(g: &Group) -> bool {

@@ -7,30 +7,40 @@
 //! leak, so every check here is a necessary condition of its detector's match.
 
 /// `eyJ`: the start of a base64url JSON object, every JWT header.
-pub(super) const JWT: u16 = 1 << 0;
+pub(super) const JWT: u32 = 1 << 0;
 /// `AKIA`/`ASIA`.
-pub(super) const AWS_ID: u16 = 1 << 1;
+pub(super) const AWS_ID: u32 = 1 << 1;
 /// `gh?_` and `github_pat_`.
-pub(super) const GITHUB: u16 = 1 << 2;
+pub(super) const GITHUB: u32 = 1 << 2;
 /// `xox?-`.
-pub(super) const SLACK: u16 = 1 << 3;
+pub(super) const SLACK: u32 = 1 << 3;
 /// `-----BEGIN`.
-pub(super) const PEM: u16 = 1 << 4;
+pub(super) const PEM: u32 = 1 << 4;
 /// `://`.
-pub(super) const URL: u16 = 1 << 5;
+pub(super) const URL: u32 = 1 << 5;
 /// `@` between a local-part byte and a domain byte.
-pub(super) const EMAIL: u16 = 1 << 6;
+pub(super) const EMAIL: u32 = 1 << 6;
 /// A run of digit groups joined by spaces or dashes holding 13 digits (the fewest a card number
 /// has) or 9 digits in 3 groups (an SSN).
-pub(super) const NUMBERS: u16 = 1 << 7;
+pub(super) const NUMBERS: u32 = 1 << 7;
 /// A digit, a dot and a digit.
-pub(super) const IPV4: u16 = 1 << 8;
+pub(super) const IPV4: u32 = 1 << 8;
 /// A colon between hex digits or colons.
-pub(super) const IPV6: u16 = 1 << 9;
+pub(super) const IPV6: u32 = 1 << 9;
 /// `=` or `:` that may follow a secret-sounding key.
-pub(super) const SEPARATOR: u16 = 1 << 10;
+pub(super) const SEPARATOR: u32 = 1 << 10;
 /// The words `bearer` or `basic`.
-pub(super) const AUTH_SCHEME: u16 = 1 << 11;
+pub(super) const AUTH_SCHEME: u32 = 1 << 11;
+/// A run of at least [`providers::MIN_TOKEN`](super::providers::MIN_TOKEN) token bytes: the
+/// shortest a prefixed provider token is.
+pub(super) const PROVIDER: u32 = 1 << 12;
+/// Two capital letters and two digits starting a word: an IBAN's country and check digits.
+pub(super) const IBAN: u32 = 1 << 13;
+/// `+` and a digit, not glued to a word: an international phone number.
+pub(super) const PHONE: u32 = 1 << 15;
+/// An escape, a percent-encoded byte or a non-ASCII character: the text is also scanned decoded.
+/// Not a detector's trigger; the engine decides on it.
+pub(super) const ENCODED: u32 = 1 << 14;
 
 const C_DIGIT: u8 = 1;
 /// Spaces and dashes: they only join digit groups (`4111 1111`, `078-05-1120`).
@@ -44,6 +54,11 @@ const C_UPPER_A: u8 = 8;
 const C_B: u8 = 9;
 const C_DOT: u8 = 10;
 const C_X: u8 = 11;
+/// `(`, `>`: a `Debug` newtype (`Secret("…")`) or an XML element (`<password>…`) may follow.
+const C_OPEN: u8 = 12;
+/// `\`, `%` and the bytes of non-ASCII characters.
+const C_ENCODED: u8 = 13;
+const C_PLUS: u8 = 14;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -64,10 +79,40 @@ static CLASS: [u8; 256] = {
     t[b'b' as usize] = C_B;
     t[b'.' as usize] = C_DOT;
     t[b'x' as usize] = C_X;
+    t[b'(' as usize] = C_OPEN;
+    t[b'>' as usize] = C_OPEN;
+    t[b'\\' as usize] = C_ENCODED;
+    t[b'%' as usize] = C_ENCODED;
+    t[b'+' as usize] = C_PLUS;
+    let mut h = 0x80;
+    while h < 256 {
+        t[h] = C_ENCODED;
+        h += 1;
+    }
     t
 };
 
-/// 1 for the bytes that may start a trigger (every class but digits and joiners).
+/// The bytes a provider token or a JWT is made of: 1 for hex digits and `-` (all a UUID or a
+/// digest holds), 2 for the others (other letters, `_`, `.`), 0 for the bytes that end a token.
+static TOKEN_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_hexdigit() || c == b'-' {
+            1
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' {
+            2
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// 1 for the bytes that may start a trigger (every class but digits and joiners, and the dash
+/// of a `--flag`).
 static STARTS_TRIGGER: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
@@ -75,6 +120,7 @@ static STARTS_TRIGGER: [u8; 256] = {
         t[i] = (CLASS[i] > C_JOIN) as u8;
         i += 1;
     }
+    t[b'-' as usize] = 1;
     t
 };
 
@@ -82,20 +128,49 @@ fn is_hex_or_colon(b: u8) -> bool {
     b.is_ascii_hexdigit() || b == b':'
 }
 
+/// Whether `b` holds a run of token bytes as long as the shortest provider token, with a byte
+/// that is neither a hex digit nor `-`: every provider prefix and JWT has one, while UUIDs and
+/// digests, the long runs of ordinary records, have none. Most strings of a record are shorter
+/// than a token and are not looked at.
+fn has_long_token(b: &[u8]) -> bool {
+    const MIN: usize = super::providers::MIN_TOKEN;
+    let ends_token = |c: &u8| TOKEN_BYTE[*c as usize] == 0;
+    // Look at windows of MIN bytes: the last byte ending a token in a window moves the next
+    // window past it, so text with spaces is crossed looking at a few bytes per window.
+    let mut start = 0;
+    while start + MIN <= b.len() {
+        match b[start..start + MIN].iter().rposition(ends_token) {
+            Some(end) => start += end + 1,
+            None => {
+                let end = b[start + MIN..]
+                    .iter()
+                    .position(ends_token)
+                    .map_or(b.len(), |e| start + MIN + e);
+                if b[start..end].iter().any(|&c| TOKEN_BYTE[c as usize] == 2) {
+                    return true;
+                }
+                start = end + 1;
+            }
+        }
+    }
+    false
+}
+
 /// The triggers present in `b`, as a set of the constants above.
-pub(super) fn scan(b: &[u8]) -> u16 {
-    // Most strings (names, verbs, ids, paths with a number) hold no byte that starts a trigger
-    // and too few digits for a card or SSN; one branch-free pass proves that.
+pub(super) fn scan(b: &[u8]) -> u32 {
+    // Most strings (names, verbs, ids, paths with a number) hold no byte that starts a trigger,
+    // too few digits for a card or SSN and no word long enough for a provider token; one
+    // branch-free pass proves that.
     let mut any = 0u8;
     let mut digits = 0u32;
     for &byte in b {
         any |= STARTS_TRIGGER[byte as usize];
         digits += u32::from(byte.wrapping_sub(b'0') < 10);
     }
+    let mut found = if has_long_token(b) { PROVIDER } else { 0 };
     if any == 0 && digits < 9 {
-        return 0;
+        return found;
     }
-    let mut found = 0u16;
     let mut runs = DigitRuns::default();
     let mut i = 0;
     while i < b.len() {
@@ -109,10 +184,37 @@ pub(super) fn scan(b: &[u8]) -> u16 {
                 }
                 continue;
             }
-            C_DIGIT => runs.digit(b, i),
-            C_JOIN => runs.separator(),
+            C_DIGIT => {
+                if !runs.in_group
+                    && i >= 2
+                    && b[i - 1].is_ascii_uppercase()
+                    && b[i - 2].is_ascii_uppercase()
+                    && (i == 2 || !b[i - 3].is_ascii_alphanumeric())
+                    && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+                {
+                    found |= IBAN;
+                }
+                runs.digit(b, i);
+            }
+            C_JOIN => {
+                runs.separator();
+                if b[i] == b'-'
+                    && b.get(i + 1) == Some(&b'-')
+                    && b.get(i + 2).is_some_and(u8::is_ascii_alphabetic)
+                {
+                    found |= SEPARATOR;
+                }
+            }
             class => {
-                runs.end_run();
+                let joins_digits = matches!(b[i], b'.' | b'_')
+                    && i > 0
+                    && b[i - 1].is_ascii_digit()
+                    && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+                if joins_digits {
+                    runs.separator();
+                } else {
+                    runs.end_run();
+                }
                 found |= trigger_at(b, i, class);
             }
         }
@@ -125,6 +227,9 @@ pub(super) fn scan(b: &[u8]) -> u16 {
 }
 
 /// Tracks runs of digit groups joined by spaces or dashes, the shape of card numbers and SSNs.
+/// Dots and underscores join card blocks too (`4111.1111.1111.1111`) but also end them in
+/// versions and decimals, so digits on both sides of one are counted as one run here (a
+/// necessary condition), and the card detector decides.
 #[derive(Default)]
 struct DigitRuns {
     /// Digits of the current run, not counting a first group glued to a word (`a716-…`).
@@ -176,9 +281,9 @@ impl DigitRuns {
 /// The trigger, if any, that the byte at `i` (of the given class) starts.
 #[cold]
 #[inline(never)]
-fn trigger_at(b: &[u8], i: usize, class: u8) -> u16 {
+fn trigger_at(b: &[u8], i: usize, class: u8) -> u32 {
     let at = |i: usize| b.get(i).copied().unwrap_or(0);
-    let when = |cond: bool, trigger: u16| if cond { trigger } else { 0 };
+    let when = |cond: bool, trigger: u32| if cond { trigger } else { 0 };
     match class {
         C_AT => when(
             i > 0 && super::email::is_local_byte(b[i - 1]) && at(i + 1).is_ascii_alphanumeric(),
@@ -223,6 +328,17 @@ fn trigger_at(b: &[u8], i: usize, class: u8) -> u16 {
         C_DOT => when(
             i > 0 && b[i - 1].is_ascii_digit() && at(i + 1).is_ascii_digit(),
             IPV4,
+        ),
+        C_OPEN => when(
+            i > 0
+                && b[i - 1].is_ascii_alphanumeric()
+                && (b[i] == b'>' || matches!(at(i + 1), b'"' | b'\\')),
+            SEPARATOR,
+        ),
+        C_ENCODED => when(super::normalize::starts_encoding(b, i), ENCODED),
+        C_PLUS => when(
+            (i == 0 || !b[i - 1].is_ascii_alphanumeric()) && matches!(at(i + 1), b'1'..=b'9'),
+            PHONE,
         ),
         _ => 0,
     }

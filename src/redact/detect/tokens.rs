@@ -36,24 +36,36 @@ fn is_base64url_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
+/// Bytes of a JWT as written: base64url, and the standard alphabet's `+`, `/` and `=` padding
+/// that hand-made tokens carry.
+fn is_jwt_byte(b: u8) -> bool {
+    is_base64url_byte(b) || matches!(b, b'+' | b'/' | b'=')
+}
+
 /// Finds JWTs: `header.payload.signature`, with header and payload decoding to JSON objects and
-/// the header naming its `alg`.
+/// the header naming its `alg`. A JSON object's base64 starts with `ey` (`{"`, `{ `) or `ew`
+/// (`{` and a line break); segments may be padded or in the standard alphabet.
 pub(super) fn find_jwts(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
-    let finder = memmem::Finder::new(b"eyJ");
     let mut from = 0;
-    while let Some(offset) = finder.find(&b[from..]) {
+    while let Some(offset) = memchr::memchr(b'e', &b[from..]) {
         let start = from + offset;
-        from = start + 3;
-        if start > 0 && (is_base64url_byte(b[start - 1]) || b[start - 1] == b'.') {
-            // Inside a longer run that does not begin with `eyJ`, or one already examined.
+        from = start + 1;
+        if !matches!(b.get(start + 1), Some(b'y' | b'w')) {
             continue;
         }
-        let end = run_end(b, start, |c| is_base64url_byte(c) || c == b'.');
-        from = end;
+        if start > 0 && (is_jwt_byte(b[start - 1]) || b[start - 1] == b'.') {
+            // Inside a longer run that does not begin here, or one already examined.
+            continue;
+        }
+        let end = run_end(b, start, |c| is_jwt_byte(c) || c == b'.');
+        from = end.max(from);
+        if end - start < 16 {
+            continue;
+        }
         if is_jwt(&b[start..end]) {
             hits.push(Detector::Jwt, start, end);
-        } else if end > start && b[end - 1] == b'.' && is_jwt(&b[start..end - 1]) {
+        } else if b[end - 1] == b'.' && is_jwt(&b[start..end - 1]) {
             // A token ending a sentence.
             hits.push(Detector::Jwt, start, end - 1);
         }
@@ -68,7 +80,17 @@ fn is_jwt(token: &[u8]) -> bool {
         return false;
     };
     let is_object = |part: &[u8], required: Option<&str>| -> bool {
-        let Ok(json) = BASE64URL.decode(part) else {
+        // Standard base64 and padding, as some libraries and hand-made tokens write them.
+        let normalized: Vec<u8> = part
+            .iter()
+            .filter(|&&c| c != b'=')
+            .map(|&c| match c {
+                b'+' => b'-',
+                b'/' => b'_',
+                c => c,
+            })
+            .collect();
+        let Ok(json) = BASE64URL.decode(&normalized) else {
             return false;
         };
         match serde_json::from_slice::<serde_json::Value>(&json) {
@@ -76,7 +98,7 @@ fn is_jwt(token: &[u8]) -> bool {
             _ => false,
         }
     };
-    is_object(header, Some("alg")) && is_object(payload, None)
+    header.len() <= 4096 && is_object(header, Some("alg")) && is_object(payload, None)
 }
 
 /// Finds AWS access key ids: `AKIA` (long-term) or `ASIA` (temporary) and 16 upper-case

@@ -66,8 +66,9 @@ fn authority_end(b: &[u8], from: usize) -> usize {
     end
 }
 
-/// Finds the password of `scheme://user:password@host` URLs: everything between the first `:`
-/// of the user info and the last `@` of the authority.
+/// Finds the password of `scheme://user:password@host` URLs (everything between the first `:`
+/// of the user info and the last `@` of the authority, or, when the password holds a `/`, `?`
+/// or `#`, the `@` that ends it further on) and the secret paths of webhook URLs.
 pub(super) fn find(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
     let finder = memmem::Finder::new(b"://");
@@ -85,12 +86,59 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
         }
         let end = authority_end(b, authority);
         from = end.max(from);
-        let Some(at) = memchr::memrchr(b'@', &b[authority..end]).map(|at| authority + at) else {
-            continue;
-        };
-        let Some(sep) = memchr::memchr(b':', &b[authority..at]) else {
-            continue;
-        };
-        hits.push(Detector::UrlPassword, authority + sep + 1, at);
+        let at = memchr::memrchr(b'@', &b[authority..end]).map(|at| authority + at);
+        let host = at.map_or(authority, |at| at + 1);
+        let host_end = host + memchr::memchr(b':', &b[host..end]).unwrap_or(end - host);
+        super::providers::webhook(b, host, host_end.max(host), hits);
+        match at {
+            Some(at) => {
+                if let Some(sep) = memchr::memchr(b':', &b[authority..at]) {
+                    hits.push(Detector::UrlPassword, authority + sep + 1, at);
+                }
+            }
+            None => {
+                if let Some(at) = password_with_delimiters(b, authority, end) {
+                    let sep = authority + memchr::memchr(b':', &b[authority..end]).unwrap_or(0);
+                    hits.push(Detector::UrlPassword, sep + 1, at);
+                    from = from.max(at);
+                }
+            }
+        }
     }
+}
+
+/// A password holding `/`, `?` or `#`: the authority `user:pa` ends early at one of them, and
+/// the `@` ending the password follows before the URL does. Returns that `@`.
+fn password_with_delimiters(b: &[u8], authority: usize, end: usize) -> Option<usize> {
+    let sep = authority + memchr::memchr(b':', &b[authority..end])?;
+    let user = &b[authority..sep];
+    if user.is_empty()
+        || !user
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'%' | b'+'))
+    {
+        return None;
+    }
+    // `host:8080/path`: a port, not a password.
+    let head = &b[sep + 1..end];
+    if head.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if !matches!(b.get(end), Some(b'/' | b'?' | b'#')) {
+        return None;
+    }
+    let mut i = end;
+    while i < b.len() && i - sep <= 128 {
+        match b[i] {
+            b'@' => {
+                return b
+                    .get(i + 1)
+                    .is_some_and(u8::is_ascii_alphanumeric)
+                    .then_some(i)
+            }
+            c if c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'<' | b'>') => return None,
+            _ => i += 1,
+        }
+    }
+    None
 }
