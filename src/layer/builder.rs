@@ -81,6 +81,8 @@ pub struct AuditLayerBuilder {
     hash_key: Option<KeySource>,
     chain: ChainConfig,
     max_value_len: usize,
+    #[cfg(feature = "ship")]
+    shippers: Vec<crate::ship::Shipper>,
 }
 
 impl fmt::Debug for AuditLayerBuilder {
@@ -119,6 +121,8 @@ impl AuditLayerBuilder {
             hash_key: None,
             chain: ChainConfig::default(),
             max_value_len: DEFAULT_MAX_VALUE_LEN,
+            #[cfg(feature = "ship")]
+            shippers: Vec::new(),
         }
     }
 
@@ -239,6 +243,30 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// Ships a stream's files off the host in process: the [`Shipper`](crate::ship::Shipper)
+    /// starts on a thread of its own once `build()` opened the files, never on the path of a
+    /// logging call, and stops when the guard drops, after the sinks flushed and after shipping
+    /// what they wrote for up to [`SHIP_DRAIN`](crate::layer::SHIP_DRAIN). May be given once per
+    /// stream (or per receiver). Its health is [`AuditGuard::shipping`].
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tracing_audit::{ship::Shipper, sink::FileSink, AuditLayer, Stream};
+    ///
+    /// let (layer, guard) = AuditLayer::builder()
+    ///     .audit_to_files(FileSink::new("/var/log/myapp/audit"))
+    ///     .debug_to_files(FileSink::new("/var/log/myapp/debug"))
+    ///     .ship(Shipper::new("/var/log/myapp/audit", "relp://central.example:2514".parse()?).stream(Stream::Audit))
+    ///     .build::<tracing_subscriber::Registry>()?;
+    /// # drop((layer, guard)); Ok(()) }
+    /// ```
+    #[cfg(feature = "ship")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ship")))]
+    pub fn ship(mut self, shipper: crate::ship::Shipper) -> Self {
+        self.shippers.push(shipper);
+        self
+    }
+
     /// Cap on one string value in bytes; longer values are cut and marked `…[truncated N bytes]`.
     pub fn max_value_len(mut self, bytes: usize) -> Self {
         self.max_value_len = bytes.max(16);
@@ -348,10 +376,20 @@ impl AuditLayerBuilder {
             ),
             shared: shared.clone(),
         };
+        // The files exist now: the shippers can open them.
+        #[cfg(feature = "ship")]
+        let shippers = self
+            .shippers
+            .into_iter()
+            .map(crate::ship::Shipper::spawn)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(BuildError::ship)?;
         let guard = AuditGuard {
             audit: Some(audit_guard),
             debug: Some(debug_guard),
             handle: AuditHandle { shared },
+            #[cfg(feature = "ship")]
+            shippers,
         };
         Ok((layer, guard))
     }

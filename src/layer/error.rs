@@ -35,6 +35,8 @@ pub enum BuildErrorKind {
     Key,
     /// A stream's sink could not be started (its files opened, its thread spawned).
     Sink,
+    /// A shipper given to `ship(..)` could not be started (feature `ship`).
+    Ship,
 }
 
 impl BuildError {
@@ -79,6 +81,15 @@ impl BuildError {
         BuildError {
             kind: BuildErrorKind::Sink,
             context: format!("cannot start the {stream} sink"),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    #[cfg(feature = "ship")]
+    pub(crate) fn ship(source: crate::ship::ShipError) -> Self {
+        BuildError {
+            kind: BuildErrorKind::Ship,
+            context: "cannot start shipping".to_owned(),
             source: Some(Box::new(source)),
         }
     }

@@ -385,7 +385,16 @@ pub struct AuditGuard {
     audit: Option<SinkGuard>,
     debug: Option<SinkGuard>,
     handle: AuditHandle,
+    /// Started by `AuditLayerBuilder::ship`; stopped after the sinks flushed.
+    #[cfg(feature = "ship")]
+    shippers: Vec<crate::ship::ShipperHandle>,
 }
+
+/// How long dropping the [`AuditGuard`] lets in-process shippers go on shipping what the sinks
+/// wrote before it stops them (what is left is shipped by the next run, from the cursor).
+#[cfg(feature = "ship")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ship")))]
+pub const SHIP_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl fmt::Debug for AuditGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -400,11 +409,23 @@ impl AuditGuard {
     pub fn handle(&self) -> AuditHandle {
         self.handle.clone()
     }
+
+    /// The counters of the in-process shippers, in the order they were given to
+    /// [`AuditLayerBuilder::ship`]: acknowledged, lag, connected, last error.
+    #[cfg(feature = "ship")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ship")))]
+    pub fn shipping(&self) -> Vec<crate::ship::Health> {
+        self.shippers.iter().map(|s| s.health()).collect()
+    }
 }
 
 impl Drop for AuditGuard {
     fn drop(&mut self) {
         drop(self.audit.take());
         drop(self.debug.take());
+        #[cfg(feature = "ship")]
+        for shipper in self.shippers.drain(..) {
+            shipper.shutdown(SHIP_DRAIN);
+        }
     }
 }
