@@ -15,8 +15,6 @@ pub enum ExportErrorKind {
     Write,
     /// The directory holds several trails and no prefix chose one.
     SeveralTrails,
-    /// A `.gz` file in a build without the `gzip` feature.
-    GzipUnsupported,
     /// A format name other than `ocsf` or `ecs`.
     UnknownFormat,
 }
@@ -67,11 +65,6 @@ impl fmt::Display for ExportError {
                     self.what
                 )
             }
-            ExportErrorKind::GzipUnsupported => write!(
-                f,
-                "cannot read {} (built without the `gzip` feature)",
-                self.what
-            ),
             ExportErrorKind::UnknownFormat => write!(f, "unknown {}", self.what),
         }
     }

@@ -1,11 +1,11 @@
 //! Exporting a whole trail directory, one line in memory at a time.
 
 use super::{ExportError, ExportErrorKind, Format};
-use crate::trail::{Trail, TrailErrorKind, TrailFile};
+use crate::trail::{Trail, TrailErrorKind};
 use serde_json::Value;
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 /// A record filter of [`ExportOptions::filter`].
@@ -106,103 +106,59 @@ pub fn export_trail(
     })?;
     let mut out = io::BufWriter::new(out);
     let mut summary = ExportSummary::default();
-    let mut line = Vec::with_capacity(4096);
     let mut encoded = Vec::with_capacity(4096);
-    for file in trail.files() {
-        let mut reader = match open(file) {
-            Ok(r) => r,
-            // Retention may prune, or compression rename, a file while we walk.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(read_error(file, e)),
-        };
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => return Err(read_error(file, e)),
-            }
-            // A last line without its newline is torn (or still being written): not a record,
-            // as for every other reader of trails.
-            if line.last() != Some(&b'\n') {
-                break;
-            }
+    let mut write_failed = None;
+    // The trail's own reader: streamed, gzip decompressed as it reads, torn last lines skipped.
+    trail
+        .for_each_line(|_, line| {
             summary.lines += 1;
-            let text = match std::str::from_utf8(&line) {
-                Ok(t) => t.trim_end_matches(['\n', '\r']),
+            let text = match std::str::from_utf8(line) {
+                Ok(t) => t.trim_end_matches('\r'),
                 Err(_) => {
                     summary.unreadable += 1;
-                    continue;
+                    return ControlFlow::Continue(());
                 }
             };
             if text.is_empty() {
-                continue;
+                return ControlFlow::Continue(());
             }
             let Ok(record @ Value::Object(_)) = serde_json::from_str::<Value>(text) else {
                 summary.unreadable += 1;
-                continue;
+                return ControlFlow::Continue(());
             };
             if let Some(filter) = options.filter.as_mut() {
                 if !filter(&record) {
-                    continue;
+                    return ControlFlow::Continue(());
                 }
             }
             let Some(mapped) = options.format.map_record(&record, text) else {
-                continue;
+                return ControlFlow::Continue(());
             };
             encoded.clear();
             // Serializing a `Value` into a Vec cannot fail.
             let _ = serde_json::to_writer(&mut encoded, &mapped);
             encoded.push(b'\n');
-            out.write_all(&encoded).map_err(write_error)?;
+            if let Err(e) = out.write_all(&encoded) {
+                write_failed = Some(e);
+                return ControlFlow::Break(());
+            }
             summary.exported += 1;
-        }
+            ControlFlow::Continue(())
+        })
+        .map_err(|e| {
+            ExportError::new(
+                ExportErrorKind::Read,
+                dir.display().to_string(),
+                Some(e.into()),
+            )
+        })?;
+    if let Some(e) = write_failed {
+        return Err(write_error(e));
     }
     out.flush().map_err(write_error)?;
     Ok(summary)
 }
 
-fn read_error(file: &TrailFile, e: io::Error) -> ExportError {
-    if e.kind() == io::ErrorKind::Unsupported {
-        return ExportError::new(
-            ExportErrorKind::GzipUnsupported,
-            file.path().display().to_string(),
-            Some(e.into()),
-        );
-    }
-    ExportError::new(
-        ExportErrorKind::Read,
-        file.path().display().to_string(),
-        Some(e.into()),
-    )
-}
-
 fn write_error(e: io::Error) -> ExportError {
     ExportError::new(ExportErrorKind::Write, "the export", Some(e.into()))
-}
-
-/// A buffered reader over a trail file, decompressing `.gz` files as it reads.
-fn open(file: &TrailFile) -> io::Result<Box<dyn BufRead>> {
-    let f = File::open(file.path())?;
-    if !file.is_compressed() {
-        return Ok(Box::new(BufReader::with_capacity(64 * 1024, f)));
-    }
-    gunzip(f)
-}
-
-#[cfg(feature = "gzip")]
-fn gunzip(f: File) -> io::Result<Box<dyn BufRead>> {
-    let raw = BufReader::with_capacity(64 * 1024, f);
-    Ok(Box::new(BufReader::with_capacity(
-        64 * 1024,
-        flate2::bufread::MultiGzDecoder::new(raw),
-    )))
-}
-
-#[cfg(not(feature = "gzip"))]
-fn gunzip(_f: File) -> io::Result<Box<dyn BufRead>> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "gzip support is not compiled in",
-    ))
 }
