@@ -1,39 +1,11 @@
 //! `correlate` on the quickstart example's real output: the failed login's audit record with
 //! the debug records of that request, and nothing from other requests.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
 
-/// Builds (if needed) and runs `examples/quickstart.rs` writing into `dir`, with this test's
-/// features and profile so that the library already built for the test is reused.
-fn run_quickstart(dir: &Path) {
-    let mut features = vec!["cli"];
-    if cfg!(feature = "gzip") {
-        features.push("gzip");
-    }
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "run",
-        "--quiet",
-        "--example",
-        "quickstart",
-        "--no-default-features",
-    ])
-    .arg(format!("--features={}", features.join(",")));
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let status = cmd
-        .arg("--")
-        .arg(dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("AUDIT_CHAIN_KEY")
-        .env_remove("AUDIT_HASH_KEY")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("cargo run --example quickstart");
-    assert!(status.success());
-}
+use std::path::PathBuf;
+use std::process::Command;
+use support::run_quickstart;
 
 fn tool(args: &[&str]) -> Vec<serde_json::Value> {
     let o = Command::new(env!("CARGO_BIN_EXE_tracing-audit"))

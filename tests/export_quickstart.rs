@@ -2,37 +2,12 @@
 //! against `tests/ocsf_schema.json` and to an ECS document with the fields a SIEM indexes; the
 //! login, the read and the denial land where the mapping table says.
 
+mod support;
+
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
+use support::run_quickstart;
 use tracing_audit::export::{export_trail, ExportOptions, Format};
-
-/// Builds (if needed) and runs `examples/quickstart.rs` writing into `dir`, with the features
-/// `tests/cli_quickstart.rs` uses so both share one build of the example.
-fn run_quickstart(dir: &Path) {
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "run",
-        "--quiet",
-        "--example",
-        "quickstart",
-        "--no-default-features",
-        "--features=cli,gzip",
-    ]);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let status = cmd
-        .arg("--")
-        .arg(dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("AUDIT_CHAIN_KEY")
-        .env_remove("AUDIT_HASH_KEY")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("cargo run --example quickstart");
-    assert!(status.success());
-}
 
 fn ocsf_schema() -> jsonschema::JSONSchema {
     let text = std::fs::read_to_string(concat!(

@@ -136,3 +136,34 @@ impl Harness {
         self.debug.records()
     }
 }
+
+/// Builds (if needed) and runs `examples/quickstart.rs` writing into `dir`, with this test's
+/// features and profile so that the library already built for the test is reused.
+pub fn run_quickstart(dir: &std::path::Path) {
+    let mut features = vec!["cli"];
+    if cfg!(feature = "gzip") {
+        features.push("gzip");
+    }
+    let mut cmd = std::process::Command::new(env!("CARGO"));
+    cmd.args([
+        "run",
+        "--quiet",
+        "--example",
+        "quickstart",
+        "--no-default-features",
+    ])
+    .arg(format!("--features={}", features.join(",")));
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .arg("--")
+        .arg(dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("AUDIT_CHAIN_KEY")
+        .env_remove("AUDIT_HASH_KEY")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("cargo run --example quickstart");
+    assert!(status.success());
+}
