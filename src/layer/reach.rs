@@ -86,17 +86,24 @@ impl Reach {
     /// The audit callsites another filter disables. `fresh` asks the subscriber now; otherwise
     /// an answer younger than [`RECHECK_AFTER`] is reused unless new callsites were seen.
     pub(crate) fn filtered(&self, shared: &Shared, fresh: bool) -> Vec<FilteredCallsite> {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = last.as_ref() {
+            let seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len();
+            if !fresh && c.seen == seen && c.at.elapsed() < RECHECK_AFTER {
+                // The common case on a fail-closed request path: no copy, no subscriber pass.
+                return c.filtered.clone();
+            }
+        }
+        // Copied out: asking the subscriber re-registers callsites, which may add to `seen`.
         let seen: Vec<_> = self
             .seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(c) = last.as_ref() {
-            if !fresh && c.seen == seen.len() && c.at.elapsed() < RECHECK_AFTER {
-                return c.filtered.clone();
-            }
-        }
         let filtered = self.ask(shared, &seen);
         *last = Some(Checked {
             at: Instant::now(),
