@@ -6,7 +6,7 @@ mod chain_support;
 use chain_support::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use tracing_audit::verify::{verify, Keys};
+use tracing_audit::verify::Keys;
 use tracing_subscriber::prelude::*;
 
 const CHILD: &str = "TRACING_AUDIT_CHAIN_CRASH_CHILD";

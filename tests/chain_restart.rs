@@ -3,7 +3,7 @@
 mod chain_support;
 
 use chain_support::*;
-use tracing_audit::verify::{verify, Keys};
+use tracing_audit::verify::Keys;
 
 #[test]
 fn chain_continues_across_a_restart() {

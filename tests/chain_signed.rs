@@ -31,11 +31,14 @@ fn a_signed_trail_written_across_restarts_verifies_with_pk0_only() {
     write_trail(d.path(), signed(&state), 40..80, 4 * 1024);
     let pk_file = keys.path().join("audit.pk0");
     fs::write(&pk_file, format!("{pk0}\n")).unwrap();
-    let r = Verifier::new(d.path())
-        .public_key(PublicKey::from_file(&pk_file).unwrap())
-        .expect_current(true)
-        .verify()
-        .unwrap();
+    let now = std::time::SystemTime::now();
+    let r = every_way(|| {
+        Verifier::new(d.path())
+            .public_key(PublicKey::from_file(&pk_file).unwrap())
+            .expect_current(true)
+            .at(now)
+    })
+    .unwrap();
     assert!(r.intact(), "{r}");
     let seals = r.seals().unwrap();
     assert_eq!(seals.epochs_sealed(), 2, "{r}");
@@ -59,11 +62,14 @@ fn an_unsigned_trail_fails_with_a_public_key() {
     let keys = tempfile::tempdir().unwrap();
     let pk0 = SigningState::generate(keys.path().join("s")).unwrap();
     write_trail(d.path(), keyed(), 0..10, 64 * 1024);
-    let r = Verifier::new(d.path())
-        .keys(tracing_audit::verify::Keys::from(key()))
-        .public_key(pk0)
-        .verify()
-        .unwrap();
+    let now = std::time::SystemTime::now();
+    let r = every_way(|| {
+        Verifier::new(d.path())
+            .keys(tracing_audit::verify::Keys::from(key()))
+            .public_key(pk0)
+            .at(now)
+    })
+    .unwrap();
     assert!(
         r.problems()
             .iter()

@@ -6,7 +6,7 @@ mod chain_support;
 use chain_support::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use tracing_audit::verify::{verify, Keys, ProblemKind, Report};
+use tracing_audit::verify::{Keys, ProblemKind, Report};
 
 struct Corpus {
     trail: tempfile::TempDir,

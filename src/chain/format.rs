@@ -77,10 +77,56 @@ pub(crate) struct Trailer {
     pub(crate) epoch: Option<u64>,
 }
 
+/// [`Trailer`] without allocating: the key id is borrowed from the line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawTrailer<'a> {
+    pub(crate) seq: u64,
+    pub(crate) signed_len: usize,
+    pub(crate) alg: Alg,
+    pub(crate) mac: [u8; 32],
+    pub(crate) kid: Option<&'a [u8]>,
+    pub(crate) prev: Option<[u8; 32]>,
+    pub(crate) epoch: Option<u64>,
+}
+
 /// Parses the chain keys out of a line (without its newline); `None` when it is not a framed line.
 pub(crate) fn parse(line: &[u8]) -> Option<Trailer> {
+    let t = parse_raw(line)?;
+    Some(Trailer {
+        seq: t.seq,
+        signed_len: t.signed_len,
+        alg: t.alg,
+        mac: t.mac,
+        kid: t.kid.map(|k| String::from_utf8_lossy(k).into_owned()),
+        prev: t.prev,
+        epoch: t.epoch,
+    })
+}
+
+/// Where `,"mac":"` starts in a line the writer framed: at a fixed distance from the end, so the
+/// common case needs no search. Nothing after that position can hold the separator again, so
+/// this is the last occurrence whenever it matches.
+fn mac_sep_at_end(line: &[u8]) -> Option<usize> {
+    for label in [HMAC_LABEL, SHA_LABEL] {
+        let at = line
+            .len()
+            .checked_sub(MAC_SEP.len() + label.len() + 64 + 2)?;
+        if line[at..].starts_with(MAC_SEP)
+            && line[at + MAC_SEP.len()..].starts_with(label.as_bytes())
+        {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// [`parse`] without allocating (the verifier's per-line path).
+pub(crate) fn parse_raw(line: &[u8]) -> Option<RawTrailer<'_>> {
     let seq = parse_seq(line)?;
-    let signed_len = rfind(line, MAC_SEP)?;
+    let signed_len = match mac_sep_at_end(line) {
+        Some(at) => at,
+        None => rfind(line, MAC_SEP)?,
+    };
     let tail = &line[signed_len + MAC_SEP.len()..];
     let (alg, hex) = if let Some(rest) = tail.strip_prefix(HMAC_LABEL.as_bytes()) {
         (Alg::HmacSha256, rest)
@@ -105,7 +151,7 @@ pub(crate) fn parse(line: &[u8]) -> Option<Trailer> {
                 return None;
             }
             signed = &signed[..at];
-            Some(String::from_utf8_lossy(id).into_owned())
+            Some(id)
         }
         _ if alg == Alg::HmacSha256 => return None,
         _ => None,
@@ -129,7 +175,7 @@ pub(crate) fn parse(line: &[u8]) -> Option<Trailer> {
     } else {
         None
     };
-    Some(Trailer {
+    Some(RawTrailer {
         seq,
         signed_len,
         alg,

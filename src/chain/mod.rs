@@ -22,7 +22,8 @@ mod key;
 mod signing;
 
 pub(crate) use format::{
-    compute, parse as parse_trailer, parse_seq, plausibly_torn, Alg, GENESIS_PREV,
+    compute, parse as parse_trailer, parse_raw as parse_trailer_raw, parse_seq, plausibly_torn,
+    Alg, GENESIS_PREV,
 };
 #[cfg(feature = "signed-seals")]
 pub(crate) use format::{decode_hex32, rfind, SIG_SEP};

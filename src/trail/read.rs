@@ -65,6 +65,11 @@ pub struct FileRead {
     /// The reader's caller stopped early.
     pub stopped: bool,
     problem: Option<FileProblem>,
+    /// The incomplete last line when [`torn_tail`](FileRead::torn_tail) (empty when it was
+    /// longer than the line limit).
+    pub(crate) tail: Vec<u8>,
+    /// The most the reader's buffer held at once (its capacity), for the verifier's accounting.
+    pub(crate) buffer_peak: usize,
 }
 
 impl FileRead {
@@ -118,6 +123,11 @@ impl FileProblem {
     /// The file's name on disk.
     pub fn file(&self) -> &str {
         &self.file
+    }
+
+    /// The I/O error behind it.
+    pub(crate) fn into_io_error(self) -> io::Error {
+        self.source
     }
 }
 
@@ -277,6 +287,7 @@ impl LineReader {
                     break;
                 }
             };
+            read.buffer_peak = read.buffer_peak.max(buf.capacity());
             buf.truncate(start + n);
             if n == 0 {
                 break;
@@ -307,6 +318,9 @@ impl LineReader {
             buf.truncate(rest);
         }
         read.torn_tail = !read.stopped && read.problem.is_none() && (!buf.is_empty() || skipping);
+        if read.torn_tail && !skipping {
+            read.tail = buf;
+        }
         read.disk_bytes = source.disk_bytes();
         read
     }

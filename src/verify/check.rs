@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 /// The parts of a control record the verifier checks.
 #[derive(Debug, Clone)]
-enum Control {
+pub(super) enum Control {
     Genesis,
     Seal {
         file: String,
@@ -343,6 +343,21 @@ impl<'k> Checker<'k> {
         });
     }
 
+    /// Reports that the file added last could not be read to its end (a truncated or corrupt
+    /// `.gz`): the lines before the damage were added; the chain walk shows what follows.
+    pub(crate) fn damaged(&mut self, detail: String) {
+        let fi = self.files.len().saturating_sub(1);
+        let lines = self.summaries.last().map_or(0, |s| s.lines);
+        self.problem(ProblemKind::Modified, Some((fi, lines + 1)), None, detail);
+    }
+
+    /// Bytes the walk holds for the records added so far (the model grows with the trail).
+    pub(crate) fn held_bytes(&self) -> u64 {
+        let entries = self.entries.capacity() * std::mem::size_of::<Entry>();
+        let stash: usize = self.stash.values().map(|(b, _)| b.capacity() + 64).sum();
+        (entries + stash) as u64
+    }
+
     /// Walks the whole trail and produces the report.
     pub(crate) fn finish(mut self, checkpoints: &[CheckpointFile]) -> Report {
         let by_seq = SeqIndex::new(&self.entries);
@@ -387,10 +402,7 @@ impl<'k> Checker<'k> {
             );
         }
         if !self.keyed && self.entries.iter().any(|e| e.good) {
-            self.warn(
-                None,
-                "the chain is unkeyed (sha256): it shows accidental damage and careless edits, but anyone who can write the files can recompute it".to_owned(),
-            );
+            self.warn(None, UNKEYED_WARNING.to_owned());
         }
         let good = self.entries.iter().filter(|e| e.good);
         let seqs = || good.clone().filter_map(|e| e.seq);
@@ -404,9 +416,13 @@ impl<'k> Checker<'k> {
             problems: self.problems,
             warnings: self.warnings,
             seals: None,
+            stats: Default::default(),
         }
     }
 }
+
+/// The warning for a trail chained without a key.
+pub(super) const UNKEYED_WARNING: &str = "the chain is unkeyed (sha256): it shows accidental damage and careless edits, but anyone who can write the files can recompute it";
 
 /// Why a genesis record in the middle of a trail is legitimate.
 #[derive(Clone, Copy)]
@@ -458,7 +474,7 @@ impl SeqIndex {
     }
 }
 
-fn parse_control(kind: &[u8], line: &[u8]) -> Control {
+pub(super) fn parse_control(kind: &[u8], line: &[u8]) -> Control {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
         return Control::Other;
     };
@@ -491,9 +507,9 @@ fn parse_control(kind: &[u8], line: &[u8]) -> Control {
 
 /// How long after writing a checkpoint the writer may take to publish it to the side file (it
 /// replaces the file at most once a second), with a second of slack.
-const SIDE_FILE_LAG: std::time::Duration = std::time::Duration::from_secs(2);
+pub(super) const SIDE_FILE_LAG: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn parse_time(s: &str) -> Option<std::time::SystemTime> {
+pub(super) fn parse_time(s: &str) -> Option<std::time::SystemTime> {
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| std::time::SystemTime::from(t.with_timezone(&chrono::Utc)))
@@ -508,7 +524,7 @@ pub(crate) struct CheckpointFile {
     pub(crate) side: bool,
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     crate::redact::push_hex(bytes, &mut out);
     out

@@ -24,15 +24,17 @@ mod received;
 mod report;
 #[cfg(feature = "signed-seals")]
 mod seals;
+mod streaming;
 
 pub use received::{verify_received, ReceivedReport};
-pub use report::{FileSummary, Problem, ProblemKind, Report, SealSummary, Warning};
+pub use report::{FileSummary, Problem, ProblemKind, Report, SealSummary, VerifyStats, Warning};
 
 use crate::chain::ChainKey;
-use crate::trail::files;
+use crate::trail::{files, FileProblemKind, LineReader, TrailFile};
 use std::error::Error;
 use std::fmt;
 use std::io;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// The keys a verifier may use, by key id.
@@ -106,6 +108,8 @@ pub struct Progress {
 /// | [`prefix`](Verifier::prefix) | the only prefix in the directory |
 /// | [`checkpoint`](Verifier::checkpoint) | `<dir>/<prefix>.checkpoint` when present |
 /// | [`on_progress`](Verifier::on_progress) | none |
+/// | [`threads`](Verifier::threads) | [`std::thread::available_parallelism`] |
+/// | [`streaming`](Verifier::streaming) | on: bounded memory for an intact trail |
 /// | [`public_key`](Verifier::public_key) (feature `signed-seals`) | none: seals are not required |
 /// | [`expect_current`](Verifier::expect_current) (feature `signed-seals`) | off |
 /// | [`at`](Verifier::at) (feature `signed-seals`) | the system clock |
@@ -116,6 +120,8 @@ pub struct Verifier<'a> {
     prefix: Option<String>,
     checkpoints: Vec<PathBuf>,
     progress: Option<Box<dyn FnMut(Progress) + 'a>>,
+    threads: Option<usize>,
+    streaming: bool,
     #[cfg(feature = "signed-seals")]
     public_key: Option<crate::chain::PublicKey>,
     #[cfg(feature = "signed-seals")]
@@ -144,6 +150,8 @@ impl<'a> Verifier<'a> {
             prefix: None,
             checkpoints: Vec::new(),
             progress: None,
+            threads: None,
+            streaming: true,
             #[cfg(feature = "signed-seals")]
             public_key: None,
             #[cfg(feature = "signed-seals")]
@@ -211,7 +219,39 @@ impl<'a> Verifier<'a> {
         self
     }
 
-    /// Called after each file is read.
+    /// Worker threads for the streaming check (files are checked in parallel, at least 1).
+    /// Default: [`std::thread::available_parallelism`].
+    ///
+    /// ```no_run
+    /// use tracing_audit::verify::Verifier;
+    /// let report = Verifier::new("/var/log/myapp/audit").threads(1).verify()?;
+    /// assert_eq!(report.stats().threads(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = Some(n.max(1));
+        self
+    }
+
+    /// Whether to stream (default `true`). Streaming checks each file in chunks, in parallel,
+    /// in memory that does not grow with the trail, and hands over to the reference check,
+    /// which models every record, when it meets anything an intact trail does not hold. With
+    /// `false` the reference check runs directly. Both give the same findings; the reference
+    /// check exists to explain damage, and to cross-check the streaming one.
+    ///
+    /// ```no_run
+    /// use tracing_audit::verify::Verifier;
+    /// let report = Verifier::new("/var/log/myapp/audit").streaming(false).verify()?;
+    /// assert!(!report.stats().streamed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn streaming(mut self, yes: bool) -> Self {
+        self.streaming = yes;
+        self
+    }
+
+    /// Called after each file is read. When the streaming check hands over to the reference
+    /// check, the count starts again from the first file.
     pub fn on_progress(mut self, f: impl FnMut(Progress) + 'a) -> Self {
         self.progress = Some(Box::new(f));
         self
@@ -246,33 +286,6 @@ impl<'a> Verifier<'a> {
                 ))
             }
         };
-        let mut checker = check::Checker::new(&self.keys);
-        #[cfg(feature = "signed-seals")]
-        let mut seal_walk = self
-            .public_key
-            .as_ref()
-            .map(|pk| seals::SealWalk::new(pk, &self.keys));
-        let total = listing.files.len();
-        let bytes_total = listing.files.iter().map(|f| f.len).sum();
-        let mut bytes_done = 0;
-        for (n, file) in listing.files.into_iter().enumerate() {
-            let content = files::read(&file)
-                .map_err(|e| VerifyError::io(format!("cannot read {}", file.path.display()), e))?;
-            bytes_done += file.len;
-            #[cfg(feature = "signed-seals")]
-            if let Some(walk) = seal_walk.as_mut() {
-                walk.add_file(&file.name, &content, n + 1 == total);
-            }
-            checker.add_file(file, &content, n + 1 == total);
-            if let Some(p) = self.progress.as_mut() {
-                p(Progress {
-                    files_done: n + 1,
-                    files_total: total,
-                    bytes_done,
-                    bytes_total,
-                });
-            }
-        }
         let mut checkpoints = Vec::new();
         let side = dir.join(format!("{prefix}.checkpoint"));
         let side_content = match files::read_regular(&side) {
@@ -299,30 +312,131 @@ impl<'a> Verifier<'a> {
                 side: false,
             });
         }
+        #[cfg(feature = "signed-seals")]
+        let now = self.now.unwrap_or_else(std::time::SystemTime::now);
+        let threads = self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        let mut bytes_read = 0;
+        if self.streaming {
+            let plan = streaming::Plan {
+                keys: &self.keys,
+                checkpoints: &checkpoints,
+                threads,
+                #[cfg(feature = "signed-seals")]
+                seal_walk: self
+                    .public_key
+                    .as_ref()
+                    .map(|pk| seals::SealWalk::new(pk, &self.keys)),
+                #[cfg(feature = "signed-seals")]
+                now,
+                #[cfg(feature = "signed-seals")]
+                expect_current: self.expect_current,
+            };
+            match streaming::verify(&listing.files, plan, &mut self.progress) {
+                streaming::Outcome::Report(mut report) => {
+                    set_aside_warnings(&listing, &mut report);
+                    return Ok(*report);
+                }
+                streaming::Outcome::Irregular { bytes_read: b } => bytes_read = b,
+            }
+        }
+        let mut checker = check::Checker::new(&self.keys);
+        #[cfg(feature = "signed-seals")]
+        let mut seal_walk = self
+            .public_key
+            .as_ref()
+            .map(|pk| seals::SealWalk::new(pk, &self.keys));
+        let total = listing.files.len();
+        let bytes_total = listing.files.iter().map(|f| f.len).sum();
+        let mut bytes_done = 0;
+        let mut largest = 0;
+        for (n, file) in listing.files.iter().enumerate() {
+            let (content, damage, disk) = read_whole(file)?;
+            bytes_done += file.len;
+            bytes_read += disk;
+            largest = largest.max(content.capacity());
+            #[cfg(feature = "signed-seals")]
+            if let Some(walk) = seal_walk.as_mut() {
+                walk.add_file(&file.name, &content, n + 1 == total);
+            }
+            checker.add_file(file.clone(), &content, n + 1 == total);
+            if let Some(d) = damage {
+                checker.damaged(d);
+            }
+            if let Some(p) = self.progress.as_mut() {
+                p(Progress {
+                    files_done: n + 1,
+                    files_total: total,
+                    bytes_done,
+                    bytes_total,
+                });
+            }
+        }
+        let held = checker.held_bytes() + largest as u64;
         let mut report = checker.finish(&checkpoints);
+        report.stats = VerifyStats {
+            streamed: false,
+            threads: 1,
+            peak_buffered_bytes: held,
+            bytes_read,
+        };
         #[cfg(feature = "signed-seals")]
         if let Some(walk) = seal_walk {
-            let now = self.now.unwrap_or_else(std::time::SystemTime::now);
             let (summary, problems) = walk.finish(now, self.expect_current);
             report.problems.extend(problems);
             report.seals = Some(summary);
         }
-        for p in &listing.partials {
-            report.warnings.push(Warning {
-                file: p.file_name().map(|n| n.to_string_lossy().into_owned()),
-                line: None,
-                message: "torn tail set aside by the writer after a crash (not part of the chain)"
-                    .to_owned(),
-            });
-        }
-        for s in &listing.shadowed {
-            report.warnings.push(Warning {
-                file: Some(s.clone()),
-                line: None,
-                message: "compressed copy of a file that also exists uncompressed; the uncompressed file was verified".to_owned(),
-            });
-        }
+        set_aside_warnings(&listing, &mut report);
         Ok(report)
+    }
+}
+
+/// Reads a whole file for the reference check: its lines (and torn last line), up to any damage;
+/// what the damage is, when a `.gz` is truncated or corrupt; the bytes read from disk. A file
+/// that cannot be opened is an error: there is nothing to verify in it.
+fn read_whole(file: &TrailFile) -> Result<(Vec<u8>, Option<String>, u64), VerifyError> {
+    let mut content = Vec::with_capacity(usize::try_from(file.len).unwrap_or(0));
+    let mut read = LineReader::new()
+        .max_line(usize::MAX)
+        .read_chunks(file, |chunk| {
+            content.extend_from_slice(chunk);
+            ControlFlow::Continue(())
+        });
+    content.extend_from_slice(&read.tail);
+    match read.take_problem() {
+        None => Ok((content, None, read.disk_bytes)),
+        Some(p) if p.kind() == FileProblemKind::Damaged => {
+            let cause = p.source().map(|e| format!(" ({e})")).unwrap_or_default();
+            let detail = format!(
+                "the file is damaged{cause}: {} bytes of records were read, the rest of the file cannot be",
+                content.len()
+            );
+            Ok((content, Some(detail), read.disk_bytes))
+        }
+        Some(p) => {
+            let context = format!("cannot read {}", file.path.display());
+            Err(VerifyError::io(context, p.into_io_error()))
+        }
+    }
+}
+
+/// Files the writer or the compressor set aside are worth a warning, not a problem.
+fn set_aside_warnings(listing: &files::Listing, report: &mut Report) {
+    for p in &listing.partials {
+        report.warnings.push(Warning {
+            file: p.file_name().map(|n| n.to_string_lossy().into_owned()),
+            line: None,
+            message: "torn tail set aside by the writer after a crash (not part of the chain)"
+                .to_owned(),
+        });
+    }
+    for s in &listing.shadowed {
+        report.warnings.push(Warning {
+            file: Some(s.clone()),
+            line: None,
+            message: "compressed copy of a file that also exists uncompressed; the uncompressed file was verified".to_owned(),
+        });
     }
 }
 
@@ -388,6 +502,8 @@ impl Error for VerifyError {
     }
 }
 
+#[cfg(test)]
+mod every_way;
 #[cfg(all(test, feature = "signed-seals"))]
 mod seal_tests;
 #[cfg(test)]

@@ -235,6 +235,57 @@ pub struct Report {
     pub(crate) problems: Vec<Problem>,
     pub(crate) warnings: Vec<Warning>,
     pub(crate) seals: Option<SealSummary>,
+    pub(crate) stats: VerifyStats,
+}
+
+/// How a verification ran: which path produced the report and how much memory it held.
+///
+/// Not a finding: two runs over the same trail give the same [`Report`] findings whatever these
+/// say.
+///
+/// ```no_run
+/// use tracing_audit::verify::{verify, Keys};
+/// let report = verify(std::path::Path::new("logs/audit"), &Keys::none())?;
+/// let s = report.stats();
+/// println!(
+///     "streamed: {}, {} threads, at most {} bytes held",
+///     s.streamed(),
+///     s.threads(),
+///     s.peak_buffered_bytes()
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerifyStats {
+    pub(crate) streamed: bool,
+    pub(crate) threads: usize,
+    pub(crate) peak_buffered_bytes: u64,
+    pub(crate) bytes_read: u64,
+}
+
+impl VerifyStats {
+    /// True when the streaming check produced the report (every file regular and every seam
+    /// joined): memory bounded by the files' read buffers, not by the trail. False when the
+    /// reference check built it (asked for, or something in the trail needed a full
+    /// diagnosis): memory then grows with the trail.
+    pub fn streamed(&self) -> bool {
+        self.streamed
+    }
+    /// Worker threads the streaming check used (1 for the reference check).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+    /// An upper bound on the bytes of trail data and per-record or per-file state the verifier
+    /// held at once: read buffers, file digests waiting to be joined and, for the reference
+    /// check, a whole file's content plus the model of every record (about 140 bytes each).
+    pub fn peak_buffered_bytes(&self) -> u64 {
+        self.peak_buffered_bytes
+    }
+    /// Bytes read from disk (compressed bytes for `.gz` files), counting a second pass when the
+    /// streaming check handed over to the reference check.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
 }
 
 /// What the signed epoch seals of a trail cover, when it was verified with a public key.
@@ -313,6 +364,11 @@ impl fmt::Display for SealSummary {
 }
 
 impl Report {
+    /// How this verification ran (path, threads, memory): see [`VerifyStats`].
+    pub fn stats(&self) -> &VerifyStats {
+        &self.stats
+    }
+
     /// With a public key: what the epoch seals verified (`None` when no public key was given).
     pub fn seals(&self) -> Option<&SealSummary> {
         self.seals.as_ref()

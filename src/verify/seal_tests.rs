@@ -1,5 +1,6 @@
 //! Signed trails built by driving the chain framer with an injected clock, then attacked.
 
+use super::every_way::every_way;
 use super::seals::SealWalk;
 use super::*;
 use crate::chain::{self, ChainConfig, PublicKey, SigningState};
@@ -163,21 +164,33 @@ fn keygen(dir: &Path) -> (std::path::PathBuf, PublicKey) {
     (path, pk)
 }
 
-/// Runs the strict walk on files in memory (what `Verifier` does file by file).
+/// Runs the strict walk on files in memory (what `Verifier` does file by file). The same files
+/// are also written out and verified the reference way and the streaming way, which must agree.
 fn strict(files: &[(String, Vec<u8>)], pk: &PublicKey, keys: &Keys) -> (SealSummary, Vec<Problem>) {
     let mut walk = SealWalk::new(pk, keys);
     for (i, (n, c)) in files.iter().enumerate() {
         walk.add_file(n, c, i + 1 == files.len());
     }
+    let d = tempfile::tempdir().unwrap();
+    for (n, c) in files {
+        fs::write(d.path().join(n), c).unwrap();
+    }
+    let _ = every_way(|| {
+        Verifier::new(d.path())
+            .public_key(*pk)
+            .keys(keys.clone())
+            .at(t0() + Duration::from_secs(1_000_000))
+    });
     walk.finish(t0() + Duration::from_secs(1_000_000), false)
 }
 
 fn verify_dir(dir: &Path, pk: PublicKey) -> Report {
-    Verifier::new(dir)
-        .public_key(pk)
-        .at(t0() + Duration::from_secs(1_000_000))
-        .verify()
-        .unwrap()
+    every_way(|| {
+        Verifier::new(dir)
+            .public_key(pk)
+            .at(t0() + Duration::from_secs(1_000_000))
+    })
+    .unwrap()
 }
 
 fn lines_of(c: &[u8]) -> Vec<Vec<u8>> {
@@ -805,19 +818,21 @@ fn expect_current_fails_on_a_trail_cut_back_to_an_old_seal() {
     let (s, pk) = small_trail(d.path());
     s.write(d.path());
     let end = s.now;
-    let fresh = Verifier::new(d.path())
-        .public_key(pk)
-        .expect_current(true)
-        .at(end + Duration::from_secs(5))
-        .verify()
-        .unwrap();
+    let fresh = every_way(|| {
+        Verifier::new(d.path())
+            .public_key(pk)
+            .expect_current(true)
+            .at(end + Duration::from_secs(5))
+    })
+    .unwrap();
     assert!(fresh.intact(), "{fresh}");
-    let stale = Verifier::new(d.path())
-        .public_key(pk)
-        .expect_current(true)
-        .at(end + Duration::from_secs(60))
-        .verify()
-        .unwrap();
+    let stale = every_way(|| {
+        Verifier::new(d.path())
+            .public_key(pk)
+            .expect_current(true)
+            .at(end + Duration::from_secs(60))
+    })
+    .unwrap();
     assert_eq!(kinds(stale.problems()), [ProblemKind::Stale], "{stale}");
 }
 
@@ -832,11 +847,12 @@ fn hmac_and_signatures_combine() {
     s.record();
     s.shutdown();
     s.write(d.path());
-    let with_key = Verifier::new(d.path())
-        .keys(Keys::from(key))
-        .public_key(pk)
-        .verify()
-        .unwrap();
+    let with_key = every_way(|| {
+        Verifier::new(d.path())
+            .keys(Keys::from(key.clone()))
+            .public_key(pk)
+    })
+    .unwrap();
     assert!(with_key.intact(), "{with_key}");
     assert_eq!(with_key.seals().unwrap().epochs_sealed(), 2);
     let without = verify_dir(d.path(), pk);

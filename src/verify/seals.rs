@@ -27,11 +27,7 @@ pub(crate) struct SealWalk<'k> {
 }
 
 fn ts_of(line: &[u8]) -> Option<String> {
-    let at = memchr::memmem::find(line, b",\"ts\":\"")? + 7;
-    let end = line[at..].iter().position(|&b| b == b'"')?;
-    std::str::from_utf8(&line[at..at + end])
-        .ok()
-        .map(str::to_owned)
+    record_ts(line).map(str::to_owned)
 }
 
 impl<'k> SealWalk<'k> {
@@ -100,7 +96,8 @@ impl<'k> SealWalk<'k> {
         }
     }
 
-    fn line(&mut self, file: &str, n: u64, line: &[u8]) {
+    /// Checks line `n` of `file` (without its newline).
+    pub(crate) fn line(&mut self, file: &str, n: u64, line: &[u8]) {
         let Some(tr) = chain::parse_trailer(line) else {
             let kind = if line.windows(7).any(|w| w == b"\"mac\":\"") {
                 ProblemKind::Modified
@@ -243,6 +240,37 @@ impl<'k> SealWalk<'k> {
         }
     }
 
+    /// Whether the walk stopped at a line it could not account for.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Accounts for `run` as [`line`](SealWalk::line) would, record by record. Returns false,
+    /// changing nothing, where `line` would have stopped: the caller then needs the lines.
+    pub(crate) fn checked_run(&mut self, run: &CheckedRun) -> bool {
+        let in_order = match self.last {
+            None => run.genesis_first && run.first_seq == 0,
+            Some((last_seq, _)) => {
+                run.first_seq == last_seq.saturating_add(1)
+                    && (!run.genesis_first || self.after_seal)
+            }
+        };
+        if self.stopped || !in_order || run.epoch != self.epoch {
+            return false;
+        }
+        self.first_seq.get_or_insert(run.first_seq);
+        self.last = Some((run.last_seq, run.last_mac));
+        self.after_seal = false;
+        self.summary.unsealed += run.count;
+        if let Some((first, last)) = &run.ts {
+            match &mut self.summary.unsealed_span {
+                Some((_, l)) => l.clone_from(last),
+                None => self.summary.unsealed_span = Some((first.clone(), last.clone())),
+            }
+        }
+        true
+    }
+
     fn seal(&mut self, file: &str, n: u64, line: &[u8], seq: u64, epoch: u64, head: [u8; 32]) {
         let bad = |detail: &str| (ProblemKind::BadSignature, detail.to_owned());
         let checked = (|| {
@@ -347,6 +375,30 @@ impl<'k> SealWalk<'k> {
         }
         (self.summary, self.problems)
     }
+}
+
+/// Ordinary (not `epoch_seal`) records of one epoch, consecutive in one file, that the caller
+/// has checked the way [`SealWalk::line`] would: each is a framed line naming `epoch`, keyed by a
+/// known key (or unkeyed), with consecutive seqs, chaining to the record before it (the first
+/// to the walk's last record, or to the zero MAC when it is a genesis record); only the first
+/// may be a genesis record.
+#[derive(Clone, Debug)]
+pub(crate) struct CheckedRun {
+    pub(crate) epoch: u64,
+    pub(crate) count: u64,
+    pub(crate) first_seq: u64,
+    pub(crate) last_seq: u64,
+    pub(crate) last_mac: [u8; 32],
+    pub(crate) genesis_first: bool,
+    /// The first and last timestamp among the run's records (`ts_of`), if any has one.
+    pub(crate) ts: Option<(String, String)>,
+}
+
+/// The timestamp [`SealWalk`] dates a record by.
+pub(crate) fn record_ts(line: &[u8]) -> Option<&str> {
+    let at = memchr::memmem::find(line, b",\"ts\":\"")? + 7;
+    let end = line[at..].iter().position(|&b| b == b'"')?;
+    std::str::from_utf8(&line[at..at + end]).ok()
 }
 
 fn decode_hex64(hex: &[u8]) -> Option<[u8; 64]> {

@@ -1,5 +1,6 @@
 //! Trails built by driving the chain framer directly, in the file layout the sink writes.
 
+use super::every_way::verify;
 use super::*;
 use crate::chain::{ChainConfig, ChainKey};
 use std::fs;

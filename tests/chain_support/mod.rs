@@ -98,3 +98,41 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Everything a report says about the trail (not how it was produced: `Report::stats`).
+pub fn findings(r: &tracing_audit::verify::Report) -> impl std::fmt::Debug + PartialEq + '_ {
+    (
+        (r.files(), r.records(), r.first_seq(), r.last_seq()),
+        (r.begins_at(), r.keyed()),
+        (r.problems(), r.warnings(), r.seals()),
+    )
+}
+
+/// Runs `make()`'s verifier the reference way and the streaming way (one and three threads),
+/// asserts that they say the same, and returns the reference report.
+pub fn every_way<'a>(
+    make: impl Fn() -> tracing_audit::verify::Verifier<'a>,
+) -> Result<tracing_audit::verify::Report, tracing_audit::verify::VerifyError> {
+    let reference = make().streaming(false).verify();
+    for threads in [1, 3] {
+        let fast = make().threads(threads).verify();
+        match (&reference, &fast) {
+            (Ok(a), Ok(b)) => assert_eq!(
+                findings(a),
+                findings(b),
+                "reference (left) and streaming with {threads} threads (right) disagree"
+            ),
+            (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{a} / {b}"),
+            (a, b) => panic!("reference {a:?}, streaming with {threads} threads {b:?}"),
+        }
+    }
+    reference
+}
+
+/// `tracing_audit::verify::verify`, every way (see [`every_way`]).
+pub fn verify(
+    dir: &Path,
+    keys: &tracing_audit::verify::Keys,
+) -> Result<tracing_audit::verify::Report, tracing_audit::verify::VerifyError> {
+    every_way(|| tracing_audit::verify::Verifier::new(dir).keys(keys.clone()))
+}
