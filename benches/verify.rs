@@ -1,5 +1,7 @@
 //! Verification throughput: `verify` over a real trail written through the layer
-//! (50,000 audit records, size-rotated files). Figures quoted in docs/verification.md.
+//! (50,000 audit records, size-rotated files), streaming on every core (the default), streaming
+//! on one thread, and the reference check (`streaming(false)`). Figures in docs/benchmarks.md;
+//! each group also prints the verifier's own memory accounting (`Report::stats`).
 //!
 //! With `--features signed-seals`: the same trail signed (1-second epochs), verified with the
 //! public key alone (strict walk plus the chain walk), and the cost of one epoch seal
@@ -8,7 +10,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
 use tracing_audit::sink::FileSink;
-use tracing_audit::verify::{verify, Keys};
+use tracing_audit::verify::{verify, Keys, Verifier};
 use tracing_audit::AuditLayer;
 use tracing_subscriber::prelude::*;
 
@@ -57,15 +59,43 @@ fn bench_verify(c: &mut Criterion) {
         b.iter(|| {
             let report = verify(&audit, &Keys::none()).expect("verify runs");
             assert!(report.intact());
+            assert!(report.stats().streamed());
         })
     });
+    for (name, threads, streaming) in [
+        ("50k_records_unkeyed_1_thread", 1, true),
+        ("50k_records_unkeyed_reference", 1, false),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let report = Verifier::new(&audit)
+                    .threads(threads)
+                    .streaming(streaming)
+                    .verify()
+                    .expect("verify runs");
+                assert!(report.intact());
+            })
+        });
+    }
     group.finish();
+    for streaming in [true, false] {
+        let r = Verifier::new(&audit)
+            .streaming(streaming)
+            .verify()
+            .expect("verify runs");
+        eprintln!(
+            "verify (streaming: {streaming}): {} records, {} files, peak buffered {} bytes, {} threads",
+            r.records(),
+            r.files().len(),
+            r.stats().peak_buffered_bytes(),
+            r.stats().threads()
+        );
+    }
 }
 
 #[cfg(feature = "signed-seals")]
 fn bench_signed(c: &mut Criterion) {
     use tracing_audit::chain::{ChainConfig, SigningState};
-    use tracing_audit::verify::Verifier;
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("audit.signing");
     let pk0 = SigningState::generate(&state).expect("keygen");
@@ -79,16 +109,24 @@ fn bench_signed(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(5));
     group.throughput(Throughput::Bytes(bytes));
-    group.bench_function("50k_records_public_key", |b| {
-        b.iter(|| {
-            let report = Verifier::new(&audit)
-                .public_key(pk0)
-                .verify()
-                .expect("verify runs");
-            assert!(report.intact(), "{report}");
-            assert!(report.seals().expect("seals").epochs_sealed() >= 1);
-        })
-    });
+    for (name, threads, streaming) in [
+        ("50k_records_public_key", 0, true),
+        ("50k_records_public_key_1_thread", 1, true),
+        ("50k_records_public_key_reference", 1, false),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut v = Verifier::new(&audit).public_key(pk0).streaming(streaming);
+                if threads > 0 {
+                    v = v.threads(threads);
+                }
+                let report = v.verify().expect("verify runs");
+                assert!(report.intact(), "{report}");
+                assert_eq!(report.stats().streamed(), streaming);
+                assert!(report.seals().expect("seals").epochs_sealed() >= 1);
+            })
+        });
+    }
     group.finish();
 }
 

@@ -140,8 +140,12 @@ pub(crate) fn parse_raw(line: &[u8]) -> Option<RawTrailer<'_>> {
     }
     let mac = decode_hex32(&hex[..64])?;
     let mut signed = &line[..signed_len];
-    let kid = match rfind(signed, KID_SEP) {
-        Some(at) if alg == Alg::HmacSha256 => {
+    // Only a keyed MAC has a key id (an unkeyed line is not searched for one).
+    let kid = match alg {
+        Alg::HmacSha256 => {
+            static KID: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
+                std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new(KID_SEP));
+            let at = KID.rfind(signed)?;
             let id = signed[at + KID_SEP.len()..].strip_suffix(b"\"")?;
             if id.is_empty()
                 || !id
@@ -153,8 +157,7 @@ pub(crate) fn parse_raw(line: &[u8]) -> Option<RawTrailer<'_>> {
             signed = &signed[..at];
             Some(id)
         }
-        _ if alg == Alg::HmacSha256 => return None,
-        _ => None,
+        Alg::Sha256 => None,
     };
     let prev = match signed.len().checked_sub(PREV_SEP.len() + 64 + 1) {
         Some(at) if signed[at..].starts_with(PREV_SEP) && signed.ends_with(b"\"") => {
@@ -234,19 +237,31 @@ pub(crate) fn decode_hex32(hex: &[u8]) -> Option<[u8; 32]> {
         return None;
     }
     let mut out = [0u8; 32];
+    // Any byte that is not a lowercase hex digit sets the high bit: one check at the end.
+    let mut bad = 0u8;
     for (slot, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        *slot = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        let (hi, lo) = (NIBBLE[pair[0] as usize], NIBBLE[pair[1] as usize]);
+        bad |= hi | lo;
+        *slot = (hi << 4) | (lo & 0x0f);
     }
-    Some(out)
+    (bad & 0x80 == 0).then_some(out)
 }
 
-fn nibble(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
+/// Lowercase hex digit values; 0xff for every other byte.
+const NIBBLE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Position of the last occurrence of `needle` in `hay`.
 pub(crate) fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {

@@ -122,6 +122,9 @@ pub struct Verifier<'a> {
     progress: Option<Box<dyn FnMut(Progress) + 'a>>,
     threads: Option<usize>,
     streaming: bool,
+    /// Tests: when the streaming check hands over, return an empty report instead.
+    #[cfg(test)]
+    skip_fallback: bool,
     #[cfg(feature = "signed-seals")]
     public_key: Option<crate::chain::PublicKey>,
     #[cfg(feature = "signed-seals")]
@@ -152,6 +155,8 @@ impl<'a> Verifier<'a> {
             progress: None,
             threads: None,
             streaming: true,
+            #[cfg(test)]
+            skip_fallback: false,
             #[cfg(feature = "signed-seals")]
             public_key: None,
             #[cfg(feature = "signed-seals")]
@@ -337,6 +342,11 @@ impl<'a> Verifier<'a> {
                 streaming::Outcome::Report(mut report) => {
                     set_aside_warnings(&listing, &mut report);
                     return Ok(*report);
+                }
+                // The reference check, which follows, is what the tests compare against.
+                #[cfg(test)]
+                streaming::Outcome::Irregular { .. } if self.skip_fallback => {
+                    return Ok(Report::default());
                 }
                 streaming::Outcome::Irregular { bytes_read: b } => bytes_read = b,
             }

@@ -1,6 +1,6 @@
 //! Signed trails built by driving the chain framer with an injected clock, then attacked.
 
-use super::every_way::every_way;
+use super::every_way::{cross_check, every_way};
 use super::seals::SealWalk;
 use super::*;
 use crate::chain::{self, ChainConfig, PublicKey, SigningState};
@@ -175,7 +175,7 @@ fn strict(files: &[(String, Vec<u8>)], pk: &PublicKey, keys: &Keys) -> (SealSumm
     for (n, c) in files {
         fs::write(d.path().join(n), c).unwrap();
     }
-    let _ = every_way(|| {
+    cross_check(|| {
         Verifier::new(d.path())
             .public_key(*pk)
             .keys(keys.clone())

@@ -192,6 +192,8 @@ struct FileCheck<'a> {
     key_cache: Option<(Vec<u8>, Hmac<Sha256>)>,
     next_wanted: usize,
     seal_line: Option<u64>,
+    /// Where the last line of the current run of lines is.
+    last_line: std::ops::Range<usize>,
     d: FileDigest,
     #[cfg(feature = "signed-seals")]
     run: Option<CheckedRun>,
@@ -419,6 +421,7 @@ fn check_file(
         key_cache: None,
         next_wanted: 0,
         seal_line: None,
+        last_line: 0..0,
         d: FileDigest::default(),
         #[cfg(feature = "signed-seals")]
         run: None,
@@ -429,16 +432,18 @@ fn check_file(
             failed = true;
             return ControlFlow::Break(());
         }
-        let body = chunk.strip_suffix(b"\n").unwrap_or(chunk);
-        let mut last = body;
-        for line in body.split(|&b| b == b'\n') {
-            if fc.line(line).is_err() {
+        // A run of complete lines, each ending with its newline.
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', chunk) {
+            if fc.line(&chunk[start..nl]).is_err() {
                 failed = true;
                 return ControlFlow::Break(());
             }
-            last = line;
+            fc.last_line = start..nl;
+            start = nl + 1;
         }
-        fc.note_last_ts(last);
+        let last = fc.last_line.clone();
+        fc.note_last_ts(&chunk[last]);
         ControlFlow::Continue(())
     });
     if failed || read.problem().is_some() || read.oversized_lines > 0 || read.stopped {
