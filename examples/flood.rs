@@ -25,7 +25,8 @@
 //!
 //! `--keyed` chains the audit stream with HMAC-SHA256 (default: the unkeyed SHA-256 chain).
 //! `--signed` (build with `--features signed-seals`) also seals 1-second epochs with
-//! forward-secure Ed25519 keys (a fresh signing state in DIR), so the signing cost is part of
+//! forward-secure Ed25519 keys (a fresh signing state in DIR, its first public key in
+//! DIR/flood.pk0 for `tracing-audit verify --public-key`), so the signing cost is part of
 //! the measured time.
 //!
 //! `--peer lossy|lossless` runs the same flood through the setup this crate replaces: two
@@ -181,7 +182,9 @@ fn chain(args: &Args) -> Result<ChainConfig, Box<dyn Error>> {
         {
             use tracing_audit::chain::SigningState;
             let state = args.dir.join("flood.signing");
-            SigningState::generate(&state)?;
+            let pk0 = SigningState::generate(&state)?;
+            // For `tracing-audit verify --public-key DIR/flood.pk0`.
+            std::fs::write(args.dir.join("flood.pk0"), format!("{pk0}\n"))?;
             chain = chain
                 .signing(SigningState::load(&state)?)
                 .epoch(std::time::Duration::from_secs(1));
