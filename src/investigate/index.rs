@@ -1,6 +1,10 @@
 //! Per-file side indexes (`<name>.idx`): a closed file's time range and a membership filter of
 //! the values queries ask for, so that a search opens only the files that can match.
 //!
+//! The file sink writes the index of every file it closes, on its background thread
+//! ([`build_for_closed`]), so searches do not pay the first read; a search builds the missing
+//! ones (a trail written before, or an index that failed).
+//!
 //! An index is a hint, never an answer: it is used only when it was built from exactly this
 //! file (same length, modification time and first and last 4 KiB) and its own checksum holds;
 //! it only ever rules a file *out* (a Bloom filter has no false negatives), and every record a
@@ -14,8 +18,76 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Longest line a closed file is indexed with; a longer one makes the index unusable (it would
+/// have to hold its values), so no index is written and searches scan the file.
+const MAX_LINE: usize = 16 << 20;
+
+/// Writes the index of the closed trail file at `path` (`.jsonl` or `.jsonl.gz`), read whole in
+/// one streaming pass. For the file sink's background thread, right after it closed (and
+/// compressed) the file. Symlinks and other non-regular files are refused.
+pub(crate) fn build_for_closed(path: &Path) -> io::Result<()> {
+    if !std::fs::symlink_metadata(path)?.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a trail file name"))?;
+    let gz = name.ends_with(".gz");
+    let raw = crate::trail::read::open_regular(path)?;
+    let mut reader: Box<dyn BufRead> = if gz {
+        gz_reader(raw)?
+    } else {
+        Box::new(io::BufReader::new(raw))
+    };
+    let mut builder = IndexBuilder::default();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = io::Read::take(&mut *reader as &mut dyn BufRead, MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            if n > MAX_LINE {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a line is too long to index",
+                ));
+            }
+            // A torn last line is no record.
+            break;
+        }
+        line.pop();
+        if !line.is_empty() {
+            builder.add_line(&line);
+        }
+    }
+    builder.write_at(path, name, gz)
+}
+
+#[cfg(feature = "gzip")]
+fn gz_reader(raw: File) -> io::Result<Box<dyn BufRead>> {
+    Ok(Box::new(io::BufReader::new(
+        flate2::read::MultiGzDecoder::new(raw),
+    )))
+}
+
+#[cfg(not(feature = "gzip"))]
+fn gz_reader(_raw: File) -> io::Result<Box<dyn BufRead>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "gzip support is not compiled in (enable the `gzip` feature)",
+    ))
+}
 
 /// The fields whose values go into the filter (what `correlate` and `query` ask for).
 const KEYS: [&str; 5] = ["correlation_id", "trace_id", "actor", "action", "outcome"];
@@ -24,17 +96,18 @@ const VERSION: u64 = 1;
 const BITS_PER_KEY: usize = 10;
 const PROBES: u32 = 7;
 
-/// Where the index of `file` lives.
-fn index_path(file: &TrailFile) -> std::path::PathBuf {
-    let mut p = file.path().as_os_str().to_owned();
+/// Where the index of the file at `path` lives (`<name>.idx`: a `.gz` has its own, since the
+/// fingerprint is of the bytes on disk).
+fn index_path(path: &Path) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
     p.push(".idx");
     p.into()
 }
 
 /// Length, modification time and a hash of the first and last 4 KiB: what ties an index to
 /// the exact file it was built from.
-fn fingerprint(file: &TrailFile) -> io::Result<(u64, i64, String)> {
-    let mut f = crate::trail::read::open_regular(file.path())?;
+fn fingerprint(path: &Path) -> io::Result<(u64, i64, String)> {
+    let mut f = crate::trail::read::open_regular(path)?;
     let meta = f.metadata()?;
     let len = meta.len();
     let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
@@ -95,7 +168,7 @@ pub(crate) struct FileIndex {
 impl FileIndex {
     /// The index of `file`, if there is one built from exactly this file and intact.
     pub(crate) fn load(file: &TrailFile) -> Option<FileIndex> {
-        let raw = std::fs::read(index_path(file)).ok()?;
+        let raw = std::fs::read(index_path(file.path())).ok()?;
         let nl = memchr::memrchr(b'\n', &raw)?;
         let (body, sum) = (&raw[..nl], &raw[nl + 1..]);
         if hex(&Sha256::digest(body)).as_bytes() != sum {
@@ -105,7 +178,7 @@ impl FileIndex {
         if v.get("v")?.as_u64()? != VERSION {
             return None;
         }
-        let (len, mtime, edges) = fingerprint(file).ok()?;
+        let (len, mtime, edges) = fingerprint(file.path()).ok()?;
         if v.get("len")?.as_u64()? != len
             || v.get("mtime_ns")?.as_i64()? != mtime
             || v.get("edges")?.as_str()? != edges
@@ -237,9 +310,12 @@ impl IndexBuilder {
     /// Writes the index next to `file` (temporary file, then rename). Failing to write it
     /// (read-only directory, ...) only means the next search scans the file again.
     pub(crate) fn write(self, file: &TrailFile) {
-        let Ok((len, mtime, edges)) = fingerprint(file) else {
-            return;
-        };
+        let _ = self.write_at(file.path(), file.name(), file.is_compressed());
+    }
+
+    /// Writes the index of the file at `path`, named `name` on disk.
+    fn write_at(self, path: &Path, name: &str, gz: bool) -> io::Result<()> {
+        let (len, mtime, edges) = fingerprint(path)?;
         let m_bytes = (self.keys.len() * BITS_PER_KEY).div_ceil(8).max(8);
         let m = m_bytes as u64 * 8;
         let mut bits = vec![0u8; m_bytes];
@@ -251,7 +327,7 @@ impl IndexBuilder {
         }
         let body = json!({
             "v": VERSION,
-            "file": file.name(),
+            "file": name,
             "len": len,
             "mtime_ns": mtime,
             "edges": edges,
@@ -266,16 +342,18 @@ impl IndexBuilder {
         let mut out = body.clone().into_bytes();
         out.push(b'\n');
         out.extend_from_slice(hex(&Sha256::digest(body.as_bytes())).as_bytes());
-        let path = index_path(file);
-        let mut tmp = path.as_os_str().to_owned();
+        let index = index_path(path);
+        let mut tmp = index.as_os_str().to_owned();
         tmp.push(format!(".tmp.{}", std::process::id()));
-        if std::fs::write(&tmp, &out).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+        let written = std::fs::write(&tmp, &out).and_then(|()| std::fs::rename(&tmp, &index));
+        if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
         // The index of the plain file this one was compressed from is of no use any more.
-        if file.is_compressed() {
-            let _ = std::fs::remove_file(file.path().with_extension("idx"));
+        if gz {
+            let _ = std::fs::remove_file(path.with_extension("idx"));
         }
+        written
     }
 }
 

@@ -1,15 +1,18 @@
-//! The background thread that gzips closed files and prunes expired ones.
+//! The background thread that indexes and gzips closed files and prunes expired ones.
 //!
-//! Both run on one thread, off the writer's path, so that a file is never deleted while it is
-//! being compressed (which would resurrect it as a `.gz`).
+//! All of it runs on one thread, off the writer's path, in the order queued. For a chained
+//! stream this thread only plans retention; the writer thread deletes, after the chain records
+//! it. A file is still never deleted while it is being compressed (which would resurrect it as a
+//! `.gz`): a plan only names files closed before it was made, and their `Close` jobs, queued
+//! at the rotation that closed them, ran on this thread before the plan.
 
 use super::config::Retention;
-use super::retention;
+use super::retention::{self, PruneIntent};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
@@ -19,8 +22,9 @@ const MAX_PENDING_ERRORS: usize = 64;
 /// Work for the background thread, done in the order queued.
 #[derive(Debug)]
 pub(super) enum Job {
-    /// Gzip this closed `.jsonl` file (a name in the directory).
-    Compress(String),
+    /// This `.jsonl` file was closed (a name in the directory): gzip it if configured, and write
+    /// the index of its final form.
+    Close(String),
     /// Apply retention as of this time.
     Prune(SystemTime),
     /// Answer once every job queued before is done.
@@ -38,6 +42,19 @@ pub(super) struct Shared {
     pub(super) errors_dropped: AtomicU64,
     /// Prune jobs queued and not yet started; only the last of a run of them does the work.
     prunes_queued: AtomicU64,
+    /// Chained streams: the newest retention plan the writer has not taken yet.
+    intent: Mutex<Option<PruneIntent>>,
+    /// Wakes the writer thread when a plan is ready (set once the writer exists).
+    waker: OnceLock<Waker>,
+}
+
+/// Wakes the stream's writer thread.
+struct Waker(Box<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
 }
 
 impl Shared {
@@ -48,6 +65,35 @@ impl Shared {
         } else {
             self.errors_dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Hands a retention plan to the writer (replacing one it has not taken: the newer plan
+    /// covers at least as much) and wakes it.
+    fn offer(&self, intent: PruneIntent) {
+        *self.intent.lock().unwrap_or_else(PoisonError::into_inner) = Some(intent);
+        if let Some(wake) = self.waker.get() {
+            (wake.0)();
+        }
+    }
+
+    /// Writer side: the plan waiting to be recorded and carried out, if any.
+    pub(super) fn take_intent(&self) -> Option<PruneIntent> {
+        self.intent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Writer side: whether a plan waits (checked before the writer goes to sleep).
+    pub(super) fn has_intent(&self) -> bool {
+        self.intent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    pub(super) fn set_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.waker.set(Waker(wake));
     }
 
     pub(super) fn set_active(&self, name: &str) {
@@ -65,6 +111,11 @@ pub(super) struct Settings {
     pub(super) file_mode: u32,
     pub(super) dir_mode: u32,
     pub(super) compress: bool,
+    /// The stream is chained: retention is planned here and carried out by the writer after it
+    /// recorded a `prune` record.
+    pub(super) chained: bool,
+    /// Epoch seals of pruned files are archived (a signed trail).
+    pub(super) keep_seals: bool,
 }
 
 /// The background thread; dropping it finishes every queued job first.
@@ -128,11 +179,25 @@ impl Drop for Background {
 /// Does one job, reporting failures through `shared`.
 pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
     match job {
-        Job::Compress(name) => {
+        Job::Close(name) => {
             if settings.compress {
                 if let Err(e) = gzip::compress(settings, &name) {
                     shared.push_error(e);
                 }
+            }
+            // Whichever form is there now (a compression that failed leaves the plain one).
+            let indexed = if settings.dir.join(&name).exists() {
+                name
+            } else {
+                format!("{name}.gz")
+            };
+            // Indexed in its final form, so `query` and `correlate` never pay the first read of
+            // a closed file. Failing only costs them speed; a file pruned meanwhile is no error.
+            match crate::investigate::index::build_for_closed(&settings.dir.join(&indexed)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => shared.push_error(
+                    super::open::context("cannot index", &settings.dir.join(&indexed), e),
+                ),
+                _ => {}
             }
         }
         Job::Prune(now) => {
@@ -141,6 +206,21 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
+            if settings.chained {
+                match retention::plan_chained(
+                    &settings.dir,
+                    &settings.prefix,
+                    &settings.retention,
+                    &active,
+                    now,
+                    settings.keep_seals,
+                ) {
+                    Ok(Some(intent)) => shared.offer(intent),
+                    Ok(None) => {}
+                    Err(e) => shared.push_error(e),
+                }
+                return;
+            }
             let done = retention::prune(
                 &settings.dir,
                 &settings.prefix,
@@ -171,21 +251,22 @@ pub(super) mod gzip {
     use std::path::Path;
 
     /// Compresses `dir/name` to `name.gz` crash-safely: write `name.gz.tmp`, fsync, rename,
-    /// fsync the directory, and only then remove the original.
-    pub(in super::super) fn compress(settings: &Settings, name: &str) -> io::Result<()> {
+    /// fsync the directory, and only then remove the original. `Ok(false)`: there was nothing
+    /// to compress (gone, or not a regular file).
+    pub(in super::super) fn compress(settings: &Settings, name: &str) -> io::Result<bool> {
         let dir = &settings.dir;
         let src_path = dir.join(name);
         let mut src = match open_read(&src_path) {
             Ok(f) => f,
             // Pruned or compressed meanwhile: nothing to do.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
         };
         let meta = src
             .metadata()
             .map_err(|e| context("cannot inspect", &src_path, e))?;
         if !meta.is_file() {
-            return Ok(());
+            return Ok(false);
         }
         let tmp_path = dir.join(format!("{name}.gz.tmp"));
         remove_if_exists(&tmp_path)?;
@@ -198,7 +279,8 @@ pub(super) mod gzip {
         fs::rename(&tmp_path, &gz_path).map_err(|e| context("cannot rename onto", &gz_path, e))?;
         sync_dir(dir)?;
         remove_if_exists(&src_path)?;
-        sync_dir(dir)
+        sync_dir(dir)?;
+        Ok(true)
     }
 
     /// Writes the gzipped copy of `src` to `tmp_path`, with the original's modification time
@@ -230,7 +312,7 @@ mod gzip {
     use super::Settings;
     use std::io;
 
-    pub(in super::super) fn compress(_: &Settings, _: &str) -> io::Result<()> {
+    pub(in super::super) fn compress(_: &Settings, _: &str) -> io::Result<bool> {
         // `FileSet::open` refuses `compress(true)` without the feature, so this is never asked.
         Err(io::Error::new(
             io::ErrorKind::Unsupported,

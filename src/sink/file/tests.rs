@@ -873,7 +873,10 @@ fn compression_leftovers_are_finished_at_the_next_open() {
         [
             ".audit.lock",
             "audit.2026-11-24.0001.jsonl.gz",
+            // Closed files left unindexed by the crash are indexed in their final form.
+            "audit.2026-11-24.0001.jsonl.gz.idx",
             "audit.2026-11-25.0001.jsonl.gz",
+            "audit.2026-11-25.0001.jsonl.gz.idx",
             "audit.2026-11-26.0001.jsonl",
             "audit.current.jsonl",
         ]
