@@ -388,7 +388,10 @@ impl Framer for ChainFramer {
             }
             format::push_json_str(f, &mut self.scratch);
         }
-        let _ = write!(self.scratch, "],\"through_seq\":{through_seq},\"through_mac\":\"");
+        let _ = write!(
+            self.scratch,
+            "],\"through_seq\":{through_seq},\"through_mac\":\""
+        );
         format::push_hex(through_mac, &mut self.scratch);
         let _ = write!(
             self.scratch,

@@ -25,7 +25,7 @@ pub(crate) use format::{
     compute, parse as parse_trailer, parse_seq, plausibly_torn, Alg, GENESIS_PREV,
 };
 #[cfg(feature = "signed-seals")]
-pub(crate) use format::{decode_hex32, rfind, SIG_SEP};
+pub(crate) use format::{decode_hex32, rfind, Trailer, SIG_SEP};
 pub(crate) use framer::control_kind;
 pub use key::ChainKey;
 #[cfg(all(test, feature = "signed-seals"))]

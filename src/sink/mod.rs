@@ -193,14 +193,14 @@ pub(crate) fn spawn_tuned(
             let chained = framer.as_ref().map(|f| f.signs_epochs());
             let (files, recovered) =
                 FileSet::open_for(&config, stream.as_str(), chained).map_err(|err| {
-                SinkError::io(
-                    format!(
-                        "opening the {stream} sink's files in {}",
-                        config.dir().display()
-                    ),
-                    Arc::new(err),
-                )
-            })?;
+                    SinkError::io(
+                        format!(
+                            "opening the {stream} sink's files in {}",
+                            config.dir().display()
+                        ),
+                        Arc::new(err),
+                    )
+                })?;
             let mut files = files;
             if framer.is_some() {
                 open_sealed_successor(&mut files, recovered.last_line.as_deref()).map_err(

@@ -297,7 +297,8 @@ impl FileSet {
                     Form::Gz => format!("{plain}.gz"),
                     _ => plain,
                 };
-                let unindexed = fs::symlink_metadata(dir_join(&set.settings.dir, &on_disk, ".idx")).is_err();
+                let unindexed =
+                    fs::symlink_metadata(dir_join(&set.settings.dir, &on_disk, ".idx")).is_err();
                 (n.form == Form::Plain && set.settings.compress) || unindexed
             })
             .map(|n| n.plain(&set.settings.prefix))
@@ -385,7 +386,8 @@ impl FileSet {
     pub(crate) fn apply_prune(&mut self, intent: &PruneIntent) {
         let dir = &self.settings.dir;
         let prefix = &self.settings.prefix;
-        if let Err(e) = retention::archive_seals(dir, prefix, &intent.seals, self.settings.file_mode)
+        if let Err(e) =
+            retention::archive_seals(dir, prefix, &intent.seals, self.settings.file_mode)
         {
             self.errors.push(e);
             return;

@@ -212,13 +212,14 @@ pub(super) fn plan_chained(
     let Some(&newest) = doomed.last() else {
         return Ok(None);
     };
-    let (through_seq, through_mac) = match files.get(newest + 1).map(|k| first_record(dir, prefix, k)) {
-        Some(Ok(Some(found))) => found,
-        // The oldest kept file has no complete first record yet (the active file right after a
-        // rotation): the last record of the newest deleted file says the same.
-        Some(Ok(None)) | None => last_record(dir, prefix, &files[newest])?,
-        Some(Err(e)) => return Err(e),
-    };
+    let (through_seq, through_mac) =
+        match files.get(newest + 1).map(|k| first_record(dir, prefix, k)) {
+            Some(Ok(Some(found))) => found,
+            // The oldest kept file has no complete first record yet (the active file right after a
+            // rotation): the last record of the newest deleted file says the same.
+            Some(Ok(None)) | None => last_record(dir, prefix, &files[newest])?,
+            Some(Err(e)) => return Err(e),
+        };
     let mut seals = Vec::new();
     if keep_seals {
         for &i in &doomed {
@@ -231,7 +232,10 @@ pub(super) fn plan_chained(
         }
     }
     Ok(Some(PruneIntent {
-        files: doomed.iter().map(|&i| files[i].name.plain(prefix)).collect(),
+        files: doomed
+            .iter()
+            .map(|&i| files[i].name.plain(prefix))
+            .collect(),
         through_seq,
         through_mac,
         seals,
@@ -243,8 +247,8 @@ pub(super) fn plan_chained(
 fn first_record(dir: &Path, prefix: &str, file: &Kept) -> io::Result<Option<(u64, [u8; 32])>> {
     let mut found = None;
     each_line(dir, prefix, file, |line| {
-        found = crate::chain::parse_trailer(line)
-            .and_then(|t| Some((t.seq.checked_sub(1)?, t.prev?)));
+        found =
+            crate::chain::parse_trailer(line).and_then(|t| Some((t.seq.checked_sub(1)?, t.prev?)));
         ControlFlow::Break(())
     })?;
     Ok(found)
@@ -330,7 +334,9 @@ fn each_line(
 
 #[cfg(feature = "gzip")]
 fn gz_reader(raw: File, _path: &Path) -> io::Result<Box<dyn BufRead>> {
-    Ok(Box::new(io::BufReader::new(flate2::read::MultiGzDecoder::new(raw))))
+    Ok(Box::new(io::BufReader::new(
+        flate2::read::MultiGzDecoder::new(raw),
+    )))
 }
 
 #[cfg(not(feature = "gzip"))]
@@ -377,7 +383,12 @@ pub(super) fn delete(dir: &Path, plain: &str) -> io::Result<()> {
 /// between archiving and deleting leaves the files, and the next pass archives them again). A
 /// torn last line, left by a crash while appending, is cut off first: the seal it was is still
 /// in a file that was not deleted, and is appended again now.
-pub(super) fn archive_seals(dir: &Path, prefix: &str, seals: &[Vec<u8>], mode: u32) -> io::Result<()> {
+pub(super) fn archive_seals(
+    dir: &Path,
+    prefix: &str,
+    seals: &[Vec<u8>],
+    mode: u32,
+) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if seals.is_empty() {
         return Ok(());
@@ -402,7 +413,8 @@ pub(super) fn archive_seals(dir: &Path, prefix: &str, seals: &[Vec<u8>], mode: u
         ));
     }
     let len = meta.len();
-    let end = super::recover::complete_len(&file, len).map_err(|e| context("cannot read", &path, e))?;
+    let end =
+        super::recover::complete_len(&file, len).map_err(|e| context("cannot read", &path, e))?;
     if end < len {
         file.set_len(end)
             .map_err(|e| context("cannot cut the torn last line of", &path, e))?;
