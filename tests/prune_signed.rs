@@ -60,7 +60,7 @@ fn run(
 fn check(dir: &Path, pk0: &PublicKey) -> Report {
     Verifier::new(dir)
         .keys(Keys::none())
-        .public_key(pk0.clone())
+        .public_key(*pk0)
         .verify()
         .unwrap()
 }
@@ -121,18 +121,13 @@ fn a_pruned_signed_trail_verifies_from_pk0_through_its_seals_archive() {
         assert_eq!(v["epoch"], epoch as u64, "in order from epoch 0");
     }
     // The head is gone: no genesis record is left.
-    let first: serde_json::Value = serde_json::from_slice(
-        &tracing_audit::trail::Trail::open(d.path(), None)
-            .unwrap()
-            .files()[0]
-            .read()
-            .unwrap()
-            .split(|&b| b == b'\n')
-            .next()
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
+    let oldest = tracing_audit::trail::Trail::open(d.path(), None)
+        .unwrap()
+        .files()[0]
+        .read()
+        .unwrap();
+    let first: serde_json::Value =
+        serde_json::from_slice(oldest.split(|&b| b == b'\n').next().unwrap()).unwrap();
     assert_ne!(first["record"], "genesis");
     assert!(first["epoch"].as_u64().unwrap() >= 2, "{first}");
 
