@@ -158,6 +158,13 @@ impl Destination {
         }
     }
 
+    /// Lets the file set's background work queued so far finish, until `until` at the latest.
+    pub(crate) fn settle_upkeep(&self, until: std::time::Instant) {
+        if let Destination::Files(files) = self {
+            files.settle_until(until);
+        }
+    }
+
     pub(crate) fn has_prune_intent(&self) -> bool {
         match self {
             Destination::Writer(_) => false,

@@ -217,6 +217,7 @@ impl Worker {
                 if self.idle() && self.shared.is_empty() {
                     if !self.final_checkpoint_done {
                         self.final_checkpoint_done = true;
+                        self.prune_before_stopping(deadline);
                         self.frame_final_checkpoint();
                         continue;
                     }
@@ -241,6 +242,7 @@ impl Worker {
             && self.pending_rotation.is_none()
             && !self.checkpoint_due
             && !self.epoch_commit_pending
+            && self.prune.is_none()
     }
 
     /// Takes the queued records if the previous batch is done; returns the shutdown deadline.
@@ -334,31 +336,50 @@ impl Worker {
         Ok(())
     }
 
+    /// At shutdown, before the final checkpoint and seal: waits (for at most half the time
+    /// left) for retention the last rotations planned, and frames its prune record, so that a
+    /// stopped sink has applied its retention like before. The next step writes, syncs and
+    /// deletes.
+    fn prune_before_stopping(&mut self, deadline: Instant) {
+        if self.framer.is_none() || self.prune.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        self.dest
+            .settle_upkeep(now + deadline.saturating_duration_since(now) / 2);
+        self.take_prune_intent(self.dest.now());
+    }
+
+    /// Takes a retention plan and frames its prune record (`self.prune` then holds the plan).
+    fn take_prune_intent(&mut self, now: SystemTime) {
+        let (Some(intent), Some(framer)) = (self.dest.take_prune_intent(), self.framer.as_mut())
+        else {
+            return;
+        };
+        let PruneIntent {
+            files,
+            through_seq,
+            through_mac,
+            ..
+        } = &intent;
+        if framer.prune(files, *through_seq, through_mac, now, &mut self.out) {
+            self.prune = Some(intent);
+        } else {
+            self.note_error(format!(
+                "{} sink: retention kept {} files: the chain cannot record their deletion (records up to {through_seq})",
+                self.shared.stream,
+                files.len()
+            ));
+        }
+    }
+
     /// Records a retention plan in the chain and, once that record is durable, lets the file
     /// set delete what it names. Nothing is deleted before, so whatever the chain lost at its
-    /// head is either covered by a prune record or tampering. A plan arriving during shutdown
-    /// waits for the next start (it would follow the final seal).
+    /// head is either covered by a prune record or tampering. During shutdown only the plan
+    /// taken before the final seal is carried out (a later one would follow that seal).
     fn prune(&mut self, now: SystemTime, shutdown: bool) -> Result<(), Failure> {
         if self.prune.is_none() && !shutdown {
-            if let (Some(intent), Some(framer)) =
-                (self.dest.take_prune_intent(), self.framer.as_mut())
-            {
-                let PruneIntent {
-                    files,
-                    through_seq,
-                    through_mac,
-                    ..
-                } = &intent;
-                if framer.prune(files, *through_seq, through_mac, now, &mut self.out) {
-                    self.prune = Some(intent);
-                } else {
-                    self.note_error(format!(
-                        "{} sink: retention kept {} files: the chain cannot record their deletion (records up to {through_seq})",
-                        self.shared.stream,
-                        files.len()
-                    ));
-                }
-            }
+            self.take_prune_intent(now);
         }
         if self.prune.is_none() {
             return Ok(());

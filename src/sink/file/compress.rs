@@ -28,7 +28,6 @@ pub(super) enum Job {
     /// Apply retention as of this time.
     Prune(SystemTime),
     /// Answer once every job queued before is done.
-    #[cfg(test)]
     Settle(mpsc::Sender<()>),
 }
 
@@ -233,7 +232,6 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
                 shared.push_error(e);
             }
         }
-        #[cfg(test)]
         Job::Settle(done) => {
             let _ = done.send(());
         }

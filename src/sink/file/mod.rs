@@ -287,24 +287,32 @@ impl FileSet {
             #[cfg(test)]
             fsync_faults: config.fsync_faults.clone(),
         };
-        // Closed files a crash left uncompressed or unindexed are finished now.
-        let mut closed: Vec<String> = files
+        // Closed files a crash left uncompressed are finished now, and the newest closed one
+        // indexed if a crash came between its rotation and its index. Older files without an
+        // index (a trail written before indexes) are left to the first search: indexing a
+        // whole trail here would hold retention up behind it.
+        let mut closed: Vec<&DataName> = files
             .iter()
             .filter(|n| n.form != Form::GzTmp && n.cmp_age(&set.active.parsed).is_lt())
-            .filter(|n| {
-                let plain = n.plain(&set.settings.prefix);
+            .collect();
+        closed.sort_by(|a, b| a.cmp_age(b));
+        let newest = closed.last().map(|n| n.plain(&set.settings.prefix));
+        let mut jobs: Vec<String> = Vec::new();
+        for n in closed {
+            let plain = n.plain(&set.settings.prefix);
+            let uncompressed = n.form == Form::Plain && set.settings.compress;
+            let unindexed = newest.as_deref() == Some(plain.as_str()) && {
                 let on_disk = match n.form {
                     Form::Gz => format!("{plain}.gz"),
-                    _ => plain,
+                    _ => plain.clone(),
                 };
-                let unindexed =
-                    fs::symlink_metadata(dir_join(&set.settings.dir, &on_disk, ".idx")).is_err();
-                (n.form == Form::Plain && set.settings.compress) || unindexed
-            })
-            .map(|n| n.plain(&set.settings.prefix))
-            .collect();
-        closed.dedup();
-        for name in closed {
+                fs::symlink_metadata(dir_join(&set.settings.dir, &on_disk, ".idx")).is_err()
+            };
+            if (uncompressed || unindexed) && !jobs.contains(&plain) {
+                jobs.push(plain);
+            }
+        }
+        for name in jobs {
             set.maintain(Job::Close(name));
         }
         set.maintain(Job::Prune(now));
@@ -370,6 +378,16 @@ impl FileSet {
     /// A retention plan waiting to be recorded in the chain and carried out (chained streams).
     pub(crate) fn take_prune_intent(&self) -> Option<PruneIntent> {
         self.shared.take_intent()
+    }
+
+    /// Waits until the background thread has done everything queued so far, or `until`;
+    /// whether it got there. At shutdown, so that retention planned by the last rotations is
+    /// recorded and carried out before the final seal (as it was before the writer stops).
+    pub(crate) fn settle_until(&self, until: std::time::Instant) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.maintain(Job::Settle(tx));
+        let wait = until.saturating_duration_since(std::time::Instant::now());
+        rx.recv_timeout(wait).is_ok()
     }
 
     /// Whether a retention plan waits for the writer.

@@ -872,8 +872,9 @@ fn compression_leftovers_are_finished_at_the_next_open() {
         names,
         [
             ".audit.lock",
+            // Compressed files are indexed in their final form; so is the newest closed one,
+            // which a crash may have left without its index.
             "audit.2026-11-24.0001.jsonl.gz",
-            // Closed files left unindexed by the crash are indexed in their final form.
             "audit.2026-11-24.0001.jsonl.gz.idx",
             "audit.2026-11-25.0001.jsonl.gz",
             "audit.2026-11-25.0001.jsonl.gz.idx",
