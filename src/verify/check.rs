@@ -784,6 +784,19 @@ impl Checker<'_> {
             .then_some(SegmentStart::AfterSeal)
     }
 
+    /// The file present under `name`, or else the one whose authentic seal says it was written
+    /// as `name` (renamed or moved): such a file is out of place, not missing.
+    fn present_as(&self, name: &str) -> Option<usize> {
+        self.files.iter().position(|x| x.base == name).or_else(|| {
+            (0..self.files.len()).find(|&g| {
+                self.file_entries[g].clone().last().is_some_and(|i| {
+                    self.entries[i].authentic
+                        && matches!(self.entries[i].control.as_deref(), Some(Control::Seal { file, .. }) if file == name)
+                })
+            })
+        })
+    }
+
     /// Seals that name a next file which is not present, while later files are.
     fn mark_missing_files(&mut self) {
         for f in 0..self.files.len().saturating_sub(1) {
@@ -791,7 +804,7 @@ impl Checker<'_> {
                 continue;
             };
             if let Some(Control::Seal { next, .. }) = self.entries[last].control.as_deref() {
-                if *next != self.files[f + 1].base && !self.files.iter().any(|x| x.base == *next) {
+                if *next != self.files[f + 1].base && self.present_as(next).is_none() {
                     self.after_missing_file[f + 1] = true;
                 }
             }
@@ -896,17 +909,31 @@ impl Checker<'_> {
                                 format!("file {next} named by this seal is missing (next present file: {})", self.files[f + 1].name),
                             );
                         } else {
+                            let present = match self.present_as(&next) {
+                                Some(g) if self.files[g].base != next => {
+                                    format!(" ({next} is present as {})", self.files[g].name)
+                                }
+                                _ => String::new(),
+                            };
                             self.problem(
                                 ProblemKind::BrokenSeal,
                                 at,
                                 seq,
                                 format!(
-                                    "seal names the next file {next}, but {} follows",
+                                    "seal names the next file {next}, but {} follows{present}",
                                     self.files[f + 1].name
                                 ),
                             );
                         }
                     }
+                } else if let Some(g) = self.present_as(&next) {
+                    let name = &self.files[g].name;
+                    self.problem(
+                        ProblemKind::BrokenSeal,
+                        at,
+                        seq,
+                        format!("the last file in order is sealed, and its successor {next} is present ({name}) but earlier: the files are out of order"),
+                    );
                 } else {
                     self.problem(
                         ProblemKind::Truncated,

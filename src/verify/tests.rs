@@ -535,3 +535,31 @@ fn a_side_file_put_back_to_an_older_checkpoint_is_detected() {
     assert_eq!(kinds(&r), [ProblemKind::Modified], "{r}");
     assert!(r.problems()[0].detail().contains("older line"), "{r}");
 }
+
+#[test]
+fn a_file_moved_out_of_place_is_not_called_missing() {
+    let d = tempfile::tempdir().unwrap();
+    build(d.path(), Some(&key()), 40, 10);
+    fs::rename(d.path().join(name(1)), d.path().join(name(7))).unwrap();
+    let r = verify(d.path(), &keys()).unwrap();
+    assert!(!r.intact());
+    let text = r.to_string();
+    // The records of 0001 are all there, in 0007: out of place, not missing and not cut.
+    assert!(!text.contains("missing"), "{text}");
+    assert!(
+        !kinds(&r).iter().any(|k| matches!(
+            k,
+            ProblemKind::MissingFile | ProblemKind::Truncated | ProblemKind::Deleted
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{} is present as {}", name(1), name(7))),
+        "{text}"
+    );
+    assert!(kinds(&r).contains(&ProblemKind::Reordered), "{text}");
+    // Really gone is still missing.
+    fs::remove_file(d.path().join(name(7))).unwrap();
+    let r = verify(d.path(), &keys()).unwrap();
+    assert!(kinds(&r).contains(&ProblemKind::MissingFile), "{r}");
+}
