@@ -804,7 +804,7 @@ impl Worker {
         if self.syncer.as_ref().is_some_and(Syncer::has_done) {
             return;
         }
-        if shutdown.is_none() && self.dest.has_prune_intent() {
+        if !failing && shutdown.is_none() && self.dest.has_prune_intent() {
             return;
         }
         let in_flight = self.syncer.as_ref().is_some_and(Syncer::in_flight);

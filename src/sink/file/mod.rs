@@ -421,7 +421,7 @@ impl FileSet {
                 continue;
             }
             match retention::delete(dir, name) {
-                Ok(()) => deleted += 1,
+                Ok(removed) => deleted += u64::from(removed),
                 Err(e) => self.errors.push(e),
             }
         }

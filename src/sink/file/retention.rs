@@ -184,7 +184,7 @@ pub(super) fn prune(
     };
     for i in doomed(&files, prefix, retention, &active, now, false) {
         match delete(dir, &files[i].name.plain(prefix)) {
-            Ok(()) => out.files += 1,
+            Ok(removed) => out.files += u64::from(removed),
             Err(e) => out.errors.push(e),
         }
     }
@@ -352,24 +352,38 @@ fn gz_reader(_raw: File, path: &Path) -> io::Result<Box<dyn BufRead>> {
 }
 
 /// Deletes the file written as `plain` in every form (`.jsonl`, `.jsonl.gz`) and its indexes.
-/// Only regular files are ever removed; one already gone is fine.
-pub(super) fn delete(dir: &Path, plain: &str) -> io::Result<()> {
-    let mut result = Ok(());
-    for name in [
+/// Only regular files are ever removed; one already gone is fine. `Ok(true)`: a data file was
+/// deleted (not only found gone).
+pub(super) fn delete(dir: &Path, plain: &str) -> io::Result<bool> {
+    let mut result = Ok(false);
+    for (i, name) in [
         format!("{plain}.gz"),
         plain.to_owned(),
         format!("{plain}.gz.idx"),
         format!("{plain}.idx"),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let path = dir.join(&name);
         // Re-check right before deleting: only regular files are ever removed.
         match fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_file() => {}
             _ => continue,
         }
-        if let Err(e) = fs::remove_file(&path) {
-            if e.kind() != io::ErrorKind::NotFound && result.is_ok() {
-                result = Err(context("cannot delete expired", &path, e));
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                if i < 2 {
+                    if let Ok(removed) = &mut result {
+                        *removed = true;
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                if result.is_ok() {
+                    result = Err(context("cannot delete expired", &path, e));
+                }
             }
         }
     }
