@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufRead, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -27,8 +27,8 @@ use std::path::Path;
 const MAX_LINE: usize = 16 << 20;
 
 /// Writes the index of the closed trail file at `path` (`.jsonl` or `.jsonl.gz`), read whole in
-/// one streaming pass. For the file sink's background thread, right after it closed (and
-/// compressed) the file. Symlinks and other non-regular files are refused.
+/// one streaming pass. For a closed file the sink did not index while compressing it (see
+/// [`ClosedIndexer`]). Symlinks and other non-regular files are refused.
 pub(crate) fn build_for_closed(path: &Path) -> io::Result<()> {
     if !std::fs::symlink_metadata(path)?.file_type().is_file() {
         return Err(io::Error::new(
@@ -36,53 +36,93 @@ pub(crate) fn build_for_closed(path: &Path) -> io::Result<()> {
             "not a regular file",
         ));
     }
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a trail file name"))?;
-    let gz = name.ends_with(".gz");
+    let gz = path.extension().is_some_and(|e| e == "gz");
     let raw = crate::trail::read::open_regular(path)?;
-    let mut reader: Box<dyn BufRead> = if gz {
-        gz_reader(raw)?
-    } else {
-        Box::new(io::BufReader::new(raw))
-    };
-    let mut builder = IndexBuilder::default();
-    let mut line = Vec::new();
+    let mut reader: Box<dyn Read> = if gz { gz_reader(raw)? } else { Box::new(raw) };
+    let mut indexer = ClosedIndexer::default();
+    let mut buf = vec![0u8; 64 << 10];
     loop {
-        line.clear();
-        let n = io::Read::take(&mut *reader as &mut dyn BufRead, MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)?;
-        if n == 0 {
-            break;
-        }
-        if line.last() != Some(&b'\n') {
-            if n > MAX_LINE {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "a line is too long to index",
-                ));
-            }
-            // A torn last line is no record.
-            break;
-        }
-        line.pop();
-        if !line.is_empty() {
-            builder.add_line(&line);
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => indexer.feed(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    builder.write_at(path, name, gz)
+    indexer.write_for(path)
+}
+
+/// Builds the index of a closed file from its bytes, fed in chunks as they are read: the sink
+/// feeds it the bytes it compresses, so a closed file is read once for both.
+#[derive(Debug, Default)]
+pub(crate) struct ClosedIndexer {
+    builder: IndexBuilder,
+    /// The start of a line whose end is in a later chunk.
+    partial: Vec<u8>,
+    /// A line longer than `MAX_LINE`: no index (it would have to hold that line's values).
+    overlong: bool,
+}
+
+impl ClosedIndexer {
+    /// Takes the next bytes of the file into account.
+    pub(crate) fn feed(&mut self, mut chunk: &[u8]) {
+        if self.overlong {
+            return;
+        }
+        while let Some(i) = memchr::memchr(b'\n', chunk) {
+            if self.partial.is_empty() {
+                self.line(&chunk[..i]);
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(&chunk[..i]);
+                self.line(&line);
+                line.clear();
+                self.partial = line;
+            }
+            chunk = &chunk[i + 1..];
+        }
+        self.partial.extend_from_slice(chunk);
+        if self.partial.len() > MAX_LINE {
+            self.overlong = true;
+            self.partial = Vec::new();
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        if line.len() > MAX_LINE {
+            self.overlong = true;
+        } else if !line.is_empty() {
+            self.builder.add_line(line);
+        }
+    }
+
+    /// Writes the index for the file now at `path` (its final name and bytes: the fingerprint
+    /// is taken from it). A torn last line fed in is no record.
+    pub(crate) fn write_for(self, path: &Path) -> io::Result<()> {
+        if self.overlong {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a line is too long to index",
+            ));
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a trail file name"))?;
+        let gz = name.ends_with(".gz");
+        self.builder.write_at(path, name, gz)
+    }
 }
 
 #[cfg(feature = "gzip")]
-fn gz_reader(raw: File) -> io::Result<Box<dyn BufRead>> {
-    Ok(Box::new(io::BufReader::new(
-        flate2::read::MultiGzDecoder::new(raw),
+fn gz_reader(raw: File) -> io::Result<Box<dyn Read>> {
+    Ok(Box::new(flate2::read::MultiGzDecoder::new(
+        io::BufReader::new(raw),
     )))
 }
 
 #[cfg(not(feature = "gzip"))]
-fn gz_reader(_raw: File) -> io::Result<Box<dyn BufRead>> {
+fn gz_reader(_raw: File) -> io::Result<Box<dyn Read>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "gzip support is not compiled in (enable the `gzip` feature)",

@@ -8,6 +8,7 @@
 
 use super::config::Retention;
 use super::retention::{self, PruneIntent};
+use crate::investigate::index::ClosedIndexer;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,24 +180,31 @@ impl Drop for Background {
 pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
     match job {
         Job::Close(name) => {
+            let dir = &settings.dir;
+            // Indexed in its final form, so `query` and `correlate` never pay the first read of
+            // a closed file; compressing reads it anyway, and indexes it on the way. Failing
+            // only costs them speed; a file pruned meanwhile is no error.
+            let mut indexer = ClosedIndexer::default();
+            let mut compressed = false;
             if settings.compress {
-                if let Err(e) = gzip::compress(settings, &name) {
-                    shared.push_error(e);
+                match gzip::compress(settings, &name, &mut indexer) {
+                    Ok(done) => compressed = done,
+                    Err(e) => shared.push_error(e),
                 }
             }
-            // Whichever form is there now (a compression that failed leaves the plain one).
-            let indexed = if settings.dir.join(&name).exists() {
-                name
+            let gz = dir.join(format!("{name}.gz"));
+            let indexed = if compressed {
+                indexer.write_for(&gz).map(|()| gz)
             } else {
-                format!("{name}.gz")
+                // Whichever form is there (a compression that failed leaves the plain one).
+                let plain = dir.join(&name);
+                let path = if plain.exists() { plain } else { gz };
+                crate::investigate::index::build_for_closed(&path).map(|()| path)
             };
-            // Indexed in its final form, so `query` and `correlate` never pay the first read of
-            // a closed file. Failing only costs them speed; a file pruned meanwhile is no error.
-            match crate::investigate::index::build_for_closed(&settings.dir.join(&indexed)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => shared.push_error(
-                    super::open::context("cannot index", &settings.dir.join(&indexed), e),
-                ),
-                _ => {}
+            if let Err(e) = indexed {
+                if e.kind() != io::ErrorKind::NotFound {
+                    shared.push_error(super::open::context("cannot index", &dir.join(&name), e));
+                }
             }
         }
         Job::Prune(now) => {
@@ -241,17 +249,21 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
 #[cfg(feature = "gzip")]
 pub(super) mod gzip {
     use super::super::open::{context, create_new, open_read, remove_if_exists, sync_dir};
-    use super::Settings;
+    use super::{ClosedIndexer, Settings};
     use flate2::write::GzEncoder;
     use flate2::Compression;
     use std::fs::{self, File};
-    use std::io;
+    use std::io::{self, Read, Write};
     use std::path::Path;
 
     /// Compresses `dir/name` to `name.gz` crash-safely: write `name.gz.tmp`, fsync, rename,
-    /// fsync the directory, and only then remove the original. `Ok(false)`: there was nothing
-    /// to compress (gone, or not a regular file).
-    pub(in super::super) fn compress(settings: &Settings, name: &str) -> io::Result<bool> {
+    /// fsync the directory, and only then remove the original. Every byte read is also fed to
+    /// `index`. `Ok(false)`: there was nothing to compress (gone, or not a regular file).
+    pub(in super::super) fn compress(
+        settings: &Settings,
+        name: &str,
+        index: &mut ClosedIndexer,
+    ) -> io::Result<bool> {
         let dir = &settings.dir;
         let src_path = dir.join(name);
         let mut src = match open_read(&src_path) {
@@ -268,7 +280,14 @@ pub(super) mod gzip {
         }
         let tmp_path = dir.join(format!("{name}.gz.tmp"));
         remove_if_exists(&tmp_path)?;
-        if let Err(e) = write_gz(&mut src, &meta, &src_path, &tmp_path, settings.file_mode) {
+        if let Err(e) = write_gz(
+            &mut src,
+            &meta,
+            &src_path,
+            &tmp_path,
+            settings.file_mode,
+            index,
+        ) {
             // Do not leave a half-written copy taking space (a full disk is a likely cause).
             let _ = remove_if_exists(&tmp_path);
             return Err(e);
@@ -289,10 +308,23 @@ pub(super) mod gzip {
         src_path: &Path,
         tmp_path: &Path,
         mode: u32,
+        index: &mut ClosedIndexer,
     ) -> io::Result<()> {
         let tmp = create_new(tmp_path, mode)?;
         let mut encoder = GzEncoder::new(tmp, Compression::default());
-        io::copy(src, &mut encoder).map_err(|e| context("cannot compress", src_path, e))?;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(context("cannot compress", src_path, e)),
+            };
+            encoder
+                .write_all(&buf[..n])
+                .map_err(|e| context("cannot compress", src_path, e))?;
+            index.feed(&buf[..n]);
+        }
         let tmp = encoder
             .finish()
             .map_err(|e| context("cannot write", tmp_path, e))?;
@@ -307,10 +339,14 @@ pub(super) mod gzip {
 
 #[cfg(not(feature = "gzip"))]
 mod gzip {
-    use super::Settings;
+    use super::{ClosedIndexer, Settings};
     use std::io;
 
-    pub(in super::super) fn compress(_: &Settings, _: &str) -> io::Result<bool> {
+    pub(in super::super) fn compress(
+        _: &Settings,
+        _: &str,
+        _: &mut ClosedIndexer,
+    ) -> io::Result<bool> {
         // `FileSet::open` refuses `compress(true)` without the feature, so this is never asked.
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
