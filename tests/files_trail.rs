@@ -91,13 +91,17 @@ fn record_numbers(dir: &Path) -> Vec<u64> {
 }
 
 fn verify(dir: &Path) -> tracing_audit::verify::Report {
-    let report = Verifier::new(dir)
+    let report = report(dir);
+    assert!(report.intact(), "{:#?}", report.problems());
+    report
+}
+
+fn report(dir: &Path) -> tracing_audit::verify::Report {
+    Verifier::new(dir)
         .prefix("audit")
         .keys(Keys::none().key(key()))
         .verify()
-        .unwrap();
-    assert!(report.intact(), "{:#?}", report.problems());
-    report
+        .unwrap()
 }
 
 fn start() -> Arc<ManualClock> {
@@ -152,4 +156,61 @@ fn restart_after_a_torn_record_verifies_intact_with_the_tear_set_aside() {
         .collect();
     assert_eq!(aside.len(), 1);
     assert_eq!(fs::read(&aside[0]).unwrap(), torn);
+}
+
+/// The side file through the real writer: it always holds the newest checkpoint, so putting an
+/// older one back (to hide a cut tail) or deleting it is found; the untouched trail is intact.
+#[test]
+fn the_side_file_put_back_or_deleted_is_found_on_a_real_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = start();
+    let files = || {
+        FileSink::new(dir.path())
+            .rotation(Rotation::Hourly)
+            .clock(Arc::clone(&clock) as Arc<dyn Clock>)
+    };
+    let chain = ChainConfig::new().key(key()).checkpoint_every(10);
+    let (handle, guard) = testing::spawn_files(Stream::Audit, files(), Some(&chain)).unwrap();
+    let side = dir.path().join("audit.checkpoint");
+    let mut older = None;
+    for n in 0..60u64 {
+        let record = format!("{{\"stream\":\"audit\",\"action\":\"login\",\"n\":{n}}}");
+        testing::submit(&handle, record.as_bytes());
+        if n % 10 == 9 {
+            handle.sync().unwrap();
+            clock.advance(Duration::from_secs(5));
+        }
+        if n == 29 {
+            older = Some(fs::read(&side).expect("a checkpoint was published"));
+        }
+    }
+    handle.sync().unwrap();
+    drop(guard);
+    let older = older.unwrap();
+    let newest = fs::read(&side).unwrap();
+    assert_ne!(older, newest, "the writer replaced the side file");
+    let found = report(dir.path());
+    assert!(found.intact(), "{found}");
+
+    fs::write(&side, &older).unwrap();
+    let found = report(dir.path());
+    assert!(
+        !found.intact(),
+        "an older side file put back went unnoticed"
+    );
+    assert!(
+        found.to_string().contains("replaced with an older line"),
+        "{found}"
+    );
+
+    fs::remove_file(&side).unwrap();
+    let found = report(dir.path());
+    assert!(!found.intact(), "a deleted side file went unnoticed");
+    assert!(
+        found.to_string().contains("side file is missing"),
+        "{found}"
+    );
+
+    fs::write(&side, &newest).unwrap();
+    assert!(report(dir.path()).intact());
 }

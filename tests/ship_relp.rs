@@ -147,7 +147,8 @@ fn rsyslogd_down_at_start_records_pile_up_retention_keeps_them_and_they_drain_la
             .unwrap()
             .filter(|e| {
                 let n = e.as_ref().unwrap().file_name().into_string().unwrap();
-                n.starts_with("audit.2") && n.contains(".jsonl")
+                // Data files only: each closed one also has its search index.
+                n.starts_with("audit.2") && n.contains(".jsonl") && !n.ends_with(".idx")
             })
             .count()
     };

@@ -367,6 +367,48 @@ impl Framer for ChainFramer {
         Some(range)
     }
 
+    fn prune(
+        &mut self,
+        files: &[String],
+        through_seq: u64,
+        through_mac: &[u8; 32],
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        // The record must come after the records it covers; a plan from before a restart that
+        // renumbered (a `cut` repair) could claim more, so it is refused.
+        if files.is_empty() || through_seq >= self.next_seq {
+            return false;
+        }
+        self.control_head("prune", now);
+        self.scratch.extend_from_slice(b",\"files\":[");
+        for (i, f) in files.iter().enumerate() {
+            if i > 0 {
+                self.scratch.push(b',');
+            }
+            format::push_json_str(f, &mut self.scratch);
+        }
+        let _ = write!(
+            self.scratch,
+            "],\"through_seq\":{through_seq},\"through_mac\":\""
+        );
+        format::push_hex(through_mac, &mut self.scratch);
+        let _ = write!(
+            self.scratch,
+            "\",\"message\":\"retention deleted {} files: records up to {through_seq}\"",
+            files.len()
+        );
+        self.emit_control(false, out);
+        true
+    }
+
+    fn signs_epochs(&self) -> bool {
+        #[cfg(feature = "signed-seals")]
+        return self.epochs.is_some();
+        #[cfg(not(feature = "signed-seals"))]
+        false
+    }
+
     #[cfg(feature = "signed-seals")]
     fn epoch_deadline(&self) -> Option<SystemTime> {
         let e = self.epochs.as_ref()?;

@@ -26,7 +26,7 @@ pub(crate) use format::{
     Alg, GENESIS_PREV,
 };
 #[cfg(feature = "signed-seals")]
-pub(crate) use format::{decode_hex32, rfind, SIG_SEP};
+pub(crate) use format::{decode_hex32, rfind, Trailer, SIG_SEP};
 pub(crate) use framer::control_kind;
 pub use key::ChainKey;
 #[cfg(all(test, feature = "signed-seals"))]
@@ -168,3 +168,47 @@ impl ChainConfig {
 
 #[cfg(test)]
 mod tests;
+
+/// The chain framer as the audit writer thread drives it, for this crate's benchmarks (behind
+/// the private `_test-hooks` feature; not part of the API).
+#[cfg(feature = "_test-hooks")]
+#[doc(hidden)]
+pub mod testing {
+    use std::time::SystemTime;
+
+    /// A framer for `config`, started on an empty trail at `now`.
+    pub struct Framer(Box<dyn crate::sink::Framer>);
+
+    impl std::fmt::Debug for Framer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Framer").finish_non_exhaustive()
+        }
+    }
+
+    impl Framer {
+        /// A framer for `config`, resumed on an empty trail at `now` (appends its genesis
+        /// record to `out`).
+        pub fn new(config: &super::ChainConfig, now: SystemTime, out: &mut Vec<u8>) -> Self {
+            let mut f = config.framer();
+            f.resume(None, None, now, out);
+            Framer(f)
+        }
+
+        /// Frames one record body (a JSON object) into `out`.
+        pub fn frame(&mut self, body: &[u8], out: &mut Vec<u8>) {
+            self.0.frame(body, out);
+        }
+
+        /// Seals the current epoch now: signature and key evolution, in memory.
+        #[cfg(feature = "signed-seals")]
+        pub fn seal_epoch(&mut self, now: SystemTime, out: &mut Vec<u8>) -> bool {
+            self.0.seal_epoch(now, true, out)
+        }
+
+        /// Replaces the signing state file after a seal (temporary file, fsync, rename).
+        #[cfg(feature = "signed-seals")]
+        pub fn commit_epoch(&mut self) -> std::io::Result<()> {
+            self.0.commit_epoch()
+        }
+    }
+}

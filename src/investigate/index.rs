@@ -1,6 +1,10 @@
 //! Per-file side indexes (`<name>.idx`): a closed file's time range and a membership filter of
 //! the values queries ask for, so that a search opens only the files that can match.
 //!
+//! The file sink writes the index of every file it closes, on its background thread
+//! ([`build_for_closed`]), so searches do not pay the first read; a search builds the missing
+//! ones (a trail written before, or an index that failed).
+//!
 //! An index is a hint, never an answer: it is used only when it was built from exactly this
 //! file (same length, modification time and first and last 4 KiB) and its own checksum holds;
 //! it only ever rules a file *out* (a Bloom filter has no false negatives), and every record a
@@ -16,6 +20,114 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Longest line a closed file is indexed with; a longer one makes the index unusable (it would
+/// have to hold its values), so no index is written and searches scan the file.
+const MAX_LINE: usize = 16 << 20;
+
+/// Writes the index of the closed trail file at `path` (`.jsonl` or `.jsonl.gz`), read whole in
+/// one streaming pass. For a closed file the sink did not index while compressing it (see
+/// [`ClosedIndexer`]). Symlinks and other non-regular files are refused.
+pub(crate) fn build_for_closed(path: &Path) -> io::Result<()> {
+    if !std::fs::symlink_metadata(path)?.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    let raw = crate::trail::read::open_regular(path)?;
+    let mut reader: Box<dyn Read> = if gz { gz_reader(raw)? } else { Box::new(raw) };
+    let mut indexer = ClosedIndexer::default();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => indexer.feed(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    indexer.write_for(path)
+}
+
+/// Builds the index of a closed file from its bytes, fed in chunks as they are read: the sink
+/// feeds it the bytes it compresses, so a closed file is read once for both.
+#[derive(Debug, Default)]
+pub(crate) struct ClosedIndexer {
+    builder: IndexBuilder,
+    /// The start of a line whose end is in a later chunk.
+    partial: Vec<u8>,
+    /// A line longer than `MAX_LINE`: no index (it would have to hold that line's values).
+    overlong: bool,
+}
+
+impl ClosedIndexer {
+    /// Takes the next bytes of the file into account.
+    pub(crate) fn feed(&mut self, mut chunk: &[u8]) {
+        if self.overlong {
+            return;
+        }
+        while let Some(i) = memchr::memchr(b'\n', chunk) {
+            if self.partial.is_empty() {
+                self.line(&chunk[..i]);
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(&chunk[..i]);
+                self.line(&line);
+                line.clear();
+                self.partial = line;
+            }
+            chunk = &chunk[i + 1..];
+        }
+        self.partial.extend_from_slice(chunk);
+        if self.partial.len() > MAX_LINE {
+            self.overlong = true;
+            self.partial = Vec::new();
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        if line.len() > MAX_LINE {
+            self.overlong = true;
+        } else if !line.is_empty() {
+            self.builder.add_line(line);
+        }
+    }
+
+    /// Writes the index for the file now at `path` (its final name and bytes: the fingerprint
+    /// is taken from it). A torn last line fed in is no record.
+    pub(crate) fn write_for(self, path: &Path) -> io::Result<()> {
+        if self.overlong {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a line is too long to index",
+            ));
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a trail file name"))?;
+        let gz = name.ends_with(".gz");
+        self.builder.write_at(path, name, gz)
+    }
+}
+
+#[cfg(feature = "gzip")]
+fn gz_reader(raw: File) -> io::Result<Box<dyn Read>> {
+    Ok(Box::new(flate2::read::MultiGzDecoder::new(
+        io::BufReader::new(raw),
+    )))
+}
+
+#[cfg(not(feature = "gzip"))]
+fn gz_reader(_raw: File) -> io::Result<Box<dyn Read>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "gzip support is not compiled in (enable the `gzip` feature)",
+    ))
+}
 
 /// The fields whose values go into the filter (what `correlate` and `query` ask for).
 const KEYS: [&str; 5] = ["correlation_id", "trace_id", "actor", "action", "outcome"];
@@ -24,17 +136,18 @@ const VERSION: u64 = 1;
 const BITS_PER_KEY: usize = 10;
 const PROBES: u32 = 7;
 
-/// Where the index of `file` lives.
-fn index_path(file: &TrailFile) -> std::path::PathBuf {
-    let mut p = file.path().as_os_str().to_owned();
+/// Where the index of the file at `path` lives (`<name>.idx`: a `.gz` has its own, since the
+/// fingerprint is of the bytes on disk).
+fn index_path(path: &Path) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
     p.push(".idx");
     p.into()
 }
 
 /// Length, modification time and a hash of the first and last 4 KiB: what ties an index to
 /// the exact file it was built from.
-fn fingerprint(file: &TrailFile) -> io::Result<(u64, i64, String)> {
-    let mut f = crate::trail::read::open_regular(file.path())?;
+fn fingerprint(path: &Path) -> io::Result<(u64, i64, String)> {
+    let mut f = crate::trail::read::open_regular(path)?;
     let meta = f.metadata()?;
     let len = meta.len();
     let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
@@ -95,7 +208,7 @@ pub(crate) struct FileIndex {
 impl FileIndex {
     /// The index of `file`, if there is one built from exactly this file and intact.
     pub(crate) fn load(file: &TrailFile) -> Option<FileIndex> {
-        let raw = std::fs::read(index_path(file)).ok()?;
+        let raw = std::fs::read(index_path(file.path())).ok()?;
         let nl = memchr::memrchr(b'\n', &raw)?;
         let (body, sum) = (&raw[..nl], &raw[nl + 1..]);
         if hex(&Sha256::digest(body)).as_bytes() != sum {
@@ -105,7 +218,7 @@ impl FileIndex {
         if v.get("v")?.as_u64()? != VERSION {
             return None;
         }
-        let (len, mtime, edges) = fingerprint(file).ok()?;
+        let (len, mtime, edges) = fingerprint(file.path()).ok()?;
         if v.get("len")?.as_u64()? != len
             || v.get("mtime_ns")?.as_i64()? != mtime
             || v.get("edges")?.as_str()? != edges
@@ -237,9 +350,12 @@ impl IndexBuilder {
     /// Writes the index next to `file` (temporary file, then rename). Failing to write it
     /// (read-only directory, ...) only means the next search scans the file again.
     pub(crate) fn write(self, file: &TrailFile) {
-        let Ok((len, mtime, edges)) = fingerprint(file) else {
-            return;
-        };
+        let _ = self.write_at(file.path(), file.name(), file.is_compressed());
+    }
+
+    /// Writes the index of the file at `path`, named `name` on disk.
+    fn write_at(self, path: &Path, name: &str, gz: bool) -> io::Result<()> {
+        let (len, mtime, edges) = fingerprint(path)?;
         let m_bytes = (self.keys.len() * BITS_PER_KEY).div_ceil(8).max(8);
         let m = m_bytes as u64 * 8;
         let mut bits = vec![0u8; m_bytes];
@@ -251,7 +367,7 @@ impl IndexBuilder {
         }
         let body = json!({
             "v": VERSION,
-            "file": file.name(),
+            "file": name,
             "len": len,
             "mtime_ns": mtime,
             "edges": edges,
@@ -266,16 +382,18 @@ impl IndexBuilder {
         let mut out = body.clone().into_bytes();
         out.push(b'\n');
         out.extend_from_slice(hex(&Sha256::digest(body.as_bytes())).as_bytes());
-        let path = index_path(file);
-        let mut tmp = path.as_os_str().to_owned();
+        let index = index_path(path);
+        let mut tmp = index.as_os_str().to_owned();
         tmp.push(format!(".tmp.{}", std::process::id()));
-        if std::fs::write(&tmp, &out).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+        let written = std::fs::write(&tmp, &out).and_then(|()| std::fs::rename(&tmp, &index));
+        if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
         // The index of the plain file this one was compressed from is of no use any more.
-        if file.is_compressed() {
-            let _ = std::fs::remove_file(file.path().with_extension("idx"));
+        if gz {
+            let _ = std::fs::remove_file(path.with_extension("idx"));
         }
+        written
     }
 }
 

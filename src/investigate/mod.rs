@@ -25,7 +25,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod index;
+pub(crate) mod index;
 mod query;
 mod report;
 mod search;

@@ -13,7 +13,7 @@ use std::fmt;
 /// |---|---|
 /// | window | unbounded (records before `since` are history: they make addresses and resource classes known, and are not counted) |
 /// | working hours | 08:00-18:00 |
-/// | time zone | UTC (a fixed offset such as `+02:00`; see [`ReportOptions::utc_offset`]) |
+/// | time zone | UTC (see [`ReportOptions::time_zone`]: a fixed offset such as `+02:00`, or with feature `tz` a named zone such as `Europe/Berlin`) |
 /// | burst | 5 denied or failed records of one actor within 60 s |
 ///
 /// ```
@@ -31,7 +31,7 @@ pub struct ReportOptions {
     until: Option<String>,
     /// Minutes after local midnight.
     hours: (u32, u32),
-    offset_secs: i32,
+    zone: Zone,
     burst: usize,
     burst_nanos: i64,
 }
@@ -67,7 +67,7 @@ impl ReportOptions {
             since: None,
             until: None,
             hours: (8 * 60, 18 * 60),
-            offset_secs: 0,
+            zone: Zone::Fixed(0),
             burst: 5,
             burst_nanos: 60_000_000_000,
         }
@@ -109,19 +109,58 @@ impl ReportOptions {
     }
 
     /// The time zone of the working hours, as a fixed offset from UTC: `UTC`, `Z`, `+02:00`,
-    /// `-0530`. Named zones (`Europe/Berlin`) are refused rather than guessed: they need the
-    /// time zone database (a dependency this crate does not take), and a fixed offset does not
-    /// follow daylight saving time, so give the offset in force during the window.
+    /// `-0530`. A fixed offset does not follow daylight saving time; [`time_zone`] takes a
+    /// named zone that does.
+    ///
+    /// [`time_zone`]: ReportOptions::time_zone
     ///
     /// # Errors
     /// Not a fixed offset.
     pub fn utc_offset(mut self, zone: &str) -> Result<Self, ReportOptionError> {
-        self.offset_secs = parse_offset(zone).ok_or_else(|| {
+        self.zone = Zone::Fixed(parse_offset(zone).ok_or_else(|| {
             bad(format!(
-                "{zone:?} is not a fixed UTC offset (UTC, Z, +02:00, -05:30); named zones are not supported, give the offset in force"
+                "{zone:?} is not a fixed UTC offset (UTC, Z, +02:00, -05:30)"
             ))
-        })?;
+        })?);
         Ok(self)
+    }
+
+    /// The time zone of the working hours: a fixed offset (as [`utc_offset`] reads it) or,
+    /// with the `tz` feature (the CLI has it), a name from the IANA time zone database
+    /// (`Europe/Berlin`, `America/New_York`), whose offset is taken at each record's time, so
+    /// working hours follow daylight saving time. The database is compiled in (chrono-tz), so
+    /// a host without `/usr/share/zoneinfo` reads the same.
+    ///
+    /// [`utc_offset`]: ReportOptions::utc_offset
+    ///
+    /// ```
+    /// # use tracing_audit::investigate::ReportOptions;
+    /// let opts = ReportOptions::new().time_zone("+01:00").unwrap();
+    /// # #[cfg(feature = "tz")]
+    /// let opts = ReportOptions::new().time_zone("Europe/Berlin").unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// Neither a fixed offset nor (with `tz`) a known zone name.
+    pub fn time_zone(mut self, zone: &str) -> Result<Self, ReportOptionError> {
+        if let Some(secs) = parse_offset(zone) {
+            self.zone = Zone::Fixed(secs);
+            return Ok(self);
+        }
+        #[cfg(feature = "tz")]
+        {
+            let named: chrono_tz::Tz = zone.trim().parse().map_err(|_| {
+                bad(format!(
+                    "{zone:?} is neither a fixed UTC offset (UTC, +02:00, -05:30) nor a time zone name (Europe/Berlin)"
+                ))
+            })?;
+            self.zone = Zone::Named(named);
+            Ok(self)
+        }
+        #[cfg(not(feature = "tz"))]
+        Err(bad(format!(
+            "{zone:?} is not a fixed UTC offset (UTC, +02:00, -05:30); named zones need the `tz` feature"
+        )))
     }
 
     /// A burst is `count` denied or failed records of one actor within `seconds`.
@@ -138,6 +177,46 @@ impl ReportOptions {
             report: Report::default(),
             known: HashMap::new(),
             denials: HashMap::new(),
+        }
+    }
+}
+
+/// The zone working hours are read in.
+#[derive(Clone, Copy, Debug)]
+enum Zone {
+    /// Seconds east of UTC.
+    Fixed(i32),
+    #[cfg(feature = "tz")]
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// Seconds east of UTC in force at `utc_secs` (Unix time).
+    fn offset_at(self, utc_secs: i64) -> i32 {
+        let _ = utc_secs; // Only named zones depend on the time.
+        match self {
+            Zone::Fixed(secs) => secs,
+            #[cfg(feature = "tz")]
+            Zone::Named(tz) => {
+                use chrono::{Offset, TimeZone};
+                chrono::DateTime::from_timestamp(utc_secs, 0)
+                    .map(|t| {
+                        tz.offset_from_utc_datetime(&t.naive_utc())
+                            .fix()
+                            .local_minus_utc()
+                    })
+                    .unwrap_or(0)
+            }
+        }
+    }
+
+    /// How the zone is named in a flag: `UTC+02:00`, or `Europe/Berlin, UTC+02:00` with the
+    /// offset in force then.
+    fn describe(self, offset: i32) -> String {
+        match self {
+            Zone::Fixed(_) => format!("UTC{}", offset_text(offset)),
+            #[cfg(feature = "tz")]
+            Zone::Named(tz) => format!("{}, UTC{}", tz.name(), offset_text(offset)),
         }
     }
 }
@@ -323,7 +402,9 @@ impl ReportBuilder {
         let id = s(v, "correlation_id").unwrap_or("").to_owned();
         let known = self.known.entry(actor.clone()).or_default();
         let nanos = parse_nanos(&ts).unwrap_or(0);
-        let local = nanos / 1_000_000_000 + i64::from(self.opts.offset_secs);
+        let utc_secs = nanos.div_euclid(1_000_000_000);
+        let offset = self.opts.zone.offset_at(utc_secs);
+        let local = utc_secs + i64::from(offset);
         let day = local.div_euclid(86_400);
         if in_window {
             self.report.records += 1;
@@ -356,14 +437,14 @@ impl ReportBuilder {
                 flag(
                     FlagKind::OutsideWorkingHours,
                     format!(
-                        "at {:02}:{:02} local (working hours {:02}:{:02}-{:02}:{:02}, UTC{})",
+                        "at {:02}:{:02} local (working hours {:02}:{:02}-{:02}:{:02}, {})",
                         minute / 60,
                         minute % 60,
                         start / 60,
                         start % 60,
                         end / 60,
                         end % 60,
-                        offset_text(self.opts.offset_secs)
+                        self.opts.zone.describe(offset)
                     ),
                     vec![id.clone()],
                     &ts,
@@ -565,15 +646,57 @@ mod tests {
     }
 
     #[test]
-    fn offsets_and_hours_are_read_and_named_zones_refused() {
+    fn offsets_and_hours_are_read() {
         assert_eq!(parse_offset("+02:00"), Some(7200));
         assert_eq!(parse_offset("-0530"), Some(-19800));
         assert_eq!(parse_offset("UTC"), Some(0));
         assert_eq!(parse_offset("Europe/Berlin"), None);
+        assert!(ReportOptions::new().utc_offset("Europe/Berlin").is_err());
+        assert!(ReportOptions::new().time_zone("Mars/Olympus_Mons").is_err());
+        assert_eq!(
+            ReportOptions::new().time_zone("Europe/Berlin").is_ok(),
+            cfg!(feature = "tz")
+        );
         assert!(ReportOptions::new().working_hours("8-18").is_err());
         assert!(ReportOptions::new().working_hours("22:00-06:00").is_ok());
         assert_eq!(resource_class("/payroll/2026-11"), "/payroll");
         assert_eq!(resource_class("s3:bucket/k"), "s3");
         assert_eq!(resource_class("session"), "session");
+    }
+
+    /// Working hours in a named zone follow daylight saving time: 07:30 UTC is 08:30 in Berlin
+    /// in winter (inside 08:00-18:00) and 09:30 in summer; 06:30 UTC is 07:30 in winter
+    /// (outside) but 08:30 in summer (inside). A fixed +01:00 gets summer wrong.
+    #[cfg(feature = "tz")]
+    #[test]
+    fn a_named_zone_follows_daylight_saving_time() {
+        let outside = |zone: &str, ts: &str| {
+            let mut r = ReportOptions::new().time_zone(zone).unwrap().start();
+            r.add(&json!({"ts": ts, "actor":"carol","action":"read","resource":"/payroll","outcome":"success","correlation_id":"c1"}));
+            let report = r.finish();
+            report
+                .flags()
+                .iter()
+                .find(|f| f.kind() == FlagKind::OutsideWorkingHours)
+                .map(|f| f.detail().to_owned())
+        };
+        let winter = "2026-01-15T06:30:00.000000000Z";
+        let summer = "2026-07-15T06:30:00.000000000Z";
+        let flag = outside("Europe/Berlin", winter).expect("07:30 in Berlin in winter");
+        assert!(
+            flag.contains("07:30 local") && flag.contains("Europe/Berlin, UTC+01:00"),
+            "{flag}"
+        );
+        assert_eq!(
+            outside("Europe/Berlin", summer),
+            None,
+            "08:30 in Berlin in summer"
+        );
+        assert!(
+            outside("+01:00", summer).is_some(),
+            "a fixed offset does not follow DST"
+        );
+        // The day changes with the zone too: 23:30 UTC on 31 Dec is 00:30 in Berlin.
+        assert!(outside("Europe/Berlin", "2026-12-31T23:30:00.000000000Z").is_some());
     }
 }

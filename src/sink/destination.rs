@@ -150,6 +150,35 @@ impl Destination {
         }
     }
 
+    /// A retention plan the chain must record before it is carried out (chained file sinks).
+    pub(crate) fn take_prune_intent(&self) -> Option<super::file::PruneIntent> {
+        match self {
+            Destination::Writer(_) => None,
+            Destination::Files(files) => files.take_prune_intent(),
+        }
+    }
+
+    /// Lets the file set's background work queued so far finish, until `until` at the latest.
+    pub(crate) fn settle_upkeep(&self, until: std::time::Instant) {
+        if let Destination::Files(files) = self {
+            files.settle_until(until);
+        }
+    }
+
+    pub(crate) fn has_prune_intent(&self) -> bool {
+        match self {
+            Destination::Writer(_) => false,
+            Destination::Files(files) => files.has_prune_intent(),
+        }
+    }
+
+    /// Carries out a retention plan whose `prune` record is durable.
+    pub(crate) fn apply_prune(&mut self, intent: &super::file::PruneIntent) {
+        if let Destination::Files(files) = self {
+            files.apply_prune(intent);
+        }
+    }
+
     /// Names the active target in error messages.
     pub(crate) fn describe(&self) -> String {
         match self {

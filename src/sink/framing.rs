@@ -57,6 +57,28 @@ pub(crate) trait Framer: Send + 'static {
         out: &mut Vec<u8>,
     ) -> Option<std::ops::Range<usize>>;
 
+    /// Retention is about to delete `files` (oldest first), which hold the records up to
+    /// `through_seq`, whose MAC is `through_mac`. Appends the chained `prune` record that says
+    /// so and returns true; the writer makes it durable before anything is deleted. A framer
+    /// that cannot record it returns false, and nothing is deleted.
+    fn prune(
+        &mut self,
+        files: &[String],
+        through_seq: u64,
+        through_mac: &[u8; 32],
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let _ = (files, through_seq, through_mac, now, out);
+        false
+    }
+
+    /// Whether this framer signs epoch seals (their seals are archived before retention
+    /// deletes the files holding them).
+    fn signs_epochs(&self) -> bool {
+        false
+    }
+
     /// When the current epoch of a signed trail ends (`None`: not signed, or no epoch started).
     /// The writer wakes up for it even when no records come, so idle epochs are sealed too.
     fn epoch_deadline(&self) -> Option<SystemTime> {

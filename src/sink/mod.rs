@@ -189,15 +189,18 @@ pub(crate) fn spawn_tuned(
         Target::Files(config) => {
             // Before the first byte is written, so a file size limit surfaces as EFBIG.
             ignore_sigxfsz();
-            let (files, recovered) = FileSet::open(&config, stream.as_str()).map_err(|err| {
-                SinkError::io(
-                    format!(
-                        "opening the {stream} sink's files in {}",
-                        config.dir().display()
-                    ),
-                    Arc::new(err),
-                )
-            })?;
+            // A chained stream records what retention deletes before it deletes it.
+            let chained = framer.as_ref().map(|f| f.signs_epochs());
+            let (files, recovered) =
+                FileSet::open_for(&config, stream.as_str(), chained).map_err(|err| {
+                    SinkError::io(
+                        format!(
+                            "opening the {stream} sink's files in {}",
+                            config.dir().display()
+                        ),
+                        Arc::new(err),
+                    )
+                })?;
             let mut files = files;
             if framer.is_some() {
                 open_sealed_successor(&mut files, recovered.last_line.as_deref()).map_err(
@@ -236,6 +239,14 @@ pub(crate) fn spawn_tuned(
     };
 
     let shared = Arc::new(Shared::new(stream, queue_capacity, wait_for_room)?);
+    if let Destination::Files(files) = &dest {
+        let writer = Arc::downgrade(&shared);
+        files.set_waker(Box::new(move || {
+            if let Some(shared) = writer.upgrade() {
+                shared.wake_writer_now();
+            }
+        }));
+    }
     let worker = Worker::new(Arc::clone(&shared), dest, framer, durability, rotates);
     let thread_shared = Arc::clone(&shared);
     let thread = thread::Builder::new()

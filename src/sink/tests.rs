@@ -1089,6 +1089,57 @@ mod files {
     }
 
     #[test]
+    fn retention_deletes_nothing_while_its_prune_record_cannot_be_made_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = crate::chain::ChainConfig::new();
+        // A trail of several files, written with every file kept.
+        let config = || {
+            FileSink::new(dir.path())
+                .rotation(Rotation::Never)
+                .max_file_size(300)
+        };
+        let (handle, guard) = start_files(Stream::Audit, config(), Some(chain.framer()));
+        for i in 0..20 {
+            handle.submit(&record(i));
+        }
+        handle.sync().unwrap();
+        drop(guard);
+        let before = files(dir.path(), "audit").len();
+        assert!(before >= 3, "{before} files");
+
+        // Restarted with a limit while every fsync fails: the plan is recorded, never confirmed.
+        let faults = Arc::new(FsyncFaults::default());
+        faults.fail.store(u64::MAX, Ordering::SeqCst);
+        let keep = crate::sink::file::Retention::keep_all().max_files(1);
+        let (handle, guard) = start_files(
+            Stream::Audit,
+            config().retention(keep).fsync_faults(Arc::clone(&faults)),
+            Some(chain.framer()),
+        );
+        wait_until("the writer tries to make the prune record durable", || {
+            faults.started.load(Ordering::SeqCst) >= 2
+        });
+        assert_eq!(files(dir.path(), "audit").len(), before);
+        let health = handle.health();
+        assert_eq!(health.pruned, 0);
+        assert!(health.last_error.unwrap_or_default().contains("fsync"));
+
+        // Once the disk recovers, the retried fsync confirms the record and the files go.
+        faults.fail.store(0, Ordering::SeqCst);
+        wait_until("retention deletes", || handle.health().pruned > 0);
+        drop(guard);
+        let after = files(dir.path(), "audit");
+        assert_eq!(after.len(), 1);
+        assert!(
+            after[0]
+                .1
+                .iter()
+                .any(|l| l.contains("\"record\":\"prune\"")),
+            "{after:?}"
+        );
+    }
+
+    #[test]
     fn debug_files_are_not_fsynced_until_sync_is_called() {
         let dir = tempfile::tempdir().unwrap();
         let (handle, guard) = start_files(Stream::Debug, FileSink::new(dir.path()), None);

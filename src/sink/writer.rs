@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::destination::Destination;
 use super::error::SinkError;
-use super::file::Durability;
+use super::file::{Durability, PruneIntent};
 use super::framing::{Framer, TornTail};
 use super::health::Counters;
 use super::queue::{Shared, WriterWait, PREALLOCATE_LIMIT};
@@ -121,6 +121,9 @@ pub(crate) struct Worker {
     /// An epoch seal was framed: once it is written and synced, the framer erases the sealed
     /// epoch's key from its state file.
     epoch_commit_pending: bool,
+    /// A retention plan whose `prune` record is framed: once it is written and synced, the
+    /// files it names are deleted.
+    prune: Option<PruneIntent>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -177,6 +180,7 @@ impl Worker {
             final_checkpoint_done: false,
             took_batch: false,
             epoch_commit_pending: false,
+            prune: None,
         }
     }
 
@@ -213,6 +217,7 @@ impl Worker {
                 if self.idle() && self.shared.is_empty() {
                     if !self.final_checkpoint_done {
                         self.final_checkpoint_done = true;
+                        self.prune_before_stopping(deadline);
                         self.frame_final_checkpoint();
                         continue;
                     }
@@ -237,6 +242,7 @@ impl Worker {
             && self.pending_rotation.is_none()
             && !self.checkpoint_due
             && !self.epoch_commit_pending
+            && self.prune.is_none()
     }
 
     /// Takes the queued records if the previous batch is done; returns the shutdown deadline.
@@ -330,6 +336,71 @@ impl Worker {
         Ok(())
     }
 
+    /// At shutdown, before the final checkpoint and seal: waits (for at most half the time
+    /// left) for retention the last rotations planned, and frames its prune record, so that a
+    /// stopped sink has applied its retention like before. The next step writes, syncs and
+    /// deletes.
+    fn prune_before_stopping(&mut self, deadline: Instant) {
+        if self.framer.is_none() || self.prune.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        self.dest
+            .settle_upkeep(now + deadline.saturating_duration_since(now) / 2);
+        self.take_prune_intent(self.dest.now());
+    }
+
+    /// Takes a retention plan and frames its prune record (`self.prune` then holds the plan).
+    fn take_prune_intent(&mut self, now: SystemTime) {
+        let (Some(intent), Some(framer)) = (self.dest.take_prune_intent(), self.framer.as_mut())
+        else {
+            return;
+        };
+        let PruneIntent {
+            files,
+            through_seq,
+            through_mac,
+            ..
+        } = &intent;
+        if framer.prune(files, *through_seq, through_mac, now, &mut self.out) {
+            self.prune = Some(intent);
+        } else {
+            self.note_error(format!(
+                "{} sink: retention kept {} files: the chain cannot record their deletion (records up to {through_seq})",
+                self.shared.stream,
+                files.len()
+            ));
+        }
+    }
+
+    /// Records a retention plan in the chain and, once that record is durable, lets the file
+    /// set delete what it names. Nothing is deleted before, so whatever the chain lost at its
+    /// head is either covered by a prune record or tampering. During shutdown only the plan
+    /// taken before the final seal is carried out (a later one would follow that seal).
+    fn prune(&mut self, now: SystemTime, shutdown: bool) -> Result<(), Failure> {
+        if self.prune.is_none() && !shutdown {
+            self.take_prune_intent(now);
+        }
+        if self.prune.is_none() {
+            return Ok(());
+        }
+        self.flush_out()?;
+        if self.unsynced {
+            self.dest.sync().map_err(failed(Step::Sync {
+                covering: self.taken_pos,
+            }))?;
+        }
+        #[cfg(feature = "_test-hooks")]
+        if std::env::var_os("TRACING_AUDIT_TEST_CRASH_BEFORE_PRUNE_DELETE").is_some() {
+            // Crash tests: die where a real crash leaves a durable prune record and every file.
+            std::process::abort();
+        }
+        if let Some(intent) = self.prune.take() {
+            self.dest.apply_prune(&intent);
+        }
+        Ok(())
+    }
+
     /// Does everything that is due. On error, calling it again resumes where it stopped.
     fn step(&mut self, shutdown: bool) -> Result<(), Failure> {
         let now = self.dest.now();
@@ -337,6 +408,7 @@ impl Worker {
         self.flush_out()?;
         self.finish_rotation()?;
         self.seal_epoch(now)?;
+        self.prune(now, shutdown)?;
         let batch = std::mem::take(&mut self.batch);
         let framed = self.frame_lines(&batch, now);
         self.batch = batch;
@@ -727,8 +799,12 @@ impl Worker {
         let shutdown = shutdown.or(st.shutdown);
         let failing = self.retry_at.is_some();
         let sync_wanted = st.sync_wanted > st.durable;
-        // The fsync thread stores its outcome before it wakes the writer under this lock.
+        // The fsync thread stores its outcome before it wakes the writer under this lock; so
+        // does the background thread its retention plans.
         if self.syncer.as_ref().is_some_and(Syncer::has_done) {
+            return;
+        }
+        if !failing && shutdown.is_none() && self.dest.has_prune_intent() {
             return;
         }
         let in_flight = self.syncer.as_ref().is_some_and(Syncer::in_flight);

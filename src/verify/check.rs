@@ -31,6 +31,7 @@ pub(super) enum Control {
     },
     Prune {
         through_seq: Option<u64>,
+        through_mac: Option<String>,
     },
     Other,
 }
@@ -121,6 +122,9 @@ pub(crate) struct Checker<'k> {
     unkeyed_with_key: u64,
     unknown_kids: Vec<(String, u64)>,
     begins_at: Option<u64>,
+    /// Where the present trail begins when its head is gone: the entry and the `prev` it names
+    /// (`None` for a chain start), judged against retention's prune records at the end.
+    head_loss: Option<(usize, Option<[u8; 32]>)>,
     /// Files whose predecessor is known to be missing (the gap is reported once, as a file).
     after_missing_file: Vec<bool>,
     /// Each file's entries (they are added file by file).
@@ -145,6 +149,7 @@ impl<'k> Checker<'k> {
             unkeyed_with_key: 0,
             unknown_kids: Vec::new(),
             begins_at: None,
+            head_loss: None,
             after_missing_file: Vec::new(),
             file_entries: Vec::new(),
             last_ts: None,
@@ -381,6 +386,7 @@ impl<'k> Checker<'k> {
             }
         }
         self.walk(&by_seq);
+        self.judge_head_loss();
         self.check_seals();
         self.check_checkpoints(checkpoints, &by_seq);
         if self.unkeyed_with_key > 1 {
@@ -485,6 +491,7 @@ pub(super) fn parse_control(kind: &[u8], line: &[u8]) -> Control {
         b"checkpoint" => Control::Checkpoint { ts: s("ts") },
         b"prune" => Control::Prune {
             through_seq: n("through_seq"),
+            through_mac: s("through_mac"),
         },
         b"seal" => Control::Seal {
             file: s("file").unwrap_or_default(),
@@ -608,6 +615,10 @@ impl Checker<'_> {
                         continue;
                     }
                 }
+                if i == 0 && seq > 0 {
+                    // A chain start at a later seq is still the end of a longer trail.
+                    self.head_loss = Some((i, None));
+                }
                 last_seq = Some(seq);
                 last_mac = Some(e.mac);
                 prev_damaged = false;
@@ -714,11 +725,7 @@ impl Checker<'_> {
                             "record appears before its predecessor".to_owned(),
                         );
                     } else if e.prev_field_ok && e.line == 1 {
-                        self.begins_at = Some(seq);
-                        self.warn(
-                            at,
-                            format!("trail begins at sequence {seq}: older files were pruned"),
-                        );
+                        self.head_loss = Some((i, e.prev_field));
                     } else {
                         self.problem(
                             ProblemKind::Deleted,
@@ -793,6 +800,19 @@ impl Checker<'_> {
             .then_some(SegmentStart::AfterSeal)
     }
 
+    /// The file present under `name`, or else the one whose authentic seal says it was written
+    /// as `name` (renamed or moved): such a file is out of place, not missing.
+    fn present_as(&self, name: &str) -> Option<usize> {
+        self.files.iter().position(|x| x.base == name).or_else(|| {
+            (0..self.files.len()).find(|&g| {
+                self.file_entries[g].clone().last().is_some_and(|i| {
+                    self.entries[i].authentic
+                        && matches!(self.entries[i].control.as_deref(), Some(Control::Seal { file, .. }) if file == name)
+                })
+            })
+        })
+    }
+
     /// Seals that name a next file which is not present, while later files are.
     fn mark_missing_files(&mut self) {
         for f in 0..self.files.len().saturating_sub(1) {
@@ -800,7 +820,7 @@ impl Checker<'_> {
                 continue;
             };
             if let Some(Control::Seal { next, .. }) = self.entries[last].control.as_deref() {
-                if *next != self.files[f + 1].base && !self.files.iter().any(|x| x.base == *next) {
+                if *next != self.files[f + 1].base && self.present_as(next).is_none() {
                     self.after_missing_file[f + 1] = true;
                 }
             }
@@ -905,17 +925,31 @@ impl Checker<'_> {
                                 format!("file {next} named by this seal is missing (next present file: {})", self.files[f + 1].name),
                             );
                         } else {
+                            let present = match self.present_as(&next) {
+                                Some(g) if self.files[g].base != next => {
+                                    format!(" ({next} is present as {})", self.files[g].name)
+                                }
+                                _ => String::new(),
+                            };
                             self.problem(
                                 ProblemKind::BrokenSeal,
                                 at,
                                 seq,
                                 format!(
-                                    "seal names the next file {next}, but {} follows",
+                                    "seal names the next file {next}, but {} follows{present}",
                                     self.files[f + 1].name
                                 ),
                             );
                         }
                     }
+                } else if let Some(g) = self.present_as(&next) {
+                    let name = &self.files[g].name;
+                    self.problem(
+                        ProblemKind::BrokenSeal,
+                        at,
+                        seq,
+                        format!("the last file in order is sealed, and its successor {next} is present ({name}) but earlier: the files are out of order"),
+                    );
                 } else {
                     self.problem(
                         ProblemKind::Truncated,
@@ -1109,13 +1143,79 @@ impl Checker<'_> {
 
     /// The highest `through_seq` of an authentic prune record of retention.
     fn pruned_through(&self) -> Option<u64> {
+        self.prune_records().map(|(_, s, _)| s).max()
+    }
+
+    /// Authentic prune records: (entry, `through_seq`, `through_mac`).
+    fn prune_records(&self) -> impl Iterator<Item = (usize, u64, Option<&str>)> + '_ {
         self.entries
             .iter()
-            .filter(|e| e.authentic)
-            .filter_map(|e| match e.control.as_deref() {
-                Some(Control::Prune { through_seq }) => *through_seq,
+            .enumerate()
+            .filter(|(_, e)| e.authentic)
+            .filter_map(|(i, e)| match e.control.as_deref() {
+                Some(Control::Prune {
+                    through_seq: Some(s),
+                    through_mac,
+                }) => Some((i, *s, through_mac.as_deref())),
                 _ => None,
             })
-            .max()
+    }
+
+    /// A trail whose first present record is not its first: retention may delete the oldest
+    /// files, but it says so first, in a chained prune record naming the last deleted seq and
+    /// the chain value there. Any other loss of the head is tampering.
+    fn judge_head_loss(&mut self) {
+        let Some((i, prev)) = self.head_loss else {
+            return;
+        };
+        let seq = self.entries[i].seq.unwrap_or(0);
+        let at = self.at(i);
+        let lost = seq - 1;
+        let covering: Vec<(u64, Option<String>)> = self
+            .prune_records()
+            .filter(|&(_, s, _)| s >= lost)
+            .map(|(_, s, m)| (s, m.map(str::to_owned)))
+            .collect();
+        let exact = covering.iter().find(|(s, _)| *s == lost);
+        let widest = covering.iter().map(|(s, _)| *s).max();
+        let prev_hex = prev.map(|p| hex(&p));
+        let replaced = prev_hex.is_some()
+            && exact.is_some_and(|(_, mac)| mac.as_deref() != prev_hex.as_deref());
+        match (replaced, widest, self.pruned_through()) {
+            (true, _, _) => {
+                self.problem(
+                    ProblemKind::Spliced,
+                    at,
+                    Some(seq),
+                    format!(
+                        "the trail begins at seq {seq}, but the record before it is not the one retention's prune record names (through_mac differs): the head was replaced"
+                    ),
+                );
+            }
+            (_, Some(_), _) => {
+                self.begins_at = Some(seq);
+                self.warn(
+                    at,
+                    format!("trail begins at sequence {seq}: older files were pruned by retention (a prune record covers records up to {lost})"),
+                );
+            }
+            (_, None, Some(through)) => self.problem(
+                ProblemKind::Deleted,
+                at,
+                Some(seq),
+                format!(
+                    "records {}..={lost} are missing from the head of the trail: retention's prune records cover only records up to {through}",
+                    through + 1
+                ),
+            ),
+            (_, None, None) => self.problem(
+                ProblemKind::Deleted,
+                at,
+                Some(seq),
+                format!(
+                    "records 0..={lost} are missing from the head of the trail and no prune record of retention covers the loss"
+                ),
+            ),
+        }
     }
 }

@@ -329,10 +329,10 @@ impl<'a> Verifier<'a> {
                 checkpoints: &checkpoints,
                 threads,
                 #[cfg(feature = "signed-seals")]
-                seal_walk: self
-                    .public_key
-                    .as_ref()
-                    .map(|pk| seals::SealWalk::new(pk, &self.keys)),
+                seal_walk: self.public_key.as_ref().map(|pk| {
+                    seals::SealWalk::new(pk, &self.keys)
+                        .archive(seals::seal_archive::path(&dir, &prefix))
+                }),
                 #[cfg(feature = "signed-seals")]
                 now,
                 #[cfg(feature = "signed-seals")]
@@ -353,10 +353,9 @@ impl<'a> Verifier<'a> {
         }
         let mut checker = check::Checker::new(&self.keys);
         #[cfg(feature = "signed-seals")]
-        let mut seal_walk = self
-            .public_key
-            .as_ref()
-            .map(|pk| seals::SealWalk::new(pk, &self.keys));
+        let mut seal_walk = self.public_key.as_ref().map(|pk| {
+            seals::SealWalk::new(pk, &self.keys).archive(seals::seal_archive::path(&dir, &prefix))
+        });
         let total = listing.files.len();
         let bytes_total = listing.files.iter().map(|f| f.len).sum();
         let mut bytes_done = 0;

@@ -8,7 +8,12 @@
 use super::report::{Problem, ProblemKind, SealSummary};
 use super::Keys;
 use crate::chain::{self, Alg, ChainKey, PublicKey, SigCheck, GENESIS_PREV};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
+
+// A child module (its own file beside this one) so that it can resume the walk's state.
+#[path = "seal_archive.rs"]
+pub(super) mod seal_archive;
 
 /// The walk's state, fed file by file.
 pub(crate) struct SealWalk<'k> {
@@ -24,6 +29,9 @@ pub(crate) struct SealWalk<'k> {
     first_seq: Option<u64>,
     summary: SealSummary,
     problems: Vec<Problem>,
+    /// The seals archive of a pruned trail (`<prefix>.seals.jsonl`), read when the first
+    /// present record is of an epoch after 0.
+    archive: Option<PathBuf>,
 }
 
 fn ts_of(line: &[u8]) -> Option<String> {
@@ -42,7 +50,14 @@ impl<'k> SealWalk<'k> {
             first_seq: None,
             summary: SealSummary::default(),
             problems: Vec::new(),
+            archive: None,
         }
+    }
+
+    /// Where the seals of pruned files were archived (see [`seal_archive`]).
+    pub(crate) fn archive(mut self, path: PathBuf) -> Self {
+        self.archive = Some(path);
+        self
     }
 
     fn stop(&mut self, kind: ProblemKind, file: &str, line: u64, seq: Option<u64>, detail: String) {
@@ -148,14 +163,8 @@ impl<'k> SealWalk<'k> {
         let genesis = kind == Some(b"genesis".as_slice());
         match self.last {
             None => {
-                if !genesis || tr.seq != 0 {
-                    self.stop(
-                        ProblemKind::Deleted,
-                        file,
-                        n,
-                        seq,
-                        "the trail does not begin with its genesis record: its head is missing, so its keys cannot be followed from pk0".to_owned(),
-                    );
+                // A pruned head: resume from the seals archive.
+                if (!genesis || tr.seq != 0) && !self.resume_pruned(file, n, &tr, epoch) {
                     return;
                 }
             }

@@ -140,7 +140,8 @@ struct FileDigest {
     checkpoint_after_side: Option<SystemTime>,
     /// MACs of the records at the seqs checkpoint files name.
     macs_wanted: Vec<(u64, [u8; 32])>,
-    pruned_through: Option<u64>,
+    /// Retention's prune records: (`through_seq`, `through_mac`); one per retention run.
+    prunes: Vec<(u64, Option<String>)>,
     /// Warnings for `torn_tail` repair records: (line, message).
     repairs: Vec<(u64, String)>,
     #[cfg(feature = "signed-seals")]
@@ -155,6 +156,7 @@ impl FileDigest {
         #[allow(unused_mut)]
         let mut n = std::mem::size_of::<Self>()
             + self.macs_wanted.capacity() * 40
+            + self.prunes.capacity() * 120
             + self
                 .repairs
                 .iter()
@@ -302,9 +304,10 @@ impl<'a> FileCheck<'a> {
                     }
                 }
             }
-            Some(Control::Prune { through_seq }) => {
-                self.d.pruned_through = self.d.pruned_through.max(through_seq);
-            }
+            Some(Control::Prune {
+                through_seq: Some(through),
+                through_mac,
+            }) => self.d.prunes.push((through, through_mac)),
             Some(Control::Repair {
                 repair,
                 file,
@@ -495,7 +498,10 @@ struct Join<'a> {
     last_ts: Option<String>,
     checkpoints: u64,
     checkpoint_after_side: Option<SystemTime>,
-    pruned_through: Option<u64>,
+    prunes: Vec<(u64, Option<String>)>,
+    /// The trail's head is gone: its first record's seq and the `prev` it names (`None` for a
+    /// chain start at a later seq).
+    head_loss: Option<(u64, Option<[u8; 32]>)>,
     #[cfg(feature = "signed-seals")]
     seal_walk: Option<SealWalk<'a>>,
 }
@@ -521,6 +527,9 @@ impl<'a> Join<'a> {
                 if self.last_seq.is_some_and(|s| first <= s) {
                     return Err(Irregular);
                 }
+                if k == 0 && first > 0 {
+                    self.head_loss = Some((first, None));
+                }
                 if k > 0 {
                     let w = self.warning(k, 1, format!(
                         "a new chain segment starts at seq {first}, at the start of a file the previous file's seal names"
@@ -528,13 +537,7 @@ impl<'a> Join<'a> {
                     self.walk_warnings.push(w);
                 }
             } else if k == 0 {
-                self.begins_at = Some(first);
-                let w = self.warning(
-                    k,
-                    1,
-                    format!("trail begins at sequence {first}: older files were pruned"),
-                );
-                self.walk_warnings.push(w);
+                self.head_loss = Some((first, d.first_prev));
             } else if d.first_prev != self.last_mac
                 || self.last_seq.and_then(|s| s.checked_add(1)) != Some(first)
             {
@@ -574,7 +577,7 @@ impl<'a> Join<'a> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        self.pruned_through = self.pruned_through.max(d.pruned_through);
+        self.prunes.extend(d.prunes);
         self.macs_wanted.extend(d.macs_wanted);
         self.summaries.push(FileSummary {
             name: self.files[k].name.clone(),
@@ -598,6 +601,32 @@ impl<'a> Join<'a> {
             }
         }
         Ok(())
+    }
+
+    fn pruned_through(&self) -> Option<u64> {
+        self.prunes.iter().map(|p| p.0).max()
+    }
+
+    /// The reference's judgement of a lost head, where it is not a finding: a prune record of
+    /// retention covers it and names the chain value the present head continues from.
+    fn head_loss(&mut self) -> Result<Option<Warning>, Irregular> {
+        let Some((seq, prev)) = self.head_loss else {
+            return Ok(None);
+        };
+        let lost = seq.checked_sub(1).ok_or(Irregular)?;
+        let exact = self.prunes.iter().find(|p| p.0 == lost);
+        let prev_hex = prev.map(|p| check::hex(&p));
+        let replaced =
+            prev_hex.is_some() && exact.is_some_and(|p| p.1.as_deref() != prev_hex.as_deref());
+        if replaced || !self.prunes.iter().any(|p| p.0 >= lost) {
+            return Err(Irregular);
+        }
+        self.begins_at = Some(seq);
+        Ok(Some(self.warning(
+            0,
+            1,
+            format!("trail begins at sequence {seq}: older files were pruned by retention (a prune record covers records up to {lost})"),
+        )))
     }
 
     fn present(&self, seq: u64) -> bool {
@@ -640,7 +669,7 @@ impl<'a> Join<'a> {
                     }
                 } else if self.min_seq.is_some_and(|m| tr.seq < m)
                     && self.begins_at.is_some()
-                    && self.pruned_through.is_some_and(|p| p >= tr.seq)
+                    && self.pruned_through().is_some_and(|p| p >= tr.seq)
                 {
                     warnings.push(Warning {
                         file: Some(cf.name.clone()),
@@ -701,7 +730,8 @@ pub(crate) fn verify(
         last_ts: None,
         checkpoints: 0,
         checkpoint_after_side: None,
-        pruned_through: None,
+        prunes: Vec::new(),
+        head_loss: None,
         #[cfg(feature = "signed-seals")]
         seal_walk: plan.seal_walk,
     };
@@ -779,11 +809,16 @@ pub(crate) fn verify(
     if !regular {
         return Outcome::Irregular { bytes_read };
     }
+    // In the reference's order: the head is judged before checkpoints are looked up.
+    let Ok(head_warning) = join.head_loss() else {
+        return Outcome::Irregular { bytes_read };
+    };
     let Ok(checkpoint_warnings) = join.checkpoints(plan.checkpoints) else {
         return Outcome::Irregular { bytes_read };
     };
     let mut warnings: Vec<Warning> = join.torn_warning.take().into_iter().collect();
     warnings.append(&mut join.walk_warnings);
+    warnings.extend(head_warning);
     warnings.append(&mut join.repair_warnings);
     warnings.extend(checkpoint_warnings);
     if !join.keyed && join.records > 0 {

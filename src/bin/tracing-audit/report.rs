@@ -1,4 +1,4 @@
-//! `tracing-audit report DIR [--since T] [--until T] [--working-hours HH:MM-HH:MM] [--tz OFFSET] [--json]`.
+//! `tracing-audit report DIR [--since T] [--until T] [--working-hours HH:MM-HH:MM] [--tz ZONE] [--json]`.
 
 use super::records::{open_trail, parse_time, warn_problems};
 use super::{out_line, CliError, EXIT_PARTIAL};
@@ -21,9 +21,9 @@ pub(super) struct ReportArgs {
     /// Working hours in the --tz zone; access outside them is flagged.
     #[arg(long, value_name = "HH:MM-HH:MM", default_value = "08:00-18:00")]
     working_hours: String,
-    /// The working hours' zone as a fixed UTC offset (UTC, +02:00, -05:30). Named zones are
-    /// refused: give the offset in force during the window (daylight saving is not followed).
-    #[arg(long, value_name = "OFFSET", default_value = "UTC")]
+    /// The working hours' zone: a name from the time zone database (Europe/Berlin), whose
+    /// offset follows daylight saving time, or a fixed UTC offset (UTC, +02:00, -05:30).
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
     tz: String,
     /// A burst: this many denied or failed records of one actor within --burst-secs.
     #[arg(long, default_value_t = 5, value_name = "N")]
@@ -42,7 +42,7 @@ pub(super) struct ReportArgs {
 pub(super) fn run(args: ReportArgs) -> Result<u8, CliError> {
     let mut opts = ReportOptions::new()
         .working_hours(&args.working_hours)?
-        .utc_offset(&args.tz)?
+        .time_zone(&args.tz)?
         .burst(args.burst, args.burst_secs);
     if let Some(s) = &args.since {
         opts = opts.since(s)?;

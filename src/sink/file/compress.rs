@@ -1,15 +1,19 @@
-//! The background thread that gzips closed files and prunes expired ones.
+//! The background thread that indexes and gzips closed files and prunes expired ones.
 //!
-//! Both run on one thread, off the writer's path, so that a file is never deleted while it is
-//! being compressed (which would resurrect it as a `.gz`).
+//! All of it runs on one thread, off the writer's path, in the order queued. For a chained
+//! stream this thread only plans retention; the writer thread deletes, after the chain records
+//! it. A file is still never deleted while it is being compressed (which would resurrect it as a
+//! `.gz`): a plan only names files closed before it was made, and their `Close` jobs, queued
+//! at the rotation that closed them, ran on this thread before the plan.
 
 use super::config::Retention;
-use super::retention;
+use super::retention::{self, PruneIntent};
+use crate::investigate::index::ClosedIndexer;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
@@ -19,12 +23,12 @@ const MAX_PENDING_ERRORS: usize = 64;
 /// Work for the background thread, done in the order queued.
 #[derive(Debug)]
 pub(super) enum Job {
-    /// Gzip this closed `.jsonl` file (a name in the directory).
-    Compress(String),
+    /// This `.jsonl` file was closed (a name in the directory): gzip it if configured, and write
+    /// the index of its final form.
+    Close(String),
     /// Apply retention as of this time.
     Prune(SystemTime),
     /// Answer once every job queued before is done.
-    #[cfg(test)]
     Settle(mpsc::Sender<()>),
 }
 
@@ -38,6 +42,19 @@ pub(super) struct Shared {
     pub(super) errors_dropped: AtomicU64,
     /// Prune jobs queued and not yet started; only the last of a run of them does the work.
     prunes_queued: AtomicU64,
+    /// Chained streams: the newest retention plan the writer has not taken yet.
+    intent: Mutex<Option<PruneIntent>>,
+    /// Wakes the writer thread when a plan is ready (set once the writer exists).
+    waker: OnceLock<Waker>,
+}
+
+/// Wakes the stream's writer thread.
+struct Waker(Box<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
 }
 
 impl Shared {
@@ -48,6 +65,35 @@ impl Shared {
         } else {
             self.errors_dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Hands a retention plan to the writer (replacing one it has not taken: the newer plan
+    /// covers at least as much) and wakes it.
+    fn offer(&self, intent: PruneIntent) {
+        *self.intent.lock().unwrap_or_else(PoisonError::into_inner) = Some(intent);
+        if let Some(wake) = self.waker.get() {
+            (wake.0)();
+        }
+    }
+
+    /// Writer side: the plan waiting to be recorded and carried out, if any.
+    pub(super) fn take_intent(&self) -> Option<PruneIntent> {
+        self.intent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Writer side: whether a plan waits (checked before the writer goes to sleep).
+    pub(super) fn has_intent(&self) -> bool {
+        self.intent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    pub(super) fn set_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.waker.set(Waker(wake));
     }
 
     pub(super) fn set_active(&self, name: &str) {
@@ -65,6 +111,11 @@ pub(super) struct Settings {
     pub(super) file_mode: u32,
     pub(super) dir_mode: u32,
     pub(super) compress: bool,
+    /// The stream is chained: retention is planned here and carried out by the writer after it
+    /// recorded a `prune` record.
+    pub(super) chained: bool,
+    /// Epoch seals of pruned files are archived (a signed trail).
+    pub(super) keep_seals: bool,
 }
 
 /// The background thread; dropping it finishes every queued job first.
@@ -128,10 +179,31 @@ impl Drop for Background {
 /// Does one job, reporting failures through `shared`.
 pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
     match job {
-        Job::Compress(name) => {
+        Job::Close(name) => {
+            let dir = &settings.dir;
+            // Indexed in its final form, so `query` and `correlate` never pay the first read of
+            // a closed file; compressing reads it anyway, and indexes it on the way. Failing
+            // only costs them speed; a file pruned meanwhile is no error.
+            let mut indexer = ClosedIndexer::default();
+            let mut compressed = false;
             if settings.compress {
-                if let Err(e) = gzip::compress(settings, &name) {
-                    shared.push_error(e);
+                match gzip::compress(settings, &name, &mut indexer) {
+                    Ok(done) => compressed = done,
+                    Err(e) => shared.push_error(e),
+                }
+            }
+            let gz = dir.join(format!("{name}.gz"));
+            let indexed = if compressed {
+                indexer.write_for(&gz).map(|()| gz)
+            } else {
+                // Whichever form is there (a compression that failed leaves the plain one).
+                let plain = dir.join(&name);
+                let path = if plain.exists() { plain } else { gz };
+                crate::investigate::index::build_for_closed(&path).map(|()| path)
+            };
+            if let Err(e) = indexed {
+                if e.kind() != io::ErrorKind::NotFound {
+                    shared.push_error(super::open::context("cannot index", &dir.join(&name), e));
                 }
             }
         }
@@ -141,6 +213,21 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
+            if settings.chained {
+                match retention::plan_chained(
+                    &settings.dir,
+                    &settings.prefix,
+                    &settings.retention,
+                    &active,
+                    now,
+                    settings.keep_seals,
+                ) {
+                    Ok(Some(intent)) => shared.offer(intent),
+                    Ok(None) => {}
+                    Err(e) => shared.push_error(e),
+                }
+                return;
+            }
             let done = retention::prune(
                 &settings.dir,
                 &settings.prefix,
@@ -153,7 +240,6 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
                 shared.push_error(e);
             }
         }
-        #[cfg(test)]
         Job::Settle(done) => {
             let _ = done.send(());
         }
@@ -163,33 +249,45 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
 #[cfg(feature = "gzip")]
 pub(super) mod gzip {
     use super::super::open::{context, create_new, open_read, remove_if_exists, sync_dir};
-    use super::Settings;
+    use super::{ClosedIndexer, Settings};
     use flate2::write::GzEncoder;
     use flate2::Compression;
     use std::fs::{self, File};
-    use std::io;
+    use std::io::{self, Read, Write};
     use std::path::Path;
 
     /// Compresses `dir/name` to `name.gz` crash-safely: write `name.gz.tmp`, fsync, rename,
-    /// fsync the directory, and only then remove the original.
-    pub(in super::super) fn compress(settings: &Settings, name: &str) -> io::Result<()> {
+    /// fsync the directory, and only then remove the original. Every byte read is also fed to
+    /// `index`. `Ok(false)`: there was nothing to compress (gone, or not a regular file).
+    pub(in super::super) fn compress(
+        settings: &Settings,
+        name: &str,
+        index: &mut ClosedIndexer,
+    ) -> io::Result<bool> {
         let dir = &settings.dir;
         let src_path = dir.join(name);
         let mut src = match open_read(&src_path) {
             Ok(f) => f,
             // Pruned or compressed meanwhile: nothing to do.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
         };
         let meta = src
             .metadata()
             .map_err(|e| context("cannot inspect", &src_path, e))?;
         if !meta.is_file() {
-            return Ok(());
+            return Ok(false);
         }
         let tmp_path = dir.join(format!("{name}.gz.tmp"));
         remove_if_exists(&tmp_path)?;
-        if let Err(e) = write_gz(&mut src, &meta, &src_path, &tmp_path, settings.file_mode) {
+        if let Err(e) = write_gz(
+            &mut src,
+            &meta,
+            &src_path,
+            &tmp_path,
+            settings.file_mode,
+            index,
+        ) {
             // Do not leave a half-written copy taking space (a full disk is a likely cause).
             let _ = remove_if_exists(&tmp_path);
             return Err(e);
@@ -198,7 +296,8 @@ pub(super) mod gzip {
         fs::rename(&tmp_path, &gz_path).map_err(|e| context("cannot rename onto", &gz_path, e))?;
         sync_dir(dir)?;
         remove_if_exists(&src_path)?;
-        sync_dir(dir)
+        sync_dir(dir)?;
+        Ok(true)
     }
 
     /// Writes the gzipped copy of `src` to `tmp_path`, with the original's modification time
@@ -209,10 +308,23 @@ pub(super) mod gzip {
         src_path: &Path,
         tmp_path: &Path,
         mode: u32,
+        index: &mut ClosedIndexer,
     ) -> io::Result<()> {
         let tmp = create_new(tmp_path, mode)?;
         let mut encoder = GzEncoder::new(tmp, Compression::default());
-        io::copy(src, &mut encoder).map_err(|e| context("cannot compress", src_path, e))?;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(context("cannot compress", src_path, e)),
+            };
+            encoder
+                .write_all(&buf[..n])
+                .map_err(|e| context("cannot compress", src_path, e))?;
+            index.feed(&buf[..n]);
+        }
         let tmp = encoder
             .finish()
             .map_err(|e| context("cannot write", tmp_path, e))?;
@@ -227,10 +339,14 @@ pub(super) mod gzip {
 
 #[cfg(not(feature = "gzip"))]
 mod gzip {
-    use super::Settings;
+    use super::{ClosedIndexer, Settings};
     use std::io;
 
-    pub(in super::super) fn compress(_: &Settings, _: &str) -> io::Result<()> {
+    pub(in super::super) fn compress(
+        _: &Settings,
+        _: &str,
+        _: &mut ClosedIndexer,
+    ) -> io::Result<bool> {
         // `FileSet::open` refuses `compress(true)` without the feature, so this is never asked.
         Err(io::Error::new(
             io::ErrorKind::Unsupported,

@@ -49,7 +49,14 @@ pub enum Rotation {
 ///
 /// Retention only ever deletes closed files whose names match this sink's pattern exactly
 /// (`<prefix>.<stamp>.<NNNN>.jsonl` or `.jsonl.gz`), never the active file, never a symlink,
-/// never another sink's files sharing the directory.
+/// never another sink's files sharing the directory, and deletes a file's search index
+/// (`<name>.idx`) with it.
+///
+/// On a chained (audit) stream retention can be proven: it only deletes a run of the oldest
+/// files, after the writer has written and fsynced a chained `prune` record naming them and the
+/// last record in them (`through_seq`, `through_mac`); a signed trail's epoch seals in them are
+/// first appended to `<prefix>.seals.jsonl`, which must be kept with the trail. While the writer
+/// cannot do that (stopped, failing), nothing is deleted.
 ///
 /// | setting             | default            |
 /// |---------------------|--------------------|

@@ -16,7 +16,12 @@
 //!   a new one started; `.<prefix>.lock` keeps a second writer off the same trail;
 //! - retention and compression only touch this prefix's exact names, never the active file;
 //!   compression writes `.gz.tmp`, fsyncs, renames, fsyncs the directory, and only then removes
-//!   the original, and the next start finishes whatever a crash interrupted.
+//!   the original, and the next start finishes whatever a crash interrupted;
+//! - a closed file gets its search index (`<name>.idx`, for its final form) on the background
+//!   thread, and retention deletes it with the file;
+//! - on a chained trail retention deletes nothing the chain has not recorded first: a `prune`
+//!   record naming the files and the last record in them is written and fsynced (and, on a
+//!   signed trail, their epoch seals appended to `<prefix>.seals.jsonl`) before any deletion.
 
 mod compress;
 mod config;
@@ -33,6 +38,7 @@ pub use config::Clock;
 #[cfg(not(feature = "_test-hooks"))]
 pub(crate) use config::Clock;
 pub use config::{Durability, FileSink, Retention, Rotation};
+pub(crate) use retention::PruneIntent;
 
 use crate::sink::TornTail;
 use compress::{Background, Job, Settings, Shared};
@@ -178,9 +184,22 @@ impl FileSet {
     ///
     /// If the continued file's period ended while the process was down, `needs_rotation` is
     /// true at once, so the boundary is not skipped.
+    #[cfg(test)]
     pub(crate) fn open(
         config: &FileSink,
         default_prefix: &str,
+    ) -> io::Result<(FileSet, Recovered)> {
+        FileSet::open_for(config, default_prefix, None)
+    }
+
+    /// [`open`](Self::open) for a stream whose writer records retention in a chain before it
+    /// deletes anything (`chained: Some(keep_seals)`; `keep_seals` for a signed trail, whose
+    /// pruned epoch seals are archived). Retention plans are then handed to the writer
+    /// ([`take_prune_intent`](Self::take_prune_intent)), never carried out in the background.
+    pub(crate) fn open_for(
+        config: &FileSink,
+        default_prefix: &str,
+        chained: Option<bool>,
     ) -> io::Result<(FileSet, Recovered)> {
         let prefix = config
             .prefix
@@ -197,6 +216,8 @@ impl FileSet {
             file_mode: config.file_mode,
             dir_mode: config.dir_mode,
             compress: config.compress,
+            chained: chained.is_some(),
+            keep_seals: chained.unwrap_or(false),
         };
         let clock = config.clock_or_system();
         let now = clock.now();
@@ -246,11 +267,8 @@ impl FileSet {
 
         let shared = Arc::new(Shared::default());
         shared.set_active(&active.name);
-        let background = if settings.compress || !settings.retention.keeps_everything() {
-            Some(Background::spawn(settings.clone(), Arc::clone(&shared))?)
-        } else {
-            None
-        };
+        // Always: closed files are indexed there.
+        let background = Some(Background::spawn(settings.clone(), Arc::clone(&shared))?);
         let checked_second = period::unix_secs(now);
         let set = FileSet {
             settings,
@@ -269,14 +287,33 @@ impl FileSet {
             #[cfg(test)]
             fsync_faults: config.fsync_faults.clone(),
         };
-        // Closed files a crash left uncompressed are compressed now.
-        let closed: Vec<String> = files
+        // Closed files a crash left uncompressed are finished now, and the newest closed one
+        // indexed if a crash came between its rotation and its index. Older files without an
+        // index (a trail written before indexes) are left to the first search: indexing a
+        // whole trail here would hold retention up behind it.
+        let mut closed: Vec<&DataName> = files
             .iter()
-            .filter(|n| n.form == Form::Plain && n.cmp_age(&set.active.parsed).is_lt())
-            .map(|n| n.plain(&set.settings.prefix))
+            .filter(|n| n.form != Form::GzTmp && n.cmp_age(&set.active.parsed).is_lt())
             .collect();
-        for name in closed {
-            set.maintain(Job::Compress(name));
+        closed.sort_by(|a, b| a.cmp_age(b));
+        let newest = closed.last().map(|n| n.plain(&set.settings.prefix));
+        let mut jobs: Vec<String> = Vec::new();
+        for n in closed {
+            let plain = n.plain(&set.settings.prefix);
+            let uncompressed = n.form == Form::Plain && set.settings.compress;
+            let unindexed = newest.as_deref() == Some(plain.as_str()) && {
+                let on_disk = match n.form {
+                    Form::Gz => format!("{plain}.gz"),
+                    _ => plain.clone(),
+                };
+                fs::symlink_metadata(dir_join(&set.settings.dir, &on_disk, ".idx")).is_err()
+            };
+            if (uncompressed || unindexed) && !jobs.contains(&plain) {
+                jobs.push(plain);
+            }
+        }
+        for name in jobs {
+            set.maintain(Job::Close(name));
         }
         set.maintain(Job::Prune(now));
         Ok((set, recovered))
@@ -328,9 +365,72 @@ impl FileSet {
         drop(closed.file);
         self.rotations += 1;
         self.after_switch(now);
-        self.maintain(Job::Compress(closed.name));
+        self.maintain(Job::Close(closed.name));
         self.maintain(Job::Prune(now));
         Ok(())
+    }
+
+    /// Lets the background thread wake the writer when a retention plan is ready.
+    pub(crate) fn set_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        self.shared.set_waker(wake);
+    }
+
+    /// A retention plan waiting to be recorded in the chain and carried out (chained streams).
+    pub(crate) fn take_prune_intent(&self) -> Option<PruneIntent> {
+        self.shared.take_intent()
+    }
+
+    /// Waits until the background thread has done everything queued so far, or `until`;
+    /// whether it got there. At shutdown, so that retention planned by the last rotations is
+    /// recorded and carried out before the final seal (as it was before the writer stops).
+    pub(crate) fn settle_until(&self, until: std::time::Instant) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.maintain(Job::Settle(tx));
+        let wait = until.saturating_duration_since(std::time::Instant::now());
+        rx.recv_timeout(wait).is_ok()
+    }
+
+    /// Whether a retention plan waits for the writer.
+    pub(crate) fn has_prune_intent(&self) -> bool {
+        self.shared.has_intent()
+    }
+
+    /// Carries out a retention plan whose `prune` record is written and fsynced: archives the
+    /// epoch seals (a signed trail; nothing is deleted if that fails), then deletes the files
+    /// with their indexes. Deletions and failures show in [`take_stats`](Self::take_stats).
+    ///
+    /// Only files older than the active one are deleted: the `prune` record that covers them
+    /// was just written to the active file, so the newest prune record is never deleted.
+    pub(crate) fn apply_prune(&mut self, intent: &PruneIntent) {
+        let dir = &self.settings.dir;
+        let prefix = &self.settings.prefix;
+        if let Err(e) =
+            retention::archive_seals(dir, prefix, &intent.seals, self.settings.file_mode)
+        {
+            self.errors.push(e);
+            return;
+        }
+        let mut deleted = 0;
+        for name in &intent.files {
+            let older = naming::parse(prefix, name)
+                .is_some_and(|n| n.form == Form::Plain && n.cmp_age(&self.active.parsed).is_lt());
+            if !older {
+                self.errors.push(io::Error::other(format!(
+                    "retention kept {name}: it is not older than the active file"
+                )));
+                continue;
+            }
+            match retention::delete(dir, name) {
+                Ok(removed) => deleted += u64::from(removed),
+                Err(e) => self.errors.push(e),
+            }
+        }
+        if deleted > 0 {
+            if let Err(e) = open::sync_dir(dir) {
+                self.errors.push(e);
+            }
+        }
+        self.shared.pruned.fetch_add(deleted, Ordering::Relaxed);
     }
 
     /// Appends `bytes` (whole lines) to the active file.
@@ -498,6 +598,11 @@ impl FileSet {
         self.after_switch(now);
         Ok(())
     }
+}
+
+/// `dir/<name><suffix>`.
+fn dir_join(dir: &Path, name: &str, suffix: &str) -> PathBuf {
+    dir.join(format!("{name}{suffix}"))
 }
 
 /// This prefix's data files in `dir`, any form.

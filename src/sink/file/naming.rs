@@ -78,6 +78,11 @@ pub(super) fn checkpoint(prefix: &str) -> String {
     format!("{prefix}.checkpoint")
 }
 
+/// The archive of the epoch seals of pruned files (signed trails).
+pub(super) fn seals_archive(prefix: &str) -> String {
+    format!("{prefix}.seals{EXT}")
+}
+
 /// Where a torn last line found at `unix_nanos` is set aside.
 pub(super) fn torn(prefix: &str, unix_nanos: u128) -> String {
     format!("{prefix}.torn-{unix_nanos}.partial")

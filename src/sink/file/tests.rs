@@ -872,8 +872,12 @@ fn compression_leftovers_are_finished_at_the_next_open() {
         names,
         [
             ".audit.lock",
+            // Compressed files are indexed in their final form; so is the newest closed one,
+            // which a crash may have left without its index.
             "audit.2026-11-24.0001.jsonl.gz",
+            "audit.2026-11-24.0001.jsonl.gz.idx",
             "audit.2026-11-25.0001.jsonl.gz",
+            "audit.2026-11-25.0001.jsonl.gz.idx",
             "audit.2026-11-26.0001.jsonl",
             "audit.current.jsonl",
         ]
@@ -1290,5 +1294,160 @@ fn failed_compression_keeps_the_original_and_leaves_no_temporary() {
     assert_eq!(fs::read(dir.path().join(closed)).unwrap(), content);
     for leftover in [format!("{closed}.gz.tmp"), format!("{closed}.gz")] {
         assert!(!dir.path().join(&leftover).exists(), "{leftover}");
+    }
+}
+
+/// A closed file of a chained trail: `count` framed records from `first`, the first carrying
+/// `"prev"` (as every file after the trail's first does).
+fn chained_file(dir: &Path, name: &str, first: u64, count: u64, seal_epoch: Option<u64>) {
+    let mut s = String::new();
+    for seq in first..first + count {
+        let prev = if seq == first {
+            format!(",\"prev\":\"{}\"", format!("{:02x}", seq % 256).repeat(32))
+        } else {
+            String::new()
+        };
+        let kind = match seal_epoch {
+            Some(_) if seq == first + count - 1 => ",\"record\":\"epoch_seal\"",
+            _ => "",
+        };
+        let epoch = seal_epoch
+            .map(|e| format!(",\"epoch\":{e}"))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "{{\"seq\":{seq},\"ts\":\"2026-11-26T05:00:00.000000000Z\",\"stream\":\"audit\"{kind}{epoch}{prev},\"mac\":\"sha256:{}\"}}\n",
+            "ab".repeat(32)
+        ));
+    }
+    fs::write(dir.join(name), s).unwrap();
+}
+
+#[test]
+fn a_chained_file_set_plans_retention_and_deletes_nothing_until_the_writer_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    chained_file(d, "audit.2026-11-26.0001.jsonl", 0, 3, None);
+    chained_file(d, "audit.2026-11-26.0002.jsonl", 3, 4, None);
+    chained_file(d, "audit.2026-11-26.0003.jsonl", 7, 2, None);
+    fs::write(d.join("audit.2026-11-26.0001.jsonl.idx"), b"stale").unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = sink(d, &clock).retention(Retention::keep_all().max_files(1));
+    let (mut set, _) = FileSet::open_for(&config, "audit", Some(false)).unwrap();
+    set.settle();
+    // Planned, not done: a writer that never takes the plan deletes nothing.
+    assert_eq!(data_files(d, "audit").len(), 3);
+    let intent = set.take_prune_intent().expect("a plan");
+    assert!(set.take_prune_intent().is_none());
+    assert_eq!(
+        intent.files,
+        ["audit.2026-11-26.0001.jsonl", "audit.2026-11-26.0002.jsonl"]
+    );
+    // The oldest kept file's first record: seq 7, prev 07..07.
+    assert_eq!(intent.through_seq, 6);
+    assert_eq!(intent.through_mac, [7u8; 32]);
+    assert!(intent.seals.is_empty());
+    set.apply_prune(&intent);
+    assert_eq!(data_files(d, "audit"), ["audit.2026-11-26.0003.jsonl"]);
+    assert!(!d.join("audit.2026-11-26.0001.jsonl.idx").exists());
+    assert_eq!(set.take_stats().pruned, 2);
+}
+
+#[test]
+fn a_plan_after_a_rotation_reads_the_end_of_the_newest_deleted_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    chained_file(d, "audit.2026-11-26.0001.jsonl", 0, 3, None);
+    chained_file(d, "audit.2026-11-26.0002.jsonl", 3, 4, None);
+    // The active file is empty: it was just opened by a rotation.
+    fs::write(d.join("audit.2026-11-26.0003.jsonl"), b"").unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = sink(d, &clock).retention(Retention::keep_all().max_files(1));
+    let (set, _) = FileSet::open_for(&config, "audit", Some(false)).unwrap();
+    set.settle();
+    let intent = set.take_prune_intent().expect("a plan");
+    assert_eq!(intent.files.len(), 2);
+    assert_eq!(intent.through_seq, 6);
+    assert_eq!(intent.through_mac, [0xab; 32]);
+}
+
+#[test]
+fn a_signed_plan_carries_the_epoch_seals_and_they_are_archived_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    chained_file(d, "audit.2026-11-26.0001.jsonl", 0, 3, Some(0));
+    chained_file(d, "audit.2026-11-26.0002.jsonl", 3, 4, Some(1));
+    chained_file(d, "audit.2026-11-26.0003.jsonl", 7, 2, None);
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = sink(d, &clock).retention(Retention::keep_all().max_files(1));
+    let (mut set, _) = FileSet::open_for(&config, "audit", Some(true)).unwrap();
+    set.settle();
+    let intent = set.take_prune_intent().expect("a plan");
+    assert_eq!(intent.seals.len(), 2);
+    let archive = d.join("audit.seals.jsonl");
+    // A crash while appending left a torn line; the seal of epoch 0 was archived already.
+    let mut torn = intent.seals[0].clone();
+    torn.extend_from_slice(b"\n{\"seq\":6,\"ts");
+    fs::write(&archive, &torn).unwrap();
+    set.apply_prune(&intent);
+    let mut want = Vec::new();
+    for s in &intent.seals {
+        want.extend_from_slice(s);
+        want.push(b'\n');
+    }
+    assert_eq!(fs::read(&archive).unwrap(), want);
+    assert_eq!(data_files(d, "audit").len(), 1);
+    // Archiving again (a crash before the deletion) appends nothing.
+    retention::archive_seals(d, "audit", &intent.seals, 0o600).unwrap();
+    assert_eq!(fs::read(&archive).unwrap(), want);
+}
+
+#[test]
+fn a_seals_archive_that_is_a_symlink_stops_the_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    chained_file(d, "audit.2026-11-26.0001.jsonl", 0, 3, Some(0));
+    chained_file(d, "audit.2026-11-26.0002.jsonl", 3, 2, None);
+    std::os::unix::fs::symlink(d.join("elsewhere"), d.join("audit.seals.jsonl")).unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = sink(d, &clock).retention(Retention::keep_all().max_files(1));
+    let (mut set, _) = FileSet::open_for(&config, "audit", Some(true)).unwrap();
+    set.settle();
+    let intent = set.take_prune_intent().expect("a plan");
+    set.apply_prune(&intent);
+    assert_eq!(data_files(d, "audit").len(), 2, "nothing deleted");
+    assert!(!d.join("elsewhere").exists());
+    let stats = set.take_stats();
+    assert_eq!(stats.pruned, 0);
+    assert!(!stats.errors.is_empty());
+}
+
+#[cfg(feature = "gzip")]
+#[test]
+fn a_rotated_file_is_indexed_in_its_final_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = sink(d, &clock).max_file_size(200).compress(true);
+    let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+    for i in 0..6 {
+        emit(
+            &mut set,
+            &format!(
+                r#"{{"ts":"2026-11-26T05:56:0{i}.000000000Z","actor":"alice{i}","action":"read","outcome":"ok","pad":"{}"}}"#,
+                "x".repeat(60)
+            ),
+        );
+    }
+    set.settle();
+    let listing = crate::trail::files::list(d, Some("audit")).unwrap();
+    let closed: Vec<_> = listing.files.iter().filter(|f| f.is_compressed()).collect();
+    assert!(closed.len() >= 2, "{:?}", listing.files);
+    for f in closed {
+        assert!(
+            crate::investigate::index::FileIndex::load(f).is_some(),
+            "{} has no valid index",
+            f.name()
+        );
+        assert!(!d.join(format!("{}.idx", f.written_as())).exists());
     }
 }
