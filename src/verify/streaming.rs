@@ -445,8 +445,9 @@ fn check_file(
             fc.last_line = start..nl;
             start = nl + 1;
         }
-        let last = fc.last_line.clone();
-        fc.note_last_ts(&chunk[last]);
+        if let Some(last) = chunk.get(fc.last_line.clone()) {
+            fc.note_last_ts(last);
+        }
         ControlFlow::Continue(())
     });
     if failed || read.problem().is_some() || read.oversized_lines > 0 || read.stopped {
