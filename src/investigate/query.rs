@@ -107,7 +107,7 @@ impl Query {
         Ok(self)
     }
 
-    /// Also return the chain's own records (genesis, seal, checkpoint, repair).
+    /// Also return the chain's own records (genesis, seal, epoch_seal, checkpoint, repair, prune).
     pub fn include_control(mut self, yes: bool) -> Self {
         self.control = yes;
         self
@@ -194,7 +194,7 @@ fn plain(v: &str) -> bool {
     })
 }
 
-/// A chain control record (genesis, seal, checkpoint, repair).
+/// A chain control record (genesis, seal, epoch_seal, checkpoint, repair, prune).
 pub fn is_control(v: &Value) -> bool {
     v.get("record").is_some() && v.get("seq").is_some()
 }

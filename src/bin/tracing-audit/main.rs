@@ -104,7 +104,7 @@ struct Filters {
     /// Only records before T (same forms as --since).
     #[arg(long, value_name = "T", value_parser = records::parse_time)]
     until: Option<String>,
-    /// Also show the chain's own records (genesis, seal, checkpoint, repair).
+    /// Also show the chain's own records (genesis, seal, epoch_seal, checkpoint, repair, prune).
     #[arg(long)]
     all: bool,
     /// File name prefix, when the directory holds several trails.

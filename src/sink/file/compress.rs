@@ -111,6 +111,8 @@ pub(super) struct Settings {
     pub(super) file_mode: u32,
     pub(super) dir_mode: u32,
     pub(super) compress: bool,
+    /// Closed files get their search index.
+    pub(super) index: bool,
     /// The stream is chained: retention is planned here and carried out by the writer after it
     /// recorded a `prune` record.
     pub(super) chained: bool,
@@ -184,14 +186,17 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
             // Indexed in its final form, so `query` and `correlate` never pay the first read of
             // a closed file; compressing reads it anyway, and indexes it on the way. Failing
             // only costs them speed; a file pruned meanwhile is no error.
-            let mut indexer = ClosedIndexer::default();
+            let mut indexer = settings.index.then(ClosedIndexer::default);
             let mut compressed = false;
             if settings.compress {
-                match gzip::compress(settings, &name, &mut indexer) {
+                match gzip::compress(settings, &name, indexer.as_mut()) {
                     Ok(done) => compressed = done,
                     Err(e) => shared.push_error(e),
                 }
             }
+            let Some(indexer) = indexer else {
+                return;
+            };
             let gz = dir.join(format!("{name}.gz"));
             let indexed = if compressed {
                 indexer.write_for(&gz).map(|()| gz)
@@ -258,11 +263,11 @@ pub(super) mod gzip {
 
     /// Compresses `dir/name` to `name.gz` crash-safely: write `name.gz.tmp`, fsync, rename,
     /// fsync the directory, and only then remove the original. Every byte read is also fed to
-    /// `index`. `Ok(false)`: there was nothing to compress (gone, or not a regular file).
+    /// `index`, if any. `Ok(false)`: there was nothing to compress (gone, or not a regular file).
     pub(in super::super) fn compress(
         settings: &Settings,
         name: &str,
-        index: &mut ClosedIndexer,
+        index: Option<&mut ClosedIndexer>,
     ) -> io::Result<bool> {
         let dir = &settings.dir;
         let src_path = dir.join(name);
@@ -308,7 +313,7 @@ pub(super) mod gzip {
         src_path: &Path,
         tmp_path: &Path,
         mode: u32,
-        index: &mut ClosedIndexer,
+        mut index: Option<&mut ClosedIndexer>,
     ) -> io::Result<()> {
         let tmp = create_new(tmp_path, mode)?;
         let mut encoder = GzEncoder::new(tmp, Compression::default());
@@ -323,7 +328,9 @@ pub(super) mod gzip {
             encoder
                 .write_all(&buf[..n])
                 .map_err(|e| context("cannot compress", src_path, e))?;
-            index.feed(&buf[..n]);
+            if let Some(index) = index.as_deref_mut() {
+                index.feed(&buf[..n]);
+            }
         }
         let tmp = encoder
             .finish()
@@ -345,7 +352,7 @@ mod gzip {
     pub(in super::super) fn compress(
         _: &Settings,
         _: &str,
-        _: &mut ClosedIndexer,
+        _: Option<&mut ClosedIndexer>,
     ) -> io::Result<bool> {
         // `FileSet::open` refuses `compress(true)` without the feature, so this is never asked.
         Err(io::Error::new(

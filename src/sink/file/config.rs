@@ -191,6 +191,7 @@ pub struct FileSink {
     pub(super) max_file_size: Option<u64>,
     pub(super) retention: Retention,
     pub(super) compress: bool,
+    pub(super) index: bool,
     pub(super) file_mode: u32,
     pub(super) dir_mode: u32,
     durability: Option<Durability>,
@@ -208,6 +209,7 @@ impl fmt::Debug for FileSink {
             .field("max_file_size", &self.max_file_size)
             .field("retention", &self.retention)
             .field("compress", &self.compress)
+            .field("index", &self.index)
             .field("file_mode", &format_args!("{:#o}", self.file_mode))
             .field("dir_mode", &format_args!("{:#o}", self.dir_mode))
             .field("durability", &self.durability)
@@ -227,6 +229,7 @@ impl FileSink {
             max_file_size: None,
             retention: Retention::keep_all(),
             compress: false,
+            index: true,
             file_mode: 0o600,
             dir_mode: 0o700,
             durability: None,
@@ -269,6 +272,22 @@ impl FileSink {
     #[cfg_attr(docsrs, doc(cfg(feature = "gzip")))]
     pub fn compress(mut self, yes: bool) -> Self {
         self.compress = yes;
+        self
+    }
+
+    /// Writes each closed file's search index (`<name>.idx`) on the background thread when the
+    /// file is rotated (default: on), so that `query` and `correlate` open only the files that
+    /// can match and never pay a first read of a closed file. Turning it off saves that work
+    /// where the writing host's cores are the bottleneck (measured in docs/benchmarks.md); the
+    /// tools then build each index the first time they read a file. An index only ever costs
+    /// or saves speed: a missing or stale one never changes an answer.
+    ///
+    /// ```
+    /// use tracing_audit::sink::FileSink;
+    /// let files = FileSink::new("logs/audit").index(false);
+    /// ```
+    pub fn index(mut self, yes: bool) -> Self {
+        self.index = yes;
         self
     }
 

@@ -216,6 +216,7 @@ impl FileSet {
             file_mode: config.file_mode,
             dir_mode: config.dir_mode,
             compress: config.compress,
+            index: config.index,
             chained: chained.is_some(),
             keep_seals: chained.unwrap_or(false),
         };
@@ -267,7 +268,8 @@ impl FileSet {
 
         let shared = Arc::new(Shared::default());
         shared.set_active(&active.name);
-        // Always: closed files are indexed there.
+        // Always: closed files are indexed there (unless turned off), and chained retention is
+        // planned there.
         let background = Some(Background::spawn(settings.clone(), Arc::clone(&shared))?);
         let checked_second = period::unix_secs(now);
         let set = FileSet {
@@ -301,7 +303,7 @@ impl FileSet {
         for n in closed {
             let plain = n.plain(&set.settings.prefix);
             let uncompressed = n.form == Form::Plain && set.settings.compress;
-            let unindexed = newest.as_deref() == Some(plain.as_str()) && {
+            let unindexed = set.settings.index && newest.as_deref() == Some(plain.as_str()) && {
                 let on_disk = match n.form {
                     Form::Gz => format!("{plain}.gz"),
                     _ => plain.clone(),

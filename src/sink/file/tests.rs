@@ -1451,3 +1451,39 @@ fn a_rotated_file_is_indexed_in_its_final_form() {
         assert!(!d.join(format!("{}.idx", f.written_as())).exists());
     }
 }
+
+#[test]
+fn closed_files_are_not_indexed_when_indexing_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    for compress in [true, false] {
+        let sub = d.join(format!("compress-{compress}"));
+        let config = sink(&sub, &clock)
+            .max_file_size(200)
+            .compress(compress)
+            .index(false);
+        let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+        for i in 0..6 {
+            emit(
+                &mut set,
+                &format!(r#"{{"n":{i},"pad":"{}"}}"#, "x".repeat(120)),
+            );
+        }
+        set.settle();
+        let names: Vec<String> = fs::read_dir(&sub)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names.iter().filter(|n| n.contains(".0")).count() >= 3,
+            "rotated: {names:?}"
+        );
+        assert!(!names.iter().any(|n| n.ends_with(".idx")), "{names:?}");
+        assert_eq!(
+            names.iter().any(|n| n.ends_with(".gz")),
+            compress,
+            "{names:?}"
+        );
+    }
+}
