@@ -1170,7 +1170,17 @@ impl Checker<'_> {
         };
         let seq = self.entries[i].seq.unwrap_or(0);
         let at = self.at(i);
-        let lost = seq - 1;
+        let Some(lost) = seq.checked_sub(1) else {
+            // Seq 0 is the chain's start: a record there that chains to something before it
+            // was put in place of the genesis record.
+            self.problem(
+                ProblemKind::Deleted,
+                at,
+                Some(seq),
+                "the trail's first record (seq 0) is not its chain start: the genesis record was removed or replaced".to_owned(),
+            );
+            return;
+        };
         let covering: Vec<(u64, Option<String>)> = self
             .prune_records()
             .filter(|&(_, s, _)| s >= lost)

@@ -209,6 +209,33 @@ fn a_head_lost_without_a_prune_record_is_deletion() {
     assert_eq!(r.begins_at(), None);
 }
 
+/// An unkeyed record at seq 0 that chains to something before it (a `prev`, not a genesis):
+/// whoever wrote it replaced the chain's start. Found, not a crash.
+#[test]
+fn a_first_record_at_seq_0_that_is_not_the_chain_start_is_deletion() {
+    let d = tempfile::tempdir().unwrap();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let prev = [7u8; 32];
+    let signed = format!(
+        r#"{{"seq":0,"ts":"2026-11-26T05:56:07.123456789Z","stream":"audit","level":"INFO","target":"app","actor":"a","action":"read","outcome":"success","message":"m","fields":{{}},"prev":"{}""#,
+        hex(&prev)
+    );
+    let mac = crate::chain::compute(None, &prev, signed.as_bytes());
+    fs::write(
+        d.path().join(name(0)),
+        format!("{signed},\"mac\":\"sha256:{}\"}}\n", hex(&mac)),
+    )
+    .unwrap();
+    for streaming in [true, false] {
+        let r = Verifier::new(d.path())
+            .streaming(streaming)
+            .verify()
+            .unwrap();
+        assert!(kinds(&r).contains(&ProblemKind::Deleted), "{r}");
+        assert!(r.to_string().contains("not its chain start"), "{r}");
+    }
+}
+
 #[test]
 fn a_head_lost_beyond_what_retention_recorded_is_deletion() {
     let d = tempfile::tempdir().unwrap();
