@@ -32,12 +32,25 @@ impl SealWalk<'_> {
             );
             return false;
         };
-        if epoch > 0 && !self.replay_archive(file, n, tr.seq, epoch, prev) {
+        self.resume_pruned_at(file, n, tr.seq, prev, epoch)
+    }
+
+    /// [`resume_pruned`](Self::resume_pruned) for a first present record of `seq` in `epoch`
+    /// that names `prev`.
+    pub(in crate::verify) fn resume_pruned_at(
+        &mut self,
+        file: &str,
+        n: u64,
+        seq: u64,
+        prev: [u8; 32],
+        epoch: u64,
+    ) -> bool {
+        if epoch > 0 && !self.replay_archive(file, n, seq, epoch, prev) {
             return false;
         }
         // The first present record chains from the `prev` it names (a pruned head is
         // retention's to account for) and is checked against it like any other record.
-        self.last = Some((tr.seq.saturating_sub(1), prev));
+        self.last = Some((seq.saturating_sub(1), prev));
         true
     }
 

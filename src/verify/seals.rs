@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 pub(super) mod seal_archive;
 
 /// The walk's state, fed file by file.
+#[derive(Clone)]
 pub(crate) struct SealWalk<'k> {
     keys: &'k Keys,
     /// The epoch the next records must name, and its public key.
@@ -254,9 +255,23 @@ impl<'k> SealWalk<'k> {
         self.stopped
     }
 
-    /// Accounts for `run` as [`line`](SealWalk::line) would, record by record. Returns false,
-    /// changing nothing, where `line` would have stopped: the caller then needs the lines.
-    pub(crate) fn checked_run(&mut self, run: &CheckedRun) -> bool {
+    /// Accounts for `run` (in `file`) as [`line`](SealWalk::line) would, record by record.
+    /// Returns false, changing nothing, where `line` would have stopped: the caller then needs
+    /// the lines.
+    pub(crate) fn checked_run(&mut self, file: &str, run: &CheckedRun) -> bool {
+        if self.last.is_none() && !(run.genesis_first && run.first_seq == 0) {
+            // A pruned head: `line` resumes from the seals archive at the first record. Tried
+            // on a copy, so that a walk that would stop there is left unchanged.
+            let Some(prev) = run.first_prev else {
+                return false;
+            };
+            let mut resumed = self.clone();
+            if !resumed.resume_pruned_at(file, 1, run.first_seq, prev, run.epoch) || resumed.stopped
+            {
+                return false;
+            }
+            *self = resumed;
+        }
         let in_order = match self.last {
             None => run.genesis_first && run.first_seq == 0,
             Some((last_seq, _)) => {
@@ -399,6 +414,9 @@ pub(crate) struct CheckedRun {
     pub(crate) last_seq: u64,
     pub(crate) last_mac: [u8; 32],
     pub(crate) genesis_first: bool,
+    /// The `prev` the first record names when it is the first line of its file and not a
+    /// genesis record (what the walk resumes from when the trail's head was pruned).
+    pub(crate) first_prev: Option<[u8; 32]>,
     /// The first and last timestamp among the run's records (`ts_of`), if any has one.
     pub(crate) ts: Option<(String, String)>,
 }

@@ -390,6 +390,7 @@ impl<'a> FileCheck<'a> {
                     last_seq: seq,
                     last_mac: mac,
                     genesis_first: walk_genesis,
+                    first_prev: if n == 1 { self.d.first_prev } else { None },
                     ts: ts.map(|t| (t.to_owned(), t.to_owned())),
                 });
             }
@@ -590,7 +591,7 @@ impl<'a> Join<'a> {
         if let Some(walk) = self.seal_walk.as_mut() {
             for item in d.epochs {
                 let ok = match item {
-                    EpochItem::Run(run) => walk.checked_run(&run),
+                    EpochItem::Run(run) => walk.checked_run(&self.files[k].name, &run),
                     EpochItem::Seal { line_no, line } => {
                         walk.line(&self.files[k].name, line_no, &line);
                         !walk.stopped()
