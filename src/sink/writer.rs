@@ -314,14 +314,9 @@ impl Worker {
         if !self.epoch_commit_pending {
             return Ok(());
         }
-        self.flush_out()?;
-        if self.unsynced {
-            // The seal must be on disk before its key leaves the state file: a restart that
-            // finds no seal seals the epoch again with the key the state file still holds.
-            self.dest.sync().map_err(failed(Step::Sync {
-                covering: self.taken_pos,
-            }))?;
-        }
+        // The seal must be on disk before its key leaves the state file: a restart that finds
+        // no seal seals the epoch again with the key the state file still holds.
+        self.make_durable()?;
         if let Some(framer) = self.framer.as_mut() {
             if let Err(err) = framer.commit_epoch() {
                 // The sealed epoch's key stays in the state file until the next epoch's
@@ -373,6 +368,17 @@ impl Worker {
         }
     }
 
+    /// Writes what is framed and fsyncs it, when anything is not yet on disk.
+    fn make_durable(&mut self) -> Result<(), Failure> {
+        self.flush_out()?;
+        if self.unsynced {
+            self.dest.sync().map_err(failed(Step::Sync {
+                covering: self.taken_pos,
+            }))?;
+        }
+        Ok(())
+    }
+
     /// Records a retention plan in the chain and, once that record is durable, lets the file
     /// set delete what it names. Nothing is deleted before, so whatever the chain lost at its
     /// head is either covered by a prune record or tampering. During shutdown only the plan
@@ -384,12 +390,7 @@ impl Worker {
         if self.prune.is_none() {
             return Ok(());
         }
-        self.flush_out()?;
-        if self.unsynced {
-            self.dest.sync().map_err(failed(Step::Sync {
-                covering: self.taken_pos,
-            }))?;
-        }
+        self.make_durable()?;
         #[cfg(feature = "_test-hooks")]
         if std::env::var_os("TRACING_AUDIT_TEST_CRASH_BEFORE_PRUNE_DELETE").is_some() {
             // Crash tests: die where a real crash leaves a durable prune record and every file.

@@ -12,7 +12,7 @@
 //! problem: without it, nothing certifies the keys of the present epochs.
 
 use super::{ProblemKind, SealWalk};
-use crate::chain::{self, Alg, ChainKey, Trailer};
+use crate::chain::{self, ChainKey, Trailer};
 use crate::trail::files;
 use std::io;
 use std::path::Path;
@@ -243,24 +243,8 @@ impl SealWalk<'_> {
 
     /// A seal's MAC, chained from the `head` it names (the record before it).
     fn mac_ok(&mut self, name: &str, n: u64, line: &[u8], tr: &Trailer, head: &[u8; 32]) -> bool {
-        let key: Option<ChainKey> = match tr.alg {
-            Alg::Sha256 => None,
-            Alg::HmacSha256 => {
-                let kid = tr.kid.as_deref().unwrap_or_default();
-                match self.keys.lookup(kid) {
-                    Some(k) => Some(k.clone()),
-                    None => {
-                        self.stop(
-                            ProblemKind::Unverifiable,
-                            name,
-                            n,
-                            Some(tr.seq),
-                            format!("no HMAC key given for key id {kid:?}"),
-                        );
-                        return false;
-                    }
-                }
-            }
+        let Some(key) = self.key_for(name, n, tr) else {
+            return false;
         };
         let mac_key = key.as_ref().map(ChainKey::mac);
         if chain::compute(mac_key.as_ref(), head, &line[..tr.signed_len]) != tr.mac {

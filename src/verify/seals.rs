@@ -7,7 +7,7 @@
 
 use super::report::{Problem, ProblemKind, SealSummary};
 use super::Keys;
-use crate::chain::{self, Alg, ChainKey, PublicKey, SigCheck, GENESIS_PREV};
+use crate::chain::{self, Alg, ChainKey, PublicKey, SigCheck, Trailer, GENESIS_PREV};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -141,24 +141,8 @@ impl<'k> SealWalk<'k> {
             );
             return;
         };
-        let key: Option<ChainKey> = match tr.alg {
-            Alg::Sha256 => None,
-            Alg::HmacSha256 => {
-                let kid = tr.kid.as_deref().unwrap_or_default();
-                match self.keys.lookup(kid) {
-                    Some(k) => Some(k.clone()),
-                    None => {
-                        self.stop(
-                            ProblemKind::Unverifiable,
-                            file,
-                            n,
-                            seq,
-                            format!("no HMAC key given for key id {kid:?}"),
-                        );
-                        return;
-                    }
-                }
-            }
+        let Some(key) = self.key_for(file, n, &tr) else {
+            return;
         };
         let kind = chain::control_kind(line);
         let genesis = kind == Some(b"genesis".as_slice());
@@ -246,6 +230,28 @@ impl<'k> SealWalk<'k> {
                     Some((_, last)) => *last = ts,
                     None => self.summary.unsealed_span = Some((ts.clone(), ts)),
                 }
+            }
+        }
+    }
+
+    /// The key a record's MAC is checked with: `Some(None)` for an unkeyed record; `None`,
+    /// with the walk stopped, when no key was given for its key id.
+    fn key_for(&mut self, file: &str, n: u64, tr: &Trailer) -> Option<Option<ChainKey>> {
+        match tr.alg {
+            Alg::Sha256 => Some(None),
+            Alg::HmacSha256 => {
+                let kid = tr.kid.as_deref().unwrap_or_default();
+                if let Some(k) = self.keys.lookup(kid) {
+                    return Some(Some(k.clone()));
+                }
+                self.stop(
+                    ProblemKind::Unverifiable,
+                    file,
+                    n,
+                    Some(tr.seq),
+                    format!("no HMAC key given for key id {kid:?}"),
+                );
+                None
             }
         }
     }
