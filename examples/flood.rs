@@ -23,6 +23,9 @@
 //! `--no-fsync` sets the audit sink's durability to `Durability::Never` (default: fsync every
 //! batch), which is all the peer below offers.
 //!
+//! `--no-index` turns off the search index the sinks write for each file they close
+//! (`FileSink::index(false)`), to measure what indexing at rotation costs the writing host.
+//!
 //! `--keyed` chains the audit stream with HMAC-SHA256 (default: the unkeyed SHA-256 chain).
 //! `--signed` (build with `--features signed-seals`) also seals 1-second epochs with
 //! forward-secure Ed25519 keys (a fresh signing state in DIR, its first public key in
@@ -52,7 +55,7 @@ use tracing_audit::sink::{Durability, FileSink, Rotation};
 use tracing_audit::Stream;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-fsync] [--keyed] [--signed] [--peer lossy|lossless]";
+const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--peer lossy|lossless]";
 
 #[derive(Debug)]
 struct Args {
@@ -61,6 +64,7 @@ struct Args {
     threads: u64,
     max_file_size: Option<u64>,
     compress: bool,
+    index: bool,
     peer: Option<Peer>,
     no_fsync: bool,
     keyed: bool,
@@ -73,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
     let mut threads = 1;
     let mut max_file_size = None;
     let mut compress = false;
+    let mut index = true;
     let mut peer = None;
     let mut no_fsync = false;
     let (mut keyed, mut signed) = (false, false);
@@ -89,6 +94,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => threads = number(value()?)?.max(1),
             "--max-file-size" => max_file_size = Some(number(value()?)?),
             "--compress" => compress = true,
+            "--no-index" => index = false,
             "--no-fsync" => no_fsync = true,
             "--keyed" => keyed = true,
             "--signed" => signed = true,
@@ -103,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
         threads,
         max_file_size,
         compress,
+        index,
         peer,
         no_fsync,
         keyed,
@@ -156,7 +163,8 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
 fn file_sink(dir: &Path, args: &Args) -> FileSink {
     let sink = FileSink::new(dir)
         .rotation(Rotation::Daily)
-        .compress(args.compress);
+        .compress(args.compress)
+        .index(args.index);
     match args.max_file_size {
         Some(bytes) => sink.max_file_size(bytes),
         None => sink,

@@ -1,13 +1,13 @@
 //! `tail`, `query` and `correlate` run as processes on real files.
 
 mod chain_support;
+mod support;
 
 use chain_support::*;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 use tracing_audit::layer::AuditLayer;
 use tracing_audit::sink::FileSink;
@@ -111,15 +111,7 @@ fn tail_follow_shows_records_written_later_across_rotation() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in out.lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = support::stdout_lines(&mut child);
     let first = rx.recv_timeout(Duration::from_secs(20)).unwrap();
     assert!(first.contains("/doc/4"), "{first}");
     // A second run appends and rotates (small files).

@@ -1,11 +1,11 @@
 //! `query`, `correlate` and `tail` as processes: damaged archives are named and the rest is
 //! found; `tail --follow` with filters goes on across rotation and compression.
 
+mod support;
+
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tracing_audit::layer::AuditLayer;
 use tracing_audit::sink::FileSink;
@@ -128,15 +128,7 @@ fn tail_follow_with_filters_crosses_rotation_and_compression() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in out.lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = support::stdout_lines(&mut child);
     let first = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(first.contains("/doc/5 "), "{first}");
     let gz_before = gz_files(&audit).len();

@@ -9,7 +9,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 use tracing_audit::ship::{Destination, ShipErrorKind, Shipper, Tls};
-use tracing_audit::verify::{verify_received, Keys};
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, as PEM files in `dir`.
 fn pki(dir: &Path, name: &str) -> TlsFiles {
@@ -84,11 +83,7 @@ fn rfc5424_over_tls_to_imtcp_arrives_intact() {
         ship_support::lines(&written),
         "{h:?}"
     );
-    let received =
-        central.wait_for_bytes(&central.audit_log(), written.len(), Duration::from_secs(30));
-    assert!(received == written, "rsyslog's file differs from the trail");
-    let report = verify_received(&central.audit_log(), &Keys::from(ship_support::key())).unwrap();
-    assert!(report.intact(), "{:?}", report.problems());
+    ship_support::assert_arrived_intact(&central, &written);
 }
 
 #[test]
@@ -114,9 +109,7 @@ fn relp_over_tls_with_a_client_certificate_to_imrelp_arrives_intact() {
         ship_support::lines(&written),
         "{h:?}"
     );
-    let received =
-        central.wait_for_bytes(&central.audit_log(), written.len(), Duration::from_secs(30));
-    assert!(received == written, "rsyslog's file differs from the trail");
+    ship_support::assert_arrived_intact(&central, &written);
 }
 
 #[test]

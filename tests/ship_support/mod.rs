@@ -384,3 +384,17 @@ pub fn until_idle(
         ),
     }
 }
+
+/// The central copy of the audit stream is byte for byte the trail's records (`written`), and
+/// its chain verifies where it arrived.
+pub fn assert_arrived_intact(central: &Rsyslog, written: &[u8]) {
+    let received =
+        central.wait_for_bytes(&central.audit_log(), written.len(), Duration::from_secs(30));
+    assert!(received == written, "rsyslog's file differs from the trail");
+    let report = tracing_audit::verify::verify_received(
+        &central.audit_log(),
+        &tracing_audit::verify::Keys::from(key()),
+    )
+    .unwrap();
+    assert!(report.intact(), "{:?}", report.problems());
+}

@@ -167,3 +167,20 @@ pub fn run_quickstart(dir: &std::path::Path) {
         .expect("cargo run --example quickstart");
     assert!(status.success());
 }
+
+/// A child process's stdout, line by line, through a channel (so a test can wait for a line
+/// with a timeout instead of blocking on the pipe).
+pub fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let out = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
