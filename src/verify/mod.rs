@@ -25,6 +25,7 @@ mod report;
 #[cfg(feature = "signed-seals")]
 mod seals;
 mod streaming;
+mod trust;
 
 pub use received::{verify_received, ReceivedReport};
 pub use report::{FileSummary, Problem, ProblemKind, Report, SealSummary, VerifyStats, Warning};
@@ -383,7 +384,15 @@ impl<'a> Verifier<'a> {
             }
         }
         let held = checker.held_bytes() + largest as u64;
-        let mut report = checker.finish(&checkpoints);
+        // The seals decide what is authenticated on a signed trail, so they are judged first.
+        #[cfg(feature = "signed-seals")]
+        let sealed = seal_walk.map(|walk| walk.finish(now, self.expect_current));
+        #[cfg(feature = "signed-seals")]
+        let sealed_through = sealed.as_ref().map(|(s, _)| s.verified().map(|v| v.1));
+        #[cfg(not(feature = "signed-seals"))]
+        let sealed_through = None;
+        let root = trust::Root::of(!self.keys.is_empty(), sealed_through);
+        let mut report = checker.finish(&checkpoints, root);
         report.stats = VerifyStats {
             streamed: false,
             threads: 1,
@@ -391,8 +400,7 @@ impl<'a> Verifier<'a> {
             bytes_read,
         };
         #[cfg(feature = "signed-seals")]
-        if let Some(walk) = seal_walk {
-            let (summary, problems) = walk.finish(now, self.expect_current);
+        if let Some((summary, problems)) = sealed {
             report.problems.extend(problems);
             report.seals = Some(summary);
         }

@@ -35,6 +35,7 @@ use super::check::{self, parse_control, CheckpointFile, Control, SIDE_FILE_LAG};
 use super::report::{FileSummary, Report, VerifyStats, Warning};
 #[cfg(feature = "signed-seals")]
 use super::seals::{record_ts, CheckedRun, SealWalk};
+use super::trust::{Root, Trust};
 use super::{Keys, Progress};
 use crate::chain::{self, Alg, GENESIS_PREV};
 use crate::trail::{LineReader, TrailFile};
@@ -118,6 +119,12 @@ enum EpochItem {
     Seal { line_no: u64, line: Vec<u8> },
 }
 
+/// A prune record: (`through_seq`, `through_mac`, its own seq).
+type Prune = (u64, Option<String>, u64);
+
+/// A repair record's warning: (line, the seq of a record that must be trusted for it, message).
+type Repair = (u64, Option<u64>, String);
+
 /// What one regular file tells the join.
 #[derive(Debug, Default)]
 struct FileDigest {
@@ -140,10 +147,14 @@ struct FileDigest {
     checkpoint_after_side: Option<SystemTime>,
     /// MACs of the records at the seqs checkpoint files name.
     macs_wanted: Vec<(u64, [u8; 32])>,
-    /// Retention's prune records: (`through_seq`, `through_mac`); one per retention run.
-    prunes: Vec<(u64, Option<String>)>,
-    /// Warnings for `torn_tail` repair records: (line, message).
-    repairs: Vec<(u64, String)>,
+    /// Retention's prune records: (`through_seq`, `through_mac`, own seq); one per retention
+    /// run. Whether each counts is judged at the join, once the root is known.
+    prunes: Vec<Prune>,
+    /// Warnings for repair records: `torn_tail` ones (with their seq: they count only when
+    /// trusted) and `unadopted` ones.
+    repairs: Vec<Repair>,
+    /// `seq` ranges the writer disowned (`unadopted` repair records).
+    unadopted: Vec<(u64, u64)>,
     #[cfg(feature = "signed-seals")]
     epochs: Vec<EpochItem>,
     disk_bytes: u64,
@@ -160,7 +171,7 @@ impl FileDigest {
             + self
                 .repairs
                 .iter()
-                .map(|r| r.1.capacity() + 32)
+                .map(|r| r.2.capacity() + 40)
                 .sum::<usize>()
             + self.seal_next.as_ref().map_or(0, String::capacity)
             + self.last_ts.as_ref().map_or(0, String::capacity);
@@ -307,7 +318,16 @@ impl<'a> FileCheck<'a> {
             Some(Control::Prune {
                 through_seq: Some(through),
                 through_mac,
-            }) => self.d.prunes.push((through, through_mac)),
+            }) => self.d.prunes.push((through, through_mac, tr.seq)),
+            Some(Control::Repair {
+                unadopted: Some((from, to)),
+                ..
+            }) => {
+                self.d.unadopted.push((from, to));
+                self.d
+                    .repairs
+                    .push((n, None, check::unadopted_warning(from, to)));
+            }
             Some(Control::Repair {
                 repair,
                 file,
@@ -317,6 +337,7 @@ impl<'a> FileCheck<'a> {
             }) if repair == "torn_tail" => {
                 self.d.repairs.push((
                     n,
+                    Some(tr.seq),
                     format!(
                         "repair: a torn line of {} ({} bytes) was set aside to {}",
                         file.as_deref().unwrap_or("?"),
@@ -500,7 +521,10 @@ struct Join<'a> {
     last_ts: Option<String>,
     checkpoints: u64,
     checkpoint_after_side: Option<SystemTime>,
-    prunes: Vec<(u64, Option<String>)>,
+    prunes: Vec<Prune>,
+    /// Repair warnings: (file, line, seq to trust, message).
+    repairs: Vec<(usize, Repair)>,
+    unadopted: Vec<(u64, u64)>,
     /// The trail's head is gone: its first record's seq and the `prev` it names (`None` for a
     /// chain start at a later seq).
     head_loss: Option<(u64, Option<[u8; 32]>)>,
@@ -565,10 +589,8 @@ impl<'a> Join<'a> {
                 format!("torn last line ({bytes} bytes) ignored: the writer was interrupted"),
             ));
         }
-        for (line, message) in d.repairs {
-            let w = self.warning(k, line, message);
-            self.repair_warnings.push(w);
-        }
+        self.repairs.extend(d.repairs.into_iter().map(|r| (k, r)));
+        self.unadopted.extend(d.unadopted);
         if d.last_ts.is_some() {
             self.last_ts = d.last_ts;
         }
@@ -603,6 +625,24 @@ impl<'a> Join<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Applies the trust rule: prune and repair records that do not count are dropped, as the
+    /// reference drops them (see [`super::trust`]). `keyed`: every record's HMAC was checked.
+    fn judge_controls(&mut self, root: Root) {
+        let mut trust = Trust::new(root);
+        for &(from, to) in &self.unadopted {
+            trust.disowned(from, to);
+        }
+        let keyed = root == Root::ChainKey;
+        self.prunes
+            .retain(|p| trust.judge("prune", p.2, keyed).is_ok());
+        for (k, (line, seq, message)) in std::mem::take(&mut self.repairs) {
+            if seq.is_none_or(|s| trust.judge("torn_tail repair", s, keyed).is_ok()) {
+                let w = self.warning(k, line, message);
+                self.repair_warnings.push(w);
+            }
+        }
     }
 
     fn pruned_through(&self) -> Option<u64> {
@@ -641,7 +681,7 @@ impl<'a> Join<'a> {
     fn checkpoints(&self, files: &[CheckpointFile]) -> Result<Vec<Warning>, Irregular> {
         let mut warnings = Vec::new();
         for cf in files {
-            let Some(content) = cf.content.as_deref() else {
+            let Some(content) = cf.content.as_deref().filter(|_| cf.vacant().is_none()) else {
                 if self.checkpoints > 0 {
                     return Err(Irregular);
                 }
@@ -733,6 +773,8 @@ pub(crate) fn verify(
         checkpoints: 0,
         checkpoint_after_side: None,
         prunes: Vec::new(),
+        repairs: Vec::new(),
+        unadopted: Vec::new(),
         head_loss: None,
         #[cfg(feature = "signed-seals")]
         seal_walk: plan.seal_walk,
@@ -811,6 +853,17 @@ pub(crate) fn verify(
     if !regular {
         return Outcome::Irregular { bytes_read };
     }
+    // The seals decide what is authenticated on a signed trail, so they are judged first.
+    #[cfg(feature = "signed-seals")]
+    let sealed = join
+        .seal_walk
+        .take()
+        .map(|walk| walk.finish(plan.now, plan.expect_current));
+    #[cfg(feature = "signed-seals")]
+    let sealed_through = sealed.as_ref().map(|(s, _)| s.verified().map(|v| v.1));
+    #[cfg(not(feature = "signed-seals"))]
+    let sealed_through = None;
+    join.judge_controls(Root::of(!plan.keys.is_empty(), sealed_through));
     // In the reference's order: the head is judged before checkpoints are looked up.
     let Ok(head_warning) = join.head_loss() else {
         return Outcome::Irregular { bytes_read };
@@ -849,8 +902,7 @@ pub(crate) fn verify(
         },
     };
     #[cfg(feature = "signed-seals")]
-    if let Some(walk) = join.seal_walk {
-        let (summary, problems) = walk.finish(plan.now, plan.expect_current);
+    if let Some((summary, problems)) = sealed {
         report.problems.extend(problems);
         report.seals = Some(summary);
     }
