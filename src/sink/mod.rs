@@ -78,7 +78,7 @@ pub use error::{SinkError, SinkErrorKind};
 use file::FileSet;
 pub use file::{Durability, FileSink, Retention, Rotation};
 #[allow(unused_imports)]
-pub(crate) use framing::{Framer, TornTail};
+pub(crate) use framing::{Framer, TailMark, TornTail};
 pub use health::Health;
 use queue::Shared;
 use writer::{Resume, Worker};
