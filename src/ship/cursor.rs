@@ -46,25 +46,26 @@ pub(crate) struct CursorFile {
 impl CursorFile {
     /// Opens `path`, or starts empty when it does not exist yet.
     pub(crate) fn load(path: &Path) -> Result<Self, ShipError> {
-        let streams = match fs::read(path) {
-            Ok(bytes) => parse(&bytes).ok_or_else(|| {
-                ShipError::new(
-                    ShipErrorKind::Config,
-                    format!(
+        let streams =
+            match crate::trail::open::read_capped(path, crate::trail::open::SMALL_FILE_MAX) {
+                Ok(bytes) => parse(&bytes).ok_or_else(|| {
+                    ShipError::new(
+                        ShipErrorKind::Config,
+                        format!(
                         "{} is not a shipping cursor (refusing to start over from the first file)",
                         path.display()
                     ),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
-                return Err(ShipError::with_source(
-                    ShipErrorKind::Io,
-                    format!("cannot read the cursor {}", path.display()),
-                    e,
-                ))
-            }
-        };
+                    )
+                })?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+                Err(e) => {
+                    return Err(ShipError::with_source(
+                        ShipErrorKind::Io,
+                        format!("cannot read the cursor {}", path.display()),
+                        e,
+                    ))
+                }
+            };
         Ok(CursorFile {
             path: path.to_owned(),
             streams: Mutex::new(streams),

@@ -21,6 +21,7 @@
 //! ```
 
 pub(crate) mod files;
+pub(crate) mod open;
 pub(crate) mod read;
 
 pub use files::TrailFile;

@@ -96,7 +96,9 @@ pub(super) fn set_aside_torn_tail(
 /// published, which the trail must still reach when the writer starts again. A side file that
 /// is missing, unreadable or not a regular file publishes nothing.
 pub(super) fn published_checkpoint(dir: &Path, name: &str) -> Option<Vec<u8>> {
-    let content = crate::trail::files::read_regular(&dir.join(name)).ok()?;
+    let content =
+        crate::trail::open::read_capped(&dir.join(name), crate::trail::open::CHECKPOINT_FILE_MAX)
+            .ok()?;
     let content = content.strip_suffix(b"\n").unwrap_or(&content);
     let start = content
         .iter()

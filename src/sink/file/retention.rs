@@ -56,7 +56,7 @@ pub(crate) struct PruneIntent {
 /// The file the shipping cursor at `cursor` stands in for `prefix` (`None`: nothing is known to
 /// be shipped). Format: `{"version":1,"streams":{"<prefix>":{"file":"<name>",...}}}`.
 fn shipping_position(cursor: &Path, prefix: &str) -> Option<DataName> {
-    let bytes = fs::read(cursor).ok()?;
+    let bytes = crate::trail::open::read_capped(cursor, crate::trail::open::SMALL_FILE_MAX).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let file = v.get("streams")?.get(prefix)?.get("file")?.as_str()?;
     naming::parse(prefix, file)
