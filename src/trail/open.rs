@@ -12,7 +12,8 @@
 //!   only up to a cap, and refused when larger;
 //! - gzip is inflated by one decoder policy ([`Inflate`]): concatenated members are read, and a
 //!   member that inflates beyond [`MAX_INFLATE_RATIO`] times the compressed bytes read so far is
-//!   refused as a gzip bomb (the writer's own files compress JSON lines 5-20×).
+//!   refused as a gzip bomb (the writer's own files compress JSON lines 5-20×); without the `gzip`
+//!   feature a `.gz` is refused as unsupported.
 
 use std::fs::File;
 use std::io::{self, BufRead, Read};
@@ -27,15 +28,18 @@ pub(crate) const CHECKPOINT_FILE_MAX: u64 = 256 << 20;
 
 /// The seals archive of a signed trail: one line per pruned epoch (a year of one-minute epochs is
 /// about 220 MB).
+#[cfg(feature = "signed-seals")]
 pub(crate) const SEALS_ARCHIVE_MAX: u64 = 1 << 30;
 
 /// A `.gz` may inflate to at most this many times the compressed bytes read so far (plus
 /// [`INFLATE_SLACK`]). gzip's own limit is about 1032×; JSON lines of audit records compress
 /// 5-20×, and even a file of identical records stays far below 200×.
+#[cfg(feature = "gzip")]
 pub(crate) const MAX_INFLATE_RATIO: u64 = 200;
 
 /// Inflated bytes always allowed before the ratio applies (a tiny file of one long, repetitive
 /// record compresses far better than the ratio).
+#[cfg(feature = "gzip")]
 pub(crate) const INFLATE_SLACK: u64 = 4 << 20;
 
 /// Opens `path` for reading when it is a regular file; a FIFO, socket, device or directory is
@@ -77,6 +81,7 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 }
 
 /// [`read_capped`] for text.
+#[cfg(any(feature = "signed-seals", feature = "http"))]
 pub(crate) fn read_capped_to_string(path: &Path, max: u64) -> io::Result<String> {
     String::from_utf8(read_capped(path, max)?)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
@@ -121,7 +126,7 @@ impl<R: BufRead> BufRead for Counting<R> {
 }
 
 /// The one gzip decoder of the crate: every member of a `.gz` (a file compressed in several
-/// runs is several members), inflated no further than [`MAX_INFLATE_RATIO`] allows.
+/// runs is several members), inflated no further than 200 times the compressed bytes read.
 pub(crate) struct Inflate<R: BufRead> {
     #[cfg(feature = "gzip")]
     decoder: flate2::bufread::MultiGzDecoder<Counting<R>>,

@@ -575,6 +575,7 @@ mod tests {
         let mut c = corpus();
         let want = expected(&c);
         assert_eq!(lines_of(&c, 1 << 20, false).0, want);
+        #[cfg(feature = "gzip")]
         assert_eq!(lines_of(&c, 1 << 20, true).0, want);
         let mut rev = want.clone();
         rev.reverse();
@@ -627,6 +628,7 @@ mod tests {
         assert_eq!(read.oversized_lines, 1);
     }
 
+    #[cfg(feature = "gzip")]
     #[test]
     fn a_truncated_gzip_yields_its_lines_before_the_damage_and_a_problem() {
         let c = corpus();
