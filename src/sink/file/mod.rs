@@ -175,6 +175,8 @@ pub(crate) struct FileSet {
     _lock: File,
     #[cfg(test)]
     fsync_faults: Option<Arc<FsyncFaults>>,
+    /// See [`FileSink::before_prune_deletes`]; `None` outside tests.
+    before_prune_deletes: Option<fn()>,
 }
 
 impl FileSet {
@@ -288,6 +290,7 @@ impl FileSet {
             _lock: lock,
             #[cfg(test)]
             fsync_faults: config.fsync_faults.clone(),
+            before_prune_deletes: config.before_prune_deletes,
         };
         // Closed files a crash left uncompressed are finished now, and the newest closed one
         // indexed if a crash came between its rotation and its index. Older files without an
@@ -404,6 +407,9 @@ impl FileSet {
     /// Only files older than the active one are deleted: the `prune` record that covers them
     /// was just written to the active file, so the newest prune record is never deleted.
     pub(crate) fn apply_prune(&mut self, intent: &PruneIntent) {
+        if let Some(hook) = self.before_prune_deletes {
+            hook();
+        }
         let dir = &self.settings.dir;
         let prefix = &self.settings.prefix;
         if let Err(e) =
