@@ -139,6 +139,24 @@ pub(crate) fn prefixes(listing: &Listing) -> Vec<String> {
 }
 
 impl TrailFile {
+    /// The file at `path`, which a writer knows to be one of its own (`None` when its name is
+    /// not a trail file's).
+    pub(crate) fn at(path: &Path) -> Option<TrailFile> {
+        let name = path.file_name()?.to_str()?.to_owned();
+        let (prefix, stamp, counter, gz) = parse_name(&name)?;
+        let len = fs::symlink_metadata(path).map_or(0, |m| m.len());
+        Some(TrailFile {
+            path: path.to_path_buf(),
+            base: name.strip_suffix(".gz").unwrap_or(&name).to_owned(),
+            name,
+            prefix,
+            stamp,
+            counter,
+            gz,
+            len,
+        })
+    }
+
     /// Where the file is.
     pub fn path(&self) -> &Path {
         &self.path
@@ -193,7 +211,7 @@ pub(crate) fn read(file: &TrailFile) -> io::Result<Vec<u8>> {
     let reader: Box<dyn Read> = if file.gz {
         Box::new(super::open::Inflate::open(&file.path)?)
     } else {
-        Box::new(super::open::open_regular(&file.path)?)
+        Box::new(super::open::open_in_trail(&file.path)?)
     };
     reader.take(WHOLE_FILE_MAX + 1).read_to_end(&mut out)?;
     if out.len() as u64 > WHOLE_FILE_MAX {

@@ -42,13 +42,25 @@ pub(crate) const MAX_INFLATE_RATIO: u64 = 200;
 #[cfg(feature = "gzip")]
 pub(crate) const INFLATE_SLACK: u64 = 4 << 20;
 
-/// Opens `path` for reading when it is a regular file; a FIFO, socket, device or directory is
-/// refused without blocking (`InvalidInput`, "not a regular file").
+/// Opens `path`, a file the operator named (a key, a policy, a checkpoint copy), for reading
+/// when it is a regular file; a FIFO, socket, device or directory is refused without blocking
+/// (`InvalidInput`, "not a regular file"). Symlinks are followed: secrets are often mounted
+/// as links.
 pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
+    open_with(path, libc::O_NONBLOCK)
+}
+
+/// Opens `path`, a file found in a trail directory, like [`open_regular`] but never through a
+/// symlink (`O_NOFOLLOW`): a link swapped in after the directory was listed is refused.
+pub(crate) fn open_in_trail(path: &Path) -> io::Result<File> {
+    open_with(path, libc::O_NONBLOCK | libc::O_NOFOLLOW)
+}
+
+fn open_with(path: &Path, flags: libc::c_int) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(flags | libc::O_CLOEXEC)
         .open(path)?;
     if !f.metadata()?.is_file() {
         return Err(not_regular());
@@ -173,9 +185,9 @@ impl<R: BufRead> Inflate<R> {
 }
 
 impl Inflate<io::BufReader<File>> {
-    /// Opens the regular file at `path` and inflates it.
+    /// Opens the regular file at `path` in a trail directory and inflates it.
     pub(crate) fn open(path: &Path) -> io::Result<Self> {
-        Inflate::new(io::BufReader::with_capacity(64 << 10, open_regular(path)?))
+        Inflate::new(io::BufReader::with_capacity(64 << 10, open_in_trail(path)?))
     }
 }
 

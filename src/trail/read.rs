@@ -1,7 +1,7 @@
 //! Reading one file's lines in bounded memory: forward in chunks (gzip streamed), or backward
 //! from an offset (plain files), with damage reported as a finding about that file.
 
-use super::open::{open_regular, Counting, Inflate};
+use super::open::{open_in_trail, Counting, Inflate};
 use super::TrailFile;
 use std::error::Error;
 use std::fmt;
@@ -176,7 +176,7 @@ impl Source {
     /// of the data is positioned at the end.
     fn open(file: &TrailFile, offset: u64) -> io::Result<Source> {
         use std::io::{Seek, SeekFrom};
-        let mut f = open_regular(&file.path)?;
+        let mut f = open_in_trail(&file.path)?;
         if !file.gz {
             f.seek(SeekFrom::Start(offset))?;
             return Ok(Source::Plain(Counting::new(f)));
@@ -413,7 +413,7 @@ impl LineReader {
             return read;
         }
         let mut read = FileRead::default();
-        let handle = match open_regular(&file.path) {
+        let handle = match open_in_trail(&file.path) {
             Ok(h) => h,
             Err(e) => {
                 read.problem = Some(open_problem(file, e));
