@@ -53,8 +53,9 @@ impl PublicKey {
     /// Reads a public key file (one line, as `tracing-audit keygen` prints it).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, SigningError> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path)
-            .map_err(|e| SigningError::io(format!("public key file {}", path.display()), e))?;
+        let text =
+            crate::trail::open::read_capped_to_string(path, crate::trail::open::SMALL_FILE_MAX)
+                .map_err(|e| SigningError::io(format!("public key file {}", path.display()), e))?;
         PublicKey::parse(&text).map_err(|_| {
             SigningError::new(
                 SigningErrorKind::Malformed,
@@ -168,7 +169,10 @@ impl SigningState {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, SigningError> {
         let path = path.as_ref();
         let what = || format!("signing state {}", path.display());
-        let text = Zeroizing::new(fs::read(path).map_err(|e| SigningError::io(what(), e))?);
+        let text = Zeroizing::new(
+            crate::trail::open::read_capped(path, crate::trail::open::SMALL_FILE_MAX)
+                .map_err(|e| SigningError::io(what(), e))?,
+        );
         let mut state = SigningState::parse(&text)
             .ok_or_else(|| SigningError::new(SigningErrorKind::Malformed, what()))?;
         state.path = Some(path.to_path_buf());

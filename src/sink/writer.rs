@@ -396,11 +396,6 @@ impl Worker {
         }
         self.make_durable()?;
         self.mark_tail(now)?;
-        #[cfg(feature = "_test-hooks")]
-        if std::env::var_os("TRACING_AUDIT_TEST_CRASH_BEFORE_PRUNE_DELETE").is_some() {
-            // Crash tests: die where a real crash leaves a durable prune record and every file.
-            std::process::abort();
-        }
         if let Some(intent) = self.prune.take() {
             self.dest.apply_prune(&intent);
         }

@@ -21,7 +21,9 @@
 //! ```
 
 pub(crate) mod files;
+pub(crate) mod open;
 pub(crate) mod read;
+pub(crate) mod write;
 
 pub use files::TrailFile;
 pub use read::{FileProblem, FileProblemKind, FileRead, LineReader};
