@@ -189,20 +189,64 @@ impl FileDigest {
     }
 }
 
+/// The MAC key a line is checked with, by every streaming reader (this walk and the received
+/// copy's): looked up by key id only when the id changes (one trail rarely changes keys).
+pub(super) struct KeyCache<'a> {
+    keys: &'a Keys,
+    last: Option<(Vec<u8>, Hmac<Sha256>)>,
+}
+
+/// What a line's chain trailer is checked with.
+pub(super) enum LineKey<'k> {
+    /// An unkeyed (`sha256:`) line, and no key was given.
+    Unkeyed,
+    /// A keyed line and its key.
+    Key(&'k Hmac<Sha256>),
+    /// A keyed line whose key id has no key, or an unkeyed line although a key was given (an
+    /// attacker without the key could have rewritten it as an unkeyed chain).
+    Unverifiable,
+}
+
+impl<'a> KeyCache<'a> {
+    pub(super) fn new(keys: &'a Keys) -> Self {
+        KeyCache { keys, last: None }
+    }
+
+    pub(super) fn get(&mut self, alg: Alg, kid: Option<&[u8]>) -> LineKey<'_> {
+        match alg {
+            Alg::Sha256 if self.keys.is_empty() => LineKey::Unkeyed,
+            Alg::Sha256 => LineKey::Unverifiable,
+            Alg::HmacSha256 => {
+                let kid = kid.unwrap_or_default();
+                if self.last.as_ref().is_none_or(|(k, _)| k != kid) {
+                    let key = std::str::from_utf8(kid)
+                        .ok()
+                        .and_then(|id| self.keys.lookup(id));
+                    let Some(key) = key else {
+                        return LineKey::Unverifiable;
+                    };
+                    self.last = Some((kid.to_vec(), key.mac()));
+                }
+                self.last
+                    .as_ref()
+                    .map_or(LineKey::Unverifiable, |(_, m)| LineKey::Key(m))
+            }
+        }
+    }
+}
+
 /// The file's content is not what an intact trail holds: the reference check must look.
 #[derive(Debug)]
 struct Irregular;
 
 /// Checks one file, line by line, as far as it is regular.
 struct FileCheck<'a> {
-    keys: &'a Keys,
     file: &'a TrailFile,
     wanted: &'a [u64],
     side_newest: Option<u64>,
     #[cfg_attr(not(feature = "signed-seals"), allow(dead_code))]
     signed: bool,
-    /// The last key id seen and its MAC key (one trail rarely changes keys).
-    key_cache: Option<(Vec<u8>, Hmac<Sha256>)>,
+    key_cache: KeyCache<'a>,
     next_wanted: usize,
     seal_line: Option<u64>,
     /// Where the last line of the current run of lines is.
@@ -221,19 +265,11 @@ impl<'a> FileCheck<'a> {
             // Lines after the file's seal.
             return Err(Irregular);
         }
-        let key = match tr.alg {
-            Alg::Sha256 if self.keys.is_empty() => None,
-            Alg::Sha256 => return Err(Irregular),
-            Alg::HmacSha256 => {
-                self.d.keyed = true;
-                let kid = tr.kid.unwrap_or_default();
-                if self.key_cache.as_ref().is_none_or(|(k, _)| k != kid) {
-                    let id = std::str::from_utf8(kid).map_err(|_| Irregular)?;
-                    let key = self.keys.lookup(id).ok_or(Irregular)?;
-                    self.key_cache = Some((kid.to_vec(), key.mac()));
-                }
-                self.key_cache.as_ref().map(|(_, m)| m)
-            }
+        self.d.keyed |= tr.alg == Alg::HmacSha256;
+        let key = match self.key_cache.get(tr.alg, tr.kid) {
+            LineKey::Unkeyed => None,
+            LineKey::Key(k) => Some(k),
+            LineKey::Unverifiable => return Err(Irregular),
         };
         let kind = chain::control_kind(line);
         let control = match kind {
@@ -438,12 +474,11 @@ fn check_file(
     abort: &AtomicBool,
 ) -> Result<FileDigest, Irregular> {
     let mut fc = FileCheck {
-        keys: plan.keys,
         file,
         wanted: &plan.checkpoints.wanted,
         side_newest: plan.checkpoints.side_newest,
         signed: plan.signed,
-        key_cache: None,
+        key_cache: KeyCache::new(plan.keys),
         next_wanted: 0,
         seal_line: None,
         last_line: 0..0,

@@ -727,8 +727,8 @@ fn create_active(
         let path = settings.dir.join(&name);
         match write::create_new(&path, settings.file_mode) {
             Ok(file) => {
-                let id =
-                    write::identity(&file).map_err(|e| write::context("cannot inspect", &path, e))?;
+                let id = write::identity(&file)
+                    .map_err(|e| write::context("cannot inspect", &path, e))?;
                 let deadline = deadline(rotation, &parsed);
                 return Ok(Active {
                     file,
