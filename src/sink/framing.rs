@@ -116,6 +116,7 @@ pub(crate) trait Framer: Send + 'static {
 #[derive(Debug)]
 pub(crate) enum TailMark {
     /// An epoch seal: commit it ([`Framer::commit_epoch`]) once it is durable.
+    #[cfg_attr(not(feature = "signed-seals"), allow(dead_code))]
     Sealed,
     /// A checkpoint (its range in `out`): publish it once it is durable.
     Checkpoint(std::ops::Range<usize>),
