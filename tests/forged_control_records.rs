@@ -324,3 +324,61 @@ fn an_honest_restart_after_retention_adopts_its_own_prune_record() {
     assert!(report["begins_at"].as_u64().is_some(), "{report:#}");
     assert!(!report.to_string().contains("unadopted"), "{report:#}");
 }
+
+/// Appends, after the last line, an unchained line and a new chain segment that a forged
+/// `new_chain` repair record explains (the writer's shape after an unchained last line),
+/// chained with plain SHA-256 in the open epoch.
+fn forge_new_chain(dir: &Path) {
+    let newest = chain_files(dir).pop().unwrap();
+    let mut lines = read_lines(&newest);
+    let lv = json(lines.last().unwrap());
+    let seq = lv["seq"].as_u64().unwrap() + 1;
+    let epoch = lv["epoch"].as_u64().unwrap() + u64::from(lv["record"] == "epoch_seal");
+    let junk = br#"{"note":"not a record"}"#.to_vec();
+    let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9fZ");
+    let chain = |prev: [u8; 32], signed: String| {
+        let mut h = Sha256::new();
+        h.update(prev);
+        h.update(signed.as_bytes());
+        let mac: [u8; 32] = h.finalize().into();
+        (format!(r#"{signed},"mac":"sha256:{}"}}"#, hex(&mac)), mac)
+    };
+    let (genesis, g_mac) = chain(
+        [0; 32],
+        format!(
+            r#"{{"seq":{seq},"ts":"{ts}","stream":"audit","record":"genesis","chain":"00","reason":"unchained_last_line","epoch":{epoch}"#
+        ),
+    );
+    let (repair, _) = chain(
+        g_mac,
+        format!(
+            r#"{{"seq":{},"ts":"{ts}","stream":"audit","record":"repair","repair":"new_chain","message":"x","prev_line_sha256":"{}","prev_line_bytes":{},"epoch":{epoch}"#,
+            seq + 1,
+            hex(&Sha256::digest(&junk)),
+            junk.len()
+        ),
+    );
+    lines.extend([junk, genesis.into_bytes(), repair.into_bytes()]);
+    write_lines(&newest, &lines);
+}
+
+#[test]
+fn a_forged_new_chain_repair_does_not_explain_a_chain_start_in_a_signed_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let (state, pk) = signed_trail(dir.path(), keys.path());
+    let pk = pk.to_str().unwrap();
+    forge_new_chain(dir.path());
+    for restart in [false, true] {
+        if restart {
+            // The writer's restart seals the epoch holding the forged segment; it stays foreign.
+            write_trail(dir.path(), signed(&state), 300..305, 2048);
+        }
+        let (code, report) = verify_cli(dir.path(), &["--public-key", pk]);
+        assert_ne!(code, 0, "{report:#}");
+        assert!(
+            kinds(&report).iter().any(|k| k == "spliced"),
+            "the chain start is not explained by a repair record nobody authenticated: {report:#}"
+        );
+    }
+}
