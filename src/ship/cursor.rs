@@ -159,6 +159,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn positions_survive_a_reload_and_the_file_is_replaced_whole() {

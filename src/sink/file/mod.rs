@@ -39,7 +39,7 @@ pub(crate) use config::Clock;
 pub use config::{Durability, FileSink, Retention, Rotation};
 pub(crate) use retention::PruneIntent;
 
-use crate::sink::TornTail;
+use crate::chain::framing::TornTail;
 use crate::trail::write;
 use compress::{Background, Job, Settings, Shared};
 use naming::{DataName, Form};
@@ -727,8 +727,8 @@ fn create_active(
         let path = settings.dir.join(&name);
         match write::create_new(&path, settings.file_mode) {
             Ok(file) => {
-                let id =
-                    write::identity(&file).map_err(|e| write::context("cannot inspect", &path, e))?;
+                let id = write::identity(&file)
+                    .map_err(|e| write::context("cannot inspect", &path, e))?;
                 let deadline = deadline(rotation, &parsed);
                 return Ok(Active {
                     file,

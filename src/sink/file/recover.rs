@@ -2,8 +2,8 @@
 //! so the audit chain can continue from it.
 
 use super::naming;
+use crate::chain::framing::TornTail;
 use crate::trail::write::{context, create_new, sync_dir};
-use crate::sink::TornTail;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -124,7 +124,8 @@ pub(super) fn last_line(file: &File, len: u64) -> io::Result<Option<Vec<u8>>> {
 pub(super) fn last_line_gz(path: &Path) -> io::Result<Option<Vec<u8>>> {
     use std::io::BufRead;
     let file = crate::trail::write::open_read(path)?;
-    let mut reader = io::BufReader::new(crate::trail::open::Inflate::new(io::BufReader::new(file))?);
+    let mut reader =
+        io::BufReader::new(crate::trail::open::Inflate::new(io::BufReader::new(file))?);
     let (mut last, mut line) = (None, Vec::new());
     loop {
         line.clear();
