@@ -23,6 +23,7 @@
 pub(crate) mod files;
 pub(crate) mod hex;
 pub(crate) mod json;
+pub(crate) mod naming;
 pub(crate) mod open;
 pub(crate) mod read;
 pub(crate) mod time;

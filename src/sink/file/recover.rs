@@ -1,8 +1,8 @@
 //! Picking up after a crash: torn last lines are set aside, and the last complete line is found
 //! so the audit chain can continue from it.
 
-use super::naming;
 use crate::chain::framing::TornTail;
+use crate::trail::naming;
 use crate::trail::write::{context, create_new, sync_dir};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
