@@ -45,7 +45,7 @@ impl PublicKey {
     pub fn parse(text: &str) -> Result<Self, SigningError> {
         let text = text.trim();
         let hex = text.strip_prefix(PK_LABEL).unwrap_or(text);
-        super::format::decode_hex32(hex.as_bytes())
+        crate::trail::hex::decode_hex32(hex.as_bytes())
             .map(PublicKey)
             .ok_or_else(|| SigningError::new(SigningErrorKind::Malformed, "public key".into()))
     }
@@ -72,7 +72,7 @@ impl PublicKey {
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut hex = Vec::with_capacity(64);
-        super::format::push_hex(&self.0, &mut hex);
+        crate::trail::hex::push_hex(&self.0, &mut hex);
         write!(f, "{PK_LABEL}{}", String::from_utf8_lossy(&hex))
     }
 }
@@ -202,13 +202,13 @@ impl SigningState {
 
     fn render(&self) -> String {
         let mut seed = Zeroizing::new(Vec::with_capacity(64));
-        super::format::push_hex(&self.seed[..], &mut seed);
+        crate::trail::hex::push_hex(&self.seed[..], &mut seed);
         let mut pk = Vec::with_capacity(64);
-        super::format::push_hex(&self.pk0, &mut pk);
+        crate::trail::hex::push_hex(&self.pk0, &mut pk);
         let tail = match &self.tail {
             Some((seq, mac)) => {
                 let mut hex = Vec::with_capacity(64);
-                super::format::push_hex(mac, &mut hex);
+                crate::trail::hex::push_hex(mac, &mut hex);
                 format!(
                     ",\"tail_seq\":{seq},\"tail_mac\":\"{}\"",
                     String::from_utf8_lossy(&hex)
@@ -230,15 +230,15 @@ impl SigningState {
             return None;
         }
         let epoch = v.get("epoch")?.as_u64()?;
-        let pk0 = super::format::decode_hex32(v.get("pk0")?.as_str()?.as_bytes())?;
-        let seed = Zeroizing::new(super::format::decode_hex32(
+        let pk0 = crate::trail::hex::decode_hex32(v.get("pk0")?.as_str()?.as_bytes())?;
+        let seed = Zeroizing::new(crate::trail::hex::decode_hex32(
             v.get("seed")?.as_str()?.as_bytes(),
         )?);
         // Absent in states written before the writer recorded its tail.
         let tail = v.get("tail_seq").and_then(serde_json::Value::as_u64).zip(
             v.get("tail_mac")
                 .and_then(serde_json::Value::as_str)
-                .and_then(|m| super::format::decode_hex32(m.as_bytes())),
+                .and_then(|m| crate::trail::hex::decode_hex32(m.as_bytes())),
         );
         Some(SigningState {
             path: None,

@@ -175,7 +175,7 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::trail::hex::to_hex(b)
 }
 
 /// FNV-1a, 64 bits: stable across builds and platforms (the filter is stored on disk).

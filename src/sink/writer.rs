@@ -12,11 +12,11 @@ use std::time::{Duration, Instant, SystemTime};
 use super::destination::Destination;
 use super::error::SinkError;
 use super::file::{Durability, PruneIntent};
-use super::framing::{Framer, TailMark, TornTail};
 use super::health::Counters;
 use super::queue::{Shared, WriterWait, PREALLOCATE_LIMIT};
 use super::syncer::{Request, Syncer};
-use crate::record::time::write_rfc3339;
+use crate::chain::framing::{Framer, TailMark, TornTail};
+use crate::trail::time::write_rfc3339;
 use crate::Stream;
 
 /// The first retry waits this long; every further failure doubles it up to `MAX_BACKOFF`.

@@ -225,7 +225,7 @@ impl ReceivedVerifier {
             .mac
             .as_deref()
             .and_then(|m| m.rsplit(':').next())
-            .and_then(|h| chain::decode_hex32(h.as_bytes()))
+            .and_then(|h| crate::trail::hex::decode_hex32(h.as_bytes()))
             .ok_or_else(|| not("its MAC cannot be read"))?;
         Ok(Reference {
             file: name,
