@@ -61,6 +61,32 @@ pub(crate) struct Plan<'a> {
     pub(crate) expect_current: bool,
 }
 
+impl<'a> Plan<'a> {
+    /// What the join's verdict needs.
+    fn judge(&self) -> Judge<'a> {
+        Judge {
+            keys_given: !self.keys.is_empty(),
+            checkpoints: self.checkpoints,
+            #[cfg(feature = "signed-seals")]
+            now: self.now,
+            #[cfg(feature = "signed-seals")]
+            expect_current: self.expect_current,
+        }
+    }
+
+    /// What every worker shares.
+    fn ctx(&self) -> CheckCtx<'a> {
+        CheckCtx {
+            keys: self.keys,
+            checkpoints: CheckpointPlan::new(self.checkpoints),
+            #[cfg(feature = "signed-seals")]
+            signed: self.seal_walk.is_some(),
+            #[cfg(not(feature = "signed-seals"))]
+            signed: false,
+        }
+    }
+}
+
 /// What the streaming check decided.
 pub(crate) enum Outcome {
     /// Every file regular, every seam joined: the report, and the bytes read.
@@ -568,6 +594,38 @@ struct Join<'a> {
 }
 
 impl<'a> Join<'a> {
+    fn new(
+        files: &'a [TrailFile],
+        #[cfg(feature = "signed-seals")] seal_walk: Option<SealWalk<'a>>,
+    ) -> Self {
+        Join {
+            files,
+            summaries: Vec::with_capacity(files.len()),
+            records: 0,
+            min_seq: None,
+            max_seq: None,
+            ranges: Vec::with_capacity(files.len()),
+            macs_wanted: Vec::new(),
+            last_mac: None,
+            last_seq: None,
+            seal_next: None,
+            begins_at: None,
+            keyed: false,
+            torn_warning: None,
+            walk_warnings: Vec::new(),
+            repair_warnings: Vec::new(),
+            last_ts: None,
+            checkpoints: 0,
+            checkpoint_after_side: None,
+            prunes: Vec::new(),
+            repairs: Vec::new(),
+            unadopted: Vec::new(),
+            head_loss: None,
+            #[cfg(feature = "signed-seals")]
+            seal_walk,
+        }
+    }
+
     fn warning(&self, k: usize, line: u64, message: String) -> Warning {
         Warning {
             file: Some(self.files[k].name.clone()),
@@ -779,41 +837,13 @@ pub(crate) fn verify(
     plan: Plan<'_>,
     progress: &mut Option<Box<dyn FnMut(Progress) + '_>>,
 ) -> Outcome {
-    let ctx = CheckCtx {
-        keys: plan.keys,
-        checkpoints: CheckpointPlan::new(plan.checkpoints),
-        #[cfg(feature = "signed-seals")]
-        signed: plan.seal_walk.is_some(),
-        #[cfg(not(feature = "signed-seals"))]
-        signed: false,
-    };
+    let (judge, ctx) = (plan.judge(), plan.ctx());
     let threads = plan.threads.clamp(1, files.len().max(1));
-    let mut join = Join {
+    let mut join = Join::new(
         files,
-        summaries: Vec::with_capacity(files.len()),
-        records: 0,
-        min_seq: None,
-        max_seq: None,
-        ranges: Vec::with_capacity(files.len()),
-        macs_wanted: Vec::new(),
-        last_mac: None,
-        last_seq: None,
-        seal_next: None,
-        begins_at: None,
-        keyed: false,
-        torn_warning: None,
-        walk_warnings: Vec::new(),
-        repair_warnings: Vec::new(),
-        last_ts: None,
-        checkpoints: 0,
-        checkpoint_after_side: None,
-        prunes: Vec::new(),
-        repairs: Vec::new(),
-        unadopted: Vec::new(),
-        head_loss: None,
         #[cfg(feature = "signed-seals")]
-        seal_walk: plan.seal_walk,
-    };
+        plan.seal_walk,
+    );
     let next = AtomicUsize::new(0);
     let abort = AtomicBool::new(false);
     let bytes_total: u64 = files.iter().map(|f| f.len).sum();
@@ -888,6 +918,29 @@ pub(crate) fn verify(
     if !regular {
         return Outcome::Irregular { bytes_read };
     }
+    let stats = VerifyStats {
+        streamed: true,
+        threads,
+        peak_buffered_bytes: (worker_peaks.iter().sum::<usize>() + waiting_peak) as u64,
+        bytes_read,
+    };
+    finish(join, &judge, stats)
+}
+
+/// What the join's verdict needs from the plan besides the files.
+struct Judge<'a> {
+    keys_given: bool,
+    checkpoints: &'a [CheckpointFile],
+    #[cfg(feature = "signed-seals")]
+    now: SystemTime,
+    #[cfg(feature = "signed-seals")]
+    expect_current: bool,
+}
+
+/// The report of a trail every file of which was regular, once the trust rule, the head and the
+/// checkpoints agree; `Irregular` where they need the reference check.
+fn finish(mut join: Join<'_>, plan: &Judge<'_>, stats: VerifyStats) -> Outcome {
+    let bytes_read = stats.bytes_read;
     // The seals decide what is authenticated on a signed trail, so they are judged first.
     #[cfg(feature = "signed-seals")]
     let sealed = join
@@ -898,7 +951,7 @@ pub(crate) fn verify(
     let sealed_through = sealed.as_ref().map(|(s, _)| s.verified().map(|v| v.1));
     #[cfg(not(feature = "signed-seals"))]
     let sealed_through = None;
-    join.judge_controls(Root::of(!plan.keys.is_empty(), sealed_through));
+    join.judge_controls(Root::of(plan.keys_given, sealed_through));
     // In the reference's order: the head is judged before checkpoints are looked up.
     let Ok(head_warning) = join.head_loss() else {
         return Outcome::Irregular { bytes_read };
@@ -929,12 +982,7 @@ pub(crate) fn verify(
         problems: Vec::new(),
         warnings,
         seals: None,
-        stats: VerifyStats {
-            streamed: true,
-            threads,
-            peak_buffered_bytes: (worker_peaks.iter().sum::<usize>() + waiting_peak) as u64,
-            bytes_read,
-        },
+        stats,
     };
     #[cfg(feature = "signed-seals")]
     if let Some((summary, problems)) = sealed {
