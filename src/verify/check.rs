@@ -1074,7 +1074,10 @@ impl Checker<'_> {
                         file: Some(name.clone()),
                         line: None,
                         seq: Some(*seq),
-                        detail: format!("the checkpoint file {what} although the trail holds checkpoint records (the writer publishes every one)"),
+                        detail: format!(
+                            "the checkpoint {}file {what} although the trail holds checkpoint records (the writer publishes every one)",
+                            if cf.side { "side " } else { "" }
+                        ),
                     });
                 }
                 continue;
