@@ -106,7 +106,11 @@ fn gzip_bombs_and_giant_lines_are_findings_in_bounded_memory() {
         o.status,
         both(&o)
     );
-    assert!(both(&o).contains(name), "the finding names the file: {}", both(&o));
+    assert!(
+        both(&o).contains(name),
+        "the finding names the file: {}",
+        both(&o)
+    );
     assert!(both(&o).contains("gzip bomb"), "{}", both(&o));
     let peak = children_peak_rss();
     assert!(peak < 256 * MIB, "verify held {} MiB", peak / MIB);
