@@ -292,7 +292,7 @@ fn an_unkeyed_trail_has_no_root_but_a_restarted_writer_disowns_a_forged_prune() 
 fn an_honest_restart_after_retention_adopts_its_own_prune_record() {
     // The writer's own prune record is followed by its durable tail before anything is
     // deleted, so a restart adopts it and the pruned trail verifies.
-    use tracing_audit::sink::file::Retention;
+    use tracing_audit::sink::Retention;
     use tracing_audit::sink::{testing, FileSink, Rotation};
     use tracing_audit::Stream;
     let dir = tempfile::tempdir().unwrap();
