@@ -361,6 +361,7 @@ impl AuditLayerBuilder {
             max_value_len: self.max_value_len,
             sinks: [audit_sink, debug_sink],
             schema_violations: AtomicU64::new(0),
+            render_counters: Default::default(),
             reach: Default::default(),
             notes,
             dispatch: Default::default(),

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) max_value_len: usize,
     pub(crate) sinks: [SinkHandle; 2],
     pub(crate) schema_violations: AtomicU64,
+    /// Values whose `Debug`/`Display` panicked while a record was rendered.
+    pub(crate) render_counters: crate::record::fields::RenderCounters,
     /// Whether audit callsites can reach the layer through the rest of the subscriber.
     pub(crate) reach: reach::Reach,
     /// What the configuration does not guarantee, said once at build time.
@@ -88,6 +90,7 @@ impl Shared {
             policy: &self.policies[stream_index(stream)],
             hasher: self.hasher.as_ref(),
             max_len: self.max_value_len,
+            counters: &self.render_counters,
         }
     }
 
@@ -350,6 +353,7 @@ impl AuditHandle {
     /// [`Health::filtered_callsites`] also lists audit callsites another filter disables.
     pub fn health(&self, stream: Stream) -> Health {
         let mut health = self.shared.sink(stream).health();
+        health.formatting_panics = self.shared.render_counters.panics.load(Ordering::Relaxed);
         if stream == Stream::Audit {
             health.filtered_callsites = self
                 .shared
