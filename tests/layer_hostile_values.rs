@@ -116,3 +116,59 @@ fn a_value_that_panics_while_formatting_leaves_a_marker_and_a_count() {
     );
     assert_eq!(h.handle.health(Stream::Audit).written, 1);
 }
+
+#[test]
+fn a_record_with_ten_thousand_fields_or_spans_fits_the_cap_and_stays_valid() {
+    let mut h = Harness::new(|b| b);
+    let dispatch = h.dispatch();
+    // Ten thousand nested spans need more stack than a test thread has (the registry closes
+    // them recursively), whatever this crate does.
+    let deep = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                // Ten thousand nested spans, then an event with a few large fields.
+                let mut guards = Vec::new();
+                for i in 0..10_000 {
+                    guards.push(info_span!("nested", depth = i).entered());
+                }
+                let big = "v".repeat(8 << 10);
+                info!(
+                    target: "audit",
+                    actor = "alice",
+                    action = "read",
+                    outcome = "success",
+                    f1 = %big,
+                    f2 = %big,
+                    f3 = %big,
+                    f4 = %big,
+                    f5 = %big,
+                    f6 = %big,
+                    f7 = %big,
+                    f8 = %big,
+                    "deep"
+                );
+                drop(guards);
+            });
+        });
+    deep.unwrap().join().unwrap();
+    let health = h.handle.health(Stream::Audit);
+    assert_eq!(health.records_cut, 1, "{health:?}");
+    let text = h.audit.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"deep\""))
+        .expect("the record is written");
+    assert!(line.len() <= 60 << 10, "{} bytes", line.len());
+    let record: serde_json::Value = serde_json::from_str(line).expect("one valid JSON line");
+    assert_eq!(record["actor"], "alice");
+    let spans = record["spans"].as_array().unwrap();
+    assert!(!spans.is_empty() && spans.len() < 10_000);
+    assert_eq!(spans[0]["fields"]["depth"], 0, "the root span stays");
+    let cut = &record["cut"];
+    assert_eq!(
+        cut["spans"].as_u64().unwrap() as usize,
+        10_000 - spans.len(),
+        "{cut}"
+    );
+}

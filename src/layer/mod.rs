@@ -7,6 +7,7 @@ mod event;
 mod filter;
 mod plan;
 mod reach;
+mod record_cap;
 mod route;
 mod settings;
 mod spans;
@@ -52,6 +53,10 @@ pub(crate) struct Shared {
     pub(crate) streams_scrub_alike: bool,
     pub(crate) hasher: Option<Pseudonymizer>,
     pub(crate) max_value_len: usize,
+    /// Records longer than this are cut to fit ([`record_cap`]).
+    pub(crate) max_record_len: usize,
+    /// Records the cap had to cut.
+    pub(crate) records_cut: AtomicU64,
     pub(crate) sinks: [SinkHandle; 2],
     pub(crate) schema_violations: AtomicU64,
     /// Values whose `Debug`/`Display` panicked while a record was rendered.
@@ -354,6 +359,7 @@ impl AuditHandle {
     pub fn health(&self, stream: Stream) -> Health {
         let mut health = self.shared.sink(stream).health();
         health.formatting_panics = self.shared.render_counters.panics.load(Ordering::Relaxed);
+        health.records_cut = self.shared.records_cut.load(Ordering::Relaxed);
         if stream == Stream::Audit {
             health.filtered_callsites = self
                 .shared

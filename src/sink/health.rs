@@ -24,6 +24,7 @@ use std::sync::{Mutex, PoisonError};
 /// | `overflowed` | AUDIT records given up on after waiting for queue room past the `BlockFor` bound |
 /// | `filtered_callsites` | audit callsites another filter disables (from `AuditHandle::health`) |
 /// | `formatting_panics` | values whose `Debug`/`Display` panicked, layer-wide (from `AuditHandle::health`) |
+/// | `records_cut` | records cut to `max_record_len`, layer-wide (from `AuditHandle::health`) |
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Health {
@@ -55,6 +56,9 @@ pub struct Health {
     /// stream (from `AuditHandle::health`; layer-wide). Each record was still written, with
     /// `[formatting panicked]` in place of the rest of the value.
     pub formatting_panics: u64,
+    /// Records longer than `AuditLayerBuilder::max_record_len` that were cut to fit, in either
+    /// stream (from `AuditHandle::health`; layer-wide).
+    pub records_cut: u64,
     /// AUDIT records not written because the queue stayed full past the
     /// [`Overflow::BlockFor`](crate::sink::Overflow::BlockFor) bound.
     pub overflowed: u64,
@@ -106,6 +110,7 @@ impl Counters {
                 .clone(),
             filtered_callsites: Vec::new(),
             formatting_panics: 0,
+            records_cut: 0,
             overflowed: self.overflowed.load(Ordering::Relaxed),
         }
     }
