@@ -119,7 +119,7 @@ fn a_value_that_panics_while_formatting_leaves_a_marker_and_a_count() {
 
 #[test]
 fn a_record_with_ten_thousand_fields_or_spans_fits_the_cap_and_stays_valid() {
-    let mut h = Harness::new(|b| b);
+    let h = Harness::new(|b| b);
     let dispatch = h.dispatch();
     // Ten thousand nested spans need more stack than a test thread has (the registry closes
     // them recursively), whatever this crate does.
