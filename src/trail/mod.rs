@@ -20,6 +20,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub(crate) mod cursor;
 pub(crate) mod files;
 pub(crate) mod hex;
 pub(crate) mod json;

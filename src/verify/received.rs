@@ -212,7 +212,7 @@ impl ReceivedVerifier {
                 format!("{name} is not a usable shipping cursor: {why}"),
             )
         };
-        let streams = crate::ship::parse_cursor(&bytes).ok_or_else(|| not("not a cursor"))?;
+        let streams = crate::trail::cursor::parse(&bytes).ok_or_else(|| not("not a cursor"))?;
         let pos = match (&self.prefix, streams.len()) {
             (Some(p), _) => streams
                 .get(p)
