@@ -2,8 +2,10 @@
 //! and the per-thread buffers they are assembled in.
 
 pub(crate) mod fields;
-pub(crate) mod json;
 pub(crate) mod time;
+
+/// The JSON writer belongs to the format owner; records are assembled with it.
+pub(crate) use crate::trail::json;
 
 use std::cell::Cell;
 

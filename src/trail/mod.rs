@@ -21,10 +21,14 @@
 //! ```
 
 pub(crate) mod files;
+pub(crate) mod json;
 pub(crate) mod read;
+mod visible;
 
 pub use files::TrailFile;
+pub use json::printable_json;
 pub use read::{FileProblem, FileProblemKind, FileRead, LineReader};
+pub use visible::{is_hidden, Visible};
 
 use std::error::Error;
 use std::fmt;
