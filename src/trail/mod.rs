@@ -27,7 +27,7 @@ mod visible;
 
 pub use files::TrailFile;
 pub use json::printable_json;
-pub use read::{FileProblem, FileProblemKind, FileRead, LineReader};
+pub use read::{FileProblem, FileProblemKind, FileRead, LineReader, SkippedLines};
 pub use visible::{is_hidden, Visible};
 
 use std::error::Error;

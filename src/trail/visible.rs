@@ -146,7 +146,12 @@ mod tests {
 
     #[test]
     fn ordinary_text_is_shown_as_it_is() {
-        for s in ["héllo ✓ 日本 Привет", "a\u{a0}b", "עברית", "\u{2030}\u{20ac}"] {
+        for s in [
+            "héllo ✓ 日本 Привет",
+            "a\u{a0}b",
+            "עברית",
+            "\u{2030}\u{20ac}",
+        ] {
             assert_eq!(Visible::str(s).to_string(), s);
         }
     }

@@ -1,6 +1,7 @@
 //! `tracing-audit export --format ocsf|ecs DIR [filters]`: the audit records as SIEM events.
 
-use super::{CliError, Filters};
+use super::records::warn_unread;
+use super::{CliError, Filters, EXIT_PARTIAL};
 use clap::Args;
 use std::io::ErrorKind;
 use std::path::PathBuf;
@@ -31,7 +32,11 @@ pub(super) fn run(args: ExportArgs) -> Result<u8, CliError> {
     }
     let stdout = std::io::stdout();
     match export_trail(&args.dir, options, stdout.lock()) {
-        Ok(_) => Ok(0),
+        Ok(summary) => Ok(if warn_unread(&[], &summary.skipped) {
+            EXIT_PARTIAL
+        } else {
+            0
+        }),
         // `| head`: the reader has seen enough.
         Err(e) if e.kind() == ExportErrorKind::Write && is_broken_pipe(&e) => Ok(0),
         Err(e) => Err(e.into()),

@@ -19,6 +19,7 @@
 
 mod correlate;
 mod export;
+mod output;
 mod progress;
 mod records;
 mod render;
@@ -181,7 +182,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(CliError(msg)) => {
-            eprintln!("tracing-audit: {msg}");
+            output::warn(msg);
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -189,7 +190,7 @@ fn main() -> ExitCode {
 
 fn keygen(args: KeygenArgs) -> Result<u8, CliError> {
     let pk0 = SigningState::generate(&args.state)?;
-    println!("{pk0}");
+    output::Out::new().line(pk0.to_string().as_bytes())?;
     Ok(0)
 }
 
@@ -205,18 +206,7 @@ fn hash(args: HashArgs) -> Result<u8, CliError> {
             }
         },
     };
-    println!(
-        "{}",
-        tracing_audit::redact::Pseudonymizer::new(&key).pseudonym(&args.value)
-    );
+    let pseudonym = tracing_audit::redact::Pseudonymizer::new(&key).pseudonym(&args.value);
+    output::Out::new().line(pseudonym.as_bytes())?;
     Ok(0)
-}
-
-/// Writes to stdout; a closed pipe (`| head`) ends the command quietly.
-fn out_line(out: &mut impl std::io::Write, line: &[u8]) -> Result<bool, CliError> {
-    match out.write_all(line).and_then(|()| out.write_all(b"\n")) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(CliError(format!("cannot write to stdout: {e}"))),
-    }
 }

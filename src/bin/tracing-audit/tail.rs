@@ -1,16 +1,17 @@
 //! `tracing-audit tail DIR [-n N] [--follow]`.
 
-use super::records::{open_trail, warn_problems};
+use super::output::{warn, Out};
+use super::records::{open_trail, warn_unread};
 use super::render::human;
 use super::{CliError, Filters, EXIT_PARTIAL};
 use clap::Args;
 use serde_json::Value;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
 use tracing_audit::investigate::{last_matching, trail_end, Query};
-use tracing_audit::trail::{LineReader, TrailFile};
+use tracing_audit::trail::{LineReader, SkippedLines, TrailFile};
 
 #[derive(Args, Debug)]
 pub(super) struct TailArgs {
@@ -29,15 +30,16 @@ pub(super) struct TailArgs {
     filters: Filters,
 }
 
-fn print(v: &Value, colour: bool) -> Result<bool, CliError> {
-    let mut out = std::io::stdout().lock();
-    let line = human(v, colour);
-    match writeln!(out, "{line}").and_then(|()| out.flush()) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(CliError(format!("cannot write to stdout: {e}"))),
-    }
+/// Shows one record at once (a follower waits between records); `false` once the reader is
+/// gone.
+fn print(out: &mut Out, v: &Value, colour: bool) -> Result<bool, CliError> {
+    Ok(out.line(human(v, colour).as_bytes())? && out.flush()?)
 }
+
+/// The longest line `--follow` holds while waiting for its newline, as the trail's reader.
+const MAX_LINE: usize = 8 << 20;
+/// The most `--follow` reads of a plain file per poll (the rest on the next poll).
+const READ_PER_POLL: u64 = 16 << 20;
 
 pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -47,18 +49,20 @@ pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
     // from here, so nothing written in between is skipped or shown twice.
     let end = trail_end(&trail);
     let last = last_matching(&trail, &query, args.lines, end);
-    let damaged = warn_problems(&last.problems);
+    let damaged = warn_unread(&last.problems, &last.skipped);
+    let code = if damaged { EXIT_PARTIAL } else { 0 };
+    let mut out = Out::new();
     for line in &last.lines {
         let v: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
-        if !print(&v, colour)? {
-            return Ok(0);
+        if !print(&mut out, &v, colour)? {
+            return Ok(code);
         }
     }
     if !args.follow {
-        return Ok(if damaged { EXIT_PARTIAL } else { 0 });
+        return Ok(code);
     }
     let pos = end.map(|e| (trail.files()[e.file].written_as().to_owned(), e.offset));
-    follow(&args, &query, colour, pos)
+    follow(&args, &query, colour, pos, &mut out).map(|()| code)
 }
 
 /// Feeds the lines of `f` after byte `offset` (decompressed bytes for a `.gz`, streamed) to
@@ -88,20 +92,23 @@ fn read_from(f: &TrailFile, offset: u64, pending: &mut Vec<u8>) -> std::io::Resu
     }
     file.seek(SeekFrom::Start(offset))?;
     let before = pending.len();
-    file.read_to_end(pending)?;
+    // Bounded per poll: whatever was appended, memory stays a few lines' worth.
+    file.take(READ_PER_POLL).read_to_end(pending)?;
     Ok(Some(offset + (pending.len() - before) as u64))
 }
 
 /// Polls the newest file for appended lines and moves on to newer files after rotation; a file
-/// compressed after rotation is followed under the name it was written as.
+/// compressed after rotation is followed under the name it was written as. Ends when the
+/// reader of stdout goes away.
 fn follow(
     args: &TailArgs,
     query: &Query,
     colour: bool,
     mut pos: Option<(String, u64)>,
-) -> Result<u8, CliError> {
+    out: &mut Out,
+) -> Result<(), CliError> {
     let prefix = args.filters.prefix.as_deref();
-    let mut pending: Vec<u8> = Vec::new();
+    let mut pending = Pending::default();
     loop {
         std::thread::sleep(Duration::from_millis(args.poll_ms.max(10)));
         let trail = open_trail(&args.dir, prefix)?;
@@ -121,7 +128,7 @@ fn follow(
                     0
                 }
             };
-            let new_offset = match read_from(f, offset, &mut pending) {
+            let new_offset = match read_from(f, offset, &mut pending.bytes) {
                 Ok(Some(o)) => o,
                 Ok(None) => {
                     // Replaced underneath (not something an audit file should see): start over.
@@ -133,17 +140,73 @@ fn follow(
                 Err(_) => break,
             };
             pos = Some((f.written_as().to_owned(), new_offset));
-            let mut consumed = 0;
-            while let Some(nl) = memchr::memchr(b'\n', &pending[consumed..]) {
-                let line = &pending[consumed..consumed + nl];
-                consumed += nl + 1;
-                if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) {
-                    if query.matches(&v) && !print(&v, colour)? {
-                        return Ok(0);
-                    }
+            if !pending.show(f, query, colour, out)? {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Bytes read by `--follow` that do not end in a newline yet.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    /// Inside a line longer than [`MAX_LINE`]: drop bytes up to its newline.
+    skipping: bool,
+}
+
+impl Pending {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.skipping = false;
+    }
+
+    /// Shows the complete lines that match, warns about lines it cannot show (too long, not
+    /// a record), keeps the incomplete rest; `false` once the reader is gone.
+    fn show(
+        &mut self,
+        f: &TrailFile,
+        query: &Query,
+        colour: bool,
+        out: &mut Out,
+    ) -> Result<bool, CliError> {
+        let mut consumed = 0;
+        if self.skipping {
+            match memchr::memchr(b'\n', &self.bytes) {
+                Some(nl) => {
+                    consumed = nl + 1;
+                    self.skipping = false;
+                }
+                None => {
+                    self.bytes.clear();
+                    return Ok(true);
                 }
             }
-            pending.drain(..consumed);
         }
+        let mut unreadable = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &self.bytes[consumed..]) {
+            let line = &self.bytes[consumed..consumed + nl];
+            consumed += nl + 1;
+            match serde_json::from_slice::<Value>(line) {
+                Ok(v @ Value::Object(_)) => {
+                    if query.matches(&v) && !print(out, &v, colour)? {
+                        return Ok(false);
+                    }
+                }
+                _ if line.is_empty() => {}
+                _ => unreadable += 1,
+            }
+        }
+        self.bytes.drain(..consumed);
+        let mut oversized = 0;
+        if self.bytes.len() > MAX_LINE {
+            oversized = 1;
+            self.bytes.clear();
+            self.skipping = true;
+        }
+        if let Some(skipped) = SkippedLines::new(f, oversized, unreadable) {
+            warn(format_args!("warning: {skipped}"));
+        }
+        Ok(true)
     }
 }
