@@ -19,8 +19,9 @@ use tracing_audit::trail::is_hidden;
 use tracing_subscriber::prelude::*;
 
 /// What a painter writes: set the window title, erase the line, return to its start, draw a
-/// verdict; then C1 CSI, DEL, a line separator and a right-to-left override.
-const PAINT: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2K\rOK: 8 records in 1 files\u{9b}2K\u{7f}\u{2028}\u{202e}";
+/// verdict; then C1 CSI, DEL, a line separator, a right-to-left override, and text in
+/// invisible tag characters (U+E0041 `A`, U+E0042 `B`: "ASCII smuggling").
+const PAINT: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2K\rOK: 8 records in 1 files\u{9b}2K\u{7f}\u{2028}\u{202e}\u{e0041}\u{e0042}";
 /// An actor that reads `eve` followed by `exe.gnp` reversed when U+202E is honoured.
 const ACTOR: &str = "eve\u{202e}gnp.exe";
 
@@ -35,7 +36,9 @@ fn tool(args: &[&str]) -> Output {
 /// ones explicitly, and whatever else the crate counts as hidden (newlines separate lines).
 fn assert_unpainted(what: &str, bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
-    for raw in ["\u{1b}", "\r", "\u{7}", "\u{9b}", "\u{7f}", "\u{2028}", "\u{202e}"] {
+    for raw in [
+        "\u{1b}", "\r", "\u{7}", "\u{9b}", "\u{7f}", "\u{2028}", "\u{202e}", "\u{e0041}",
+    ] {
         assert!(!text.contains(raw), "{what} holds {raw:?} raw:\n{text}");
     }
     if let Some(c) = text.chars().find(|&c| c != '\n' && is_hidden(c)) {
