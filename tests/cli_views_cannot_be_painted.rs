@@ -37,7 +37,14 @@ fn tool(args: &[&str]) -> Output {
 fn assert_unpainted(what: &str, bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     for raw in [
-        "\u{1b}", "\r", "\u{7}", "\u{9b}", "\u{7f}", "\u{2028}", "\u{202e}", "\u{e0041}",
+        "\u{1b}",
+        "\r",
+        "\u{7}",
+        "\u{9b}",
+        "\u{7f}",
+        "\u{2028}",
+        "\u{202e}",
+        "\u{e0041}",
     ] {
         assert!(!text.contains(raw), "{what} holds {raw:?} raw:\n{text}");
     }
@@ -142,7 +149,10 @@ fn painted() -> Painted {
         ),
     );
     fs::write(
-        audit.join(format!("audit.torn-1{}.partial", PAINT.replace('\u{2028}', ""))),
+        audit.join(format!(
+            "audit.torn-1{}.partial",
+            PAINT.replace('\u{2028}', "")
+        )),
         b"{}",
     )
     .unwrap();
@@ -189,7 +199,10 @@ fn verify_shows_a_painted_partial_name_escaped_under_the_real_verdict() {
         .iter()
         .filter_map(|w| w["file"].as_str())
         .collect();
-    assert!(names.iter().any(|n| n.contains("\u{1b}]0;pwned")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.contains("\u{1b}]0;pwned")),
+        "{names:?}"
+    );
 }
 
 #[test]
@@ -216,22 +229,43 @@ fn query_prints_forged_lines_escaped_the_writers_way_with_their_values_intact() 
 #[test]
 fn correlate_json_and_human_show_the_forged_debug_line_escaped() {
     let p = painted();
-    let o = tool(&["correlate", "--audit", p.audit(), "--debug", p.debug(), &p.id]);
+    let o = tool(&[
+        "correlate",
+        "--audit",
+        p.audit(),
+        "--debug",
+        p.debug(),
+        &p.id,
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_both_unpainted(&o);
     let forged = stdout(&o)
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|v| v["message"].as_str().is_some_and(|m| m.starts_with("forged")))
+        .find(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("forged"))
+        })
         .expect("the forged debug line is shown");
     assert_eq!(forged["actor"], ACTOR);
 
     let o = tool(&[
-        "correlate", "--audit", p.audit(), "--debug", p.debug(), &p.id, "--human",
+        "correlate",
+        "--audit",
+        p.audit(),
+        "--debug",
+        p.debug(),
+        &p.id,
+        "--human",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_both_unpainted(&o);
-    assert!(stdout(&o).contains("actor=eve\\u{202e}gnp.exe"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("actor=eve\\u{202e}gnp.exe"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -254,7 +288,10 @@ fn report_keeps_actors_and_resources_in_their_order() {
     assert_both_unpainted(&o);
     let out = stdout(&o);
     assert!(out.contains("  eve\\u{202e}gnp.exe: 3 denied"), "{out}");
-    assert!(out.contains("mallory\\u{9b}2K\\u{7f}\\u{2028}\\u{202e}"), "{out}");
+    assert!(
+        out.contains("mallory\\u{9b}2K\\u{7f}\\u{2028}\\u{202e}"),
+        "{out}"
+    );
 
     let o = tool(&["report", p.audit(), "--json"]);
     assert_both_unpainted(&o);
@@ -281,7 +318,10 @@ fn timeline_page_shows_painted_values_as_escapes() {
     let html = fs::read(&page).unwrap();
     assert_unpainted("the page", &html);
     let html = String::from_utf8(html).unwrap();
-    assert!(html.contains("actor=<bdi>eve\\u{202e}gnp.exe</bdi>"), "{html}");
+    assert!(
+        html.contains("actor=<bdi>eve\\u{202e}gnp.exe</bdi>"),
+        "{html}"
+    );
     assert!(html.contains("forged \\u{9b}2K\\u{7f}\\u{2028}\\u{202e} debug line"));
 }
 
@@ -294,7 +334,10 @@ fn export_writes_forged_values_escaped_the_writers_way() {
         assert_both_unpainted(&o);
         let all = stdout(&o);
         assert_eq!(all.lines().count(), 4, "{all}");
-        assert!(all.contains("mallory\\u009b2K\\u007f\\u2028\\u202e"), "{all}");
+        assert!(
+            all.contains("mallory\\u009b2K\\u007f\\u2028\\u202e"),
+            "{all}"
+        );
         for l in all.lines() {
             serde_json::from_str::<serde_json::Value>(l).expect("still JSON");
         }

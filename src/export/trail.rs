@@ -80,6 +80,9 @@ pub struct ExportSummary {
     /// Per file, the lines skipped: longer than the line limit, or not JSON objects. A
     /// caller reports them (the CLI on stderr, with a non-zero exit).
     pub skipped: Vec<SkippedLines>,
+    /// The reader of `out` went away (a closed pipe: `| head`): the export stopped there. The
+    /// counts are those of the lines read until then.
+    pub stopped: bool,
 }
 
 /// Writes the OCSF or ECS mapping of every audit record in the trail directory `dir` to `out`,
@@ -144,8 +147,13 @@ pub fn export_trail(
         summary
             .skipped
             .extend(SkippedLines::new(file, read.oversized_lines, unreadable));
-        if let Some(e) = write_failed {
-            return Err(write_error(e));
+        match write_failed {
+            Some(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                summary.stopped = true;
+                return Ok(summary);
+            }
+            Some(e) => return Err(write_error(e)),
+            None => {}
         }
         match read.take_problem() {
             Some(p) if p.kind() == FileProblemKind::Vanished => continue,
@@ -159,7 +167,11 @@ pub fn export_trail(
             None => {}
         }
     }
-    out.flush().map_err(write_error)?;
+    match out.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => summary.stopped = true,
+        Err(e) => return Err(write_error(e)),
+        Ok(()) => {}
+    }
     Ok(summary)
 }
 
