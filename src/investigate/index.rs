@@ -37,7 +37,7 @@ pub(crate) fn build_for_closed(path: &Path) -> io::Result<()> {
         ));
     }
     let gz = path.extension().is_some_and(|e| e == "gz");
-    let raw = crate::trail::read::open_regular(path)?;
+    let raw = crate::trail::open::open_in_trail(path)?;
     let mut reader: Box<dyn Read> = if gz { gz_reader(raw)? } else { Box::new(raw) };
     let mut indexer = ClosedIndexer::default();
     let mut buf = vec![0u8; 64 << 10];
@@ -147,7 +147,7 @@ fn index_path(path: &Path) -> std::path::PathBuf {
 /// Length, modification time and a hash of the first and last 4 KiB: what ties an index to
 /// the exact file it was built from.
 fn fingerprint(path: &Path) -> io::Result<(u64, i64, String)> {
-    let mut f = crate::trail::read::open_regular(path)?;
+    let mut f = crate::trail::open::open_in_trail(path)?;
     let meta = f.metadata()?;
     let len = meta.len();
     let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
@@ -175,7 +175,7 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::trail::hex::to_hex(b)
 }
 
 /// FNV-1a, 64 bits: stable across builds and platforms (the filter is stored on disk).

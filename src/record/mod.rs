@@ -2,10 +2,6 @@
 //! and the per-thread buffers they are assembled in.
 
 pub(crate) mod fields;
-pub(crate) mod time;
-
-/// The JSON writer belongs to the format owner; records are assembled with it.
-pub(crate) use crate::trail::json;
 
 use std::cell::Cell;
 

@@ -485,7 +485,7 @@ impl Loop {
 /// The `seq` of the last complete record of a file, from its tail.
 fn last_seq(path: &std::path::Path) -> Option<u64> {
     use std::io::{Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).ok()?;
+    let mut f = crate::trail::open::open_in_trail(path).ok()?;
     let len = f.metadata().ok()?.len();
     let start = len.saturating_sub(64 * 1024);
     f.seek(SeekFrom::Start(start)).ok()?;

@@ -139,6 +139,24 @@ pub(crate) fn prefixes(listing: &Listing) -> Vec<String> {
 }
 
 impl TrailFile {
+    /// The file at `path`, which a writer knows to be one of its own (`None` when its name is
+    /// not a trail file's).
+    pub(crate) fn at(path: &Path) -> Option<TrailFile> {
+        let name = path.file_name()?.to_str()?.to_owned();
+        let (prefix, stamp, counter, gz) = parse_name(&name)?;
+        let len = fs::symlink_metadata(path).map_or(0, |m| m.len());
+        Some(TrailFile {
+            path: path.to_path_buf(),
+            base: name.strip_suffix(".gz").unwrap_or(&name).to_owned(),
+            name,
+            prefix,
+            stamp,
+            counter,
+            gz,
+            len,
+        })
+    }
+
     /// Where the file is.
     pub fn path(&self) -> &Path {
         &self.path
@@ -170,63 +188,39 @@ impl TrailFile {
     }
 
     /// The file's records as bytes, decompressed. The last line may be incomplete when the
-    /// file is still being written.
+    /// file is still being written. Holds the whole file in memory: for trails of any size use
+    /// [`LineReader`](super::LineReader).
     ///
     /// # Errors
-    /// The file cannot be read (pruned since it was listed, ...) or is not valid gzip.
+    /// The file cannot be read (pruned since it was listed, not a regular file, ...), is not
+    /// valid gzip, inflates more than 200 times its compressed size (a gzip bomb), or holds
+    /// more than 1 GiB of records.
     pub fn read(&self) -> io::Result<Vec<u8>> {
         read(self)
     }
 }
 
-/// Reads a file that must be a regular file. It is opened without blocking and checked before
-/// anything is read, so a FIFO or device put in its place is refused instead of hanging the
-/// reader.
-pub(crate) fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+/// The most [`TrailFile::read`] holds: a larger file is read by [`LineReader`](super::LineReader)
+/// in bounded memory, or not at all.
+pub(crate) const WHOLE_FILE_MAX: u64 = 1 << 30;
+
+/// Reads a trail file whole, inflating `.gz` files, up to [`WHOLE_FILE_MAX`] bytes.
+pub(crate) fn read(file: &TrailFile) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut opts = fs::OpenOptions::new();
-    opts.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.custom_flags(libc::O_NONBLOCK);
-    }
-    let mut file = opts.open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
+    let mut out = Vec::new();
+    let reader: Box<dyn Read> = if file.gz {
+        Box::new(super::open::Inflate::open(&file.path)?)
+    } else {
+        Box::new(super::open::open_in_trail(&file.path)?)
+    };
+    reader.take(WHOLE_FILE_MAX + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > WHOLE_FILE_MAX {
         return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
+            io::ErrorKind::InvalidData,
+            format!("holds more than {WHOLE_FILE_MAX} bytes of records: read it with a LineReader"),
         ));
     }
-    let mut out = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut out)?;
     Ok(out)
-}
-
-/// Reads a trail file, decompressing `.gz` files.
-pub(crate) fn read(file: &TrailFile) -> io::Result<Vec<u8>> {
-    let raw = read_regular(&file.path)?;
-    if !file.gz {
-        return Ok(raw);
-    }
-    gunzip(&raw)
-}
-
-#[cfg(feature = "gzip")]
-fn gunzip(raw: &[u8]) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::with_capacity(raw.len() * 4);
-    flate2::read::MultiGzDecoder::new(raw).read_to_end(&mut out)?;
-    Ok(out)
-}
-
-#[cfg(not(feature = "gzip"))]
-fn gunzip(_raw: &[u8]) -> io::Result<Vec<u8>> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "gzip support is not compiled in (enable the `gzip` feature)",
-    ))
 }
 
 #[cfg(test)]

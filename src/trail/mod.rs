@@ -21,9 +21,14 @@
 //! ```
 
 pub(crate) mod files;
+pub(crate) mod hex;
 pub(crate) mod json;
+pub(crate) mod open;
 pub(crate) mod read;
+pub(crate) mod time;
+pub(crate) mod trailer;
 mod visible;
+pub(crate) mod write;
 
 pub use files::TrailFile;
 pub use json::printable_json;

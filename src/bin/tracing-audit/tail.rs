@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
 use tracing_audit::investigate::{last_matching, trail_end, Query};
-use tracing_audit::trail::{LineReader, SkippedLines, TrailFile};
+use tracing_audit::trail::{FileRead, LineReader, SkippedLines, TrailFile};
 
 #[derive(Args, Debug)]
 pub(super) struct TailArgs {
@@ -36,10 +36,9 @@ fn print(out: &mut Out, v: &Value, colour: bool) -> Result<bool, CliError> {
     Ok(out.line(human(v, colour).as_bytes())? && out.flush()?)
 }
 
-/// The longest line `--follow` holds while waiting for its newline, as the trail's reader.
-const MAX_LINE: usize = 8 << 20;
-/// The most `--follow` reads of a plain file per poll (the rest on the next poll).
-const READ_PER_POLL: u64 = 16 << 20;
+/// The trail reader's line limit (`LineReader::new`): a torn line longer than this was
+/// counted as oversized although it may still be completed.
+const MAX_LINE: u64 = 8 << 20;
 
 pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -65,38 +64,6 @@ pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
     follow(&args, &query, colour, pos, &mut out).map(|()| code)
 }
 
-/// Feeds the lines of `f` after byte `offset` (decompressed bytes for a `.gz`, streamed) to
-/// `pending`; the new offset, or `None` when the file is now shorter than `offset` (replaced).
-fn read_from(f: &TrailFile, offset: u64, pending: &mut Vec<u8>) -> std::io::Result<Option<u64>> {
-    use std::io::{Read, Seek, SeekFrom};
-    if f.is_compressed() {
-        let mut total = 0u64;
-        let read = LineReader::new().read_chunks(f, |c| {
-            let start = total;
-            total += c.len() as u64;
-            if total > offset {
-                let skip = offset.saturating_sub(start) as usize;
-                pending.extend_from_slice(&c[skip..]);
-            }
-            ControlFlow::Continue(())
-        });
-        if let Some(p) = read.problem() {
-            return Err(std::io::Error::other(p.to_string()));
-        }
-        return Ok((total >= offset).then_some(total));
-    }
-    let mut file = std::fs::File::open(f.path())?;
-    let len = file.metadata()?.len();
-    if len < offset {
-        return Ok(None);
-    }
-    file.seek(SeekFrom::Start(offset))?;
-    let before = pending.len();
-    // Bounded per poll: whatever was appended, memory stays a few lines' worth.
-    file.take(READ_PER_POLL).read_to_end(pending)?;
-    Ok(Some(offset + (pending.len() - before) as u64))
-}
-
 /// Polls the newest file for appended lines and moves on to newer files after rotation; a file
 /// compressed after rotation is followed under the name it was written as. Ends when the
 /// reader of stdout goes away.
@@ -108,7 +75,6 @@ fn follow(
     out: &mut Out,
 ) -> Result<(), CliError> {
     let prefix = args.filters.prefix.as_deref();
-    let mut pending = Pending::default();
     loop {
         std::thread::sleep(Duration::from_millis(args.poll_ms.max(10)));
         let trail = open_trail(&args.dir, prefix)?;
@@ -123,90 +89,48 @@ fn follow(
         for f in &list[start..] {
             let offset = match &pos {
                 Some((base, off)) if base == f.written_as() => *off,
-                _ => {
-                    pending.clear();
-                    0
-                }
+                _ => 0,
             };
-            let new_offset = match read_from(f, offset, &mut pending.bytes) {
-                Ok(Some(o)) => o,
-                Ok(None) => {
-                    // Replaced underneath (not something an audit file should see): start over.
-                    pos = Some((f.written_as().to_owned(), 0));
-                    pending.clear();
-                    continue;
-                }
-                // Pruned or renamed by compression between listing and reading: next poll.
-                Err(_) => break,
-            };
-            pos = Some((f.written_as().to_owned(), new_offset));
-            if !pending.show(f, query, colour, out)? {
-                return Ok(());
+            if !f.is_compressed() && f.len_on_disk() < offset {
+                // Replaced underneath (not something an audit file should see): start over.
+                pos = Some((f.written_as().to_owned(), 0));
+                continue;
             }
-        }
-    }
-}
-
-/// Bytes read by `--follow` that do not end in a newline yet.
-#[derive(Default)]
-struct Pending {
-    bytes: Vec<u8>,
-    /// Inside a line longer than [`MAX_LINE`]: drop bytes up to its newline.
-    skipping: bool,
-}
-
-impl Pending {
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.skipping = false;
-    }
-
-    /// Shows the complete lines that match, warns about lines it cannot show (too long, not
-    /// a record), keeps the incomplete rest; `false` once the reader is gone.
-    fn show(
-        &mut self,
-        f: &TrailFile,
-        query: &Query,
-        colour: bool,
-        out: &mut Out,
-    ) -> Result<bool, CliError> {
-        let mut consumed = 0;
-        if self.skipping {
-            match memchr::memchr(b'\n', &self.bytes) {
-                Some(nl) => {
-                    consumed = nl + 1;
-                    self.skipping = false;
-                }
-                None => {
-                    self.bytes.clear();
-                    return Ok(true);
-                }
-            }
-        }
-        let mut unreadable = 0;
-        while let Some(nl) = memchr::memchr(b'\n', &self.bytes[consumed..]) {
-            let line = &self.bytes[consumed..consumed + nl];
-            consumed += nl + 1;
-            match serde_json::from_slice::<Value>(line) {
-                Ok(v @ Value::Object(_)) => {
-                    if query.matches(&v) && !print(out, &v, colour)? {
-                        return Ok(false);
+            let mut printed: Result<bool, CliError> = Ok(true);
+            let mut unreadable = 0;
+            let read = LineReader::new().read_lines_from(f, offset, |line| {
+                let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) else {
+                    unreadable += 1;
+                    return ControlFlow::Continue(());
+                };
+                if query.matches(&v) {
+                    printed = print(out, &v, colour);
+                    if !matches!(printed, Ok(true)) {
+                        return ControlFlow::Break(());
                     }
                 }
-                _ if line.is_empty() => {}
-                _ => unreadable += 1,
+                ControlFlow::Continue(())
+            });
+            if !printed? {
+                return Ok(());
             }
+            warn_skipped(f, offset, &read, unreadable);
+            if read.problem().is_some() {
+                // Pruned or renamed by compression between listing and reading: next poll.
+                break;
+            }
+            pos = Some((f.written_as().to_owned(), read.resume_at));
         }
-        self.bytes.drain(..consumed);
-        let mut oversized = 0;
-        if self.bytes.len() > MAX_LINE {
-            oversized = 1;
-            self.bytes.clear();
-            self.skipping = true;
-        }
-        if let Some(skipped) = SkippedLines::new(f, oversized, unreadable) {
-            warn(format_args!("warning: {skipped}"));
-        }
-        Ok(true)
+    }
+}
+
+/// Warns about the lines of one `--follow` read that could not be shown. A long line still
+/// being written is counted once it is complete, not at every poll that finds it torn.
+fn warn_skipped(f: &TrailFile, offset: u64, read: &FileRead, unreadable: u64) {
+    let torn = (offset + read.data_bytes).saturating_sub(read.resume_at);
+    let counted_torn = read.torn_tail && torn > MAX_LINE;
+    let oversized = read.oversized_lines - u64::from(counted_torn);
+    if let Some(skipped) = SkippedLines::new(f, oversized, unreadable) {
+        warn(format_args!("warning: {skipped}"));
     }
 }

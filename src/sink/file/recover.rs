@@ -2,8 +2,8 @@
 //! so the audit chain can continue from it.
 
 use super::naming;
-use super::open::{context, create_new, sync_dir};
-use crate::sink::TornTail;
+use crate::chain::framing::TornTail;
+use crate::trail::write::{context, create_new, sync_dir};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -96,7 +96,9 @@ pub(super) fn set_aside_torn_tail(
 /// published, which the trail must still reach when the writer starts again. A side file that
 /// is missing, unreadable or not a regular file publishes nothing.
 pub(super) fn published_checkpoint(dir: &Path, name: &str) -> Option<Vec<u8>> {
-    let content = crate::trail::files::read_regular(&dir.join(name)).ok()?;
+    let content =
+        crate::trail::open::read_capped(&dir.join(name), crate::trail::open::CHECKPOINT_FILE_MAX)
+            .ok()?;
     let content = content.strip_suffix(b"\n").unwrap_or(&content);
     let start = content
         .iter()
@@ -121,8 +123,9 @@ pub(super) fn last_line(file: &File, len: u64) -> io::Result<Option<Vec<u8>>> {
 #[cfg(feature = "gzip")]
 pub(super) fn last_line_gz(path: &Path) -> io::Result<Option<Vec<u8>>> {
     use std::io::BufRead;
-    let file = super::open::open_read(path)?;
-    let mut reader = io::BufReader::new(flate2::read::GzDecoder::new(file));
+    let file = crate::trail::write::open_read(path)?;
+    let mut reader =
+        io::BufReader::new(crate::trail::open::Inflate::new(io::BufReader::new(file))?);
     let (mut last, mut line) = (None, Vec::new());
     loop {
         line.clear();
@@ -149,7 +152,7 @@ mod tests {
     fn file_with(dir: &Path, name: &str, content: &[u8]) -> File {
         let path = dir.join(name);
         fs::write(&path, content).unwrap();
-        super::super::open::open_existing(&path).unwrap()
+        crate::trail::write::open_existing(&path).unwrap()
     }
 
     #[test]
