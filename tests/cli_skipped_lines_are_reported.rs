@@ -3,6 +3,7 @@
 //! everything"), never silently with exit 0. The other records are all still shown.
 
 mod chain_support;
+mod support;
 
 use chain_support::*;
 use std::fs;
@@ -118,4 +119,54 @@ fn tail_counts_a_giant_line_it_passes_on_its_way_back() {
     let o = tool(&args);
     assert_reported(&args, &o, &middle, false);
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 40);
+}
+
+#[test]
+fn tail_follow_reports_a_line_that_is_not_a_record_as_it_arrives() {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    write_trail(dir.path(), keyed(), 0..5, 1 << 20);
+    let d = dir.path().to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tracing-audit"))
+        .args(["tail", d, "-n", "1", "--follow", "--poll-ms", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = support::stdout_lines(&mut child);
+    let err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (tx, warnings) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(err).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The last record is shown: the follower knows where the trail ended; append after it.
+    let first = lines.recv_timeout(Duration::from_secs(30));
+    assert!(
+        first.as_deref().is_ok_and(|l| l.contains("user")),
+        "{first:?}"
+    );
+    let newest = trail_files(dir.path()).pop().unwrap();
+    let mut f = fs::OpenOptions::new().append(true).open(&newest).unwrap();
+    f.write_all(b"not a record\n{\"ts\":\"2099-01-01T00:00:00.000000000Z\",\"actor\":\"late\"}\n")
+        .unwrap();
+    let shown = lines.recv_timeout(Duration::from_secs(30));
+    let warning = warnings.recv_timeout(Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        shown.as_deref().is_ok_and(|l| l.contains("actor=late")),
+        "{shown:?}"
+    );
+    let name = newest.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        warning
+            .as_deref()
+            .is_ok_and(|w| w.contains(&format!("{name}: 1 line skipped as not a record"))),
+        "{warning:?}"
+    );
 }
