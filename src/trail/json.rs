@@ -137,6 +137,8 @@ fn word_may_hide(w: u64) -> bool {
 /// [`printable_json`] must rewrite. Word-at-a-time over plain ASCII, like the writer.
 fn needs_rewrite(line: &[u8]) -> bool {
     let mut i = 0;
+    // Bytes that are not UTF-8 can only hide behind a non-ASCII byte.
+    let mut saw_non_ascii = false;
     while i < line.len() {
         while let Some(&word) = line.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
             if word_may_hide(u64::from_le_bytes(word)) {
@@ -148,7 +150,12 @@ fn needs_rewrite(line: &[u8]) -> bool {
         if b < 0x20 || b == 0x7f {
             return true;
         }
-        if b < 0x80 || !may_start_hidden(b) {
+        if b < 0x80 {
+            i += 1;
+            continue;
+        }
+        saw_non_ascii = true;
+        if !may_start_hidden(b) {
             i += 1;
             continue;
         }
@@ -166,7 +173,7 @@ fn needs_rewrite(line: &[u8]) -> bool {
             None => return true,
         }
     }
-    std::str::from_utf8(line).is_err()
+    saw_non_ascii && std::str::from_utf8(line).is_err()
 }
 
 /// A JSON line someone else wrote (a record read from a trail, a report serialized by
@@ -351,6 +358,28 @@ mod tests {
         assert_eq!(a, b);
         let invalid = printable_json("{\"m\":\"\u{1b}]0;t\u{7}\"}".as_bytes());
         assert_eq!(&*invalid, br#"{"m":"\u001b]0;t\u0007"}"#);
+    }
+
+    #[test]
+    fn every_hidden_character_raw_in_a_line_is_escaped_and_decodes_back() {
+        for c in (0x20..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|&c| is_hidden(c))
+        {
+            let line = format!("{{\"a\":\"x{c}y\",\"b\":1}}");
+            let shown = printable_json(line.as_bytes());
+            let text = std::str::from_utf8(&shown).unwrap();
+            assert!(text.chars().all(|c| !is_hidden(c)), "{c:?}: {text}");
+            let a: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let b: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(a, b, "{c:?}");
+            let mut written = Vec::new();
+            write_str(&mut written, &format!("x{c}y"));
+            assert!(
+                text.contains(std::str::from_utf8(&written).unwrap()),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]
