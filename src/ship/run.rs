@@ -453,7 +453,6 @@ impl Loop {
         let Ok(files) = self.source.files() else {
             return;
         };
-        let prefix = &self.r.prefix;
         let mut bytes = 0u64;
         for f in &files {
             match &self.acked {
@@ -462,7 +461,7 @@ impl Loop {
                         bytes += f.len_on_disk().saturating_sub(p.offset);
                     }
                 }
-                Some(p) if !super::source::after(prefix, f.written_as(), &p.file) => {}
+                Some(p) if !super::source::after(f.written_as(), &p.file) => {}
                 _ => bytes += f.len_on_disk(),
             }
         }

@@ -23,6 +23,7 @@
 pub(crate) mod files;
 pub(crate) mod hex;
 pub(crate) mod json;
+pub(crate) mod naming;
 pub(crate) mod open;
 pub(crate) mod read;
 pub(crate) mod time;
@@ -78,6 +79,20 @@ impl Trail {
             dir: dir.to_path_buf(),
             listing,
         })
+    }
+
+    /// The prefixes of the trails in `dir` (`audit`, `debug`), in order: one per trail.
+    ///
+    /// # Errors
+    /// The directory cannot be listed.
+    pub fn prefixes_in(dir: impl AsRef<Path>) -> Result<Vec<String>, TrailError> {
+        let dir = dir.as_ref();
+        let listing = files::list(dir, None).map_err(|e| TrailError {
+            kind: TrailErrorKind::Io,
+            context: format!("cannot list {}", dir.display()),
+            source: Some(e),
+        })?;
+        Ok(files::prefixes(&listing))
     }
 
     /// The directory.

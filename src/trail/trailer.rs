@@ -121,6 +121,15 @@ fn mac_sep_at_end(line: &[u8]) -> Option<usize> {
     None
 }
 
+/// The `"mac"` value of a framed line as written (`hmac-sha256:<hex>` or `sha256:<hex>`), when
+/// the line has a well-formed trailer.
+#[cfg(feature = "ship")]
+pub(crate) fn mac_text(line: &[u8]) -> Option<&str> {
+    parse_raw(line)?;
+    let at = rfind(line, MAC_SEP)? + MAC_SEP.len();
+    std::str::from_utf8(&line[at..line.len() - 2]).ok()
+}
+
 /// [`parse`] without allocating (the verifier's per-line path).
 pub(crate) fn parse_raw(line: &[u8]) -> Option<RawTrailer<'_>> {
     let seq = parse_seq(line)?;
@@ -260,6 +269,18 @@ mod tests {
             &line.as_bytes()[t.signed_len..t.signed_len + 7],
             b",\"mac\":"
         );
+    }
+
+    #[cfg(feature = "ship")]
+    #[test]
+    fn the_mac_is_read_as_written() {
+        let mac = "ab".repeat(32);
+        let line = format!("{{\"seq\":3,\"ts\":\"x\",\"mac\":\"sha256:{mac}\"}}");
+        assert_eq!(
+            mac_text(line.as_bytes()),
+            Some(format!("sha256:{mac}").as_str())
+        );
+        assert_eq!(mac_text(b"{\"seq\":3,\"mac\":\"sha256:00\"}"), None);
     }
 
     #[test]

@@ -25,7 +25,6 @@
 
 mod compress;
 mod config;
-mod naming;
 mod period;
 mod recover;
 mod retention;
@@ -40,9 +39,9 @@ pub use config::{Durability, FileSink, Retention, Rotation};
 pub(crate) use retention::PruneIntent;
 
 use crate::chain::framing::TornTail;
+use crate::trail::naming::{self, DataName, Form};
 use crate::trail::write;
 use compress::{Background, Job, Settings, Shared};
-use naming::{DataName, Form};
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -782,7 +781,7 @@ fn free_name(
         Some(a) if period::period_start(rotation, a.start) >= now_start => {
             (a.stamp.clone(), a.counter + 1)
         }
-        _ => (naming::stamp(rotation, now_start), 1),
+        _ => (period::stamp(rotation, now_start), 1),
     };
     if let Some(max) = counters.get(&stamp) {
         counter = counter.max(max + 1);

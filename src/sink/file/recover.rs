@@ -1,8 +1,8 @@
 //! Picking up after a crash: torn last lines are set aside, and the last complete line is found
 //! so the audit chain can continue from it.
 
-use super::naming;
 use crate::chain::framing::TornTail;
+use crate::trail::naming;
 use crate::trail::write::{context, create_new, sync_dir};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -119,27 +119,23 @@ pub(super) fn last_line(file: &File, len: u64) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(line))
 }
 
-/// The last complete line of a gzipped file, read through to the end.
+/// The last complete line of a gzipped file, read through to the end in bounded memory (a line
+/// longer than the readers' limit is no record to continue from).
 #[cfg(feature = "gzip")]
 pub(super) fn last_line_gz(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    use std::io::BufRead;
-    let file = crate::trail::write::open_read(path)?;
-    let mut reader =
-        io::BufReader::new(crate::trail::open::Inflate::new(io::BufReader::new(file))?);
-    let (mut last, mut line) = (None, Vec::new());
-    loop {
-        line.clear();
-        if reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| context("cannot decompress", path, e))?
-            == 0
-        {
-            return Ok(last);
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-            last = Some(std::mem::take(&mut line));
-        }
+    let Some(file) = crate::trail::TrailFile::at(path) else {
+        return Ok(None);
+    };
+    let (mut last, mut any) = (Vec::new(), false);
+    let mut read = crate::trail::LineReader::new().read_lines(&file, |line| {
+        last.clear();
+        last.extend_from_slice(line);
+        any = true;
+        std::ops::ControlFlow::Continue(())
+    });
+    match read.take_problem() {
+        None => Ok(any.then_some(last)),
+        Some(p) => Err(context("cannot decompress", path, p.into_io_error())),
     }
 }
 

@@ -8,7 +8,7 @@
 //! a verifier follow the epoch keys from `pk0` to the first file still present).
 
 use super::config::Retention;
-use super::naming::{self, DataName, Form};
+use crate::trail::naming::{self, DataName, Form};
 use crate::trail::write::{self, context};
 use std::cmp::Ordering;
 use std::collections::HashMap;

@@ -1065,7 +1065,7 @@ fn upkeep_stays_linear_in_the_number_of_files() {
     let dir = tempfile::tempdir().unwrap();
     for day in 0..20_000u64 {
         let start = 1_000_000_000 + day as i64 * 86_400;
-        let name = naming::file_name("audit", &naming::stamp(Rotation::Daily, start), 1);
+        let name = naming::file_name("audit", &period::stamp(Rotation::Daily, start), 1);
         fs::File::create(dir.path().join(name)).unwrap();
     }
     let clock = ManualClock::at("2026-11-26T05:56:07Z");
