@@ -5,10 +5,10 @@ use super::CliError;
 use serde_json::json;
 use std::path::Path;
 use tracing_audit::trail::{printable_json, Visible};
-use tracing_audit::verify::{verify_received, Keys};
+use tracing_audit::verify::ReceivedVerifier;
 
-pub(super) fn run(file: &Path, keys: &Keys, as_json: bool) -> Result<u8, CliError> {
-    let r = verify_received(file, keys)?;
+pub(super) fn run(file: &Path, verifier: ReceivedVerifier, as_json: bool) -> Result<u8, CliError> {
+    let r = verifier.verify()?;
     let code = r.problems().first().map_or(0, |p| p.kind().exit_code());
     // Printed escaped (names and details may come from the copy), and ended quietly with the
     // finding's code when the reader of stdout goes away.
@@ -18,7 +18,7 @@ pub(super) fn run(file: &Path, keys: &Keys, as_json: bool) -> Result<u8, CliErro
             .problems()
             .iter()
             .map(|p| {
-                json!({"kind": p.kind().as_str(), "line": p.line(), "seq": p.seq(), "detail": p.detail()})
+                json!({"kind": p.kind().as_str(), "file": p.file(), "line": p.line(), "seq": p.seq(), "detail": p.detail()})
             })
             .collect();
         let warnings: Vec<_> = r
