@@ -4,7 +4,7 @@
 use super::index::{FileIndex, IndexBuilder};
 use super::query::{leading_ts, Query};
 use crate::trail::read::each_line;
-use crate::trail::{FileProblem, FileProblemKind, LineReader, Trail, TrailFile};
+use crate::trail::{FileProblem, FileProblemKind, LineReader, SkippedLines, Trail, TrailFile};
 use memchr::memmem::Finder;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -133,6 +133,7 @@ pub struct SearchSummary {
     /// Indexes written by this search.
     pub indexes_built: usize,
     problems: Vec<FileProblem>,
+    skipped_lines: Vec<SkippedLines>,
 }
 
 impl SearchSummary {
@@ -140,6 +141,12 @@ impl SearchSummary {
     /// and every other file was).
     pub fn problems(&self) -> &[FileProblem] {
         &self.problems
+    }
+
+    /// Per file, the lines the search passed over: longer than the line limit, or (among the
+    /// lines it had to parse) not a record.
+    pub fn skipped_lines(&self) -> &[SkippedLines] {
+        &self.skipped_lines
     }
 }
 
@@ -153,6 +160,7 @@ struct FileResult {
     skipped: bool,
     built: bool,
     problem: Option<FileProblem>,
+    skipped_lines: Option<SkippedLines>,
 }
 
 struct Queue {
@@ -265,6 +273,7 @@ impl Search {
                 summary.files_skipped += usize::from(result.skipped);
                 summary.indexes_built += usize::from(result.built);
                 summary.problems.extend(result.problem);
+                summary.skipped_lines.extend(result.skipped_lines);
                 let mut stopped = false;
                 for line in result.hits {
                     let hit = Hit {
@@ -320,6 +329,7 @@ fn scan_file(
                     skipped: true,
                     built: false,
                     problem: None,
+                    skipped_lines: None,
                 }
             }
             Some(_) => {}
@@ -329,6 +339,7 @@ fn scan_file(
     }
     let mut hits = Vec::new();
     let mut parsed = 0;
+    let mut unreadable = 0;
     let timed = query.since.is_some() || query.until.is_some();
     let mut consider = |line: &[u8]| {
         if line.is_empty() {
@@ -342,10 +353,10 @@ fn scan_file(
             }
         }
         parsed += 1;
-        if let Ok(v) = serde_json::from_slice::<Value>(line) {
-            if query.matches(&v) {
-                hits.push(line.to_vec());
-            }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v @ Value::Object(_)) if query.matches(&v) => hits.push(line.to_vec()),
+            Ok(Value::Object(_)) => {}
+            _ => unreadable += 1,
         }
     };
     let mut read = reader.read_chunks(file, |chunk| {
@@ -401,5 +412,6 @@ fn scan_file(
         parsed,
         oversized: read.oversized_lines,
         problem,
+        skipped_lines: SkippedLines::new(file, read.oversized_lines, unreadable),
     }
 }

@@ -1,16 +1,17 @@
 //! `tracing-audit correlate --audit DIR --debug DIR ID`: by correlation id, audit sequence number
 //! or OpenTelemetry trace id.
 
-use super::records::{open_trail, warn_problems};
+use super::output::{warn, Out};
+use super::records::{open_trail, warn_search};
 use super::render::human;
-use super::{out_line, CliError, EXIT_NOTHING, EXIT_PARTIAL};
+use super::{CliError, EXIT_NOTHING, EXIT_PARTIAL};
 use clap::Args;
 use serde_json::Value;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use tracing_audit::investigate::{record_time, Query};
-use tracing_audit::trail::Trail;
+use tracing_audit::trail::{printable_json, Trail};
 
 #[derive(Args, Debug)]
 pub(super) struct CorrelateArgs {
@@ -69,15 +70,17 @@ pub(super) fn resolve_id(audit: &Path, id: &str) -> Result<Result<String, u8>, C
         );
         ControlFlow::Break(())
     });
-    let damaged = warn_problems(summary.problems());
+    let damaged = warn_search(&summary);
     Ok(match found {
         Some(Some(id)) => Ok(id),
         Some(None) => {
-            eprintln!("tracing-audit: audit record {seq} has no correlation_id (it was not recorded inside a span)");
+            warn(format_args!(
+                "audit record {seq} has no correlation_id (it was not recorded inside a span)"
+            ));
             Err(EXIT_NOTHING)
         }
         None => {
-            eprintln!("tracing-audit: no audit record with seq {seq}");
+            warn(format_args!("no audit record with seq {seq}"));
             Err(if damaged { EXIT_PARTIAL } else { EXIT_NOTHING })
         }
     })
@@ -108,7 +111,7 @@ pub(super) fn collect(trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
     });
     // A stable sort keeps each stream's file order among equal keys.
     hits.sort_by(|a, b| (&a.ts, a.stream).cmp(&(&b.ts, b.stream)));
-    (hits, warn_problems(summary.problems()))
+    (hits, warn_search(&summary))
 }
 
 pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
@@ -125,23 +128,26 @@ pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
     let trails: Vec<&Trail> = std::iter::once(&audit).chain(debug.as_ref()).collect();
     let (hits, damaged) = collect(&trails, &Query::new().id(id.clone()));
     if hits.is_empty() {
-        eprintln!("tracing-audit: no record with correlation_id or trace_id {id:?}");
+        warn(format_args!(
+            "no record with correlation_id or trace_id \"{id}\""
+        ));
         return Ok(if damaged { EXIT_PARTIAL } else { EXIT_NOTHING });
     }
-    let stdout = std::io::stdout();
-    let colour = args.human && stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let colour =
+        args.human && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut out = Out::new();
     for found in &hits {
         let more = if args.human {
-            out_line(&mut out, human(&found.record, colour).as_bytes())?
+            out.line(human(&found.record, colour).as_bytes())?
         } else {
-            out_line(&mut out, &found.line)?
+            // Debug lines have no chain: anyone may have written one, so they leave escaped.
+            out.line(&printable_json(&found.line))?
         };
         if !more {
             break;
         }
     }
-    let _ = out.flush();
+    out.flush()?;
     Ok(if damaged { EXIT_PARTIAL } else { 0 })
 }
 

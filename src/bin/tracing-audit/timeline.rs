@@ -1,7 +1,8 @@
 //! `tracing-audit timeline --audit DIR [--debug DIR] (ID | --actor A [--since T] [--until T]) --html OUT`.
 
 use super::correlate::{collect, resolve_id};
-use super::records::{open_trail, parse_time, warn_problems};
+use super::output::warn;
+use super::records::{open_trail, parse_time, warn_search};
 use super::{CliError, EXIT_NOTHING, EXIT_PARTIAL};
 use clap::Args;
 use serde_json::Value;
@@ -9,7 +10,7 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use tracing_audit::investigate::{Query, Timeline};
-use tracing_audit::trail::Trail;
+use tracing_audit::trail::{Trail, Visible};
 use tracing_audit::Stream;
 
 #[derive(Args, Debug)]
@@ -90,7 +91,7 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
                 }
                 ControlFlow::Continue(())
             });
-            damaged |= warn_problems(summary.problems());
+            damaged |= warn_search(&summary);
         }
         let mut title = format!("actor {actor}");
         if let Some(s) = &args.since {
@@ -102,16 +103,16 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
         (title, recs)
     };
     if records.is_empty() {
-        eprintln!("tracing-audit: no records for the {title}");
+        warn(format_args!("no records for the {title}"));
         return Ok(if damaged { EXIT_PARTIAL } else { EXIT_NOTHING });
     }
     let mut title = title;
     if records.len() > args.max {
-        eprintln!(
-            "tracing-audit: {} records; the page shows the first {}",
+        warn(format_args!(
+            "{} records; the page shows the first {}",
             records.len(),
             args.max
-        );
+        ));
         title.push_str(&format!(
             " (first {} of {} records)",
             args.max,
@@ -125,11 +126,11 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
         page.add(stream, v);
     }
     std::fs::write(&args.html, page.to_html())
-        .map_err(|e| CliError(format!("cannot write {}: {e}", args.html.display())))?;
-    eprintln!(
-        "tracing-audit: {n} records written to {}",
-        args.html.display()
-    );
+        .map_err(|e| CliError(format!("cannot write {}: {e}", Visible::path(&args.html))))?;
+    warn(format_args!(
+        "{n} records written to {}",
+        Visible::path(&args.html)
+    ));
     Ok(if damaged { EXIT_PARTIAL } else { 0 })
 }
 

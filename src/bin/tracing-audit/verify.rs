@@ -1,10 +1,12 @@
 //! `tracing-audit verify DIR`.
 
+use super::output::Out;
 use super::progress::Progress;
 use super::CliError;
 use clap::Args;
 use std::path::PathBuf;
 use tracing_audit::chain::{ChainKey, PublicKey};
+use tracing_audit::trail::printable_json;
 use tracing_audit::verify::{Keys, ReceivedVerifier, Verifier};
 
 #[derive(Args, Debug)]
@@ -87,13 +89,18 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, CliError> {
     }
     let report = v.verify()?;
     drop(progress);
-    if args.json {
-        println!("{}", report.to_json());
-    } else {
-        println!("{report}");
-    }
-    Ok(report
+    let code = report
         .problems()
         .first()
-        .map_or(0, |p| p.kind().exit_code()))
+        .map_or(0, |p| p.kind().exit_code());
+    // The finding's code whether or not anyone still reads (`verify DIR | head -1`). The text
+    // form escapes file names and details; the JSON form leaves the way the writer escapes.
+    let mut out = Out::new();
+    if args.json {
+        out.line(&printable_json(report.to_json().to_string().as_bytes()))?;
+    } else {
+        out.line(report.to_string().as_bytes())?;
+    }
+    out.flush()?;
+    Ok(code)
 }
