@@ -160,6 +160,12 @@ impl ChainConfig {
         self.key.is_some()
     }
 
+    /// The chain key, if the chain is keyed (side indexes are authenticated under a key derived
+    /// from it).
+    pub(crate) fn chain_key(&self) -> Option<&ChainKey> {
+        self.key.as_ref()
+    }
+
     /// The framer the audit sink's writer thread drives.
     pub(crate) fn framer(&self) -> Box<dyn crate::sink::Framer> {
         Box::new(framer::ChainFramer::new(self))

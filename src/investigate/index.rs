@@ -1,55 +1,204 @@
 //! Per-file side indexes (`<name>.idx`): a closed file's time range and a membership filter of
 //! the values queries ask for, so that a search opens only the files that can match.
 //!
-//! The file sink writes the index of every file it closes, on its background thread
-//! ([`build_for_closed`]), so searches do not pay the first read; a search builds the missing
-//! ones (a trail written before, or an index that failed).
+//! An index is a claim that lets a search *skip* a file, so it is trusted only as far as the
+//! records themselves are (docs/verification.md, "what each reader trusts"): it must carry a
+//! MAC under a key derived from the trail's chain key, over its own bytes, which name the data
+//! file and hold the length and SHA-256 of that file's bytes on disk. A search given the chain
+//! key skips a closed file only when the index authenticates, rules the query out, and the file
+//! hashes to exactly the bytes the index was built from; in every other case (no key given, an
+//! unkeyed or signed-only trail, an index in an older format, a MAC that does not hold, a file
+//! changed or another file's index) the file is scanned. Without the key nobody can write an
+//! index that passes, and a file cannot be changed under a valid index without the change
+//! showing in its digest.
 //!
-//! An index is a hint, never an answer: it is used only when it was built from exactly this
-//! file (same length, modification time and first and last 4 KiB) and its own checksum holds;
-//! it only ever rules a file *out* (a Bloom filter has no false negatives), and every record a
-//! search returns is confirmed on the parsed record. A missing, stale or corrupt index costs
-//! speed: the file is scanned, and the index rebuilt when the directory is writable.
+//! Indexes are written only when asked: by the file sink of a keyed trail when it closes a
+//! file ([`ClosedIndexer`], on its background thread), and by [`build_indexes`] (the `index`
+//! command). Searching never writes. Every index is created exclusively (`O_CREAT|O_EXCL`,
+//! `O_NOFOLLOW`), mode 0600, fsynced, and renamed over its name only when nothing but a regular
+//! file is there (a rename replaces a link, it never writes through one).
 
 use super::query::{record_time, Query};
-use crate::trail::TrailFile;
+use crate::chain::ChainKey;
+use crate::trail::{Trail, TrailFile};
+use crate::verify::{Keys, Warning};
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 /// Longest line a closed file is indexed with; a longer one makes the index unusable (it would
 /// have to hold its values), so no index is written and searches scan the file.
 const MAX_LINE: usize = 16 << 20;
+/// Most distinct values one index holds (16 bytes of memory each while it is built): a file
+/// with more is not indexed, so building stays bounded whatever a file holds.
+const MAX_KEYS: usize = 8 << 20;
+/// Largest index file read: a Bloom filter of `MAX_KEYS` values is 10 MiB, 14 MiB in base64.
+const MAX_INDEX_BYTES: u64 = 32 << 20;
 
-/// Writes the index of the closed trail file at `path` (`.jsonl` or `.jsonl.gz`), read whole in
-/// one streaming pass. For a closed file the sink did not index while compressing it (see
-/// [`ClosedIndexer`]). Symlinks and other non-regular files are refused.
-pub(crate) fn build_for_closed(path: &Path) -> io::Result<()> {
-    if !std::fs::symlink_metadata(path)?.file_type().is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
+/// The fields whose values go into the filter (what `correlate` and `query` ask for).
+const KEYS: [&str; 5] = ["correlation_id", "trace_id", "actor", "action", "outcome"];
+/// Version 1 indexes were unauthenticated; they are never read.
+const VERSION: u64 = 2;
+/// Bits per distinct value, and probes: about 1% false positives.
+const BITS_PER_KEY: usize = 10;
+const PROBES: u32 = 7;
+/// What the index key is derived with: shorter than 32 bytes, so it is never the input of a
+/// chain MAC (previous MAC, then the record), and the index key is no record MAC.
+const KEY_LABEL: &[u8] = b"tracing-audit index key v1";
+/// Prefixed to every tagged index body, so a tag is never valid for anything else.
+const DOMAIN: &[u8] = b"tracing-audit index v2\n";
+/// The tag line: `hmac-sha256 <key id> <64 hex digits>`.
+const TAG_PREFIX: &str = "hmac-sha256 ";
+
+/// The key indexes are authenticated with, derived from a chain key (so whoever can verify
+/// the records can check the indexes, and nobody else can write one), with that key's id.
+#[derive(Clone)]
+pub(crate) struct IndexKey {
+    key_id: String,
+    mac: Hmac<Sha256>,
+}
+
+impl fmt::Debug for IndexKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IndexKey")
+            .field("key_id", &self.key_id)
+            .field("key", &"<hidden>")
+            .finish()
     }
-    let gz = path.extension().is_some_and(|e| e == "gz");
-    let raw = crate::trail::read::open_regular(path)?;
-    let mut reader: Box<dyn Read> = if gz { gz_reader(raw)? } else { Box::new(raw) };
-    let mut indexer = ClosedIndexer::default();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => indexer.feed(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+}
+
+impl IndexKey {
+    /// The index key of `chain`: HMAC(chain key, [`KEY_LABEL`]).
+    pub(crate) fn derive(chain: &ChainKey) -> IndexKey {
+        let mut m = chain.mac();
+        m.update(KEY_LABEL);
+        let derived = m.finalize().into_bytes();
+        // HMAC accepts keys of every length, so this cannot fail.
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(&derived).unwrap_or_else(|_| unreachable!());
+        IndexKey {
+            key_id: chain.key_id().to_owned(),
+            mac,
         }
     }
-    indexer.write_for(path)
+
+    /// The MAC state over an index body tagged under `key_id`: the key id is part of what is
+    /// tagged, so a tag cannot be moved to another key id.
+    fn tagger(&self, key_id: &str, body: &[u8]) -> Hmac<Sha256> {
+        let mut m = self.mac.clone();
+        m.update(DOMAIN);
+        m.update(key_id.as_bytes());
+        m.update(b"\n");
+        m.update(body);
+        m
+    }
+}
+
+/// The length and SHA-256 of a file's bytes on disk: what ties an index to one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileDigest {
+    len: u64,
+    sha256: [u8; 32],
+}
+
+/// Hashes every byte that passes through it, read or written, so that what is indexed and
+/// what is hashed are the same bytes (a file changed between two reads cannot get an index
+/// that describes the other version).
+#[derive(Debug)]
+pub(crate) struct Hashing<T> {
+    inner: T,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<T> Hashing<T> {
+    pub(crate) fn new(inner: T) -> Self {
+        Hashing {
+            inner,
+            hash: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// The digest of everything that passed, and the inner reader or writer.
+    pub(crate) fn finish(self) -> (FileDigest, T) {
+        let digest = FileDigest {
+            len: self.len,
+            sha256: self.hash.finalize().into(),
+        };
+        (digest, self.inner)
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The length and SHA-256 of the regular file at `path`, read whole.
+fn digest_file(path: &Path) -> io::Result<FileDigest> {
+    let mut h = Hashing::new(crate::trail::read::open_regular(path)?);
+    io::copy(&mut h, &mut io::sink())?;
+    Ok(h.finish().0)
+}
+
+/// Where the index of the file at `path` lives (`<name>.idx`: a `.gz` has its own, since the
+/// digest is of the bytes on disk).
+fn index_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".idx");
+    p.into()
+}
+
+/// Writes the index of the closed trail file at `path` (`.jsonl` or `.jsonl.gz`), read whole in
+/// one streaming pass that hashes the bytes on disk and indexes the records they hold.
+pub(crate) fn build_for_closed(path: &Path, key: &IndexKey) -> io::Result<()> {
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    let mut raw = Hashing::new(crate::trail::read::open_regular(path)?);
+    let mut indexer = ClosedIndexer::default();
+    {
+        let mut reader: Box<dyn Read + '_> = if gz {
+            gz_reader(&mut raw)?
+        } else {
+            Box::new(&mut raw)
+        };
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => indexer.feed(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    // Whatever the decoder left unread is part of the file, and of its digest.
+    io::copy(&mut raw, &mut io::sink())?;
+    let (digest, _) = raw.finish();
+    indexer.write_for(path, digest, key)
 }
 
 /// Builds the index of a closed file from its bytes, fed in chunks as they are read: the sink
@@ -59,14 +208,14 @@ pub(crate) struct ClosedIndexer {
     builder: IndexBuilder,
     /// The start of a line whose end is in a later chunk.
     partial: Vec<u8>,
-    /// A line longer than `MAX_LINE`: no index (it would have to hold that line's values).
-    overlong: bool,
+    /// A line longer than `MAX_LINE`, or more than `MAX_KEYS` distinct values: no index.
+    unindexable: bool,
 }
 
 impl ClosedIndexer {
     /// Takes the next bytes of the file into account.
     pub(crate) fn feed(&mut self, mut chunk: &[u8]) {
-        if self.overlong {
+        if self.unindexable {
             return;
         }
         while let Some(i) = memchr::memchr(b'\n', chunk) {
@@ -83,95 +232,104 @@ impl ClosedIndexer {
         }
         self.partial.extend_from_slice(chunk);
         if self.partial.len() > MAX_LINE {
-            self.overlong = true;
+            self.unindexable = true;
             self.partial = Vec::new();
         }
     }
 
     fn line(&mut self, line: &[u8]) {
-        if line.len() > MAX_LINE {
-            self.overlong = true;
+        if line.len() > MAX_LINE || self.builder.keys.len() > MAX_KEYS {
+            self.unindexable = true;
         } else if !line.is_empty() {
             self.builder.add_line(line);
         }
     }
 
-    /// Writes the index for the file now at `path` (its final name and bytes: the fingerprint
-    /// is taken from it). A torn last line fed in is no record.
-    pub(crate) fn write_for(self, path: &Path) -> io::Result<()> {
-        if self.overlong {
+    /// Writes the index of the file now at `path` (its final name), whose bytes on disk have
+    /// `digest`. A torn last line fed in is no record.
+    pub(crate) fn write_for(self, path: &Path, digest: FileDigest, key: &IndexKey) -> io::Result<()> {
+        if self.unindexable || self.builder.keys.len() > MAX_KEYS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                "a line is too long to index",
+                "too long a line or too many distinct values to index",
             ));
         }
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a trail file name"))?;
-        let gz = name.ends_with(".gz");
-        self.builder.write_at(path, name, gz)
+        let bytes = self.builder.finish(name, digest, key);
+        write_exclusive(&index_path(path), &bytes)?;
+        // The index of the plain file this one was compressed from is of no use any more
+        // (removing a name never follows a link).
+        if name.ends_with(".gz") {
+            let _ = fs::remove_file(path.with_extension("idx"));
+        }
+        Ok(())
     }
 }
 
 #[cfg(feature = "gzip")]
-fn gz_reader(raw: File) -> io::Result<Box<dyn Read>> {
+fn gz_reader<'a, R: Read + 'a>(raw: R) -> io::Result<Box<dyn Read + 'a>> {
     Ok(Box::new(flate2::read::MultiGzDecoder::new(
         io::BufReader::new(raw),
     )))
 }
 
 #[cfg(not(feature = "gzip"))]
-fn gz_reader(_raw: File) -> io::Result<Box<dyn Read>> {
+fn gz_reader<'a, R: Read + 'a>(_raw: R) -> io::Result<Box<dyn Read + 'a>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "gzip support is not compiled in (enable the `gzip` feature)",
     ))
 }
 
-/// The fields whose values go into the filter (what `correlate` and `query` ask for).
-const KEYS: [&str; 5] = ["correlation_id", "trace_id", "actor", "action", "outcome"];
-const VERSION: u64 = 1;
-/// Bits per distinct value, and probes: about 1% false positives.
-const BITS_PER_KEY: usize = 10;
-const PROBES: u32 = 7;
-
-/// Where the index of the file at `path` lives (`<name>.idx`: a `.gz` has its own, since the
-/// fingerprint is of the bytes on disk).
-fn index_path(path: &Path) -> std::path::PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".idx");
-    p.into()
+/// Writes `bytes` as the file `index`: a temporary `<index>.tmp.<pid>` created exclusively
+/// without following links, mode 0600 whatever the umask, fsynced, then renamed over `index`
+/// unless something other than a regular file is there. A temporary name already taken
+/// (planted, or left by a crash) is an error and is left alone: it is not ours to remove.
+fn write_exclusive(index: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = index.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .map_err(|e| in_context(e, "cannot create", &tmp))?;
+    let written = f
+        .set_permissions(fs::Permissions::from_mode(0o600))
+        .and_then(|()| f.write_all(bytes))
+        .and_then(|()| f.sync_all())
+        .map_err(|e| in_context(e, "cannot write", &tmp))
+        .and_then(|()| refuse_non_regular(index))
+        .and_then(|()| fs::rename(&tmp, index).map_err(|e| in_context(e, "cannot rename onto", index)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
-/// Length, modification time and a hash of the first and last 4 KiB: what ties an index to
-/// the exact file it was built from.
-fn fingerprint(path: &Path) -> io::Result<(u64, i64, String)> {
-    let mut f = crate::trail::read::open_regular(path)?;
-    let meta = f.metadata()?;
-    let len = meta.len();
-    let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 4096];
-    let n = read_up_to(&mut f, &mut buf)?;
-    h.update(&buf[..n]);
-    if len > 4096 {
-        f.seek(SeekFrom::Start(len.saturating_sub(4096).max(4096)))?;
-        let n = read_up_to(&mut f, &mut buf)?;
-        h.update(&buf[..n]);
+/// An error unless `path` is free or a regular file (never replace a link, a FIFO, a directory).
+fn refuse_non_regular(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "refusing to replace {}: not a regular file",
+                path.display()
+            ),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(in_context(e, "cannot inspect", path)),
     }
-    Ok((len, mtime, hex(&h.finalize())))
 }
 
-fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
+fn in_context(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
 }
 
 fn hex(b: &[u8]) -> String {
@@ -197,34 +355,81 @@ fn key_hash(field: &str, value: &str) -> (u64, u64) {
     (fnv(0, &parts), fnv(0x9e37_79b9_7f4a_7c15, &parts) | 1)
 }
 
-/// A loaded, validated index.
+/// Why an index is not used (what `verify` says about it).
+#[derive(Debug)]
+pub(crate) enum Rejected {
+    /// There is none.
+    Missing,
+    /// It cannot be read: not a regular file, too large, unreadable.
+    Unreadable(io::Error),
+    /// No tag line: an index in the unauthenticated format of older versions, or not an index.
+    Unauthenticated,
+    /// Tagged under a key id no key was given for.
+    NoKey(String),
+    /// The tag does not hold: written without the key, or damaged.
+    BadTag,
+    /// Authentic, but built from other bytes than this file's (the file changed since, or the
+    /// index is another file's).
+    OtherBytes,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejected::Missing => f.write_str("missing"),
+            Rejected::Unreadable(e) => write!(f, "cannot be read ({e})"),
+            Rejected::Unauthenticated => f.write_str(
+                "carries no MAC (an older version's format, or written by someone without the chain key)",
+            ),
+            Rejected::NoKey(kid) => write!(f, "is authenticated under key id {kid:?}, for which no key was given"),
+            Rejected::BadTag => f.write_str("fails its MAC: forged, or damaged"),
+            Rejected::OtherBytes => f.write_str(
+                "was built from other bytes than this file's (the file changed since, or the index belongs to another file)",
+            ),
+        }
+    }
+}
+
+/// A loaded index whose MAC holds; [`describes`](FileIndex::describes) ties it to the file.
 #[derive(Debug)]
 pub(crate) struct FileIndex {
     min_ts: Option<String>,
     max_ts: Option<String>,
     bits: Vec<u8>,
+    digest: FileDigest,
 }
 
 impl FileIndex {
-    /// The index of `file`, if there is one built from exactly this file and intact.
-    pub(crate) fn load(file: &TrailFile) -> Option<FileIndex> {
-        let raw = std::fs::read(index_path(file.path())).ok()?;
-        let nl = memchr::memrchr(b'\n', &raw)?;
-        let (body, sum) = (&raw[..nl], &raw[nl + 1..]);
-        if hex(&Sha256::digest(body)).as_bytes() != sum {
-            return None;
-        }
+    /// The index of `file`, if its MAC holds under one of `keys` and it names this file. It is
+    /// not yet tied to the file's bytes: see [`describes`](FileIndex::describes).
+    pub(crate) fn load(file: &TrailFile, keys: &Keys) -> Result<FileIndex, Rejected> {
+        let raw = read_index(&index_path(file.path()))?;
+        let nl = memchr::memchr(b'\n', &raw).ok_or(Rejected::Unauthenticated)?;
+        let (body, tag_line) = (&raw[..nl], &raw[nl + 1..]);
+        let tag_line = tag_line.strip_suffix(b"\n").unwrap_or(tag_line);
+        let tag_line = std::str::from_utf8(tag_line).map_err(|_| Rejected::Unauthenticated)?;
+        let (kid, tag_hex) = tag_line
+            .strip_prefix(TAG_PREFIX)
+            .and_then(|rest| rest.split_once(' '))
+            .ok_or(Rejected::Unauthenticated)?;
+        let chain_key = keys
+            .lookup(kid)
+            .ok_or_else(|| Rejected::NoKey(kid.to_owned()))?;
+        let tag = unhex(tag_hex).ok_or(Rejected::BadTag)?;
+        IndexKey::derive(chain_key)
+            .tagger(kid, body)
+            .verify_slice(&tag)
+            .map_err(|_| Rejected::BadTag)?;
+        Self::parse(body, file).ok_or(Rejected::OtherBytes)
+    }
+
+    /// The fields of an authentic body, if it is of this version and names `file`.
+    fn parse(body: &[u8], file: &TrailFile) -> Option<FileIndex> {
         let v: Value = serde_json::from_slice(body).ok()?;
-        if v.get("v")?.as_u64()? != VERSION {
+        if v.get("v")?.as_u64()? != VERSION || v.get("file")?.as_str()? != file.name() {
             return None;
         }
-        let (len, mtime, edges) = fingerprint(file.path()).ok()?;
-        if v.get("len")?.as_u64()? != len
-            || v.get("mtime_ns")?.as_i64()? != mtime
-            || v.get("edges")?.as_str()? != edges
-        {
-            return None;
-        }
+        let sha256: [u8; 32] = unhex(v.get("sha256")?.as_str()?)?.try_into().ok()?;
         let bits = base64::engine::general_purpose::STANDARD
             .decode(v.get("bloom")?.as_str()?)
             .ok()?;
@@ -236,7 +441,19 @@ impl FileIndex {
             min_ts: ts("min_ts"),
             max_ts: ts("max_ts"),
             bits,
+            digest: FileDigest {
+                len: v.get("len")?.as_u64()?,
+                sha256,
+            },
         })
+    }
+
+    /// Whether `file`'s bytes on disk are those the index was built from: `Some(bytes read)`
+    /// if so. Reads the file whole (its compressed bytes, for a `.gz`): the price of trusting
+    /// an index, paid only when it would let a search skip the file.
+    pub(crate) fn describes(&self, file: &TrailFile) -> Option<u64> {
+        let d = digest_file(file.path()).ok()?;
+        (d == self.digest).then_some(d.len)
     }
 
     fn contains(&self, field: &str, value: &str) -> bool {
@@ -279,6 +496,169 @@ impl FileIndex {
         }
         true
     }
+}
+
+/// The bytes of the index file at `path`: a regular file (not through a link, never blocking on
+/// a FIFO), at most [`MAX_INDEX_BYTES`].
+fn read_index(path: &Path) -> Result<Vec<u8>, Rejected> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let f = match f {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Rejected::Missing),
+        Err(e) => return Err(Rejected::Unreadable(e)),
+    };
+    let meta = f.metadata().map_err(Rejected::Unreadable)?;
+    if !meta.is_file() {
+        let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+        return Err(Rejected::Unreadable(e));
+    }
+    if meta.len() > MAX_INDEX_BYTES {
+        let e = io::Error::new(io::ErrorKind::InvalidData, "larger than any index");
+        return Err(Rejected::Unreadable(e));
+    }
+    let mut raw = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_INDEX_BYTES)
+        .read_to_end(&mut raw)
+        .map_err(Rejected::Unreadable)?;
+    Ok(raw)
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// What `verify` says about the indexes beside the files of a trail: with `keys`, one warning
+/// per index that a search would not use (it fails its MAC, is in an unauthenticated format,
+/// or does not describe its file's bytes); without keys, one warning that indexes were not
+/// checked, if there are any.
+pub(crate) fn verify_warnings(files: &[TrailFile], keys: &Keys) -> Vec<Warning> {
+    let present = files
+        .iter()
+        .filter(|f| fs::symlink_metadata(index_path(f.path())).is_ok());
+    if keys.is_empty() {
+        let n = present.count();
+        return (n > 0)
+            .then(|| Warning {
+                file: None,
+                line: None,
+                message: format!(
+                    "{n} search indexes (.idx) not checked: no chain key was given, and searches without it ignore them"
+                ),
+            })
+            .into_iter()
+            .collect();
+    }
+    present
+        .filter_map(|f| {
+            let why = match FileIndex::load(f, keys) {
+                Ok(ix) if ix.describes(f).is_some() => return None,
+                Ok(_) => Rejected::OtherBytes,
+                Err(why) => why,
+            };
+            Some(Warning {
+                file: Some(format!("{}.idx", f.name())),
+                line: None,
+                message: format!("this search index {why}; searches ignore it"),
+            })
+        })
+        .collect()
+}
+
+/// What [`build_indexes`] did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct IndexBuild {
+    /// Indexes written.
+    pub built: usize,
+    /// Closed files whose index already held under the key (left as they are).
+    pub kept: usize,
+    failures: Vec<IndexFailure>,
+}
+
+impl IndexBuild {
+    /// The closed files that could not be indexed (the rest were): searches scan them.
+    pub fn failures(&self) -> &[IndexFailure] {
+        &self.failures
+    }
+}
+
+/// One file [`build_indexes`] could not index.
+#[derive(Debug)]
+pub struct IndexFailure {
+    file: String,
+    source: io::Error,
+}
+
+impl IndexFailure {
+    /// The data file's name.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+}
+
+impl fmt::Display for IndexFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot index {}: {}", self.file, self.source)
+    }
+}
+
+impl std::error::Error for IndexFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Writes the side index (`<file>.idx`) of every closed file of `trail` (all but its newest)
+/// whose index is missing or does not hold under `key`, authenticated with a key derived from
+/// `key`, so that searches given that key can skip the files a query rules out.
+///
+/// This is the only way a reader writes into a trail directory, and only when called: every
+/// index is created exclusively, never through a link, mode 0600, and never replaces anything
+/// but a regular file. A file that cannot be indexed is reported and left to be scanned.
+///
+/// ```no_run
+/// use tracing_audit::chain::ChainKey;
+/// use tracing_audit::investigate::build_indexes;
+/// use tracing_audit::trail::Trail;
+///
+/// let key = ChainKey::from_file("k1", "/etc/myapp/audit.key")?;
+/// let built = build_indexes(&Trail::open("logs/audit", None)?, &key);
+/// for f in built.failures() {
+///     eprintln!("warning: {f}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn build_indexes(trail: &Trail, key: &ChainKey) -> IndexBuild {
+    let index_key = IndexKey::derive(key);
+    let keys = Keys::from(key.clone());
+    let files = trail.files();
+    let closed = &files[..files.len().saturating_sub(1)];
+    let mut done = IndexBuild::default();
+    for file in closed {
+        if FileIndex::load(file, &keys).is_ok_and(|ix| ix.describes(file).is_some()) {
+            done.kept += 1;
+            continue;
+        }
+        match build_for_closed(file.path(), &index_key) {
+            Ok(()) => done.built += 1,
+            // Pruned or compressed since the listing: nothing to index.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !file.path().exists() => {}
+            Err(source) => done.failures.push(IndexFailure {
+                file: file.name().to_owned(),
+                source,
+            }),
+        }
+    }
+    done
 }
 
 /// Collects what an index holds while a file is read whole.
@@ -347,15 +727,8 @@ impl IndexBuilder {
         }
     }
 
-    /// Writes the index next to `file` (temporary file, then rename). Failing to write it
-    /// (read-only directory, ...) only means the next search scans the file again.
-    pub(crate) fn write(self, file: &TrailFile) {
-        let _ = self.write_at(file.path(), file.name(), file.is_compressed());
-    }
-
-    /// Writes the index of the file at `path`, named `name` on disk.
-    fn write_at(self, path: &Path, name: &str, gz: bool) -> io::Result<()> {
-        let (len, mtime, edges) = fingerprint(path)?;
+    /// The index file's bytes: the body naming `name` and its digest, then the tag line.
+    fn finish(self, name: &str, digest: FileDigest, key: &IndexKey) -> Vec<u8> {
         let m_bytes = (self.keys.len() * BITS_PER_KEY).div_ceil(8).max(8);
         let m = m_bytes as u64 * 8;
         let mut bits = vec![0u8; m_bytes];
@@ -368,9 +741,8 @@ impl IndexBuilder {
         let body = json!({
             "v": VERSION,
             "file": name,
-            "len": len,
-            "mtime_ns": mtime,
-            "edges": edges,
+            "len": digest.len,
+            "sha256": hex(&digest.sha256),
             "records": self.records,
             "min_ts": self.min_ts,
             "max_ts": self.max_ts,
@@ -379,21 +751,11 @@ impl IndexBuilder {
             "bloom": base64::engine::general_purpose::STANDARD.encode(&bits),
         })
         .to_string();
-        let mut out = body.clone().into_bytes();
+        let tag = key.tagger(&key.key_id, body.as_bytes()).finalize().into_bytes();
+        let mut out = body.into_bytes();
         out.push(b'\n');
-        out.extend_from_slice(hex(&Sha256::digest(body.as_bytes())).as_bytes());
-        let index = index_path(path);
-        let mut tmp = index.as_os_str().to_owned();
-        tmp.push(format!(".tmp.{}", std::process::id()));
-        let written = std::fs::write(&tmp, &out).and_then(|()| std::fs::rename(&tmp, &index));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        // The index of the plain file this one was compressed from is of no use any more.
-        if gz {
-            let _ = std::fs::remove_file(path.with_extension("idx"));
-        }
-        written
+        out.extend_from_slice(format!("{TAG_PREFIX}{} {}\n", key.key_id, hex(&tag)).as_bytes());
+        out
     }
 }
 

@@ -498,7 +498,11 @@ pub mod testing {
         spawn_tuned(
             SinkSpec {
                 stream,
-                target: Target::Files(files),
+                target: Target::Files(files.index_key(
+                    chain
+                        .and_then(|c| c.chain_key())
+                        .map(crate::investigate::index::IndexKey::derive),
+                )),
                 framer: chain.map(|c| c.framer()),
             },
             Tuning {

@@ -68,11 +68,11 @@ impl Keys {
         self
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.by_id.is_empty() && self.any.is_none()
     }
 
-    fn lookup(&self, kid: &str) -> Option<&ChainKey> {
+    pub(crate) fn lookup(&self, kid: &str) -> Option<&ChainKey> {
         self.by_id
             .iter()
             .find(|k| k.key_id() == kid)
@@ -340,7 +340,7 @@ impl<'a> Verifier<'a> {
             };
             match streaming::verify(&listing.files, plan, &mut self.progress) {
                 streaming::Outcome::Report(mut report) => {
-                    set_aside_warnings(&listing, &mut report);
+                    set_aside_warnings(&listing, &self.keys, &mut report);
                     return Ok(*report);
                 }
                 // The reference check, which follows, is what the tests compare against.
@@ -396,7 +396,7 @@ impl<'a> Verifier<'a> {
             report.problems.extend(problems);
             report.seals = Some(summary);
         }
-        set_aside_warnings(&listing, &mut report);
+        set_aside_warnings(&listing, &self.keys, &mut report);
         Ok(report)
     }
 }
@@ -430,8 +430,11 @@ fn read_whole(file: &TrailFile) -> Result<(Vec<u8>, Option<String>, u64), Verify
     }
 }
 
-/// Files the writer or the compressor set aside are worth a warning, not a problem.
-fn set_aside_warnings(listing: &files::Listing, report: &mut Report) {
+/// Files the writer or the compressor set aside are worth a warning, not a problem; so are
+/// search indexes a search would not use (see `investigate::index`).
+fn set_aside_warnings(listing: &files::Listing, keys: &Keys, report: &mut Report) {
+    let indexes = crate::investigate::index::verify_warnings(&listing.files, keys);
+    report.warnings.extend(indexes);
     for p in &listing.partials {
         report.warnings.push(Warning {
             file: p.file_name().map(|n| n.to_string_lossy().into_owned()),

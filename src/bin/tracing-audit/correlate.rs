@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::io::{IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use tracing_audit::investigate::{record_time, Query};
+use tracing_audit::investigate::{record_time, Query, Search};
 use tracing_audit::trail::Trail;
 
 #[derive(Args, Debug)]
@@ -27,6 +27,8 @@ pub(super) struct CorrelateArgs {
     /// Print records human readable instead of as JSON lines.
     #[arg(long)]
     human: bool,
+    #[command(flatten)]
+    key: super::records::KeyArgs,
 }
 
 /// The sequence number when `id` names an audit record rather than a correlation id.
@@ -51,7 +53,11 @@ fn as_trace_id(id: &str) -> Option<String> {
 
 /// The id `id` stands for: a trace id (normalized), that of the audit record with seq `id`, or
 /// itself. `Err(code)` when there is none (the reason is printed).
-pub(super) fn resolve_id(audit: &Path, id: &str) -> Result<Result<String, u8>, CliError> {
+pub(super) fn resolve_id(
+    search: &Search,
+    audit: &Path,
+    id: &str,
+) -> Result<Result<String, u8>, CliError> {
     if let Some(trace) = as_trace_id(id) {
         return Ok(Ok(trace));
     }
@@ -60,7 +66,7 @@ pub(super) fn resolve_id(audit: &Path, id: &str) -> Result<Result<String, u8>, C
     };
     let trail = open_trail(audit, None)?;
     let mut found: Option<Option<String>> = None;
-    let summary = super::records::searcher().run(&[&trail], &Query::new().seq(seq), |hit| {
+    let summary = search.run(&[&trail], &Query::new().seq(seq), |hit| {
         found = Some(
             hit.record()
                 .get("correlation_id")
@@ -94,9 +100,9 @@ pub(super) struct Found {
 
 /// Every record of `trails` that `query` matches, in time order (equal times in file order,
 /// audit first); and whether a file was damaged (warned about on stderr).
-pub(super) fn collect(trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
+pub(super) fn collect(search: &Search, trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
     let mut hits = Vec::new();
-    let summary = super::records::searcher().run(trails, query, |hit| {
+    let summary = search.run(trails, query, |hit| {
         let record = hit.record();
         hits.push(Found {
             ts: record_time(&record).unwrap_or_default(),
@@ -112,7 +118,8 @@ pub(super) fn collect(trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
 }
 
 pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
-    let id = match resolve_id(&args.audit, &args.id)? {
+    let search = args.key.searcher()?;
+    let id = match resolve_id(&search, &args.audit, &args.id)? {
         Ok(id) => id,
         Err(code) => return Ok(code),
     };
@@ -123,7 +130,7 @@ pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
         .map(|d| open_trail(d, None))
         .transpose()?;
     let trails: Vec<&Trail> = std::iter::once(&audit).chain(debug.as_ref()).collect();
-    let (hits, damaged) = collect(&trails, &Query::new().id(id.clone()));
+    let (hits, damaged) = collect(&search, &trails, &Query::new().id(id.clone()));
     if hits.is_empty() {
         eprintln!("tracing-audit: no record with correlation_id or trace_id {id:?}");
         return Ok(if damaged { EXIT_PARTIAL } else { EXIT_NOTHING });

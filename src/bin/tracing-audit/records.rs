@@ -1,10 +1,13 @@
 //! Reading the records of a trail directory (rotated and gzipped files) and filtering them.
 
 use super::{out_line, CliError, Filters, EXIT_PARTIAL};
+use clap::Args;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use tracing_audit::investigate::{canonical_time, IndexUse, Query, Search};
+use tracing_audit::chain::ChainKey;
+use tracing_audit::investigate::{canonical_time, Query, Search};
 use tracing_audit::trail::{FileProblem, Trail};
+use tracing_audit::verify::Keys;
 
 /// Parses `--since`/`--until` into the records' own timestamp form (RFC 3339 UTC, nanoseconds),
 /// so that comparing is comparing strings.
@@ -42,18 +45,34 @@ impl Filters {
     }
 }
 
-/// Where searches may write side indexes: `TRACING_AUDIT_INDEX=off|read|build` (default
-/// `build`: closed files get a `<name>.idx` next to them the first time they are read whole).
-const INDEX_ENV: &str = "TRACING_AUDIT_INDEX";
+/// The chain key a search checks side indexes with (`query`, `correlate`, `timeline`,
+/// `report`) and the `index` command writes them with.
+#[derive(Args, Debug, Clone, Default)]
+pub(super) struct KeyArgs {
+    /// The chain key file (its bytes, one trailing newline removed). Searches skip a closed
+    /// file only when its side index (`<file>.idx`) authenticates under this key and matches
+    /// the file's bytes; without it every file is read.
+    #[arg(long, value_name = "F")]
+    pub(super) key_file: Option<PathBuf>,
+    /// The key id the key file belongs to (default: used for every key id).
+    #[arg(long, value_name = "ID", requires = "key_file")]
+    pub(super) key_id: Option<String>,
+}
 
-/// A search on all cores, using side indexes as `TRACING_AUDIT_INDEX` says.
-pub(super) fn searcher() -> Search {
-    let mode = match std::env::var(INDEX_ENV).as_deref() {
-        Ok("off") => IndexUse::Off,
-        Ok("read") => IndexUse::Read,
-        _ => IndexUse::ReadAndBuild,
-    };
-    Search::new().index(mode)
+impl KeyArgs {
+    /// The keys given (none without `--key-file`).
+    pub(super) fn keys(&self) -> Result<Keys, CliError> {
+        Ok(match (&self.key_file, &self.key_id) {
+            (Some(f), Some(id)) => Keys::from(ChainKey::from_file(id, f)?),
+            (Some(f), None) => Keys::none().any_key_id(ChainKey::from_file("_", f)?),
+            (None, _) => Keys::none(),
+        })
+    }
+
+    /// A search on all cores that uses the side indexes these keys authenticate.
+    pub(super) fn searcher(&self) -> Result<Search, CliError> {
+        Ok(Search::new().keys(self.keys()?))
+    }
 }
 
 /// The trail in `dir`.
@@ -76,13 +95,14 @@ pub(super) fn warn_problems(problems: &[FileProblem]) -> bool {
     !problems.is_empty()
 }
 
-/// `tracing-audit query DIR [filters]`.
-pub(super) fn query(dir: PathBuf, filters: Filters) -> Result<u8, CliError> {
+/// `tracing-audit query DIR [filters] [--key-file F]`.
+pub(super) fn query(dir: PathBuf, filters: Filters, key: &KeyArgs) -> Result<u8, CliError> {
+    let search = key.searcher()?;
     let trail = open_trail(&dir, filters.prefix.as_deref())?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failure = None;
-    let summary = searcher().run(&[&trail], &filters.query(), |hit| {
+    let summary = search.run(&[&trail], &filters.query(), |hit| {
         match out_line(&mut out, hit.line()) {
             Ok(true) => ControlFlow::Continue(()),
             Ok(false) => ControlFlow::Break(()),

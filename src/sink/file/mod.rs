@@ -216,7 +216,8 @@ impl FileSet {
             file_mode: config.file_mode,
             dir_mode: config.dir_mode,
             compress: config.compress,
-            index: config.index,
+            index: config.index && config.index_key.is_some(),
+            index_key: config.index_key.clone(),
             chained: chained.is_some(),
             keep_seals: chained.unwrap_or(false),
         };
