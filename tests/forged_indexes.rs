@@ -78,12 +78,10 @@ fn write(root: &Path, requests: usize, file_size: u64, compress: bool) -> PathBu
 fn scanned(dir: &Path, q: &Query) -> Vec<Vec<u8>> {
     let trail = Trail::open(dir, None).unwrap();
     let mut hits = Vec::new();
-    let summary = Search::new()
-        .index(IndexUse::Off)
-        .run(&[&trail], q, |h| {
-            hits.push(h.into_line());
-            ControlFlow::Continue(())
-        });
+    let summary = Search::new().index(IndexUse::Off).run(&[&trail], q, |h| {
+        hits.push(h.into_line());
+        ControlFlow::Continue(())
+    });
     assert!(summary.problems().is_empty());
     hits
 }
@@ -169,7 +167,12 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (String, u32, i64, i64)> {
             };
             (
                 e.file_name().to_string_lossy().into_owned(),
-                (hex(&Sha256::digest(content)), m.mode(), m.mtime(), m.mtime_nsec()),
+                (
+                    hex(&Sha256::digest(content)),
+                    m.mode(),
+                    m.mtime(),
+                    m.mtime_nsec(),
+                ),
             )
         })
         .collect()
@@ -321,7 +324,10 @@ fn a_stale_index_is_ignored_whether_the_file_grew_or_changed_in_place() {
     let closed = closed_files(&audit);
     assert!(closed.len() >= 3, "{closed:?}");
     for f in &closed {
-        assert!(fs::symlink_metadata(idx(f)).is_ok(), "the writer indexed {f:?}");
+        assert!(
+            fs::symlink_metadata(idx(f)).is_ok(),
+            "the writer indexed {f:?}"
+        );
     }
 
     // Changed in place, same length, modification time put back, outside the first and last
@@ -330,8 +336,8 @@ fn a_stale_index_is_ignored_whether_the_file_grew_or_changed_in_place() {
     let meta = fs::metadata(changed).unwrap();
     let mut bytes = fs::read(changed).unwrap();
     let mid = bytes.len() / 2;
-    let at = mid
-        + memchr_find(&bytes[mid..], br#""actor":"alice""#).expect("an alice record mid-file");
+    let at =
+        mid + memchr_find(&bytes[mid..], br#""actor":"alice""#).expect("an alice record mid-file");
     bytes[at..at + 15].copy_from_slice(br#""actor":"zelda""#);
     fs::write(changed, &bytes).unwrap();
     let times = fs::FileTimes::new().set_modified(meta.modified().unwrap());
@@ -432,7 +438,16 @@ fn read_commands_leave_the_trail_directory_byte_for_byte_unchanged() {
         vec!["query", a, "--actor", "carol"],
         vec!["query", a, "--since", "2000-01-01"],
         vec!["correlate", "--audit", a, "--debug", d, &id],
-        vec!["timeline", "--audit", a, "--debug", d, &id, "--html", s(&html)],
+        vec![
+            "timeline",
+            "--audit",
+            a,
+            "--debug",
+            d,
+            &id,
+            "--html",
+            s(&html),
+        ],
         vec!["report", a, "--until", "2100-01-01"],
         vec!["export", "--format", "ocsf", a],
         vec!["tail", a, "-n", "5"],

@@ -81,7 +81,8 @@ impl IndexKey {
         m.update(KEY_LABEL);
         let derived = m.finalize().into_bytes();
         // HMAC accepts keys of every length, so this cannot fail.
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(&derived).unwrap_or_else(|_| unreachable!());
+        let mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&derived).unwrap_or_else(|_| unreachable!());
         IndexKey {
             key_id: chain.key_id().to_owned(),
             mac,
@@ -247,7 +248,12 @@ impl ClosedIndexer {
 
     /// Writes the index of the file now at `path` (its final name), whose bytes on disk have
     /// `digest`. A torn last line fed in is no record.
-    pub(crate) fn write_for(self, path: &Path, digest: FileDigest, key: &IndexKey) -> io::Result<()> {
+    pub(crate) fn write_for(
+        self,
+        path: &Path,
+        digest: FileDigest,
+        key: &IndexKey,
+    ) -> io::Result<()> {
         if self.unindexable || self.builder.keys.len() > MAX_KEYS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -305,7 +311,9 @@ fn write_exclusive(index: &Path, bytes: &[u8]) -> io::Result<()> {
         .and_then(|()| f.sync_all())
         .map_err(|e| in_context(e, "cannot write", &tmp))
         .and_then(|()| refuse_non_regular(index))
-        .and_then(|()| fs::rename(&tmp, index).map_err(|e| in_context(e, "cannot rename onto", index)));
+        .and_then(|()| {
+            fs::rename(&tmp, index).map_err(|e| in_context(e, "cannot rename onto", index))
+        });
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -317,10 +325,7 @@ fn refuse_non_regular(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
         Ok(m) if !m.file_type().is_file() => Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!(
-                "refusing to replace {}: not a regular file",
-                path.display()
-            ),
+            format!("refusing to replace {}: not a regular file", path.display()),
         )),
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -751,7 +756,10 @@ impl IndexBuilder {
             "bloom": base64::engine::general_purpose::STANDARD.encode(&bits),
         })
         .to_string();
-        let tag = key.tagger(&key.key_id, body.as_bytes()).finalize().into_bytes();
+        let tag = key
+            .tagger(&key.key_id, body.as_bytes())
+            .finalize()
+            .into_bytes();
         let mut out = body.into_bytes();
         out.push(b'\n');
         out.extend_from_slice(format!("{TAG_PREFIX}{} {}\n", key.key_id, hex(&tag)).as_bytes());

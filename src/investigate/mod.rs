@@ -32,11 +32,11 @@ mod search;
 mod tail;
 mod timeline;
 
+pub use index::{build_indexes, IndexBuild, IndexFailure};
 pub use query::{canonical_time, is_control, record_time, Query, TimeError};
 pub use report::{
     ActorSummary, Flag, FlagKind, Report, ReportBuilder, ReportOptionError, ReportOptions,
 };
-pub use index::{build_indexes, IndexBuild, IndexFailure};
 pub use search::{Hit, IndexUse, Search, SearchSummary};
 pub use tail::{last_matching, trail_end, End, Last};
 pub use timeline::Timeline;

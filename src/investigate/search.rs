@@ -268,8 +268,7 @@ impl Search {
                     };
                     let (_, _, file, closed) = items[idx];
                     let keys = (closed && self.index == IndexUse::Read).then_some(&self.keys);
-                    let result =
-                        scan_file(&self.reader, file, keys, query, finder.as_ref(), &stop);
+                    let result = scan_file(&self.reader, file, keys, query, finder.as_ref(), &stop);
                     lock(&queue).done.insert(idx, result);
                     ready.notify_all();
                 });

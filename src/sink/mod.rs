@@ -498,11 +498,13 @@ pub mod testing {
         spawn_tuned(
             SinkSpec {
                 stream,
-                target: Target::Files(files.index_key(
-                    chain
-                        .and_then(|c| c.chain_key())
-                        .map(crate::investigate::index::IndexKey::derive),
-                )),
+                target: Target::Files(
+                    files.index_key(
+                        chain
+                            .and_then(|c| c.chain_key())
+                            .map(crate::investigate::index::IndexKey::derive),
+                    ),
+                ),
                 framer: chain.map(|c| c.framer()),
             },
             Tuning {

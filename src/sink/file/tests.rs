@@ -34,6 +34,16 @@ fn t(rfc3339: &str) -> SystemTime {
         .into()
 }
 
+/// Indexes of closed files are authenticated under a key derived from this chain key.
+fn index_key() -> crate::investigate::index::IndexKey {
+    crate::investigate::index::IndexKey::derive(&crate::chain::ChainKey::new("k1", b"index key"))
+}
+
+/// `config` for a keyed trail: closed files get their authenticated index.
+fn keyed(config: FileSink) -> FileSink {
+    config.index_key(Some(index_key()))
+}
+
 fn sink(dir: &Path, clock: &Arc<ManualClock>) -> FileSink {
     FileSink::new(dir).clock(Arc::clone(clock) as Arc<dyn Clock>)
 }
@@ -860,7 +870,7 @@ fn compression_leftovers_are_finished_at_the_next_open() {
     // The newest file is continued, not compressed.
     fs::write(d.join("audit.2026-11-26.0001.jsonl"), b"three\n").unwrap();
     let clock = ManualClock::at("2026-11-26T05:56:07Z");
-    let (set, recovered) = FileSet::open(&sink(d, &clock).compress(true), "audit").unwrap();
+    let (set, recovered) = FileSet::open(&keyed(sink(d, &clock)).compress(true), "audit").unwrap();
     assert_eq!(recovered.last_line.as_deref(), Some(&b"three"[..]));
     drop(set);
     let mut names: Vec<String> = fs::read_dir(d)
@@ -1427,7 +1437,7 @@ fn a_rotated_file_is_indexed_in_its_final_form() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let clock = ManualClock::at("2026-11-26T05:56:07Z");
-    let config = sink(d, &clock).max_file_size(200).compress(true);
+    let config = keyed(sink(d, &clock).max_file_size(200).compress(true));
     let (mut set, _) = FileSet::open(&config, "audit").unwrap();
     for i in 0..6 {
         emit(
@@ -1442,14 +1452,42 @@ fn a_rotated_file_is_indexed_in_its_final_form() {
     let listing = crate::trail::files::list(d, Some("audit")).unwrap();
     let closed: Vec<_> = listing.files.iter().filter(|f| f.is_compressed()).collect();
     assert!(closed.len() >= 2, "{:?}", listing.files);
+    let keys = crate::verify::Keys::from(crate::chain::ChainKey::new("k1", b"index key"));
     for f in closed {
-        assert!(
-            crate::investigate::index::FileIndex::load(f).is_some(),
-            "{} has no valid index",
-            f.name()
+        let index = crate::investigate::index::FileIndex::load(f, &keys)
+            .unwrap_or_else(|why| panic!("{}: its index {why}", f.name()));
+        assert!(index.describes(f).is_some(), "{}", f.name());
+        let idx = d.join(format!("{}.idx", f.name()));
+        assert_eq!(
+            fs::metadata(&idx).unwrap().permissions().mode() & 0o777,
+            0o600
         );
         assert!(!d.join(format!("{}.idx", f.written_as())).exists());
     }
+}
+
+#[test]
+fn an_unkeyed_trail_gets_no_index_nobody_could_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(d, &clock).max_file_size(200), "audit").unwrap();
+    for i in 0..6 {
+        emit(
+            &mut set,
+            &format!(r#"{{"n":{i},"pad":"{}"}}"#, "x".repeat(120)),
+        );
+    }
+    set.settle();
+    let names: Vec<String> = fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names.iter().filter(|n| n.contains(".0")).count() >= 3,
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with(".idx")), "{names:?}");
 }
 
 #[test]
@@ -1459,7 +1497,7 @@ fn closed_files_are_not_indexed_when_indexing_is_off() {
     let clock = ManualClock::at("2026-11-26T05:56:07Z");
     for compress in [true, false] {
         let sub = d.join(format!("compress-{compress}"));
-        let config = sink(&sub, &clock)
+        let config = keyed(sink(&sub, &clock))
             .max_file_size(200)
             .compress(compress)
             .index(false);
