@@ -54,7 +54,7 @@ const PROBES: u32 = 7;
 const KEY_LABEL: &[u8] = b"tracing-audit index key v1";
 /// Prefixed to every tagged index body, so a tag is never valid for anything else.
 const DOMAIN: &[u8] = b"tracing-audit index v2\n";
-/// The tag line: `hmac-sha256 <key id> <64 hex digits>`.
+/// The tag line, after the body's line: `hmac-sha256 <key id> <64 hex digits>`, no newline.
 const TAG_PREFIX: &str = "hmac-sha256 ";
 
 /// The key indexes are authenticated with, derived from a chain key (so whoever can verify
@@ -762,7 +762,7 @@ impl IndexBuilder {
             .into_bytes();
         let mut out = body.into_bytes();
         out.push(b'\n');
-        out.extend_from_slice(format!("{TAG_PREFIX}{} {}\n", key.key_id, hex(&tag)).as_bytes());
+        out.extend_from_slice(format!("{TAG_PREFIX}{} {}", key.key_id, hex(&tag)).as_bytes());
         out
     }
 }
