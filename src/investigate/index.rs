@@ -62,7 +62,8 @@ const TAG_PREFIX: &str = "hmac-sha256 ";
 #[derive(Clone)]
 pub(crate) struct IndexKey {
     key_id: String,
-    mac: Hmac<Sha256>,
+    /// Boxed: the key travels inside every `FileSink` configuration.
+    mac: Box<Hmac<Sha256>>,
 }
 
 impl fmt::Debug for IndexKey {
@@ -85,14 +86,14 @@ impl IndexKey {
             <Hmac<Sha256> as Mac>::new_from_slice(&derived).unwrap_or_else(|_| unreachable!());
         IndexKey {
             key_id: chain.key_id().to_owned(),
-            mac,
+            mac: Box::new(mac),
         }
     }
 
     /// The MAC state over an index body tagged under `key_id`: the key id is part of what is
     /// tagged, so a tag cannot be moved to another key id.
     fn tagger(&self, key_id: &str, body: &[u8]) -> Hmac<Sha256> {
-        let mut m = self.mac.clone();
+        let mut m = (*self.mac).clone();
         m.update(DOMAIN);
         m.update(key_id.as_bytes());
         m.update(b"\n");
