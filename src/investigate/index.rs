@@ -858,6 +858,99 @@ fn top_level_strings<'a>(line: &'a [u8], mut f: impl FnMut(&'a [u8], &'a [u8])) 
 mod tests {
     use super::*;
 
+    /// A one-file-plus-active trail in a temporary directory, its closed file indexed under
+    /// key id `k1`.
+    fn indexed() -> (tempfile::TempDir, Trail, Keys) {
+        let dir = tempfile::tempdir().unwrap();
+        let closed = dir.path().join("audit.2026-11-26.0001.jsonl");
+        fs::write(
+            &closed,
+            b"{\"ts\":\"2026-11-26T00:00:00.000000000Z\",\"actor\":\"alice\"}\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("audit.2026-11-26.0002.jsonl"), b"").unwrap();
+        let key = ChainKey::new("k1", b"unit key");
+        build_for_closed(&closed, &IndexKey::derive(&key)).unwrap();
+        let trail = Trail::open(dir.path(), None).unwrap();
+        (dir, trail, Keys::from(key))
+    }
+
+    #[test]
+    fn an_index_holds_only_under_its_key_its_key_id_and_its_file() {
+        let (dir, trail, keys) = indexed();
+        let file = &trail.files()[0];
+        let ix = FileIndex::load(file, &keys).unwrap();
+        assert!(ix.describes(file).is_some());
+        assert!(!ix.may_match(&Query::new().actor("mallory")));
+        assert!(ix.may_match(&Query::new().actor("alice")));
+        let path = index_path(file.path());
+        let genuine = fs::read_to_string(&path).unwrap();
+        let (body, tag) = genuine.split_once('\n').unwrap();
+
+        let other_key = Keys::from(ChainKey::new("k1", b"another key"));
+        assert!(matches!(
+            FileIndex::load(file, &other_key),
+            Err(Rejected::BadTag)
+        ));
+        let other_id = Keys::from(ChainKey::new("k2", b"unit key"));
+        assert!(matches!(
+            FileIndex::load(file, &other_id),
+            Err(Rejected::NoKey(_))
+        ));
+        // The same tag under another key id (whose key is the same bytes) does not hold.
+        let any = Keys::none().any_key_id(ChainKey::new("_", b"unit key"));
+        fs::write(&path, format!("{body}\n{}", tag.replace(" k1 ", " k2 "))).unwrap();
+        assert!(matches!(FileIndex::load(file, &any), Err(Rejected::BadTag)));
+        // A body changed by one value.
+        fs::write(
+            &path,
+            format!("{}\n{tag}", body.replace("\"records\":1", "\"records\":2")),
+        )
+        .unwrap();
+        assert!(matches!(
+            FileIndex::load(file, &keys),
+            Err(Rejected::BadTag)
+        ));
+        // The old format: a bare checksum line.
+        let sum = hex(&Sha256::digest(body.as_bytes()));
+        fs::write(&path, format!("{body}\n{sum}")).unwrap();
+        assert!(matches!(
+            FileIndex::load(file, &keys),
+            Err(Rejected::Unauthenticated)
+        ));
+        // Genuine again, then the file changes: authentic, but of other bytes.
+        fs::write(&path, &genuine).unwrap();
+        let data = dir.path().join("audit.2026-11-26.0001.jsonl");
+        let mut bytes = fs::read(&data).unwrap();
+        bytes[30] ^= 1;
+        fs::write(&data, &bytes).unwrap();
+        assert!(FileIndex::load(file, &keys)
+            .unwrap()
+            .describes(file)
+            .is_none());
+    }
+
+    #[test]
+    fn an_index_that_is_not_a_regular_file_is_not_read() {
+        let (dir, trail, keys) = indexed();
+        let file = &trail.files()[0];
+        let path = index_path(file.path());
+        fs::remove_file(&path).unwrap();
+        let fifo = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a directory entry.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            FileIndex::load(file, &keys),
+            Err(Rejected::Unreadable(_))
+        ));
+        fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &path).unwrap();
+        assert!(matches!(
+            FileIndex::load(file, &keys),
+            Err(Rejected::Unreadable(_))
+        ));
+    }
+
     #[test]
     fn the_scanner_reads_top_level_strings_and_gives_up_on_escapes() {
         let mut got = Vec::new();
