@@ -316,10 +316,59 @@ fn verify_with_the_key_names_a_forged_index_and_without_it_says_indexes_were_not
     );
 }
 
+/// `query --actor A` over `audit`, without and with the key: how many records each printed.
+fn query_both_ways(audit: &Path, key: &Path, actor: &str) -> [usize; 2] {
+    [false, true].map(|keyed| {
+        let mut args = vec!["query", s(audit), "--actor", actor];
+        if keyed {
+            args.extend(["--key-file", s(key)]);
+        }
+        let o = tool(&args);
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        json_lines(&o).len()
+    })
+}
+
+/// Rewrites the file at `path` with `bytes` and puts its modification time back.
+fn rewrite_keeping_mtime(path: &Path, bytes: &[u8]) {
+    let modified = fs::metadata(path).unwrap().modified().unwrap();
+    fs::write(path, bytes).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_times(fs::FileTimes::new().set_modified(modified))
+        .unwrap();
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(bytes), &mut out).unwrap();
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The first `"actor":"alice"` in the second half of `bytes`, renamed to `zelda` (same length).
+fn rename_an_alice_mid_file(bytes: &mut [u8]) {
+    let mid = bytes.len() / 2;
+    let at = mid + memchr_find(&bytes[mid..], br#""actor":"alice""#).expect("an alice record");
+    bytes[at..at + 15].copy_from_slice(br#""actor":"zelda""#);
+}
+
+const MALLORY: &[u8] = br#"{"ts":"2026-11-26T00:00:00.000000000Z","actor":"mallory","action":"read","outcome":"success"}
+"#;
+
 #[test]
 fn a_stale_index_is_ignored_whether_the_file_grew_or_changed_in_place() {
+    // Compressed files, the ones indexes let a search skip: one recompressed with a record
+    // changed, one with a gzip member appended.
     let root = tempfile::tempdir().unwrap();
-    let key = write(root.path(), 400, 32 << 10, false);
+    let key = write(root.path(), 300, 4096, true);
     let audit = root.path().join("audit");
     let closed = closed_files(&audit);
     assert!(closed.len() >= 3, "{closed:?}");
@@ -329,48 +378,31 @@ fn a_stale_index_is_ignored_whether_the_file_grew_or_changed_in_place() {
             "the writer indexed {f:?}"
         );
     }
+    let mut plain = gunzip(&fs::read(&closed[0]).unwrap());
+    rename_an_alice_mid_file(&mut plain);
+    rewrite_keeping_mtime(&closed[0], &gzip(&plain));
+    let mut grown = fs::read(&closed[1]).unwrap();
+    grown.extend_from_slice(&gzip(MALLORY));
+    rewrite_keeping_mtime(&closed[1], &grown);
+    assert_eq!(query_both_ways(&audit, &key, "zelda"), [1, 1]);
+    assert_eq!(query_both_ways(&audit, &key, "mallory"), [1, 1]);
 
-    // Changed in place, same length, modification time put back, outside the first and last
-    // 4 KiB: a record now names an actor the index never saw.
-    let changed = &closed[0];
-    let meta = fs::metadata(changed).unwrap();
-    let mut bytes = fs::read(changed).unwrap();
-    let mid = bytes.len() / 2;
-    let at =
-        mid + memchr_find(&bytes[mid..], br#""actor":"alice""#).expect("an alice record mid-file");
-    bytes[at..at + 15].copy_from_slice(br#""actor":"zelda""#);
-    fs::write(changed, &bytes).unwrap();
-    let times = fs::FileTimes::new().set_modified(meta.modified().unwrap());
-    fs::File::options()
-        .write(true)
-        .open(changed)
-        .unwrap()
-        .set_times(times)
-        .unwrap();
-
-    // Grown: a line appended.
-    let grown = &closed[1];
-    let mut line = fs::read(grown).unwrap();
-    line.clear();
-    line.extend_from_slice(br#"{"ts":"2026-11-26T00:00:00.000000000Z","actor":"mallory","action":"read","outcome":"success"}"#);
-    line.push(b'\n');
-    fs::OpenOptions::new()
-        .append(true)
-        .open(grown)
-        .unwrap()
-        .write_all_ok(&line);
-
-    for keyed in [false, true] {
-        for actor in ["zelda", "mallory"] {
-            let mut args = vec!["query", s(&audit), "--actor", actor];
-            if keyed {
-                args.extend(["--key-file", s(&key)]);
-            }
-            let o = tool(&args);
-            assert_eq!(o.status.code(), Some(0), "{o:?}");
-            assert_eq!(json_lines(&o).len(), 1, "{actor}, keyed={keyed}");
-        }
-    }
+    // Plain files, changed in place at the same length outside their first and last 4 KiB,
+    // modification time put back (what the unauthenticated indexes of older versions were
+    // tied to), and grown.
+    let root = tempfile::tempdir().unwrap();
+    let key = write(root.path(), 400, 32 << 10, false);
+    let audit = root.path().join("audit");
+    let closed = closed_files(&audit);
+    assert!(closed.len() >= 3, "{closed:?}");
+    let mut bytes = fs::read(&closed[0]).unwrap();
+    rename_an_alice_mid_file(&mut bytes);
+    rewrite_keeping_mtime(&closed[0], &bytes);
+    let mut grown = fs::read(&closed[1]).unwrap();
+    grown.extend_from_slice(MALLORY);
+    rewrite_keeping_mtime(&closed[1], &grown);
+    assert_eq!(query_both_ways(&audit, &key, "zelda"), [1, 1]);
+    assert_eq!(query_both_ways(&audit, &key, "mallory"), [1, 1]);
 }
 
 #[test]
@@ -558,14 +590,4 @@ fn the_index_builder_never_writes_through_a_planted_temporary_file() {
 
 fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
-}
-
-trait WriteAllOk {
-    fn write_all_ok(self, bytes: &[u8]);
-}
-
-impl WriteAllOk for fs::File {
-    fn write_all_ok(mut self, bytes: &[u8]) {
-        std::io::Write::write_all(&mut self, bytes).unwrap();
-    }
 }

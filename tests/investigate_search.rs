@@ -389,11 +389,19 @@ fn indexes_skip_files_only_when_authentic_and_valid_for_that_exact_file() {
         })
         .collect();
     write_fixture(dir.path(), &files);
+    // Every closed file compressed: only those are indexed (a plain one is always scanned).
+    gzip_file(&dir.path().join("audit.2026-11-26.0001.jsonl"));
+    let third = dir.path().join("audit.2026-11-26.0003.jsonl");
+    fs::write(dir.path().join("plain-copy"), fs::read(&third).unwrap()).unwrap();
+    gzip_file(&third);
     let trail = Trail::open(dir.path(), None).unwrap();
     // No index yet: nothing skipped, and a search writes none.
     let (got, s) = ids_found(&trail, "id-2-7");
     assert_eq!((got, s.files_skipped), (vec![207], 0));
-    assert!(!dir.path().join("audit.2026-11-26.0001.jsonl.idx").exists());
+    assert!(!dir
+        .path()
+        .join("audit.2026-11-26.0001.jsonl.gz.idx")
+        .exists());
     // Built when asked: the three closed files.
     let built = build_indexes(&trail, &chain_key());
     assert_eq!((built.built, built.kept, built.failures().len()), (3, 0, 0));
@@ -422,23 +430,39 @@ fn indexes_skip_files_only_when_authentic_and_valid_for_that_exact_file() {
     });
     assert_eq!((n, s.files_skipped), (50, 3));
 
-    // Stale: a closed file that changed after its index was built is scanned.
-    let first = dir.path().join("audit.2026-11-26.0001.jsonl");
+    // Stale: a closed file that changed after its index was built (a gzip member appended)
+    // is scanned.
+    let first = dir.path().join("audit.2026-11-26.0001.jsonl.gz");
+    let mut member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    member
+        .write_all(
+            b"{\"ts\":\"2026-11-26T00:30:00.000000000Z\",\"correlation_id\":\"late\",\"n\":999}\n",
+        )
+        .unwrap();
     let mut f = fs::OpenOptions::new().append(true).open(&first).unwrap();
-    f.write_all(
-        b"{\"ts\":\"2026-11-26T00:30:00.000000000Z\",\"correlation_id\":\"late\",\"n\":999}\n",
-    )
-    .unwrap();
+    f.write_all(&member.finish().unwrap()).unwrap();
     drop(f);
     let trail = Trail::open(dir.path(), None).unwrap();
     assert_eq!(ids_found(&trail, "late").0, [999]);
     // Another file's authentic index copied over it: not this file's, not trusted.
     fs::copy(
-        dir.path().join("audit.2026-11-26.0003.jsonl.idx"),
-        dir.path().join("audit.2026-11-26.0001.jsonl.idx"),
+        dir.path().join("audit.2026-11-26.0003.jsonl.gz.idx"),
+        dir.path().join("audit.2026-11-26.0001.jsonl.gz.idx"),
     )
     .unwrap();
     assert_eq!(ids_found(&trail, "late").0, [999]);
+    // An authentic index beside a plain file is never used: the file is scanned.
+    fs::rename(dir.path().join("plain-copy"), &third).unwrap();
+    fs::rename(
+        dir.path().join("audit.2026-11-26.0003.jsonl.gz.idx"),
+        dir.path().join("audit.2026-11-26.0003.jsonl.idx"),
+    )
+    .unwrap();
+    fs::remove_file(dir.path().join("audit.2026-11-26.0003.jsonl.gz")).unwrap();
+    let trail = Trail::open(dir.path(), None).unwrap();
+    // (0001 is stale, 0002 holds the id, 0003 is plain: none skipped.)
+    let (got, s) = ids_found(&trail, "id-1-3");
+    assert_eq!((got, s.files_skipped), (vec![103], 0));
     // Corrupt: a flipped byte, a truncated file, garbage.
     let idx = dir.path().join("audit.2026-11-26.0002.jsonl.gz.idx");
     let mut raw = fs::read(&idx).unwrap();

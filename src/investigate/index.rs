@@ -1,6 +1,10 @@
 //! Per-file side indexes (`<name>.idx`): a closed file's time range and a membership filter of
 //! the values queries ask for, so that a search opens only the files that can match.
 //!
+//! Only closed, compressed files are indexed and skipped: checking that an index describes a
+//! file means hashing the file, which for a plain file costs as much as the byte search that
+//! scanning is, and for a `.gz` a fraction of inflating it.
+//!
 //! An index is a claim that lets a search *skip* a file, so it is trusted only as far as the
 //! records themselves are (docs/verification.md, "what each reader trusts"): it must carry a
 //! MAC under a key derived from the trail's chain key, over its own bytes, which name the data
@@ -544,8 +548,9 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 
 /// What `verify` says about the indexes beside the files of a trail: with `keys`, one warning
 /// per index that a search would not use (it fails its MAC, is in an unauthenticated format,
-/// or does not describe its file's bytes); without keys, one warning that indexes were not
-/// checked, if there are any.
+/// does not describe its file's bytes, or is beside a plain file); without keys, one warning
+/// that indexes were not checked, if there are any. Reads each compressed file that has an
+/// index once more (its compressed bytes), never a plain one.
 pub(crate) fn verify_warnings(files: &[TrailFile], keys: &Keys) -> Vec<Warning> {
     let present = files
         .iter()
@@ -565,6 +570,13 @@ pub(crate) fn verify_warnings(files: &[TrailFile], keys: &Keys) -> Vec<Warning> 
     }
     present
         .filter_map(|f| {
+            if !f.is_compressed() {
+                return Some(Warning {
+                    file: Some(format!("{}.idx", f.name())),
+                    line: None,
+                    message: "this search index is beside an uncompressed file, whose indexes searches never use (an older version's, or planted); searches ignore it".to_owned(),
+                });
+            }
             let why = match FileIndex::load(f, keys) {
                 Ok(ix) if ix.describes(f).is_some() => return None,
                 Ok(_) => Rejected::OtherBytes,
@@ -623,9 +635,11 @@ impl std::error::Error for IndexFailure {
     }
 }
 
-/// Writes the side index (`<file>.idx`) of every closed file of `trail` (all but its newest)
-/// whose index is missing or does not hold under `key`, authenticated with a key derived from
-/// `key`, so that searches given that key can skip the files a query rules out.
+/// Writes the side index (`<file>.idx`) of every closed, compressed file of `trail` (all but
+/// its newest `.jsonl.gz` files) whose index is missing or does not hold under `key`,
+/// authenticated with a key derived from `key`, so that searches given that key can skip the
+/// files a query rules out. Plain files get none: a search scans them anyway, since checking
+/// that an index describes one would read it whole.
 ///
 /// This is the only way a reader writes into a trail directory, and only when called: every
 /// index is created exclusively, never through a link, mode 0600, and never replaces anything
@@ -649,7 +663,7 @@ pub fn build_indexes(trail: &Trail, key: &ChainKey) -> IndexBuild {
     let files = trail.files();
     let closed = &files[..files.len().saturating_sub(1)];
     let mut done = IndexBuild::default();
-    for file in closed {
+    for file in closed.iter().filter(|f| f.is_compressed()) {
         if FileIndex::load(file, &keys).is_ok_and(|ix| ix.describes(file).is_some()) {
             done.kept += 1;
             continue;

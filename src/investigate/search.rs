@@ -32,14 +32,15 @@ use std::sync::{Condvar, Mutex};
 /// | [`keys`](Search::keys) | none: every file is scanned |
 /// | [`index`](Search::index) | [`IndexUse::Read`] |
 ///
-/// A closed file (every file but the newest of its trail) may have a side index
+/// A closed, compressed file (every file but the newest of its trail) may have a side index
 /// (`<name>.idx`: its time range and a Bloom filter of its correlation ids, trace ids, actors,
 /// actions and outcomes), written by the file sink of a keyed trail or by
-/// [`build_indexes`](super::build_indexes). Given the chain key, a search skips a closed file
+/// [`build_indexes`](super::build_indexes). Given the chain key, a search skips such a file
 /// only when its index's MAC holds under that key, the index rules the query out, and the file
 /// hashes to exactly the bytes the index was built from; without the key, or with an index
 /// that is missing, unauthenticated, forged, stale or another file's, the file is scanned.
-/// A search never writes anything.
+/// Plain files are always scanned (checking an index would read them whole anyway). A search
+/// never writes anything.
 ///
 /// ```no_run
 /// use std::ops::ControlFlow;
@@ -322,10 +323,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Whether `file` can be skipped: its index authenticates under `keys`, rules `query` out,
-/// and describes the file's bytes (checked last: it reads the file). `Some(bytes read)` if so.
+/// Whether `file` can be skipped: it is compressed, its index authenticates under `keys`,
+/// rules `query` out, and describes the file's bytes (checked last: it reads the file).
+/// `Some(bytes read)` if so. A plain file is always scanned: hashing it costs as much as the
+/// byte search that rules its lines out (measured in docs/benchmarks.md), while a `.gz` hashes
+/// its compressed bytes, several times fewer than those a scan would inflate.
 fn ruled_out(file: &TrailFile, keys: &Keys, query: &Query) -> Option<u64> {
-    if keys.is_empty() {
+    if keys.is_empty() || !file.is_compressed() {
         return None;
     }
     let index = FileIndex::load(file, keys).ok()?;

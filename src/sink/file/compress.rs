@@ -9,6 +9,7 @@
 use super::config::Retention;
 use super::retention::{self, PruneIntent};
 use crate::investigate::index::{ClosedIndexer, IndexKey};
+use std::fs;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -201,15 +202,17 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
             let (Some(indexer), Some(key)) = (indexer, key) else {
                 return;
             };
+            // Only the compressed form is indexed: searches scan plain files anyway (checking
+            // an index of one would read it whole).
             let gz = dir.join(format!("{name}.gz"));
             let indexed = match compressed {
                 Some(digest) => indexer.write_for(&gz, digest, key).map(|()| gz),
-                None => {
-                    // Whichever form is there (a compression that failed leaves the plain one).
-                    let plain = dir.join(&name);
-                    let path = if plain.exists() { plain } else { gz };
-                    crate::investigate::index::build_for_closed(&path, key).map(|()| path)
+                // Compressed before a restart, its index not yet written; a compression that
+                // failed leaves the plain file, which is not indexed.
+                None if fs::symlink_metadata(&gz).is_ok_and(|m| m.is_file()) => {
+                    crate::investigate::index::build_for_closed(&gz, key).map(|()| gz)
                 }
+                None => return,
             };
             if let Err(e) = indexed {
                 if e.kind() != io::ErrorKind::NotFound {
