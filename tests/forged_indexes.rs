@@ -47,6 +47,17 @@ fn json_lines(o: &Output) -> Vec<serde_json::Value> {
 /// real layer: request `i` has one debug and one audit record (actor `ACTORS[i % 3]`), in
 /// files of about `file_size` bytes, closed files gzipped when `compress`.
 fn write(root: &Path, requests: usize, file_size: u64, compress: bool) -> PathBuf {
+    write_actors(root, requests, file_size, compress, &ACTORS)
+}
+
+/// [`write`], request `i` by `actors[i % actors.len()]`.
+fn write_actors(
+    root: &Path,
+    requests: usize,
+    file_size: u64,
+    compress: bool,
+    actors: &[&str],
+) -> PathBuf {
     let files = |d: &str| {
         FileSink::new(root.join(d))
             .max_file_size(file_size)
@@ -63,7 +74,7 @@ fn write(root: &Path, requests: usize, file_size: u64, compress: bool) -> PathBu
         for i in 0..requests {
             let span = tracing::info_span!("request", request_id = i);
             let _g = span.enter();
-            let actor = ACTORS[i % 3];
+            let actor = actors[i % actors.len()];
             tracing::debug!(step = i, "handling request {i}");
             tracing::info!(target: "audit", actor, action = "read", resource = %format!("/doc/{i}"), outcome = "success");
         }
@@ -411,11 +422,19 @@ fn a_swapped_index_is_ignored_and_left_as_it_is() {
     let key = write(root.path(), 300, 4096, true);
     let audit = root.path().join("audit");
     let closed = closed_files(&audit);
-    // Every closed file gets the valid index of the one file with no carol record in it... if
-    // there is none, that of the first file: another file's index, authenticated, in place.
-    let donor = fs::read(idx(&closed[0])).unwrap();
-    for f in &closed[1..] {
-        fs::write(idx(f), &donor).unwrap();
+    // Another trail under the same key, where carol never acts: its files have the same names,
+    // and their authentic indexes rule carol out.
+    let other = tempfile::tempdir().unwrap();
+    write_actors(other.path(), 300, 4096, true, &["alice", "bob"]);
+    let donors = closed_files(&other.path().join("audit"));
+    // Half the closed files get the same-named file's index from the other trail, the rest
+    // the index of another file of this trail.
+    for (n, f) in closed.iter().enumerate() {
+        let donor = match donors.get(n) {
+            Some(d) if n % 2 == 0 && d.file_name() == f.file_name() => idx(d),
+            _ => idx(&closed[(n + 1) % closed.len()]),
+        };
+        fs::copy(donor, idx(f)).unwrap();
     }
     let before = snapshot(&audit);
     for keyed in [false, true] {
