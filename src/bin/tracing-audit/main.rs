@@ -68,9 +68,9 @@ enum Command {
     Tail(tail::TailArgs),
     /// Print the records that match the filters as JSON lines, over rotated and gzipped files.
     Query(QueryArgs),
-    /// Write the authenticated side index (`<file>.idx`, mode 0600) of every closed file of a
-    /// keyed trail that has none (or one that does not hold), so searches given the key can
-    /// skip files; the only command that writes into a trail directory.
+    /// Write the authenticated side index (`<file>.idx`, mode 0600) of every closed, compressed
+    /// file of a keyed trail that has none (or one that does not hold), so searches given the
+    /// key can skip files; the only command that writes into a trail directory.
     Index(index::IndexArgs),
     /// Everything the audit and debug streams recorded for one request, in time order.
     Correlate(correlate::CorrelateArgs),

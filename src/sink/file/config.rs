@@ -279,9 +279,10 @@ impl FileSink {
         self
     }
 
-    /// Writes each closed file's search index (`<name>.idx`, mode 0600) on the background thread
-    /// when the file is rotated (default: on), so that `query` and `correlate` given the chain
-    /// key open only the files that can match. Indexes are authenticated under a key derived
+    /// Writes each compressed closed file's search index (`<name>.jsonl.gz.idx`, mode 0600) on
+    /// the background thread as it compresses the file (default: on), so that `query` and
+    /// `correlate` given the chain key inflate only the files that can match. Plain files get
+    /// none: a search scans them about as fast as it could check an index of one. Indexes are authenticated under a key derived
     /// from the audit chain key, so they are written only when the layer's chain is keyed
     /// (for both streams); without a key there is nothing a search could trust, and none is
     /// written. Turning it off saves that work where the writing host's cores are the
