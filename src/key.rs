@@ -68,9 +68,11 @@ impl KeySource {
                 .map(|v| os_bytes(&v))
                 .ok_or_else(|| KeyError::new(KeyErrorKind::Missing, self.describe(), None))?,
             Source::File(path) => {
-                let mut bytes = std::fs::read(path).map_err(|e| {
-                    KeyError::new(KeyErrorKind::Unreadable, self.describe(), Some(e))
-                })?;
+                let mut bytes =
+                    crate::trail::open::read_capped(path, crate::trail::open::SMALL_FILE_MAX)
+                        .map_err(|e| {
+                            KeyError::new(KeyErrorKind::Unreadable, self.describe(), Some(e))
+                        })?;
                 if bytes.ends_with(b"\r\n") {
                     bytes.truncate(bytes.len() - 2);
                 } else if bytes.ends_with(b"\n") {

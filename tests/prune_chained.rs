@@ -18,7 +18,6 @@ use tracing_audit::verify::{verify, Keys, ProblemKind};
 use tracing_audit::Stream;
 
 const CRASH_CHILD: &str = "TRACING_AUDIT_PRUNE_CRASH_CHILD";
-const CRASH_HOOK: &str = "TRACING_AUDIT_TEST_CRASH_BEFORE_PRUNE_DELETE";
 
 fn config(dir: &Path, retention: Retention) -> FileSink {
     FileSink::new(dir)
@@ -202,8 +201,9 @@ fn prune_crash_child() {
         return;
     };
     let keep = Retention::keep_all().max_files(2);
-    let (handle, _guard) =
-        testing::spawn_files(Stream::Audit, config(Path::new(&dir), keep), Some(&chain())).unwrap();
+    // Die where a real crash leaves a durable prune record and every file.
+    let files = config(Path::new(&dir), keep).before_prune_deletes(|| std::process::abort());
+    let (handle, _guard) = testing::spawn_files(Stream::Audit, files, Some(&chain())).unwrap();
     submit(&handle, 1000..1001);
     // The writer aborts the process; if it never does, exit normally and let the parent fail.
     let give_up = Instant::now() + Duration::from_secs(60);
@@ -225,7 +225,6 @@ fn a_crash_between_the_prune_record_and_the_deletion_leaves_a_trail_that_verifie
             "--test-threads=1",
         ])
         .env(CRASH_CHILD, d.path())
-        .env(CRASH_HOOK, "1")
         .status()
         .unwrap();
     assert!(

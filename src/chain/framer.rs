@@ -1,8 +1,8 @@
 //! The chain framer: assigns sequence numbers and MACs on the audit sink's writer thread.
 
-use super::format::{self, Alg, GENESIS_PREV};
+use super::framing::{Framer, TornTail};
 use super::ChainConfig;
-use crate::sink::{Framer, TornTail};
+use crate::trail::trailer::{self, Alg, GENESIS_PREV};
 use hmac::Hmac;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -56,7 +56,7 @@ struct Epochs {
 impl Epochs {
     fn set_suffix(&mut self) {
         self.suffix.clear();
-        self.suffix.extend_from_slice(format::EPOCH_SEP);
+        self.suffix.extend_from_slice(trailer::EPOCH_SEP);
         self.suffix
             .extend_from_slice(itoa::Buffer::new().format(self.state.epoch()).as_bytes());
     }
@@ -83,7 +83,7 @@ impl ChainFramer {
         let (key, kid, alg) = match &config.key {
             Some(k) => {
                 let mut kid = b",\"kid\":".to_vec();
-                format::push_json_str(k.key_id(), &mut kid);
+                crate::trail::json::write_str(&mut kid, k.key_id());
                 (Some(k.mac()), kid, Alg::HmacSha256)
             }
             None => (None, Vec::new(), Alg::Sha256),
@@ -134,13 +134,13 @@ impl ChainFramer {
             self.prev = GENESIS_PREV;
         } else if self.at_file_start {
             out.extend_from_slice(b",\"prev\":\"");
-            format::push_hex(&self.prev, out);
+            crate::trail::hex::push_hex(&self.prev, out);
             out.push(b'"');
         }
         out.extend_from_slice(&self.kid);
-        let mac = format::compute(self.key.as_ref(), &self.prev, &out[start..]);
-        out.extend_from_slice(format::MAC_SEP);
-        format::push_mac(self.alg, &mac, out);
+        let mac = trailer::compute(self.key.as_ref(), &self.prev, &out[start..]);
+        out.extend_from_slice(trailer::MAC_SEP);
+        trailer::push_mac(self.alg, &mac, out);
         out.extend_from_slice(b"\"}\n");
         if self.at_file_start && self.file_first.is_none() {
             self.file_first = Some(self.next_seq);
@@ -156,7 +156,7 @@ impl ChainFramer {
     fn control_head(&mut self, kind: &str, now: SystemTime) {
         self.scratch.clear();
         self.scratch.extend_from_slice(b",\"ts\":\"");
-        crate::record::time::write_rfc3339(now, &mut self.scratch);
+        crate::trail::time::write_rfc3339(now, &mut self.scratch);
         self.scratch
             .extend_from_slice(b"\",\"stream\":\"audit\",\"record\":\"");
         self.scratch.extend_from_slice(kind.as_bytes());
@@ -173,7 +173,7 @@ impl ChainFramer {
     fn genesis(&mut self, reason: GenesisReason, now: SystemTime, out: &mut Vec<u8>) {
         self.control_head("genesis", now);
         self.scratch.extend_from_slice(b",\"chain\":\"");
-        format::push_hex(&new_chain_id(now), &mut self.scratch);
+        crate::trail::hex::push_hex(&new_chain_id(now), &mut self.scratch);
         self.scratch.extend_from_slice(b"\",\"reason\":\"");
         self.scratch.extend_from_slice(match reason {
             GenesisReason::New => b"new".as_slice(),
@@ -211,7 +211,7 @@ fn new_chain_id(now: SystemTime) -> [u8; 16] {
 impl Framer for ChainFramer {
     fn published(&mut self, line: &[u8]) {
         if is_control(line, b"checkpoint") {
-            self.published = format::parse_seq(line);
+            self.published = trailer::parse_seq(line);
         }
     }
 
@@ -231,7 +231,7 @@ impl Framer for ChainFramer {
                 self.file_first = Some(0);
                 self.genesis(GenesisReason::New, now, out);
             }
-            Some(line) => match format::parse(line) {
+            Some(line) => match trailer::parse(line) {
                 Some(trailer) => {
                     self.next_seq = trailer.seq.saturating_add(1);
                     self.prev = trailer.mac;
@@ -243,7 +243,7 @@ impl Framer for ChainFramer {
                 None => {
                     // Continue the numbering when the line still shows it, so seq stays
                     // monotonic; the chain itself cannot continue from an unchained line.
-                    self.next_seq = format::parse_seq(line)
+                    self.next_seq = trailer::parse_seq(line)
                         .map(|s| s.saturating_add(1))
                         .unwrap_or(0);
                     self.at_file_start = false;
@@ -254,7 +254,7 @@ impl Framer for ChainFramer {
                         b",\"repair\":\"new_chain\",\"message\":\"the last line on disk is not a chained record; a new chain segment starts here\",\"prev_line_sha256\":\"",
                     );
                     let digest: [u8; 32] = Sha256::digest(line).into();
-                    format::push_hex(&digest, &mut self.scratch);
+                    crate::trail::hex::push_hex(&digest, &mut self.scratch);
                     let _ = write!(self.scratch, "\",\"prev_line_bytes\":{}", line.len());
                     self.emit_control(false, out);
                 }
@@ -280,9 +280,9 @@ impl Framer for ChainFramer {
             self.scratch.extend_from_slice(
                 b",\"repair\":\"torn_tail\",\"message\":\"a torn last line was set aside\",\"file\":",
             );
-            format::push_json_str(&torn.file, &mut self.scratch);
+            crate::trail::json::write_str(&mut self.scratch, &torn.file);
             self.scratch.extend_from_slice(b",\"set_aside\":");
-            format::push_json_str(&torn.set_aside.to_string_lossy(), &mut self.scratch);
+            crate::trail::json::write_str(&mut self.scratch, &torn.set_aside.to_string_lossy());
             let _ = write!(self.scratch, ",\"bytes\":{}", torn.bytes);
             self.emit_control(false, out);
         }
@@ -312,7 +312,7 @@ impl Framer for ChainFramer {
             self.scratch.clear();
             self.scratch
                 .extend_from_slice(b",\"stream\":\"audit\",\"invalid_body\":");
-            format::push_json_str(&String::from_utf8_lossy(body), &mut self.scratch);
+            crate::trail::json::write_str(&mut self.scratch, &String::from_utf8_lossy(body));
             self.emit_control(false, out);
         }
     }
@@ -320,7 +320,7 @@ impl Framer for ChainFramer {
     fn seal(&mut self, closing: &str, next: &str, now: SystemTime, out: &mut Vec<u8>) {
         self.control_head("seal", now);
         self.scratch.extend_from_slice(b",\"file\":");
-        format::push_json_str(closing, &mut self.scratch);
+        crate::trail::json::write_str(&mut self.scratch, closing);
         if let Some(first) = self.file_first {
             let count = self.next_seq.saturating_sub(first).saturating_add(1);
             let _ = write!(self.scratch, ",\"first_seq\":{first},\"count\":{count}");
@@ -330,9 +330,9 @@ impl Framer for ChainFramer {
         let prev = self.prev;
         // The label of the predecessor is not known after a key change; the MAC bytes are what
         // the verifier compares.
-        format::push_hex(&prev, &mut self.scratch);
+        crate::trail::hex::push_hex(&prev, &mut self.scratch);
         self.scratch.extend_from_slice(b"\",\"next\":");
-        format::push_json_str(next, &mut self.scratch);
+        crate::trail::json::write_str(&mut self.scratch, next);
         self.emit_control(false, out);
         self.at_file_start = true;
         self.file_first = None;
@@ -386,13 +386,13 @@ impl Framer for ChainFramer {
             if i > 0 {
                 self.scratch.push(b',');
             }
-            format::push_json_str(f, &mut self.scratch);
+            crate::trail::json::write_str(&mut self.scratch, f);
         }
         let _ = write!(
             self.scratch,
             "],\"through_seq\":{through_seq},\"through_mac\":\""
         );
-        format::push_hex(through_mac, &mut self.scratch);
+        crate::trail::hex::push_hex(through_mac, &mut self.scratch);
         let _ = write!(
             self.scratch,
             "\",\"message\":\"retention deleted {} files: records up to {through_seq}\"",
@@ -463,7 +463,7 @@ impl ChainFramer {
     fn resume_epoch(&mut self, last_line: Option<&[u8]>, now: SystemTime) -> Option<u64> {
         let e = self.epochs.as_mut()?;
         e.started = Some(now);
-        let last = last_line.and_then(format::parse);
+        let last = last_line.and_then(trailer::parse);
         let (needed, seal_now) = match last.as_ref().and_then(|t| t.epoch) {
             Some(epoch) if is_control(last_line?, b"epoch_seal") => {
                 (epoch.saturating_add(1), false)
@@ -500,11 +500,11 @@ impl ChainFramer {
             self.next_seq.saturating_sub(1)
         );
         let prev = self.prev;
-        format::push_hex(&prev, &mut self.scratch);
+        crate::trail::hex::push_hex(&prev, &mut self.scratch);
         self.scratch.extend_from_slice(b"\",\"next_pk\":\"");
         self.scratch
             .extend_from_slice(super::signing::PK_LABEL.as_bytes());
-        format::push_hex(&next_pk, &mut self.scratch);
+        crate::trail::hex::push_hex(&next_pk, &mut self.scratch);
         self.scratch.push(b'"');
         let mut signed = Vec::with_capacity(32 + self.scratch.len());
         signed.extend_from_slice(b"{\"seq\":");
@@ -514,10 +514,11 @@ impl ChainFramer {
             return;
         };
         let sig = super::signing::sign(&e.state, &super::signing::seal_message(epoch, &signed));
-        self.scratch.extend_from_slice(super::format::SIG_SEP);
+        self.scratch
+            .extend_from_slice(crate::trail::trailer::SIG_SEP);
         self.scratch
             .extend_from_slice(super::signing::PK_LABEL.as_bytes());
-        format::push_hex(&sig, &mut self.scratch);
+        crate::trail::hex::push_hex(&sig, &mut self.scratch);
         self.scratch.push(b'"');
         self.emit_control(false, out);
         let Some(e) = self.epochs.as_mut() else {
@@ -552,7 +553,7 @@ pub(crate) fn control_kind(line: &[u8]) -> Option<&[u8]> {
     let rest = line.strip_prefix(b"{\"seq\":")?;
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     let rest = rest[digits..].strip_prefix(b",\"ts\":\"")?;
-    let rest = rest.get(crate::record::time::RFC3339_LEN..)?;
+    let rest = rest.get(crate::trail::time::RFC3339_LEN..)?;
     let rest = rest.strip_prefix(b"\",\"stream\":\"audit\",\"record\":\"")?;
     let end = rest.iter().position(|&b| b == b'"')?;
     Some(&rest[..end])

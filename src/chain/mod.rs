@@ -15,18 +15,20 @@
 //! # let _ = chain;
 //! ```
 
-mod format;
 mod framer;
+pub(crate) mod framing;
 mod key;
 #[cfg(feature = "signed-seals")]
 mod signing;
 
-pub(crate) use format::{
+#[cfg(feature = "signed-seals")]
+pub(crate) use crate::trail::hex::decode_hex32;
+pub(crate) use crate::trail::trailer::{
     compute, parse as parse_trailer, parse_raw as parse_trailer_raw, parse_seq, plausibly_torn,
     Alg, GENESIS_PREV,
 };
 #[cfg(feature = "signed-seals")]
-pub(crate) use format::{decode_hex32, rfind, Trailer, SIG_SEP};
+pub(crate) use crate::trail::trailer::{rfind, Trailer, SIG_SEP};
 pub(crate) use framer::control_kind;
 pub use key::ChainKey;
 #[cfg(all(test, feature = "signed-seals"))]
@@ -167,7 +169,7 @@ impl ChainConfig {
     }
 
     /// The framer the audit sink's writer thread drives.
-    pub(crate) fn framer(&self) -> Box<dyn crate::sink::Framer> {
+    pub(crate) fn framer(&self) -> Box<dyn framing::Framer> {
         Box::new(framer::ChainFramer::new(self))
     }
 }
@@ -183,7 +185,7 @@ pub mod testing {
     use std::time::SystemTime;
 
     /// A framer for `config`, started on an empty trail at `now`.
-    pub struct Framer(Box<dyn crate::sink::Framer>);
+    pub struct Framer(Box<dyn super::framing::Framer>);
 
     impl std::fmt::Debug for Framer {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -45,7 +45,7 @@ impl PublicKey {
     pub fn parse(text: &str) -> Result<Self, SigningError> {
         let text = text.trim();
         let hex = text.strip_prefix(PK_LABEL).unwrap_or(text);
-        super::format::decode_hex32(hex.as_bytes())
+        crate::trail::hex::decode_hex32(hex.as_bytes())
             .map(PublicKey)
             .ok_or_else(|| SigningError::new(SigningErrorKind::Malformed, "public key".into()))
     }
@@ -53,8 +53,9 @@ impl PublicKey {
     /// Reads a public key file (one line, as `tracing-audit keygen` prints it).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, SigningError> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path)
-            .map_err(|e| SigningError::io(format!("public key file {}", path.display()), e))?;
+        let text =
+            crate::trail::open::read_capped_to_string(path, crate::trail::open::SMALL_FILE_MAX)
+                .map_err(|e| SigningError::io(format!("public key file {}", path.display()), e))?;
         PublicKey::parse(&text).map_err(|_| {
             SigningError::new(
                 SigningErrorKind::Malformed,
@@ -71,7 +72,7 @@ impl PublicKey {
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut hex = Vec::with_capacity(64);
-        super::format::push_hex(&self.0, &mut hex);
+        crate::trail::hex::push_hex(&self.0, &mut hex);
         write!(f, "{PK_LABEL}{}", String::from_utf8_lossy(&hex))
     }
 }
@@ -163,7 +164,10 @@ impl SigningState {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, SigningError> {
         let path = path.as_ref();
         let what = || format!("signing state {}", path.display());
-        let text = Zeroizing::new(fs::read(path).map_err(|e| SigningError::io(what(), e))?);
+        let text = Zeroizing::new(
+            crate::trail::open::read_capped(path, crate::trail::open::SMALL_FILE_MAX)
+                .map_err(|e| SigningError::io(what(), e))?,
+        );
         let mut state = SigningState::parse(&text)
             .ok_or_else(|| SigningError::new(SigningErrorKind::Malformed, what()))?;
         state.path = Some(path.to_path_buf());
@@ -193,9 +197,9 @@ impl SigningState {
 
     fn render(&self) -> String {
         let mut seed = Zeroizing::new(Vec::with_capacity(64));
-        super::format::push_hex(&self.seed[..], &mut seed);
+        crate::trail::hex::push_hex(&self.seed[..], &mut seed);
         let mut pk = Vec::with_capacity(64);
-        super::format::push_hex(&self.pk0, &mut pk);
+        crate::trail::hex::push_hex(&self.pk0, &mut pk);
         format!(
             "{{\"format\":\"{STATE_FORMAT}\",\"version\":1,\"epoch\":{},\"pk0\":\"{}\",\"seed\":\"{}\"}}\n",
             self.epoch,
@@ -210,8 +214,8 @@ impl SigningState {
             return None;
         }
         let epoch = v.get("epoch")?.as_u64()?;
-        let pk0 = super::format::decode_hex32(v.get("pk0")?.as_str()?.as_bytes())?;
-        let seed = Zeroizing::new(super::format::decode_hex32(
+        let pk0 = crate::trail::hex::decode_hex32(v.get("pk0")?.as_str()?.as_bytes())?;
+        let seed = Zeroizing::new(crate::trail::hex::decode_hex32(
             v.get("seed")?.as_str()?.as_bytes(),
         )?);
         Some(SigningState {

@@ -1,6 +1,6 @@
-use super::format::{self, Alg};
 use super::{ChainConfig, ChainKey};
-use crate::sink::TornTail;
+use crate::chain::framing::TornTail;
+use crate::trail::trailer::{self, Alg};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn t(secs: u64) -> SystemTime {
@@ -20,16 +20,17 @@ fn key() -> ChainKey {
 
 /// Recomputes every MAC from the raw bytes, as a verifier would.
 fn assert_chain(all: &[&[u8]], key: Option<&ChainKey>) {
-    let mut prev = format::GENESIS_PREV;
+    let mut prev = trailer::GENESIS_PREV;
     let mut seq = None;
     for line in all {
-        let tr = format::parse(line).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(line)));
+        let tr =
+            trailer::parse(line).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(line)));
         if super::framer::control_kind(line) == Some(b"genesis") {
-            prev = format::GENESIS_PREV;
+            prev = trailer::GENESIS_PREV;
         } else if let Some(s) = seq {
             assert_eq!(tr.seq, s + 1);
         }
-        let mac = format::compute(key.map(|k| k.mac()).as_ref(), &prev, &line[..tr.signed_len]);
+        let mac = trailer::compute(key.map(|k| k.mac()).as_ref(), &prev, &line[..tr.signed_len]);
         assert_eq!(mac, tr.mac, "{}", String::from_utf8_lossy(line));
         serde_json::from_slice::<serde_json::Value>(line).unwrap();
         prev = tr.mac;
@@ -61,7 +62,7 @@ fn unkeyed_chain_is_marked_sha256_and_has_no_key_id() {
     f.resume(None, None, t(0), &mut out);
     f.frame(br#"{"a":1}"#, &mut out);
     let all = lines(&out);
-    let tr = format::parse(all[1]).unwrap();
+    let tr = trailer::parse(all[1]).unwrap();
     assert_eq!(tr.alg, Alg::Sha256);
     assert!(tr.kid.is_none());
     assert!(!all[1].windows(5).any(|w| w == b"\"kid\""));
@@ -90,13 +91,16 @@ fn seal_states_file_range_and_next_file_then_next_record_carries_prev() {
     assert_eq!(seal["first_seq"], 0);
     assert_eq!(seal["last_seq"], 2);
     assert_eq!(seal["count"], 3);
-    let prev_mac = format::parse(all[1]).unwrap().mac;
+    let prev_mac = trailer::parse(all[1]).unwrap().mac;
     let mut hex = Vec::new();
-    format::push_hex(&prev_mac, &mut hex);
+    crate::trail::hex::push_hex(&prev_mac, &mut hex);
     assert_eq!(seal["last_mac"].as_str().unwrap().as_bytes(), &hex[..]);
-    let first_of_next = format::parse(all[3]).unwrap();
-    assert_eq!(first_of_next.prev, Some(format::parse(all[2]).unwrap().mac));
-    assert!(format::parse(all[1]).unwrap().prev.is_none());
+    let first_of_next = trailer::parse(all[3]).unwrap();
+    assert_eq!(
+        first_of_next.prev,
+        Some(trailer::parse(all[2]).unwrap().mac)
+    );
+    assert!(trailer::parse(all[1]).unwrap().prev.is_none());
 }
 
 #[test]
@@ -149,7 +153,7 @@ fn resume_continues_seq_and_mac_from_last_line_on_disk() {
     assert_eq!(out.len(), first_run.len(), "nothing to repair");
     g.frame(br#"{"a":2}"#, &mut out);
     let all = lines(&out);
-    assert_eq!(format::parse(all[2]).unwrap().seq, 2);
+    assert_eq!(trailer::parse(all[2]).unwrap().seq, 2);
     assert_chain(&all, Some(&key()));
 }
 
@@ -185,7 +189,7 @@ fn resume_from_unchained_line_starts_new_segment_with_repair_record() {
     f.frame(br#"{"a":1}"#, &mut out);
     let all = lines(&out);
     assert_eq!(super::framer::control_kind(all[0]), Some(&b"genesis"[..]));
-    assert_eq!(format::parse(all[0]).unwrap().seq, 42);
+    assert_eq!(trailer::parse(all[0]).unwrap().seq, 42);
     let repair: serde_json::Value = serde_json::from_slice(all[1]).unwrap();
     assert_eq!(repair["repair"], "new_chain");
     assert_eq!(repair["prev_line_bytes"], 20);
@@ -204,8 +208,8 @@ fn resume_after_seal_opens_next_file_with_prev() {
     g.frame(b"{}", &mut out);
     let all = lines(&out);
     assert_eq!(
-        format::parse(all[2]).unwrap().prev,
-        Some(format::parse(all[1]).unwrap().mac)
+        trailer::parse(all[2]).unwrap().prev,
+        Some(trailer::parse(all[1]).unwrap().mac)
     );
     assert_chain(&all, None);
 }
@@ -235,8 +239,8 @@ fn key_files_lose_one_trailing_newline() {
     let a = ChainKey::from_file("k", &p).unwrap();
     let b = ChainKey::new("k", b"abc");
     assert_eq!(
-        format::compute(Some(&a.mac()), &[0; 32], b"x"),
-        format::compute(Some(&b.mac()), &[0; 32], b"x")
+        trailer::compute(Some(&a.mac()), &[0; 32], b"x"),
+        trailer::compute(Some(&b.mac()), &[0; 32], b"x")
     );
     std::fs::write(&p, b"\n").unwrap();
     assert!(ChainKey::from_file("k", &p).is_err());

@@ -24,6 +24,8 @@
 
 use super::query::{record_time, Query};
 use crate::chain::ChainKey;
+use crate::trail::open::{open_in_trail, Inflate};
+use crate::trail::write::{context, create_new};
 use crate::trail::{Trail, TrailFile};
 use crate::verify::{Keys, Warning};
 use base64::Engine;
@@ -32,9 +34,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fmt;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Longest line a closed file is indexed with; a longer one makes the index unusable (it would
@@ -166,7 +167,7 @@ impl<W: Write> Write for Hashing<W> {
 
 /// The length and SHA-256 of the regular file at `path`, read whole.
 fn digest_file(path: &Path) -> io::Result<FileDigest> {
-    let mut h = Hashing::new(crate::trail::read::open_regular(path)?);
+    let mut h = Hashing::new(open_in_trail(path)?);
     io::copy(&mut h, &mut io::sink())?;
     Ok(h.finish().0)
 }
@@ -180,14 +181,18 @@ fn index_path(path: &Path) -> PathBuf {
 }
 
 /// Writes the index of the closed trail file at `path` (`.jsonl` or `.jsonl.gz`), read whole in
-/// one streaming pass that hashes the bytes on disk and indexes the records they hold.
+/// one streaming pass that hashes the bytes on disk and indexes the records they hold (through
+/// the crate's one gzip decoder, with its inflate cap).
 pub(crate) fn build_for_closed(path: &Path, key: &IndexKey) -> io::Result<()> {
     let gz = path.extension().is_some_and(|e| e == "gz");
-    let mut raw = Hashing::new(crate::trail::read::open_regular(path)?);
+    let mut raw = Hashing::new(open_in_trail(path)?);
     let mut indexer = ClosedIndexer::default();
     {
         let mut reader: Box<dyn Read + '_> = if gz {
-            gz_reader(&mut raw)?
+            Box::new(Inflate::new(io::BufReader::with_capacity(
+                64 << 10,
+                &mut raw,
+            ))?)
         } else {
             Box::new(&mut raw)
         };
@@ -280,21 +285,6 @@ impl ClosedIndexer {
     }
 }
 
-#[cfg(feature = "gzip")]
-fn gz_reader<'a, R: Read + 'a>(raw: R) -> io::Result<Box<dyn Read + 'a>> {
-    Ok(Box::new(flate2::read::MultiGzDecoder::new(
-        io::BufReader::new(raw),
-    )))
-}
-
-#[cfg(not(feature = "gzip"))]
-fn gz_reader<'a, R: Read + 'a>(_raw: R) -> io::Result<Box<dyn Read + 'a>> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "gzip support is not compiled in (enable the `gzip` feature)",
-    ))
-}
-
 /// Writes `bytes` as the file `index`: a temporary `<index>.tmp.<pid>` created exclusively
 /// without following links, mode 0600 whatever the umask, fsynced, then renamed over `index`
 /// unless something other than a regular file is there. A temporary name already taken
@@ -303,21 +293,15 @@ fn write_exclusive(index: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut tmp = index.as_os_str().to_owned();
     tmp.push(format!(".tmp.{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)
-        .map_err(|e| in_context(e, "cannot create", &tmp))?;
+    // Exclusive, never through a link, exactly 0600.
+    let mut f = create_new(&tmp, 0o600)?;
     let written = f
-        .set_permissions(fs::Permissions::from_mode(0o600))
-        .and_then(|()| f.write_all(bytes))
+        .write_all(bytes)
         .and_then(|()| f.sync_all())
-        .map_err(|e| in_context(e, "cannot write", &tmp))
+        .map_err(|e| context("cannot write", &tmp, e))
         .and_then(|()| refuse_non_regular(index))
         .and_then(|()| {
-            fs::rename(&tmp, index).map_err(|e| in_context(e, "cannot rename onto", index))
+            fs::rename(&tmp, index).map_err(|e| context("cannot rename onto", index, e))
         });
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -334,16 +318,12 @@ fn refuse_non_regular(path: &Path) -> io::Result<()> {
         )),
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(in_context(e, "cannot inspect", path)),
+        Err(e) => Err(context("cannot inspect", path, e)),
     }
 }
 
-fn in_context(e: io::Error, what: &str, path: &Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
-}
-
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::trail::hex::to_hex(b)
 }
 
 /// FNV-1a, 64 bits: stable across builds and platforms (the filter is stored on disk).
@@ -511,20 +491,12 @@ impl FileIndex {
 /// The bytes of the index file at `path`: a regular file (not through a link, never blocking on
 /// a FIFO), at most [`MAX_INDEX_BYTES`].
 fn read_index(path: &Path) -> Result<Vec<u8>, Rejected> {
-    let f = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path);
-    let f = match f {
+    let f = match open_in_trail(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Rejected::Missing),
         Err(e) => return Err(Rejected::Unreadable(e)),
     };
     let meta = f.metadata().map_err(Rejected::Unreadable)?;
-    if !meta.is_file() {
-        let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
-        return Err(Rejected::Unreadable(e));
-    }
     if meta.len() > MAX_INDEX_BYTES {
         let e = io::Error::new(io::ErrorKind::InvalidData, "larger than any index");
         return Err(Rejected::Unreadable(e));

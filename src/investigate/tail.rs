@@ -136,7 +136,7 @@ pub fn trail_end(trail: &Trail) -> Option<End> {
 /// the follower to read whole).
 fn line_boundary(path: &std::path::Path) -> std::io::Result<u64> {
     use std::os::unix::fs::FileExt;
-    let f = crate::trail::read::open_regular(path)?;
+    let f = crate::trail::open::open_in_trail(path)?;
     let len = f.metadata()?.len();
     let mut end = len;
     let mut buf = vec![0u8; 64 * 1024];

@@ -4,7 +4,8 @@ use super::plan::{is_identity, plan_for, stream_index, FieldKind, Plan, LIFTED, 
 use super::spans::SpanContexts;
 use super::Shared;
 use crate::record::fields::{Value, Visitor};
-use crate::record::{json, time, with_buffers, Buffers};
+use crate::record::{with_buffers, Buffers};
+use crate::trail::{json, time};
 use crate::Stream;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;

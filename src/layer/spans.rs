@@ -4,7 +4,8 @@
 use super::plan::{is_identity, plan_for, stream_index, FieldKind};
 use super::Shared;
 use crate::record::fields::{render_text, Value, Visitor};
-use crate::record::{json, with_buffers};
+use crate::record::with_buffers;
+use crate::trail::json;
 use crate::Stream;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};

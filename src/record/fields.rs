@@ -5,9 +5,9 @@
 //! the length cap (after detection, so a truncated secret cannot slip past a detector), then
 //! JSON escaping.
 
-use super::json;
 use crate::redact::policy::{apply_action, StreamPolicy};
 use crate::redact::{Action, Pseudonymizer};
+use crate::trail::json;
 use std::error::Error;
 use std::fmt::{self, Write as _};
 

@@ -2,8 +2,6 @@
 //! and the per-thread buffers they are assembled in.
 
 pub(crate) mod fields;
-pub(crate) mod json;
-pub(crate) mod time;
 
 use std::cell::Cell;
 

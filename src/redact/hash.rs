@@ -44,7 +44,7 @@ impl Pseudonymizer {
         mac.update(value);
         let digest = mac.finalize().into_bytes();
         out.push_str(HASH_PREFIX);
-        push_hex(&digest, out);
+        crate::trail::hex::push_hex_str(&digest, out);
     }
 
     /// The pseudonym of `value` as a new string.
@@ -52,15 +52,5 @@ impl Pseudonymizer {
         let mut out = String::with_capacity(HASH_PREFIX.len() + 64);
         self.write_pseudonym(value.as_bytes(), &mut out);
         out
-    }
-}
-
-/// Appends the lowercase hex form of `bytes`.
-pub(crate) fn push_hex(bytes: &[u8], out: &mut String) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 0xf) as usize] as char);
     }
 }

@@ -14,7 +14,6 @@ mod scrubber;
 
 pub(crate) use field_rules::glob_match;
 pub use field_rules::{FieldRule, FieldRules, DEFAULT_DENY};
-pub(crate) use hash::push_hex;
 pub use hash::{Pseudonymizer, HASH_PREFIX};
 pub use scrubbed::{scrubbed, scrubbed_fields};
 pub use scrubber::{ScrubError, ScrubErrorKind, Scrubber};

@@ -10,7 +10,7 @@ use std::io::{self, BufRead, Write};
 use super::detect::DetectorSet;
 use super::policy::apply_action;
 use super::{Action, FieldRules, Pseudonymizer};
-use crate::record::json;
+use crate::trail::json;
 use crate::Stream;
 
 /// Scrubs free text and JSON lines with a [`DetectorSet`] and [`FieldRules`].

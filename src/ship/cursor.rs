@@ -18,8 +18,6 @@
 use super::error::{ShipError, ShipErrorKind};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -46,25 +44,26 @@ pub(crate) struct CursorFile {
 impl CursorFile {
     /// Opens `path`, or starts empty when it does not exist yet.
     pub(crate) fn load(path: &Path) -> Result<Self, ShipError> {
-        let streams = match fs::read(path) {
-            Ok(bytes) => parse(&bytes).ok_or_else(|| {
-                ShipError::new(
-                    ShipErrorKind::Config,
-                    format!(
+        let streams =
+            match crate::trail::open::read_capped(path, crate::trail::open::SMALL_FILE_MAX) {
+                Ok(bytes) => parse(&bytes).ok_or_else(|| {
+                    ShipError::new(
+                        ShipErrorKind::Config,
+                        format!(
                         "{} is not a shipping cursor (refusing to start over from the first file)",
                         path.display()
                     ),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
-                return Err(ShipError::with_source(
-                    ShipErrorKind::Io,
-                    format!("cannot read the cursor {}", path.display()),
-                    e,
-                ))
-            }
-        };
+                    )
+                })?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+                Err(e) => {
+                    return Err(ShipError::with_source(
+                        ShipErrorKind::Io,
+                        format!("cannot read the cursor {}", path.display()),
+                        e,
+                    ))
+                }
+            };
         Ok(CursorFile {
             path: path.to_owned(),
             streams: Mutex::new(streams),
@@ -141,38 +140,26 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<BTreeMap<String, Position>> {
     Some(out)
 }
 
-/// Temporary file, fsync, rename, fsync of the directory.
+/// Temporary file (created exclusively, never through a symlink, mode 0600), fsync, rename,
+/// fsync of the directory.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "cursor".to_owned());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the cursor's file name is not UTF-8",
+        )
+    })?;
+    crate::trail::write::replace_file(dir, name, bytes, 0o600)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn positions_survive_a_reload_and_the_file_is_replaced_whole() {

@@ -453,7 +453,6 @@ impl Loop {
         let Ok(files) = self.source.files() else {
             return;
         };
-        let prefix = &self.r.prefix;
         let mut bytes = 0u64;
         for f in &files {
             match &self.acked {
@@ -462,7 +461,7 @@ impl Loop {
                         bytes += f.len_on_disk().saturating_sub(p.offset);
                     }
                 }
-                Some(p) if !super::source::after(prefix, f.written_as(), &p.file) => {}
+                Some(p) if !super::source::after(f.written_as(), &p.file) => {}
                 _ => bytes += f.len_on_disk(),
             }
         }
@@ -485,7 +484,7 @@ impl Loop {
 /// The `seq` of the last complete record of a file, from its tail.
 fn last_seq(path: &std::path::Path) -> Option<u64> {
     use std::io::{Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).ok()?;
+    let mut f = crate::trail::open::open_in_trail(path).ok()?;
     let len = f.metadata().ok()?.len();
     let start = len.saturating_sub(64 * 1024);
     f.seek(SeekFrom::Start(start)).ok()?;

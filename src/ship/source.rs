@@ -2,8 +2,8 @@
 //! compression by the sink's own file names.
 
 use super::cursor::Position;
-use crate::trail::{Trail, TrailFile};
-use std::fs::File;
+use crate::trail::open::{open_in_trail, Inflate};
+use crate::trail::{naming, Trail, TrailFile};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -60,6 +60,10 @@ impl std::fmt::Debug for Source {
 
 const CHUNK: usize = 256 * 1024;
 
+/// The longest line the shipper reads (the trail readers' limit): a longer one stops it with an
+/// error naming the file and offset.
+const MAX_LINE: usize = 8 << 20;
+
 impl Source {
     pub(crate) fn new(dir: &Path, prefix: &str) -> Self {
         Source {
@@ -111,7 +115,7 @@ impl Source {
             let later = self
                 .files()?
                 .into_iter()
-                .any(|f| after(&self.prefix, f.written_as(), &base));
+                .any(|f| after(f.written_as(), &base));
             if !later {
                 return Ok(None);
             }
@@ -151,10 +155,7 @@ impl Source {
                     if let Some(f) = files.iter().find(|f| f.written_as() == pos.file) {
                         (f.clone(), pos.offset)
                     } else {
-                        match files
-                            .into_iter()
-                            .find(|f| after(&self.prefix, f.written_as(), &pos.file))
-                        {
+                        match files.into_iter().find(|f| after(f.written_as(), &pos.file)) {
                             Some(f) => {
                                 self.skipped.push(Skipped::MissingFile(pos.file.clone()));
                                 (f, 0)
@@ -167,10 +168,7 @@ impl Source {
                     }
                 } else {
                     // Past the end of `pos.file`: the first file after it.
-                    match files
-                        .into_iter()
-                        .find(|f| after(&self.prefix, f.written_as(), &pos.file))
-                    {
+                    match files.into_iter().find(|f| after(f.written_as(), &pos.file)) {
                         Some(f) => (f, 0),
                         None => {
                             self.from = Some(pos);
@@ -193,29 +191,20 @@ impl Source {
 }
 
 /// Whether the file named `a` was started after the one named `b` (names as written, without
-/// `.gz`): by stamp, then by counter as a number (`10000` comes after `9999`).
-pub(crate) fn after(prefix: &str, a: &str, b: &str) -> bool {
-    match (order_key(prefix, a), order_key(prefix, b)) {
-        (Some(a), Some(b)) => a > b,
-        _ => a > b,
-    }
+/// `.gz`; see [`naming::started_after`]). A name that is not a data file's sorts as text.
+pub(crate) fn after(a: &str, b: &str) -> bool {
+    naming::started_after(a, b).unwrap_or(a > b)
 }
 
-/// `(stamp, counter)` of `<prefix>.<stamp>.<NNNN>.jsonl`.
-fn order_key<'a>(prefix: &str, name: &'a str) -> Option<(&'a str, u64)> {
-    let rest = name.strip_prefix(prefix)?.strip_prefix('.')?;
-    let (stamp, counter) = rest.strip_suffix(".jsonl")?.rsplit_once('.')?;
-    Some((stamp, counter.parse().ok()?))
-}
-
-/// Opens `file` positioned at `offset` of its uncompressed content.
+/// Opens `file` positioned at `offset` of its uncompressed content, through the crate's one
+/// opener and gzip decoder (regular files only, never through a symlink, inflate ratio capped).
 fn open_at(file: &TrailFile, offset: u64) -> io::Result<Box<dyn Read + Send>> {
-    let mut f = File::open(file.path())?;
+    let mut f = open_in_trail(file.path())?;
     if !file.is_compressed() {
         f.seek(SeekFrom::Start(offset))?;
         return Ok(Box::new(f));
     }
-    let mut r = gunzip(f)?;
+    let mut r = Inflate::new(io::BufReader::new(f))?;
     let skipped = io::copy(&mut (&mut r).take(offset), &mut io::sink())?;
     if skipped < offset {
         return Err(io::Error::new(
@@ -226,22 +215,7 @@ fn open_at(file: &TrailFile, offset: u64) -> io::Result<Box<dyn Read + Send>> {
             ),
         ));
     }
-    Ok(r)
-}
-
-#[cfg(feature = "gzip")]
-fn gunzip(f: File) -> io::Result<Box<dyn Read + Send>> {
-    Ok(Box::new(flate2::read::MultiGzDecoder::new(
-        io::BufReader::new(f),
-    )))
-}
-
-#[cfg(not(feature = "gzip"))]
-fn gunzip(_f: File) -> io::Result<Box<dyn Read + Send>> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "compressed trail files need the `gzip` feature",
-    ))
+    Ok(Box::new(r))
 }
 
 /// Reads more of the open file; 0 at its current end.
@@ -252,6 +226,17 @@ fn fill(o: &mut Open) -> io::Result<usize> {
         o.start = 0;
     }
     let len = o.buf.len();
+    if len > MAX_LINE && memchr::memchr(b'\n', &o.buf).is_none() {
+        // Nothing the layer writes is this long (and no receiver would take it): stop here,
+        // visibly, instead of buffering the line whole.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: a line at offset {} is longer than {MAX_LINE} bytes; it cannot be shipped",
+                o.base, o.offset
+            ),
+        ));
+    }
     o.buf.resize(len + CHUNK, 0);
     let n = loop {
         match o.reader.read(&mut o.buf[len..]) {
@@ -274,7 +259,7 @@ fn take_line(o: &mut Open, seq: &mut Option<u64>, mac: &mut Option<String>) -> O
     o.start += nl + 1;
     if let Some(t) = crate::chain::parse_trailer(&line) {
         *seq = Some(t.seq);
-        *mac = mac_text(&line);
+        *mac = crate::trail::trailer::mac_text(&line).map(str::to_owned);
     }
     Some(Record {
         line,
@@ -285,14 +270,6 @@ fn take_line(o: &mut Open, seq: &mut Option<u64>, mac: &mut Option<String>) -> O
             mac: mac.clone(),
         },
     })
-}
-
-/// The `"mac"` value as written in the line.
-fn mac_text(line: &[u8]) -> Option<String> {
-    const KEY: &[u8] = b",\"mac\":\"";
-    let at = memchr::memmem::rfind(line, KEY)? + KEY.len();
-    let end = memchr::memchr(b'"', &line[at..])? + at;
-    std::str::from_utf8(&line[at..end]).ok().map(str::to_owned)
 }
 
 #[cfg(test)]

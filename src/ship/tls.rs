@@ -110,13 +110,15 @@ impl Tls {
 }
 
 fn open(path: &Path) -> Result<BufReader<File>, ShipError> {
-    File::open(path).map(BufReader::new).map_err(|e| {
-        ShipError::with_source(
-            ShipErrorKind::Config,
-            format!("cannot read {}", path.display()),
-            e,
-        )
-    })
+    crate::trail::open::open_regular(path)
+        .map(BufReader::new)
+        .map_err(|e| {
+            ShipError::with_source(
+                ShipErrorKind::Config,
+                format!("cannot read {}", path.display()),
+                e,
+            )
+        })
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ShipError> {

@@ -59,7 +59,6 @@
 mod destination;
 mod error;
 pub mod file;
-mod framing;
 mod health;
 mod queue;
 mod syncer;
@@ -78,7 +77,6 @@ pub use error::{SinkError, SinkErrorKind};
 use file::FileSet;
 pub use file::{Durability, FileSink, Retention, Rotation};
 #[allow(unused_imports)]
-pub(crate) use framing::{Framer, TornTail};
 pub use health::Health;
 use queue::Shared;
 use writer::{Resume, Worker};
@@ -107,7 +105,7 @@ pub(crate) struct SinkSpec {
     pub(crate) stream: Stream,
     pub(crate) target: Target,
     /// Chains AUDIT records; `None` for DEBUG.
-    pub(crate) framer: Option<Box<dyn Framer>>,
+    pub(crate) framer: Option<Box<dyn crate::chain::framing::Framer>>,
 }
 
 impl fmt::Debug for SinkSpec {

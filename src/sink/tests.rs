@@ -6,6 +6,8 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+use crate::chain::framing::{Framer, TornTail};
 use tracing_subscriber::fmt::MakeWriter;
 
 use super::*;

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant, SystemTime};
 use super::destination::Destination;
 use super::error::SinkError;
 use super::file::{Durability, PruneIntent};
-use super::framing::{Framer, TornTail};
 use super::health::Counters;
 use super::queue::{Shared, WriterWait, PREALLOCATE_LIMIT};
 use super::syncer::{Request, Syncer};
-use crate::record::time::write_rfc3339;
+use crate::chain::framing::{Framer, TornTail};
+use crate::trail::time::write_rfc3339;
 use crate::Stream;
 
 /// The first retry waits this long; every further failure doubles it up to `MAX_BACKOFF`.
@@ -391,11 +391,6 @@ impl Worker {
             return Ok(());
         }
         self.make_durable()?;
-        #[cfg(feature = "_test-hooks")]
-        if std::env::var_os("TRACING_AUDIT_TEST_CRASH_BEFORE_PRUNE_DELETE").is_some() {
-            // Crash tests: die where a real crash leaves a durable prune record and every file.
-            std::process::abort();
-        }
         if let Some(intent) = self.prune.take() {
             self.dest.apply_prune(&intent);
         }

@@ -1,5 +1,6 @@
 //! Finding the files of a trail (`<prefix>.<stamp>.<NNNN>.jsonl[.gz]`) and reading one.
 
+use super::naming::{self, DataName, Form};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,8 @@ pub struct TrailFile {
     /// The name it was written under (without `.gz`): what seals refer to.
     pub(crate) base: String,
     pub(crate) prefix: String,
-    stamp: String,
-    counter: u64,
+    /// What the name says: when the file was started, its counter.
+    data: DataName,
     pub(crate) gz: bool,
     pub(crate) len: u64,
 }
@@ -30,45 +31,11 @@ pub(crate) struct Listing {
     pub(crate) shadowed: Vec<String>,
 }
 
-/// Splits `<prefix>.<stamp>.<NNNN>.jsonl[.gz]`.
-fn parse_name(name: &str) -> Option<(String, String, u64, bool)> {
-    let (stem, gz) = if let Some(s) = name.strip_suffix(".jsonl.gz") {
-        (s, true)
-    } else {
-        (name.strip_suffix(".jsonl")?, false)
-    };
-    let (rest, counter) = stem.rsplit_once('.')?;
-    if counter.len() < 4 || !counter.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let (prefix, stamp) = rest.rsplit_once('.')?;
-    if prefix.is_empty() || !is_stamp(stamp) {
-        return None;
-    }
-    Some((
-        prefix.to_owned(),
-        stamp.to_owned(),
-        counter.parse().ok()?,
-        gz,
-    ))
-}
-
-/// `YYYY-MM-DD`, `YYYY-MM-DDTHH` or `YYYY-MM-DDTHH-MM`.
-fn is_stamp(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    let date = b.len() >= 10
-        && digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10);
-    match b.len() {
-        10 => date,
-        13 => date && b[10] == b'T' && digits(11..13),
-        16 => date && b[10] == b'T' && digits(11..13) && b[13] == b'-' && digits(14..16),
-        _ => false,
-    }
+/// Splits `<prefix>.<stamp>.<NNNN>.jsonl[.gz]` (an interrupted compression's `.gz.tmp` is no
+/// trail file).
+fn parse_name(name: &str) -> Option<(String, DataName)> {
+    let (prefix, data) = naming::parse_any(name)?;
+    (data.form != Form::GzTmp).then(|| (prefix.to_owned(), data))
 }
 
 /// Lists the trail files in `dir`, keeping only `prefix` when given.
@@ -90,9 +57,10 @@ pub(crate) fn list(dir: &Path, prefix: Option<&str>) -> io::Result<Listing> {
             }
             continue;
         }
-        let Some((p, stamp, counter, gz)) = parse_name(&name) else {
+        let Some((p, data)) = parse_name(&name) else {
             continue;
         };
+        let gz = data.form == Form::Gz;
         if prefix.is_some_and(|want| want != p) {
             continue;
         }
@@ -106,14 +74,16 @@ pub(crate) fn list(dir: &Path, prefix: Option<&str>) -> io::Result<Listing> {
             name,
             base,
             prefix: p,
-            stamp,
-            counter,
+            data,
             gz,
             len: meta.len(),
         });
     }
     listing.files.sort_by(|a, b| {
-        (&a.prefix, &a.stamp, a.counter, a.gz).cmp(&(&b.prefix, &b.stamp, b.counter, b.gz))
+        a.prefix
+            .cmp(&b.prefix)
+            .then_with(|| a.data.cmp_age(&b.data))
+            .then(a.gz.cmp(&b.gz))
     });
     // While a closed file is being compressed both forms exist; the plain one is complete.
     let mut kept: Vec<TrailFile> = Vec::with_capacity(listing.files.len());
@@ -139,6 +109,23 @@ pub(crate) fn prefixes(listing: &Listing) -> Vec<String> {
 }
 
 impl TrailFile {
+    /// The file at `path`, which a writer knows to be one of its own (`None` when its name is
+    /// not a trail file's).
+    pub(crate) fn at(path: &Path) -> Option<TrailFile> {
+        let name = path.file_name()?.to_str()?.to_owned();
+        let (prefix, data) = parse_name(&name)?;
+        let len = fs::symlink_metadata(path).map_or(0, |m| m.len());
+        Some(TrailFile {
+            path: path.to_path_buf(),
+            base: name.strip_suffix(".gz").unwrap_or(&name).to_owned(),
+            gz: data.form == Form::Gz,
+            name,
+            prefix,
+            data,
+            len,
+        })
+    }
+
     /// Where the file is.
     pub fn path(&self) -> &Path {
         &self.path
@@ -170,63 +157,39 @@ impl TrailFile {
     }
 
     /// The file's records as bytes, decompressed. The last line may be incomplete when the
-    /// file is still being written.
+    /// file is still being written. Holds the whole file in memory: for trails of any size use
+    /// [`LineReader`](super::LineReader).
     ///
     /// # Errors
-    /// The file cannot be read (pruned since it was listed, ...) or is not valid gzip.
+    /// The file cannot be read (pruned since it was listed, not a regular file, ...), is not
+    /// valid gzip, inflates more than 200 times its compressed size (a gzip bomb), or holds
+    /// more than 1 GiB of records.
     pub fn read(&self) -> io::Result<Vec<u8>> {
         read(self)
     }
 }
 
-/// Reads a file that must be a regular file. It is opened without blocking and checked before
-/// anything is read, so a FIFO or device put in its place is refused instead of hanging the
-/// reader.
-pub(crate) fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+/// The most [`TrailFile::read`] holds: a larger file is read by [`LineReader`](super::LineReader)
+/// in bounded memory, or not at all.
+pub(crate) const WHOLE_FILE_MAX: u64 = 1 << 30;
+
+/// Reads a trail file whole, inflating `.gz` files, up to [`WHOLE_FILE_MAX`] bytes.
+pub(crate) fn read(file: &TrailFile) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut opts = fs::OpenOptions::new();
-    opts.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.custom_flags(libc::O_NONBLOCK);
-    }
-    let mut file = opts.open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
+    let mut out = Vec::new();
+    let reader: Box<dyn Read> = if file.gz {
+        Box::new(super::open::Inflate::open(&file.path)?)
+    } else {
+        Box::new(super::open::open_in_trail(&file.path)?)
+    };
+    reader.take(WHOLE_FILE_MAX + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > WHOLE_FILE_MAX {
         return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
+            io::ErrorKind::InvalidData,
+            format!("holds more than {WHOLE_FILE_MAX} bytes of records: read it with a LineReader"),
         ));
     }
-    let mut out = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut out)?;
     Ok(out)
-}
-
-/// Reads a trail file, decompressing `.gz` files.
-pub(crate) fn read(file: &TrailFile) -> io::Result<Vec<u8>> {
-    let raw = read_regular(&file.path)?;
-    if !file.gz {
-        return Ok(raw);
-    }
-    gunzip(&raw)
-}
-
-#[cfg(feature = "gzip")]
-fn gunzip(raw: &[u8]) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::with_capacity(raw.len() * 4);
-    flate2::read::MultiGzDecoder::new(raw).read_to_end(&mut out)?;
-    Ok(out)
-}
-
-#[cfg(not(feature = "gzip"))]
-fn gunzip(_raw: &[u8]) -> io::Result<Vec<u8>> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "gzip support is not compiled in (enable the `gzip` feature)",
-    ))
 }
 
 #[cfg(test)]
@@ -235,14 +198,13 @@ mod tests {
 
     #[test]
     fn names_are_parsed_and_ordered_by_stamp_then_counter() {
+        let (p, n) = parse_name("audit.2026-11-26.0003.jsonl").unwrap();
         assert_eq!(
-            parse_name("audit.2026-11-26.0003.jsonl"),
-            Some(("audit".into(), "2026-11-26".into(), 3, false))
+            (p.as_str(), n.stamp.as_str(), n.counter),
+            ("audit", "2026-11-26", 3)
         );
-        assert_eq!(
-            parse_name("my.app.2026-11-26T05-10.12345.jsonl.gz"),
-            Some(("my.app".into(), "2026-11-26T05-10".into(), 12345, true))
-        );
+        let (p, n) = parse_name("my.app.2026-11-26T05-10.12345.jsonl.gz").unwrap();
+        assert_eq!((p.as_str(), n.counter, n.form), ("my.app", 12345, Form::Gz));
         for bad in [
             "audit.current.jsonl",
             "audit.checkpoint",
@@ -250,8 +212,9 @@ mod tests {
             "audit.torn-123.partial",
             ".2026-11-26.0001.jsonl",
             "audit.2026-11-26T5.0001.jsonl",
+            "audit.2026-11-26.0001.jsonl.gz.tmp",
         ] {
-            assert_eq!(parse_name(bad), None, "{bad}");
+            assert!(parse_name(bad).is_none(), "{bad}");
         }
         let dir = tempfile::tempdir().unwrap();
         for n in [

@@ -21,7 +21,14 @@
 //! ```
 
 pub(crate) mod files;
+pub(crate) mod hex;
+pub(crate) mod json;
+pub(crate) mod naming;
+pub(crate) mod open;
 pub(crate) mod read;
+pub(crate) mod time;
+pub(crate) mod trailer;
+pub(crate) mod write;
 
 pub use files::TrailFile;
 pub use read::{FileProblem, FileProblemKind, FileRead, LineReader};

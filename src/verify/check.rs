@@ -532,9 +532,7 @@ pub(crate) struct CheckpointFile {
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    crate::redact::push_hex(bytes, &mut out);
-    out
+    crate::trail::hex::to_hex(bytes)
 }
 
 impl Checker<'_> {

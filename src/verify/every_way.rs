@@ -62,6 +62,7 @@ pub(crate) fn every_way<'a>(make: impl Fn() -> Verifier<'a>) -> Result<Report, V
 /// [`every_way`] for corpora that only need the cross-check (the exhaustive bit flips): the
 /// reference check runs only when the streaming check produced a report of its own; where it
 /// hands over, the report would be the reference's by construction.
+#[cfg(feature = "signed-seals")]
 pub(crate) fn cross_check<'a>(make: impl Fn() -> Verifier<'a>) {
     let streamed = [1, 3].iter().any(|&threads| {
         let mut v = make().threads(threads);

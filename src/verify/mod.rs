@@ -30,7 +30,7 @@ pub use received::{verify_received, ReceivedReport};
 pub use report::{FileSummary, Problem, ProblemKind, Report, SealSummary, VerifyStats, Warning};
 
 use crate::chain::ChainKey;
-use crate::trail::{files, FileProblemKind, LineReader, TrailFile};
+use crate::trail::{files, open, FileProblemKind, LineReader, TrailFile};
 use std::error::Error;
 use std::fmt;
 use std::io;
@@ -293,7 +293,7 @@ impl<'a> Verifier<'a> {
         };
         let mut checkpoints = Vec::new();
         let side = dir.join(format!("{prefix}.checkpoint"));
-        let side_content = match files::read_regular(&side) {
+        let side_content = match open::read_capped(&side, open::CHECKPOINT_FILE_MAX) {
             Ok(c) => Some(c),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => {
@@ -309,7 +309,7 @@ impl<'a> Verifier<'a> {
             side: true,
         });
         for path in &self.checkpoints {
-            let c = files::read_regular(path)
+            let c = open::read_capped(path, open::CHECKPOINT_FILE_MAX)
                 .map_err(|e| VerifyError::io(format!("cannot read {}", path.display()), e))?;
             checkpoints.push(check::CheckpointFile {
                 name: path.display().to_string(),
@@ -405,9 +405,11 @@ impl<'a> Verifier<'a> {
 /// what the damage is, when a `.gz` is truncated or corrupt; the bytes read from disk. A file
 /// that cannot be opened is an error: there is nothing to verify in it.
 fn read_whole(file: &TrailFile) -> Result<(Vec<u8>, Option<String>, u64), VerifyError> {
-    let mut content = Vec::with_capacity(usize::try_from(file.len).unwrap_or(0));
+    // The size listed is the attacker's to choose (a sparse file): reserve no more than is kept.
+    let mut content = Vec::with_capacity(usize::try_from(file.len.min(1 << 26)).unwrap_or(0));
     let mut read = LineReader::new()
-        .max_line(usize::MAX)
+        .long_line_is_damage()
+        .max_bytes(files::WHOLE_FILE_MAX)
         .read_chunks(file, |chunk| {
             content.extend_from_slice(chunk);
             ControlFlow::Continue(())

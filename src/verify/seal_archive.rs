@@ -13,7 +13,7 @@
 
 use super::{ProblemKind, SealWalk};
 use crate::chain::{self, ChainKey, Trailer};
-use crate::trail::files;
+use crate::trail::open;
 use std::io;
 use std::path::Path;
 
@@ -77,7 +77,7 @@ impl SealWalk<'_> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let content = match files::read_regular(&path) {
+        let content = match open::read_capped(&path, open::SEALS_ARCHIVE_MAX) {
             Ok(c) => c,
             Err(e) => {
                 let detail = if e.kind() == io::ErrorKind::NotFound {

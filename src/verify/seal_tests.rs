@@ -3,8 +3,8 @@
 use super::every_way::{cross_check, every_way};
 use super::seals::SealWalk;
 use super::*;
+use crate::chain::framing::Framer;
 use crate::chain::{self, ChainConfig, PublicKey, SigningState};
-use crate::sink::Framer;
 use std::fs;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -259,6 +259,7 @@ fn a_head_that_does_not_continue_where_the_prune_record_ended_is_spliced() {
     assert_eq!(kinds(&r), [ProblemKind::Spliced], "{r}");
 }
 
+#[cfg(feature = "gzip")]
 #[test]
 fn gzipped_files_are_verified() {
     use std::io::Write;

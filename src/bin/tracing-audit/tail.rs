@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
 use tracing_audit::investigate::{last_matching, trail_end, Query};
-use tracing_audit::trail::{LineReader, TrailFile};
+use tracing_audit::trail::LineReader;
 
 #[derive(Args, Debug)]
 pub(super) struct TailArgs {
@@ -61,37 +61,6 @@ pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
     follow(&args, &query, colour, pos)
 }
 
-/// Feeds the lines of `f` after byte `offset` (decompressed bytes for a `.gz`, streamed) to
-/// `pending`; the new offset, or `None` when the file is now shorter than `offset` (replaced).
-fn read_from(f: &TrailFile, offset: u64, pending: &mut Vec<u8>) -> std::io::Result<Option<u64>> {
-    use std::io::{Read, Seek, SeekFrom};
-    if f.is_compressed() {
-        let mut total = 0u64;
-        let read = LineReader::new().read_chunks(f, |c| {
-            let start = total;
-            total += c.len() as u64;
-            if total > offset {
-                let skip = offset.saturating_sub(start) as usize;
-                pending.extend_from_slice(&c[skip..]);
-            }
-            ControlFlow::Continue(())
-        });
-        if let Some(p) = read.problem() {
-            return Err(std::io::Error::other(p.to_string()));
-        }
-        return Ok((total >= offset).then_some(total));
-    }
-    let mut file = std::fs::File::open(f.path())?;
-    let len = file.metadata()?.len();
-    if len < offset {
-        return Ok(None);
-    }
-    file.seek(SeekFrom::Start(offset))?;
-    let before = pending.len();
-    file.read_to_end(pending)?;
-    Ok(Some(offset + (pending.len() - before) as u64))
-}
-
 /// Polls the newest file for appended lines and moves on to newer files after rotation; a file
 /// compressed after rotation is followed under the name it was written as.
 fn follow(
@@ -101,7 +70,6 @@ fn follow(
     mut pos: Option<(String, u64)>,
 ) -> Result<u8, CliError> {
     let prefix = args.filters.prefix.as_deref();
-    let mut pending: Vec<u8> = Vec::new();
     loop {
         std::thread::sleep(Duration::from_millis(args.poll_ms.max(10)));
         let trail = open_trail(&args.dir, prefix)?;
@@ -116,34 +84,34 @@ fn follow(
         for f in &list[start..] {
             let offset = match &pos {
                 Some((base, off)) if base == f.written_as() => *off,
-                _ => {
-                    pending.clear();
-                    0
-                }
+                _ => 0,
             };
-            let new_offset = match read_from(f, offset, &mut pending) {
-                Ok(Some(o)) => o,
-                Ok(None) => {
-                    // Replaced underneath (not something an audit file should see): start over.
-                    pos = Some((f.written_as().to_owned(), 0));
-                    pending.clear();
-                    continue;
-                }
-                // Pruned or renamed by compression between listing and reading: next poll.
-                Err(_) => break,
-            };
-            pos = Some((f.written_as().to_owned(), new_offset));
-            let mut consumed = 0;
-            while let Some(nl) = memchr::memchr(b'\n', &pending[consumed..]) {
-                let line = &pending[consumed..consumed + nl];
-                consumed += nl + 1;
-                if let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) {
-                    if query.matches(&v) && !print(&v, colour)? {
-                        return Ok(0);
+            if !f.is_compressed() && f.len_on_disk() < offset {
+                // Replaced underneath (not something an audit file should see): start over.
+                pos = Some((f.written_as().to_owned(), 0));
+                continue;
+            }
+            let mut printed: Result<bool, CliError> = Ok(true);
+            let read = LineReader::new().read_lines_from(f, offset, |line| {
+                let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) else {
+                    return ControlFlow::Continue(());
+                };
+                if query.matches(&v) {
+                    printed = print(&v, colour);
+                    if !matches!(printed, Ok(true)) {
+                        return ControlFlow::Break(());
                     }
                 }
+                ControlFlow::Continue(())
+            });
+            if !printed? {
+                return Ok(0);
             }
-            pending.drain(..consumed);
+            if read.problem().is_some() {
+                // Pruned or renamed by compression between listing and reading: next poll.
+                break;
+            }
+            pos = Some((f.written_as().to_owned(), read.resume_at));
         }
     }
 }

@@ -153,11 +153,13 @@ impl Policy {
                 .in_file(path))
             }
         };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            PolicyError::new(PolicyErrorKind::Io, "cannot be read")
-                .with_source(e)
-                .in_file(path)
-        })?;
+        let text =
+            crate::trail::open::read_capped_to_string(path, crate::trail::open::SMALL_FILE_MAX)
+                .map_err(|e| {
+                    PolicyError::new(PolicyErrorKind::Io, "cannot be read")
+                        .with_source(e)
+                        .in_file(path)
+                })?;
         parse(&text).map_err(|e| e.in_file(path))
     }
 

@@ -216,7 +216,11 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
             };
             if let Err(e) = indexed {
                 if e.kind() != io::ErrorKind::NotFound {
-                    shared.push_error(super::open::context("cannot index", &dir.join(&name), e));
+                    shared.push_error(crate::trail::write::context(
+                        "cannot index",
+                        &dir.join(&name),
+                        e,
+                    ));
                 }
             }
         }
@@ -261,9 +265,9 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
 
 #[cfg(feature = "gzip")]
 pub(super) mod gzip {
-    use super::super::open::{context, create_new, open_read, remove_if_exists, sync_dir};
     use super::{ClosedIndexer, Settings};
     use crate::investigate::index::{FileDigest, Hashing};
+    use crate::trail::write::{context, create_new, open_read, remove_if_exists, sync_dir};
     use flate2::write::GzEncoder;
     use flate2::Compression;
     use std::fs::{self, File};

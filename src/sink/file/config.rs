@@ -201,6 +201,7 @@ pub struct FileSink {
     pub(super) clock: Option<Arc<dyn Clock>>,
     #[cfg(test)]
     pub(super) fsync_faults: Option<Arc<super::FsyncFaults>>,
+    pub(super) before_prune_deletes: Option<fn()>,
 }
 
 impl fmt::Debug for FileSink {
@@ -240,6 +241,7 @@ impl FileSink {
             clock: None,
             #[cfg(test)]
             fsync_faults: None,
+            before_prune_deletes: None,
         }
     }
 
@@ -327,6 +329,15 @@ impl FileSink {
     #[cfg(test)]
     pub(crate) fn fsync_faults(mut self, faults: Arc<super::FsyncFaults>) -> Self {
         self.fsync_faults = Some(faults);
+        self
+    }
+
+    /// Called when a retention plan is carried out, after its prune record is durable and
+    /// before anything is deleted (crash tests abort the process there).
+    #[cfg(any(test, feature = "_test-hooks"))]
+    #[doc(hidden)]
+    pub fn before_prune_deletes(mut self, hook: fn()) -> Self {
+        self.before_prune_deletes = Some(hook);
         self
     }
 

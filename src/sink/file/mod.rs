@@ -25,8 +25,6 @@
 
 mod compress;
 mod config;
-mod naming;
-mod open;
 mod period;
 mod recover;
 mod retention;
@@ -40,9 +38,10 @@ pub(crate) use config::Clock;
 pub use config::{Durability, FileSink, Retention, Rotation};
 pub(crate) use retention::PruneIntent;
 
-use crate::sink::TornTail;
+use crate::chain::framing::TornTail;
+use crate::trail::naming::{self, DataName, Form};
+use crate::trail::write;
 use compress::{Background, Job, Settings, Shared};
-use naming::{DataName, Form};
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -112,7 +111,7 @@ impl FsyncFaults {
             .fail
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         match fail {
-            Ok(_) => Err(open::context(
+            Ok(_) => Err(write::context(
                 "cannot fsync",
                 path,
                 io::Error::from_raw_os_error(libc::EIO),
@@ -136,7 +135,7 @@ impl SyncHandle {
         }
         self.file
             .sync_data()
-            .map_err(|e| open::context("cannot fsync", &self.path, e))
+            .map_err(|e| write::context("cannot fsync", &self.path, e))
     }
 }
 
@@ -175,6 +174,8 @@ pub(crate) struct FileSet {
     _lock: File,
     #[cfg(test)]
     fsync_faults: Option<Arc<FsyncFaults>>,
+    /// See [`FileSink::before_prune_deletes`]; `None` outside tests.
+    before_prune_deletes: Option<fn()>,
 }
 
 impl FileSet {
@@ -207,8 +208,8 @@ impl FileSet {
             .unwrap_or(default_prefix)
             .to_owned();
         naming::validate_prefix(&prefix)?;
-        open::ensure_dir(&config.dir, config.dir_mode)?;
-        let lock = open::lock(&config.dir, &prefix, config.file_mode)?;
+        write::ensure_dir(&config.dir, config.dir_mode)?;
+        let lock = write::lock(&config.dir, &prefix, config.file_mode)?;
         let settings = Settings {
             dir: config.dir.clone(),
             prefix,
@@ -262,8 +263,8 @@ impl FileSet {
         note_counter(&mut counters, &active.parsed);
         recovered.last_line = last_line(&settings, &files, &active, &mut errors);
         recovered.published = recover::published_checkpoint(dir, &naming::checkpoint(prefix));
-        open::sync_dir(dir)?;
-        if let Err(e) = open::swap_link(dir, &naming::current_link(prefix), &active.name) {
+        write::sync_dir(dir)?;
+        if let Err(e) = write::swap_link(dir, &naming::current_link(prefix), &active.name) {
             errors.push(e);
         }
 
@@ -289,6 +290,7 @@ impl FileSet {
             _lock: lock,
             #[cfg(test)]
             fsync_faults: config.fsync_faults.clone(),
+            before_prune_deletes: config.before_prune_deletes,
         };
         // Closed files a crash left uncompressed are finished now, and the newest closed one
         // indexed if a crash came between its rotation and its index. Older files without an
@@ -405,6 +407,9 @@ impl FileSet {
     /// Only files older than the active one are deleted: the `prune` record that covers them
     /// was just written to the active file, so the newest prune record is never deleted.
     pub(crate) fn apply_prune(&mut self, intent: &PruneIntent) {
+        if let Some(hook) = self.before_prune_deletes {
+            hook();
+        }
         let dir = &self.settings.dir;
         let prefix = &self.settings.prefix;
         if let Err(e) =
@@ -429,7 +434,7 @@ impl FileSet {
             }
         }
         if deleted > 0 {
-            if let Err(e) = open::sync_dir(dir) {
+            if let Err(e) = write::sync_dir(dir) {
                 self.errors.push(e);
             }
         }
@@ -459,7 +464,7 @@ impl FileSet {
                     // it, so it goes to a new file (and the torn line stays detectable).
                     self.active.torn = true;
                 }
-                Err(open::context("cannot write to", &path, e))
+                Err(write::context("cannot write to", &path, e))
             }
         }
     }
@@ -474,7 +479,7 @@ impl FileSet {
         self.active
             .file
             .sync_data()
-            .map_err(|e| open::context("cannot fsync", &path, e))
+            .map_err(|e| write::context("cannot fsync", &path, e))
     }
 
     /// A second handle on the active file, to fsync it from another thread while this one
@@ -485,7 +490,7 @@ impl FileSet {
             .active
             .file
             .try_clone()
-            .map_err(|e| open::context("cannot duplicate the handle of", &path, e))?;
+            .map_err(|e| write::context("cannot duplicate the handle of", &path, e))?;
         Ok(SyncHandle {
             file,
             path,
@@ -506,7 +511,7 @@ impl FileSet {
         let mut content = Vec::with_capacity(line.len() + 1);
         content.extend_from_slice(line);
         content.push(b'\n');
-        open::replace_file(
+        write::replace_file(
             &self.settings.dir,
             &naming::checkpoint(&self.settings.prefix),
             &content,
@@ -551,11 +556,11 @@ impl FileSet {
     /// Publishes a newly opened active file: durable directory entry, current link, retention.
     fn after_switch(&mut self, now: SystemTime) {
         let dir = &self.settings.dir;
-        if let Err(e) = open::sync_dir(dir) {
+        if let Err(e) = write::sync_dir(dir) {
             self.errors.push(e);
         }
         let link = naming::current_link(&self.settings.prefix);
-        if let Err(e) = open::swap_link(dir, &link, &self.active.name) {
+        if let Err(e) = write::swap_link(dir, &link, &self.active.name) {
             self.errors.push(e);
         }
         self.shared.set_active(&self.active.name);
@@ -579,7 +584,7 @@ impl FileSet {
         self.checked_second = second;
         self.writes_since_check = 0;
         let path = self.settings.dir.join(&self.active.name);
-        match open::still_named(&path, self.active.id) {
+        match write::still_named(&path, self.active.id) {
             Ok(true) => Ok(()),
             Ok(false) => self.replace_active(now, "was deleted or replaced"),
             // Cannot tell (for example a permission change on the directory): keep writing.
@@ -610,7 +615,7 @@ fn dir_join(dir: &Path, name: &str, suffix: &str) -> PathBuf {
 
 /// This prefix's data files in `dir`, any form.
 fn list(dir: &Path, prefix: &str) -> io::Result<Vec<DataName>> {
-    let entries = fs::read_dir(dir).map_err(|e| open::context("cannot list", dir, e))?;
+    let entries = fs::read_dir(dir).map_err(|e| write::context("cannot list", dir, e))?;
     Ok(entries
         .flatten()
         .filter_map(|e| {
@@ -647,7 +652,7 @@ fn finish_leftovers(
             Ok(meta) if meta.file_type().is_file() => {}
             _ => continue,
         }
-        match open::remove_if_exists(&path) {
+        match write::remove_if_exists(&path) {
             Ok(()) => {
                 removed.insert((n.stamp.clone(), n.counter, n.form));
             }
@@ -666,10 +671,10 @@ fn continue_file(
 ) -> io::Result<(Active, Option<TornTail>)> {
     let name = parsed.plain(&settings.prefix);
     let path = settings.dir.join(&name);
-    let mut file = open::open_existing(&path)?;
+    let mut file = write::open_existing(&path)?;
     let len = file
         .metadata()
-        .map_err(|e| open::context("cannot inspect", &path, e))?
+        .map_err(|e| write::context("cannot inspect", &path, e))?
         .len();
     let (torn, len) = recover::set_aside_torn_tail(
         &mut file,
@@ -680,7 +685,7 @@ fn continue_file(
         now,
         settings.file_mode,
     )?;
-    let id = open::identity(&file).map_err(|e| open::context("cannot inspect", &path, e))?;
+    let id = write::identity(&file).map_err(|e| write::context("cannot inspect", &path, e))?;
     let deadline = deadline(rotation, &parsed);
     Ok((
         Active {
@@ -720,10 +725,10 @@ fn create_active(
     for _ in 0..NAME_ATTEMPTS {
         let name = parsed.plain(&settings.prefix);
         let path = settings.dir.join(&name);
-        match open::create_new(&path, settings.file_mode) {
+        match write::create_new(&path, settings.file_mode) {
             Ok(file) => {
-                let id =
-                    open::identity(&file).map_err(|e| open::context("cannot inspect", &path, e))?;
+                let id = write::identity(&file)
+                    .map_err(|e| write::context("cannot inspect", &path, e))?;
                 let deadline = deadline(rotation, &parsed);
                 return Ok(Active {
                     file,
@@ -743,7 +748,7 @@ fn create_active(
             // rather than stop auditing.
             Err(e) if e.kind() == io::ErrorKind::NotFound && !recreated_dir => {
                 recreated_dir = true;
-                open::ensure_dir(&settings.dir, settings.dir_mode)?;
+                write::ensure_dir(&settings.dir, settings.dir_mode)?;
             }
             Err(e) => return Err(e),
         }
@@ -777,7 +782,7 @@ fn free_name(
         Some(a) if period::period_start(rotation, a.start) >= now_start => {
             (a.stamp.clone(), a.counter + 1)
         }
-        _ => (naming::stamp(rotation, now_start), 1),
+        _ => (period::stamp(rotation, now_start), 1),
     };
     if let Some(max) = counters.get(&stamp) {
         counter = counter.max(max + 1);
@@ -807,7 +812,7 @@ fn last_line(
         Ok(Some(line)) => return Some(line),
         Ok(None) => {}
         Err(e) => {
-            errors.push(open::context("cannot read", &path, e));
+            errors.push(write::context("cannot read", &path, e));
             return None;
         }
     }
@@ -820,7 +825,7 @@ fn last_line(
         let found = match n.form {
             Form::Plain => {
                 let path = settings.dir.join(n.plain(&settings.prefix));
-                open::open_read(&path).and_then(|f| {
+                write::open_read(&path).and_then(|f| {
                     let len = f.metadata()?.len();
                     // A closed file ends in '\n'; one that does not was torn before the
                     // rotation and its last line is the complete one before the tear.

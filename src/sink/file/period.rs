@@ -1,6 +1,7 @@
 //! Which rotation period an instant falls in, and when that period ends (UTC, unix seconds).
 
 use super::config::Rotation;
+use chrono::DateTime;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const MINUTE: i64 = 60;
@@ -49,6 +50,20 @@ fn floor(secs: i64, unit: i64) -> i64 {
     secs - secs.rem_euclid(unit)
 }
 
+/// The stamp of the period starting at `start` (unix seconds, UTC).
+pub(super) fn stamp(rotation: Rotation, start: i64) -> String {
+    let format = match rotation {
+        Rotation::Minutely => "%Y-%m-%dT%H-%M",
+        Rotation::Hourly => "%Y-%m-%dT%H",
+        Rotation::Daily | Rotation::Weekly | Rotation::Never => "%Y-%m-%d",
+    };
+    match DateTime::from_timestamp(start, 0) {
+        Some(t) => t.format(format).to_string(),
+        // Out of chrono's range (hundreds of thousands of years): still a valid, sortable name.
+        None => "9999-12-31".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +107,42 @@ mod tests {
     fn instants_before_the_epoch_do_not_panic() {
         assert_eq!(unix_secs(UNIX_EPOCH - Duration::from_secs(5)), 0);
         assert_eq!(period_start(Rotation::Weekly, 0), -3 * DAY);
+    }
+
+    #[test]
+    fn names_sort_in_time_order_as_text_within_a_rotation() {
+        use super::{period_end, period_start};
+        for rotation in [
+            Rotation::Minutely,
+            Rotation::Hourly,
+            Rotation::Daily,
+            Rotation::Weekly,
+        ] {
+            // Consecutive periods from 2026-11-26 on, each with counters 1..=12.
+            let mut start = period_start(rotation, 1_795_672_567);
+            let mut in_time_order = Vec::new();
+            for _ in 0..40 {
+                for counter in 1..=12 {
+                    in_time_order.push(crate::trail::naming::file_name(
+                        "audit",
+                        &stamp(rotation, start),
+                        counter,
+                    ));
+                }
+                start = period_end(rotation, start).unwrap();
+            }
+            let mut sorted = in_time_order.clone();
+            sorted.sort();
+            assert_eq!(sorted, in_time_order, "{rotation:?}");
+        }
+    }
+
+    #[test]
+    fn stamps_round_trip_to_their_period_start() {
+        let start = 1_795_672_560; // 2026-11-26T05:56:00Z
+        assert_eq!(stamp(Rotation::Minutely, start), "2026-11-26T05-56");
+        let name = crate::trail::naming::file_name("a", &stamp(Rotation::Hourly, start), 1);
+        let parsed = crate::trail::naming::parse("a", &name).unwrap();
+        assert_eq!(parsed.start, period_start(Rotation::Hourly, start));
     }
 }

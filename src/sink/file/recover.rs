@@ -1,9 +1,9 @@
 //! Picking up after a crash: torn last lines are set aside, and the last complete line is found
 //! so the audit chain can continue from it.
 
-use super::naming;
-use super::open::{context, create_new, sync_dir};
-use crate::sink::TornTail;
+use crate::chain::framing::TornTail;
+use crate::trail::naming;
+use crate::trail::write::{context, create_new, sync_dir};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -96,7 +96,9 @@ pub(super) fn set_aside_torn_tail(
 /// published, which the trail must still reach when the writer starts again. A side file that
 /// is missing, unreadable or not a regular file publishes nothing.
 pub(super) fn published_checkpoint(dir: &Path, name: &str) -> Option<Vec<u8>> {
-    let content = crate::trail::files::read_regular(&dir.join(name)).ok()?;
+    let content =
+        crate::trail::open::read_capped(&dir.join(name), crate::trail::open::CHECKPOINT_FILE_MAX)
+            .ok()?;
     let content = content.strip_suffix(b"\n").unwrap_or(&content);
     let start = content
         .iter()
@@ -117,26 +119,23 @@ pub(super) fn last_line(file: &File, len: u64) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(line))
 }
 
-/// The last complete line of a gzipped file, read through to the end.
+/// The last complete line of a gzipped file, read through to the end in bounded memory (a line
+/// longer than the readers' limit is no record to continue from).
 #[cfg(feature = "gzip")]
 pub(super) fn last_line_gz(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    use std::io::BufRead;
-    let file = super::open::open_read(path)?;
-    let mut reader = io::BufReader::new(flate2::read::GzDecoder::new(file));
-    let (mut last, mut line) = (None, Vec::new());
-    loop {
-        line.clear();
-        if reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| context("cannot decompress", path, e))?
-            == 0
-        {
-            return Ok(last);
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-            last = Some(std::mem::take(&mut line));
-        }
+    let Some(file) = crate::trail::TrailFile::at(path) else {
+        return Ok(None);
+    };
+    let (mut last, mut any) = (Vec::new(), false);
+    let mut read = crate::trail::LineReader::new().read_lines(&file, |line| {
+        last.clear();
+        last.extend_from_slice(line);
+        any = true;
+        std::ops::ControlFlow::Continue(())
+    });
+    match read.take_problem() {
+        None => Ok(any.then_some(last)),
+        Some(p) => Err(context("cannot decompress", path, p.into_io_error())),
     }
 }
 
@@ -149,7 +148,7 @@ mod tests {
     fn file_with(dir: &Path, name: &str, content: &[u8]) -> File {
         let path = dir.join(name);
         fs::write(&path, content).unwrap();
-        super::super::open::open_existing(&path).unwrap()
+        crate::trail::write::open_existing(&path).unwrap()
     }
 
     #[test]

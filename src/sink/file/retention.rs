@@ -8,12 +8,12 @@
 //! a verifier follow the epoch keys from `pk0` to the first file still present).
 
 use super::config::Retention;
-use super::naming::{self, DataName, Form};
-use super::open::{self, context};
+use crate::trail::naming::{self, DataName, Form};
+use crate::trail::write::{self, context};
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{self, BufRead, Write};
+use std::fs;
+use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -56,7 +56,7 @@ pub(crate) struct PruneIntent {
 /// The file the shipping cursor at `cursor` stands in for `prefix` (`None`: nothing is known to
 /// be shipped). Format: `{"version":1,"streams":{"<prefix>":{"file":"<name>",...}}}`.
 fn shipping_position(cursor: &Path, prefix: &str) -> Option<DataName> {
-    let bytes = fs::read(cursor).ok()?;
+    let bytes = crate::trail::open::read_capped(cursor, crate::trail::open::SMALL_FILE_MAX).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let file = v.get("streams")?.get(prefix)?.get("file")?.as_str()?;
     naming::parse(prefix, file)
@@ -280,7 +280,7 @@ fn each_line(
     dir: &Path,
     prefix: &str,
     file: &Kept,
-    mut f: impl FnMut(&[u8]) -> ControlFlow<()>,
+    f: impl FnMut(&[u8]) -> ControlFlow<()>,
 ) -> io::Result<()> {
     let plain = file.name.plain(prefix);
     let (path, gz) = if file.plain {
@@ -290,65 +290,17 @@ fn each_line(
     } else {
         return Ok(());
     };
-    let raw = open::open_read(&path)?;
-    if !raw
-        .metadata()
-        .map_err(|e| context("cannot inspect", &path, e))?
-        .is_file()
-    {
-        return Err(context(
-            "refusing to read",
-            &path,
-            io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-        ));
-    }
-    let mut reader: Box<dyn BufRead> = if gz {
-        gz_reader(raw, &path)?
-    } else {
-        Box::new(io::BufReader::new(raw))
+    let Some(trail_file) = crate::trail::TrailFile::at(&path) else {
+        return Ok(());
     };
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = io::Read::take(&mut *reader as &mut dyn BufRead, MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| context("cannot read", &path, e))?;
-        if n == 0 || line.last() != Some(&b'\n') {
-            if n > MAX_LINE {
-                // Skip the rest of an overlong line.
-                let mut sink = Vec::new();
-                reader
-                    .read_until(b'\n', &mut sink)
-                    .map_err(|e| context("cannot read", &path, e))?;
-                continue;
-            }
-            // End of file (a torn last line is not a record).
-            return Ok(());
-        }
-        line.pop();
-        if f(&line).is_break() {
-            return Ok(());
-        }
+    debug_assert_eq!(trail_file.gz, gz);
+    let mut read = crate::trail::LineReader::new()
+        .max_line(MAX_LINE)
+        .read_lines(&trail_file, f);
+    match read.take_problem() {
+        None => Ok(()),
+        Some(p) => Err(context("cannot read", &path, p.into_io_error())),
     }
-}
-
-#[cfg(feature = "gzip")]
-fn gz_reader(raw: File, _path: &Path) -> io::Result<Box<dyn BufRead>> {
-    Ok(Box::new(io::BufReader::new(
-        flate2::read::MultiGzDecoder::new(raw),
-    )))
-}
-
-#[cfg(not(feature = "gzip"))]
-fn gz_reader(_raw: File, path: &Path) -> io::Result<Box<dyn BufRead>> {
-    Err(context(
-        "cannot read",
-        path,
-        io::Error::new(
-            io::ErrorKind::Unsupported,
-            "gzip support is not compiled in (enable the `gzip` feature)",
-        ),
-    ))
 }
 
 /// Deletes the file written as `plain` in every form (`.jsonl`, `.jsonl.gz`) and its indexes.
@@ -458,7 +410,7 @@ pub(super) fn archive_seals(
         .map_err(|e| context("cannot fsync", &path, e))?;
     if len == 0 {
         // A new archive: its directory entry must be durable before anything is deleted.
-        open::sync_dir(dir)?;
+        write::sync_dir(dir)?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! exact bytes of the line before `,"mac":"`. A verifier recomputes it from the raw bytes without
 //! re-serializing anything.
 
+use super::hex::decode_hex32;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -120,6 +121,14 @@ fn mac_sep_at_end(line: &[u8]) -> Option<usize> {
     None
 }
 
+/// The `"mac"` value of a framed line as written (`hmac-sha256:<hex>` or `sha256:<hex>`), when
+/// the line has a well-formed trailer.
+pub(crate) fn mac_text(line: &[u8]) -> Option<&str> {
+    parse_raw(line)?;
+    let at = rfind(line, MAC_SEP)? + MAC_SEP.len();
+    std::str::from_utf8(&line[at..line.len() - 2]).ok()
+}
+
 /// [`parse`] without allocating (the verifier's per-line path).
 pub(crate) fn parse_raw(line: &[u8]) -> Option<RawTrailer<'_>> {
     let seq = parse_seq(line)?;
@@ -218,50 +227,8 @@ pub(crate) fn parse_seq(line: &[u8]) -> Option<u64> {
 /// Writes `<label><hex>` of a MAC.
 pub(crate) fn push_mac(alg: Alg, mac: &[u8; 32], out: &mut Vec<u8>) {
     out.extend_from_slice(alg.label().as_bytes());
-    push_hex(mac, out);
+    super::hex::push_hex(mac, out);
 }
-
-pub(crate) fn push_hex(bytes: &[u8], out: &mut Vec<u8>) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let start = out.len();
-    out.resize(start + bytes.len() * 2, 0);
-    for (pair, b) in out[start..].chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[(b >> 4) as usize];
-        pair[1] = DIGITS[(b & 0xf) as usize];
-    }
-}
-
-/// Decodes 64 lowercase hex digits.
-pub(crate) fn decode_hex32(hex: &[u8]) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    // Any byte that is not a lowercase hex digit sets the high bit: one check at the end.
-    let mut bad = 0u8;
-    for (slot, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        let (hi, lo) = (NIBBLE[pair[0] as usize], NIBBLE[pair[1] as usize]);
-        bad |= hi | lo;
-        *slot = (hi << 4) | (lo & 0x0f);
-    }
-    (bad & 0x80 == 0).then_some(out)
-}
-
-/// Lowercase hex digit values; 0xff for every other byte.
-const NIBBLE: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
 
 /// Position of the last occurrence of `needle` in `hay`.
 pub(crate) fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -278,29 +245,6 @@ pub(crate) fn plausibly_torn(tail: &[u8]) -> bool {
     let complete =
         rfind(tail, MAC_SEP).is_some_and(|at| memchr::memmem::find(&tail[at..], b"\"}").is_some());
     starts_like_a_record && !complete && !tail.iter().any(|&b| b < 0x20)
-}
-
-/// Appends `s` as a JSON string literal.
-pub(crate) fn push_json_str(s: &str, out: &mut Vec<u8>) {
-    out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            c if (c as u32) < 0x20
-                || (0x7f..=0x9f).contains(&(c as u32))
-                || c == '\u{2028}'
-                || c == '\u{2029}' =>
-            {
-                let _ = std::io::Write::write_fmt(out, format_args!("\\u{:04x}", c as u32));
-            }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
-        }
-    }
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -327,6 +271,17 @@ mod tests {
     }
 
     #[test]
+    fn the_mac_is_read_as_written() {
+        let mac = "ab".repeat(32);
+        let line = format!("{{\"seq\":3,\"ts\":\"x\",\"mac\":\"sha256:{mac}\"}}");
+        assert_eq!(
+            mac_text(line.as_bytes()),
+            Some(format!("sha256:{mac}").as_str())
+        );
+        assert_eq!(mac_text(b"{\"seq\":3,\"mac\":\"sha256:00\"}"), None);
+    }
+
+    #[test]
     fn parse_rejects_damaged_trailers() {
         let mac = "ab".repeat(32);
         for line in [
@@ -340,14 +295,5 @@ mod tests {
         ] {
             assert!(parse(line.as_bytes()).is_none(), "{line}");
         }
-    }
-
-    #[test]
-    fn json_strings_escape_line_breaks_and_controls() {
-        let mut out = Vec::new();
-        push_json_str("a\"b\\c\nd\u{2028}\u{1b}", &mut out);
-        assert_eq!(out, b"\"a\\\"b\\\\c\\u000ad\\u2028\\u001b\"");
-        let back: String = serde_json::from_slice(&out).unwrap();
-        assert_eq!(back, "a\"b\\c\nd\u{2028}\u{1b}");
     }
 }

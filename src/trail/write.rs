@@ -29,7 +29,7 @@ impl Error for PathError {
 }
 
 /// Wraps `source` with what was being done to which path, keeping its kind.
-pub(super) fn context(what: &'static str, path: &Path, source: io::Error) -> io::Error {
+pub(crate) fn context(what: &'static str, path: &Path, source: io::Error) -> io::Error {
     io::Error::new(
         source.kind(),
         PathError {
@@ -41,7 +41,7 @@ pub(super) fn context(what: &'static str, path: &Path, source: io::Error) -> io:
 }
 
 /// Ensures `dir` exists; directories created here get exactly `mode` (whatever the umask).
-pub(super) fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
+pub(crate) fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => return Ok(()),
         Ok(_) => {
@@ -73,7 +73,7 @@ fn secure_options() -> OpenOptions {
 
 /// Creates a new file for appending; fails with `AlreadyExists` if anything (even a dangling
 /// symlink) is at `path`, so nothing planted there is followed or clobbered.
-pub(super) fn create_new(path: &Path, mode: u32) -> io::Result<File> {
+pub(crate) fn create_new(path: &Path, mode: u32) -> io::Result<File> {
     let file = secure_options()
         .append(true)
         .create_new(true)
@@ -87,7 +87,7 @@ pub(super) fn create_new(path: &Path, mode: u32) -> io::Result<File> {
 }
 
 /// Opens an existing regular file for reading and appending; a symlink is refused.
-pub(super) fn open_existing(path: &Path) -> io::Result<File> {
+pub(crate) fn open_existing(path: &Path) -> io::Result<File> {
     let file = secure_options()
         .read(true)
         .append(true)
@@ -107,7 +107,7 @@ pub(super) fn open_existing(path: &Path) -> io::Result<File> {
 }
 
 /// Opens an existing regular file for reading only, refusing symlinks.
-pub(super) fn open_read(path: &Path) -> io::Result<File> {
+pub(crate) fn open_read(path: &Path) -> io::Result<File> {
     secure_options()
         .read(true)
         .open(path)
@@ -115,13 +115,13 @@ pub(super) fn open_read(path: &Path) -> io::Result<File> {
 }
 
 /// `(device, inode)` of an open file.
-pub(super) fn identity(file: &File) -> io::Result<(u64, u64)> {
+pub(crate) fn identity(file: &File) -> io::Result<(u64, u64)> {
     let meta = file.metadata()?;
     Ok((meta.dev(), meta.ino()))
 }
 
 /// Whether `path` still names the file with `id` (false if it is gone or was replaced).
-pub(super) fn still_named(path: &Path, id: (u64, u64)) -> io::Result<bool> {
+pub(crate) fn still_named(path: &Path, id: (u64, u64)) -> io::Result<bool> {
     match fs::symlink_metadata(path) {
         Ok(meta) => Ok((meta.dev(), meta.ino()) == id),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -131,7 +131,7 @@ pub(super) fn still_named(path: &Path, id: (u64, u64)) -> io::Result<bool> {
 
 /// Takes the sink's exclusive lock (`.<prefix>.lock` in `dir`), so that two writers (processes
 /// or sinks) never interleave lines in the same trail. Held until the returned file is closed.
-pub(super) fn lock(dir: &Path, prefix: &str, mode: u32) -> io::Result<File> {
+pub(crate) fn lock(dir: &Path, prefix: &str, mode: u32) -> io::Result<File> {
     use std::os::fd::AsRawFd;
     let path = dir.join(format!(".{prefix}.lock"));
     let file = secure_options()
@@ -155,14 +155,14 @@ pub(super) fn lock(dir: &Path, prefix: &str, mode: u32) -> io::Result<File> {
 }
 
 /// Makes creations, renames and removals in `dir` durable.
-pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| context("cannot fsync directory", dir, e))
 }
 
 /// Removes `path`; a file that is already gone is fine.
-pub(super) fn remove_if_exists(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(context("cannot remove", path, e)),
         _ => Ok(()),
@@ -171,7 +171,7 @@ pub(super) fn remove_if_exists(path: &Path) -> io::Result<()> {
 
 /// Points the symlink `dir/link` at `target` (a name in `dir`) atomically: readers see either
 /// the old or the new target, never no link.
-pub(super) fn swap_link(dir: &Path, link: &str, target: &str) -> io::Result<()> {
+pub(crate) fn swap_link(dir: &Path, link: &str, target: &str) -> io::Result<()> {
     let tmp = dir.join(format!(".{link}.tmp"));
     remove_if_exists(&tmp)?;
     std::os::unix::fs::symlink(target, &tmp).map_err(|e| context("cannot create", &tmp, e))?;
@@ -180,7 +180,7 @@ pub(super) fn swap_link(dir: &Path, link: &str, target: &str) -> io::Result<()> 
 }
 
 /// Replaces `dir/name` with `bytes` atomically and durably.
-pub(super) fn replace_file(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
+pub(crate) fn replace_file(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     remove_if_exists(&tmp)?;
     let mut file = create_new(&tmp, mode)?;

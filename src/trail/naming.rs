@@ -1,12 +1,13 @@
-//! The exact names a sink's files have, and recognising them (and nothing else) in a directory.
+//! The exact names a trail's files have, and recognising them (and nothing else) in a directory:
+//! the one name parser of the crate, used by the sink that writes them, retention, the readers
+//! and the shipper.
 //!
 //! `<prefix>.<stamp>.<NNNN>.jsonl`, gzipped `<prefix>.<stamp>.<NNNN>.jsonl.gz`, where the stamp
 //! is `YYYY-MM-DD`, `YYYY-MM-DDTHH` or `YYYY-MM-DDTHH-MM` (UTC) and `NNNN` a counter of at least
 //! four digits. Matching is exact so that two sinks can share a directory: `audit` never claims
 //! `audit_debug.*`, `auditx.*`, `audit.debug.*` or `audit.2026-11-26.0001.jsonl.bak`.
 
-use super::config::Rotation;
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use std::cmp::Ordering;
 use std::io;
 
@@ -16,7 +17,7 @@ const GZ_TMP: &str = ".gz.tmp";
 
 /// Which form of a data file a name denotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(super) enum Form {
+pub(crate) enum Form {
     /// `….jsonl`, possibly still being written.
     Plain,
     /// `….jsonl.gz`, a complete compressed copy.
@@ -27,28 +28,28 @@ pub(super) enum Form {
 
 /// A parsed own file name.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct DataName {
-    pub(super) stamp: String,
+pub(crate) struct DataName {
+    pub(crate) stamp: String,
     /// Unix second the stamp denotes.
-    pub(super) start: i64,
-    pub(super) counter: u64,
-    pub(super) form: Form,
+    pub(crate) start: i64,
+    pub(crate) counter: u64,
+    pub(crate) form: Form,
 }
 
 impl DataName {
     /// The `.jsonl` name this file is (or was, before compression).
-    pub(super) fn plain(&self, prefix: &str) -> String {
+    pub(crate) fn plain(&self, prefix: &str) -> String {
         file_name(prefix, &self.stamp, self.counter)
     }
 
     /// Orders files by the time they were started.
-    pub(super) fn cmp_age(&self, other: &DataName) -> Ordering {
+    pub(crate) fn cmp_age(&self, other: &DataName) -> Ordering {
         (self.start, self.counter, &self.stamp).cmp(&(other.start, other.counter, &other.stamp))
     }
 }
 
 /// Checks that `prefix` is usable as the first part of a file name in the sink's directory.
-pub(super) fn validate_prefix(prefix: &str) -> io::Result<()> {
+pub(crate) fn validate_prefix(prefix: &str) -> io::Result<()> {
     let bad = prefix.is_empty()
         || prefix.starts_with('.')
         || prefix.contains('/')
@@ -64,67 +65,76 @@ pub(super) fn validate_prefix(prefix: &str) -> io::Result<()> {
 }
 
 /// `<prefix>.<stamp>.<NNNN>.jsonl`.
-pub(super) fn file_name(prefix: &str, stamp: &str, counter: u64) -> String {
+pub(crate) fn file_name(prefix: &str, stamp: &str, counter: u64) -> String {
     format!("{prefix}.{stamp}.{counter:04}{EXT}")
 }
 
 /// The name of the always-current symlink.
-pub(super) fn current_link(prefix: &str) -> String {
+pub(crate) fn current_link(prefix: &str) -> String {
     format!("{prefix}.current{EXT}")
 }
 
 /// The name of the checkpoint side file.
-pub(super) fn checkpoint(prefix: &str) -> String {
+pub(crate) fn checkpoint(prefix: &str) -> String {
     format!("{prefix}.checkpoint")
 }
 
 /// The archive of the epoch seals of pruned files (signed trails).
-pub(super) fn seals_archive(prefix: &str) -> String {
+pub(crate) fn seals_archive(prefix: &str) -> String {
     format!("{prefix}.seals{EXT}")
 }
 
 /// Where a torn last line found at `unix_nanos` is set aside.
-pub(super) fn torn(prefix: &str, unix_nanos: u128) -> String {
+pub(crate) fn torn(prefix: &str, unix_nanos: u128) -> String {
     format!("{prefix}.torn-{unix_nanos}.partial")
 }
 
-/// The stamp of the period starting at `start` (unix seconds, UTC).
-pub(super) fn stamp(rotation: Rotation, start: i64) -> String {
-    let format = match rotation {
-        Rotation::Minutely => "%Y-%m-%dT%H-%M",
-        Rotation::Hourly => "%Y-%m-%dT%H",
-        Rotation::Daily | Rotation::Weekly | Rotation::Never => "%Y-%m-%d",
-    };
-    match DateTime::from_timestamp(start, 0) {
-        Some(t) => t.format(format).to_string(),
-        // Out of chrono's range (hundreds of thousands of years): still a valid, sortable name.
-        None => "9999-12-31".to_owned(),
-    }
+/// Parses `name` if (and only if) it is one of this prefix's data files.
+pub(crate) fn parse(prefix: &str, name: &str) -> Option<DataName> {
+    let (p, data) = parse_any(name)?;
+    (p == prefix).then_some(data)
 }
 
-/// Parses `name` if (and only if) it is one of this prefix's data files.
-pub(super) fn parse(prefix: &str, name: &str) -> Option<DataName> {
-    let rest = name.strip_prefix(prefix)?.strip_prefix('.')?;
-    let (rest, form) = if let Some(r) = rest.strip_suffix(GZ_TMP) {
+/// Parses `name` if it is any trail's data file: its prefix and what the rest says. The prefix
+/// is what precedes the last three dot-separated parts (`my.app` in
+/// `my.app.2026-11-26.0001.jsonl`).
+pub(crate) fn parse_any(name: &str) -> Option<(&str, DataName)> {
+    let (rest, form) = if let Some(r) = name.strip_suffix(GZ_TMP) {
         (r, Form::GzTmp)
-    } else if let Some(r) = rest.strip_suffix(GZ) {
+    } else if let Some(r) = name.strip_suffix(GZ) {
         (r, Form::Gz)
     } else {
-        (rest, Form::Plain)
+        (name, Form::Plain)
     };
     let rest = rest.strip_suffix(EXT)?;
-    let (stamp, digits) = rest.split_once('.')?;
+    let (rest, digits) = rest.rsplit_once('.')?;
     if digits.len() < 4 || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (prefix, stamp) = rest.rsplit_once('.')?;
+    if prefix.is_empty() || prefix.starts_with('.') {
         return None;
     }
     let counter = digits.parse().ok()?;
     let start = parse_stamp(stamp)?;
-    Some(DataName {
-        stamp: stamp.to_owned(),
-        start,
-        counter,
-        form,
-    })
+    Some((
+        prefix,
+        DataName {
+            stamp: stamp.to_owned(),
+            start,
+            counter,
+            form,
+        },
+    ))
+}
+
+/// Whether the data file named `a` was started after the one named `b` (`None` when either is
+/// not a data file's name): by the time its stamp denotes, then by counter as a number
+/// (`10000` comes after `9999`).
+pub(crate) fn started_after(a: &str, b: &str) -> Option<bool> {
+    let (_, a) = parse_any(a)?;
+    let (_, b) = parse_any(b)?;
+    Some(a.cmp_age(&b) == std::cmp::Ordering::Greater)
 }
 
 /// The unix second a `YYYY-MM-DD[THH[-MM]]` stamp denotes.
@@ -194,36 +204,36 @@ mod tests {
     }
 
     #[test]
-    fn names_sort_in_time_order_as_text_within_a_rotation() {
-        use super::super::period::{period_end, period_start};
-        for rotation in [
-            Rotation::Minutely,
-            Rotation::Hourly,
-            Rotation::Daily,
-            Rotation::Weekly,
-        ] {
-            // Consecutive periods from 2026-11-26 on, each with counters 1..=12.
-            let mut start = period_start(rotation, 1_795_672_567);
-            let mut in_time_order = Vec::new();
-            for _ in 0..40 {
-                for counter in 1..=12 {
-                    in_time_order.push(file_name("audit", &stamp(rotation, start), counter));
-                }
-                start = period_end(rotation, start).unwrap();
-            }
-            let mut sorted = in_time_order.clone();
-            sorted.sort();
-            assert_eq!(sorted, in_time_order, "{rotation:?}");
-        }
-    }
-
-    #[test]
-    fn stamps_round_trip_to_their_period_start() {
+    fn stamps_denote_their_period_start() {
         let start = 1_795_672_560; // 2026-11-26T05:56:00Z
-        assert_eq!(stamp(Rotation::Minutely, start), "2026-11-26T05-56");
         assert_eq!(parse_stamp("2026-11-26T05-56"), Some(start));
         assert_eq!(parse_stamp("2026-11-26T05"), Some(start - 56 * 60));
         assert_eq!(parse_stamp("2026-11-26"), Some(start - 5 * 3600 - 56 * 60));
+    }
+
+    #[test]
+    fn any_prefix_is_found_and_files_order_by_time_then_counter() {
+        let (p, n) = parse_any("my.app.2026-11-26T05-10.12345.jsonl.gz").unwrap();
+        assert_eq!(
+            (p, n.stamp.as_str(), n.counter, n.form),
+            ("my.app", "2026-11-26T05-10", 12345, Form::Gz)
+        );
+        assert_eq!(
+            started_after("a.2026-11-26.10000.jsonl", "a.2026-11-26.9999.jsonl"),
+            Some(true)
+        );
+        assert_eq!(
+            started_after("a.2026-11-26.0001.jsonl", "a.2026-11-25T23.0002.jsonl"),
+            Some(true)
+        );
+        assert_eq!(
+            started_after("a.2026-11-25.0001.jsonl", "a.2026-11-25.0001.jsonl"),
+            Some(false)
+        );
+        assert_eq!(
+            started_after("a.current.jsonl", "a.2026-11-25.0001.jsonl"),
+            None
+        );
     }
 
     #[test]
