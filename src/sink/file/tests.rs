@@ -1460,6 +1460,46 @@ fn a_rotated_file_is_indexed_in_its_final_form() {
 }
 
 #[cfg(feature = "gzip")]
+#[cfg(feature = "gzip")]
+#[test]
+fn a_symlink_planted_at_an_index_name_is_refused_and_its_target_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"precious\n").unwrap();
+    let trail = d.join("trail");
+    fs::create_dir(&trail).unwrap();
+    let planted = trail.join("audit.2026-11-26.0001.jsonl.gz.idx");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = keyed(sink(&trail, &clock).max_file_size(200).compress(true));
+    let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+    for i in 0..4 {
+        emit(
+            &mut set,
+            &format!(r#"{{"n":{i},"pad":"{}"}}"#, "x".repeat(120)),
+        );
+    }
+    set.settle();
+    assert!(trail.join("audit.2026-11-26.0001.jsonl.gz").exists());
+    assert_eq!(fs::read(&victim).unwrap(), b"precious\n");
+    assert!(fs::symlink_metadata(&planted).unwrap().is_symlink());
+    let errors: Vec<String> = set
+        .take_stats()
+        .errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("audit.2026-11-26.0001.jsonl")),
+        "{errors:?}"
+    );
+    // The other closed files were indexed.
+    assert!(trail.join("audit.2026-11-26.0002.jsonl.gz.idx").exists());
+}
+
 #[test]
 fn an_unkeyed_trail_gets_no_index_nobody_could_trust() {
     let dir = tempfile::tempdir().unwrap();
