@@ -12,8 +12,8 @@
 use std::time::Instant;
 use tracing_audit::chain::{ChainConfig, ChainKey};
 use tracing_audit::export::{export_trail, ExportOptions, Format};
+use tracing_audit::layer::AuditLayer;
 use tracing_audit::sink::{Durability, FileSink, Rotation};
-use tracing_audit::AuditLayer;
 use tracing_subscriber::prelude::*;
 
 fn main() {

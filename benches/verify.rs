@@ -9,9 +9,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
+use tracing_audit::layer::AuditLayer;
 use tracing_audit::sink::FileSink;
 use tracing_audit::verify::{verify, Keys, Verifier};
-use tracing_audit::AuditLayer;
 use tracing_subscriber::prelude::*;
 
 const RECORDS: u64 = 50_000;

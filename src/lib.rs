@@ -110,6 +110,4 @@ struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/operations.md")]
 struct OperationsDoctests;
-pub use layer::{AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, BuildError};
-pub use sink::FileSink;
 pub use stream::Stream;

@@ -1,7 +1,7 @@
 //! OpenTelemetry trace ids in every record.
 //!
 //! With the `opentelemetry` feature, when a tracing-opentelemetry layer is registered in the same
-//! registry as the [`AuditLayer`](crate::AuditLayer), every record of both streams carries the
+//! registry as the [`AuditLayer`](crate::layer::AuditLayer), every record of both streams carries the
 //! W3C `trace_id` (32 lowercase hex digits) and `span_id` (16) of its innermost span: the ids
 //! the OpenTelemetry exporter sends for that span, including a parent taken from a remote
 //! context with `set_parent`. An audit record can then be joined with the distributed trace of

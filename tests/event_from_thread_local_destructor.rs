@@ -19,9 +19,9 @@ thread_local! {
 }
 
 fn child(dir: &str) {
-    let (layer, guard) = tracing_audit::AuditLayer::builder()
-        .audit_to_files(tracing_audit::FileSink::new(format!("{dir}/audit")))
-        .debug_to_files(tracing_audit::FileSink::new(format!("{dir}/debug")))
+    let (layer, guard) = tracing_audit::layer::AuditLayer::builder()
+        .audit_to_files(tracing_audit::sink::FileSink::new(format!("{dir}/audit")))
+        .debug_to_files(tracing_audit::sink::FileSink::new(format!("{dir}/debug")))
         .debug_filter("trace")
         .build()
         .unwrap();

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use tracing_audit::sink::FileSink;
-use tracing_audit::{otel, AuditLayer};
+use tracing_audit::{layer::AuditLayer, otel};
 use tracing_subscriber::prelude::*;
 
 fn tool(args: &[&str]) -> (Option<i32>, Vec<Value>) {

@@ -6,7 +6,7 @@ mod support;
 use serde_json::{json, Value};
 use support::Capture;
 use tracing_audit::export::{export_trail, ExportErrorKind, ExportOptions, Format, Mapped};
-use tracing_audit::AuditLayer;
+use tracing_audit::layer::AuditLayer;
 use tracing_subscriber::prelude::*;
 
 fn line(extra: Value) -> String {

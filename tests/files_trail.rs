@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing_audit::chain::{ChainConfig, ChainKey};
-use tracing_audit::sink::file::{Clock, FileSink, Rotation};
 use tracing_audit::sink::testing;
+use tracing_audit::sink::{Clock, FileSink, Rotation};
 use tracing_audit::verify::{Keys, Verifier};
 use tracing_audit::Stream;
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing_audit::http::HttpAuditLayer;
-use tracing_audit::AuditHandle;
+use tracing_audit::layer::AuditHandle;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 struct SharedFile(Arc<File>);

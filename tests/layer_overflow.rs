@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tracing_audit::layer::SyncErrorKind;
 use tracing_audit::sink::Overflow;
-use tracing_audit::{AuditLayer, Stream};
+use tracing_audit::{layer::AuditLayer, Stream};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 

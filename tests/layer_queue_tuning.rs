@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 use support::Capture;
-use tracing_audit::{AuditLayer, Stream};
+use tracing_audit::{layer::AuditLayer, Stream};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 

@@ -225,7 +225,7 @@ fn otel_layer_below_audit_layer_gives_the_same_ids() {
         .build();
     let audit = support::Capture::default();
     let debug = support::Capture::default();
-    let (layer, guard) = tracing_audit::AuditLayer::builder()
+    let (layer, guard) = tracing_audit::layer::AuditLayer::builder()
         .audit_to(audit.clone())
         .debug_to(debug.clone())
         .build()

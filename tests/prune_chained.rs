@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tracing_audit::chain::ChainConfig;
-use tracing_audit::sink::file::Retention;
+use tracing_audit::sink::Retention;
 use tracing_audit::sink::{testing, FileSink, Rotation, SinkHandle};
 use tracing_audit::verify::{verify, Keys, ProblemKind};
 use tracing_audit::Stream;

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tracing_audit::chain::{ChainConfig, PublicKey, SigningState};
-use tracing_audit::sink::file::Retention;
+use tracing_audit::sink::Retention;
 use tracing_audit::sink::{testing, FileSink, Rotation};
 use tracing_audit::verify::{Keys, ProblemKind, Report, Verifier};
 use tracing_audit::Stream;

@@ -9,7 +9,7 @@ use tracing_audit::chain::ChainConfig;
 use tracing_audit::ship::Shipper;
 use tracing_audit::sink::FileSink;
 use tracing_audit::verify::{verify_received, Keys};
-use tracing_audit::{AuditLayer, Stream};
+use tracing_audit::{layer::AuditLayer, Stream};
 use tracing_subscriber::prelude::*;
 
 #[test]

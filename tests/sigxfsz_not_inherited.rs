@@ -18,8 +18,8 @@ fn mask(status: &str, field: &str) -> u64 {
 #[test]
 fn children_started_after_a_file_sink_do_not_inherit_an_ignored_sigxfsz() {
     let dir = tempfile::tempdir().unwrap();
-    let (_layer, guard) = tracing_audit::AuditLayer::builder()
-        .audit_to_files(tracing_audit::FileSink::new(dir.path().join("audit")))
+    let (_layer, guard) = tracing_audit::layer::AuditLayer::builder()
+        .audit_to_files(tracing_audit::sink::FileSink::new(dir.path().join("audit")))
         .debug_to(std::io::sink)
         .build::<tracing_subscriber::Registry>()
         .unwrap();

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex};
-use tracing_audit::AuditLayer;
+use tracing_audit::layer::AuditLayer;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 

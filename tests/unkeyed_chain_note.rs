@@ -2,7 +2,7 @@
 //! where the application can show it, and stops saying so once a key is configured.
 
 use tracing_audit::chain::{ChainConfig, ChainKey};
-use tracing_audit::AuditLayer;
+use tracing_audit::layer::AuditLayer;
 
 #[test]
 fn an_unkeyed_chain_comes_with_a_note_and_a_keyed_one_without() {

@@ -124,7 +124,7 @@ fn rotated_compressed_and_restarted_trails_stream() {
     let d = tempfile::tempdir().unwrap();
     // Two runs of the writer (a restart), size rotation, closed files gzipped by the sink.
     for range in [0..300, 300..600] {
-        let (layer, guard) = tracing_audit::AuditLayer::builder()
+        let (layer, guard) = tracing_audit::layer::AuditLayer::builder()
             .audit_to_files(
                 FileSink::new(d.path())
                     .max_file_size(16 * 1024)

@@ -7,12 +7,12 @@ use tracing_subscriber::fmt::MakeWriter;
 /// Wraps a `MakeWriter` so that each audit record written through it arrives mapped to
 /// `format`; other lines (chain control records, debug records) are left out.
 ///
-/// Give it to [`audit_to`](crate::AuditLayerBuilder::audit_to) to ship OCSF or ECS from the
+/// Give it to [`audit_to`](crate::layer::AuditLayerBuilder::audit_to) to ship OCSF or ECS from the
 /// process itself (to a socket, a pipe, a collector's stdin), next to or instead of the files.
 ///
 /// ```
 /// use tracing_audit::export::{Format, Mapped};
-/// use tracing_audit::AuditLayer;
+/// use tracing_audit::layer::AuditLayer;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let (layer, _guard) = AuditLayer::builder()

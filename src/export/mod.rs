@@ -15,7 +15,7 @@
 //! `event.original`): the MAC chain can still be checked against the exported copy.
 //!
 //! In process, map one line with [`Format::map_line`], or wrap a writer in [`Mapped`] so an
-//! [`AuditLayer`](crate::AuditLayer) writes OCSF or ECS directly. Offline, [`export_trail`]
+//! [`AuditLayer`](crate::layer::AuditLayer) writes OCSF or ECS directly. Offline, [`export_trail`]
 //! streams a trail directory (rotated and gzipped files, one line in memory at a time), as
 //! `tracing-audit export` does.
 //!

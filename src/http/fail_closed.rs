@@ -1,8 +1,8 @@
 //! Fail-closed mode: the handler runs only once the `request_received` record is on disk.
 
 use super::health::{bump, Counters};
+use crate::layer::AuditHandle;
 use crate::layer::{SyncError, SyncErrorKind};
-use crate::AuditHandle;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;

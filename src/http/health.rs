@@ -20,7 +20,7 @@ pub(crate) fn bump(counter: &AtomicU64) {
 }
 
 /// A snapshot of the middleware's counters. The audit sink's own counters are in
-/// [`AuditHandle::health`](crate::AuditHandle::health).
+/// [`AuditHandle::health`](crate::layer::AuditHandle::health).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HttpHealth {

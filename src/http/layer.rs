@@ -7,8 +7,8 @@ use super::fail_closed::FailClosed;
 use super::health::{Counters, HttpHealthHandle};
 use super::policy::Policy;
 use super::service::HttpAudit;
+use crate::layer::AuditHandle;
 use crate::redact::FieldRules;
-use crate::AuditHandle;
 use http::HeaderName;
 use std::fmt;
 use std::sync::Arc;
@@ -56,7 +56,7 @@ impl fmt::Debug for Config {
     }
 }
 
-/// A tower layer that audits every HTTP request through the crate's [`AuditLayer`](crate::AuditLayer).
+/// A tower layer that audits every HTTP request through the crate's [`AuditLayer`](crate::layer::AuditLayer).
 ///
 /// Each request gets a span (`http_request`: request id, method, route, actor), so everything the
 /// handler logs shares the audit records' correlation id, and up to two audit records, as its
@@ -75,7 +75,7 @@ impl fmt::Debug for Config {
 /// ```no_run
 /// use std::time::Duration;
 /// use tracing_audit::http::{HttpAuditLayer, Policy};
-/// use tracing_audit::{AuditLayer, FileSink};
+/// use tracing_audit::{layer::AuditLayer, sink::FileSink};
 /// use tracing_subscriber::prelude::*;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -147,7 +147,7 @@ impl HttpAuditLayer {
 
     /// The field-name rules that mask header values, JSON and form body keys and query
     /// parameters before they reach the layer. Give the same rules as the
-    /// [`AuditLayer`](crate::AuditLayer) when it has extra ones.
+    /// [`AuditLayer`](crate::layer::AuditLayer) when it has extra ones.
     pub fn field_rules(mut self, rules: FieldRules) -> Self {
         self.config_mut().field_rules = rules;
         self

@@ -2,7 +2,7 @@
 //!
 //! [`HttpAuditLayer`] is a tower layer. For each request it opens a span (`http_request`, with
 //! the request id) and emits up to two ordinary `tracing` events with target `audit`, which the
-//! crate's [`AuditLayer`](crate::AuditLayer) routes into the audit trail, redacts, chains and
+//! crate's [`AuditLayer`](crate::layer::AuditLayer) routes into the audit trail, redacts, chains and
 //! writes; the middleware writes nothing itself. Which requests are recorded, and with how much
 //! detail, is an ordered Kubernetes-style [`Policy`].
 //!

@@ -57,9 +57,9 @@ impl fmt::Debug for Destination {
 /// ```no_run
 /// use std::time::Duration;
 /// use tracing::Level;
-/// use tracing_audit::{sink::{FileSink, Overflow}, AuditLayer};
+/// use tracing_audit::{sink::{FileSink, Overflow}, layer::AuditLayer};
 ///
-/// # fn main() -> Result<(), tracing_audit::BuildError> {
+/// # fn main() -> Result<(), tracing_audit::layer::BuildError> {
 /// let (layer, guard) = AuditLayer::builder()
 ///     .audit_to_files(FileSink::new("logs/audit"))
 ///     .debug_to_files(FileSink::new("logs/debug"))
@@ -228,7 +228,7 @@ impl AuditLayerBuilder {
     /// The key for `Action::Hash` pseudonyms (`hmac-sha256:<hex>`), loaded at `build()`.
     ///
     /// ```
-    /// use tracing_audit::{AuditLayer, KeySource};
+    /// use tracing_audit::{layer::AuditLayer, KeySource};
     /// let builder = AuditLayer::builder().hash_key(KeySource::env("AUDIT_HASH_KEY"));
     /// # let _ = builder;
     /// ```
@@ -251,7 +251,7 @@ impl AuditLayerBuilder {
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use tracing_audit::{ship::Shipper, sink::FileSink, AuditLayer, Stream};
+    /// use tracing_audit::{ship::Shipper, sink::FileSink, layer::AuditLayer, Stream};
     ///
     /// let (layer, guard) = AuditLayer::builder()
     ///     .audit_to_files(FileSink::new("/var/log/myapp/audit"))

@@ -314,7 +314,7 @@ impl AuditHandle {
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use tracing_audit::{sink::FileSink, AuditLayer};
+    /// use tracing_audit::{sink::FileSink, layer::AuditLayer};
     /// use tracing_subscriber::prelude::*;
     ///
     /// let (layer, guard) = AuditLayer::builder()

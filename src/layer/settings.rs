@@ -93,7 +93,7 @@ macro_rules! common_settings {
 /// ```
 /// use std::time::Duration;
 /// use tracing::Level;
-/// use tracing_audit::{redact::Action, sink::Overflow, AuditLayer};
+/// use tracing_audit::{redact::Action, sink::Overflow, layer::AuditLayer};
 ///
 /// let builder = AuditLayer::builder().audit(|audit| {
 ///     audit
@@ -159,7 +159,7 @@ impl AuditSettings {
 /// [`debug_filter`](super::AuditLayerBuilder::debug_filter).
 ///
 /// ```
-/// use tracing_audit::{redact::Action, AuditLayer};
+/// use tracing_audit::{redact::Action, layer::AuditLayer};
 ///
 /// let builder = AuditLayer::builder()
 ///     .debug(|debug| debug.queue_capacity(1 << 20).redact_field("actor", Action::Hash));

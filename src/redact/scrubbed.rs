@@ -1,7 +1,7 @@
 //! Redaction for the output of other layers: a `MakeWriter` that scrubs what it is given.
 //!
 //! A `Layer` cannot change what its siblings see, so a console `fmt::layer()` next to the
-//! [`AuditLayer`](crate::AuditLayer) prints every secret the audit and debug streams remove.
+//! [`AuditLayer`](crate::layer::AuditLayer) prints every secret the audit and debug streams remove.
 //! [`scrubbed`] wraps that layer's writer instead: it receives the formatted text and applies
 //! the crate's redaction to it before passing it on.
 //!

@@ -13,7 +13,7 @@
 //! its uncompressed content, just past the last acknowledged record's newline; `seq` and `mac`
 //! are that record's (audit stream only).
 //!
-//! [`Retention::keep_unshipped`]: crate::sink::file::Retention::keep_unshipped
+//! [`Retention::keep_unshipped`]: crate::sink::Retention::keep_unshipped
 
 use super::error::{ShipError, ShipErrorKind};
 use serde_json::{json, Map, Value};

@@ -8,7 +8,7 @@
 //! either side resumes exactly there: nothing is skipped, and what is sent twice is limited to
 //! what was in flight (the audit `seq` identifies it; `tracing-audit verify --received` counts
 //! it). A receiver outage only makes files pile up locally; with
-//! [`Retention::keep_unshipped`](crate::sink::file::Retention::keep_unshipped) retention does
+//! [`Retention::keep_unshipped`](crate::sink::Retention::keep_unshipped) retention does
 //! not delete them.
 //!
 //! | destination | acknowledged by | the cursor means |

@@ -15,11 +15,11 @@
 //! | queue default    | 8 MiB                                    | 8 MiB                                   |
 //! | drain timeout    | 30 s                                     | 30 s                                    |
 //!
-//! A [`SinkHandle`] (from [`AuditHandle::sink`](crate::AuditHandle::sink)) reports [`Health`]
+//! A [`SinkHandle`] (from [`AuditHandle::sink`](crate::layer::AuditHandle::sink)) reports [`Health`]
 //! counters and offers [`SinkHandle::sync`], which returns
 //! only once everything emitted before it is on disk, or the error that prevents it: an
 //! application that must not act without an audit record calls it and refuses the request on
-//! `Err` (fail closed). Dropping the [`AuditGuard`](crate::AuditGuard) drains the queue, writes a final checkpoint,
+//! `Err` (fail closed). Dropping the [`AuditGuard`](crate::layer::AuditGuard) drains the queue, writes a final checkpoint,
 //! fsyncs (unless the durability is [`Durability::Never`]) and stops the thread; whatever could
 //! not be written is counted as `failed`.
 //!
@@ -58,7 +58,7 @@
 
 mod destination;
 mod error;
-pub mod file;
+mod file;
 mod health;
 mod queue;
 mod syncer;
@@ -74,6 +74,10 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use destination::Destination;
 pub use error::{SinkError, SinkErrorKind};
+/// The clock a [`FileSink`] reads (tests inject one; private `_test-hooks` feature).
+#[cfg(feature = "_test-hooks")]
+#[doc(hidden)]
+pub use file::Clock;
 use file::FileSet;
 pub use file::{Durability, FileSink, Retention, Rotation};
 #[allow(unused_imports)]
@@ -123,7 +127,7 @@ impl fmt::Debug for SinkSpec {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tracing_audit::{sink::Overflow, AuditLayer};
+/// use tracing_audit::{sink::Overflow, layer::AuditLayer};
 ///
 /// // A request path may wait a quarter second for the audit queue, then the record is lost
 /// // loudly: counted in health, and the next `sync()` fails.
@@ -388,7 +392,7 @@ impl SinkHandle {
 }
 
 /// Keeps a stream's writer thread running; dropping it drains and stops the sink. Applications
-/// hold an [`AuditGuard`](crate::AuditGuard), which owns one per stream.
+/// hold an [`AuditGuard`](crate::layer::AuditGuard), which owns one per stream.
 ///
 /// Drop waits up to the drain timeout (30 s by default) for everything queued to be written,
 /// writes the chain's final checkpoint, fsyncs and joins the thread. Records still unwritten

@@ -1112,7 +1112,7 @@ mod files {
         // Restarted with a limit while every fsync fails: the plan is recorded, never confirmed.
         let faults = Arc::new(FsyncFaults::default());
         faults.fail.store(u64::MAX, Ordering::SeqCst);
-        let keep = crate::sink::file::Retention::keep_all().max_files(1);
+        let keep = crate::sink::Retention::keep_all().max_files(1);
         let (handle, guard) = start_files(
             Stream::Audit,
             config().retention(keep).fsync_faults(Arc::clone(&faults)),

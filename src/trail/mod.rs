@@ -78,6 +78,20 @@ impl Trail {
         })
     }
 
+    /// The prefixes of the trails in `dir` (`audit`, `debug`), in order: one per trail.
+    ///
+    /// # Errors
+    /// The directory cannot be listed.
+    pub fn prefixes_in(dir: impl AsRef<Path>) -> Result<Vec<String>, TrailError> {
+        let dir = dir.as_ref();
+        let listing = files::list(dir, None).map_err(|e| TrailError {
+            kind: TrailErrorKind::Io,
+            context: format!("cannot list {}", dir.display()),
+            source: Some(e),
+        })?;
+        Ok(files::prefixes(&listing))
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -123,6 +123,7 @@ fn mac_sep_at_end(line: &[u8]) -> Option<usize> {
 
 /// The `"mac"` value of a framed line as written (`hmac-sha256:<hex>` or `sha256:<hex>`), when
 /// the line has a well-formed trailer.
+#[cfg(feature = "ship")]
 pub(crate) fn mac_text(line: &[u8]) -> Option<&str> {
     parse_raw(line)?;
     let at = rfind(line, MAC_SEP)? + MAC_SEP.len();
@@ -270,6 +271,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "ship")]
     #[test]
     fn the_mac_is_read_as_written() {
         let mac = "ab".repeat(32);

@@ -146,23 +146,7 @@ fn report(prefix: &str, h: &Health) {
 
 /// Every trail in the directory; the sink's default prefixes when it is still empty.
 fn found_prefixes(args: &ShipArgs) -> Vec<String> {
-    let mut found: Vec<String> = std::fs::read_dir(&args.dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter_map(|n| {
-            let stem = n.strip_suffix(".gz").unwrap_or(&n).strip_suffix(".jsonl")?;
-            let (rest, _counter) = stem.rsplit_once('.')?;
-            let (prefix, _stamp) = rest.rsplit_once('.')?;
-            Trail::open(&args.dir, Some(prefix))
-                .ok()
-                .filter(|t| !t.files().is_empty())
-                .map(|_| prefix.to_owned())
-        })
-        .collect();
-    found.sort();
-    found.dedup();
+    let found = Trail::prefixes_in(&args.dir).unwrap_or_default();
     if found.is_empty() {
         vec!["audit".to_owned(), "debug".to_owned()]
     } else {

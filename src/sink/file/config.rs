@@ -69,7 +69,7 @@ pub enum Rotation {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tracing_audit::sink::file::Retention;
+/// use tracing_audit::sink::Retention;
 ///
 /// let debug = Retention::keep_all()
 ///     .max_files(50)
@@ -175,7 +175,7 @@ pub enum Durability {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tracing_audit::sink::file::{FileSink, Retention, Rotation};
+/// use tracing_audit::sink::{FileSink, Retention, Rotation};
 ///
 /// let audit = FileSink::new("/var/log/myapp")
 ///     .rotation(Rotation::Daily)

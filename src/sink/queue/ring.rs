@@ -19,7 +19,13 @@
 //! never wraps around the end of the slice: when it does not fit before the end, its producer
 //! claims the rest of the slice as padding along with it.
 
+// Under `--cfg loom` the ring's atomics are loom's, so that its model tests (`ring/loom.rs`)
+// explore every interleaving the memory model allows; the code is the same.
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU64, Ordering};
+#[cfg(not(loom))]
 use std::alloc::{self, Layout};
+#[cfg(not(loom))]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a slot holds, in the header's top byte.
@@ -351,6 +357,7 @@ impl TakenBits {
 
 /// `n` zeroed words from the allocator's zeroed memory: for a large ring these are fresh pages
 /// the kernel maps on first touch, so an idle sink does not pay its queue capacity in RSS.
+#[cfg(not(loom))]
 fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
     let layout = Layout::array::<AtomicU64>(n).ok()?;
     // SAFETY: `layout` has a non-zero size (n >= 1). The allocation is zeroed, and all-zero bits
@@ -365,6 +372,12 @@ fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
     }
 }
 
+/// Loom's atomics are not plain integers in memory: make them one by one.
+#[cfg(loom)]
+fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
+    (n < 1 << 20).then(|| (0..n).map(|_| AtomicU64::new(0)).collect())
+}
+
 fn copy_out(payload: &[AtomicU64], len: usize, out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + len.div_ceil(8) * 8, 0);
@@ -374,5 +387,7 @@ fn copy_out(payload: &[AtomicU64], len: usize, out: &mut Vec<u8>) {
     out.truncate(start + len);
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests;
+#[cfg(all(test, loom))]
+mod loom;
