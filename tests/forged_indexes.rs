@@ -537,12 +537,11 @@ fn indexes_are_created_0600_by_the_writer_and_by_the_index_command() {
     }
     // And the rebuilt indexes are used: a query that matches nothing skips every closed file.
     let trail = Trail::open(&audit, None).unwrap();
-    let keys = tracing_audit::verify::Keys::from(ChainKey::new("k1", KEY));
-    let summary = Search::new()
-        .keys(keys)
-        .run(&[&trail], &Query::new().actor("nobody"), |_| {
-            ControlFlow::Continue(())
-        });
+    let summary = Search::new().key(ChainKey::new("k1", KEY)).run(
+        &[&trail],
+        &Query::new().actor("nobody"),
+        |_| ControlFlow::Continue(()),
+    );
     assert_eq!(summary.files_skipped, closed.len());
 }
 

@@ -15,7 +15,6 @@ use tracing_audit::investigate::{build_indexes, last_matching, Query, Search};
 use tracing_audit::layer::AuditLayer;
 use tracing_audit::sink::FileSink;
 use tracing_audit::trail::{FileProblemKind, Trail};
-use tracing_audit::verify::Keys;
 use tracing_subscriber::prelude::*;
 
 /// What a plain scan returns: every line of every file, decompressed whole, parsed, tested.
@@ -366,7 +365,7 @@ fn chain_key() -> ChainKey {
 
 /// A search that uses the side indexes authenticated under [`chain_key`].
 fn keyed() -> Search {
-    Search::new().keys(Keys::from(chain_key()))
+    Search::new().key(chain_key())
 }
 
 fn ids_found(trail: &Trail, id: &str) -> (Vec<u64>, tracing_audit::investigate::SearchSummary) {
@@ -415,11 +414,11 @@ fn indexes_skip_files_only_when_authentic_and_valid_for_that_exact_file() {
         ControlFlow::Continue(())
     });
     assert_eq!(unkeyed.files_skipped, 0);
-    let other_key = Search::new()
-        .keys(Keys::from(ChainKey::new("k1", b"another key")))
-        .run(&[&trail], &Query::new().id("id-2-7"), |_| {
-            ControlFlow::Continue(())
-        });
+    let other_key = Search::new().key(ChainKey::new("k1", b"another key")).run(
+        &[&trail],
+        &Query::new().id("id-2-7"),
+        |_| ControlFlow::Continue(()),
+    );
     assert_eq!(other_key.files_skipped, 0);
     // A time window outside a file's range skips it too.
     let q = Query::new().since("2026-11-26T03:00").unwrap();

@@ -17,6 +17,7 @@
 
 mod framer;
 pub(crate) mod framing;
+pub(crate) mod index;
 mod key;
 #[cfg(feature = "signed-seals")]
 mod signing;

@@ -1,11 +1,12 @@
 //! Finding the records a [`Query`] asks for, over every file of one or more trails, on all
 //! cores, in bounded memory, tolerating damaged files.
 
-use super::index::FileIndex;
+use super::index::may_match;
 use super::query::{leading_ts, Query};
+use crate::chain::index::{FileIndex, KeyRing};
+use crate::chain::ChainKey;
 use crate::trail::read::each_line;
 use crate::trail::{FileProblem, FileProblemKind, LineReader, Trail, TrailFile};
-use crate::verify::Keys;
 use memchr::memmem::Finder;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -64,7 +65,7 @@ pub struct Search {
     threads: usize,
     reader: LineReader,
     index: IndexUse,
-    keys: Keys,
+    keys: KeyRing,
 }
 
 /// What a [`Search`] does with per-file side indexes (`<file>.idx`, see [`Search`]). A search
@@ -173,29 +174,37 @@ impl Search {
             threads: std::thread::available_parallelism().map_or(2, usize::from),
             reader: LineReader::new(),
             index: IndexUse::Read,
-            keys: Keys::none(),
+            keys: KeyRing::default(),
         }
     }
 
-    /// The chain keys side indexes must be authenticated with to be used (by key id, as for
-    /// [`Verifier::keys`](crate::verify::Verifier::keys)). Without keys every file is scanned.
+    /// A chain key side indexes may be authenticated with, for indexes under its key id (as
+    /// [`Keys::key`](crate::verify::Keys::key) is for records). Without a key every file is
+    /// scanned.
     ///
     /// ```no_run
     /// use tracing_audit::chain::ChainKey;
     /// use tracing_audit::investigate::{Query, Search};
     /// use tracing_audit::trail::Trail;
-    /// use tracing_audit::verify::Keys;
     ///
     /// let key = ChainKey::from_file("k1", "/etc/myapp/audit.key")?;
     /// let audit = Trail::open("logs/audit", None)?;
     /// let summary = Search::new()
-    ///     .keys(Keys::from(key))
+    ///     .key(key)
     ///     .run(&[&audit], &Query::new().actor("carol"), |_| std::ops::ControlFlow::Continue(()));
     /// println!("{} files ruled out by their index", summary.files_skipped);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn keys(mut self, keys: Keys) -> Self {
-        self.keys = keys;
+    pub fn key(mut self, key: ChainKey) -> Self {
+        self.keys.add(key);
+        self
+    }
+
+    /// A chain key for indexes under every key id no [`key`](Search::key) was given for (a
+    /// key file given without its key id, as
+    /// [`Keys::any_key_id`](crate::verify::Keys::any_key_id) is for records).
+    pub fn any_key_id(mut self, key: ChainKey) -> Self {
+        self.keys.set_any(key);
         self
     }
 
@@ -328,12 +337,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// `Some(bytes read)` if so. A plain file is always scanned: hashing it costs as much as the
 /// byte search that rules its lines out (measured in docs/benchmarks.md), while a `.gz` hashes
 /// its compressed bytes, several times fewer than those a scan would inflate.
-fn ruled_out(file: &TrailFile, keys: &Keys, query: &Query) -> Option<u64> {
+fn ruled_out(file: &TrailFile, keys: &KeyRing, query: &Query) -> Option<u64> {
     if keys.is_empty() || !file.is_compressed() {
         return None;
     }
     let index = FileIndex::load(file, keys).ok()?;
-    if index.may_match(query) {
+    if may_match(&index, query) {
         return None;
     }
     index.describes(file)
@@ -344,7 +353,7 @@ fn ruled_out(file: &TrailFile, keys: &Keys, query: &Query) -> Option<u64> {
 fn scan_file(
     reader: &LineReader,
     file: &TrailFile,
-    keys: Option<&Keys>,
+    keys: Option<&KeyRing>,
     query: &Query,
     finder: Option<&Finder<'_>>,
     stop: &AtomicBool,

@@ -331,7 +331,7 @@ impl AuditLayerBuilder {
         let index_key = self
             .chain
             .chain_key()
-            .map(crate::investigate::index::IndexKey::derive);
+            .map(crate::chain::index::IndexKey::derive);
         let (audit_sink, audit_guard) = sink::spawn_tuned(
             SinkSpec {
                 stream: Stream::Audit,
@@ -409,7 +409,7 @@ fn check_static_level(static_max: LevelFilter, audit_floor: LevelFilter) -> Resu
     Ok(())
 }
 
-fn target(d: Destination, index_key: Option<crate::investigate::index::IndexKey>) -> Target {
+fn target(d: Destination, index_key: Option<crate::chain::index::IndexKey>) -> Target {
     match d {
         Destination::Writer(w) => Target::Writer(w),
         Destination::Files(f) => Target::Files(f.index_key(index_key)),

@@ -504,7 +504,7 @@ pub mod testing {
                     files.index_key(
                         chain
                             .and_then(|c| c.chain_key())
-                            .map(crate::investigate::index::IndexKey::derive),
+                            .map(crate::chain::index::IndexKey::derive),
                     ),
                 ),
                 framer: chain.map(|c| c.framer()),

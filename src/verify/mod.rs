@@ -68,15 +68,21 @@ impl Keys {
         self
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.by_id.is_empty() && self.any.is_none()
     }
 
-    pub(crate) fn lookup(&self, kid: &str) -> Option<&ChainKey> {
+    fn lookup(&self, kid: &str) -> Option<&ChainKey> {
         self.by_id
             .iter()
             .find(|k| k.key_id() == kid)
             .or(self.any.as_ref())
+    }
+}
+
+impl crate::chain::index::KeyLookup for Keys {
+    fn key_for(&self, key_id: &str) -> Option<&ChainKey> {
+        self.lookup(key_id)
     }
 }
 
@@ -435,8 +441,13 @@ fn read_whole(file: &TrailFile) -> Result<(Vec<u8>, Option<String>, u64), Verify
 /// Files the writer or the compressor set aside are worth a warning, not a problem; so are
 /// search indexes a search would not use (see `investigate::index`).
 fn set_aside_warnings(listing: &files::Listing, keys: &Keys, report: &mut Report) {
-    let indexes = crate::investigate::index::verify_warnings(&listing.files, keys);
-    report.warnings.extend(indexes);
+    let keys = (!keys.is_empty()).then_some(keys as &dyn crate::chain::index::KeyLookup);
+    let indexes = crate::chain::index::findings(&listing.files, keys);
+    report.warnings.extend(indexes.into_iter().map(|f| Warning {
+        file: f.file,
+        line: None,
+        message: f.message,
+    }));
     for p in &listing.partials {
         report.warnings.push(Warning {
             file: p.file_name().map(|n| n.to_string_lossy().into_owned()),

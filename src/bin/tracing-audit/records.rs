@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use tracing_audit::chain::ChainKey;
 use tracing_audit::investigate::{canonical_time, Query, Search};
 use tracing_audit::trail::{FileProblem, Trail};
-use tracing_audit::verify::Keys;
 
 /// Parses `--since`/`--until` into the records' own timestamp form (RFC 3339 UTC, nanoseconds),
 /// so that comparing is comparing strings.
@@ -60,18 +59,15 @@ pub(super) struct KeyArgs {
 }
 
 impl KeyArgs {
-    /// The keys given (none without `--key-file`).
-    pub(super) fn keys(&self) -> Result<Keys, CliError> {
-        Ok(match (&self.key_file, &self.key_id) {
-            (Some(f), Some(id)) => Keys::from(ChainKey::from_file(id, f)?),
-            (Some(f), None) => Keys::none().any_key_id(ChainKey::from_file("_", f)?),
-            (None, _) => Keys::none(),
-        })
-    }
-
-    /// A search on all cores that uses the side indexes these keys authenticate.
+    /// A search on all cores that uses the side indexes the key given authenticates (none
+    /// without `--key-file`).
     pub(super) fn searcher(&self) -> Result<Search, CliError> {
-        Ok(Search::new().keys(self.keys()?))
+        let search = Search::new();
+        Ok(match (&self.key_file, &self.key_id) {
+            (Some(f), Some(id)) => search.key(ChainKey::from_file(id, f)?),
+            (Some(f), None) => search.any_key_id(ChainKey::from_file("_", f)?),
+            (None, _) => search,
+        })
     }
 }
 

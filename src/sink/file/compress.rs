@@ -8,7 +8,7 @@
 
 use super::config::Retention;
 use super::retention::{self, PruneIntent};
-use crate::investigate::index::{ClosedIndexer, IndexKey};
+use crate::chain::index::{ClosedIndexer, IndexKey};
 use std::fs;
 use std::io;
 use std::path::PathBuf;
@@ -210,7 +210,7 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
                 // Compressed before a restart, its index not yet written; a compression that
                 // failed leaves the plain file, which is not indexed.
                 None if fs::symlink_metadata(&gz).is_ok_and(|m| m.is_file()) => {
-                    crate::investigate::index::build_for_closed(&gz, key).map(|()| gz)
+                    crate::chain::index::build_for_closed(&gz, key).map(|()| gz)
                 }
                 None => return,
             };
@@ -266,7 +266,7 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
 #[cfg(feature = "gzip")]
 pub(super) mod gzip {
     use super::{ClosedIndexer, Settings};
-    use crate::investigate::index::{FileDigest, Hashing};
+    use crate::chain::index::{FileDigest, Hashing};
     use crate::trail::write::{context, create_new, open_read, remove_if_exists, sync_dir};
     use flate2::write::GzEncoder;
     use flate2::Compression;
@@ -366,7 +366,7 @@ pub(super) mod gzip {
 #[cfg(not(feature = "gzip"))]
 mod gzip {
     use super::{ClosedIndexer, Settings};
-    use crate::investigate::index::FileDigest;
+    use crate::chain::index::FileDigest;
     use std::io;
 
     pub(in super::super) fn compress(

@@ -1,6 +1,6 @@
 //! How a stream's files are named, rotated, kept and protected: the `FileSink` builder.
 
-use crate::investigate::index::IndexKey;
+use crate::chain::index::IndexKey;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -35,8 +35,8 @@ fn t(rfc3339: &str) -> SystemTime {
 }
 
 /// Indexes of closed files are authenticated under a key derived from this chain key.
-fn index_key() -> crate::investigate::index::IndexKey {
-    crate::investigate::index::IndexKey::derive(&crate::chain::ChainKey::new("k1", b"index key"))
+fn index_key() -> crate::chain::index::IndexKey {
+    crate::chain::index::IndexKey::derive(&crate::chain::ChainKey::new("k1", b"index key"))
 }
 
 /// `config` for a keyed trail: closed files get their authenticated index.
@@ -1447,7 +1447,7 @@ fn a_rotated_file_is_indexed_in_its_final_form() {
     assert!(closed.len() >= 2, "{:?}", listing.files);
     let keys = crate::verify::Keys::from(crate::chain::ChainKey::new("k1", b"index key"));
     for f in closed {
-        let index = crate::investigate::index::FileIndex::load(f, &keys)
+        let index = crate::chain::index::FileIndex::load(f, &keys)
             .unwrap_or_else(|why| panic!("{}: its index {why}", f.name()));
         assert!(index.describes(f).is_some(), "{}", f.name());
         let idx = d.join(format!("{}.idx", f.name()));
