@@ -30,7 +30,7 @@ use std::sync::{Condvar, Mutex};
 /// |---|---|
 /// | [`threads`](Search::threads) | the available parallelism |
 /// | line limit | [`LineReader`]'s default |
-/// | [`keys`](Search::keys) | none: every file is scanned |
+/// | [`key`](Search::key), [`any_key_id`](Search::any_key_id) | none: every file is scanned |
 /// | [`index`](Search::index) | [`IndexUse::Read`] |
 ///
 /// A closed, compressed file (every file but the newest of its trail) may have a side index
@@ -76,7 +76,7 @@ pub enum IndexUse {
     /// Ignore them: scan every file.
     Off,
     /// Skip a closed file whose index authenticates under the search's
-    /// [`keys`](Search::keys), describes exactly that file, and rules the query out. The
+    /// [`key`](Search::key)s, describes exactly that file, and rules the query out. The
     /// default (without keys, nothing is skipped).
     Read,
 }

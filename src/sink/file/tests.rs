@@ -35,11 +35,13 @@ fn t(rfc3339: &str) -> SystemTime {
 }
 
 /// Indexes of closed files are authenticated under a key derived from this chain key.
+#[cfg(feature = "gzip")]
 fn index_key() -> crate::chain::index::IndexKey {
     crate::chain::index::IndexKey::derive(&crate::chain::ChainKey::new("k1", b"index key"))
 }
 
 /// `config` for a keyed trail: closed files get their authenticated index.
+#[cfg(feature = "gzip")]
 fn keyed(config: FileSink) -> FileSink {
     config.index_key(Some(index_key()))
 }
@@ -1524,6 +1526,7 @@ fn an_unkeyed_trail_gets_no_index_nobody_could_trust() {
     assert!(!names.iter().any(|n| n.ends_with(".idx")), "{names:?}");
 }
 
+#[cfg(feature = "gzip")]
 #[test]
 fn closed_files_are_not_indexed_when_indexing_is_off() {
     let dir = tempfile::tempdir().unwrap();
