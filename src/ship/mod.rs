@@ -51,6 +51,7 @@ mod source;
 mod tls;
 mod transport;
 
+pub(crate) use cursor::parse as parse_cursor;
 pub use cursor::Position;
 pub use error::{ShipError, ShipErrorKind};
 pub use tls::Tls;

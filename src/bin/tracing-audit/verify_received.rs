@@ -3,16 +3,16 @@
 use super::CliError;
 use serde_json::json;
 use std::path::Path;
-use tracing_audit::verify::{verify_received, Keys};
+use tracing_audit::verify::ReceivedVerifier;
 
-pub(super) fn run(file: &Path, keys: &Keys, as_json: bool) -> Result<u8, CliError> {
-    let r = verify_received(file, keys)?;
+pub(super) fn run(file: &Path, verifier: ReceivedVerifier, as_json: bool) -> Result<u8, CliError> {
+    let r = verifier.verify()?;
     if as_json {
         let problems: Vec<_> = r
             .problems()
             .iter()
             .map(|p| {
-                json!({"kind": p.kind().as_str(), "line": p.line(), "seq": p.seq(), "detail": p.detail()})
+                json!({"kind": p.kind().as_str(), "file": p.file(), "line": p.line(), "seq": p.seq(), "detail": p.detail()})
             })
             .collect();
         let warnings: Vec<_> = r
