@@ -339,10 +339,15 @@ impl AuditLayerBuilder {
                     .to_owned(),
             );
         }
+        // Both streams' indexes are authenticated under the audit chain key (none without one).
+        let index_key = self
+            .chain
+            .chain_key()
+            .map(crate::chain::index::IndexKey::derive);
         let (audit_sink, audit_guard) = sink::spawn_tuned(
             SinkSpec {
                 stream: Stream::Audit,
-                target: target(audit),
+                target: target(audit, index_key.clone()),
                 framer: Some(self.chain.framer()),
             },
             audit_tuning,
@@ -351,7 +356,7 @@ impl AuditLayerBuilder {
         let (debug_sink, debug_guard) = sink::spawn_tuned(
             SinkSpec {
                 stream: Stream::Debug,
-                target: target(debug),
+                target: target(debug, index_key),
                 framer: None,
             },
             debug_tuning,
@@ -419,10 +424,10 @@ fn check_static_level(static_max: LevelFilter, audit_floor: LevelFilter) -> Resu
     Ok(())
 }
 
-fn target(d: Destination) -> Target {
+fn target(d: Destination, index_key: Option<crate::chain::index::IndexKey>) -> Target {
     match d {
         Destination::Writer(w) => Target::Writer(w),
-        Destination::Files(f) => Target::Files(f),
+        Destination::Files(f) => Target::Files(f.index_key(index_key)),
     }
 }
 

@@ -81,6 +81,12 @@ impl Keys {
     }
 }
 
+impl crate::chain::index::KeyLookup for Keys {
+    fn key_for(&self, key_id: &str) -> Option<&ChainKey> {
+        self.lookup(key_id)
+    }
+}
+
 impl From<ChainKey> for Keys {
     fn from(key: ChainKey) -> Self {
         Keys::none().key(key)
@@ -293,7 +299,7 @@ impl<'a> Verifier<'a> {
             };
             match streaming::verify(&listing.files, plan, &mut self.progress) {
                 streaming::Outcome::Report(mut report) => {
-                    set_aside_warnings(&listing, &mut report);
+                    set_aside_warnings(&listing, &self.keys, &mut report);
                     return Ok(*report);
                 }
                 // The reference check, which follows, is what the tests compare against.
@@ -312,7 +318,7 @@ impl<'a> Verifier<'a> {
             #[cfg(feature = "signed-seals")]
             now,
         )?;
-        set_aside_warnings(&listing, &mut report);
+        set_aside_warnings(&listing, &self.keys, &mut report);
         Ok(report)
     }
 
@@ -470,8 +476,16 @@ fn read_whole(file: &TrailFile) -> Result<(Vec<u8>, Option<String>, u64), Verify
     }
 }
 
-/// Files the writer or the compressor set aside are worth a warning, not a problem.
-fn set_aside_warnings(listing: &files::Listing, report: &mut Report) {
+/// Files the writer or the compressor set aside are worth a warning, not a problem; so are
+/// search indexes a search would not use (see `investigate::index`).
+fn set_aside_warnings(listing: &files::Listing, keys: &Keys, report: &mut Report) {
+    let keys = (!keys.is_empty()).then_some(keys as &dyn crate::chain::index::KeyLookup);
+    let indexes = crate::chain::index::findings(&listing.files, keys);
+    report.warnings.extend(indexes.into_iter().map(|f| Warning {
+        file: f.file,
+        line: None,
+        message: f.message,
+    }));
     for p in &listing.partials {
         report.warnings.push(Warning {
             file: p.file_name().map(|n| n.to_string_lossy().into_owned()),

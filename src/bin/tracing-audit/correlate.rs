@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use tracing_audit::investigate::{record_time, Query};
+use tracing_audit::investigate::{record_time, Query, Search};
 use tracing_audit::trail::{printable_json, Trail};
 
 #[derive(Args, Debug)]
@@ -28,6 +28,8 @@ pub(super) struct CorrelateArgs {
     /// Print records human readable instead of as JSON lines.
     #[arg(long)]
     human: bool,
+    #[command(flatten)]
+    key: super::records::KeyArgs,
 }
 
 /// The sequence number when `id` names an audit record rather than a correlation id.
@@ -52,7 +54,11 @@ fn as_trace_id(id: &str) -> Option<String> {
 
 /// The id `id` stands for: a trace id (normalized), that of the audit record with seq `id`, or
 /// itself. `Err(code)` when there is none (the reason is printed).
-pub(super) fn resolve_id(audit: &Path, id: &str) -> Result<Result<String, u8>, CliError> {
+pub(super) fn resolve_id(
+    search: &Search,
+    audit: &Path,
+    id: &str,
+) -> Result<Result<String, u8>, CliError> {
     if let Some(trace) = as_trace_id(id) {
         return Ok(Ok(trace));
     }
@@ -61,7 +67,7 @@ pub(super) fn resolve_id(audit: &Path, id: &str) -> Result<Result<String, u8>, C
     };
     let trail = open_trail(audit, None)?;
     let mut found: Option<Option<String>> = None;
-    let summary = super::records::searcher().run(&[&trail], &Query::new().seq(seq), |hit| {
+    let summary = search.run(&[&trail], &Query::new().seq(seq), |hit| {
         found = Some(
             hit.record()
                 .get("correlation_id")
@@ -97,9 +103,9 @@ pub(super) struct Found {
 
 /// Every record of `trails` that `query` matches, in time order (equal times in file order,
 /// audit first); and whether a file was damaged (warned about on stderr).
-pub(super) fn collect(trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
+pub(super) fn collect(search: &Search, trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
     let mut hits = Vec::new();
-    let summary = super::records::searcher().run(trails, query, |hit| {
+    let summary = search.run(trails, query, |hit| {
         let record = hit.record();
         hits.push(Found {
             ts: record_time(&record).unwrap_or_default(),
@@ -115,7 +121,8 @@ pub(super) fn collect(trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
 }
 
 pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
-    let id = match resolve_id(&args.audit, &args.id)? {
+    let search = args.key.searcher()?;
+    let id = match resolve_id(&search, &args.audit, &args.id)? {
         Ok(id) => id,
         Err(code) => return Ok(code),
     };
@@ -126,7 +133,7 @@ pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
         .map(|d| open_trail(d, None))
         .transpose()?;
     let trails: Vec<&Trail> = std::iter::once(&audit).chain(debug.as_ref()).collect();
-    let (hits, damaged) = collect(&trails, &Query::new().id(id.clone()));
+    let (hits, damaged) = collect(&search, &trails, &Query::new().id(id.clone()));
     if hits.is_empty() {
         warn(format_args!(
             "no record with correlation_id or trace_id \"{id}\""

@@ -18,12 +18,14 @@
 //! through `trail::Visible` (human output, stderr) or `trail::printable_json` (JSON lines), and
 //! a closed stdout ends a command quietly with the code of what it found (`output`).
 //!
-//! Searches write a side index `<file>.idx` next to each closed file the first time they read
-//! it whole, and skip closed files whose valid index rules the query out;
-//! `TRACING_AUDIT_INDEX=read` uses indexes without writing any, `off` ignores them.
+//! Read commands (`query`, `correlate`, `timeline`, `report`, `export`, `tail`, `verify`)
+//! write nothing into a trail directory. Given the chain key (`--key-file`), searches skip a
+//! closed file whose side index `<file>.idx` authenticates under that key, matches the file's
+//! bytes and rules the query out; `index` writes those indexes when asked.
 
 mod correlate;
 mod export;
+mod index;
 mod output;
 mod progress;
 mod records;
@@ -73,6 +75,10 @@ enum Command {
     Tail(tail::TailArgs),
     /// Print the records that match the filters as JSON lines, over rotated and gzipped files.
     Query(QueryArgs),
+    /// Write the authenticated side index (`<file>.idx`, mode 0600) of every closed, compressed
+    /// file of a keyed trail that has none (or one that does not hold), so searches given the
+    /// key can skip files; the only command that writes into a trail directory.
+    Index(index::IndexArgs),
     /// Everything the audit and debug streams recorded for one request, in time order.
     Correlate(correlate::CorrelateArgs),
     /// Write one request's (or one actor's) records of both streams as a self-contained HTML
@@ -125,6 +131,8 @@ struct QueryArgs {
     dir: PathBuf,
     #[command(flatten)]
     filters: Filters,
+    #[command(flatten)]
+    key: records::KeyArgs,
 }
 
 #[derive(Args, Debug)]
@@ -175,7 +183,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Tail(a) => tail::run(a),
-        Command::Query(a) => records::query(a.dir, a.filters),
+        Command::Query(a) => records::query(a.dir, a.filters, &a.key),
+        Command::Index(a) => index::run(a),
         Command::Correlate(a) => correlate::run(a),
         Command::Timeline(a) => timeline::run(a),
         Command::Report(a) => report::run(a),

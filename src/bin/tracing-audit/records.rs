@@ -2,9 +2,11 @@
 
 use super::output::{warn, Out};
 use super::{CliError, Filters, EXIT_PARTIAL};
+use clap::Args;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use tracing_audit::investigate::{canonical_time, IndexUse, Query, Search, SearchSummary};
+use tracing_audit::chain::ChainKey;
+use tracing_audit::investigate::{canonical_time, Query, Search, SearchSummary};
 use tracing_audit::trail::{printable_json, FileProblem, SkippedLines, Trail};
 
 /// Parses `--since`/`--until` into the records' own timestamp form (RFC 3339 UTC, nanoseconds),
@@ -43,18 +45,31 @@ impl Filters {
     }
 }
 
-/// Where searches may write side indexes: `TRACING_AUDIT_INDEX=off|read|build` (default
-/// `build`: closed files get a `<name>.idx` next to them the first time they are read whole).
-const INDEX_ENV: &str = "TRACING_AUDIT_INDEX";
+/// The chain key a search checks side indexes with (`query`, `correlate`, `timeline`,
+/// `report`) and the `index` command writes them with.
+#[derive(Args, Debug, Clone, Default)]
+pub(super) struct KeyArgs {
+    /// The chain key file (its bytes, one trailing newline removed). Searches skip a closed
+    /// file only when its side index (`<file>.idx`) authenticates under this key and matches
+    /// the file's bytes; without it every file is read.
+    #[arg(long, value_name = "F")]
+    pub(super) key_file: Option<PathBuf>,
+    /// The key id the key file belongs to (default: used for every key id).
+    #[arg(long, value_name = "ID", requires = "key_file")]
+    pub(super) key_id: Option<String>,
+}
 
-/// A search on all cores, using side indexes as `TRACING_AUDIT_INDEX` says.
-pub(super) fn searcher() -> Search {
-    let mode = match std::env::var(INDEX_ENV).as_deref() {
-        Ok("off") => IndexUse::Off,
-        Ok("read") => IndexUse::Read,
-        _ => IndexUse::ReadAndBuild,
-    };
-    Search::new().index(mode)
+impl KeyArgs {
+    /// A search on all cores that uses the side indexes the key given authenticates (none
+    /// without `--key-file`).
+    pub(super) fn searcher(&self) -> Result<Search, CliError> {
+        let search = Search::new();
+        Ok(match (&self.key_file, &self.key_id) {
+            (Some(f), Some(id)) => search.key(ChainKey::from_file(id, f)?),
+            (Some(f), None) => search.any_key_id(ChainKey::from_file("_", f)?),
+            (None, _) => search,
+        })
+    }
 }
 
 /// The trail in `dir`.
@@ -87,12 +102,13 @@ pub(super) fn warn_search(summary: &SearchSummary) -> bool {
     warn_unread(summary.problems(), summary.skipped_lines())
 }
 
-/// `tracing-audit query DIR [filters]`.
-pub(super) fn query(dir: PathBuf, filters: Filters) -> Result<u8, CliError> {
+/// `tracing-audit query DIR [filters] [--key-file F]`.
+pub(super) fn query(dir: PathBuf, filters: Filters, key: &KeyArgs) -> Result<u8, CliError> {
+    let search = key.searcher()?;
     let trail = open_trail(&dir, filters.prefix.as_deref())?;
     let mut out = Out::new();
     let mut failure = None;
-    let summary = searcher().run(&[&trail], &filters.query(), |hit| {
+    let summary = search.run(&[&trail], &filters.query(), |hit| {
         // A debug line has no chain: anyone may have written it, so it leaves escaped.
         match out.line(&printable_json(hit.line())) {
             Ok(true) => ControlFlow::Continue(()),

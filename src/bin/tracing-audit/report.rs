@@ -39,9 +39,12 @@ pub(super) struct ReportArgs {
     /// File name prefix, when the directory holds several trails.
     #[arg(long, value_name = "P")]
     prefix: Option<String>,
+    #[command(flatten)]
+    key: super::records::KeyArgs,
 }
 
 pub(super) fn run(args: ReportArgs) -> Result<u8, CliError> {
+    let search = args.key.searcher()?;
     let mut opts = ReportOptions::new()
         .working_hours(&args.working_hours)?
         .time_zone(&args.tz)?
@@ -57,7 +60,7 @@ pub(super) fn run(args: ReportArgs) -> Result<u8, CliError> {
     let trail = open_trail(&args.dir, args.prefix.as_deref())?;
     let mut builder = opts.start();
     // Everything before --until: the records before --since are the history.
-    let summary = super::records::searcher().run(&[&trail], &history, |hit| {
+    let summary = search.run(&[&trail], &history, |hit| {
         builder.add(&hit.record());
         ControlFlow::Continue(())
     });

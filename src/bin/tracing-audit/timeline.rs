@@ -40,9 +40,12 @@ pub(super) struct TimelineArgs {
     /// At most this many records (the oldest are kept); the page says when it was cut.
     #[arg(long, default_value_t = 20_000, value_name = "N")]
     max: usize,
+    #[command(flatten)]
+    key: super::records::KeyArgs,
 }
 
 pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
+    let search = args.key.searcher()?;
     let audit = open_trail(&args.audit, None)?;
     let debug = args
         .debug
@@ -51,12 +54,12 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
         .transpose()?;
     let mut damaged = false;
     let (title, mut records): (String, Vec<(Stream, Value)>) = if let Some(id) = &args.id {
-        let id = match resolve_id(&args.audit, id)? {
+        let id = match resolve_id(&search, &args.audit, id)? {
             Ok(id) => id,
             Err(code) => return Ok(code),
         };
         let trails: Vec<&Trail> = std::iter::once(&audit).chain(debug.as_ref()).collect();
-        let (hits, d) = collect(&trails, &Query::new().id(id.clone()));
+        let (hits, d) = collect(&search, &trails, &Query::new().id(id.clone()));
         damaged |= d;
         let recs = hits
             .into_iter()
@@ -72,7 +75,7 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
         if let Some(u) = &args.until {
             window = window.clone().until(u).unwrap_or(window);
         }
-        let (hits, d) = collect(&[&audit], &window.clone().actor(actor.clone()));
+        let (hits, d) = collect(&search, &[&audit], &window.clone().actor(actor.clone()));
         damaged |= d;
         let ids: HashSet<String> = hits
             .iter()
@@ -83,7 +86,7 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
             .map(|f| (Stream::Audit, f.record))
             .collect();
         if let Some(debug) = &debug {
-            let summary = super::records::searcher().run(&[debug], &window, |hit| {
+            let summary = search.run(&[debug], &window, |hit| {
                 let v = hit.record();
                 let id = v.get("correlation_id").and_then(Value::as_str);
                 if id.is_some_and(|id| ids.contains(id)) {
