@@ -535,6 +535,14 @@ impl LineReader {
     }
 }
 
+/// The lines of bytes already in memory (a whole file a reader holds, a checkpoint file): split
+/// at every `\n`, exactly as `<[u8]>::split` does, so a final newline yields a last, empty line
+/// and line `n` of a file is element `n - 1`. Every reader that splits held bytes goes through
+/// here (and through [`LineReader`] for files it streams), so they agree on what a line is.
+pub(crate) fn split_lines(content: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
+    content.split(|&b| b == b'\n')
+}
+
 /// Calls `f` with each non-empty line of `chunk` (newline-separated), until it breaks.
 pub(crate) fn each_line(
     chunk: &[u8],

@@ -230,7 +230,7 @@ impl<'k> Checker<'k> {
             body = &body[..cut];
         }
         let body = body.strip_suffix(b"\n").unwrap_or(body);
-        for line in body.split(|&b| b == b'\n').filter(|_| !body.is_empty()) {
+        for line in crate::trail::read::split_lines(body).filter(|_| !body.is_empty()) {
             lines += 1;
             let at = Some((fi, lines));
             match chain::parse_trailer(line) {
@@ -342,7 +342,7 @@ impl<'k> Checker<'k> {
                 }
             }
         }
-        if let Some(last) = body.rsplit(|&b| b == b'\n').next() {
+        if let Some(last) = crate::trail::read::split_lines(body).next_back() {
             if let Some(at) = memchr::memmem::find(last, b",\"ts\":\"") {
                 let rest = &last[at + 7..];
                 if let Some(end) = rest.iter().position(|&b| b == b'"') {
@@ -1083,8 +1083,7 @@ impl Checker<'_> {
                 continue;
             }
             let content = cf.content.as_deref().unwrap_or_default();
-            let lines = content
-                .split(|&b| b == b'\n')
+            let lines = crate::trail::read::split_lines(content)
                 .enumerate()
                 .filter(|(_, l)| !l.trim_ascii().is_empty());
             let mut newest: Option<(u64, Option<String>)> = None;

@@ -263,7 +263,7 @@ fn checkpoint_references(
         detail: detail.to_owned(),
     };
     let before = out.len();
-    for (n, line) in content.split(|&b| b == b'\n').enumerate() {
+    for (n, line) in crate::trail::read::split_lines(&content).enumerate() {
         let line = line.trim_ascii_end();
         if line.is_empty() {
             continue;

@@ -152,7 +152,7 @@ impl SealWalk<'_> {
         }
         let mut last = None;
         let body = content.strip_suffix(b"\n").unwrap_or(content);
-        let lines = body.split(|&b| b == b'\n').filter(|_| !content.is_empty());
+        let lines = crate::trail::read::split_lines(body).filter(|_| !content.is_empty());
         for (i, line) in lines.enumerate() {
             let n = i as u64 + 1;
             let Some(tr) = chain::parse_trailer(line) else {

@@ -82,7 +82,7 @@ impl<'k> SealWalk<'k> {
         let torn = &content[complete..];
         let mut n = 0u64;
         if let Some(body) = content[..complete].strip_suffix(b"\n") {
-            for line in body.split(|&b| b == b'\n') {
+            for line in crate::trail::read::split_lines(body) {
                 if self.stopped {
                     return;
                 }

@@ -109,12 +109,7 @@ impl CheckpointPlan {
         let mut wanted = Vec::new();
         let mut side_newest = None;
         for cf in files {
-            for line in cf
-                .content
-                .as_deref()
-                .unwrap_or_default()
-                .split(|&b| b == b'\n')
-            {
+            for line in crate::trail::read::split_lines(cf.content.as_deref().unwrap_or_default()) {
                 let line = line.trim_ascii_end();
                 let Some(tr) = chain::parse_trailer_raw(line) else {
                     continue;
@@ -781,9 +776,8 @@ impl<'a> Join<'a> {
                 continue;
             };
             let mut newest: Option<(u64, Option<String>)> = None;
-            for line in content
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.trim_ascii().is_empty())
+            for line in
+                crate::trail::read::split_lines(content).filter(|l| !l.trim_ascii().is_empty())
             {
                 let line = line.trim_ascii_end();
                 let tr = chain::parse_trailer_raw(line).ok_or(Irregular)?;
