@@ -28,13 +28,18 @@ impl FailClosed {
         }
     }
 
-    /// Whether every audit record emitted so far is durable, within the deadline. Failures are
+    /// How long a request may wait for its `request_received` record to be durable.
+    pub(crate) fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// Whether every audit record emitted so far is durable, by `deadline`. Failures are
     /// counted. Needs a Tokio runtime with timers; without a runtime it waits on this thread.
-    pub(crate) async fn sync(&self, counters: &Counters) -> bool {
+    pub(crate) async fn sync(&self, counters: &Counters, deadline: Instant) -> bool {
         if tokio::runtime::Handle::try_current().is_err() {
-            return count(self.handle.sync_timeout(self.deadline), counters);
+            let left = deadline.saturating_duration_since(Instant::now());
+            return count(self.handle.sync_timeout(left), counters);
         }
-        let deadline = Instant::now() + self.deadline;
         let slot = match timeout_at(deadline, self.slots.clone().acquire_owned()).await {
             Ok(Ok(slot)) => slot,
             Ok(Err(_closed)) => {

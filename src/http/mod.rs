@@ -33,9 +33,11 @@
 
 mod action;
 mod actor;
+mod backpressure;
 mod body;
 mod client_addr;
 mod content;
+mod end;
 mod fail_closed;
 mod future;
 mod health;
