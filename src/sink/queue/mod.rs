@@ -16,7 +16,7 @@
 mod ring;
 mod room;
 
-pub(crate) use room::{deferring, Deferred, RoomWait};
+pub(crate) use room::{deferring, Deferred};
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
