@@ -213,7 +213,9 @@ async fn lossless_mode_on_a_full_disk_holds_audited_requests_but_not_the_service
             .await
             .expect("/healthz answers while audited requests wait for room");
         assert_eq!(reply.status, 200);
-        if trail.handle.health(Stream::Audit).failing && health.health().requests as usize >= CLIENTS * 2 {
+        if trail.handle.health(Stream::Audit).failing
+            && health.health().requests as usize >= CLIENTS * 2
+        {
             break;
         }
         assert!(Instant::now() < deadline, "the held requests never arrived");

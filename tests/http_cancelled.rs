@@ -9,9 +9,9 @@ use axum::Router;
 use http_support::{for_request, serve, stage, Server, Trail};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::time::Duration;
 use std::io::Write;
 use std::net::TcpStream;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tracing_audit::http::HttpAuditLayer;
@@ -43,7 +43,10 @@ fn slow_app(started: mpsc::UnboundedSender<()>, dropped: mpsc::UnboundedSender<(
                 }
             }),
         )
-        .route("/upload", post(|body: bytes::Bytes| async move { body.len().to_string() }))
+        .route(
+            "/upload",
+            post(|body: bytes::Bytes| async move { body.len().to_string() }),
+        )
 }
 
 /// request id → stages, in order.
@@ -125,7 +128,10 @@ async fn stalled_bodies_and_stuck_handlers_end_in_the_trail_when_the_server_shut
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     while health.health().requests < (2 * EACH) as u64 {
-        assert!(Instant::now() < deadline, "the server never saw every request");
+        assert!(
+            Instant::now() < deadline,
+            "the server never saw every request"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 

@@ -58,7 +58,7 @@ pub use layer::{HttpAuditLayer, REQUEST_ID_HEADER};
 pub use outcome::AuditReason;
 pub use policy::{
     AuditLevel, Policy, PolicyError, PolicyErrorKind, Rule, Stage, DEFAULT_HEALTH_PATHS,
-    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT, MAX_REQUEST_HEADERS, MAX_RULES,
 };
 pub use request_id::{RequestId, MAX_REQUEST_ID_LEN};
 pub use service::HttpAudit;

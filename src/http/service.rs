@@ -1,15 +1,15 @@
 //! The audited service: what happens to one request, stage by stage.
 
 use super::actor::Actor;
+use super::backpressure;
 use super::body::AuditBody;
 use super::content;
+use super::end::{End, Ending};
 use super::future::{CatchPanic, ResponseFuture};
 use super::health::bump;
 use super::layer::Config;
 use super::outcome::{self, AuditReason};
 use super::policy::{AuditLevel, Stage};
-use super::backpressure;
-use super::end::{End, Ending};
 use super::record::RequestFacts;
 use super::request_id::RequestId;
 use super::{client_addr, policy};
@@ -22,6 +22,11 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use tower_service::Service;
 use tracing::Instrument;
+
+/// How long a `Request`-level record waits for the body prefix it shows. A client that stalls
+/// mid-body gets its `request_received` (the prefix so far, marked truncated) after this long,
+/// instead of no record at all for as long as it stalls.
+pub(crate) const BODY_PREFIX_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The most user-agent bytes a record carries.
 const MAX_USER_AGENT_LEN: usize = 512;
@@ -152,7 +157,9 @@ where
     let (headers, shown_body) = if decision.level >= AuditLevel::Request {
         let headers =
             content::headers(&config.field_rules, config.policy.headers(), &parts.headers);
-        let prefix = body.read_prefix(config.policy.body_cap()).await;
+        let prefix = body
+            .read_prefix(config.policy.body_cap(), BODY_PREFIX_WAIT)
+            .await;
         let content_type = parts
             .headers
             .get(http::header::CONTENT_TYPE)

@@ -231,7 +231,9 @@ impl Server {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind loopback");
-                addr_tx.send(listener.local_addr().expect("addr")).expect("send addr");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
                 let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
                 let serve = axum::serve(
                     listener,

@@ -387,7 +387,7 @@ fn copy_out(payload: &[AtomicU64], len: usize, out: &mut Vec<u8>) {
     out.truncate(start + len);
 }
 
-#[cfg(all(test, not(loom)))]
-mod tests;
 #[cfg(all(test, loom))]
 mod loom;
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -188,7 +188,9 @@ pub(crate) struct RoomWait {
 
 impl fmt::Debug for RoomWait {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RoomWait").field("seen", &self.seen).finish()
+        f.debug_struct("RoomWait")
+            .field("seen", &self.seen)
+            .finish()
     }
 }
 

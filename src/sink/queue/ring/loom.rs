@@ -67,10 +67,7 @@ fn concurrent_producers_and_a_consumer_lose_tear_and_repeat_nothing() {
         }
         assert!(a.join().unwrap() && b.join().unwrap());
         let consumed = consume(&ring, &mut out);
-        assert_eq!(
-            records(&out),
-            [b"aaaaaaaaaaaa".to_vec(), b"bbbb".to_vec()]
-        );
+        assert_eq!(records(&out), [b"aaaaaaaaaaaa".to_vec(), b"bbbb".to_vec()]);
         assert_eq!(consumed.head, ring.tail());
         assert!(ring.is_empty());
     });
