@@ -176,6 +176,18 @@ fn first_file(dir: &Path) -> std::path::PathBuf {
         .unwrap()
 }
 
+/// Kills the example if the test fails while it runs.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts the example and returns `(stdout's first line, whether it exited, stderr)`; kills it
 /// if it started listening (a configuration it should have refused).
 fn start_expecting_refusal(args: &[&std::ffi::OsStr]) -> (String, bool, String) {
@@ -271,6 +283,7 @@ fn sigterm_with_a_stalled_body_stops_within_the_shutdown_deadline_and_ends_the_r
     .spawn()
     .expect("cargo run");
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut child = KillOnDrop(child);
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     let addr: std::net::SocketAddr = line
@@ -300,16 +313,15 @@ fn sigterm_with_a_stalled_body_stops_within_the_shutdown_deadline_and_ends_the_r
     }
 
     // SAFETY: plain syscall on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
     let signalled = Instant::now();
     // The 10 s shutdown deadline, plus generous slack for a loaded machine.
     let bound = Duration::from_secs(40);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
         if signalled.elapsed() > bound {
-            let _ = child.kill();
             panic!("still running {bound:?} after SIGTERM with a stalled client");
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -243,3 +243,79 @@ impl Drop for RoomWait {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Shared;
+    use super::*;
+    use crate::Stream;
+    use std::task::Wake;
+
+    struct Flag(std::sync::atomic::AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn full_queue() -> Arc<Shared> {
+        let shared = Arc::new(Shared::new(Stream::Audit, 64, None).unwrap());
+        shared.submit(format!("{{\"fill\":\"{}\"}}", "x".repeat(40)).as_bytes());
+        shared
+    }
+
+    fn take_all(shared: &Shared) -> String {
+        let mut batch = Vec::new();
+        let mut st = shared.lock();
+        shared.take(&mut st, &mut batch);
+        String::from_utf8(batch).unwrap()
+    }
+
+    #[test]
+    fn a_full_queue_hands_the_record_back_and_the_writer_wakes_its_waiter() {
+        let shared = full_queue();
+        let record = format!("{{\"second\":\"{}\"}}", "y".repeat(40));
+        // Would wait forever on this thread without `deferring` (nobody takes records).
+        let ((), mut pending) = deferring(|| shared.submit_or_defer(record.as_bytes()));
+        assert_eq!(pending.len(), 1);
+        let mut deferred = pending.pop().unwrap();
+
+        let mut room = deferred.room();
+        assert!(!deferred.try_submit(), "still full");
+        let flag = Arc::new(Flag(false.into()));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut room).poll(&mut cx).is_pending());
+        assert!(take_all(&shared).contains("fill"));
+        assert!(
+            flag.0.load(Ordering::SeqCst),
+            "taking records wakes the waiter"
+        );
+        assert!(Pin::new(&mut room).poll(&mut cx).is_ready());
+        assert!(deferred.try_submit());
+        drop(deferred);
+        assert!(take_all(&shared).contains("second"));
+        assert_eq!(shared.health().overflowed, 0, "nothing was lost");
+        assert!(shared.async_room.lock().is_empty());
+    }
+
+    #[test]
+    fn a_deferred_record_dropped_without_room_is_counted_and_fails_the_next_sync() {
+        let shared = full_queue();
+        let ((), pending) = deferring(|| shared.submit_or_defer(b"{\"lost\":\"record\"}"));
+        assert_eq!(pending.len(), 1);
+        drop(pending);
+        assert_eq!(shared.health().overflowed, 1);
+        let err = shared.sync(Some(Duration::from_millis(1))).unwrap_err();
+        assert_eq!(err.kind(), crate::sink::SinkErrorKind::Overflowed);
+    }
+
+    #[test]
+    fn outside_deferring_and_with_room_nothing_is_handed_back() {
+        let shared = Arc::new(Shared::new(Stream::Audit, 1024, None).unwrap());
+        let ((), pending) = deferring(|| shared.submit_or_defer(b"{\"fits\":1}"));
+        assert!(pending.is_empty());
+        assert!(take_all(&shared).contains("fits"));
+        assert!(!DEFERRING.with(Cell::get), "the flag is restored");
+    }
+}
