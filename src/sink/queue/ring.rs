@@ -19,13 +19,13 @@
 //! never wraps around the end of the slice: when it does not fit before the end, its producer
 //! claims the rest of the slice as padding along with it.
 
-// Under `--cfg loom` the ring's atomics are loom's, so that its model tests (`ring/loom.rs`)
+// Under `--cfg tracing_audit_loom` the ring's atomics are loom's, so that its model tests (`ring/model.rs`)
 // explore every interleaving the memory model allows; the code is the same.
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, Ordering};
-#[cfg(not(loom))]
+#[cfg(tracing_audit_loom)]
+use ::loom::sync::atomic::{AtomicU64, Ordering};
+#[cfg(not(tracing_audit_loom))]
 use std::alloc::{self, Layout};
-#[cfg(not(loom))]
+#[cfg(not(tracing_audit_loom))]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a slot holds, in the header's top byte.
@@ -357,7 +357,7 @@ impl TakenBits {
 
 /// `n` zeroed words from the allocator's zeroed memory: for a large ring these are fresh pages
 /// the kernel maps on first touch, so an idle sink does not pay its queue capacity in RSS.
-#[cfg(not(loom))]
+#[cfg(not(tracing_audit_loom))]
 fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
     let layout = Layout::array::<AtomicU64>(n).ok()?;
     // SAFETY: `layout` has a non-zero size (n >= 1). The allocation is zeroed, and all-zero bits
@@ -373,7 +373,7 @@ fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
 }
 
 /// Loom's atomics are not plain integers in memory: make them one by one.
-#[cfg(loom)]
+#[cfg(tracing_audit_loom)]
 fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
     (n < 1 << 20).then(|| (0..n).map(|_| AtomicU64::new(0)).collect())
 }
@@ -387,7 +387,7 @@ fn copy_out(payload: &[AtomicU64], len: usize, out: &mut Vec<u8>) {
     out.truncate(start + len);
 }
 
-#[cfg(all(test, loom))]
-mod loom;
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, tracing_audit_loom))]
+mod model;
+#[cfg(all(test, not(tracing_audit_loom)))]
 mod tests;

@@ -3,15 +3,15 @@
 //! so a missing `Release`/`Acquire`, a bit cleared after the release, or a claim racing a wrap
 //! shows up as a failing schedule instead of a rare production hang or a torn record.
 //!
-//! Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib sink::queue::ring::loom`
+//! Run with `RUSTFLAGS="--cfg tracing_audit_loom" cargo test --release --lib sink::queue::ring::model`
 //! (`.ci/run` does).
 
 use super::*;
-use loom::sync::Arc;
-use loom::thread;
+use ::loom::sync::Arc;
+use ::loom::thread;
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
+    let mut builder = ::loom::model::Builder::new();
     builder.preemption_bound = Some(3);
     builder.check(f);
 }
