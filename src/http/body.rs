@@ -52,9 +52,7 @@ where
     /// passes (a client stalling mid-body; needs a Tokio runtime with timers, else no bound);
     /// returns a copy of the first `cap` bytes. The frames stay buffered for the handler.
     pub(crate) async fn read_prefix(&mut self, cap: usize, wait: std::time::Duration) -> Prefix {
-        let deadline = tokio::runtime::Handle::try_current()
-            .is_ok()
-            .then(|| tokio::time::Instant::now() + wait);
+        let deadline = Some(tokio::time::Instant::now() + wait);
         let mut bytes = Vec::new();
         let mut seen = 0usize;
         if cap == 0 {
@@ -71,13 +69,10 @@ where
                 break;
             }
             let frame = poll_fn(|cx| rest.as_mut().poll_frame(cx));
-            let frame = match deadline {
-                Some(at) => match tokio::time::timeout_at(at, frame).await {
-                    Ok(frame) => frame,
-                    // Stalled: record what arrived; the handler reads the rest (or not).
-                    Err(_elapsed) => break,
-                },
-                None => frame.await,
+            let frame = match super::backpressure::until(deadline, frame).await {
+                Ok(frame) => frame,
+                // Stalled: record what arrived; the handler reads the rest (or not).
+                Err(()) => break,
             };
             match frame {
                 Some(Ok(frame)) => {
