@@ -25,6 +25,8 @@
 //!
 //! `--no-index` turns off the search index the sinks write for each file they close
 //! (`FileSink::index(false)`), to measure what indexing at rotation costs the writing host.
+//! Indexes are authenticated under a key derived from the chain key, so they are written only
+//! with `--keyed`.
 //!
 //! `--keyed` chains the audit stream with HMAC-SHA256 (default: the unkeyed SHA-256 chain).
 //! `--signed` (build with `--features signed-seals`) also seals 1-second epochs with

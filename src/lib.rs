@@ -1,6 +1,6 @@
 //! An audit trail and a debug log from one `tracing` instrumentation.
 //!
-//! [`AuditLayer`] is a `tracing_subscriber` layer. It routes every event into
+//! [`AuditLayer`](layer::AuditLayer) is a `tracing_subscriber` layer. It routes every event into
 //! one of two [`Stream`]s, once per callsite:
 //!
 //! - **audit**: "who did what, to which resource, when, from where, with what outcome". Events
@@ -64,8 +64,8 @@
 //! A global `registry().with(EnvFilter)` filters *every* layer: put filters on sibling layers
 //! (`.with_filter(..)`) or give directives to [`debug_filter`](layer::AuditLayerBuilder::debug_filter),
 //! never as a global layer, or `RUST_LOG=warn` removes INFO audit events before this layer sees
-//! them. The layer cannot prevent that, but it finds out: [`AuditHandle::check_filters`] (call it
-//! after installing the subscriber) and every [`AuditHandle::sync`] fail with
+//! them. The layer cannot prevent that, but it finds out: [`AuditHandle::check_filters`](layer::AuditHandle::check_filters) (call it
+//! after installing the subscriber) and every [`AuditHandle::sync`](layer::AuditHandle::sync) fail with
 //! [`SyncErrorKind::Filtered`](layer::SyncErrorKind::Filtered), naming the callsites, and
 //! [`Health::filtered_callsites`](sink::Health::filtered_callsites) lists them. A build with
 //! `tracing/release_max_level_*` below the audit floor is refused by `build()`.

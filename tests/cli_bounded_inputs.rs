@@ -179,6 +179,8 @@ fn fifos_and_devices_given_as_inputs_are_refused_at_once() {
         vec!["verify", d, "--public-key", "/dev/zero"],
         vec!["verify", d, "--checkpoint", fifo],
         vec!["verify", d, "--checkpoint", "/dev/zero"],
+        vec!["verify", "--received", fifo],
+        vec!["verify", "--received", "/dev/zero"],
         vec!["hash", "alice", "--key-file", fifo],
         vec!["hash", "alice", "--key-file", "/dev/zero"],
     ];

@@ -130,14 +130,14 @@ fn the_night_access_timeline_shows_both_streams_in_a_real_browser() {
     let dom = browse(profile.path(), &page, &["--dump-dom"]);
     // The audit record of the request, and the debug records that explain it.
     for want in [
-        "actor=carol action=read resource=/payroll/2026-11 outcome=success",
+        "actor=<bdi>carol</bdi> action=<bdi>read</bdi> resource=<bdi>/payroll/2026-11</bdi> outcome=<bdi>success</bdi>",
         "session role claims missing; falling back to the legacy SSO default role",
         "role mapping from legacy default",
         "outbound query",
         "class=\"rec audit o-ok\"",
         "class=\"rec debug o-warn\"",
-        "<span class=\"span-name\">night_access</span>",
-        "<span class=\"span-name\">query_db</span>",
+        "<span class=\"span-name\"><bdi>night_access</bdi></span>",
+        "<span class=\"span-name\"><bdi>query_db</bdi></span>",
     ] {
         assert!(dom.contains(want), "the page lacks {want:?}:\n{dom}");
     }
@@ -145,4 +145,71 @@ fn the_night_access_timeline_shows_both_streams_in_a_real_browser() {
     assert_eq!(dom.matches("class=\"rec debug").count(), 3);
     // Only this request.
     assert!(!dom.contains("bad_password") && !dom.contains("req-1004"));
+}
+
+/// A value planted to reverse what it reads as (U+202E RIGHT-TO-LEFT OVERRIDE), by the real
+/// layer in an audit record and raw in a forged debug line (valid JSON), renders in a real
+/// browser as its escape, inside a bidi-isolated element: the page shows what is stored.
+#[test]
+fn a_planted_right_to_left_override_renders_as_its_escape() {
+    use tracing_audit::layer::AuditLayer;
+    use tracing_audit::sink::FileSink;
+    use tracing_subscriber::prelude::*;
+
+    let root = tempfile::tempdir().unwrap();
+    let (audit, debug) = (root.path().join("audit"), root.path().join("debug"));
+    let (layer, guard) = AuditLayer::builder()
+        .audit_to_files(FileSink::new(&audit))
+        .debug_to_files(FileSink::new(&debug))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let span = tracing::info_span!("request");
+        let _g = span.enter();
+        tracing::info!(target: "audit", actor = "eve\u{202e}gnp.exe", action = "read", resource = "/payroll", outcome = "denied");
+    });
+    drop(guard);
+    let (a, d) = (audit.to_str().unwrap(), debug.to_str().unwrap());
+    let q = tool(&["query", a]);
+    let rec: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&q.stdout).lines().next().unwrap()).unwrap();
+    let id = rec["correlation_id"].as_str().unwrap();
+    std::fs::create_dir_all(&debug).unwrap();
+    let forged = format!(
+        "{{\"ts\":\"2099-01-01T00:00:00.000000000Z\",\"level\":\"WARN\",\"correlation_id\":\"{id}\",\"message\":\"ok \u{202e}deineD\"}}\n"
+    );
+    std::fs::write(debug.join("debug.2099-01-01.0001.jsonl"), forged).unwrap();
+
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("timeline");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let page = artifacts.join("planted-rlo.html");
+    let o = tool(&[
+        "timeline",
+        "--audit",
+        a,
+        "--debug",
+        d,
+        id,
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let profile = tempfile::tempdir().unwrap();
+    let dom = browse(profile.path(), &page, &["--dump-dom"]);
+    assert!(
+        !dom.contains('\u{202e}'),
+        "a raw U+202E reached the page:\n{dom}"
+    );
+    for want in [
+        "actor=<bdi>eve\\u{202e}gnp.exe</bdi>",
+        "<bdi>ok \\u{202e}deineD</bdi>",
+    ] {
+        assert!(dom.contains(want), "the page lacks {want:?}:\n{dom}");
+    }
 }

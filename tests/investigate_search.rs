@@ -10,7 +10,8 @@ use std::fs;
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
 use std::path::Path;
-use tracing_audit::investigate::{last_matching, Query, Search};
+use tracing_audit::chain::ChainKey;
+use tracing_audit::investigate::{build_indexes, last_matching, Query, Search};
 use tracing_audit::layer::AuditLayer;
 use tracing_audit::sink::FileSink;
 use tracing_audit::trail::{FileProblemKind, Trail};
@@ -358,9 +359,18 @@ fn tail_reads_from_the_end_not_the_whole_trail() {
     );
 }
 
+fn chain_key() -> ChainKey {
+    ChainKey::new("k1", b"search test key")
+}
+
+/// A search that uses the side indexes authenticated under [`chain_key`].
+fn keyed() -> Search {
+    Search::new().key(chain_key())
+}
+
 fn ids_found(trail: &Trail, id: &str) -> (Vec<u64>, tracing_audit::investigate::SearchSummary) {
     let mut got = Vec::new();
-    let summary = Search::new().run(&[trail], &Query::new().id(id), |h| {
+    let summary = keyed().run(&[trail], &Query::new().id(id), |h| {
         got.push(h.record()["n"].as_u64().unwrap());
         ControlFlow::Continue(())
     });
@@ -368,7 +378,7 @@ fn ids_found(trail: &Trail, id: &str) -> (Vec<u64>, tracing_audit::investigate::
 }
 
 #[test]
-fn indexes_skip_files_only_when_valid_for_that_exact_file() {
+fn indexes_skip_files_only_when_authentic_and_valid_for_that_exact_file() {
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<Vec<Value>> = (0..4u64)
         .map(|f| {
@@ -378,40 +388,80 @@ fn indexes_skip_files_only_when_valid_for_that_exact_file() {
         })
         .collect();
     write_fixture(dir.path(), &files);
+    // Every closed file compressed: only those are indexed (a plain one is always scanned).
+    gzip_file(&dir.path().join("audit.2026-11-26.0001.jsonl"));
+    let third = dir.path().join("audit.2026-11-26.0003.jsonl");
+    fs::write(dir.path().join("plain-copy"), fs::read(&third).unwrap()).unwrap();
+    gzip_file(&third);
     let trail = Trail::open(dir.path(), None).unwrap();
-    // First search: no index yet; the three closed files get one.
+    // No index yet: nothing skipped, and a search writes none.
     let (got, s) = ids_found(&trail, "id-2-7");
-    assert_eq!((got, s.indexes_built, s.files_skipped), (vec![207], 3, 0));
-    // Second: the indexes rule out the other closed files.
+    assert_eq!((got, s.files_skipped), (vec![207], 0));
+    assert!(!dir
+        .path()
+        .join("audit.2026-11-26.0001.jsonl.gz.idx")
+        .exists());
+    // Built when asked: the three closed files.
+    let built = build_indexes(&trail, &chain_key());
+    assert_eq!((built.built, built.kept, built.failures().len()), (3, 0, 0));
+    let again = build_indexes(&trail, &chain_key());
+    assert_eq!((again.built, again.kept), (0, 3));
+    // The indexes rule out the other closed files, for a search given the key only.
     let (got, s) = ids_found(&trail, "id-2-7");
-    assert_eq!((got, s.indexes_built), (vec![207], 0));
+    assert_eq!(got, vec![207]);
     assert!(s.files_skipped >= 2, "{s:?}");
+    let unkeyed = Search::new().run(&[&trail], &Query::new().id("id-2-7"), |_| {
+        ControlFlow::Continue(())
+    });
+    assert_eq!(unkeyed.files_skipped, 0);
+    let other_key = Search::new().key(ChainKey::new("k1", b"another key")).run(
+        &[&trail],
+        &Query::new().id("id-2-7"),
+        |_| ControlFlow::Continue(()),
+    );
+    assert_eq!(other_key.files_skipped, 0);
     // A time window outside a file's range skips it too.
     let q = Query::new().since("2026-11-26T03:00").unwrap();
     let mut n = 0;
-    let s = Search::new().run(&[&trail], &q, |_| {
+    let s = keyed().run(&[&trail], &q, |_| {
         n += 1;
         ControlFlow::Continue(())
     });
     assert_eq!((n, s.files_skipped), (50, 3));
 
-    // Stale: a closed file that changed after its index was built is scanned.
-    let first = dir.path().join("audit.2026-11-26.0001.jsonl");
+    // Stale: a closed file that changed after its index was built (a gzip member appended)
+    // is scanned.
+    let first = dir.path().join("audit.2026-11-26.0001.jsonl.gz");
+    let mut member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    member
+        .write_all(
+            b"{\"ts\":\"2026-11-26T00:30:00.000000000Z\",\"correlation_id\":\"late\",\"n\":999}\n",
+        )
+        .unwrap();
     let mut f = fs::OpenOptions::new().append(true).open(&first).unwrap();
-    f.write_all(
-        b"{\"ts\":\"2026-11-26T00:30:00.000000000Z\",\"correlation_id\":\"late\",\"n\":999}\n",
-    )
-    .unwrap();
+    f.write_all(&member.finish().unwrap()).unwrap();
     drop(f);
     let trail = Trail::open(dir.path(), None).unwrap();
     assert_eq!(ids_found(&trail, "late").0, [999]);
-    // Another file's intact index copied over it: not this file's, not trusted.
+    // Another file's authentic index copied over it: not this file's, not trusted.
     fs::copy(
-        dir.path().join("audit.2026-11-26.0003.jsonl.idx"),
-        dir.path().join("audit.2026-11-26.0001.jsonl.idx"),
+        dir.path().join("audit.2026-11-26.0003.jsonl.gz.idx"),
+        dir.path().join("audit.2026-11-26.0001.jsonl.gz.idx"),
     )
     .unwrap();
     assert_eq!(ids_found(&trail, "late").0, [999]);
+    // An authentic index beside a plain file is never used: the file is scanned.
+    fs::rename(dir.path().join("plain-copy"), &third).unwrap();
+    fs::rename(
+        dir.path().join("audit.2026-11-26.0003.jsonl.gz.idx"),
+        dir.path().join("audit.2026-11-26.0003.jsonl.idx"),
+    )
+    .unwrap();
+    fs::remove_file(dir.path().join("audit.2026-11-26.0003.jsonl.gz")).unwrap();
+    let trail = Trail::open(dir.path(), None).unwrap();
+    // (0001 is stale, 0002 holds the id, 0003 is plain: none skipped.)
+    let (got, s) = ids_found(&trail, "id-1-3");
+    assert_eq!((got, s.files_skipped), (vec![103], 0));
     // Corrupt: a flipped byte, a truncated file, garbage.
     let idx = dir.path().join("audit.2026-11-26.0002.jsonl.gz.idx");
     let mut raw = fs::read(&idx).unwrap();
@@ -424,13 +474,13 @@ fn indexes_skip_files_only_when_valid_for_that_exact_file() {
     ] {
         fs::write(&idx, &bad).unwrap();
         assert_eq!(ids_found(&trail, "id-1-3").0, [103]);
-        fs::write(&idx, &bad).unwrap();
         let q = Query::new().id("id-1-3");
         assert_eq!(search(&[&trail], &q, 2), parse_everything(&[&trail], &q));
     }
-    // Missing: scanned, and rebuilt.
+    // Missing: scanned; rebuilt only when asked.
     fs::remove_file(&idx).unwrap();
-    let (got, s) = ids_found(&trail, "id-1-4");
+    let (got, _) = ids_found(&trail, "id-1-4");
     assert_eq!(got, [104]);
-    assert!(s.indexes_built >= 1 && idx.exists());
+    assert!(!idx.exists());
+    assert!(build_indexes(&trail, &chain_key()).built >= 1 && idx.exists());
 }

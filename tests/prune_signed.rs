@@ -207,31 +207,18 @@ fn a_seals_archive_with_two_seals_swapped_fails() {
 }
 
 #[test]
-fn closed_files_keep_valid_indexes_and_retention_takes_them_along() {
+fn a_signed_only_trail_gets_no_search_index_nobody_could_authenticate() {
+    // Indexes are authenticated under a key derived from the chain key (docs/verification.md,
+    // "what each reader trusts"); a trail sealed by signatures alone has none, so its writer
+    // writes no index a search would have to ignore.
     let (d, _keys, _pk0) = pruned_trail();
-    let mut data = Vec::new();
-    for e in fs::read_dir(d.path()).unwrap() {
-        let n = e.unwrap().file_name().into_string().unwrap();
-        if let Some(file) = n.strip_suffix(".idx") {
-            // No index outlives its file, and none is of a plain form that was compressed.
-            assert!(d.path().join(file).exists(), "{n} outlived its file");
-            assert!(file.ends_with(".jsonl.gz"), "{n}");
-            // Built from exactly this file: its length and modification time.
-            let raw = fs::read(d.path().join(&n)).unwrap();
-            let body = &raw[..raw.iter().rposition(|&b| b == b'\n').unwrap()];
-            let ix: serde_json::Value = serde_json::from_slice(body).unwrap();
-            let meta = fs::metadata(d.path().join(file)).unwrap();
-            assert_eq!(ix["len"], meta.len());
-            assert_eq!(ix["file"], file);
-        } else if n.ends_with(".jsonl.gz") {
-            data.push(n);
-        }
-    }
-    // Every compressed (closed) file is indexed.
-    for n in data {
-        assert!(
-            d.path().join(format!("{n}.idx")).exists(),
-            "{n} has no index"
-        );
-    }
+    let names: Vec<String> = fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names.iter().filter(|n| n.ends_with(".jsonl.gz")).count() >= 2,
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains(".idx")), "{names:?}");
 }

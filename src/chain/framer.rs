@@ -1,6 +1,6 @@
 //! The chain framer: assigns sequence numbers and MACs on the audit sink's writer thread.
 
-use super::framing::{Framer, TornTail};
+use super::framing::{Framer, TailMark, TornTail};
 use super::ChainConfig;
 use crate::trail::trailer::{self, Alg, GENESIS_PREV};
 use hmac::Hmac;
@@ -32,6 +32,10 @@ pub(crate) struct ChainFramer {
     scratch: Vec<u8>,
     /// The seq of the checkpoint published to the side file before this start.
     published: Option<u64>,
+    /// This framer's own last durable record (`seq`, MAC) before this start: the signing
+    /// state's on a signed trail (outside the trail directory), else the published checkpoint.
+    /// `None` when it was never recorded (a trail older than the record, or a fresh one).
+    durable_tail: Option<(u64, [u8; 32])>,
     /// Signed epoch seals, when configured.
     #[cfg(feature = "signed-seals")]
     epochs: Option<Epochs>,
@@ -102,6 +106,7 @@ impl ChainFramer {
             last_checkpoint_at: None,
             scratch: Vec::with_capacity(256),
             published: None,
+            durable_tail: None,
             #[cfg(feature = "signed-seals")]
             epochs: config.signing.clone().map(|state| {
                 let mut e = Epochs {
@@ -212,6 +217,7 @@ impl Framer for ChainFramer {
     fn published(&mut self, line: &[u8]) {
         if is_control(line, b"checkpoint") {
             self.published = trailer::parse_seq(line);
+            self.durable_tail = trailer::parse(line).map(|t| (t.seq, t.mac));
         }
     }
 
@@ -224,7 +230,13 @@ impl Framer for ChainFramer {
     ) {
         self.last_checkpoint_at = Some(now);
         #[cfg(feature = "signed-seals")]
+        if let Some(e) = &self.epochs {
+            // The state file is out of the attacker's reach; the side file is not.
+            self.durable_tail = e.state.tail();
+        }
+        #[cfg(feature = "signed-seals")]
         let erased = self.resume_epoch(last_line, now);
+        let mut unadopted = None;
         match last_line {
             None => {
                 self.next_seq = 0;
@@ -233,6 +245,7 @@ impl Framer for ChainFramer {
             }
             Some(line) => match trailer::parse(line) {
                 Some(trailer) => {
+                    unadopted = self.unadopted(trailer.seq, &trailer.mac);
                     self.next_seq = trailer.seq.saturating_add(1);
                     self.prev = trailer.mac;
                     // A sealed file is never written again; the next record opens a new one.
@@ -259,6 +272,16 @@ impl Framer for ChainFramer {
                     self.emit_control(false, out);
                 }
             },
+        }
+        if let Some((from, to)) = unadopted {
+            // The chain goes on from the last line (so the trail stays one chain), but the
+            // writer says in it that it does not vouch for those lines.
+            self.control_head("repair", now);
+            let _ = write!(
+                self.scratch,
+                ",\"repair\":\"unadopted\",\"message\":\"records {from}..={to} follow this writer's last durable record; it cannot tell it wrote them and does not vouch for them\",\"from_seq\":{from},\"to_seq\":{to}"
+            );
+            self.emit_control(false, out);
         }
         if let Some(published) = self.published.take() {
             if published >= self.next_seq {
@@ -295,6 +318,22 @@ impl Framer for ChainFramer {
             );
             self.emit_control(false, out);
         }
+    }
+
+    fn mark_tail(&mut self, now: SystemTime, out: &mut Vec<u8>) -> Option<TailMark> {
+        #[cfg(feature = "signed-seals")]
+        if self.epochs.is_some() {
+            // Sealing now authenticates the prune record before any file is deleted, and the
+            // commit records the tail in the state file.
+            self.emit_epoch_seal("prune", now, out);
+            return Some(TailMark::Sealed);
+        }
+        self.control_head("checkpoint", now);
+        self.scratch.extend_from_slice(b",\"reason\":\"prune\"");
+        let range = self.emit_control(false, out);
+        self.since_checkpoint = 0;
+        self.last_checkpoint_at = Some(now);
+        Some(TailMark::Checkpoint(range))
     }
 
     fn frame(&mut self, body: &[u8], out: &mut Vec<u8>) {
@@ -447,6 +486,10 @@ impl Framer for ChainFramer {
     fn commit_epoch(&mut self) -> std::io::Result<()> {
         match self.epochs.as_mut() {
             Some(e) if e.uncommitted => {
+                // Everything framed is durable when the writer commits (the seal last).
+                if self.next_seq > 0 {
+                    e.state.set_tail(self.next_seq - 1, self.prev);
+                }
                 e.state.persist()?;
                 e.uncommitted = false;
                 Ok(())
@@ -529,6 +572,24 @@ impl ChainFramer {
         e.started = Some(now);
         e.seal_now = false;
         e.uncommitted = true;
+    }
+}
+
+impl ChainFramer {
+    /// The lines on disk after this framer's own durable tail, up to the last one (`seq`,
+    /// `mac`), when it cannot vouch for them: (first, last) seq. An unkeyed or signed chain
+    /// proves nothing about who wrote a line after the last seal, so what the writer did not
+    /// record as its own is disowned, and the verifier disregards control records among those
+    /// lines. A keyed chain is treated alike: its verifier trusts a keyed record by its MAC
+    /// whatever the writer says, so disowning costs it a warning and nothing else.
+    fn unadopted(&self, seq: u64, mac: &[u8; 32]) -> Option<(u64, u64)> {
+        let (tail_seq, tail_mac) = self.durable_tail?;
+        if seq == tail_seq && *mac == tail_mac {
+            return None;
+        }
+        // A trail that ends before the tail was cut: the `cut` repair (or the verifier's view
+        // of the checkpoints) says so; there is nothing after the tail to disown.
+        (seq >= tail_seq).then(|| (tail_seq.saturating_add(1).min(seq), seq))
     }
 }
 

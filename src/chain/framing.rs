@@ -94,8 +94,30 @@ pub(crate) trait Framer: Send + 'static {
     }
 
     /// The last epoch seal is on disk (fsynced): replace the key state so the sealed epoch's
-    /// secret is gone from the disk too.
+    /// secret is gone from the disk too (with the framer's own tail, see [`TailMark`]).
     fn commit_epoch(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+
+    /// A prune record is on disk and retention is about to delete files: appends what makes
+    /// the framer's own tail durable and the record authenticated before anything is deleted
+    /// (an epoch seal on a signed trail, a checkpoint otherwise). The writer makes it durable,
+    /// then commits the seal or publishes the checkpoint, then deletes.
+    fn mark_tail(&mut self, now: SystemTime, out: &mut Vec<u8>) -> Option<TailMark> {
+        let _ = (now, out);
+        None
+    }
+}
+
+/// What [`Framer::mark_tail`] appended. A restarted writer adopts the lines on disk only up to
+/// its last durable tail (the signing state's on a signed trail, else the published
+/// checkpoint's); it disowns lines after it that it cannot authenticate, so its tail must be
+/// recorded wherever a control record the verifier relies on was written.
+#[derive(Debug)]
+pub(crate) enum TailMark {
+    /// An epoch seal: commit it ([`Framer::commit_epoch`]) once it is durable.
+    #[cfg_attr(not(feature = "signed-seals"), allow(dead_code))]
+    Sealed,
+    /// A checkpoint (its range in `out`): publish it once it is durable.
+    Checkpoint(std::ops::Range<usize>),
 }

@@ -17,6 +17,7 @@
 
 mod framer;
 pub(crate) mod framing;
+pub(crate) mod index;
 mod key;
 #[cfg(feature = "signed-seals")]
 mod signing;
@@ -160,6 +161,12 @@ impl ChainConfig {
             return true;
         }
         self.key.is_some()
+    }
+
+    /// The chain key, if the chain is keyed (side indexes are authenticated under a key derived
+    /// from it).
+    pub(crate) fn chain_key(&self) -> Option<&ChainKey> {
+        self.key.as_ref()
     }
 
     /// The framer the audit sink's writer thread drives.

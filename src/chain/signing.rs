@@ -106,6 +106,9 @@ pub struct SigningState {
     epoch: u64,
     seed: Zeroizing<[u8; 32]>,
     pk0: [u8; 32],
+    /// The writer's own last durable record (`seq`, MAC) when this state was written: after a
+    /// restart, lines past it are ones the writer cannot tell it wrote (see `ChainFramer`).
+    tail: Option<(u64, [u8; 32])>,
 }
 
 impl Clone for SigningState {
@@ -115,6 +118,7 @@ impl Clone for SigningState {
             epoch: self.epoch,
             seed: Zeroizing::new(*self.seed),
             pk0: self.pk0,
+            tail: self.tail,
         }
     }
 }
@@ -148,6 +152,7 @@ impl SigningState {
             epoch: 0,
             seed,
             pk0,
+            tail: None,
         };
         let text = state.render();
         let mut file = create_private(path, true)
@@ -200,8 +205,19 @@ impl SigningState {
         crate::trail::hex::push_hex(&self.seed[..], &mut seed);
         let mut pk = Vec::with_capacity(64);
         crate::trail::hex::push_hex(&self.pk0, &mut pk);
+        let tail = match &self.tail {
+            Some((seq, mac)) => {
+                let mut hex = Vec::with_capacity(64);
+                crate::trail::hex::push_hex(mac, &mut hex);
+                format!(
+                    ",\"tail_seq\":{seq},\"tail_mac\":\"{}\"",
+                    String::from_utf8_lossy(&hex)
+                )
+            }
+            None => String::new(),
+        };
         format!(
-            "{{\"format\":\"{STATE_FORMAT}\",\"version\":1,\"epoch\":{},\"pk0\":\"{}\",\"seed\":\"{}\"}}\n",
+            "{{\"format\":\"{STATE_FORMAT}\",\"version\":1,\"epoch\":{},\"pk0\":\"{}\",\"seed\":\"{}\"{tail}}}\n",
             self.epoch,
             String::from_utf8_lossy(&pk),
             String::from_utf8_lossy(&seed)
@@ -218,11 +234,18 @@ impl SigningState {
         let seed = Zeroizing::new(crate::trail::hex::decode_hex32(
             v.get("seed")?.as_str()?.as_bytes(),
         )?);
+        // Absent in states written before the writer recorded its tail.
+        let tail = v.get("tail_seq").and_then(serde_json::Value::as_u64).zip(
+            v.get("tail_mac")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|m| crate::trail::hex::decode_hex32(m.as_bytes())),
+        );
         Some(SigningState {
             path: None,
             epoch,
             seed,
             pk0,
+            tail,
         })
     }
 
@@ -235,6 +258,16 @@ impl SigningState {
     pub(crate) fn next_public(&self) -> [u8; 32] {
         let next = derive(self.epoch, &self.seed);
         SigningKey::from_bytes(&next).verifying_key().to_bytes()
+    }
+
+    /// The writer's last durable record (`seq`, MAC) as of the last time the state was written.
+    pub(crate) fn tail(&self) -> Option<(u64, [u8; 32])> {
+        self.tail
+    }
+
+    /// Records the writer's last durable record; written with the state by [`persist`](Self::persist).
+    pub(crate) fn set_tail(&mut self, seq: u64, mac: [u8; 32]) {
+        self.tail = Some((seq, mac));
     }
 
     /// Moves to epoch `to` (never backwards), erasing every seed before it from memory.

@@ -1,7 +1,9 @@
 //! Exporting a whole trail directory, one line in memory at a time.
 
 use super::{ExportError, ExportErrorKind, Format};
-use crate::trail::{Trail, TrailErrorKind};
+use crate::trail::{
+    printable_json, FileProblemKind, LineReader, SkippedLines, Trail, TrailErrorKind,
+};
 use serde_json::Value;
 use std::fmt;
 use std::io::{self, Write};
@@ -66,15 +68,21 @@ impl<'f> ExportOptions<'f> {
 }
 
 /// Counts of one export.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportSummary {
     /// Lines read from the trail.
     pub lines: u64,
     /// Mapped objects written.
     pub exported: u64,
-    /// Lines that are not JSON objects (a torn last line of a crashed writer).
+    /// Lines that are not JSON objects.
     pub unreadable: u64,
+    /// Per file, the lines skipped: longer than the line limit, or not JSON objects. A
+    /// caller reports them (the CLI on stderr, with a non-zero exit).
+    pub skipped: Vec<SkippedLines>,
+    /// The reader of `out` went away (a closed pipe: `| head`): the export stopped there. The
+    /// counts are those of the lines read until then.
+    pub stopped: bool,
 }
 
 /// Writes the OCSF or ECS mapping of every audit record in the trail directory `dir` to `out`,
@@ -108,55 +116,98 @@ pub fn export_trail(
     let mut summary = ExportSummary::default();
     let mut encoded = Vec::with_capacity(4096);
     let mut write_failed = None;
-    // The trail's own reader: streamed, gzip decompressed as it reads, torn last lines skipped.
-    trail
-        .for_each_line(|_, line| {
+    let reader = LineReader::new();
+    // The trail's own reader: streamed, gzip decompressed as it reads, torn last lines skipped,
+    // over-long lines counted.
+    for file in trail.files() {
+        let mut unreadable = 0;
+        let mut read = reader.read_lines(file, |line| {
             summary.lines += 1;
-            let text = match std::str::from_utf8(line) {
-                Ok(t) => t.trim_end_matches('\r'),
-                Err(_) => {
-                    summary.unreadable += 1;
-                    return ControlFlow::Continue(());
-                }
-            };
-            if text.is_empty() {
-                return ControlFlow::Continue(());
-            }
-            let Ok(record @ Value::Object(_)) = serde_json::from_str::<Value>(text) else {
-                summary.unreadable += 1;
-                return ControlFlow::Continue(());
-            };
-            if let Some(filter) = options.filter.as_mut() {
-                if !filter(&record) {
+            match export_line(line, &mut options, &mut encoded) {
+                Exported::Line => {}
+                Exported::Nothing => return ControlFlow::Continue(()),
+                Exported::Unreadable => {
+                    unreadable += 1;
                     return ControlFlow::Continue(());
                 }
             }
-            let Some(mapped) = options.format.map_record(&record, text) else {
-                return ControlFlow::Continue(());
-            };
-            encoded.clear();
-            // Serializing a `Value` into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut encoded, &mapped);
-            encoded.push(b'\n');
-            if let Err(e) = out.write_all(&encoded) {
+            // A line someone else wrote may hold characters the writer escapes (C1, bidi):
+            // they leave escaped, as the writer would have written them.
+            let written = out
+                .write_all(&printable_json(&encoded))
+                .and_then(|()| out.write_all(b"\n"));
+            if let Err(e) = written {
                 write_failed = Some(e);
                 return ControlFlow::Break(());
             }
             summary.exported += 1;
             ControlFlow::Continue(())
-        })
-        .map_err(|e| {
-            ExportError::new(
-                ExportErrorKind::Read,
-                dir.display().to_string(),
-                Some(e.into()),
-            )
-        })?;
-    if let Some(e) = write_failed {
-        return Err(write_error(e));
+        });
+        summary.unreadable += unreadable;
+        summary
+            .skipped
+            .extend(SkippedLines::new(file, read.oversized_lines, unreadable));
+        match write_failed {
+            Some(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                summary.stopped = true;
+                return Ok(summary);
+            }
+            Some(e) => return Err(write_error(e)),
+            None => {}
+        }
+        match read.take_problem() {
+            Some(p) if p.kind() == FileProblemKind::Vanished => continue,
+            Some(p) => {
+                return Err(ExportError::new(
+                    ExportErrorKind::Read,
+                    dir.display().to_string(),
+                    Some(io::Error::other(p).into()),
+                ))
+            }
+            None => {}
+        }
     }
-    out.flush().map_err(write_error)?;
+    match out.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => summary.stopped = true,
+        Err(e) => return Err(write_error(e)),
+        Ok(()) => {}
+    }
     Ok(summary)
+}
+
+/// What one line of the trail came to.
+enum Exported {
+    /// `encoded` holds the mapped object (one line, without its newline).
+    Line,
+    /// A control or debug record, or one the filter rejects.
+    Nothing,
+    /// Not a JSON object.
+    Unreadable,
+}
+
+fn export_line(line: &[u8], options: &mut ExportOptions<'_>, encoded: &mut Vec<u8>) -> Exported {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Exported::Unreadable;
+    };
+    let text = text.trim_end_matches('\r');
+    if text.is_empty() {
+        return Exported::Nothing;
+    }
+    let Ok(record @ Value::Object(_)) = serde_json::from_str::<Value>(text) else {
+        return Exported::Unreadable;
+    };
+    if let Some(filter) = options.filter.as_mut() {
+        if !filter(&record) {
+            return Exported::Nothing;
+        }
+    }
+    let Some(mapped) = options.format.map_record(&record, text) else {
+        return Exported::Nothing;
+    };
+    encoded.clear();
+    // Serializing a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *encoded, &mapped);
+    Exported::Line
 }
 
 fn write_error(e: io::Error) -> ExportError {

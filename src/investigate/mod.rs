@@ -32,6 +32,7 @@ mod search;
 mod tail;
 mod timeline;
 
+pub use index::{build_indexes, IndexBuild, IndexFailure};
 pub use query::{canonical_time, is_control, record_time, Query, TimeError};
 pub use report::{
     ActorSummary, Flag, FlagKind, Report, ReportBuilder, ReportOptionError, ReportOptions,

@@ -1,5 +1,7 @@
 //! What a search asks of a record, and the exact test on a parsed record that decides it.
 
+use crate::trail::time::CANONICAL_LEN;
+pub(crate) use crate::trail::time::{format_nanos, is_canonical, parse_nanos};
 use serde_json::Value;
 
 /// Which records a search returns: every filter given must hold.
@@ -199,18 +201,6 @@ pub fn is_control(v: &Value) -> bool {
     v.get("record").is_some() && v.get("seq").is_some()
 }
 
-/// Length of a timestamp in canonical form.
-const CANONICAL_LEN: usize = "2026-11-26T05:06:07.123456789Z".len();
-
-/// Whether `ts` is already in the canonical form (so comparing strings compares times).
-pub(crate) fn is_canonical(ts: &[u8]) -> bool {
-    ts.len() == CANONICAL_LEN
-        && ts[CANONICAL_LEN - 1] == b'Z'
-        && ts[4] == b'-'
-        && ts[10] == b'T'
-        && ts[19] == b'.'
-}
-
 /// A record's `ts` in canonical form (RFC 3339, UTC, nine fraction digits), whatever form it
 /// was written in; `None` without a readable `ts`.
 pub fn record_time(v: &Value) -> Option<String> {
@@ -238,40 +228,6 @@ pub fn canonical_time(s: &str) -> Result<String, TimeError> {
         input: s.to_owned(),
     })?;
     Ok(format_nanos(nanos))
-}
-
-/// Nanoseconds since the Unix epoch of a time in one of [`canonical_time`]'s forms.
-pub(crate) fn parse_nanos(s: &str) -> Option<i64> {
-    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-    let parsed: Option<DateTime<Utc>> = DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            [
-                "%Y-%m-%dT%H:%M:%S%.f",
-                "%Y-%m-%dT%H:%M:%S",
-                "%Y-%m-%dT%H:%M",
-                "%Y-%m-%d %H:%M:%S",
-            ]
-            .iter()
-            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-            .map(|t| t.and_utc())
-        })
-        .or_else(|| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-        });
-    let nanos = parsed?.timestamp_nanos_opt()?;
-    (nanos >= 0).then_some(nanos)
-}
-
-/// The canonical form of a time given in nanoseconds since the epoch.
-pub(crate) fn format_nanos(nanos: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(nanos)
-        .format("%Y-%m-%dT%H:%M:%S%.9fZ")
-        .to_string()
 }
 
 /// The `ts` of a line this crate wrote, read without parsing it: only when the line starts

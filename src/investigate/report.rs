@@ -3,6 +3,7 @@
 //! actor never used before, bursts of denials.
 
 use super::query::{is_control, parse_nanos, record_time};
+use crate::trail::Visible;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -569,22 +570,34 @@ impl Report {
     }
 }
 
-/// Text for the terminal (values from records are shown as they are; render them with
-/// care on a terminal: the CLI escapes control characters).
+/// Text for the terminal. Every value from a record is shown through
+/// [`Visible`](crate::trail::Visible): control, bidi and invisible characters escaped, so a
+/// record can neither draw over the report nor reverse what an actor or resource reads as.
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
             "{} records from {} until {}",
             self.records,
-            self.since.as_deref().unwrap_or("the start"),
-            self.until.as_deref().unwrap_or("the end")
+            Visible::str(self.since.as_deref().unwrap_or("the start")),
+            Visible::str(self.until.as_deref().unwrap_or("the end"))
         )?;
         writeln!(f, "\nactions by actor and outcome:")?;
         for (actor, sum) in &self.actors {
-            writeln!(f, "  {actor}: {} denied, {} failed", sum.denied, sum.failed)?;
+            writeln!(
+                f,
+                "  {}: {} denied, {} failed",
+                Visible::str(actor),
+                sum.denied,
+                sum.failed
+            )?;
             for ((action, outcome), n) in &sum.actions {
-                writeln!(f, "    {action:<20} {outcome:<10} {n}")?;
+                writeln!(
+                    f,
+                    "    {:<20} {:<10} {n}",
+                    Visible::str(action),
+                    Visible::str(outcome)
+                )?;
             }
         }
         if self.flags.is_empty() {
@@ -595,11 +608,11 @@ impl fmt::Display for Report {
             writeln!(
                 f,
                 "  {} {} {}: {} [correlation_id {}]",
-                flag.ts,
+                Visible::str(&flag.ts),
                 flag.kind.as_str(),
-                flag.actor,
-                flag.detail,
-                flag.ids.join(", ")
+                Visible::str(&flag.actor),
+                Visible::str(&flag.detail),
+                Visible::str(&flag.ids.join(", "))
             )?;
         }
         writeln!(

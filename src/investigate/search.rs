@@ -1,10 +1,12 @@
 //! Finding the records a [`Query`] asks for, over every file of one or more trails, on all
 //! cores, in bounded memory, tolerating damaged files.
 
-use super::index::{FileIndex, IndexBuilder};
+use super::index::may_match;
 use super::query::{leading_ts, Query};
+use crate::chain::index::{FileIndex, KeyRing};
+use crate::chain::ChainKey;
 use crate::trail::read::each_line;
-use crate::trail::{FileProblem, FileProblemKind, LineReader, Trail, TrailFile};
+use crate::trail::{FileProblem, FileProblemKind, LineReader, SkippedLines, Trail, TrailFile};
 use memchr::memmem::Finder;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -28,13 +30,18 @@ use std::sync::{Condvar, Mutex};
 /// |---|---|
 /// | [`threads`](Search::threads) | the available parallelism |
 /// | line limit | [`LineReader`]'s default |
-/// | [`index`](Search::index) | [`IndexUse::ReadAndBuild`] |
+/// | [`key`](Search::key), [`any_key_id`](Search::any_key_id) | none: every file is scanned |
+/// | [`index`](Search::index) | [`IndexUse::Read`] |
 ///
-/// A closed file (every file but the newest of its trail) may have a side index
+/// A closed, compressed file (every file but the newest of its trail) may have a side index
 /// (`<name>.idx`: its time range and a Bloom filter of its correlation ids, trace ids, actors,
-/// actions and outcomes), built the first time a search reads the file whole. A file is skipped
-/// only when its index was built from exactly that file (length, modification time, first and
-/// last 4 KiB) and rules the query out; a missing, stale or corrupt index only costs speed.
+/// actions and outcomes), written by the file sink of a keyed trail or by
+/// [`build_indexes`](super::build_indexes). Given the chain key, a search skips such a file
+/// only when its index's MAC holds under that key, the index rules the query out, and the file
+/// hashes to exactly the bytes the index was built from; without the key, or with an index
+/// that is missing, unauthenticated, forged, stale or another file's, the file is scanned.
+/// Plain files are always scanned (checking an index would read them whole anyway). A search
+/// never writes anything.
 ///
 /// ```no_run
 /// use std::ops::ControlFlow;
@@ -52,25 +59,26 @@ use std::sync::{Condvar, Mutex};
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 #[must_use]
 pub struct Search {
     threads: usize,
     reader: LineReader,
     index: IndexUse,
+    keys: KeyRing,
 }
 
-/// What a [`Search`] does with per-file side indexes (`<file>.idx`, see the module docs).
+/// What a [`Search`] does with per-file side indexes (`<file>.idx`, see [`Search`]). A search
+/// never writes one: [`build_indexes`](super::build_indexes) does, when asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IndexUse {
     /// Ignore them: scan every file.
     Off,
-    /// Skip a closed file whose valid index rules it out; never write one.
+    /// Skip a closed file whose index authenticates under the search's
+    /// [`key`](Search::key)s, describes exactly that file, and rules the query out. The
+    /// default (without keys, nothing is skipped).
     Read,
-    /// As `Read`, and build the index of a closed file that has none (or a stale or corrupt
-    /// one) while scanning it whole, next to it. The default.
-    ReadAndBuild,
 }
 
 impl Default for Search {
@@ -128,11 +136,11 @@ pub struct SearchSummary {
     pub lines_parsed: u64,
     /// Lines too long to hold, skipped.
     pub oversized_lines: u64,
-    /// Files not opened because their index ruled the query out.
+    /// Files not scanned because their authenticated index ruled the query out (each was
+    /// still read once, to check that it is the file the index describes).
     pub files_skipped: usize,
-    /// Indexes written by this search.
-    pub indexes_built: usize,
     problems: Vec<FileProblem>,
+    skipped_lines: Vec<SkippedLines>,
 }
 
 impl SearchSummary {
@@ -140,6 +148,12 @@ impl SearchSummary {
     /// and every other file was).
     pub fn problems(&self) -> &[FileProblem] {
         &self.problems
+    }
+
+    /// Per file, the lines the search passed over: longer than the line limit, or (among the
+    /// lines it had to parse) not a record.
+    pub fn skipped_lines(&self) -> &[SkippedLines] {
+        &self.skipped_lines
     }
 }
 
@@ -151,8 +165,8 @@ struct FileResult {
     parsed: u64,
     oversized: u64,
     skipped: bool,
-    built: bool,
     problem: Option<FileProblem>,
+    skipped_lines: Option<SkippedLines>,
 }
 
 struct Queue {
@@ -167,8 +181,39 @@ impl Search {
         Search {
             threads: std::thread::available_parallelism().map_or(2, usize::from),
             reader: LineReader::new(),
-            index: IndexUse::ReadAndBuild,
+            index: IndexUse::Read,
+            keys: KeyRing::default(),
         }
+    }
+
+    /// A chain key side indexes may be authenticated with, for indexes under its key id (as
+    /// [`Keys::key`](crate::verify::Keys::key) is for records). Without a key every file is
+    /// scanned.
+    ///
+    /// ```no_run
+    /// use tracing_audit::chain::ChainKey;
+    /// use tracing_audit::investigate::{Query, Search};
+    /// use tracing_audit::trail::Trail;
+    ///
+    /// let key = ChainKey::from_file("k1", "/etc/myapp/audit.key")?;
+    /// let audit = Trail::open("logs/audit", None)?;
+    /// let summary = Search::new()
+    ///     .key(key)
+    ///     .run(&[&audit], &Query::new().actor("carol"), |_| std::ops::ControlFlow::Continue(()));
+    /// println!("{} files ruled out by their index", summary.files_skipped);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn key(mut self, key: ChainKey) -> Self {
+        self.keys.add(key);
+        self
+    }
+
+    /// A chain key for indexes under every key id no [`key`](Search::key) was given for (a
+    /// key file given without its key id, as
+    /// [`Keys::any_key_id`](crate::verify::Keys::any_key_id) is for records).
+    pub fn any_key_id(mut self, key: ChainKey) -> Self {
+        self.keys.set_any(key);
+        self
     }
 
     /// What to do with side indexes.
@@ -240,9 +285,8 @@ impl Search {
                         }
                     };
                     let (_, _, file, closed) = items[idx];
-                    let index = if closed { self.index } else { IndexUse::Off };
-                    let result =
-                        scan_file(&self.reader, file, index, query, finder.as_ref(), &stop);
+                    let keys = (closed && self.index == IndexUse::Read).then_some(&self.keys);
+                    let result = scan_file(&self.reader, file, keys, query, finder.as_ref(), &stop);
                     lock(&queue).done.insert(idx, result);
                     ready.notify_all();
                 });
@@ -263,8 +307,8 @@ impl Search {
                 summary.lines_parsed += result.parsed;
                 summary.oversized_lines += result.oversized;
                 summary.files_skipped += usize::from(result.skipped);
-                summary.indexes_built += usize::from(result.built);
                 summary.problems.extend(result.problem);
+                summary.skipped_lines.extend(result.skipped_lines);
                 let mut stopped = false;
                 for line in result.hits {
                     let hit = Hit {
@@ -297,38 +341,47 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Scans one file: byte search (when there is a needle), leading-timestamp check, parse,
-/// confirmation.
+/// Whether `file` can be skipped: it is compressed, its index authenticates under `keys`,
+/// rules `query` out, and describes the file's bytes (checked last: it reads the file).
+/// `Some(bytes read)` if so. A plain file is always scanned: hashing it costs as much as the
+/// byte search that rules its lines out (measured in docs/benchmarks.md), while a `.gz` hashes
+/// its compressed bytes, several times fewer than those a scan would inflate.
+fn ruled_out(file: &TrailFile, keys: &KeyRing, query: &Query) -> Option<u64> {
+    if keys.is_empty() || !file.is_compressed() {
+        return None;
+    }
+    let index = FileIndex::load(file, keys).ok()?;
+    if may_match(&index, query) {
+        return None;
+    }
+    index.describes(file)
+}
+
+/// Scans one file, unless its index (checked with `keys`, for a closed file) rules it out:
+/// byte search (when there is a needle), leading-timestamp check, parse, confirmation.
 fn scan_file(
     reader: &LineReader,
     file: &TrailFile,
-    index: IndexUse,
+    keys: Option<&KeyRing>,
     query: &Query,
     finder: Option<&Finder<'_>>,
     stop: &AtomicBool,
 ) -> FileResult {
-    let mut builder = None;
-    if index != IndexUse::Off {
-        match FileIndex::load(file) {
-            Some(ix) if !ix.may_match(query) => {
-                return FileResult {
-                    hits: Vec::new(),
-                    disk_bytes: 0,
-                    data_bytes: 0,
-                    parsed: 0,
-                    oversized: 0,
-                    skipped: true,
-                    built: false,
-                    problem: None,
-                }
-            }
-            Some(_) => {}
-            None if index == IndexUse::ReadAndBuild => builder = Some(IndexBuilder::default()),
-            None => {}
-        }
+    if let Some(disk_bytes) = keys.and_then(|k| ruled_out(file, k, query)) {
+        return FileResult {
+            hits: Vec::new(),
+            disk_bytes,
+            data_bytes: 0,
+            parsed: 0,
+            oversized: 0,
+            skipped: true,
+            problem: None,
+            skipped_lines: None,
+        };
     }
     let mut hits = Vec::new();
     let mut parsed = 0;
+    let mut unreadable = 0;
     let timed = query.since.is_some() || query.until.is_some();
     let mut consider = |line: &[u8]| {
         if line.is_empty() {
@@ -342,21 +395,15 @@ fn scan_file(
             }
         }
         parsed += 1;
-        if let Ok(v) = serde_json::from_slice::<Value>(line) {
-            if query.matches(&v) {
-                hits.push(line.to_vec());
-            }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v @ Value::Object(_)) if query.matches(&v) => hits.push(line.to_vec()),
+            Ok(Value::Object(_)) => {}
+            _ => unreadable += 1,
         }
     };
     let mut read = reader.read_chunks(file, |chunk| {
         if stop.load(Ordering::Relaxed) {
             return ControlFlow::Break(());
-        }
-        if let Some(b) = builder.as_mut() {
-            let _ = each_line(chunk, |line| {
-                b.add_line(line);
-                ControlFlow::Continue(())
-            });
         }
         match finder {
             Some(finder) => {
@@ -384,22 +431,14 @@ fn scan_file(
     let problem = read
         .take_problem()
         .filter(|p| p.kind() != FileProblemKind::Vanished);
-    // Only a file read whole and intact gets an index.
-    let mut built = false;
-    if let Some(b) = builder {
-        if problem.is_none() && !read.stopped && !read.torn_tail && read.oversized_lines == 0 {
-            b.write(file);
-            built = true;
-        }
-    }
     FileResult {
         skipped: false,
-        built,
         hits,
         disk_bytes: read.disk_bytes,
         data_bytes: read.data_bytes,
         parsed,
         oversized: read.oversized_lines,
         problem,
+        skipped_lines: SkippedLines::new(file, read.oversized_lines, unreadable),
     }
 }

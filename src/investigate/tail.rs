@@ -1,9 +1,10 @@
 //! The last records of a trail that match a query, read from the end.
 
 use super::query::Query;
-use crate::trail::{FileProblem, FileProblemKind, LineReader, Trail};
+use crate::trail::{FileProblem, FileProblemKind, LineReader, SkippedLines, Trail};
 use memchr::memmem;
 use serde_json::Value;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 
@@ -17,6 +18,9 @@ pub struct Last {
     pub disk_bytes: u64,
     /// Files that could not be read, or not whole.
     pub problems: Vec<FileProblem>,
+    /// Per file read, the lines passed over: longer than the line limit, or (among the lines
+    /// that had to be parsed) not a record.
+    pub skipped: Vec<SkippedLines>,
 }
 
 /// Where a trail ended when it was looked at: the newest file (its index in
@@ -55,13 +59,21 @@ pub fn last_matching(trail: &Trail, query: &Query, n: usize, end: Option<End>) -
     let reader = LineReader::new();
     let needle = query.needle();
     let finder = needle.as_deref().map(memmem::Finder::new);
+    // Lines of the current file that had to be parsed and are not records.
+    let unreadable = Cell::new(0u64);
     let matches = |line: &[u8]| {
         if let Some(f) = &finder {
             if f.find(line).is_none() {
                 return false;
             }
         }
-        serde_json::from_slice::<Value>(line).is_ok_and(|v| query.matches(&v))
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v @ Value::Object(_)) => query.matches(&v),
+            _ => {
+                unreadable.set(unreadable.get() + 1);
+                false
+            }
+        }
     };
     // Newest first.
     let mut found: Vec<Vec<u8>> = Vec::new();
@@ -69,6 +81,7 @@ pub fn last_matching(trail: &Trail, query: &Query, n: usize, end: Option<End>) -
     let newest = end.map_or(files.len(), |e| (e.file + 1).min(files.len()));
     for (i, file) in files[..newest].iter().enumerate().rev() {
         let want = n - found.len();
+        unreadable.set(0);
         let mut read = if file.is_compressed() {
             let mut ring: VecDeque<Vec<u8>> = VecDeque::with_capacity(want);
             let limit = end.filter(|e| e.file == i).map(|e| e.offset);
@@ -101,6 +114,11 @@ pub fn last_matching(trail: &Trail, query: &Query, n: usize, end: Option<End>) -
             })
         };
         last.disk_bytes += read.disk_bytes;
+        last.skipped.extend(SkippedLines::new(
+            file,
+            read.oversized_lines,
+            unreadable.get(),
+        ));
         if let Some(p) = read.take_problem() {
             if p.kind() != FileProblemKind::Vanished {
                 last.problems.push(p);

@@ -2,6 +2,7 @@
 //! shared time axis, outcomes coloured, fields on click, the span tree.
 
 use super::query::{parse_nanos, record_time};
+use crate::trail::{is_hidden, Visible};
 use crate::Stream;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -11,7 +12,10 @@ use std::fmt::Write;
 ///
 /// The page is one file with inline CSS and a few lines of inline JavaScript (filtering only;
 /// it reads fine without), and loads nothing from the network. Every value from a record is
-/// HTML-escaped.
+/// HTML-escaped, its control, bidi and invisible characters are shown as visible escapes
+/// (`\u{202e}`, as [`Visible`] shows them), and each value of a row is its own bidi-isolated
+/// `<bdi>` on a left-to-right page: a value can neither run script nor reorder its
+/// neighbours.
 ///
 /// ```
 /// use tracing_audit::investigate::Timeline;
@@ -71,7 +75,7 @@ impl Timeline {
         let audit_n = recs.iter().filter(|r| *r.1 == Stream::Audit).count();
 
         let mut h = String::with_capacity(4096 + recs.len() * 1500);
-        h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+        h.push_str("<!DOCTYPE html>\n<html lang=\"en\" dir=\"ltr\"><head><meta charset=\"utf-8\">");
         h.push_str("<meta name=\"viewport\" content=\"width=device-width\">");
         let _ = write!(h, "<title>Timeline: {}</title>", esc(&self.title));
         h.push_str(STYLE);
@@ -147,7 +151,7 @@ impl Timeline {
                 stream.as_str(),
                 depth.saturating_sub(1),
                 esc(&path),
-                esc(&summary(v)),
+                summary_html(v),
                 esc(&serde_json::to_string_pretty(v).unwrap_or_default())
             );
         }
@@ -200,13 +204,13 @@ fn render_node(node: &Node, recs: &[(i64, &Stream, &Value)], h: &mut String) {
             "<li class=\"leaf {}\"><a href=\"#r{i}\">{} {}</a></li>",
             stream.as_str(),
             stream.as_str(),
-            esc(&summary(recs[i].2))
+            summary_html(recs[i].2)
         );
     }
     for (name, child) in &node.children {
         let _ = write!(
             h,
-            "<li><span class=\"span-name\">{}</span> <code>{}</code>",
+            "<li><span class=\"span-name\"><bdi>{}</bdi></span> <code><bdi>{}</bdi></code>",
             esc(name),
             esc(&child.fields)
         );
@@ -216,7 +220,8 @@ fn render_node(node: &Node, recs: &[(i64, &Stream, &Value)], h: &mut String) {
     h.push_str("</ul>");
 }
 
-/// HTML-escapes text for element content and attribute values.
+/// HTML-escapes text for element content and attribute values; hidden characters (controls,
+/// bidi, invisible format characters) become their visible escape, as [`Visible`] shows them.
 pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -226,8 +231,8 @@ pub(crate) fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            c if is_hidden(c) => {
+                let _ = write!(out, "{}", Visible::str(c.encode_utf8(&mut [0; 4])));
             }
             c => out.push(c),
         }
@@ -305,6 +310,27 @@ fn summary(v: &Value) -> String {
     }
     if let Some(m) = str_of(v, "message") {
         s.push_str(m);
+    }
+    s.trim_end().to_owned()
+}
+
+/// [`summary`] as HTML: every value escaped ([`esc`]) in its own `<bdi>`, so that
+/// right-to-left text in one value cannot reorder the keys and values around it.
+fn summary_html(v: &Value) -> String {
+    let mut s = String::new();
+    if let Some(r) = str_of(v, "record") {
+        let _ = write!(s, "[<bdi>{}</bdi>] ", esc(r));
+    } else if let Some(l) = str_of(v, "level") {
+        let _ = write!(s, "<bdi>{}</bdi> ", esc(l));
+    }
+    for k in ["actor", "action", "resource", "outcome", "reason", "src_ip"] {
+        if let Some(x) = v.get(k) {
+            let x = x.as_str().map_or_else(|| x.to_string(), str::to_owned);
+            let _ = write!(s, "{k}=<bdi>{}</bdi> ", esc(&x));
+        }
+    }
+    if let Some(m) = str_of(v, "message") {
+        let _ = write!(s, "<bdi>{}</bdi>", esc(m));
     }
     s.trim_end().to_owned()
 }
@@ -394,7 +420,23 @@ mod tests {
             "{h}"
         );
         // One span node holding both records (neither has a correlation id: one request node).
-        assert_eq!(h.matches("<span class=\"span-name\">req</span>").count(), 1);
+        assert_eq!(
+            h.matches("<span class=\"span-name\"><bdi>req</bdi></span>")
+                .count(),
+            1
+        );
         assert_eq!(h.matches("request (no request)").count(), 1);
+    }
+    #[test]
+    fn bidi_and_control_characters_are_shown_as_escapes_in_isolated_values() {
+        let mut t = Timeline::new("actor \u{202e}eve");
+        t.add(
+            Stream::Audit,
+            json!({"ts":"2026-11-26T03:12:00.000000000Z","actor":"\u{202e}eve","resource":"/a\u{1b}[2K\u{9b}\u{2028}","outcome":"denied"}),
+        );
+        let h = t.to_html();
+        assert!(h.chars().all(|c| c == '\n' || !is_hidden(c)));
+        assert!(h.contains("actor=<bdi>\\u{202e}eve</bdi>"), "{h}");
+        assert!(h.contains("\\u{1b}[2K\\u{9b}\\u{2028}"), "{h}");
     }
 }

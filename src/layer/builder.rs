@@ -81,6 +81,7 @@ pub struct AuditLayerBuilder {
     hash_key: Option<KeySource>,
     chain: ChainConfig,
     max_value_len: usize,
+    max_record_len: usize,
     #[cfg(feature = "ship")]
     shippers: Vec<crate::ship::Shipper>,
 }
@@ -97,6 +98,7 @@ impl fmt::Debug for AuditLayerBuilder {
             .field("debug_settings", &self.debug_settings)
             .field("chain", &self.chain)
             .field("max_value_len", &self.max_value_len)
+            .field("max_record_len", &self.max_record_len)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +123,7 @@ impl AuditLayerBuilder {
             hash_key: None,
             chain: ChainConfig::default(),
             max_value_len: DEFAULT_MAX_VALUE_LEN,
+            max_record_len: super::record_cap::DEFAULT_MAX_RECORD_LEN,
             #[cfg(feature = "ship")]
             shippers: Vec::new(),
         }
@@ -273,6 +276,15 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// Cap on one record in bytes before the chain's trailer (default 60 KiB, at least 4 KiB): a
+    /// longer record loses its innermost spans, then its last fields, then the tail of its
+    /// longest strings, and says so in `"cut"` (see docs/schema.md). Keep it below the
+    /// shipper's `max_message_size` (64 KiB by default) so every record can be shipped.
+    pub fn max_record_len(mut self, bytes: usize) -> Self {
+        self.max_record_len = bytes.max(super::record_cap::MIN_MAX_RECORD_LEN);
+        self
+    }
+
     /// Validates the configuration, starts one writer thread per stream and returns the layer and
     /// the guard that flushes both streams when dropped.
     ///
@@ -327,10 +339,15 @@ impl AuditLayerBuilder {
                     .to_owned(),
             );
         }
+        // Both streams' indexes are authenticated under the audit chain key (none without one).
+        let index_key = self
+            .chain
+            .chain_key()
+            .map(crate::chain::index::IndexKey::derive);
         let (audit_sink, audit_guard) = sink::spawn_tuned(
             SinkSpec {
                 stream: Stream::Audit,
-                target: target(audit),
+                target: target(audit, index_key.clone()),
                 framer: Some(self.chain.framer()),
             },
             audit_tuning,
@@ -339,7 +356,7 @@ impl AuditLayerBuilder {
         let (debug_sink, debug_guard) = sink::spawn_tuned(
             SinkSpec {
                 stream: Stream::Debug,
-                target: target(debug),
+                target: target(debug, index_key),
                 framer: None,
             },
             debug_tuning,
@@ -361,6 +378,9 @@ impl AuditLayerBuilder {
             max_value_len: self.max_value_len,
             sinks: [audit_sink, debug_sink],
             schema_violations: AtomicU64::new(0),
+            records_cut: AtomicU64::new(0),
+            max_record_len: self.max_record_len,
+            render_counters: Default::default(),
             reach: Default::default(),
             notes,
             dispatch: Default::default(),
@@ -404,10 +424,10 @@ fn check_static_level(static_max: LevelFilter, audit_floor: LevelFilter) -> Resu
     Ok(())
 }
 
-fn target(d: Destination) -> Target {
+fn target(d: Destination, index_key: Option<crate::chain::index::IndexKey>) -> Target {
     match d {
         Destination::Writer(w) => Target::Writer(w),
-        Destination::Files(f) => Target::Files(f),
+        Destination::Files(f) => Target::Files(f.index_key(index_key)),
     }
 }
 

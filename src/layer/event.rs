@@ -1,6 +1,7 @@
 //! One event becomes one record: routed, visited, redacted, given its span context, encoded.
 
 use super::plan::{is_identity, plan_for, stream_index, FieldKind, Plan, LIFTED, REQUIRED};
+use super::record_cap;
 use super::spans::SpanContexts;
 use super::Shared;
 use crate::record::fields::{Value, Visitor};
@@ -148,58 +149,115 @@ where
             super::trace_ids::for_record(&shared.dispatch, shared.id, ctx, &id, cached)
         });
 
-        out.extend_from_slice(b"{\"ts\":\"");
-        time::write_rfc3339(std::time::SystemTime::now(), out);
-        out.extend_from_slice(b"\",\"stream\":\"");
-        out.extend_from_slice(stream.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"level\":\"");
-        out.extend_from_slice(level_str(meta.level()).as_bytes());
-        out.extend_from_slice(b"\",\"target\":");
-        json::write_str(out, meta.target());
-        if stream == Stream::Audit {
-            for (k, value) in lifted.iter().enumerate() {
-                if !value.is_empty() {
-                    out.extend_from_slice(LIFTED_KEYS[k]);
-                    out.extend_from_slice(value);
-                }
-            }
-        }
-        if !message.is_empty() {
-            out.extend_from_slice(b",\"message\":");
-            out.extend_from_slice(message);
-        }
-        out.extend_from_slice(b",\"fields\":{");
-        out.extend_from_slice(fields);
-        out.extend_from_slice(b"},\"spans\":[");
-        out.extend_from_slice(spans);
-        out.push(b']');
-        if let Some(id) = correlation {
-            out.extend_from_slice(b",\"correlation_id\":\"");
-            out.extend_from_slice(&id);
-            out.push(b'"');
-        }
-        #[cfg(feature = "opentelemetry")]
-        if let Some(ids) = trace_ids {
-            ids.write(out);
-        }
-        if stream == Stream::Audit && REQUIRED.iter().any(|&k| lifted[k].is_empty()) {
+        let violation = stream == Stream::Audit && REQUIRED.iter().any(|&k| lifted[k].is_empty());
+        if violation {
             shared.schema_violations.fetch_add(1, Ordering::Relaxed);
-            out.extend_from_slice(b",\"schema_violation\":[");
-            let mut first = true;
-            for &k in &REQUIRED {
-                if lifted[k].is_empty() {
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    json::write_str(out, LIFTED[k]);
-                }
-            }
-            out.push(b']');
         }
-        out.push(b'}');
+        let head = Head {
+            ts: std::time::SystemTime::now(),
+            stream,
+            level: level_str(meta.level()),
+            target: meta.target(),
+            correlation,
+            violation,
+        };
+        #[cfg(feature = "opentelemetry")]
+        let ids = |o: &mut Vec<u8>| {
+            if let Some(ids) = &trace_ids {
+                ids.write(o);
+            }
+        };
+        #[cfg(not(feature = "opentelemetry"))]
+        let ids = |_: &mut Vec<u8>| {};
+        write_record(out, &head, lifted, message, fields, spans, &ids, None);
+        if out.len() > shared.max_record_len {
+            // Rare: re-read the parts and cut them at element boundaries (record_cap.rs).
+            let total = out.len();
+            let cut = {
+                let [l0, l1, l2, l3, l4, l5, l6] = &mut *lifted;
+                let mut strings = [&mut *message, l0, l1, l2, l3, l4, l5, l6];
+                record_cap::shrink(shared.max_record_len, total, spans, fields, &mut strings)
+            };
+            out.clear();
+            write_record(out, &head, lifted, message, fields, spans, &ids, Some(cut));
+            shared.records_cut.fetch_add(1, Ordering::Relaxed);
+        }
         shared.sink(stream).submit(out);
     });
+}
+
+/// What a record says before its values.
+struct Head<'a> {
+    ts: std::time::SystemTime,
+    stream: Stream,
+    level: &'static str,
+    target: &'a str,
+    correlation: Option<super::spans::CorrelationId>,
+    violation: bool,
+}
+
+/// Assembles one record from its rendered parts; `ids` writes the OpenTelemetry ids, `cut`
+/// says what the record cap removed.
+#[allow(clippy::too_many_arguments)]
+fn write_record(
+    out: &mut Vec<u8>,
+    head: &Head<'_>,
+    lifted: &[Vec<u8>; 7],
+    message: &[u8],
+    fields: &[u8],
+    spans: &[u8],
+    ids: &dyn Fn(&mut Vec<u8>),
+    cut: Option<record_cap::Cut>,
+) {
+    out.extend_from_slice(b"{\"ts\":\"");
+    time::write_rfc3339(head.ts, out);
+    out.extend_from_slice(b"\",\"stream\":\"");
+    out.extend_from_slice(head.stream.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"level\":\"");
+    out.extend_from_slice(head.level.as_bytes());
+    out.extend_from_slice(b"\",\"target\":");
+    json::write_str(out, head.target);
+    if head.stream == Stream::Audit {
+        for (k, value) in lifted.iter().enumerate() {
+            if !value.is_empty() {
+                out.extend_from_slice(LIFTED_KEYS[k]);
+                out.extend_from_slice(value);
+            }
+        }
+    }
+    if !message.is_empty() {
+        out.extend_from_slice(b",\"message\":");
+        out.extend_from_slice(message);
+    }
+    out.extend_from_slice(b",\"fields\":{");
+    out.extend_from_slice(fields);
+    out.extend_from_slice(b"},\"spans\":[");
+    out.extend_from_slice(spans);
+    out.push(b']');
+    if let Some(id) = &head.correlation {
+        out.extend_from_slice(b",\"correlation_id\":\"");
+        out.extend_from_slice(id);
+        out.push(b'"');
+    }
+    ids(out);
+    if head.violation {
+        out.extend_from_slice(b",\"schema_violation\":[");
+        let mut first = true;
+        for &k in &REQUIRED {
+            if lifted[k].is_empty() {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                json::write_str(out, LIFTED[k]);
+            }
+        }
+        out.push(b']');
+    }
+    if let Some(cut) = cut.filter(record_cap::Cut::any) {
+        cut.write(out);
+    }
+    out.push(b'}');
 }
 
 /// `,"<key>":` for each of [`LIFTED`], in the same order: constant, so never escaped per record.

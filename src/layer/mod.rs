@@ -7,6 +7,7 @@ mod event;
 mod filter;
 mod plan;
 mod reach;
+mod record_cap;
 mod route;
 mod settings;
 mod spans;
@@ -55,8 +56,14 @@ pub(crate) struct Shared {
     pub(crate) streams_scrub_alike: bool,
     pub(crate) hasher: Option<Pseudonymizer>,
     pub(crate) max_value_len: usize,
+    /// Records longer than this are cut to fit ([`record_cap`]).
+    pub(crate) max_record_len: usize,
+    /// Records the cap had to cut.
+    pub(crate) records_cut: AtomicU64,
     pub(crate) sinks: [SinkHandle; 2],
     pub(crate) schema_violations: AtomicU64,
+    /// Values whose `Debug`/`Display` panicked while a record was rendered.
+    pub(crate) render_counters: crate::record::fields::RenderCounters,
     /// Whether audit callsites can reach the layer through the rest of the subscriber.
     pub(crate) reach: reach::Reach,
     /// What the configuration does not guarantee, said once at build time.
@@ -91,6 +98,7 @@ impl Shared {
             policy: &self.policies[stream_index(stream)],
             hasher: self.hasher.as_ref(),
             max_len: self.max_value_len,
+            counters: &self.render_counters,
         }
     }
 
@@ -353,6 +361,8 @@ impl AuditHandle {
     /// [`Health::filtered_callsites`] also lists audit callsites another filter disables.
     pub fn health(&self, stream: Stream) -> Health {
         let mut health = self.shared.sink(stream).health();
+        health.formatting_panics = self.shared.render_counters.panics.load(Ordering::Relaxed);
+        health.records_cut = self.shared.records_cut.load(Ordering::Relaxed);
         if stream == Stream::Audit {
             health.filtered_callsites = self
                 .shared

@@ -3,7 +3,7 @@
 
 use super::plan::{is_identity, plan_for, stream_index, FieldKind};
 use super::Shared;
-use crate::record::fields::{render_text, Value, Visitor};
+use crate::record::fields::{render_text, Value, Visitor, DETECTION_MARGIN};
 use crate::record::with_buffers;
 use crate::trail::json;
 use crate::Stream;
@@ -211,8 +211,9 @@ fn render(shared: &Shared, meta: &Metadata<'_>, record: impl FnOnce(&mut dyn Vis
             let value = match value {
                 Value::Debug(_) | Value::Error(_) => {
                     bufs.text.clear();
-                    render_text(value, &mut bufs.text);
-                    Value::Str(&bufs.text)
+                    let limit = shared.max_value_len.saturating_add(DETECTION_MARGIN);
+                    let beyond = render_text(value, &mut bufs.text, limit, &shared.render_counters);
+                    Value::Rendered(&bufs.text, beyond)
                 }
                 other => other,
             };

@@ -1,38 +1,16 @@
 //! Where shipping stands: the first byte not yet acknowledged, per stream, kept in one file.
 //!
-//! The file is replaced atomically (a temporary file in the same directory, fsynced, renamed over
-//! the old one, then the directory fsynced), so after a crash of the shipper or of the machine it
-//! holds either the old or the new positions, never a mix. Its format is a single JSON object,
-//! read by the file sink's retention too ([`Retention::keep_unshipped`]):
-//!
-//! ```text
-//! {"version":1,"streams":{"audit":{"file":"audit.2026-12-01.0003.jsonl","offset":52311,"seq":1041,"mac":"hmac-sha256:…"}}}
-//! ```
-//!
-//! `file` is the name the file was written under (without `.gz`), `offset` the byte offset, in
-//! its uncompressed content, just past the last acknowledged record's newline; `seq` and `mac`
-//! are that record's (audit stream only).
-//!
-//! [`Retention::keep_unshipped`]: crate::sink::Retention::keep_unshipped
+//! The file is replaced atomically (a temporary file in the same directory, created exclusively
+//! and never through a symlink, fsynced, renamed over the old one, then the directory fsynced),
+//! so after a crash of the shipper or of the machine it holds either the old or the new
+//! positions, never a mix. Its format belongs to the trail's format owner
+//! (`crate::trail::cursor`), which the file sink's retention and `verify --received` read too.
 
 use super::error::{ShipError, ShipErrorKind};
-use serde_json::{json, Map, Value};
+use crate::trail::cursor::{parse, render, Position};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-
-/// The position just past the last acknowledged record of one stream.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Position {
-    /// The file's name as written (`<prefix>.<stamp>.<NNNN>.jsonl`), without `.gz`.
-    pub file: String,
-    /// Offset in the file's uncompressed content, just past a newline.
-    pub offset: u64,
-    /// The last acknowledged record's sequence number (audit stream).
-    pub seq: Option<u64>,
-    /// The last acknowledged record's MAC (audit stream), as written in the record.
-    pub mac: Option<String>,
-}
 
 /// The cursor file: positions of every stream shipped from one directory.
 #[derive(Debug)]
@@ -92,52 +70,6 @@ impl CursorFile {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Position>> {
         self.streams.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-fn render(streams: &BTreeMap<String, Position>) -> Vec<u8> {
-    let mut map = Map::new();
-    for (prefix, pos) in streams {
-        let mut o = Map::new();
-        o.insert("file".into(), json!(pos.file));
-        o.insert("offset".into(), json!(pos.offset));
-        if let Some(seq) = pos.seq {
-            o.insert("seq".into(), json!(seq));
-        }
-        if let Some(mac) = &pos.mac {
-            o.insert("mac".into(), json!(mac));
-        }
-        map.insert(prefix.clone(), Value::Object(o));
-    }
-    let mut out = json!({"version": 1, "streams": map})
-        .to_string()
-        .into_bytes();
-    out.push(b'\n');
-    out
-}
-
-/// Parses a cursor file; `None` when it is not one.
-pub(crate) fn parse(bytes: &[u8]) -> Option<BTreeMap<String, Position>> {
-    let v: Value = serde_json::from_slice(bytes).ok()?;
-    if v.get("version")?.as_u64()? != 1 {
-        return None;
-    }
-    let mut out = BTreeMap::new();
-    for (prefix, p) in v.get("streams")?.as_object()? {
-        let file = p.get("file")?.as_str()?;
-        if file.contains('/') || file.is_empty() {
-            return None;
-        }
-        out.insert(
-            prefix.clone(),
-            Position {
-                file: file.to_owned(),
-                offset: p.get("offset")?.as_u64()?,
-                seq: p.get("seq").and_then(Value::as_u64),
-                mac: p.get("mac").and_then(Value::as_str).map(str::to_owned),
-            },
-        );
-    }
-    Some(out)
 }
 
 /// Temporary file (created exclusively, never through a symlink, mode 0600), fsync, rename,

@@ -51,7 +51,7 @@ mod source;
 mod tls;
 mod transport;
 
-pub use cursor::Position;
+pub use crate::trail::cursor::Position;
 pub use error::{ShipError, ShipErrorKind};
 pub use tls::Tls;
 pub use transport::{Destination, Protocol};

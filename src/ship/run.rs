@@ -1,7 +1,7 @@
 //! The shipping loop: read, send within the window, advance the cursor on acknowledgement,
 //! reconnect with backoff and send again what was not acknowledged.
 
-use super::cursor::{CursorFile, Position};
+use super::cursor::CursorFile;
 use super::error::{ShipError, ShipErrorKind};
 use super::message::Header;
 use super::relp::Session;
@@ -9,6 +9,7 @@ use super::source::{Skipped, Source};
 use super::tls::Tls;
 use super::transport::{Conn, Protocol};
 use super::{Shared, Shipper};
+use crate::trail::cursor::Position;
 use rustls::ClientConfig;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};

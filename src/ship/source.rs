@@ -1,7 +1,7 @@
 //! Reading one stream's records in file order, from a position on, following rotation and
 //! compression by the sink's own file names.
 
-use super::cursor::Position;
+use crate::trail::cursor::Position;
 use crate::trail::open::{open_in_trail, Inflate};
 use crate::trail::{naming, Trail, TrailFile};
 use std::io::{self, Read, Seek, SeekFrom};

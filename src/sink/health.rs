@@ -23,6 +23,8 @@ use std::sync::{Mutex, PoisonError};
 /// | `last_error` | the most recent error, with context (kept after recovery)                 |
 /// | `overflowed` | AUDIT records given up on after waiting for queue room past the `BlockFor` bound |
 /// | `filtered_callsites` | audit callsites another filter disables (from `AuditHandle::health`) |
+/// | `formatting_panics` | values whose `Debug`/`Display` panicked, layer-wide (from `AuditHandle::health`) |
+/// | `records_cut` | records cut to `max_record_len`, layer-wide (from `AuditHandle::health`) |
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Health {
@@ -50,6 +52,13 @@ pub struct Health {
     /// (see [`AuditHandle::sync`](crate::layer::AuditHandle::sync)); empty for a sink's own
     /// health and for the debug stream.
     pub filtered_callsites: Vec<String>,
+    /// Values whose own `Debug`/`Display` panicked while a record was rendered, in either
+    /// stream (from `AuditHandle::health`; layer-wide). Each record was still written, with
+    /// `[formatting panicked]` in place of the rest of the value.
+    pub formatting_panics: u64,
+    /// Records longer than `AuditLayerBuilder::max_record_len` that were cut to fit, in either
+    /// stream (from `AuditHandle::health`; layer-wide).
+    pub records_cut: u64,
     /// AUDIT records not written because the queue stayed full past the
     /// [`Overflow::BlockFor`](crate::sink::Overflow::BlockFor) bound.
     pub overflowed: u64,
@@ -100,6 +109,8 @@ impl Counters {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
             filtered_callsites: Vec::new(),
+            formatting_panics: 0,
+            records_cut: 0,
             overflowed: self.overflowed.load(Ordering::Relaxed),
         }
     }

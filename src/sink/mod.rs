@@ -505,7 +505,13 @@ pub mod testing {
         spawn_tuned(
             SinkSpec {
                 stream,
-                target: Target::Files(files),
+                target: Target::Files(
+                    files.index_key(
+                        chain
+                            .and_then(|c| c.chain_key())
+                            .map(crate::chain::index::IndexKey::derive),
+                    ),
+                ),
                 framer: chain.map(|c| c.framer()),
             },
             Tuning {

@@ -15,7 +15,7 @@ use super::file::{Durability, PruneIntent};
 use super::health::Counters;
 use super::queue::{Shared, WriterWait, PREALLOCATE_LIMIT};
 use super::syncer::{Request, Syncer};
-use crate::chain::framing::{Framer, TornTail};
+use crate::chain::framing::{Framer, TailMark, TornTail};
 use crate::trail::time::write_rfc3339;
 use crate::Stream;
 
@@ -124,6 +124,9 @@ pub(crate) struct Worker {
     /// A retention plan whose `prune` record is framed: once it is written and synced, the
     /// files it names are deleted.
     prune: Option<PruneIntent>,
+    /// The framer's tail mark for the prune in hand is framed (see [`Framer::mark_tail`]); what
+    /// is left to do once it is durable: commit the seal, or publish this checkpoint line.
+    tail_mark: Option<(bool, Option<Vec<u8>>)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -181,6 +184,7 @@ impl Worker {
             took_batch: false,
             epoch_commit_pending: false,
             prune: None,
+            tail_mark: None,
         }
     }
 
@@ -391,8 +395,51 @@ impl Worker {
             return Ok(());
         }
         self.make_durable()?;
+        self.mark_tail(now)?;
         if let Some(intent) = self.prune.take() {
             self.dest.apply_prune(&intent);
+        }
+        Ok(())
+    }
+
+    /// Before retention deletes anything: the framer's tail mark (an epoch seal, or a
+    /// checkpoint) is framed after the durable prune record, made durable, and committed or
+    /// published, so that a restart adopts the prune record as the writer's own and a signed
+    /// trail's prune record is sealed before the files it names are gone. On error, calling it
+    /// again resumes where it stopped.
+    fn mark_tail(&mut self, now: SystemTime) -> Result<(), Failure> {
+        if self.tail_mark.is_none() {
+            let Some(framer) = self.framer.as_mut() else {
+                return Ok(());
+            };
+            self.tail_mark = Some(match framer.mark_tail(now, &mut self.out) {
+                Some(TailMark::Sealed) => (true, None),
+                Some(TailMark::Checkpoint(range)) => (false, checkpoint_line(&self.out, range)),
+                None => (false, None),
+            });
+        }
+        self.make_durable()?;
+        match self.tail_mark.take() {
+            Some((true, _)) => {
+                if let Some(Err(err)) = self.framer.as_mut().map(|f| f.commit_epoch()) {
+                    self.note_error(format!(
+                        "{} sink: replacing the signing state file: {err}",
+                        self.shared.stream
+                    ));
+                }
+            }
+            Some((false, Some(line))) => {
+                // Newer than anything waiting to be published, which must not overwrite it.
+                self.unpublished = None;
+                self.last_publish = Some(now);
+                if let Err(err) = self.dest.publish_checkpoint(&line) {
+                    self.note_error(format!(
+                        "{} sink: publishing the checkpoint side file: {err}",
+                        self.shared.stream
+                    ));
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

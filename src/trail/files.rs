@@ -109,6 +109,33 @@ pub(crate) fn prefixes(listing: &Listing) -> Vec<String> {
 }
 
 impl TrailFile {
+    /// A file the operator named that holds one stream of records under any name (a copy a
+    /// central receiver wrote): read whole, in order, like a trail file (`.gz` when its name
+    /// says so).
+    pub(crate) fn named(path: &Path) -> TrailFile {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let len = fs::metadata(path).map_or(0, |m| m.len());
+        let gz = cfg!(feature = "gzip") && name.ends_with(".gz");
+        TrailFile {
+            path: path.to_path_buf(),
+            base: name.strip_suffix(".gz").unwrap_or(&name).to_owned(),
+            gz,
+            name,
+            prefix: String::new(),
+            // Not a trail file's name: it is never ordered among others.
+            data: DataName {
+                stamp: String::new(),
+                start: 0,
+                counter: 0,
+                form: if gz { Form::Gz } else { Form::Plain },
+            },
+            len,
+        }
+    }
+
     /// The file at `path`, which a writer knows to be one of its own (`None` when its name is
     /// not a trail file's).
     pub(crate) fn at(path: &Path) -> Option<TrailFile> {

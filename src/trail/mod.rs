@@ -20,6 +20,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub(crate) mod cursor;
 pub(crate) mod files;
 pub(crate) mod hex;
 pub(crate) mod json;
@@ -28,10 +29,13 @@ pub(crate) mod open;
 pub(crate) mod read;
 pub(crate) mod time;
 pub(crate) mod trailer;
+mod visible;
 pub(crate) mod write;
 
 pub use files::TrailFile;
-pub use read::{FileProblem, FileProblemKind, FileRead, LineReader};
+pub use json::printable_json;
+pub use read::{FileProblem, FileProblemKind, FileRead, LineReader, SkippedLines};
+pub use visible::{is_hidden, Visible};
 
 use std::error::Error;
 use std::fmt;

@@ -148,13 +148,19 @@ impl FileProblem {
 impl fmt::Display for FileProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            FileProblemKind::Unreadable => write!(f, "{} cannot be read", self.file),
+            FileProblemKind::Unreadable => {
+                write!(f, "{} cannot be read", super::Visible::str(&self.file))
+            }
             FileProblemKind::Damaged => write!(
                 f,
                 "{} is damaged; the records after the damage were not read",
-                self.file
+                super::Visible::str(&self.file)
             ),
-            FileProblemKind::Vanished => write!(f, "{} disappeared while reading", self.file),
+            FileProblemKind::Vanished => write!(
+                f,
+                "{} disappeared while reading",
+                super::Visible::str(&self.file)
+            ),
         }
     }
 }
@@ -162,6 +168,49 @@ impl fmt::Display for FileProblem {
 impl Error for FileProblem {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         Some(&self.source)
+    }
+}
+
+/// Lines of one file that a reader passed over: longer than its line limit, or, where a
+/// record was looked for, not a record (not UTF-8, not a JSON object). A read command reports
+/// them on stderr and ends with its "not read whole" exit code: never dropped silently.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SkippedLines {
+    /// The file's name on disk.
+    pub file: String,
+    /// Lines longer than the reader's limit.
+    pub oversized: u64,
+    /// Lines that are not records.
+    pub unreadable: u64,
+}
+
+impl SkippedLines {
+    /// What was skipped in `file`; `None` when nothing was.
+    pub fn new(file: &TrailFile, oversized: u64, unreadable: u64) -> Option<Self> {
+        (oversized + unreadable > 0).then(|| SkippedLines {
+            file: file.name().to_owned(),
+            oversized,
+            unreadable,
+        })
+    }
+}
+
+/// `audit.….jsonl: 2 lines skipped as longer than the line limit, 1 as not a record`, with
+/// the file name escaped ([`Visible`](super::Visible)).
+impl fmt::Display for SkippedLines {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", super::Visible::str(&self.file))?;
+        let lines = |n: u64| if n == 1 { "line" } else { "lines" };
+        match (self.oversized, self.unreadable) {
+            (o, 0) => write!(f, "{o} {} skipped as longer than the line limit", lines(o)),
+            (0, u) => write!(f, "{u} {} skipped as not a record", lines(u)),
+            (o, u) => write!(
+                f,
+                "{o} {} skipped as longer than the line limit, {u} as not a record",
+                lines(o)
+            ),
+        }
     }
 }
 

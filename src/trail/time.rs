@@ -92,6 +92,64 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// A time in the records' canonical form (RFC 3339, UTC, nine fraction digits, so comparing
+/// strings compares times): `ts` itself when it already is, else parsed; `None` when it is no
+/// time this crate reads.
+pub(crate) fn canonical(ts: &str) -> Option<String> {
+    if is_canonical(ts.as_bytes()) {
+        Some(ts.to_owned())
+    } else {
+        parse_nanos(ts).map(format_nanos)
+    }
+}
+
+/// Length of a timestamp in canonical form.
+pub(crate) const CANONICAL_LEN: usize = "2026-11-26T05:06:07.123456789Z".len();
+
+/// Whether `ts` is already in the canonical form (so comparing strings compares times).
+pub(crate) fn is_canonical(ts: &[u8]) -> bool {
+    ts.len() == CANONICAL_LEN
+        && ts[CANONICAL_LEN - 1] == b'Z'
+        && ts[4] == b'-'
+        && ts[10] == b'T'
+        && ts[19] == b'.'
+}
+
+/// Nanoseconds since the Unix epoch of a time: RFC 3339 with any offset, or
+/// `YYYY-MM-DD[THH:MM[:SS[.f]]]` in UTC (the forms `investigate::canonical_time` reads).
+pub(crate) fn parse_nanos(s: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+    let parsed: Option<DateTime<Utc>> = DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%dT%H:%M",
+                "%Y-%m-%d %H:%M:%S",
+            ]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            .map(|t| t.and_utc())
+        })
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        });
+    let nanos = parsed?.timestamp_nanos_opt()?;
+    (nanos >= 0).then_some(nanos)
+}
+
+/// The canonical form of a time given in nanoseconds since the epoch.
+pub(crate) fn format_nanos(nanos: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(nanos)
+        .format("%Y-%m-%dT%H:%M:%S%.9fZ")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! The chain walk: which records are authentic, and what is wrong with the rest.
 
 use super::report::{FileSummary, Problem, ProblemKind, Report, Warning};
+use super::trust::{Root, Trust};
 use super::Keys;
 use crate::chain::{self, Alg, ChainKey, GENESIS_PREV};
 use crate::trail::TrailFile;
@@ -28,6 +29,8 @@ pub(super) enum Control {
         set_aside: Option<String>,
         bytes: Option<u64>,
         prev_line_sha256: Option<String>,
+        /// `unadopted`: the range of `seq` the writer disowned after a restart.
+        unadopted: Option<(u64, u64)>,
     },
     Prune {
         through_seq: Option<u64>,
@@ -53,6 +56,8 @@ struct Entry {
     prev_field_ok: bool,
     /// Its MAC was checked against some predecessor (or could not be checked: no key).
     authentic: bool,
+    /// It is chained with a chain key the verifier holds (its HMAC is what `authentic` checked).
+    keyed: bool,
     /// The entry it chains to, found by sequence number when it is not where it should be.
     true_pred: Option<u32>,
     /// The good line before it in the trail.
@@ -131,6 +136,8 @@ pub(crate) struct Checker<'k> {
     file_entries: Vec<std::ops::Range<usize>>,
     /// The timestamp of the trail's last complete line.
     last_ts: Option<String>,
+    /// Which control records count (set when the walk starts).
+    trust: Trust,
 }
 
 impl<'k> Checker<'k> {
@@ -153,6 +160,7 @@ impl<'k> Checker<'k> {
             after_missing_file: Vec::new(),
             file_entries: Vec::new(),
             last_ts: None,
+            trust: Trust::new(Root::None),
         }
     }
 
@@ -249,6 +257,7 @@ impl<'k> Checker<'k> {
                         pos_ok: false,
                         prev_field_ok: false,
                         authentic: false,
+                        keyed: false,
                         true_pred: None,
                         pos_pred: None,
                         after_bad: None,
@@ -308,6 +317,7 @@ impl<'k> Checker<'k> {
                         }
                     };
                     let idx = self.entries.len();
+                    let keyed = matches!(key, Ok(Some(_)));
                     if !pos_ok && !prev_field_ok {
                         self.stash
                             .insert(idx, (signed.to_vec(), key.ok().flatten()));
@@ -323,6 +333,7 @@ impl<'k> Checker<'k> {
                         pos_ok,
                         prev_field_ok,
                         authentic: pos_ok || prev_field_ok || !checked,
+                        keyed,
                         true_pred: None,
                         pos_pred: self.last_good.map(|p| p as u32),
                         after_bad: self.last_bad_sha.take().map(Box::new),
@@ -363,8 +374,19 @@ impl<'k> Checker<'k> {
         (entries + stash) as u64
     }
 
-    /// Walks the whole trail and produces the report.
-    pub(crate) fn finish(mut self, checkpoints: &[CheckpointFile]) -> Report {
+    /// Walks the whole trail and produces the report; `root` is what control records must be
+    /// authenticated by (see [`super::trust`]).
+    pub(crate) fn finish(mut self, checkpoints: &[CheckpointFile], root: Root) -> Report {
+        self.trust = Trust::new(root);
+        for e in self.entries.iter().filter(|e| e.good) {
+            if let Some(Control::Repair {
+                unadopted: Some((from, to)),
+                ..
+            }) = e.control.as_deref()
+            {
+                self.trust.disowned(*from, *to);
+            }
+        }
         let by_seq = SeqIndex::new(&self.entries);
         // Lines that are not where they should be may still be authentic: look for the record
         // they chain to by sequence number.
@@ -425,6 +447,11 @@ impl<'k> Checker<'k> {
             stats: Default::default(),
         }
     }
+}
+
+/// The warning for records the writer disowned after a restart (see [`super::trust`]).
+pub(super) fn unadopted_warning(from: u64, to: u64) -> String {
+    format!("repair: records {from}..={to} follow the writer's last durable record and it could not tell it wrote them; control records among them are disregarded")
 }
 
 /// The warning for a trail chained without a key.
@@ -507,6 +534,7 @@ pub(super) fn parse_control(kind: &[u8], line: &[u8]) -> Control {
             set_aside: s("set_aside"),
             bytes: n("bytes"),
             prev_line_sha256: s("prev_line_sha256"),
+            unadopted: super::trust::unadopted_range(&v),
         },
         _ => Control::Other,
     }
@@ -529,6 +557,18 @@ pub(crate) struct CheckpointFile {
     pub(crate) name: String,
     pub(crate) content: Option<Vec<u8>>,
     pub(crate) side: bool,
+}
+
+impl CheckpointFile {
+    /// Whether the file names no checkpoint at all: missing, or emptied (which hides a cut
+    /// tail as well as deleting it would). Says which, for the report.
+    pub(crate) fn vacant(&self) -> Option<&'static str> {
+        match self.content.as_deref() {
+            None => Some("is missing"),
+            Some(c) if c.trim_ascii().is_empty() => Some("is empty"),
+            Some(_) => None,
+        }
+    }
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {
@@ -776,7 +816,7 @@ impl Checker<'_> {
     fn segment_start_allowed(&self, i: usize) -> Option<SegmentStart> {
         let e = &self.entries[i];
         let repair_matches = self.entries.get(i + 1).is_some_and(|r| {
-            r.authentic
+            self.trusted(i + 1, "new_chain repair").is_ok()
                 && matches!(r.control.as_deref(), Some(Control::Repair { repair, prev_line_sha256: Some(h), .. })
                     if repair == "new_chain" && e.after_bad.as_ref().is_some_and(|b| hex(&b[..]) == *h))
         });
@@ -982,13 +1022,24 @@ impl Checker<'_> {
             for &i in &idx {
                 if let Some(Control::Repair {
                     repair,
+                    unadopted: Some((from, to)),
+                    ..
+                }) = self.entries[i].control.as_deref()
+                {
+                    if self.entries[i].good && repair == "unadopted" {
+                        let msg = unadopted_warning(*from, *to);
+                        self.warn(self.at(i), msg);
+                    }
+                }
+                if let Some(Control::Repair {
+                    repair,
                     file,
                     set_aside,
                     bytes,
                     ..
                 }) = self.entries[i].control.as_deref()
                 {
-                    if self.entries[i].authentic && repair == "torn_tail" {
+                    if self.trusted(i, "torn_tail repair").is_ok() && repair == "torn_tail" {
                         let msg = format!(
                             "repair: a torn line of {} ({} bytes) was set aside to {}",
                             file.as_deref().unwrap_or("?"),
@@ -1016,14 +1067,17 @@ impl Checker<'_> {
             .collect();
         for cf in checkpoints {
             let name = &cf.name;
-            if cf.content.is_none() {
+            if let Some(what) = cf.vacant() {
                 if let Some((seq, _)) = in_trail.last() {
                     self.problems.push(Problem {
                         kind: ProblemKind::Deleted,
                         file: Some(name.clone()),
                         line: None,
                         seq: Some(*seq),
-                        detail: "the checkpoint side file is missing although the trail holds checkpoint records (the writer publishes every one)".to_owned(),
+                        detail: format!(
+                            "the checkpoint {}file {what} although the trail holds checkpoint records (the writer publishes every one)",
+                            if cf.side { "side " } else { "" }
+                        ),
                     });
                 }
                 continue;
@@ -1144,12 +1198,35 @@ impl Checker<'_> {
         self.prune_records().map(|(_, s, _)| s).max()
     }
 
-    /// Authentic prune records: (entry, `through_seq`, `through_mac`).
+    /// Whether the control record at entry `i` counts (see [`super::trust`]).
+    fn trusted(&self, i: usize, kind: &str) -> Result<(), String> {
+        let e = &self.entries[i];
+        if !e.authentic {
+            return Err(format!(
+                "the {kind} record at seq {} was disregarded: it does not chain",
+                e.seq.unwrap_or(0)
+            ));
+        }
+        self.trust.judge(kind, e.seq.unwrap_or(0), e.keyed)
+    }
+
+    /// Why prune records that would have covered records up to `lost` were disregarded.
+    fn disregarded_prunes(&self, lost: u64) -> Vec<String> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.good)
+            .filter(|(_, e)| matches!(e.control.as_deref(), Some(Control::Prune { through_seq: Some(s), .. }) if *s >= lost))
+            .filter_map(|(i, _)| self.trusted(i, "prune").err())
+            .collect()
+    }
+
+    /// Authentic prune records that count: (entry, `through_seq`, `through_mac`).
     fn prune_records(&self) -> impl Iterator<Item = (usize, u64, Option<&str>)> + '_ {
         self.entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.authentic)
+            .filter(|(i, _)| self.trusted(*i, "prune").is_ok())
             .filter_map(|(i, e)| match e.control.as_deref() {
                 Some(Control::Prune {
                     through_seq: Some(s),
@@ -1186,6 +1263,10 @@ impl Checker<'_> {
             .collect();
         let exact = covering.iter().find(|(s, _)| *s == lost);
         let widest = covering.iter().map(|(s, _)| *s).max();
+        let disregarded = match self.disregarded_prunes(lost).first() {
+            Some(why) if widest.is_none() => format!(" ({why})"),
+            _ => String::new(),
+        };
         let prev_hex = prev.map(|p| hex(&p));
         let replaced = prev_hex.is_some()
             && exact.is_some_and(|(_, mac)| mac.as_deref() != prev_hex.as_deref());
@@ -1212,7 +1293,7 @@ impl Checker<'_> {
                 at,
                 Some(seq),
                 format!(
-                    "records {}..={lost} are missing from the head of the trail: retention's prune records cover only records up to {through}",
+                    "records {}..={lost} are missing from the head of the trail: retention's prune records cover only records up to {through}{disregarded}",
                     through + 1
                 ),
             ),
@@ -1221,7 +1302,7 @@ impl Checker<'_> {
                 at,
                 Some(seq),
                 format!(
-                    "records 0..={lost} are missing from the head of the trail and no prune record of retention covers the loss"
+                    "records 0..={lost} are missing from the head of the trail and no prune record of retention covers the loss{disregarded}"
                 ),
             ),
         }

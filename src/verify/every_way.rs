@@ -5,7 +5,10 @@
 //! not repeated here (the exhaustive corpora would take minutes), only the decision is checked:
 //! the streaming check never produces a report of its own that differs.
 
-use super::{Keys, Report, Verifier, VerifyError};
+use super::{Keys, ReceivedVerifier, Report, Verifier, VerifyError};
+use crate::trail::{files, LineReader};
+use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 /// Everything a report says about the trail (not how it was produced: [`Report::stats`]).
@@ -37,6 +40,9 @@ pub(crate) fn every_way<'a>(make: impl Fn() -> Verifier<'a>) -> Result<Report, V
         v
     };
     let reference = fixed().streaming(false).verify();
+    if let Ok(r) = &reference {
+        received_agrees(&fixed(), r);
+    }
     for threads in [1, 3] {
         let mut v = fixed().threads(threads);
         v.skip_fallback = true;
@@ -72,4 +78,40 @@ pub(crate) fn cross_check<'a>(make: impl Fn() -> Verifier<'a>) {
     if streamed {
         let _ = every_way(make);
     }
+}
+
+/// The received walk, over a copy that holds the trail's records in order (what a central
+/// receiver that got every record wrote), checked against the side file: where the reference
+/// finds the trail intact, the copy is intact too. (A damaged trail makes a damaged copy only
+/// where the damage is in the records, not in the files around them, so the converse is
+/// checked by the corpora of `tests/received_cut.rs` instead.)
+fn received_agrees(v: &Verifier<'_>, reference: &Report) {
+    if !reference.intact() {
+        return;
+    }
+    let Ok(listing) = files::list(&v.dir, v.prefix.as_deref()) else {
+        return;
+    };
+    let mut copy = tempfile::NamedTempFile::new().expect("temp file");
+    for f in &listing.files {
+        LineReader::new().read_lines(f, |line| {
+            copy.write_all(line).expect("write the copy");
+            copy.write_all(b"\n").expect("write the copy");
+            ControlFlow::Continue(())
+        });
+    }
+    copy.flush().expect("write the copy");
+    let mut received = ReceivedVerifier::new(copy.path()).keys(v.keys.clone());
+    if let Some(prefix) = listing.files.first().map(|f| f.prefix.clone()) {
+        let side = v.dir.join(format!("{prefix}.checkpoint"));
+        if side.exists() {
+            received = received.checkpoint(side);
+        }
+    }
+    let r = received.verify().expect("the copy is readable");
+    assert!(
+        r.intact(),
+        "the reference finds the trail intact, the received walk over its records does not:\n{reference}\n{:?}",
+        r.problems()
+    );
 }

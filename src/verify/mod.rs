@@ -25,8 +25,9 @@ mod report;
 #[cfg(feature = "signed-seals")]
 mod seals;
 mod streaming;
+mod trust;
 
-pub use received::{verify_received, ReceivedReport};
+pub use received::{verify_received, ReceivedReport, ReceivedVerifier, DUPLICATE_WINDOW};
 pub use report::{FileSummary, Problem, ProblemKind, Report, SealSummary, VerifyStats, Warning};
 
 use crate::chain::ChainKey;
@@ -77,6 +78,12 @@ impl Keys {
             .iter()
             .find(|k| k.key_id() == kid)
             .or(self.any.as_ref())
+    }
+}
+
+impl crate::chain::index::KeyLookup for Keys {
+    fn key_for(&self, key_id: &str) -> Option<&ChainKey> {
+        self.lookup(key_id)
     }
 }
 
@@ -267,56 +274,8 @@ impl<'a> Verifier<'a> {
         let dir = self.dir.clone();
         let listing = files::list(&dir, self.prefix.as_deref())
             .map_err(|e| VerifyError::io(format!("cannot list {}", dir.display()), e))?;
-        let prefixes = files::prefixes(&listing);
-        let prefix = match (self.prefix.take(), prefixes.as_slice()) {
-            (Some(p), _) => p,
-            (None, [one]) => one.clone(),
-            (None, []) => {
-                return Err(VerifyError::new(
-                    VerifyErrorKind::NoTrail,
-                    format!(
-                        "no audit files (<prefix>.<date>.<NNNN>.jsonl[.gz]) in {}",
-                        dir.display()
-                    ),
-                ))
-            }
-            (None, many) => {
-                return Err(VerifyError::new(
-                    VerifyErrorKind::SeveralTrails,
-                    format!(
-                        "{} holds several trails ({}); choose one with a prefix",
-                        dir.display(),
-                        many.join(", ")
-                    ),
-                ))
-            }
-        };
-        let mut checkpoints = Vec::new();
-        let side = dir.join(format!("{prefix}.checkpoint"));
-        let side_content = match open::read_capped(&side, open::CHECKPOINT_FILE_MAX) {
-            Ok(c) => Some(c),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(VerifyError::io(
-                    format!("cannot read {}", side.display()),
-                    e,
-                ))
-            }
-        };
-        checkpoints.push(check::CheckpointFile {
-            name: side.display().to_string(),
-            content: side_content,
-            side: true,
-        });
-        for path in &self.checkpoints {
-            let c = open::read_capped(path, open::CHECKPOINT_FILE_MAX)
-                .map_err(|e| VerifyError::io(format!("cannot read {}", path.display()), e))?;
-            checkpoints.push(check::CheckpointFile {
-                name: path.display().to_string(),
-                content: Some(c),
-                side: false,
-            });
-        }
+        let prefix = self.choose_prefix(&listing)?;
+        let checkpoints = self.checkpoint_files(&prefix)?;
         #[cfg(feature = "signed-seals")]
         let now = self.now.unwrap_or_else(std::time::SystemTime::now);
         let threads = self.threads.unwrap_or_else(|| {
@@ -340,7 +299,7 @@ impl<'a> Verifier<'a> {
             };
             match streaming::verify(&listing.files, plan, &mut self.progress) {
                 streaming::Outcome::Report(mut report) => {
-                    set_aside_warnings(&listing, &mut report);
+                    set_aside_warnings(&listing, &self.keys, &mut report);
                     return Ok(*report);
                 }
                 // The reference check, which follows, is what the tests compare against.
@@ -351,11 +310,90 @@ impl<'a> Verifier<'a> {
                 streaming::Outcome::Irregular { bytes_read: b } => bytes_read = b,
             }
         }
+        let mut report = self.reference(
+            &listing,
+            &checkpoints,
+            &prefix,
+            bytes_read,
+            #[cfg(feature = "signed-seals")]
+            now,
+        )?;
+        set_aside_warnings(&listing, &self.keys, &mut report);
+        Ok(report)
+    }
+
+    /// The trail's prefix: the one asked for, or the only one in the directory.
+    fn choose_prefix(&mut self, listing: &files::Listing) -> Result<String, VerifyError> {
+        let dir = &self.dir;
+        match (self.prefix.take(), files::prefixes(listing).as_slice()) {
+            (Some(p), _) => Ok(p),
+            (None, [one]) => Ok(one.clone()),
+            (None, []) => Err(VerifyError::new(
+                VerifyErrorKind::NoTrail,
+                format!(
+                    "no audit files (<prefix>.<date>.<NNNN>.jsonl[.gz]) in {}",
+                    dir.display()
+                ),
+            )),
+            (None, many) => Err(VerifyError::new(
+                VerifyErrorKind::SeveralTrails,
+                format!(
+                    "{} holds several trails ({}); choose one with a prefix",
+                    dir.display(),
+                    many.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// The side file (`None` content when it is missing) and every `--checkpoint` copy.
+    fn checkpoint_files(&self, prefix: &str) -> Result<Vec<check::CheckpointFile>, VerifyError> {
+        let side = self.dir.join(format!("{prefix}.checkpoint"));
+        let side_content = match open::read_capped(&side, open::CHECKPOINT_FILE_MAX) {
+            Ok(c) => Some(c),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(VerifyError::io(
+                    format!("cannot read {}", side.display()),
+                    e,
+                ))
+            }
+        };
+        let mut checkpoints = vec![check::CheckpointFile {
+            name: side.display().to_string(),
+            content: side_content,
+            side: true,
+        }];
+        for path in &self.checkpoints {
+            let c = open::read_capped(path, open::CHECKPOINT_FILE_MAX)
+                .map_err(|e| VerifyError::io(format!("cannot read {}", path.display()), e))?;
+            checkpoints.push(check::CheckpointFile {
+                name: path.display().to_string(),
+                content: Some(c),
+                side: false,
+            });
+        }
+        Ok(checkpoints)
+    }
+
+    /// The reference check: every record modelled, so that the report can say what changed
+    /// where. `bytes_read`: what the streaming check read before it handed over.
+    fn reference(
+        &mut self,
+        listing: &files::Listing,
+        checkpoints: &[check::CheckpointFile],
+        prefix: &str,
+        mut bytes_read: u64,
+        #[cfg(feature = "signed-seals")] now: std::time::SystemTime,
+    ) -> Result<Report, VerifyError> {
         let mut checker = check::Checker::new(&self.keys);
         #[cfg(feature = "signed-seals")]
         let mut seal_walk = self.public_key.as_ref().map(|pk| {
-            seals::SealWalk::new(pk, &self.keys).archive(seals::seal_archive::path(&dir, &prefix))
+            seals::SealWalk::new(pk, &self.keys)
+                .archive(seals::seal_archive::path(&self.dir, prefix))
         });
+        #[cfg(not(feature = "signed-seals"))]
+        let _ = prefix;
         let total = listing.files.len();
         let bytes_total = listing.files.iter().map(|f| f.len).sum();
         let mut bytes_done = 0;
@@ -383,7 +421,15 @@ impl<'a> Verifier<'a> {
             }
         }
         let held = checker.held_bytes() + largest as u64;
-        let mut report = checker.finish(&checkpoints);
+        // The seals decide what is authenticated on a signed trail, so they are judged first.
+        #[cfg(feature = "signed-seals")]
+        let sealed = seal_walk.map(|walk| walk.finish(now, self.expect_current));
+        #[cfg(feature = "signed-seals")]
+        let sealed_through = sealed.as_ref().map(|(s, _)| s.verified().map(|v| v.1));
+        #[cfg(not(feature = "signed-seals"))]
+        let sealed_through = None;
+        let root = trust::Root::of(!self.keys.is_empty(), sealed_through);
+        let mut report = checker.finish(checkpoints, root);
         report.stats = VerifyStats {
             streamed: false,
             threads: 1,
@@ -391,12 +437,10 @@ impl<'a> Verifier<'a> {
             bytes_read,
         };
         #[cfg(feature = "signed-seals")]
-        if let Some(walk) = seal_walk {
-            let (summary, problems) = walk.finish(now, self.expect_current);
+        if let Some((summary, problems)) = sealed {
             report.problems.extend(problems);
             report.seals = Some(summary);
         }
-        set_aside_warnings(&listing, &mut report);
         Ok(report)
     }
 }
@@ -432,8 +476,16 @@ fn read_whole(file: &TrailFile) -> Result<(Vec<u8>, Option<String>, u64), Verify
     }
 }
 
-/// Files the writer or the compressor set aside are worth a warning, not a problem.
-fn set_aside_warnings(listing: &files::Listing, report: &mut Report) {
+/// Files the writer or the compressor set aside are worth a warning, not a problem; so are
+/// search indexes a search would not use (see `investigate::index`).
+fn set_aside_warnings(listing: &files::Listing, keys: &Keys, report: &mut Report) {
+    let keys = (!keys.is_empty()).then_some(keys as &dyn crate::chain::index::KeyLookup);
+    let indexes = crate::chain::index::findings(&listing.files, keys);
+    report.warnings.extend(indexes.into_iter().map(|f| Warning {
+        file: f.file,
+        line: None,
+        message: f.message,
+    }));
     for p in &listing.partials {
         report.warnings.push(Warning {
             file: p.file_name().map(|n| n.to_string_lossy().into_owned()),

@@ -1,5 +1,6 @@
 //! What a verification found.
 
+use crate::trail::Visible;
 use std::fmt;
 
 /// A class of problem; each has its own exit code in the `tracing-audit verify` command.
@@ -141,9 +142,11 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // File names and details come from the trail directory: shown escaped, so that a
+        // planted name cannot draw over the verdict (trail::Visible).
         write!(f, "{}", self.kind)?;
         if let Some(file) = &self.file {
-            write!(f, " {file}")?;
+            write!(f, " {}", Visible::str(file))?;
             if let Some(line) = self.line {
                 write!(f, ":{line}")?;
             }
@@ -151,7 +154,7 @@ impl fmt::Display for Problem {
         if let Some(seq) = self.seq {
             write!(f, " seq {seq}")?;
         }
-        write!(f, ": {}", self.detail)
+        write!(f, ": {}", Visible::str(&self.detail))
     }
 }
 
@@ -182,13 +185,13 @@ impl Warning {
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(file) = &self.file {
-            write!(f, "{file}")?;
+            write!(f, "{}", Visible::str(file))?;
             if let Some(line) = self.line {
                 write!(f, ":{line}")?;
             }
             f.write_str(": ")?;
         }
-        f.write_str(&self.message)
+        write!(f, "{}", Visible::str(&self.message))
     }
 }
 
@@ -348,7 +351,7 @@ impl fmt::Display for SealSummary {
             None => f.write_str("sealed: nothing yet")?,
         }
         if let (Some(e), Some(ts)) = (self.last_seal_epoch, &self.last_seal_ts) {
-            write!(f, "; last seal: epoch {e} at {ts}")?;
+            write!(f, "; last seal: epoch {e} at {}", Visible::str(ts))?;
             if let Some(age) = self.last_seal_age {
                 write!(f, " ({} s ago)", age.as_secs())?;
             }
@@ -356,7 +359,7 @@ impl fmt::Display for SealSummary {
         if self.unsealed > 0 {
             write!(f, "; {} records not yet sealed", self.unsealed)?;
             if let Some((a, b)) = &self.unsealed_span {
-                write!(f, " ({a} .. {b})")?;
+                write!(f, " ({} .. {})", Visible::str(a), Visible::str(b))?;
             }
         }
         Ok(())

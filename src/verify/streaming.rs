@@ -35,6 +35,7 @@ use super::check::{self, parse_control, CheckpointFile, Control, SIDE_FILE_LAG};
 use super::report::{FileSummary, Report, VerifyStats, Warning};
 #[cfg(feature = "signed-seals")]
 use super::seals::{record_ts, CheckedRun, SealWalk};
+use super::trust::{Root, Trust};
 use super::{Keys, Progress};
 use crate::chain::{self, Alg, GENESIS_PREV};
 use crate::trail::{LineReader, TrailFile};
@@ -58,6 +59,32 @@ pub(crate) struct Plan<'a> {
     pub(crate) now: SystemTime,
     #[cfg(feature = "signed-seals")]
     pub(crate) expect_current: bool,
+}
+
+impl<'a> Plan<'a> {
+    /// What the join's verdict needs.
+    fn judge(&self) -> Judge<'a> {
+        Judge {
+            keys_given: !self.keys.is_empty(),
+            checkpoints: self.checkpoints,
+            #[cfg(feature = "signed-seals")]
+            now: self.now,
+            #[cfg(feature = "signed-seals")]
+            expect_current: self.expect_current,
+        }
+    }
+
+    /// What every worker shares.
+    fn ctx(&self) -> CheckCtx<'a> {
+        CheckCtx {
+            keys: self.keys,
+            checkpoints: CheckpointPlan::new(self.checkpoints),
+            #[cfg(feature = "signed-seals")]
+            signed: self.seal_walk.is_some(),
+            #[cfg(not(feature = "signed-seals"))]
+            signed: false,
+        }
+    }
 }
 
 /// What the streaming check decided.
@@ -118,6 +145,12 @@ enum EpochItem {
     Seal { line_no: u64, line: Vec<u8> },
 }
 
+/// A prune record: (`through_seq`, `through_mac`, its own seq).
+type Prune = (u64, Option<String>, u64);
+
+/// A repair record's warning: (line, the seq of a record that must be trusted for it, message).
+type Repair = (u64, Option<u64>, String);
+
 /// What one regular file tells the join.
 #[derive(Debug, Default)]
 struct FileDigest {
@@ -140,10 +173,14 @@ struct FileDigest {
     checkpoint_after_side: Option<SystemTime>,
     /// MACs of the records at the seqs checkpoint files name.
     macs_wanted: Vec<(u64, [u8; 32])>,
-    /// Retention's prune records: (`through_seq`, `through_mac`); one per retention run.
-    prunes: Vec<(u64, Option<String>)>,
-    /// Warnings for `torn_tail` repair records: (line, message).
-    repairs: Vec<(u64, String)>,
+    /// Retention's prune records: (`through_seq`, `through_mac`, own seq); one per retention
+    /// run. Whether each counts is judged at the join, once the root is known.
+    prunes: Vec<Prune>,
+    /// Warnings for repair records: `torn_tail` ones (with their seq: they count only when
+    /// trusted) and `unadopted` ones.
+    repairs: Vec<Repair>,
+    /// `seq` ranges the writer disowned (`unadopted` repair records).
+    unadopted: Vec<(u64, u64)>,
     #[cfg(feature = "signed-seals")]
     epochs: Vec<EpochItem>,
     disk_bytes: u64,
@@ -160,7 +197,7 @@ impl FileDigest {
             + self
                 .repairs
                 .iter()
-                .map(|r| r.1.capacity() + 32)
+                .map(|r| r.2.capacity() + 40)
                 .sum::<usize>()
             + self.seal_next.as_ref().map_or(0, String::capacity)
             + self.last_ts.as_ref().map_or(0, String::capacity);
@@ -178,20 +215,64 @@ impl FileDigest {
     }
 }
 
+/// The MAC key a line is checked with, by every streaming reader (this walk and the received
+/// copy's): looked up by key id only when the id changes (one trail rarely changes keys).
+pub(super) struct KeyCache<'a> {
+    keys: &'a Keys,
+    last: Option<(Vec<u8>, Hmac<Sha256>)>,
+}
+
+/// What a line's chain trailer is checked with.
+pub(super) enum LineKey<'k> {
+    /// An unkeyed (`sha256:`) line, and no key was given.
+    Unkeyed,
+    /// A keyed line and its key.
+    Key(&'k Hmac<Sha256>),
+    /// A keyed line whose key id has no key, or an unkeyed line although a key was given (an
+    /// attacker without the key could have rewritten it as an unkeyed chain).
+    Unverifiable,
+}
+
+impl<'a> KeyCache<'a> {
+    pub(super) fn new(keys: &'a Keys) -> Self {
+        KeyCache { keys, last: None }
+    }
+
+    pub(super) fn get(&mut self, alg: Alg, kid: Option<&[u8]>) -> LineKey<'_> {
+        match alg {
+            Alg::Sha256 if self.keys.is_empty() => LineKey::Unkeyed,
+            Alg::Sha256 => LineKey::Unverifiable,
+            Alg::HmacSha256 => {
+                let kid = kid.unwrap_or_default();
+                if self.last.as_ref().is_none_or(|(k, _)| k != kid) {
+                    let key = std::str::from_utf8(kid)
+                        .ok()
+                        .and_then(|id| self.keys.lookup(id));
+                    let Some(key) = key else {
+                        return LineKey::Unverifiable;
+                    };
+                    self.last = Some((kid.to_vec(), key.mac()));
+                }
+                self.last
+                    .as_ref()
+                    .map_or(LineKey::Unverifiable, |(_, m)| LineKey::Key(m))
+            }
+        }
+    }
+}
+
 /// The file's content is not what an intact trail holds: the reference check must look.
 #[derive(Debug)]
 struct Irregular;
 
 /// Checks one file, line by line, as far as it is regular.
 struct FileCheck<'a> {
-    keys: &'a Keys,
     file: &'a TrailFile,
     wanted: &'a [u64],
     side_newest: Option<u64>,
     #[cfg_attr(not(feature = "signed-seals"), allow(dead_code))]
     signed: bool,
-    /// The last key id seen and its MAC key (one trail rarely changes keys).
-    key_cache: Option<(Vec<u8>, Hmac<Sha256>)>,
+    key_cache: KeyCache<'a>,
     next_wanted: usize,
     seal_line: Option<u64>,
     /// Where the last line of the current run of lines is.
@@ -210,19 +291,11 @@ impl<'a> FileCheck<'a> {
             // Lines after the file's seal.
             return Err(Irregular);
         }
-        let key = match tr.alg {
-            Alg::Sha256 if self.keys.is_empty() => None,
-            Alg::Sha256 => return Err(Irregular),
-            Alg::HmacSha256 => {
-                self.d.keyed = true;
-                let kid = tr.kid.unwrap_or_default();
-                if self.key_cache.as_ref().is_none_or(|(k, _)| k != kid) {
-                    let id = std::str::from_utf8(kid).map_err(|_| Irregular)?;
-                    let key = self.keys.lookup(id).ok_or(Irregular)?;
-                    self.key_cache = Some((kid.to_vec(), key.mac()));
-                }
-                self.key_cache.as_ref().map(|(_, m)| m)
-            }
+        self.d.keyed |= tr.alg == Alg::HmacSha256;
+        let key = match self.key_cache.get(tr.alg, tr.kid) {
+            LineKey::Unkeyed => None,
+            LineKey::Key(k) => Some(k),
+            LineKey::Unverifiable => return Err(Irregular),
         };
         let kind = chain::control_kind(line);
         let control = match kind {
@@ -307,7 +380,16 @@ impl<'a> FileCheck<'a> {
             Some(Control::Prune {
                 through_seq: Some(through),
                 through_mac,
-            }) => self.d.prunes.push((through, through_mac)),
+            }) => self.d.prunes.push((through, through_mac, tr.seq)),
+            Some(Control::Repair {
+                unadopted: Some((from, to)),
+                ..
+            }) => {
+                self.d.unadopted.push((from, to));
+                self.d
+                    .repairs
+                    .push((n, None, check::unadopted_warning(from, to)));
+            }
             Some(Control::Repair {
                 repair,
                 file,
@@ -317,6 +399,7 @@ impl<'a> FileCheck<'a> {
             }) if repair == "torn_tail" => {
                 self.d.repairs.push((
                     n,
+                    Some(tr.seq),
                     format!(
                         "repair: a torn line of {} ({} bytes) was set aside to {}",
                         file.as_deref().unwrap_or("?"),
@@ -417,12 +500,11 @@ fn check_file(
     abort: &AtomicBool,
 ) -> Result<FileDigest, Irregular> {
     let mut fc = FileCheck {
-        keys: plan.keys,
         file,
         wanted: &plan.checkpoints.wanted,
         side_newest: plan.checkpoints.side_newest,
         signed: plan.signed,
-        key_cache: None,
+        key_cache: KeyCache::new(plan.keys),
         next_wanted: 0,
         seal_line: None,
         last_line: 0..0,
@@ -500,7 +582,10 @@ struct Join<'a> {
     last_ts: Option<String>,
     checkpoints: u64,
     checkpoint_after_side: Option<SystemTime>,
-    prunes: Vec<(u64, Option<String>)>,
+    prunes: Vec<Prune>,
+    /// Repair warnings: (file, line, seq to trust, message).
+    repairs: Vec<(usize, Repair)>,
+    unadopted: Vec<(u64, u64)>,
     /// The trail's head is gone: its first record's seq and the `prev` it names (`None` for a
     /// chain start at a later seq).
     head_loss: Option<(u64, Option<[u8; 32]>)>,
@@ -509,6 +594,38 @@ struct Join<'a> {
 }
 
 impl<'a> Join<'a> {
+    fn new(
+        files: &'a [TrailFile],
+        #[cfg(feature = "signed-seals")] seal_walk: Option<SealWalk<'a>>,
+    ) -> Self {
+        Join {
+            files,
+            summaries: Vec::with_capacity(files.len()),
+            records: 0,
+            min_seq: None,
+            max_seq: None,
+            ranges: Vec::with_capacity(files.len()),
+            macs_wanted: Vec::new(),
+            last_mac: None,
+            last_seq: None,
+            seal_next: None,
+            begins_at: None,
+            keyed: false,
+            torn_warning: None,
+            walk_warnings: Vec::new(),
+            repair_warnings: Vec::new(),
+            last_ts: None,
+            checkpoints: 0,
+            checkpoint_after_side: None,
+            prunes: Vec::new(),
+            repairs: Vec::new(),
+            unadopted: Vec::new(),
+            head_loss: None,
+            #[cfg(feature = "signed-seals")]
+            seal_walk,
+        }
+    }
+
     fn warning(&self, k: usize, line: u64, message: String) -> Warning {
         Warning {
             file: Some(self.files[k].name.clone()),
@@ -565,10 +682,8 @@ impl<'a> Join<'a> {
                 format!("torn last line ({bytes} bytes) ignored: the writer was interrupted"),
             ));
         }
-        for (line, message) in d.repairs {
-            let w = self.warning(k, line, message);
-            self.repair_warnings.push(w);
-        }
+        self.repairs.extend(d.repairs.into_iter().map(|r| (k, r)));
+        self.unadopted.extend(d.unadopted);
         if d.last_ts.is_some() {
             self.last_ts = d.last_ts;
         }
@@ -603,6 +718,24 @@ impl<'a> Join<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Applies the trust rule: prune and repair records that do not count are dropped, as the
+    /// reference drops them (see [`super::trust`]). `keyed`: every record's HMAC was checked.
+    fn judge_controls(&mut self, root: Root) {
+        let mut trust = Trust::new(root);
+        for &(from, to) in &self.unadopted {
+            trust.disowned(from, to);
+        }
+        let keyed = root == Root::ChainKey;
+        self.prunes
+            .retain(|p| trust.judge("prune", p.2, keyed).is_ok());
+        for (k, (line, seq, message)) in std::mem::take(&mut self.repairs) {
+            if seq.is_none_or(|s| trust.judge("torn_tail repair", s, keyed).is_ok()) {
+                let w = self.warning(k, line, message);
+                self.repair_warnings.push(w);
+            }
+        }
     }
 
     fn pruned_through(&self) -> Option<u64> {
@@ -641,7 +774,7 @@ impl<'a> Join<'a> {
     fn checkpoints(&self, files: &[CheckpointFile]) -> Result<Vec<Warning>, Irregular> {
         let mut warnings = Vec::new();
         for cf in files {
-            let Some(content) = cf.content.as_deref() else {
+            let Some(content) = cf.content.as_deref().filter(|_| cf.vacant().is_none()) else {
                 if self.checkpoints > 0 {
                     return Err(Irregular);
                 }
@@ -704,39 +837,13 @@ pub(crate) fn verify(
     plan: Plan<'_>,
     progress: &mut Option<Box<dyn FnMut(Progress) + '_>>,
 ) -> Outcome {
-    let ctx = CheckCtx {
-        keys: plan.keys,
-        checkpoints: CheckpointPlan::new(plan.checkpoints),
-        #[cfg(feature = "signed-seals")]
-        signed: plan.seal_walk.is_some(),
-        #[cfg(not(feature = "signed-seals"))]
-        signed: false,
-    };
+    let (judge, ctx) = (plan.judge(), plan.ctx());
     let threads = plan.threads.clamp(1, files.len().max(1));
-    let mut join = Join {
+    let mut join = Join::new(
         files,
-        summaries: Vec::with_capacity(files.len()),
-        records: 0,
-        min_seq: None,
-        max_seq: None,
-        ranges: Vec::with_capacity(files.len()),
-        macs_wanted: Vec::new(),
-        last_mac: None,
-        last_seq: None,
-        seal_next: None,
-        begins_at: None,
-        keyed: false,
-        torn_warning: None,
-        walk_warnings: Vec::new(),
-        repair_warnings: Vec::new(),
-        last_ts: None,
-        checkpoints: 0,
-        checkpoint_after_side: None,
-        prunes: Vec::new(),
-        head_loss: None,
         #[cfg(feature = "signed-seals")]
-        seal_walk: plan.seal_walk,
-    };
+        plan.seal_walk,
+    );
     let next = AtomicUsize::new(0);
     let abort = AtomicBool::new(false);
     let bytes_total: u64 = files.iter().map(|f| f.len).sum();
@@ -811,6 +918,40 @@ pub(crate) fn verify(
     if !regular {
         return Outcome::Irregular { bytes_read };
     }
+    let stats = VerifyStats {
+        streamed: true,
+        threads,
+        peak_buffered_bytes: (worker_peaks.iter().sum::<usize>() + waiting_peak) as u64,
+        bytes_read,
+    };
+    finish(join, &judge, stats)
+}
+
+/// What the join's verdict needs from the plan besides the files.
+struct Judge<'a> {
+    keys_given: bool,
+    checkpoints: &'a [CheckpointFile],
+    #[cfg(feature = "signed-seals")]
+    now: SystemTime,
+    #[cfg(feature = "signed-seals")]
+    expect_current: bool,
+}
+
+/// The report of a trail every file of which was regular, once the trust rule, the head and the
+/// checkpoints agree; `Irregular` where they need the reference check.
+fn finish(mut join: Join<'_>, plan: &Judge<'_>, stats: VerifyStats) -> Outcome {
+    let bytes_read = stats.bytes_read;
+    // The seals decide what is authenticated on a signed trail, so they are judged first.
+    #[cfg(feature = "signed-seals")]
+    let sealed = join
+        .seal_walk
+        .take()
+        .map(|walk| walk.finish(plan.now, plan.expect_current));
+    #[cfg(feature = "signed-seals")]
+    let sealed_through = sealed.as_ref().map(|(s, _)| s.verified().map(|v| v.1));
+    #[cfg(not(feature = "signed-seals"))]
+    let sealed_through = None;
+    join.judge_controls(Root::of(plan.keys_given, sealed_through));
     // In the reference's order: the head is judged before checkpoints are looked up.
     let Ok(head_warning) = join.head_loss() else {
         return Outcome::Irregular { bytes_read };
@@ -841,16 +982,10 @@ pub(crate) fn verify(
         problems: Vec::new(),
         warnings,
         seals: None,
-        stats: VerifyStats {
-            streamed: true,
-            threads,
-            peak_buffered_bytes: (worker_peaks.iter().sum::<usize>() + waiting_peak) as u64,
-            bytes_read,
-        },
+        stats,
     };
     #[cfg(feature = "signed-seals")]
-    if let Some(walk) = join.seal_walk {
-        let (summary, problems) = walk.finish(plan.now, plan.expect_current);
+    if let Some((summary, problems)) = sealed {
         report.problems.extend(problems);
         report.seals = Some(summary);
     }

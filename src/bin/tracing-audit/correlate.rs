@@ -1,16 +1,17 @@
 //! `tracing-audit correlate --audit DIR --debug DIR ID`: by correlation id, audit sequence number
 //! or OpenTelemetry trace id.
 
-use super::records::{open_trail, warn_problems};
+use super::output::{warn, Out};
+use super::records::{open_trail, warn_search};
 use super::render::human;
-use super::{out_line, CliError, EXIT_NOTHING, EXIT_PARTIAL};
+use super::{CliError, EXIT_NOTHING, EXIT_PARTIAL};
 use clap::Args;
 use serde_json::Value;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use tracing_audit::investigate::{record_time, Query};
-use tracing_audit::trail::Trail;
+use tracing_audit::investigate::{record_time, Query, Search};
+use tracing_audit::trail::{printable_json, Trail};
 
 #[derive(Args, Debug)]
 pub(super) struct CorrelateArgs {
@@ -27,6 +28,8 @@ pub(super) struct CorrelateArgs {
     /// Print records human readable instead of as JSON lines.
     #[arg(long)]
     human: bool,
+    #[command(flatten)]
+    key: super::records::KeyArgs,
 }
 
 /// The sequence number when `id` names an audit record rather than a correlation id.
@@ -51,7 +54,11 @@ fn as_trace_id(id: &str) -> Option<String> {
 
 /// The id `id` stands for: a trace id (normalized), that of the audit record with seq `id`, or
 /// itself. `Err(code)` when there is none (the reason is printed).
-pub(super) fn resolve_id(audit: &Path, id: &str) -> Result<Result<String, u8>, CliError> {
+pub(super) fn resolve_id(
+    search: &Search,
+    audit: &Path,
+    id: &str,
+) -> Result<Result<String, u8>, CliError> {
     if let Some(trace) = as_trace_id(id) {
         return Ok(Ok(trace));
     }
@@ -60,7 +67,7 @@ pub(super) fn resolve_id(audit: &Path, id: &str) -> Result<Result<String, u8>, C
     };
     let trail = open_trail(audit, None)?;
     let mut found: Option<Option<String>> = None;
-    let summary = super::records::searcher().run(&[&trail], &Query::new().seq(seq), |hit| {
+    let summary = search.run(&[&trail], &Query::new().seq(seq), |hit| {
         found = Some(
             hit.record()
                 .get("correlation_id")
@@ -69,15 +76,17 @@ pub(super) fn resolve_id(audit: &Path, id: &str) -> Result<Result<String, u8>, C
         );
         ControlFlow::Break(())
     });
-    let damaged = warn_problems(summary.problems());
+    let damaged = warn_search(&summary);
     Ok(match found {
         Some(Some(id)) => Ok(id),
         Some(None) => {
-            eprintln!("tracing-audit: audit record {seq} has no correlation_id (it was not recorded inside a span)");
+            warn(format_args!(
+                "audit record {seq} has no correlation_id (it was not recorded inside a span)"
+            ));
             Err(EXIT_NOTHING)
         }
         None => {
-            eprintln!("tracing-audit: no audit record with seq {seq}");
+            warn(format_args!("no audit record with seq {seq}"));
             Err(if damaged { EXIT_PARTIAL } else { EXIT_NOTHING })
         }
     })
@@ -94,9 +103,9 @@ pub(super) struct Found {
 
 /// Every record of `trails` that `query` matches, in time order (equal times in file order,
 /// audit first); and whether a file was damaged (warned about on stderr).
-pub(super) fn collect(trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
+pub(super) fn collect(search: &Search, trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
     let mut hits = Vec::new();
-    let summary = super::records::searcher().run(trails, query, |hit| {
+    let summary = search.run(trails, query, |hit| {
         let record = hit.record();
         hits.push(Found {
             ts: record_time(&record).unwrap_or_default(),
@@ -108,11 +117,12 @@ pub(super) fn collect(trails: &[&Trail], query: &Query) -> (Vec<Found>, bool) {
     });
     // A stable sort keeps each stream's file order among equal keys.
     hits.sort_by(|a, b| (&a.ts, a.stream).cmp(&(&b.ts, b.stream)));
-    (hits, warn_problems(summary.problems()))
+    (hits, warn_search(&summary))
 }
 
 pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
-    let id = match resolve_id(&args.audit, &args.id)? {
+    let search = args.key.searcher()?;
+    let id = match resolve_id(&search, &args.audit, &args.id)? {
         Ok(id) => id,
         Err(code) => return Ok(code),
     };
@@ -123,25 +133,28 @@ pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
         .map(|d| open_trail(d, None))
         .transpose()?;
     let trails: Vec<&Trail> = std::iter::once(&audit).chain(debug.as_ref()).collect();
-    let (hits, damaged) = collect(&trails, &Query::new().id(id.clone()));
+    let (hits, damaged) = collect(&search, &trails, &Query::new().id(id.clone()));
     if hits.is_empty() {
-        eprintln!("tracing-audit: no record with correlation_id or trace_id {id:?}");
+        warn(format_args!(
+            "no record with correlation_id or trace_id \"{id}\""
+        ));
         return Ok(if damaged { EXIT_PARTIAL } else { EXIT_NOTHING });
     }
-    let stdout = std::io::stdout();
-    let colour = args.human && stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let colour =
+        args.human && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut out = Out::new();
     for found in &hits {
         let more = if args.human {
-            out_line(&mut out, human(&found.record, colour).as_bytes())?
+            out.line(human(&found.record, colour).as_bytes())?
         } else {
-            out_line(&mut out, &found.line)?
+            // Debug lines have no chain: anyone may have written one, so they leave escaped.
+            out.line(&printable_json(&found.line))?
         };
         if !more {
             break;
         }
     }
-    let _ = out.flush();
+    out.flush()?;
     Ok(if damaged { EXIT_PARTIAL } else { 0 })
 }
 

@@ -1,10 +1,10 @@
 //! `tracing-audit export --format ocsf|ecs DIR [filters]`: the audit records as SIEM events.
 
-use super::{CliError, Filters};
+use super::records::warn_unread;
+use super::{CliError, Filters, EXIT_PARTIAL};
 use clap::Args;
-use std::io::ErrorKind;
 use std::path::PathBuf;
-use tracing_audit::export::{export_trail, ExportErrorKind, ExportOptions, Format};
+use tracing_audit::export::{export_trail, ExportOptions, Format};
 
 #[derive(Args, Debug)]
 pub(super) struct ExportArgs {
@@ -29,17 +29,11 @@ pub(super) fn run(args: ExportArgs) -> Result<u8, CliError> {
     if let Some(p) = &filters.prefix {
         options = options.prefix(p.clone());
     }
-    let stdout = std::io::stdout();
-    match export_trail(&args.dir, options, stdout.lock()) {
-        Ok(_) => Ok(0),
-        // `| head`: the reader has seen enough.
-        Err(e) if e.kind() == ExportErrorKind::Write && is_broken_pipe(&e) => Ok(0),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
-    e.source()
-        .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+    // A closed pipe (`| head`) stops the export quietly: `summary.stopped`.
+    let summary = export_trail(&args.dir, options, std::io::stdout().lock())?;
+    Ok(if warn_unread(&[], &summary.skipped) {
+        EXIT_PARTIAL
+    } else {
+        0
+    })
 }

@@ -6,19 +6,27 @@
 //!
 //! Exit codes: 0 success (for `verify`: the trail is intact); 1 nothing matched (`correlate`);
 //! 2 bad arguments; 3 the command could not run (unreadable directory, key file, ...);
-//! 4 (`query`, `correlate`, `tail`, `timeline`, `report`) the command ran, but a file could not
-//! be read or not to its end (a truncated `.gz`): a warning on stderr names it, the output holds
-//! everything the other files (and the damaged one up to its damage) contain; for
-//! `ship --until-idle`: records were refused or skipped (everything else acknowledged);
+//! 4 (`query`, `correlate`, `tail`, `timeline`, `report`, `export`) the command ran, but did
+//! not read everything: a file could not be read or not to its end (a truncated `.gz`), or
+//! lines were skipped (longer than the line limit, or not records); a warning on stderr names
+//! each file, the output holds everything else; for `ship --until-idle`: records were refused
+//! or skipped (everything else acknowledged);
 //! 10-23 `verify` found a problem (the class of the first one, see
 //! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 //!
-//! Searches write a side index `<file>.idx` next to each closed file the first time they read
-//! it whole, and skip closed files whose valid index rules the query out;
-//! `TRACING_AUDIT_INDEX=read` uses indexes without writing any, `off` ignores them.
+//! Output nobody can paint: every string from a trail or a file name reaches the terminal
+//! through `trail::Visible` (human output, stderr) or `trail::printable_json` (JSON lines), and
+//! a closed stdout ends a command quietly with the code of what it found (`output`).
+//!
+//! Read commands (`query`, `correlate`, `timeline`, `report`, `export`, `tail`, `verify`)
+//! write nothing into a trail directory. Given the chain key (`--key-file`), searches skip a
+//! closed file whose side index `<file>.idx` authenticates under that key, matches the file's
+//! bytes and rules the query out; `index` writes those indexes when asked.
 
 mod correlate;
 mod export;
+mod index;
+mod output;
 mod progress;
 mod records;
 mod render;
@@ -41,7 +49,8 @@ use std::process::ExitCode;
 const EXIT_ERROR: u8 = 3;
 /// Exit code when `correlate` found nothing.
 const EXIT_NOTHING: u8 = 1;
-/// Exit code when a search ran but a file of the trail could not be read whole.
+/// Exit code when a read command ran but did not read everything (a damaged or unreadable
+/// file, skipped lines).
 const EXIT_PARTIAL: u8 = 4;
 
 #[derive(Parser, Debug)]
@@ -66,6 +75,10 @@ enum Command {
     Tail(tail::TailArgs),
     /// Print the records that match the filters as JSON lines, over rotated and gzipped files.
     Query(QueryArgs),
+    /// Write the authenticated side index (`<file>.idx`, mode 0600) of every closed, compressed
+    /// file of a keyed trail that has none (or one that does not hold), so searches given the
+    /// key can skip files; the only command that writes into a trail directory.
+    Index(index::IndexArgs),
     /// Everything the audit and debug streams recorded for one request, in time order.
     Correlate(correlate::CorrelateArgs),
     /// Write one request's (or one actor's) records of both streams as a self-contained HTML
@@ -118,6 +131,8 @@ struct QueryArgs {
     dir: PathBuf,
     #[command(flatten)]
     filters: Filters,
+    #[command(flatten)]
+    key: records::KeyArgs,
 }
 
 #[derive(Args, Debug)]
@@ -168,7 +183,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Tail(a) => tail::run(a),
-        Command::Query(a) => records::query(a.dir, a.filters),
+        Command::Query(a) => records::query(a.dir, a.filters, &a.key),
+        Command::Index(a) => index::run(a),
         Command::Correlate(a) => correlate::run(a),
         Command::Timeline(a) => timeline::run(a),
         Command::Report(a) => report::run(a),
@@ -181,7 +197,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(CliError(msg)) => {
-            eprintln!("tracing-audit: {msg}");
+            output::warn(msg);
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -189,7 +205,7 @@ fn main() -> ExitCode {
 
 fn keygen(args: KeygenArgs) -> Result<u8, CliError> {
     let pk0 = SigningState::generate(&args.state)?;
-    println!("{pk0}");
+    output::Out::new().line(pk0.to_string().as_bytes())?;
     Ok(0)
 }
 
@@ -205,18 +221,7 @@ fn hash(args: HashArgs) -> Result<u8, CliError> {
             }
         },
     };
-    println!(
-        "{}",
-        tracing_audit::redact::Pseudonymizer::new(&key).pseudonym(&args.value)
-    );
+    let pseudonym = tracing_audit::redact::Pseudonymizer::new(&key).pseudonym(&args.value);
+    output::Out::new().line(pseudonym.as_bytes())?;
     Ok(0)
-}
-
-/// Writes to stdout; a closed pipe (`| head`) ends the command quietly.
-fn out_line(out: &mut impl std::io::Write, line: &[u8]) -> Result<bool, CliError> {
-    match out.write_all(line).and_then(|()| out.write_all(b"\n")) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(CliError(format!("cannot write to stdout: {e}"))),
-    }
 }

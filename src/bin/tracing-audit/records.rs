@@ -1,10 +1,13 @@
 //! Reading the records of a trail directory (rotated and gzipped files) and filtering them.
 
-use super::{out_line, CliError, Filters, EXIT_PARTIAL};
+use super::output::{warn, Out};
+use super::{CliError, Filters, EXIT_PARTIAL};
+use clap::Args;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use tracing_audit::investigate::{canonical_time, IndexUse, Query, Search};
-use tracing_audit::trail::{FileProblem, Trail};
+use tracing_audit::chain::ChainKey;
+use tracing_audit::investigate::{canonical_time, Query, Search, SearchSummary};
+use tracing_audit::trail::{printable_json, FileProblem, SkippedLines, Trail};
 
 /// Parses `--since`/`--until` into the records' own timestamp form (RFC 3339 UTC, nanoseconds),
 /// so that comparing is comparing strings.
@@ -42,18 +45,31 @@ impl Filters {
     }
 }
 
-/// Where searches may write side indexes: `TRACING_AUDIT_INDEX=off|read|build` (default
-/// `build`: closed files get a `<name>.idx` next to them the first time they are read whole).
-const INDEX_ENV: &str = "TRACING_AUDIT_INDEX";
+/// The chain key a search checks side indexes with (`query`, `correlate`, `timeline`,
+/// `report`) and the `index` command writes them with.
+#[derive(Args, Debug, Clone, Default)]
+pub(super) struct KeyArgs {
+    /// The chain key file (its bytes, one trailing newline removed). Searches skip a closed
+    /// file only when its side index (`<file>.idx`) authenticates under this key and matches
+    /// the file's bytes; without it every file is read.
+    #[arg(long, value_name = "F")]
+    pub(super) key_file: Option<PathBuf>,
+    /// The key id the key file belongs to (default: used for every key id).
+    #[arg(long, value_name = "ID", requires = "key_file")]
+    pub(super) key_id: Option<String>,
+}
 
-/// A search on all cores, using side indexes as `TRACING_AUDIT_INDEX` says.
-pub(super) fn searcher() -> Search {
-    let mode = match std::env::var(INDEX_ENV).as_deref() {
-        Ok("off") => IndexUse::Off,
-        Ok("read") => IndexUse::Read,
-        _ => IndexUse::ReadAndBuild,
-    };
-    Search::new().index(mode)
+impl KeyArgs {
+    /// A search on all cores that uses the side indexes the key given authenticates (none
+    /// without `--key-file`).
+    pub(super) fn searcher(&self) -> Result<Search, CliError> {
+        let search = Search::new();
+        Ok(match (&self.key_file, &self.key_id) {
+            (Some(f), Some(id)) => search.key(ChainKey::from_file(id, f)?),
+            (Some(f), None) => search.any_key_id(ChainKey::from_file("_", f)?),
+            (None, _) => search,
+        })
+    }
 }
 
 /// The trail in `dir`.
@@ -61,8 +77,10 @@ pub(super) fn open_trail(dir: &Path, prefix: Option<&str>) -> Result<Trail, CliE
     Ok(Trail::open(dir, prefix)?)
 }
 
-/// Prints one warning line per damaged or unreadable file; whether there were any.
-pub(super) fn warn_problems(problems: &[FileProblem]) -> bool {
+/// Prints one warning per file that could not be read whole (damaged, unreadable) and one per
+/// file with skipped lines (longer than the line limit, or not records); whether there were
+/// any: the command then ends with [`EXIT_PARTIAL`].
+pub(super) fn warn_unread(problems: &[FileProblem], skipped: &[SkippedLines]) -> bool {
     for p in problems {
         let mut msg = p.to_string();
         let mut src = std::error::Error::source(p);
@@ -71,19 +89,28 @@ pub(super) fn warn_problems(problems: &[FileProblem]) -> bool {
             msg.push_str(&s.to_string());
             src = s.source();
         }
-        eprintln!("tracing-audit: warning: {msg}");
+        warn(format_args!("warning: {msg}"));
     }
-    !problems.is_empty()
+    for s in skipped {
+        warn(format_args!("warning: {s}"));
+    }
+    !problems.is_empty() || !skipped.is_empty()
 }
 
-/// `tracing-audit query DIR [filters]`.
-pub(super) fn query(dir: PathBuf, filters: Filters) -> Result<u8, CliError> {
+/// [`warn_unread`] for what a search read.
+pub(super) fn warn_search(summary: &SearchSummary) -> bool {
+    warn_unread(summary.problems(), summary.skipped_lines())
+}
+
+/// `tracing-audit query DIR [filters] [--key-file F]`.
+pub(super) fn query(dir: PathBuf, filters: Filters, key: &KeyArgs) -> Result<u8, CliError> {
+    let search = key.searcher()?;
     let trail = open_trail(&dir, filters.prefix.as_deref())?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = Out::new();
     let mut failure = None;
-    let summary = searcher().run(&[&trail], &filters.query(), |hit| {
-        match out_line(&mut out, hit.line()) {
+    let summary = search.run(&[&trail], &filters.query(), |hit| {
+        // A debug line has no chain: anyone may have written it, so it leaves escaped.
+        match out.line(&printable_json(hit.line())) {
             Ok(true) => ControlFlow::Continue(()),
             Ok(false) => ControlFlow::Break(()),
             Err(e) => {
@@ -95,12 +122,8 @@ pub(super) fn query(dir: PathBuf, filters: Filters) -> Result<u8, CliError> {
     if let Some(e) = failure {
         return Err(e);
     }
-    if let Err(e) = std::io::Write::flush(&mut out) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(CliError(format!("cannot write to stdout: {e}")));
-        }
-    }
-    Ok(if warn_problems(summary.problems()) {
+    out.flush()?;
+    Ok(if warn_search(&summary) {
         EXIT_PARTIAL
     } else {
         0

@@ -1,7 +1,9 @@
-//! The human-readable form of a record (`tail`, `correlate --human`).
+//! The human-readable form of a record (`tail`, `correlate --human`): one line, every value
+//! escaped, quoted where it could be read as more than one value.
 
 use serde_json::Value;
 use std::fmt::Write;
+use tracing_audit::trail::Visible;
 
 const RESET: &str = "\x1b[0m";
 const DIM: &str = "\x1b[2m";
@@ -12,31 +14,10 @@ const BLUE: &str = "\x1b[34m";
 const MAGENTA: &str = "\x1b[35m";
 const BOLD: &str = "\x1b[1m";
 
-/// Characters that are invisible or reorder text (bidi overrides and isolates, zero-width
-/// characters): a record could use them to make a line read differently than it is.
-fn invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061c}'
-            | '\u{180e}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{2069}'
-            | '\u{feff}'
-            | '\u{fff9}'..='\u{fffb}'
-    )
-}
-
-/// Text from a record, with control and invisible characters escaped so that a record cannot
-/// move the cursor, change colours, fake extra lines or reorder what the reader sees.
+/// Text from a record, through the crate's one escaper for humans ([`Visible`]): a record
+/// cannot move the cursor, change colours, fake extra lines or reorder what the reader sees.
 fn clean(s: &str, out: &mut String) {
-    for c in s.chars() {
-        if c.is_control() || c == '\u{2028}' || c == '\u{2029}' || invisible(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
+    let _ = write!(out, "{}", Visible::str(s));
 }
 
 /// A value in `key=value` form: quoted (with `"` and `\` escaped) whenever it could be read as

@@ -1,11 +1,13 @@
 //! `tracing-audit report DIR [--since T] [--until T] [--working-hours HH:MM-HH:MM] [--tz ZONE] [--json]`.
 
-use super::records::{open_trail, parse_time, warn_problems};
-use super::{out_line, CliError, EXIT_PARTIAL};
+use super::output::Out;
+use super::records::{open_trail, parse_time, warn_search};
+use super::{CliError, EXIT_PARTIAL};
 use clap::Args;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use tracing_audit::investigate::{Query, ReportOptions};
+use tracing_audit::trail::printable_json;
 
 #[derive(Args, Debug)]
 pub(super) struct ReportArgs {
@@ -37,9 +39,12 @@ pub(super) struct ReportArgs {
     /// File name prefix, when the directory holds several trails.
     #[arg(long, value_name = "P")]
     prefix: Option<String>,
+    #[command(flatten)]
+    key: super::records::KeyArgs,
 }
 
 pub(super) fn run(args: ReportArgs) -> Result<u8, CliError> {
+    let search = args.key.searcher()?;
     let mut opts = ReportOptions::new()
         .working_hours(&args.working_hours)?
         .time_zone(&args.tz)?
@@ -55,30 +60,19 @@ pub(super) fn run(args: ReportArgs) -> Result<u8, CliError> {
     let trail = open_trail(&args.dir, args.prefix.as_deref())?;
     let mut builder = opts.start();
     // Everything before --until: the records before --since are the history.
-    let summary = super::records::searcher().run(&[&trail], &history, |hit| {
+    let summary = search.run(&[&trail], &history, |hit| {
         builder.add(&hit.record());
         ControlFlow::Continue(())
     });
-    let damaged = warn_problems(summary.problems());
+    let damaged = warn_search(&summary);
     let report = builder.finish();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = Out::new();
     if args.json {
-        out_line(&mut out, report.to_json().to_string().as_bytes())?;
+        out.line(&printable_json(report.to_json().to_string().as_bytes()))?;
     } else {
-        // Values come from records: escape control characters for the terminal.
-        let text: String = report
-            .to_string()
-            .chars()
-            .flat_map(|c| {
-                if c.is_control() && c != '\n' {
-                    c.escape_default().collect::<Vec<_>>()
-                } else {
-                    vec![c]
-                }
-            })
-            .collect();
-        out_line(&mut out, text.trim_end().as_bytes())?;
+        // The report's text escapes every value that came from a record.
+        out.line(report.to_string().trim_end().as_bytes())?;
     }
+    out.flush()?;
     Ok(if damaged { EXIT_PARTIAL } else { 0 })
 }

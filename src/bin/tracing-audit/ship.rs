@@ -127,9 +127,11 @@ pub(super) fn run(args: ShipArgs) -> Result<u8, CliError> {
     Ok(0)
 }
 
+/// One line on stderr per trail shipped; the prefix and the last error may come from file
+/// names in the directory, so the line is escaped like every other view.
 fn report(prefix: &str, h: &Health) {
-    eprintln!(
-        "tracing-audit ship: {prefix}: {} acknowledged, {} shipped, {} resent, {} refused (oversize), {} skipped, lag {} records / {} bytes{}",
+    let line = format!(
+        "{prefix}: {} acknowledged, {} shipped, {} resent, {} refused (oversize), {} skipped, lag {} records / {} bytes{}",
         h.acknowledged,
         h.shipped,
         h.resent,
@@ -141,6 +143,13 @@ fn report(prefix: &str, h: &Health) {
             .as_deref()
             .map(|e| format!("; last error: {e}"))
             .unwrap_or_default()
+    );
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr().lock(),
+        format_args!(
+            "tracing-audit ship: {}\n",
+            tracing_audit::trail::Visible::str(&line)
+        ),
     );
 }
 

@@ -1,16 +1,17 @@
 //! `tracing-audit tail DIR [-n N] [--follow]`.
 
-use super::records::{open_trail, warn_problems};
+use super::output::{warn, Out};
+use super::records::{open_trail, warn_unread};
 use super::render::human;
 use super::{CliError, Filters, EXIT_PARTIAL};
 use clap::Args;
 use serde_json::Value;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
 use tracing_audit::investigate::{last_matching, trail_end, Query};
-use tracing_audit::trail::LineReader;
+use tracing_audit::trail::{FileRead, LineReader, SkippedLines, TrailFile};
 
 #[derive(Args, Debug)]
 pub(super) struct TailArgs {
@@ -29,15 +30,15 @@ pub(super) struct TailArgs {
     filters: Filters,
 }
 
-fn print(v: &Value, colour: bool) -> Result<bool, CliError> {
-    let mut out = std::io::stdout().lock();
-    let line = human(v, colour);
-    match writeln!(out, "{line}").and_then(|()| out.flush()) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(CliError(format!("cannot write to stdout: {e}"))),
-    }
+/// Shows one record at once (a follower waits between records); `false` once the reader is
+/// gone.
+fn print(out: &mut Out, v: &Value, colour: bool) -> Result<bool, CliError> {
+    Ok(out.line(human(v, colour).as_bytes())? && out.flush()?)
 }
+
+/// The trail reader's line limit (`LineReader::new`): a torn line longer than this was
+/// counted as oversized although it may still be completed.
+const MAX_LINE: u64 = 8 << 20;
 
 pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -47,28 +48,32 @@ pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
     // from here, so nothing written in between is skipped or shown twice.
     let end = trail_end(&trail);
     let last = last_matching(&trail, &query, args.lines, end);
-    let damaged = warn_problems(&last.problems);
+    let damaged = warn_unread(&last.problems, &last.skipped);
+    let code = if damaged { EXIT_PARTIAL } else { 0 };
+    let mut out = Out::new();
     for line in &last.lines {
         let v: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
-        if !print(&v, colour)? {
-            return Ok(0);
+        if !print(&mut out, &v, colour)? {
+            return Ok(code);
         }
     }
     if !args.follow {
-        return Ok(if damaged { EXIT_PARTIAL } else { 0 });
+        return Ok(code);
     }
     let pos = end.map(|e| (trail.files()[e.file].written_as().to_owned(), e.offset));
-    follow(&args, &query, colour, pos)
+    follow(&args, &query, colour, pos, &mut out).map(|()| code)
 }
 
 /// Polls the newest file for appended lines and moves on to newer files after rotation; a file
-/// compressed after rotation is followed under the name it was written as.
+/// compressed after rotation is followed under the name it was written as. Ends when the
+/// reader of stdout goes away.
 fn follow(
     args: &TailArgs,
     query: &Query,
     colour: bool,
     mut pos: Option<(String, u64)>,
-) -> Result<u8, CliError> {
+    out: &mut Out,
+) -> Result<(), CliError> {
     let prefix = args.filters.prefix.as_deref();
     loop {
         std::thread::sleep(Duration::from_millis(args.poll_ms.max(10)));
@@ -92,12 +97,14 @@ fn follow(
                 continue;
             }
             let mut printed: Result<bool, CliError> = Ok(true);
+            let mut unreadable = 0;
             let read = LineReader::new().read_lines_from(f, offset, |line| {
                 let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) else {
+                    unreadable += 1;
                     return ControlFlow::Continue(());
                 };
                 if query.matches(&v) {
-                    printed = print(&v, colour);
+                    printed = print(out, &v, colour);
                     if !matches!(printed, Ok(true)) {
                         return ControlFlow::Break(());
                     }
@@ -105,13 +112,25 @@ fn follow(
                 ControlFlow::Continue(())
             });
             if !printed? {
-                return Ok(0);
+                return Ok(());
             }
+            warn_skipped(f, offset, &read, unreadable);
             if read.problem().is_some() {
                 // Pruned or renamed by compression between listing and reading: next poll.
                 break;
             }
             pos = Some((f.written_as().to_owned(), read.resume_at));
         }
+    }
+}
+
+/// Warns about the lines of one `--follow` read that could not be shown. A long line still
+/// being written is counted once it is complete, not at every poll that finds it torn.
+fn warn_skipped(f: &TrailFile, offset: u64, read: &FileRead, unreadable: u64) {
+    let torn = (offset + read.data_bytes).saturating_sub(read.resume_at);
+    let counted_torn = read.torn_tail && torn > MAX_LINE;
+    let oversized = read.oversized_lines - u64::from(counted_torn);
+    if let Some(skipped) = SkippedLines::new(f, oversized, unreadable) {
+        warn(format_args!("warning: {skipped}"));
     }
 }

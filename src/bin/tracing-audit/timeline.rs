@@ -1,7 +1,8 @@
 //! `tracing-audit timeline --audit DIR [--debug DIR] (ID | --actor A [--since T] [--until T]) --html OUT`.
 
 use super::correlate::{collect, resolve_id};
-use super::records::{open_trail, parse_time, warn_problems};
+use super::output::warn;
+use super::records::{open_trail, parse_time, warn_search};
 use super::{CliError, EXIT_NOTHING, EXIT_PARTIAL};
 use clap::Args;
 use serde_json::Value;
@@ -9,7 +10,7 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use tracing_audit::investigate::{Query, Timeline};
-use tracing_audit::trail::Trail;
+use tracing_audit::trail::{Trail, Visible};
 use tracing_audit::Stream;
 
 #[derive(Args, Debug)]
@@ -39,9 +40,12 @@ pub(super) struct TimelineArgs {
     /// At most this many records (the oldest are kept); the page says when it was cut.
     #[arg(long, default_value_t = 20_000, value_name = "N")]
     max: usize,
+    #[command(flatten)]
+    key: super::records::KeyArgs,
 }
 
 pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
+    let search = args.key.searcher()?;
     let audit = open_trail(&args.audit, None)?;
     let debug = args
         .debug
@@ -50,12 +54,12 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
         .transpose()?;
     let mut damaged = false;
     let (title, mut records): (String, Vec<(Stream, Value)>) = if let Some(id) = &args.id {
-        let id = match resolve_id(&args.audit, id)? {
+        let id = match resolve_id(&search, &args.audit, id)? {
             Ok(id) => id,
             Err(code) => return Ok(code),
         };
         let trails: Vec<&Trail> = std::iter::once(&audit).chain(debug.as_ref()).collect();
-        let (hits, d) = collect(&trails, &Query::new().id(id.clone()));
+        let (hits, d) = collect(&search, &trails, &Query::new().id(id.clone()));
         damaged |= d;
         let recs = hits
             .into_iter()
@@ -71,7 +75,7 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
         if let Some(u) = &args.until {
             window = window.clone().until(u).unwrap_or(window);
         }
-        let (hits, d) = collect(&[&audit], &window.clone().actor(actor.clone()));
+        let (hits, d) = collect(&search, &[&audit], &window.clone().actor(actor.clone()));
         damaged |= d;
         let ids: HashSet<String> = hits
             .iter()
@@ -82,7 +86,7 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
             .map(|f| (Stream::Audit, f.record))
             .collect();
         if let Some(debug) = &debug {
-            let summary = super::records::searcher().run(&[debug], &window, |hit| {
+            let summary = search.run(&[debug], &window, |hit| {
                 let v = hit.record();
                 let id = v.get("correlation_id").and_then(Value::as_str);
                 if id.is_some_and(|id| ids.contains(id)) {
@@ -90,7 +94,7 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
                 }
                 ControlFlow::Continue(())
             });
-            damaged |= warn_problems(summary.problems());
+            damaged |= warn_search(&summary);
         }
         let mut title = format!("actor {actor}");
         if let Some(s) = &args.since {
@@ -102,16 +106,16 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
         (title, recs)
     };
     if records.is_empty() {
-        eprintln!("tracing-audit: no records for the {title}");
+        warn(format_args!("no records for the {title}"));
         return Ok(if damaged { EXIT_PARTIAL } else { EXIT_NOTHING });
     }
     let mut title = title;
     if records.len() > args.max {
-        eprintln!(
-            "tracing-audit: {} records; the page shows the first {}",
+        warn(format_args!(
+            "{} records; the page shows the first {}",
             records.len(),
             args.max
-        );
+        ));
         title.push_str(&format!(
             " (first {} of {} records)",
             args.max,
@@ -125,11 +129,11 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
         page.add(stream, v);
     }
     std::fs::write(&args.html, page.to_html())
-        .map_err(|e| CliError(format!("cannot write {}: {e}", args.html.display())))?;
-    eprintln!(
-        "tracing-audit: {n} records written to {}",
-        args.html.display()
-    );
+        .map_err(|e| CliError(format!("cannot write {}: {e}", Visible::path(&args.html))))?;
+    warn(format_args!(
+        "{n} records written to {}",
+        Visible::path(&args.html)
+    ));
     Ok(if damaged { EXIT_PARTIAL } else { 0 })
 }
 

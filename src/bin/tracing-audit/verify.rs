@@ -1,11 +1,13 @@
 //! `tracing-audit verify DIR`.
 
+use super::output::Out;
 use super::progress::Progress;
 use super::CliError;
 use clap::Args;
 use std::path::PathBuf;
 use tracing_audit::chain::{ChainKey, PublicKey};
-use tracing_audit::verify::{Keys, Verifier};
+use tracing_audit::trail::printable_json;
+use tracing_audit::verify::{Keys, ReceivedVerifier, Verifier};
 
 #[derive(Args, Debug)]
 pub(super) struct VerifyArgs {
@@ -13,9 +15,14 @@ pub(super) struct VerifyArgs {
     #[arg(required_unless_present = "received")]
     dir: Option<PathBuf>,
     /// Instead of a trail directory, check the file a central receiver wrote (one record per
-    /// line, as received): gap-free from its first record, exact duplicates counted.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["dir", "checkpoint", "prefix"])]
+    /// line, as received): from the chain's start (or an authenticated prune record), gap-free,
+    /// exact duplicates counted; with --checkpoint and --cursor, not cut at its tail.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dir", "public_key"])]
     received: Option<PathBuf>,
+    /// With --received: the shipper's cursor file; the last record it saw acknowledged must be
+    /// in the copy, unchanged.
+    #[arg(long, value_name = "FILE", requires = "received")]
+    cursor: Option<PathBuf>,
     /// The chain key file (its bytes, one trailing newline removed).
     #[arg(long, value_name = "F")]
     key_file: Option<PathBuf>,
@@ -48,7 +55,17 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, CliError> {
         (None, _) => Keys::none(),
     };
     if let Some(file) = &args.received {
-        return super::verify_received::run(file, &keys, args.json);
+        let mut v = ReceivedVerifier::new(file).keys(keys);
+        for c in &args.checkpoint {
+            v = v.checkpoint(c);
+        }
+        if let Some(c) = &args.cursor {
+            v = v.cursor(c);
+        }
+        if let Some(p) = &args.prefix {
+            v = v.prefix(p);
+        }
+        return super::verify_received::run(file, v, args.json);
     }
     let Some(dir) = &args.dir else {
         return Err(CliError(
@@ -72,13 +89,18 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, CliError> {
     }
     let report = v.verify()?;
     drop(progress);
-    if args.json {
-        println!("{}", report.to_json());
-    } else {
-        println!("{report}");
-    }
-    Ok(report
+    let code = report
         .problems()
         .first()
-        .map_or(0, |p| p.kind().exit_code()))
+        .map_or(0, |p| p.kind().exit_code());
+    // The finding's code whether or not anyone still reads (`verify DIR | head -1`). The text
+    // form escapes file names and details; the JSON form leaves the way the writer escapes.
+    let mut out = Out::new();
+    if args.json {
+        out.line(&printable_json(report.to_json().to_string().as_bytes()))?;
+    } else {
+        out.line(report.to_string().as_bytes())?;
+    }
+    out.flush()?;
+    Ok(code)
 }

@@ -8,7 +8,8 @@
 
 use super::config::Retention;
 use super::retention::{self, PruneIntent};
-use crate::investigate::index::ClosedIndexer;
+use crate::chain::index::{ClosedIndexer, IndexKey};
+use std::fs;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,8 +112,10 @@ pub(super) struct Settings {
     pub(super) file_mode: u32,
     pub(super) dir_mode: u32,
     pub(super) compress: bool,
-    /// Closed files get their search index.
+    /// Closed files get their search index (only with `index_key`).
     pub(super) index: bool,
+    /// What those indexes are authenticated with (derived from the chain key).
+    pub(super) index_key: Option<IndexKey>,
     /// The stream is chained: retention is planned here and carried out by the writer after it
     /// recorded a `prune` record.
     pub(super) chained: bool,
@@ -183,28 +186,33 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
     match job {
         Job::Close(name) => {
             let dir = &settings.dir;
-            // Indexed in its final form, so `query` and `correlate` never pay the first read of
-            // a closed file; compressing reads it anyway, and indexes it on the way. Failing
-            // only costs them speed; a file pruned meanwhile is no error.
-            let mut indexer = settings.index.then(ClosedIndexer::default);
-            let mut compressed = false;
+            // Indexed in its final form, so `query` and `correlate` given the key never pay the
+            // first read of a closed file; compressing reads it anyway, and indexes it on the
+            // way (hashing the compressed bytes as they are written). Failing only costs them
+            // speed; a file pruned meanwhile is no error.
+            let key = settings.index_key.as_ref().filter(|_| settings.index);
+            let mut indexer = key.map(|_| ClosedIndexer::default());
+            let mut compressed = None;
             if settings.compress {
                 match gzip::compress(settings, &name, indexer.as_mut()) {
                     Ok(done) => compressed = done,
                     Err(e) => shared.push_error(e),
                 }
             }
-            let Some(indexer) = indexer else {
+            let (Some(indexer), Some(key)) = (indexer, key) else {
                 return;
             };
+            // Only the compressed form is indexed: searches scan plain files anyway (checking
+            // an index of one would read it whole).
             let gz = dir.join(format!("{name}.gz"));
-            let indexed = if compressed {
-                indexer.write_for(&gz).map(|()| gz)
-            } else {
-                // Whichever form is there (a compression that failed leaves the plain one).
-                let plain = dir.join(&name);
-                let path = if plain.exists() { plain } else { gz };
-                crate::investigate::index::build_for_closed(&path).map(|()| path)
+            let indexed = match compressed {
+                Some(digest) => indexer.write_for(&gz, digest, key).map(|()| gz),
+                // Compressed before a restart, its index not yet written; a compression that
+                // failed leaves the plain file, which is not indexed.
+                None if fs::symlink_metadata(&gz).is_ok_and(|m| m.is_file()) => {
+                    crate::chain::index::build_for_closed(&gz, key).map(|()| gz)
+                }
+                None => return,
             };
             if let Err(e) = indexed {
                 if e.kind() != io::ErrorKind::NotFound {
@@ -258,6 +266,7 @@ pub(super) fn run(settings: &Settings, shared: &Shared, job: Job) {
 #[cfg(feature = "gzip")]
 pub(super) mod gzip {
     use super::{ClosedIndexer, Settings};
+    use crate::chain::index::{FileDigest, Hashing};
     use crate::trail::write::{context, create_new, open_read, remove_if_exists, sync_dir};
     use flate2::write::GzEncoder;
     use flate2::Compression;
@@ -267,29 +276,30 @@ pub(super) mod gzip {
 
     /// Compresses `dir/name` to `name.gz` crash-safely: write `name.gz.tmp`, fsync, rename,
     /// fsync the directory, and only then remove the original. Every byte read is also fed to
-    /// `index`, if any. `Ok(false)`: there was nothing to compress (gone, or not a regular file).
+    /// `index`, if any. The digest of the compressed bytes written, or `Ok(None)`: there was
+    /// nothing to compress (gone, or not a regular file).
     pub(in super::super) fn compress(
         settings: &Settings,
         name: &str,
         index: Option<&mut ClosedIndexer>,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<FileDigest>> {
         let dir = &settings.dir;
         let src_path = dir.join(name);
         let mut src = match open_read(&src_path) {
             Ok(f) => f,
             // Pruned or compressed meanwhile: nothing to do.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
         let meta = src
             .metadata()
             .map_err(|e| context("cannot inspect", &src_path, e))?;
         if !meta.is_file() {
-            return Ok(false);
+            return Ok(None);
         }
         let tmp_path = dir.join(format!("{name}.gz.tmp"));
         remove_if_exists(&tmp_path)?;
-        if let Err(e) = write_gz(
+        let digest = match write_gz(
             &mut src,
             &meta,
             &src_path,
@@ -297,20 +307,23 @@ pub(super) mod gzip {
             settings.file_mode,
             index,
         ) {
-            // Do not leave a half-written copy taking space (a full disk is a likely cause).
-            let _ = remove_if_exists(&tmp_path);
-            return Err(e);
-        }
+            Ok(digest) => digest,
+            Err(e) => {
+                // Do not leave a half-written copy taking space (a full disk is a likely cause).
+                let _ = remove_if_exists(&tmp_path);
+                return Err(e);
+            }
+        };
         let gz_path = dir.join(format!("{name}.gz"));
         fs::rename(&tmp_path, &gz_path).map_err(|e| context("cannot rename onto", &gz_path, e))?;
         sync_dir(dir)?;
         remove_if_exists(&src_path)?;
         sync_dir(dir)?;
-        Ok(true)
+        Ok(Some(digest))
     }
 
     /// Writes the gzipped copy of `src` to `tmp_path`, with the original's modification time
-    /// (retention judges age by it), and fsyncs it.
+    /// (retention judges age by it), and fsyncs it. Returns the digest of the bytes written.
     fn write_gz(
         src: &mut File,
         meta: &fs::Metadata,
@@ -318,9 +331,9 @@ pub(super) mod gzip {
         tmp_path: &Path,
         mode: u32,
         mut index: Option<&mut ClosedIndexer>,
-    ) -> io::Result<()> {
+    ) -> io::Result<FileDigest> {
         let tmp = create_new(tmp_path, mode)?;
-        let mut encoder = GzEncoder::new(tmp, Compression::default());
+        let mut encoder = GzEncoder::new(Hashing::new(tmp), Compression::default());
         let mut buf = vec![0u8; 64 << 10];
         loop {
             let n = match src.read(&mut buf) {
@@ -336,28 +349,31 @@ pub(super) mod gzip {
                 index.feed(&buf[..n]);
             }
         }
-        let tmp = encoder
+        let (digest, tmp) = encoder
             .finish()
-            .map_err(|e| context("cannot write", tmp_path, e))?;
+            .map_err(|e| context("cannot write", tmp_path, e))?
+            .finish();
         if let Ok(modified) = meta.modified() {
             tmp.set_modified(modified)
                 .map_err(|e| context("cannot set the time of", tmp_path, e))?;
         }
         tmp.sync_all()
-            .map_err(|e| context("cannot fsync", tmp_path, e))
+            .map_err(|e| context("cannot fsync", tmp_path, e))?;
+        Ok(digest)
     }
 }
 
 #[cfg(not(feature = "gzip"))]
 mod gzip {
     use super::{ClosedIndexer, Settings};
+    use crate::chain::index::FileDigest;
     use std::io;
 
     pub(in super::super) fn compress(
         _: &Settings,
         _: &str,
         _: Option<&mut ClosedIndexer>,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<FileDigest>> {
         // `FileSet::open` refuses `compress(true)` without the feature, so this is never asked.
         Err(io::Error::new(
             io::ErrorKind::Unsupported,

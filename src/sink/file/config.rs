@@ -1,5 +1,6 @@
 //! How a stream's files are named, rotated, kept and protected: the `FileSink` builder.
 
+use crate::chain::index::IndexKey;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -192,6 +193,8 @@ pub struct FileSink {
     pub(super) retention: Retention,
     pub(super) compress: bool,
     pub(super) index: bool,
+    /// What closed files' indexes are authenticated with; none (an unkeyed trail): no index.
+    pub(super) index_key: Option<IndexKey>,
     pub(super) file_mode: u32,
     pub(super) dir_mode: u32,
     durability: Option<Durability>,
@@ -231,6 +234,7 @@ impl FileSink {
             retention: Retention::keep_all(),
             compress: false,
             index: true,
+            index_key: None,
             file_mode: 0o600,
             dir_mode: 0o700,
             durability: None,
@@ -277,12 +281,16 @@ impl FileSink {
         self
     }
 
-    /// Writes each closed file's search index (`<name>.idx`) on the background thread when the
-    /// file is rotated (default: on), so that `query` and `correlate` open only the files that
-    /// can match and never pay a first read of a closed file. Turning it off saves that work
-    /// where the writing host's cores are the bottleneck (measured in docs/benchmarks.md); the
-    /// tools then build each index the first time they read a file. An index only ever costs
-    /// or saves speed: a missing or stale one never changes an answer.
+    /// Writes each compressed closed file's search index (`<name>.jsonl.gz.idx`, mode 0600) on
+    /// the background thread as it compresses the file (default: on), so that `query` and
+    /// `correlate` given the chain key inflate only the files that can match. Plain files get
+    /// none: a search scans them about as fast as it could check an index of one. Indexes are authenticated under a key derived
+    /// from the audit chain key, so they are written only when the layer's chain is keyed
+    /// (for both streams); without a key there is nothing a search could trust, and none is
+    /// written. Turning it off saves that work where the writing host's cores are the
+    /// bottleneck (measured in docs/benchmarks.md); `tracing-audit index` builds them later.
+    /// An index only ever costs or saves speed: a missing, stale or forged one never changes
+    /// an answer.
     ///
     /// ```
     /// use tracing_audit::sink::FileSink;
@@ -290,6 +298,12 @@ impl FileSink {
     /// ```
     pub fn index(mut self, yes: bool) -> Self {
         self.index = yes;
+        self
+    }
+
+    /// Authenticates closed files' indexes under `key` (none: no index is written).
+    pub(crate) fn index_key(mut self, key: Option<IndexKey>) -> Self {
+        self.index_key = key;
         self
     }
 

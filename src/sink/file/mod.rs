@@ -17,8 +17,8 @@
 //! - retention and compression only touch this prefix's exact names, never the active file;
 //!   compression writes `.gz.tmp`, fsyncs, renames, fsyncs the directory, and only then removes
 //!   the original, and the next start finishes whatever a crash interrupted;
-//! - a closed file gets its search index (`<name>.idx`, for its final form) on the background
-//!   thread, and retention deletes it with the file;
+//! - a closed file of a keyed trail gets its authenticated search index (`<name>.idx`, mode
+//!   0600, for its final form) on the background thread, and retention deletes it with the file;
 //! - on a chained trail retention deletes nothing the chain has not recorded first: a `prune`
 //!   record naming the files and the last record in them is written and fsynced (and, on a
 //!   signed trail, their epoch seals appended to `<prefix>.seals.jsonl`) before any deletion.
@@ -217,7 +217,8 @@ impl FileSet {
             file_mode: config.file_mode,
             dir_mode: config.dir_mode,
             compress: config.compress,
-            index: config.index,
+            index: config.index && config.index_key.is_some(),
+            index_key: config.index_key.clone(),
             chained: chained.is_some(),
             keep_seals: chained.unwrap_or(false),
         };

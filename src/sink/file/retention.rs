@@ -57,9 +57,8 @@ pub(crate) struct PruneIntent {
 /// be shipped). Format: `{"version":1,"streams":{"<prefix>":{"file":"<name>",...}}}`.
 fn shipping_position(cursor: &Path, prefix: &str) -> Option<DataName> {
     let bytes = crate::trail::open::read_capped(cursor, crate::trail::open::SMALL_FILE_MAX).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let file = v.get("streams")?.get(prefix)?.get("file")?.as_str()?;
-    naming::parse(prefix, file)
+    let streams = crate::trail::cursor::parse(&bytes)?;
+    naming::parse(prefix, &streams.get(prefix)?.file)
 }
 
 /// This prefix's data files in `dir` (regular files only, both forms of one file merged), oldest

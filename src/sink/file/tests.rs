@@ -34,6 +34,18 @@ fn t(rfc3339: &str) -> SystemTime {
         .into()
 }
 
+/// Indexes of closed files are authenticated under a key derived from this chain key.
+#[cfg(feature = "gzip")]
+fn index_key() -> crate::chain::index::IndexKey {
+    crate::chain::index::IndexKey::derive(&crate::chain::ChainKey::new("k1", b"index key"))
+}
+
+/// `config` for a keyed trail: closed files get their authenticated index.
+#[cfg(feature = "gzip")]
+fn keyed(config: FileSink) -> FileSink {
+    config.index_key(Some(index_key()))
+}
+
 fn sink(dir: &Path, clock: &Arc<ManualClock>) -> FileSink {
     FileSink::new(dir).clock(Arc::clone(clock) as Arc<dyn Clock>)
 }
@@ -860,7 +872,7 @@ fn compression_leftovers_are_finished_at_the_next_open() {
     // The newest file is continued, not compressed.
     fs::write(d.join("audit.2026-11-26.0001.jsonl"), b"three\n").unwrap();
     let clock = ManualClock::at("2026-11-26T05:56:07Z");
-    let (set, recovered) = FileSet::open(&sink(d, &clock).compress(true), "audit").unwrap();
+    let (set, recovered) = FileSet::open(&keyed(sink(d, &clock)).compress(true), "audit").unwrap();
     assert_eq!(recovered.last_line.as_deref(), Some(&b"three"[..]));
     drop(set);
     let mut names: Vec<String> = fs::read_dir(d)
@@ -1420,7 +1432,7 @@ fn a_rotated_file_is_indexed_in_its_final_form() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let clock = ManualClock::at("2026-11-26T05:56:07Z");
-    let config = sink(d, &clock).max_file_size(200).compress(true);
+    let config = keyed(sink(d, &clock).max_file_size(200).compress(true));
     let (mut set, _) = FileSet::open(&config, "audit").unwrap();
     for i in 0..6 {
         emit(
@@ -1435,14 +1447,83 @@ fn a_rotated_file_is_indexed_in_its_final_form() {
     let listing = crate::trail::files::list(d, Some("audit")).unwrap();
     let closed: Vec<_> = listing.files.iter().filter(|f| f.is_compressed()).collect();
     assert!(closed.len() >= 2, "{:?}", listing.files);
+    let keys = crate::verify::Keys::from(crate::chain::ChainKey::new("k1", b"index key"));
     for f in closed {
-        assert!(
-            crate::investigate::index::FileIndex::load(f).is_some(),
-            "{} has no valid index",
-            f.name()
+        let index = crate::chain::index::FileIndex::load(f, &keys)
+            .unwrap_or_else(|why| panic!("{}: its index {why}", f.name()));
+        assert!(index.describes(f).is_some(), "{}", f.name());
+        let idx = d.join(format!("{}.idx", f.name()));
+        assert_eq!(
+            fs::metadata(&idx).unwrap().permissions().mode() & 0o777,
+            0o600
         );
         assert!(!d.join(format!("{}.idx", f.written_as())).exists());
     }
+}
+
+#[cfg(feature = "gzip")]
+#[cfg(feature = "gzip")]
+#[test]
+fn a_symlink_planted_at_an_index_name_is_refused_and_its_target_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"precious\n").unwrap();
+    let trail = d.join("trail");
+    fs::create_dir(&trail).unwrap();
+    let planted = trail.join("audit.2026-11-26.0001.jsonl.gz.idx");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let config = keyed(sink(&trail, &clock).max_file_size(200).compress(true));
+    let (mut set, _) = FileSet::open(&config, "audit").unwrap();
+    for i in 0..4 {
+        emit(
+            &mut set,
+            &format!(r#"{{"n":{i},"pad":"{}"}}"#, "x".repeat(120)),
+        );
+    }
+    set.settle();
+    assert!(trail.join("audit.2026-11-26.0001.jsonl.gz").exists());
+    assert_eq!(fs::read(&victim).unwrap(), b"precious\n");
+    assert!(fs::symlink_metadata(&planted).unwrap().is_symlink());
+    let errors: Vec<String> = set
+        .take_stats()
+        .errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("audit.2026-11-26.0001.jsonl")),
+        "{errors:?}"
+    );
+    // The other closed files were indexed.
+    assert!(trail.join("audit.2026-11-26.0002.jsonl.gz.idx").exists());
+}
+
+#[test]
+fn an_unkeyed_trail_gets_no_index_nobody_could_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let clock = ManualClock::at("2026-11-26T05:56:07Z");
+    let (mut set, _) = FileSet::open(&sink(d, &clock).max_file_size(200), "audit").unwrap();
+    for i in 0..6 {
+        emit(
+            &mut set,
+            &format!(r#"{{"n":{i},"pad":"{}"}}"#, "x".repeat(120)),
+        );
+    }
+    set.settle();
+    let names: Vec<String> = fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names.iter().filter(|n| n.contains(".0")).count() >= 3,
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with(".idx")), "{names:?}");
 }
 
 #[cfg(feature = "gzip")]
@@ -1453,7 +1534,7 @@ fn closed_files_are_not_indexed_when_indexing_is_off() {
     let clock = ManualClock::at("2026-11-26T05:56:07Z");
     for compress in [true, false] {
         let sub = d.join(format!("compress-{compress}"));
-        let config = sink(&sub, &clock)
+        let config = keyed(sink(&sub, &clock))
             .max_file_size(200)
             .compress(compress)
             .index(false);
