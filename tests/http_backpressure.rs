@@ -88,37 +88,48 @@ async fn load(client: &Arc<HttpClient>, rounds: usize) -> Vec<u16> {
         let client = client.clone();
         tasks.push(tokio::spawn(async move {
             let mut statuses = Vec::new();
+            let mut slowest = Duration::ZERO;
             for r in 0..rounds {
                 let id = format!("c{c}-r{r}");
+                let asked = Instant::now();
                 let reply = timeout(
                     ANSWER_BOUND,
                     client.get("/transfer", &[("x-request-id", &id)]),
                 )
                 .await
                 .unwrap_or_else(|_| panic!("/transfer {id}: no answer within {ANSWER_BOUND:?}"));
+                slowest = slowest.max(asked.elapsed());
                 statuses.push(reply.status);
             }
-            statuses
+            (statuses, slowest)
         }));
     }
     let probe = {
         let client = client.clone();
         tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
             for i in 0..rounds {
+                let asked = Instant::now();
                 let reply = timeout(ANSWER_BOUND, client.get("/healthz", &[]))
                     .await
                     .unwrap_or_else(|_| {
                         panic!("/healthz probe {i}: no answer within {ANSWER_BOUND:?}")
                     });
                 assert_eq!(reply.status, 200, "/healthz is not audited");
+                slowest = slowest.max(asked.elapsed());
             }
+            slowest
         })
     };
     let mut statuses = Vec::new();
+    let mut slowest = Duration::ZERO;
     for task in tasks {
-        statuses.extend(task.await.expect("client task"));
+        let (s, slow) = task.await.expect("client task");
+        statuses.extend(s);
+        slowest = slowest.max(slow);
     }
-    probe.await.expect("probe task");
+    let probe_slowest = probe.await.expect("probe task");
+    eprintln!("slowest /transfer answer {slowest:?}, slowest /healthz {probe_slowest:?}");
     statuses
 }
 
