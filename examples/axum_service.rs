@@ -25,8 +25,20 @@
 //! ```
 //!
 //! The stack, outermost first, is Kubernetes' order: authentication (finds the actor, never
-//! refuses), the audit middleware, authorization (refuses with 401/403), the handler. Ctrl-C or
-//! SIGTERM stops it; both streams are flushed before it exits.
+//! refuses), the audit middleware, a request timeout, authorization (refuses with 401/403), the
+//! handler.
+//!
+//! It is served like a production axum service, so no client can hold it:
+//!
+//! | limit | value | what it stops |
+//! |---|---|---|
+//! | header-read timeout | 10 s | slow request heads, and keep-alive connections idle that long (hyper's timer runs whenever a connection waits for a request head) |
+//! | request timeout | 30 s | stalled request bodies and stuck handlers: 408, audited as `failure` |
+//! | shutdown deadline | 10 s | after Ctrl-C or SIGTERM, connections still open are dropped: each request in flight gets a `cancelled` end record |
+//!
+//! The audit configuration is checked before it listens (`HttpAuditLayer::check`): an oversized
+//! body cap or a fail-closed policy that omits `RequestReceived` stops it with an error. Both
+//! streams are flushed before it exits.
 
 use axum::extract::{Path, Request};
 use axum::http::StatusCode;
@@ -36,14 +48,22 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
 use std::error::Error;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing_audit::http::{Actor, AuditLevel, AuditReason, HttpAuditLayer, Policy, Rule};
-use tracing_audit::layer::AuditLayer;
+use tracing_audit::http::{
+    Actor, AuditLevel, AuditReason, HttpAuditLayer, HttpHealthHandle, Policy, Rule,
+};
+use tracing_audit::layer::{AuditGuard, AuditLayer};
 use tracing_audit::sink::{FileSink, Rotation};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
+
+/// How long a client may take to send a request head (and a keep-alive connection may idle).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request may take, body included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for requests in flight before dropping them.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 const USERS: &[(&str, &str, &str, &str)] = &[
     // name, password, token, group
@@ -129,8 +149,21 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let result = runtime.block_on(run());
+    // Connections still open past the shutdown deadline are dropped with the runtime, before
+    // the audit guard flushes: their requests' `cancelled` end records are written too.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(stopped) => {
+            let audit_health = stopped.guard.handle().health(tracing_audit::Stream::Audit);
+            let http = stopped.health.health();
+            drop(stopped.guard); // flushes both streams
+            println!(
+                "stopped: {} requests, {} cancelled, {} audit records written, {} refused fail-closed",
+                http.requests, http.cancelled, audit_health.written, http.rejected_fail_closed
+            );
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             let mut source = e.source();
@@ -143,7 +176,13 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<(), Box<dyn Error>> {
+/// What `run` leaves for `main` to flush once the runtime is gone.
+struct Stopped {
+    guard: AuditGuard,
+    health: HttpHealthHandle,
+}
+
+async fn run() -> Result<Stopped, Box<dyn Error>> {
     let args = args()?;
     let policy = match &args.policy {
         // A bad policy file stops the service before it listens.
@@ -170,6 +209,8 @@ async fn run() -> Result<(), Box<dyn Error>> {
     if args.fail_closed {
         audit = audit.fail_closed(guard.handle(), Duration::from_millis(500));
     }
+    // An unbounded or unsafe audit configuration stops the service before it listens.
+    audit.check()?;
     let health = audit.health_handle();
 
     let app = Router::new()
@@ -180,28 +221,73 @@ async fn run() -> Result<(), Box<dyn Error>> {
             post(export).route_layer(middleware::from_fn(require_admin)),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .layer(middleware::from_fn(request_timeout))
         .layer(audit)
         .layer(middleware::from_fn(authenticate));
 
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-
-    let audit_health = guard.handle().health(tracing_audit::Stream::Audit);
-    drop(guard); // flushes both streams
+    serve(listener, app).await;
     tracing::info!(target: "axum_service", "stopped");
-    println!(
-        "stopped: {} requests, {} audit records written, {} refused fail-closed",
-        health.health().requests,
-        audit_health.written,
-        health.health().rejected_fail_closed
-    );
-    Ok(())
+    Ok(Stopped { guard, health })
+}
+
+/// Accepts connections until Ctrl-C or SIGTERM, then lets requests in flight finish for at most
+/// [`SHUTDOWN_DEADLINE`]. Each connection has hyper's header-read timeout.
+async fn serve(listener: tokio::net::TcpListener, app: Router) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: keep serving the connections we have.
+                Err(e) => {
+                    tracing::warn!(target: "axum_service", error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            tower_service::Service::call(&mut app.clone(), request.map(axum::body::Body::new))
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(target: "axum_service", "shutdown deadline passed: dropping the requests still in flight");
+    }
+}
+
+/// Answers 408 to a request that takes longer than [`REQUEST_TIMEOUT`] (a stalled body, a stuck
+/// handler); the audit middleware, outside it, records the 408.
+async fn request_timeout(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_elapsed) => (
+            StatusCode::REQUEST_TIMEOUT,
+            AuditReasonExt("request_timeout"),
+        )
+            .into_response(),
+    }
 }
 
 async fn shutdown_signal() {

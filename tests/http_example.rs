@@ -175,3 +175,174 @@ fn first_file(dir: &Path) -> std::path::PathBuf {
         .find(|p| p.extension().is_some_and(|x| x == "jsonl") && !p.is_symlink())
         .unwrap()
 }
+
+/// Kills the example if the test fails while it runs.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Starts the example and returns `(stdout's first line, whether it exited, stderr)`; kills it
+/// if it started listening (a configuration it should have refused).
+fn start_expecting_refusal(args: &[&std::ffi::OsStr]) -> (String, bool, String) {
+    use std::io::Read;
+    let mut child = example(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cargo run");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.starts_with("listening") {
+        let _ = child.kill();
+        let _ = child.wait();
+        return (line, false, String::new());
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (line, !status.success(), stderr)
+}
+
+fn policy_file(dir: &Path, text: &str) -> std::path::PathBuf {
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, text).unwrap();
+    policy
+}
+
+#[test]
+fn the_example_refuses_an_oversized_body_cap_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(
+        dir.path(),
+        "max_body_bytes = 200000000\n[[rules]]\nlevel = \"Request\"\n",
+    );
+    let (stdout, refused, stderr) = start_expecting_refusal(&[
+        dir.path().join("logs").as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+    ]);
+    assert!(refused, "it started: {stdout}");
+    assert!(
+        stderr.contains("max_body_bytes = 200000000 is over the limit of 1048576"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_example_refuses_fail_closed_with_a_policy_that_omits_request_received() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_file(
+        dir.path(),
+        "[[rules]]\nname = \"cheap\"\nlevel = \"Metadata\"\nomit_stages = [\"RequestReceived\"]\n",
+    );
+    let (stdout, refused, stderr) = start_expecting_refusal(&[
+        dir.path().join("logs").as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+        "--fail-closed".as_ref(),
+    ]);
+    assert!(refused, "it started: {stdout}");
+    assert!(stderr.contains("rule 1 (\"cheap\")"), "{stderr}");
+    assert!(
+        stderr.contains("omits RequestReceived under fail-closed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_with_a_stalled_body_stops_within_the_shutdown_deadline_and_ends_the_request() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let mut child = example(&[
+        logs.as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("cargo run");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut child = KillOnDrop(child);
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .parse()
+        .unwrap();
+
+    // A login (a `Request`-level rule: the middleware reads the body for the record) whose body
+    // stalls after a few bytes: the record is written once the middleware stops waiting (5 s).
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    stalled
+        .write_all(
+            b"POST /login HTTP/1.1\r\nhost: test\r\nx-request-id: stall-1\r\n\
+              content-type: application/json\r\ncontent-length: 100\r\n\r\n{\"username\":",
+        )
+        .unwrap();
+    let seen = Instant::now() + Duration::from_secs(30);
+    loop {
+        let audit = read_records(&logs.join("audit"));
+        if audit.iter().any(|r| r["fields"]["request_id"] == "stall-1") {
+            break;
+        }
+        assert!(Instant::now() < seen, "no request_received for stall-1");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // SAFETY: plain syscall on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
+    let signalled = Instant::now();
+    // The 10 s shutdown deadline, plus generous slack for a loaded machine.
+    let bound = Duration::from_secs(40);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > bound {
+            panic!("still running {bound:?} after SIGTERM with a stalled client");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    drop(stalled);
+
+    let audit = read_records(&logs.join("audit"));
+    let stages: Vec<(&str, &str)> = audit
+        .iter()
+        .filter(|r| r["fields"]["request_id"] == "stall-1")
+        .map(|r| {
+            (
+                r["fields"]["stage"].as_str().unwrap_or(""),
+                r["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [("request_received", ""), ("response_complete", "cancelled")],
+        "the request in flight at shutdown ends in the trail"
+    );
+}

@@ -122,3 +122,69 @@ fn unreadable_and_unparsable_files_say_which_file_and_keep_the_cause() {
         PolicyErrorKind::UnknownFormat
     );
 }
+
+#[test]
+fn size_knobs_over_their_bounds_are_refused_at_load_and_by_check() {
+    use tracing_audit::http::{HttpAuditLayer, MAX_BODY_BYTES_LIMIT, MAX_REQUEST_HEADERS};
+    let err = Policy::from_toml_str("max_body_bytes = 200000000\n[[rules]]\nlevel = \"Request\"\n")
+        .unwrap_err();
+    assert_eq!(err.kind(), PolicyErrorKind::OverLimit);
+    assert!(
+        err.to_string()
+            .contains("max_body_bytes = 200000000 is over the limit of 1048576"),
+        "{err}"
+    );
+    let at_limit =
+        format!("max_body_bytes = {MAX_BODY_BYTES_LIMIT}\n[[rules]]\nlevel = \"Request\"\n");
+    assert!(
+        Policy::from_toml_str(&at_limit).is_ok(),
+        "the bound itself is allowed"
+    );
+
+    let headers: Vec<String> = (0..=MAX_REQUEST_HEADERS)
+        .map(|i| format!("x-h{i}"))
+        .collect();
+    let json = serde_json::json!({"request_headers": headers, "rules": [{"level": "Request"}]});
+    let err = Policy::from_json_str(&json.to_string()).unwrap_err();
+    assert_eq!(err.kind(), PolicyErrorKind::OverLimit);
+    assert!(err.to_string().contains("request_headers"), "{err}");
+
+    // Built in code: `check()` refuses what loading would.
+    let layer = HttpAuditLayer::new().policy(Policy::default().max_body_bytes(200_000_000));
+    assert_eq!(
+        layer.check().unwrap_err().kind(),
+        PolicyErrorKind::OverLimit
+    );
+    assert!(HttpAuditLayer::new().check().is_ok());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn fail_closed_refuses_a_policy_that_omits_request_received() {
+    use std::time::Duration;
+    use tracing_audit::http::HttpAuditLayer;
+    use tracing_audit::layer::AuditLayer;
+    let (_layer, guard): (AuditLayer<tracing_subscriber::Registry>, _) = AuditLayer::builder()
+        .audit_to(std::io::sink)
+        .debug_to(std::io::sink)
+        .build()
+        .unwrap();
+    let cheap = Policy::new().rule(
+        Rule::new(AuditLevel::Metadata)
+            .named("cheap")
+            .omit_stages([Stage::RequestReceived]),
+    );
+    let layer = HttpAuditLayer::new()
+        .policy(cheap.clone())
+        .fail_closed(guard.handle(), Duration::from_millis(250));
+    let err = layer.check().unwrap_err();
+    assert_eq!(err.kind(), PolicyErrorKind::UnsafeWithFailClosed);
+    assert_eq!(err.rule_name(), Some("cheap"));
+    // The same policy without fail-closed is a legitimate cost choice.
+    assert!(HttpAuditLayer::new().policy(cheap).check().is_ok());
+    // Whole-policy omission counts too; a `None` rule records nothing and is fine.
+    let omitted = Policy::default().omit_stages([Stage::RequestReceived]);
+    let layer = HttpAuditLayer::new()
+        .policy(omitted)
+        .fail_closed(guard.handle(), Duration::from_millis(250));
+    assert_eq!(layer.check().unwrap_err().rule_index(), Some(2));
+}

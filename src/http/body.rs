@@ -48,9 +48,11 @@ where
         }
     }
 
-    /// Reads frames until `cap` data bytes are buffered or the body ends or fails; returns a copy
-    /// of the first `cap` bytes. The frames stay buffered for the handler.
-    pub(crate) async fn read_prefix(&mut self, cap: usize) -> Prefix {
+    /// Reads frames until `cap` data bytes are buffered, the body ends or fails, or `wait`
+    /// passes (a client stalling mid-body; needs a Tokio runtime with timers, else no bound);
+    /// returns a copy of the first `cap` bytes. The frames stay buffered for the handler.
+    pub(crate) async fn read_prefix(&mut self, cap: usize, wait: std::time::Duration) -> Prefix {
+        let deadline = Some(tokio::time::Instant::now() + wait);
         let mut bytes = Vec::new();
         let mut seen = 0usize;
         if cap == 0 {
@@ -66,7 +68,13 @@ where
             if rest.is_end_stream() {
                 break;
             }
-            match poll_fn(|cx| rest.as_mut().poll_frame(cx)).await {
+            let frame = poll_fn(|cx| rest.as_mut().poll_frame(cx));
+            let frame = match super::backpressure::until(deadline, frame).await {
+                Ok(frame) => frame,
+                // Stalled: record what arrived; the handler reads the rest (or not).
+                Err(()) => break,
+            };
+            match frame {
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
                         let room = cap.saturating_sub(bytes.len());
@@ -154,7 +162,7 @@ mod tests {
     fn the_prefix_is_read_ahead_and_the_whole_body_still_reaches_the_handler() {
         block_on(async {
             let mut body = AuditBody::new(Full::new(Bytes::from_static(b"hello world")));
-            let prefix = body.read_prefix(5).await;
+            let prefix = body.read_prefix(5, std::time::Duration::from_secs(5)).await;
             assert_eq!(prefix.bytes, b"hello");
             assert!(prefix.truncated);
             assert_eq!(body.size_hint().exact(), Some(11));
@@ -167,13 +175,15 @@ mod tests {
     fn a_short_body_is_not_truncated_and_a_zero_cap_reads_nothing() {
         block_on(async {
             let mut body = AuditBody::new(Full::new(Bytes::from_static(b"hi")));
-            let prefix = body.read_prefix(1024).await;
+            let prefix = body
+                .read_prefix(1024, std::time::Duration::from_secs(5))
+                .await;
             assert_eq!(prefix.bytes, b"hi");
             assert!(!prefix.truncated);
             assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"hi");
 
             let mut body = AuditBody::new(Full::new(Bytes::from_static(b"hi")));
-            let prefix = body.read_prefix(0).await;
+            let prefix = body.read_prefix(0, std::time::Duration::from_secs(5)).await;
             assert!(prefix.bytes.is_empty() && prefix.truncated);
             assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"hi");
         });

@@ -1,12 +1,13 @@
 //! Fail-closed mode: the handler runs only once the `request_received` record is on disk.
 
+use super::backpressure::until;
 use super::health::{bump, Counters};
 use crate::layer::AuditHandle;
 use crate::layer::{SyncError, SyncErrorKind};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 
 /// How many `sync()` calls may wait on a stuck disk at once; later requests wait for a slot
 /// within their own deadline. Bounds the blocking threads a dead disk can pile up.
@@ -28,20 +29,25 @@ impl FailClosed {
         }
     }
 
-    /// Whether every audit record emitted so far is durable, within the deadline. Failures are
+    /// How long a request may wait for its `request_received` record to be durable.
+    pub(crate) fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// Whether every audit record emitted so far is durable, by `deadline`. Failures are
     /// counted. Needs a Tokio runtime with timers; without a runtime it waits on this thread.
-    pub(crate) async fn sync(&self, counters: &Counters) -> bool {
+    pub(crate) async fn sync(&self, counters: &Counters, deadline: Instant) -> bool {
         if tokio::runtime::Handle::try_current().is_err() {
-            return count(self.handle.sync_timeout(self.deadline), counters);
+            let left = deadline.saturating_duration_since(Instant::now());
+            return count(self.handle.sync_timeout(left), counters);
         }
-        let deadline = Instant::now() + self.deadline;
-        let slot = match timeout_at(deadline, self.slots.clone().acquire_owned()).await {
+        let slot = match until(Some(deadline), self.slots.clone().acquire_owned()).await {
             Ok(Ok(slot)) => slot,
             Ok(Err(_closed)) => {
                 bump(&counters.sync_errors);
                 return false;
             }
-            Err(_elapsed) => {
+            Err(()) => {
                 bump(&counters.sync_timeouts);
                 return false;
             }
@@ -53,13 +59,13 @@ impl FailClosed {
             let _slot = slot;
             handle.sync_timeout(budget)
         });
-        match timeout_at(deadline, task).await {
+        match until(Some(deadline), task).await {
             Ok(Ok(result)) => count(result, counters),
             Ok(Err(_join)) => {
                 bump(&counters.sync_errors);
                 false
             }
-            Err(_elapsed) => {
+            Err(()) => {
                 bump(&counters.sync_timeouts);
                 false
             }

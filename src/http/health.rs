@@ -13,6 +13,7 @@ pub(crate) struct Counters {
     pub(crate) sync_timeouts: AtomicU64,
     pub(crate) panics: AtomicU64,
     pub(crate) service_errors: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -40,6 +41,9 @@ pub struct HttpHealth {
     pub panics: u64,
     /// Inner service errors (audited as `failure`, then returned).
     pub service_errors: u64,
+    /// Requests dropped before they ended (the client went away, or the server shut down with
+    /// them in flight): audited with outcome `unknown`, reason `cancelled`.
+    pub cancelled: u64,
 }
 
 /// Reads the counters of an [`HttpAuditLayer`](super::HttpAuditLayer) and every service it
@@ -70,6 +74,7 @@ impl HttpHealthHandle {
             sync_timeouts: get(&c.sync_timeouts),
             panics: get(&c.panics),
             service_errors: get(&c.service_errors),
+            cancelled: get(&c.cancelled),
         }
     }
 }

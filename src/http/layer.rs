@@ -5,12 +5,13 @@ use super::actor::{ActorFromExtensions, IdentifyActor};
 use super::client_addr::TrustedProxies;
 use super::fail_closed::FailClosed;
 use super::health::{Counters, HttpHealthHandle};
-use super::policy::Policy;
+use super::policy::{Policy, PolicyError};
 use super::service::HttpAudit;
 use crate::layer::AuditHandle;
 use crate::redact::FieldRules;
 use http::HeaderName;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tower_layer::Layer;
@@ -27,6 +28,8 @@ pub(crate) struct Config {
     pub(crate) request_id_header: HeaderName,
     pub(crate) fail_closed: Option<FailClosed>,
     pub(crate) counters: Arc<Counters>,
+    /// `check()` failures are warned about once, when the first service is made.
+    pub(crate) warned: Arc<AtomicBool>,
 }
 
 impl Clone for Config {
@@ -40,6 +43,7 @@ impl Clone for Config {
             request_id_header: self.request_id_header.clone(),
             fail_closed: self.fail_closed.clone(),
             counters: self.counters.clone(),
+            warned: self.warned.clone(),
         }
     }
 }
@@ -117,6 +121,7 @@ impl HttpAuditLayer {
                 request_id_header: HeaderName::from_static(REQUEST_ID_HEADER),
                 fail_closed: None,
                 counters: Arc::default(),
+                warned: Arc::default(),
             }),
         }
     }
@@ -170,6 +175,31 @@ impl HttpAuditLayer {
         self
     }
 
+    /// Refuses a configuration that is unsafe or unbounded; call it at start-up (the example
+    /// does, and exits on `Err`). Checks the policy's size knobs ([`Policy::validate`]) and, in
+    /// fail-closed mode, that every audited rule records `request_received`: fail-closed holds
+    /// a request until that record is durable, so a rule without it lets handlers run with no
+    /// record at all. A layer put in service without this check says the same once, as a
+    /// `warn` event (debug stream), when it wraps its first service; the body cap is never
+    /// exceeded either way.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tracing_audit::http::{HttpAuditLayer, Policy, PolicyErrorKind};
+    /// let layer = HttpAuditLayer::new().policy(Policy::default().max_body_bytes(200_000_000));
+    /// assert_eq!(layer.check().unwrap_err().kind(), PolicyErrorKind::OverLimit);
+    /// ```
+    ///
+    /// # Errors
+    /// [`PolicyErrorKind::OverLimit`] or [`PolicyErrorKind::UnsafeWithFailClosed`].
+    pub fn check(&self) -> Result<(), PolicyError> {
+        self.config.policy.validate()?;
+        if self.config.fail_closed.is_some() {
+            self.config.policy.check_fail_closed()?;
+        }
+        Ok(())
+    }
+
     fn config_mut(&mut self) -> &mut Config {
         Arc::make_mut(&mut self.config)
     }
@@ -186,6 +216,11 @@ impl<S> Layer<S> for HttpAuditLayer {
     type Service = HttpAudit<S>;
 
     fn layer(&self, inner: S) -> HttpAudit<S> {
+        if !self.config.warned.swap(true, Ordering::Relaxed) {
+            if let Err(e) = self.check() {
+                tracing::warn!(error = %e, "HttpAuditLayer configuration refused by check()");
+            }
+        }
         HttpAudit::new(inner, self.config.clone())
     }
 }

@@ -11,7 +11,7 @@
 //! | `actor`, `session` | the [`Actor`] found by [`IdentifyActor`]; `anonymous` when none |
 //! | `action` | [`ActionFromMethod`] (GET/HEAD read, POST create, PUT/PATCH update, DELETE delete) or your [`ClassifyAction`] |
 //! | `resource` | the route template (`/reports/{id}`, with the `axum` feature) or the path; the query only when the rule asks, redacted |
-//! | `outcome` | `pending` in `request_received`; `success` (1xx-3xx), `denied` (401, 403), `failure` (other statuses, service errors, panics) |
+//! | `outcome` | `pending` in `request_received`; `success` (1xx-3xx), `denied` (401, 403), `failure` (other statuses, service errors, panics); `unknown` with reason `cancelled` when the request was dropped before it ended (client gone, shutdown) |
 //! | `reason` | an [`AuditReason`] from the response extensions, else the status text of a failure |
 //! | `src_ip` | the peer, or the client named by [`TrustedProxies`] |
 //! | `fields` | `stage`, `method`, `path`, `status`, `latency_us`, `user_agent`, `request_id`; at `Request` level `request_headers` and `request_body` |
@@ -29,13 +29,17 @@
 //! # }
 //! ```
 //!
-//! See `docs/http.md` for stacking it with authentication, fail-closed mode and policy files.
+//! A full audit queue never blocks a runtime worker: requests await room as tasks (see
+//! `backpressure`). See `docs/http.md` for stacking it with authentication, fail-closed mode,
+//! policy files, bounds and shutdown.
 
 mod action;
 mod actor;
+mod backpressure;
 mod body;
 mod client_addr;
 mod content;
+mod end;
 mod fail_closed;
 mod future;
 mod health;
@@ -56,7 +60,7 @@ pub use layer::{HttpAuditLayer, REQUEST_ID_HEADER};
 pub use outcome::AuditReason;
 pub use policy::{
     AuditLevel, Policy, PolicyError, PolicyErrorKind, Rule, Stage, DEFAULT_HEALTH_PATHS,
-    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_LIMIT, MAX_REQUEST_HEADERS, MAX_RULES,
 };
 pub use request_id::{RequestId, MAX_REQUEST_ID_LEN};
 pub use service::HttpAudit;

@@ -1,14 +1,16 @@
 //! The audited service: what happens to one request, stage by stage.
 
 use super::actor::Actor;
+use super::backpressure;
 use super::body::AuditBody;
 use super::content;
+use super::end::{End, Ending};
 use super::future::{CatchPanic, ResponseFuture};
 use super::health::bump;
 use super::layer::Config;
 use super::outcome::{self, AuditReason};
 use super::policy::{AuditLevel, Stage};
-use super::record::{self, Completion, RequestFacts};
+use super::record::RequestFacts;
 use super::request_id::RequestId;
 use super::{client_addr, policy};
 use bytes::Bytes;
@@ -20,6 +22,11 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use tower_service::Service;
 use tracing::Instrument;
+
+/// How long a `Request`-level record waits for the body prefix it shows. A client that stalls
+/// mid-body gets its `request_received` (the prefix so far, marked truncated) after this long,
+/// instead of no record at all for as long as it stalls.
+pub(crate) const BODY_PREFIX_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The most user-agent bytes a record carries.
 const MAX_USER_AGENT_LEN: usize = 512;
@@ -150,7 +157,9 @@ where
     let (headers, shown_body) = if decision.level >= AuditLevel::Request {
         let headers =
             content::headers(&config.field_rules, config.policy.headers(), &parts.headers);
-        let prefix = body.read_prefix(config.policy.body_cap()).await;
+        let prefix = body
+            .read_prefix(config.policy.body_cap(), BODY_PREFIX_WAIT)
+            .await;
         let content_type = parts
             .headers
             .get(http::header::CONTENT_TYPE)
@@ -185,27 +194,35 @@ where
     };
 
     let received = decision.records(Stage::RequestReceived);
+    let mut end = End::new(
+        facts,
+        span.clone(),
+        started,
+        config.counters.clone(),
+        received,
+        decision.records(Stage::ResponseComplete),
+    );
     if received {
-        span.in_scope(|| record::request_received(&facts, counters));
-        if let Some(fail_closed) = &config.fail_closed {
-            if !fail_closed.sync(counters).instrument(span.clone()).await {
-                bump(&counters.rejected);
-                if decision.records(Stage::ResponseComplete) {
-                    span.in_scope(|| {
-                        record::response_complete(
-                            &facts,
-                            &Completion {
-                                status: Some(StatusCode::SERVICE_UNAVAILABLE.as_u16()),
-                                outcome: "failure",
-                                reason: Some("audit_unavailable"),
-                                actor: None,
-                                latency: started.elapsed(),
-                                content_shown: true,
-                            },
-                            counters,
-                        )
-                    });
+        // Fail-closed: everything before the handler, room in the queue included, fits in the
+        // deadline; otherwise the request waits (as a task) for as long as the sink allows.
+        let deadline = config
+            .fail_closed
+            .as_ref()
+            .map(|f| tokio::time::Instant::now() + f.deadline());
+        let queued = backpressure::settle(end.received(), deadline).await;
+        if let (Some(fail_closed), Some(deadline)) = (&config.fail_closed, deadline) {
+            if !queued || !fail_closed.sync(counters, deadline).instrument(span).await {
+                if !queued {
+                    bump(&counters.sync_timeouts);
                 }
+                bump(&counters.rejected);
+                let pending = end.complete(&Ending {
+                    status: Some(StatusCode::SERVICE_UNAVAILABLE.as_u16()),
+                    outcome: "failure",
+                    reason: Some("audit_unavailable"),
+                    actor: None,
+                });
+                backpressure::settle(pending, Some(deadline)).await;
                 return Ok(echo(
                     status_only(StatusCode::SERVICE_UNAVAILABLE),
                     &config,
@@ -216,62 +233,44 @@ where
     }
 
     let request = Request::from_parts(parts, body);
-    let result = call(&mut inner, request).instrument(span.clone()).await;
-    let complete = decision.records(Stage::ResponseComplete);
-    let done = |status: StatusCode, reason: Option<&str>, actor: Option<&Actor>| {
-        if complete {
-            let default_reason = outcome::default_reason(status);
-            span.in_scope(|| {
-                record::response_complete(
-                    &facts,
-                    &Completion {
-                        status: Some(status.as_u16()),
-                        outcome: outcome::of_status(status),
-                        reason: reason.or(default_reason.as_deref()),
-                        actor,
-                        latency: started.elapsed(),
-                        content_shown: received,
-                    },
-                    counters,
-                )
-            });
-        }
-    };
+    let result = call(&mut inner, request).instrument(end.span()).await;
     match result {
         Ok(Ok(response)) => {
-            done(
-                response.status(),
-                response
+            let status = response.status();
+            let default_reason = outcome::default_reason(status);
+            let pending = end.complete(&Ending {
+                status: Some(status.as_u16()),
+                outcome: outcome::of_status(status),
+                reason: response
                     .extensions()
                     .get::<AuditReason>()
-                    .map(AuditReason::as_str),
-                response.extensions().get::<Actor>(),
-            );
+                    .map(AuditReason::as_str)
+                    .or(default_reason.as_deref()),
+                actor: response.extensions().get::<Actor>(),
+            });
+            backpressure::settle(pending, None).await;
             Ok(echo(response, &config, &request_id))
         }
         Ok(Err(error)) => {
             bump(&counters.service_errors);
-            if complete {
-                span.in_scope(|| {
-                    record::response_complete(
-                        &facts,
-                        &Completion {
-                            status: None,
-                            outcome: "failure",
-                            reason: Some("service_error"),
-                            actor: None,
-                            latency: started.elapsed(),
-                            content_shown: received,
-                        },
-                        counters,
-                    )
-                });
-            }
+            let pending = end.complete(&Ending {
+                status: None,
+                outcome: "failure",
+                reason: Some("service_error"),
+                actor: None,
+            });
+            backpressure::settle(pending, None).await;
             Err(error)
         }
         Err(_panicked) => {
             bump(&counters.panics);
-            done(StatusCode::INTERNAL_SERVER_ERROR, Some("panic"), None);
+            let pending = end.complete(&Ending {
+                status: Some(StatusCode::INTERNAL_SERVER_ERROR.as_u16()),
+                outcome: outcome::of_status(StatusCode::INTERNAL_SERVER_ERROR),
+                reason: Some("panic"),
+                actor: None,
+            });
+            backpressure::settle(pending, None).await;
             Ok(echo(
                 status_only(StatusCode::INTERNAL_SERVER_ERROR),
                 &config,

@@ -13,6 +13,9 @@ mod settings;
 mod spans;
 mod trace_ids;
 
+/// Back-pressure without blocking a thread, for the HTTP middleware (see `sink::queue::room`).
+#[cfg(feature = "http")]
+pub(crate) use crate::sink::{deferring, Deferred};
 pub use builder::{AuditLayerBuilder, DEFAULT_MAX_VALUE_LEN};
 pub use error::{BuildError, BuildErrorKind, SyncError, SyncErrorKind};
 pub use reach::FilteredCallsite;

@@ -83,6 +83,9 @@ pub use file::{Durability, FileSink, Retention, Rotation};
 #[allow(unused_imports)]
 pub use health::Health;
 use queue::Shared;
+/// Back-pressure for async callers: what the HTTP middleware uses instead of blocking a worker.
+#[cfg_attr(not(feature = "http"), allow(unused_imports))]
+pub(crate) use queue::{deferring, Deferred};
 use writer::{Resume, Worker};
 
 use crate::Stream;
@@ -384,10 +387,12 @@ impl SinkHandle {
 
     /// Queues one record: a JSON object without a trailing newline.
     ///
-    /// AUDIT waits for room when the queue is full; DEBUG drops and counts the record.
+    /// AUDIT waits for room when the queue is full, unless the thread is inside
+    /// [`deferring`]: then the record is handed back to the async caller that waits for room
+    /// without blocking the thread. DEBUG drops and counts the record.
     #[cfg_attr(not(any(test, feature = "_test-hooks")), allow(dead_code))]
     pub(crate) fn submit(&self, record: &[u8]) {
-        self.shared.submit(record);
+        self.shared.submit_or_defer(record);
     }
 }
 

@@ -21,8 +21,10 @@ use tracing_subscriber::prelude::*;
 pub struct Trail {
     pub dir: tempfile::TempDir,
     pub handle: AuditHandle,
+    /// The subscriber, for threads other than the test's (a server on its own runtime).
+    pub dispatch: tracing::Dispatch,
     guard: Option<AuditGuard>,
-    _default: tracing::subscriber::DefaultGuard,
+    _default: tracing::dispatcher::DefaultGuard,
 }
 
 impl Trail {
@@ -42,10 +44,12 @@ impl Trail {
             .build()
             .expect("layer builds");
         let handle = guard.handle();
-        let default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let default = tracing::dispatcher::set_default(&dispatch);
         Trail {
             dir,
             handle,
+            dispatch,
             guard: Some(guard),
             _default: default,
         }
@@ -192,5 +196,76 @@ impl HttpClient {
             headers: parts.headers,
             body,
         }
+    }
+}
+
+/// A server on a runtime of its own (two workers, like the machine), so that a blocked
+/// worker shows as a server that stops answering while the test's own runtime keeps its timers.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stopped: std::sync::mpsc::Receiver<()>,
+}
+
+impl Server {
+    /// Serves `app` with graceful shutdown on [`Server::stop`]; connections still open `grace`
+    /// after the signal are dropped with the runtime (like the example's shutdown deadline).
+    pub fn start(dispatch: &tracing::Dispatch, app: axum::Router, grace: Duration) -> Server {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (stopped_tx, stopped) = std::sync::mpsc::channel();
+        let dispatch = dispatch.clone();
+        std::thread::spawn(move || {
+            let _default = tracing::dispatcher::set_default(&dispatch);
+            let for_workers = dispatch.clone();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .on_thread_start(move || {
+                    // Each runtime thread keeps the subscriber for its lifetime.
+                    std::mem::forget(tracing::dispatcher::set_default(&for_workers));
+                })
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind loopback");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+                let serve = axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.await;
+                    let _ = signalled_tx.send(());
+                });
+                let serving = tokio::spawn(async move { serve.await });
+                let _ = signalled_rx.await;
+                let _ = tokio::time::timeout(grace, serving).await;
+            });
+            // Drops every task still in flight (their requests end as cancelled).
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            let _ = stopped_tx.send(());
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("server started");
+        Server {
+            addr,
+            stop: Some(stop_tx),
+            stopped,
+        }
+    }
+
+    /// Signals shutdown; true if the server thread finished within `bound`.
+    pub fn stop(&mut self, bound: Duration) -> bool {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.stopped.recv_timeout(bound).is_ok()
     }
 }

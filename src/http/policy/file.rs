@@ -21,6 +21,12 @@ pub enum PolicyErrorKind {
     InvalidSetting,
     /// One rule is wrong; [`PolicyError::rule_index`] says which.
     InvalidRule,
+    /// A size knob is over its documented bound ([`MAX_BODY_BYTES_LIMIT`](super::MAX_BODY_BYTES_LIMIT),
+    /// [`MAX_REQUEST_HEADERS`](super::MAX_REQUEST_HEADERS), [`MAX_RULES`](super::MAX_RULES)).
+    OverLimit,
+    /// The policy contradicts fail-closed mode: a rule audits requests without a
+    /// `request_received` record, so their handlers would run with no durable record.
+    UnsafeWithFailClosed,
 }
 
 /// Why a policy could not be loaded.
@@ -105,6 +111,72 @@ impl Error for PolicyError {
 }
 
 impl Policy {
+    /// Checks the size knobs against their bounds: `max_body_bytes` ≤
+    /// [`MAX_BODY_BYTES_LIMIT`](super::MAX_BODY_BYTES_LIMIT), request headers ≤
+    /// [`MAX_REQUEST_HEADERS`](super::MAX_REQUEST_HEADERS), rules ≤
+    /// [`MAX_RULES`](super::MAX_RULES). Policy files are checked when loaded; a policy built in
+    /// code is checked by [`HttpAuditLayer::check`](crate::http::HttpAuditLayer::check).
+    ///
+    /// ```
+    /// use tracing_audit::http::{Policy, PolicyErrorKind};
+    /// let err = Policy::default().max_body_bytes(200_000_000).validate().unwrap_err();
+    /// assert_eq!(err.kind(), PolicyErrorKind::OverLimit);
+    /// ```
+    ///
+    /// # Errors
+    /// [`PolicyErrorKind::OverLimit`], naming the knob, its value and its bound.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let over = |knob: &str, value: usize, limit: usize, constant: &str| {
+            Err(PolicyError::new(
+                PolicyErrorKind::OverLimit,
+                format!("{knob} = {value} is over the limit of {limit} ({constant})"),
+            ))
+        };
+        if self.max_body_bytes > super::MAX_BODY_BYTES_LIMIT {
+            return over(
+                "max_body_bytes",
+                self.max_body_bytes,
+                super::MAX_BODY_BYTES_LIMIT,
+                "MAX_BODY_BYTES_LIMIT",
+            );
+        }
+        if self.headers.len() > super::MAX_REQUEST_HEADERS {
+            return over(
+                "request_headers (count)",
+                self.headers.len(),
+                super::MAX_REQUEST_HEADERS,
+                "MAX_REQUEST_HEADERS",
+            );
+        }
+        if self.rules.len() > super::MAX_RULES {
+            return over(
+                "rules (count)",
+                self.rules.len(),
+                super::MAX_RULES,
+                "MAX_RULES",
+            );
+        }
+        Ok(())
+    }
+
+    /// Refuses a policy that audits some requests without `request_received`, for a layer in
+    /// fail-closed mode.
+    pub(crate) fn check_fail_closed(&self) -> Result<(), PolicyError> {
+        match self.rule_without_request_received() {
+            None => Ok(()),
+            Some((index, name)) => {
+                let mut e = PolicyError::new(
+                    PolicyErrorKind::UnsafeWithFailClosed,
+                    "omits RequestReceived under fail-closed: its handlers would run with no \
+                     durable record (fail-closed holds a request until its request_received \
+                     record is on disk)",
+                );
+                e.rule = Some((index, name.map(str::to_owned)));
+                Err(e)
+            }
+        }
+    }
+
     /// Reads a policy file: TOML when its name ends in `.toml`, JSON when in `.json`.
     ///
     /// ```toml
@@ -253,6 +325,7 @@ fn from_document(doc: Value) -> Result<Policy, PolicyError> {
         })?;
         policy.rules.push(rule);
     }
+    policy.validate()?;
     Ok(policy)
 }
 

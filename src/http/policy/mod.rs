@@ -236,6 +236,16 @@ pub(crate) struct RuleInput<'a> {
 /// Default cap on the request body bytes a `Request`-level record carries.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4096;
 
+/// The largest body cap a policy may set: a `Request`-level record holds this much of each
+/// body in memory (per request in flight) and in the trail. Larger caps are refused.
+pub const MAX_BODY_BYTES_LIMIT: usize = 1 << 20;
+
+/// The most request headers a policy may select for `Request`-level records.
+pub const MAX_REQUEST_HEADERS: usize = 64;
+
+/// The most rules a policy may have (each request tries them in order).
+pub const MAX_RULES: usize = 256;
+
 /// Paths the default policy does not audit.
 pub const DEFAULT_HEALTH_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/health"];
 
@@ -309,7 +319,9 @@ impl Policy {
         self
     }
 
-    /// The most request body bytes a `Request`-level record carries.
+    /// The most request body bytes a `Request`-level record carries; at most
+    /// [`MAX_BODY_BYTES_LIMIT`] ([`validate`](Self::validate) refuses more, and the middleware
+    /// never reads more than that limit whatever is set).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
         self
@@ -331,7 +343,20 @@ impl Policy {
     }
 
     pub(crate) fn body_cap(&self) -> usize {
-        self.max_body_bytes
+        self.max_body_bytes.min(MAX_BODY_BYTES_LIMIT)
+    }
+
+    /// The first rule (1-based position, name) that audits requests without a
+    /// `request_received` record, if any.
+    pub(crate) fn rule_without_request_received(&self) -> Option<(usize, Option<&str>)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .find(|(_, r)| {
+                r.level != AuditLevel::None
+                    && (r.omit | self.omit) & Stage::RequestReceived.bit() != 0
+            })
+            .map(|(i, r)| (i + 1, r.name.as_deref()))
     }
 
     pub(crate) fn decide(&self, req: &RuleInput<'_>) -> Decision {

@@ -14,6 +14,9 @@
 //! and synced once `durable >= p`, so `sync()` waits for the tail it saw.
 
 mod ring;
+mod room;
+
+pub(crate) use room::{deferring, Deferred};
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -63,6 +66,9 @@ pub(crate) struct Shared {
     writer_thread: OnceLock<ThreadId>,
     /// How long an AUDIT caller waits for room (`None`: as long as it takes).
     wait_for_room: Option<Duration>,
+    /// Async callers waiting for room (see [`RoomWait`]); the writer wakes them after taking
+    /// records, like `room` wakes the threads that wait.
+    async_room: room::AsyncRoom,
 }
 
 /// What the writer thread is doing, as far as producers need to know to decide whether to wake it.
@@ -145,6 +151,7 @@ impl Shared {
             counters: Counters::default(),
             writer_thread: OnceLock::new(),
             wait_for_room,
+            async_room: room::AsyncRoom::default(),
         })
     }
 
@@ -184,7 +191,19 @@ impl Shared {
 
     /// Queues one record (a JSON object, no newline). AUDIT waits for room; DEBUG drops and
     /// counts when full.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn submit(&self, record: &[u8]) {
+        self.submit_inner(record, None);
+    }
+
+    /// [`Self::submit`] for a caller that may be deferring (see [`deferring`]): an AUDIT record
+    /// that finds the ring full is then handed back to that caller, to wait for room without
+    /// blocking its thread, instead of waiting here.
+    pub(crate) fn submit_or_defer(self: &Arc<Self>, record: &[u8]) {
+        self.submit_inner(record, Some(self));
+    }
+
+    fn submit_inner(&self, record: &[u8], deferrable: Option<&Arc<Self>>) {
         if record.is_empty() {
             return;
         }
@@ -194,8 +213,58 @@ impl Shared {
         }
         match self.ring.claim(record.len()) {
             Ok(claim) => self.fill_and_publish(claim, record),
-            Err(refused) => self.submit_slow(record, refused),
+            Err(refused) => match deferrable {
+                Some(this) if self.stream == Stream::Audit && !self.on_writer_thread() => {
+                    if let Some(record) = room::defer(this, record) {
+                        self.submit_slow(record, refused);
+                    }
+                }
+                _ => self.submit_slow(record, refused),
+            },
         }
+    }
+
+    /// One attempt to queue `record` without waiting: true when it is taken care of (queued,
+    /// or refused and counted because the sink closed), false when there is no room.
+    fn try_submit(&self, record: &[u8]) -> bool {
+        if self.is_closed() {
+            self.count_refused();
+            return true;
+        }
+        match self.ring.claim(record.len()) {
+            Ok(claim) => {
+                self.fill_and_publish(claim, record);
+                true
+            }
+            Err(Refused::TooLarge) if self.try_oversize(record) => {
+                self.wake_writer_for_new_work();
+                true
+            }
+            Err(_) => {
+                // Make sure the writer knows the ring is full, so it takes what it can.
+                let mut st = self.lock();
+                self.wake_writer(&mut st);
+                false
+            }
+        }
+    }
+
+    /// An AUDIT record given up on: the queue stayed full past the caller's bound. Counted
+    /// exactly like a record that waited past [`Overflow::BlockFor`](crate::sink::Overflow):
+    /// in `overflowed`, and the next `sync()` fails with it.
+    fn count_overflowed(&self, st: &mut State, waited: Option<Duration>) {
+        st.overflowed_unreported += 1;
+        Counters::add(&self.counters.overflowed, 1);
+        self.counters.set_last_error(match waited {
+            Some(waited) => format!(
+                "{} sink: a record was not written: the queue stayed full for {waited:?}",
+                self.stream
+            ),
+            None => format!(
+                "{} sink: a record was not written: the queue was full when its request was dropped",
+                self.stream
+            ),
+        });
     }
 
     /// Copies the record into its claimed slot and publishes it, unless the sink closed since:
@@ -264,13 +333,7 @@ impl Shared {
                     if now >= at {
                         // The bound ran out: the record is lost, loudly. Counted here, and the
                         // next `sync()` fails with it.
-                        st.overflowed_unreported += 1;
-                        Counters::add(&self.counters.overflowed, 1);
-                        self.counters.set_last_error(format!(
-                            "{} sink: a record was not written: the queue stayed full for {:?}",
-                            self.stream,
-                            self.wait_for_room.unwrap_or_default()
-                        ));
+                        self.count_overflowed(&mut st, self.wait_for_room);
                         drop(st);
                         break;
                     }
@@ -435,6 +498,7 @@ impl Shared {
         if self.room_waiters.load(Ordering::SeqCst) > 0 {
             self.room.notify_all();
         }
+        self.async_room.made_room();
         Taken {
             records: consumed.records,
             up_to: consumed.head,
@@ -446,6 +510,7 @@ impl Shared {
     pub(crate) fn notify_progress(&self) {
         self.progress.notify_all();
         self.room.notify_all();
+        self.async_room.made_room();
     }
 
     /// Writer side: waits for work until `timeout` (None: indefinitely), unless work that
