@@ -196,7 +196,8 @@ fn a_record_over_the_receivers_limit_is_refused_counted_and_never_truncated() {
     use tracing_audit::sink::FileSink;
     let tmp = tempfile::tempdir().unwrap();
     let trail = tmp.path().join("trail");
-    // Under the layer's cap on one value (16 KiB), over the receiver's limit in all.
+    // Under the layer's cap on one value (16 KiB) and on one record (60 KiB, which keeps
+    // records under the shipper's default limit), over a receiver limited to 32 KiB.
     let big = "x".repeat(15_000);
     ship_support::write_events(FileSink::new(&trail), || {
         tracing::info!(target: "audit", action = "before");
@@ -205,9 +206,9 @@ fn a_record_over_the_receivers_limit_is_refused_counted_and_never_truncated() {
         tracing::info!(target: "audit", action = "after");
     });
     let written = local_records(&trail);
-    let central = Rsyslog::start(&tmp.path().join("central"), Input::Relp, 64 * 1024);
+    let central = Rsyslog::start(&tmp.path().join("central"), Input::Relp, 32 * 1024);
     let h = ship_support::until_idle(
-        quick(&trail, central.port).max_message_size(64 * 1024),
+        quick(&trail, central.port).max_message_size(32 * 1024),
         Duration::from_secs(30),
         &central,
     );
@@ -221,7 +222,7 @@ fn a_record_over_the_receivers_limit_is_refused_counted_and_never_truncated() {
     let lines = ship_support::lines(&written);
     let expected: Vec<&[u8]> = written
         .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty() && l.len() < 64 * 1024)
+        .filter(|l| !l.is_empty() && l.len() < 32 * 1024)
         .collect();
     assert_eq!(expected.len(), lines - 1);
     let want: usize = expected.iter().map(|l| l.len() + 1).sum();
