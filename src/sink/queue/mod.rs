@@ -14,8 +14,12 @@
 //! and synced once `durable >= p`, so `sync()` waits for the tail it saw.
 
 mod ring;
+// Only the HTTP middleware awaits room (it runs on an async runtime); without it the async
+// side of the queue is compiled but has no caller.
+#[cfg_attr(not(feature = "http"), allow(dead_code, unused_imports))]
 mod room;
 
+#[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use room::{deferring, Deferred};
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
