@@ -191,7 +191,7 @@ impl HttpAuditLayer {
     /// ```
     ///
     /// # Errors
-    /// [`PolicyErrorKind::OverLimit`] or [`PolicyErrorKind::UnsafeWithFailClosed`].
+    /// [`PolicyErrorKind::OverLimit`](super::PolicyErrorKind::OverLimit) or [`PolicyErrorKind::UnsafeWithFailClosed`](super::PolicyErrorKind::UnsafeWithFailClosed).
     pub fn check(&self) -> Result<(), PolicyError> {
         self.config.policy.validate()?;
         if self.config.fail_closed.is_some() {
