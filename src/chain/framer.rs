@@ -580,9 +580,14 @@ impl ChainFramer {
     /// `mac`), when it cannot vouch for them: (first, last) seq. An unkeyed or signed chain
     /// proves nothing about who wrote a line after the last seal, so what the writer did not
     /// record as its own is disowned, and the verifier disregards control records among those
-    /// lines. A keyed chain is treated alike: its verifier trusts a keyed record by its MAC
-    /// whatever the writer says, so disowning costs it a warning and nothing else.
+    /// lines. A keyed chain disowns nothing: a line only the key could have written is judged
+    /// by its MAC (the verifier trusts a keyed control record for that alone, and reports a
+    /// forged line wherever it is), so a restart after a crash, whose last lines the side
+    /// file had not caught up with, is not worth a warning there.
     fn unadopted(&self, seq: u64, mac: &[u8; 32]) -> Option<(u64, u64)> {
+        if self.key.is_some() {
+            return None;
+        }
         let (tail_seq, tail_mac) = self.durable_tail?;
         if seq == tail_seq && *mac == tail_mac {
             return None;
