@@ -22,8 +22,8 @@ pub(super) struct CorrelateArgs {
     #[arg(long, value_name = "DIR")]
     debug: Option<PathBuf>,
     /// A correlation id (16 hex digits), an OpenTelemetry trace id (32 hex digits, or
-    /// `trace:ID`), or an audit record's sequence number (`seq:N` or `N`) whose correlation id
-    /// is used. A record matches when its `correlation_id` or its `trace_id` is the id.
+    /// `trace:ID`), or an audit record's sequence number (`seq:N`, or `N` unless it has 16
+    /// digits, which is a correlation id) whose correlation id is used. A record matches when its `correlation_id` or its `trace_id` is the id.
     id: String,
     /// Print records human readable instead of as JSON lines.
     #[arg(long)]
@@ -32,9 +32,15 @@ pub(super) struct CorrelateArgs {
     key: super::records::KeyArgs,
 }
 
-/// The sequence number when `id` names an audit record rather than a correlation id.
+/// The sequence number when `id` names an audit record rather than a correlation id. A bare
+/// id of 16 digits is a correlation id (they are 16 hex digits, and about one in 2,000 has no
+/// letter); such a seq is written `seq:N`.
 fn as_seq(id: &str) -> Option<u64> {
-    let digits = id.strip_prefix("seq:").unwrap_or(id);
+    let digits = match id.strip_prefix("seq:") {
+        Some(digits) => digits,
+        None if id.len() == 16 => return None,
+        None => id,
+    };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -172,5 +178,12 @@ mod tests {
         assert_eq!(as_trace_id("80d3ff2aad36392e"), None, "a correlation id");
         assert_eq!(as_trace_id("42"), None, "a sequence number");
         assert_eq!(as_seq("seq:42"), Some(42));
+        assert_eq!(as_seq("42"), Some(42));
+        assert_eq!(
+            as_seq("0996902003581163"),
+            None,
+            "a correlation id without letters"
+        );
+        assert_eq!(as_seq("seq:0996902003581163"), Some(996_902_003_581_163));
     }
 }
