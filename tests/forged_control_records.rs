@@ -14,36 +14,17 @@ use chain_support::*;
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 use tracing_audit::chain::{ChainConfig, SigningState};
 
 /// `tracing-audit verify DIR ARGS --json`: (exit code, report).
 fn verify_cli(dir: &Path, args: &[&str]) -> (i32, serde_json::Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tracing-audit"))
-        .arg("verify")
-        .arg(dir)
-        .args(args)
-        .arg("--json")
-        .output()
-        .expect("run tracing-audit");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), report)
+    let dir = dir.to_str().unwrap();
+    verify_json(&[&[dir], args].concat())
 }
 
 fn kinds(report: &serde_json::Value) -> Vec<String> {
-    report["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["kind"].as_str().unwrap().to_owned())
-        .collect()
+    problem_kinds(report)
 }
 
 fn hex(b: &[u8]) -> String {

@@ -10,33 +10,13 @@ mod chain_support;
 use chain_support::*;
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
-/// `tracing-audit verify ARGS --json`: (exit code, report).
 fn verify_cli(args: &[&str]) -> (i32, serde_json::Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tracing-audit"))
-        .arg("verify")
-        .args(args)
-        .arg("--json")
-        .output()
-        .expect("run tracing-audit");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), report)
+    verify_json(args)
 }
 
 fn kinds(report: &serde_json::Value) -> Vec<String> {
-    report["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["kind"].as_str().unwrap().to_owned())
-        .collect()
+    problem_kinds(report)
 }
 
 /// A keyed trail of `n` audit events in `dir`, and its records in order.

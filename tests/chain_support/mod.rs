@@ -185,3 +185,31 @@ pub fn received_agrees(
         r.problems()
     );
 }
+
+/// `tracing-audit verify ARGS --json` as a process: (exit code, report).
+pub fn verify_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tracing-audit"))
+        .arg("verify")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run tracing-audit");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+/// The `kind` of every problem in a `verify --json` report, in order.
+pub fn problem_kinds(report: &serde_json::Value) -> Vec<String> {
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
