@@ -213,3 +213,50 @@ fn a_planted_right_to_left_override_renders_as_its_escape() {
         assert!(dom.contains(want), "the page lacks {want:?}:\n{dom}");
     }
 }
+
+#[test]
+fn the_page_is_written_0600_and_never_through_a_planted_symlink() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    quickstart_story::write_story(root.path());
+    let audit = root.path().join("audit");
+    let a = audit.to_str().unwrap();
+    let night = tool(&["query", a, "--actor", "carol"]);
+    let rec: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&night.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let id = rec["correlation_id"].as_str().unwrap();
+
+    // A link planted where the investigator will write the page, pointing at a file of theirs.
+    let victim = root.path().join("victim");
+    std::fs::write(&victim, b"precious\n").unwrap();
+    let planted = root.path().join("planted.html");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let o = tool(&[
+        "timeline",
+        "--audit",
+        a,
+        id,
+        "--html",
+        planted.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious\n");
+
+    let page = root.path().join("page.html");
+    let o = tool(&[
+        "timeline",
+        "--audit",
+        a,
+        id,
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let mode = std::fs::metadata(&page).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+}
