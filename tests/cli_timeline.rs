@@ -15,6 +15,18 @@ fn tool(args: &[&str]) -> Output {
         .expect("run tracing-audit")
 }
 
+/// The `correlation_id` of the first record `tracing-audit query DIR ARGS` prints.
+fn first_correlation_id(dir: &str, args: &[&str]) -> String {
+    let q = tool(&[&["query", dir][..], args].concat());
+    let line = String::from_utf8_lossy(&q.stdout)
+        .lines()
+        .next()
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("query {args:?} found nothing: {q:?}"));
+    let rec: serde_json::Value = serde_json::from_str(&line).unwrap();
+    rec["correlation_id"].as_str().unwrap().to_owned()
+}
+
 /// Debian's `chromium` (scripts/test installs it).
 fn chromium() -> PathBuf {
     for c in ["chromium", "chromium-browser", "google-chrome"] {
@@ -74,15 +86,7 @@ fn the_night_access_timeline_shows_both_streams_in_a_real_browser() {
     let audit = root.path().join("audit");
     let debug = root.path().join("debug");
     let (a, d) = (audit.to_str().unwrap(), debug.to_str().unwrap());
-    let night = tool(&["query", a, "--actor", "carol"]);
-    let rec: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&night.stdout)
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
-    let id = rec["correlation_id"].as_str().unwrap();
+    let id = &first_correlation_id(a, &["--actor", "carol"]);
 
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("timeline");
     std::fs::create_dir_all(&artifacts).unwrap();
@@ -170,10 +174,7 @@ fn a_planted_right_to_left_override_renders_as_its_escape() {
     });
     drop(guard);
     let (a, d) = (audit.to_str().unwrap(), debug.to_str().unwrap());
-    let q = tool(&["query", a]);
-    let rec: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&q.stdout).lines().next().unwrap()).unwrap();
-    let id = rec["correlation_id"].as_str().unwrap();
+    let id = &first_correlation_id(a, &[]);
     std::fs::create_dir_all(&debug).unwrap();
     let forged = format!(
         "{{\"ts\":\"2099-01-01T00:00:00.000000000Z\",\"level\":\"WARN\",\"correlation_id\":\"{id}\",\"message\":\"ok \u{202e}deineD\"}}\n"
@@ -221,15 +222,7 @@ fn the_page_is_written_0600_and_never_through_a_planted_symlink() {
     quickstart_story::write_story(root.path());
     let audit = root.path().join("audit");
     let a = audit.to_str().unwrap();
-    let night = tool(&["query", a, "--actor", "carol"]);
-    let rec: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&night.stdout)
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
-    let id = rec["correlation_id"].as_str().unwrap();
+    let id = &first_correlation_id(a, &["--actor", "carol"]);
 
     // A link planted where the investigator will write the page, pointing at a file of theirs.
     let victim = root.path().join("victim");
