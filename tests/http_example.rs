@@ -217,26 +217,30 @@ fn start_expecting_refusal(args: &[&std::ffi::OsStr]) -> (String, bool, String) 
     (line, !status.success(), stderr)
 }
 
-fn policy_file(dir: &Path, text: &str) -> std::path::PathBuf {
-    let policy = dir.join("policy.toml");
-    std::fs::write(&policy, text).unwrap();
-    policy
+/// Starts the example with a policy file holding `policy` (and `extra` arguments), expecting it
+/// to refuse to start: (stdout, refused, stderr).
+fn start_with_policy(policy: &str, extra: &[&str]) -> (String, bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.toml");
+    std::fs::write(&file, policy).unwrap();
+    let logs = dir.path().join("logs");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        logs.as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--policy".as_ref(),
+        file.as_os_str(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    start_expecting_refusal(&args)
 }
 
 #[test]
 fn the_example_refuses_an_oversized_body_cap_at_start_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_file(
-        dir.path(),
+    let (stdout, refused, stderr) = start_with_policy(
         "max_body_bytes = 200000000\n[[rules]]\nlevel = \"Request\"\n",
+        &[],
     );
-    let (stdout, refused, stderr) = start_expecting_refusal(&[
-        dir.path().join("logs").as_os_str(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--policy".as_ref(),
-        policy.as_os_str(),
-    ]);
     assert!(refused, "it started: {stdout}");
     assert!(
         stderr.contains("max_body_bytes = 200000000 is over the limit of 1048576"),
@@ -246,19 +250,10 @@ fn the_example_refuses_an_oversized_body_cap_at_start_up() {
 
 #[test]
 fn the_example_refuses_fail_closed_with_a_policy_that_omits_request_received() {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy_file(
-        dir.path(),
+    let (stdout, refused, stderr) = start_with_policy(
         "[[rules]]\nname = \"cheap\"\nlevel = \"Metadata\"\nomit_stages = [\"RequestReceived\"]\n",
+        &["--fail-closed"],
     );
-    let (stdout, refused, stderr) = start_expecting_refusal(&[
-        dir.path().join("logs").as_os_str(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--policy".as_ref(),
-        policy.as_os_str(),
-        "--fail-closed".as_ref(),
-    ]);
     assert!(refused, "it started: {stdout}");
     assert!(stderr.contains("rule 1 (\"cheap\")"), "{stderr}");
     assert!(
