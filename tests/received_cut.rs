@@ -71,6 +71,20 @@ fn a_received_copy_without_its_head_is_a_cut_head() {
 }
 
 #[test]
+fn a_received_copy_named_through_a_symlink_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let records = trail(dir.path(), 50);
+    let kf = key_file(work.path());
+    let copy = work.path().join("central.log");
+    write_copy(&copy, &records);
+    let link = work.path().join("current");
+    std::os::unix::fs::symlink(&copy, &link).unwrap();
+    let (code, report) = verify_cli(&["--received", link.to_str().unwrap(), "--key-file", &kf]);
+    assert_eq!(code, 0, "{report:#}");
+}
+
+#[test]
 fn a_received_copy_without_its_tail_fails_against_the_senders_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();

@@ -111,8 +111,11 @@ pub(crate) fn prefixes(listing: &Listing) -> Vec<String> {
 impl TrailFile {
     /// A file the operator named that holds one stream of records under any name (a copy a
     /// central receiver wrote): read whole, in order, like a trail file (`.gz` when its name
-    /// says so).
+    /// says so). A symlink the operator named (`/var/log/central/current`) is resolved here,
+    /// once: trail files are opened without following links, and this one is not in a trail.
     pub(crate) fn named(path: &Path) -> TrailFile {
+        let resolved = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let path = resolved.as_path();
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
