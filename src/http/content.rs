@@ -2,21 +2,19 @@
 //! secrets masked by the field-name rules before the values reach the layer (whose detectors
 //! then scan them as free text).
 
+use super::sensitive;
 use crate::redact::{write_partial, Action, FieldRules, MASK};
 use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};
 
-/// The rule for a field called `name`. Header-style names (`x-api-key`) are also checked in
-/// their snake-case form, so the deny list's `api_key` covers them; the stricter answer wins.
+/// The rule for a parameter or body key called `name` (see [`sensitive`]).
 fn action_for(rules: &FieldRules, name: &str) -> Action {
-    let action = rules.action_for(name);
-    if action == Action::Keep && name.contains('-') {
-        return rules.action_for(&name.replace('-', "_"));
-    }
-    action
+    sensitive::param_action(rules, name)
 }
 
-/// The selected headers as a JSON object, values masked by name.
+/// The selected headers as a JSON object, values masked by name pattern (any header naming a
+/// session, token, key, cookie, … ) and URL values (`Referer`, `Location`) with their secrets
+/// masked as the request's own query and path are.
 pub(crate) fn headers(rules: &FieldRules, selected: &[HeaderName], map: &HeaderMap) -> String {
     let mut out = Map::new();
     for name in selected {
@@ -31,8 +29,15 @@ pub(crate) fn headers(rules: &FieldRules, selected: &[HeaderName], map: &HeaderM
             })
             .collect::<Vec<_>>()
             .join(", ");
-        if let Some(v) = redact_scalar(rules, name.as_str(), joined) {
-            out.insert(name.as_str().to_owned(), v);
+        let name = name.as_str();
+        let action = sensitive::header_action(rules, name);
+        let shown = if action == Action::Keep && sensitive::is_url_header(name) {
+            Some(Value::String(sensitive::url(rules, &joined)))
+        } else {
+            apply(action, joined)
+        };
+        if let Some(v) = shown {
+            out.insert(name.to_owned(), v);
         }
     }
     Value::Object(out).to_string()
@@ -98,7 +103,7 @@ pub(crate) fn path_with_query(rules: &FieldRules, path: &str, query: &str) -> St
 
 /// `k=v&k2=v2`, values masked (or the pair dropped) by the decoded key's rule. When the text was
 /// cut, its last pair is not shown: its key may be cut too.
-fn pairs(rules: &FieldRules, text: &str, truncated: bool) -> String {
+pub(crate) fn pairs(rules: &FieldRules, text: &str, truncated: bool) -> String {
     let mut items: Vec<&str> = text.split('&').collect();
     if truncated {
         items.pop();
@@ -147,15 +152,16 @@ pub(crate) fn path_masked_by_template(rules: &FieldRules, template: &str, path: 
             return out;
         }
         let Some(segment) = segments.next() else {
-            return path.to_owned();
+            return sensitive::path(rules, path);
         };
         match param {
             Some(name) if action_for(rules, name) != Action::Keep => out.push_str(MASK),
-            _ => out.push_str(segment),
+            Some(_) => sensitive::matched_segment(rules, segment, &mut out),
+            None => out.push_str(segment),
         }
     }
     if segments.next().is_some() {
-        return path.to_owned();
+        return sensitive::path(rules, path);
     }
     out
 }
@@ -192,7 +198,12 @@ fn redact_json(rules: &FieldRules, value: &mut Value) {
 
 /// The value of a field called `name` after its rule; `None` when the rule drops it.
 fn redact_scalar(rules: &FieldRules, name: &str, value: String) -> Option<Value> {
-    Some(Value::String(match action_for(rules, name) {
+    apply(action_for(rules, name), value)
+}
+
+/// `value` after `action`; `None` when the action drops it.
+fn apply(action: Action, value: String) -> Option<Value> {
+    Some(Value::String(match action {
         Action::Keep => value,
         Action::Drop => return None,
         Action::Partial => {
@@ -205,7 +216,7 @@ fn redact_scalar(rules: &FieldRules, name: &str, value: String) -> Option<Value>
     }))
 }
 
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

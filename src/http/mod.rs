@@ -48,6 +48,7 @@ mod outcome;
 mod policy;
 mod record;
 mod request_id;
+mod sensitive;
 mod service;
 
 pub use action::{ActionFromMethod, ClassifyAction};

@@ -17,6 +17,8 @@ pub(crate) struct RequestFacts {
     pub(crate) src_ip: Option<String>,
     pub(crate) user_agent: Option<String>,
     pub(crate) request_id: String,
+    /// No route template matched: `resource` and `path` are the path with its tokens masked.
+    pub(crate) unmatched_route: bool,
     /// `Request` level: the selected headers and the body, rendered and masked.
     pub(crate) headers: Option<String>,
     pub(crate) body: Option<String>,
@@ -35,6 +37,7 @@ pub(crate) fn request_received(facts: &RequestFacts, counters: &Counters) {
         session = facts.actor.session.as_deref(),
         method = facts.method.as_str(),
         path = facts.path.as_str(),
+        unmatched_route = facts.unmatched_route.then_some(true),
         user_agent = facts.user_agent.as_deref(),
         request_id = facts.request_id.as_str(),
         request_headers = facts.headers.as_deref(),
@@ -75,6 +78,7 @@ pub(crate) fn response_complete(facts: &RequestFacts, done: &Completion<'_>, cou
         session = actor.session.as_deref(),
         method = facts.method.as_str(),
         path = facts.path.as_str(),
+        unmatched_route = facts.unmatched_route.then_some(true),
         status = done.status,
         latency_us = u64::try_from(done.latency.as_micros()).unwrap_or(u64::MAX),
         user_agent = facts.user_agent.as_deref(),

@@ -12,7 +12,7 @@ use super::outcome::{self, AuditReason};
 use super::policy::{AuditLevel, Stage};
 use super::record::RequestFacts;
 use super::request_id::RequestId;
-use super::{client_addr, policy};
+use super::{client_addr, policy, sensitive};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
@@ -115,7 +115,12 @@ where
         route: route.as_deref(),
         path,
     });
-    let template = route.as_deref().unwrap_or(path);
+    // Without a route template, the path is shown with its token-like segments masked: a
+    // request for `/reset/<token>` that no route matched must not write the token.
+    let template = match &route {
+        Some(route) => route.clone(),
+        None => sensitive::path(&config.field_rules, path),
+    };
     let mut body = AuditBody::new(body);
 
     if decision.level == AuditLevel::None {
@@ -140,19 +145,19 @@ where
         "http_request",
         request_id = request_id.as_str(),
         method = parts.method.as_str(),
-        route = template,
+        route = template.as_str(),
         actor = actor.name.as_str(),
     );
 
     let resource = match parts.uri.query() {
         Some(query) if decision.include_query => {
-            content::path_with_query(&config.field_rules, template, query)
+            content::path_with_query(&config.field_rules, &template, query)
         }
-        _ => template.to_owned(),
+        _ => template.clone(),
     };
     let shown_path = match &route {
         Some(route) => content::path_masked_by_template(&config.field_rules, route, path),
-        None => path.to_owned(),
+        None => template.clone(),
     };
     let (headers, shown_body) = if decision.level >= AuditLevel::Request {
         let headers =
@@ -175,7 +180,11 @@ where
         (None, None)
     };
     let facts = RequestFacts {
-        action: config.classify.action(&parts.method, template).into_owned(),
+        action: config
+            .classify
+            .action(&parts.method, &template)
+            .into_owned(),
+        unmatched_route: route.is_none(),
         resource,
         path: shown_path,
         method: parts.method.clone(),
