@@ -647,9 +647,9 @@ async fn planted_http_secrets_reach_neither_stream_and_the_request_stays_readabl
         assert_eq!(rs.len(), 2, "{id}: {rs:?}");
         for r in &rs {
             assert_eq!(r["resource"], shown, "{id}");
-            assert_eq!(r["fields"]["path"], shown, "{id}");
             assert_eq!(r["fields"]["unmatched_route"], true, "{id}");
         }
+        assert_eq!(rs[0]["fields"]["path"], shown, "{id}");
         assert_eq!(rs[1]["fields"]["status"], 404, "{id}");
     }
 }

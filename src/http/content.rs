@@ -126,44 +126,119 @@ pub(crate) fn pairs(rules: &FieldRules, text: &str, truncated: bool) -> String {
     out.join("&")
 }
 
-/// The concrete path, with the segments that fill a template parameter whose name a rule
-/// masks (`/reset/{token}`) replaced by the mask.
-pub(crate) fn path_masked_by_template(rules: &FieldRules, template: &str, path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut segments = path.split('/');
-    for (i, part) in template.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        let param = part
-            .strip_prefix('{')
-            .and_then(|p| p.strip_suffix('}'))
-            .or_else(|| part.strip_prefix(':'));
-        let wildcard = param
-            .and_then(|p| p.strip_prefix('*'))
-            .or_else(|| part.strip_prefix('*').filter(|p| !p.is_empty()));
-        if let Some(name) = wildcard {
-            let rest: Vec<&str> = segments.by_ref().collect();
-            if action_for(rules, name) == Action::Keep {
-                out.push_str(&rest.join("/"));
-            } else {
-                out.push_str(MASK);
+/// One segment of a route template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Literal,
+    /// `{name}` or `:name`; masked when a rule masks `name`.
+    Param {
+        masked: bool,
+    },
+    /// `{*name}` or `*name`: the rest of the path.
+    Rest {
+        masked: bool,
+    },
+}
+
+/// A route template read once (its parameters' names matched against the rules once, not per
+/// request): how the concrete path of a request it matched is shown. A service made for one
+/// route keeps it for every request (see `HttpAudit`).
+#[derive(Debug)]
+pub(crate) struct RouteShape {
+    template: String,
+    parts: Vec<Part>,
+    /// No parameter is masked: a path of the template's shape without `;` is shown as it is.
+    plain: bool,
+}
+
+impl RouteShape {
+    pub(crate) fn new(rules: &FieldRules, template: &str) -> RouteShape {
+        let mut parts = Vec::new();
+        for part in template.split('/') {
+            let param = part
+                .strip_prefix('{')
+                .and_then(|p| p.strip_suffix('}'))
+                .or_else(|| part.strip_prefix(':'));
+            let wildcard = param
+                .and_then(|p| p.strip_prefix('*'))
+                .or_else(|| part.strip_prefix('*').filter(|p| !p.is_empty()));
+            if let Some(name) = wildcard {
+                parts.push(Part::Rest {
+                    masked: action_for(rules, name) != Action::Keep,
+                });
+                break;
             }
-            return out;
+            parts.push(match param {
+                Some(name) => Part::Param {
+                    masked: action_for(rules, name) != Action::Keep,
+                },
+                None => Part::Literal,
+            });
         }
-        let Some(segment) = segments.next() else {
+        let plain = parts.iter().all(|p| {
+            !matches!(
+                p,
+                Part::Param { masked: true } | Part::Rest { masked: true }
+            )
+        });
+        RouteShape {
+            template: template.to_owned(),
+            parts,
+            plain,
+        }
+    }
+
+    pub(crate) fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// The concrete path, with the segments that fill a parameter whose name a rule masks
+    /// (`/reset/{token}`) replaced by the mask, and secret matrix parameters masked. A path
+    /// that does not have the template's shape is shown as an unmatched one.
+    pub(crate) fn show(&self, rules: &FieldRules, path: &str) -> String {
+        let rest = matches!(self.parts.last(), Some(Part::Rest { .. }));
+        let same_shape = || path.split('/').count() == self.parts.len();
+        if self.plain && !path.contains(';') && (rest || same_shape()) {
+            return path.to_owned();
+        }
+        let mut out = String::with_capacity(path.len());
+        let mut segments = path.split('/');
+        for (i, part) in self.parts.iter().enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            if let Part::Rest { masked } = part {
+                if *masked {
+                    out.push_str(MASK);
+                } else {
+                    for (j, segment) in segments.by_ref().enumerate() {
+                        if j > 0 {
+                            out.push('/');
+                        }
+                        sensitive::matched_segment(rules, segment, &mut out);
+                    }
+                }
+                return out;
+            }
+            let Some(segment) = segments.next() else {
+                return sensitive::path(rules, path);
+            };
+            match part {
+                Part::Param { masked: true } => out.push_str(MASK),
+                _ => sensitive::matched_segment(rules, segment, &mut out),
+            }
+        }
+        if segments.next().is_some() {
             return sensitive::path(rules, path);
-        };
-        match param {
-            Some(name) if action_for(rules, name) != Action::Keep => out.push_str(MASK),
-            Some(_) => sensitive::matched_segment(rules, segment, &mut out),
-            None => out.push_str(segment),
         }
+        out
     }
-    if segments.next().is_some() {
-        return sensitive::path(rules, path);
-    }
-    out
+}
+
+/// [`RouteShape::show`] for a template read just for this path.
+#[cfg(test)]
+fn path_masked_by_template(rules: &FieldRules, template: &str, path: &str) -> String {
+    RouteShape::new(rules, template).show(rules, path)
 }
 
 fn redact_json(rules: &FieldRules, value: &mut Value) {

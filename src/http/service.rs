@@ -3,7 +3,7 @@
 use super::actor::Actor;
 use super::backpressure;
 use super::body::AuditBody;
-use super::content;
+use super::content::{self, RouteShape};
 use super::end::{End, Ending};
 use super::future::{CatchPanic, ResponseFuture};
 use super::health::bump;
@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tower_service::Service;
@@ -37,11 +37,18 @@ const MAX_USER_AGENT_LEN: usize = 512;
 pub struct HttpAudit<S> {
     inner: S,
     config: Arc<Config>,
+    /// The route template this service serves, read once: axum's `Router::layer` makes one
+    /// service per route, so every request after the first finds its template here.
+    route: Arc<OnceLock<Arc<RouteShape>>>,
 }
 
 impl<S> HttpAudit<S> {
     pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
-        HttpAudit { inner, config }
+        HttpAudit {
+            inner,
+            config,
+            route: Arc::default(),
+        }
     }
 }
 
@@ -66,13 +73,19 @@ where
         // The instance that was polled ready serves this request; the clone stays for the next.
         let ready = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, ready);
-        ResponseFuture::new(audit(inner, self.config.clone(), request))
+        ResponseFuture::new(audit(
+            inner,
+            self.config.clone(),
+            self.route.clone(),
+            request,
+        ))
     }
 }
 
 async fn audit<S, ReqBody, ResBody>(
     mut inner: S,
     config: Arc<Config>,
+    known_route: Arc<OnceLock<Arc<RouteShape>>>,
     request: Request<ReqBody>,
 ) -> Result<Response<ResBody>, S::Error>
 where
@@ -107,18 +120,18 @@ where
         .identify
         .identify(&parts)
         .unwrap_or_else(Actor::anonymous);
-    let route = matched_route(&parts);
+    let route = matched_route(&parts).map(|template| shape_of(&config, &known_route, template));
     let path = parts.uri.path();
     let decision = config.policy.decide(&policy::RuleInput {
         actor: &actor,
         method: &parts.method,
-        route: route.as_deref(),
+        route: route.as_deref().map(RouteShape::template),
         path,
     });
     // Without a route template, the path is shown with its token-like segments masked: a
     // request for `/reset/<token>` that no route matched must not write the token.
     let template = match &route {
-        Some(route) => route.clone(),
+        Some(route) => route.template().to_owned(),
         None => sensitive::path(&config.field_rules, path),
     };
     let mut body = AuditBody::new(body);
@@ -141,12 +154,13 @@ where
         };
     }
 
+    // Only what joins the handler's own events to the audit records (`request_id`) and says
+    // where they come from (`route`): the records carry method and actor themselves, and every
+    // span field is rendered once more into each record's span context.
     let span = tracing::info_span!(
         "http_request",
         request_id = request_id.as_str(),
-        method = parts.method.as_str(),
         route = template.as_str(),
-        actor = actor.name.as_str(),
     );
 
     let resource = match parts.uri.query() {
@@ -156,7 +170,7 @@ where
         _ => template.clone(),
     };
     let shown_path = match &route {
-        Some(route) => content::path_masked_by_template(&config.field_rules, route, path),
+        Some(route) => route.show(&config.field_rules, path),
         None => template.clone(),
     };
     let (headers, shown_body) = if decision.level >= AuditLevel::Request {
@@ -329,11 +343,22 @@ fn user_agent(bytes: &[u8]) -> String {
     format!("{}…[truncated]", &text[..end])
 }
 
+/// The shape of `template`: the one this service knows, else read now (and kept when this
+/// service had none yet).
+fn shape_of(config: &Config, known: &OnceLock<Arc<RouteShape>>, template: &str) -> Arc<RouteShape> {
+    if let Some(shape) = known.get().filter(|s| s.template() == template) {
+        return shape.clone();
+    }
+    let shape = Arc::new(RouteShape::new(&config.field_rules, template));
+    let _ = known.set(shape.clone());
+    shape
+}
+
 /// The route template the router matched (axum's `MatchedPath`), when known.
-fn matched_route(parts: &http::request::Parts) -> Option<String> {
+fn matched_route(parts: &http::request::Parts) -> Option<&str> {
     #[cfg(feature = "axum")]
     if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
-        return Some(matched.as_str().to_owned());
+        return Some(matched.as_str());
     }
     let _ = parts;
     None
