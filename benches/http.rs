@@ -142,9 +142,30 @@ async fn connection(addr: SocketAddr, stop: Arc<AtomicBool>) -> Vec<Duration> {
     latencies
 }
 
-/// `concurrency` connections for `length`; all latencies and the requests per second.
-async fn round(addr: SocketAddr, concurrency: usize, length: Duration) -> (Vec<Duration>, f64) {
+/// CPU time (user and system) this process has used, all threads: the server's, its
+/// subscriber's writer threads, and the load generator's (the same work for every side).
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// What one round measured.
+#[derive(Clone, Default)]
+struct Round {
+    latencies: Vec<Duration>,
+    rps: f64,
+    /// Process CPU time per request.
+    cpu: Duration,
+}
+
+/// `concurrency` connections for `length`: every latency, the requests per second and the CPU
+/// time per request.
+async fn round(addr: SocketAddr, concurrency: usize, length: Duration) -> Round {
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu = cpu_time();
     let start = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| tokio::spawn(connection(addr, stop.clone())))
@@ -156,7 +177,12 @@ async fn round(addr: SocketAddr, concurrency: usize, length: Duration) -> (Vec<D
         all.extend(task.await.unwrap());
     }
     let rps = all.len() as f64 / start.elapsed().as_secs_f64();
-    (all, rps)
+    let cpu = (cpu_time() - cpu) / all.len().max(1) as u32;
+    Round {
+        latencies: all,
+        rps,
+        cpu,
+    }
 }
 
 /// The middleware's work without the network: `n` requests through `app(side)` called directly
@@ -289,30 +315,43 @@ fn main() {
                 round(server.addr, 8, length / 4).await;
             }
             println!(
-                "{:>5} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                "conns", "side", "req/s", "p50 µs", "p99 µs", "× plain", "p50 ×"
+                "{:>5} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>12} {:>9}",
+                "conns",
+                "side",
+                "req/s",
+                "p50 µs",
+                "p99 µs",
+                "× plain",
+                "p50 ×",
+                "CPU µs/req",
+                "CPU ×"
             );
             for concurrency in CONCURRENCY {
-                let mut sides: Vec<(Vec<Duration>, Vec<f64>)> =
+                let mut sides: Vec<(Vec<Duration>, Vec<f64>, Vec<Duration>)> =
                     vec![Default::default(); SIDES.len()];
-                for _ in 0..rounds {
-                    for (side, server) in servers.iter().enumerate() {
-                        let (lat, rps) = round(server.addr, concurrency, length).await;
-                        requests[side] += lat.len();
-                        sides[side].0.extend(lat);
-                        sides[side].1.push(rps);
+                for r in 0..rounds {
+                    // The order turns each round: no side always follows the same one.
+                    for k in 0..SIDES.len() {
+                        let side = (r + k) % SIDES.len();
+                        let got = round(servers[side].addr, concurrency, length).await;
+                        requests[side] += got.latencies.len();
+                        sides[side].0.extend(got.latencies);
+                        sides[side].1.push(got.rps);
+                        sides[side].2.push(got.cpu);
                     }
                 }
-                let mut base = (0.0, Duration::ZERO);
-                for (side, (lat, rps)) in sides.iter_mut().enumerate() {
+                let mut base = (0.0, Duration::ZERO, Duration::ZERO);
+                for (side, (lat, rps, cpu)) in sides.iter_mut().enumerate() {
                     lat.sort();
                     rps.sort_by(f64::total_cmp);
-                    let (rps, p50) = (rps[rps.len() / 2], percentile(lat, 0.5));
+                    cpu.sort();
+                    let (rps, p50, cpu) =
+                        (rps[rps.len() / 2], percentile(lat, 0.5), cpu[cpu.len() / 2]);
                     if side == 0 {
-                        base = (rps, p50);
+                        base = (rps, p50, cpu);
                     }
                     println!(
-                        "{:>5} {:>6} {:>9.0} {:>9.1} {:>9.1} {:>8.2}× {:>8.2}×",
+                        "{:>5} {:>6} {:>9.0} {:>9.1} {:>9.1} {:>8.2}× {:>8.2}× {:>12.1} {:>8.2}×",
                         concurrency,
                         SIDES[side],
                         rps,
@@ -320,6 +359,8 @@ fn main() {
                         percentile(lat, 0.99).as_secs_f64() * 1e6,
                         rps / base.0,
                         p50.as_secs_f64() / base.1.as_secs_f64(),
+                        cpu.as_secs_f64() * 1e6,
+                        cpu.as_secs_f64() / base.2.as_secs_f64(),
                     );
                 }
             }

@@ -6,6 +6,7 @@ use super::sensitive;
 use crate::redact::{write_partial, Action, FieldRules, MASK};
 use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The rule for a parameter or body key called `name` (see [`sensitive`]).
 fn action_for(rules: &FieldRules, name: &str) -> Action {
@@ -232,6 +233,36 @@ impl RouteShape {
             return sensitive::path(rules, path);
         }
         out
+    }
+}
+
+/// The most route templates [`RouteShapes`] keeps; a service with more (or a layer in front
+/// of something that invents templates) reads the others per request.
+const MAX_ROUTE_SHAPES: usize = 1024;
+
+/// The route templates read so far, shared by every service a layer makes: a template's
+/// parameters are matched against the rules once, not per request (axum may even make the
+/// service anew per request).
+#[derive(Debug, Default)]
+pub(crate) struct RouteShapes {
+    known: std::sync::RwLock<std::collections::HashMap<Box<str>, Arc<RouteShape>>>,
+}
+
+impl RouteShapes {
+    pub(crate) fn shape(&self, rules: &FieldRules, template: &str) -> Arc<RouteShape> {
+        // A poisoned lock only means another request panicked while holding it; the map
+        // itself is always whole (one insert), so it is used as it is.
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(shape) = known.get(template) {
+            return shape.clone();
+        }
+        drop(known);
+        let shape = Arc::new(RouteShape::new(rules, template));
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        if known.len() < MAX_ROUTE_SHAPES {
+            known.insert(template.into(), shape.clone());
+        }
+        shape
     }
 }
 

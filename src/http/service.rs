@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tower_service::Service;
@@ -37,18 +37,11 @@ const MAX_USER_AGENT_LEN: usize = 512;
 pub struct HttpAudit<S> {
     inner: S,
     config: Arc<Config>,
-    /// The route template this service serves, read once: axum's `Router::layer` makes one
-    /// service per route, so every request after the first finds its template here.
-    route: Arc<OnceLock<Arc<RouteShape>>>,
 }
 
 impl<S> HttpAudit<S> {
     pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
-        HttpAudit {
-            inner,
-            config,
-            route: Arc::default(),
-        }
+        HttpAudit { inner, config }
     }
 }
 
@@ -73,19 +66,13 @@ where
         // The instance that was polled ready serves this request; the clone stays for the next.
         let ready = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, ready);
-        ResponseFuture::new(audit(
-            inner,
-            self.config.clone(),
-            self.route.clone(),
-            request,
-        ))
+        ResponseFuture::new(audit(inner, self.config.clone(), request))
     }
 }
 
 async fn audit<S, ReqBody, ResBody>(
     mut inner: S,
     config: Arc<Config>,
-    known_route: Arc<OnceLock<Arc<RouteShape>>>,
     request: Request<ReqBody>,
 ) -> Result<Response<ResBody>, S::Error>
 where
@@ -120,7 +107,8 @@ where
         .identify
         .identify(&parts)
         .unwrap_or_else(Actor::anonymous);
-    let route = matched_route(&parts).map(|template| shape_of(&config, &known_route, template));
+    let route =
+        matched_route(&parts).map(|template| config.routes.shape(&config.field_rules, template));
     let path = parts.uri.path();
     let decision = config.policy.decide(&policy::RuleInput {
         actor: &actor,
@@ -341,17 +329,6 @@ fn user_agent(bytes: &[u8]) -> String {
         end -= 1;
     }
     format!("{}…[truncated]", &text[..end])
-}
-
-/// The shape of `template`: the one this service knows, else read now (and kept when this
-/// service had none yet).
-fn shape_of(config: &Config, known: &OnceLock<Arc<RouteShape>>, template: &str) -> Arc<RouteShape> {
-    if let Some(shape) = known.get().filter(|s| s.template() == template) {
-        return shape.clone();
-    }
-    let shape = Arc::new(RouteShape::new(&config.field_rules, template));
-    let _ = known.set(shape.clone());
-    shape
 }
 
 /// The route template the router matched (axum's `MatchedPath`), when known.
