@@ -53,6 +53,7 @@ mod service;
 
 pub use action::{ActionFromMethod, ClassifyAction};
 pub use actor::{Actor, ActorFromExtensions, IdentifyActor, ANONYMOUS};
+pub use backpressure::emit_async;
 pub use body::AuditBody;
 pub use client_addr::{InvalidNetwork, TrustedProxies};
 pub use future::ResponseFuture;
