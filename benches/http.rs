@@ -34,15 +34,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing_audit::chain::{ChainConfig, ChainKey};
-use tracing_audit::http::{Actor, HttpAuditLayer};
+use tracing_audit::http::{Actor, HttpAuditLayer, Policy, Stage};
 use tracing_audit::layer::AuditLayer;
 use tracing_audit::sink::FileSink;
 use tracing_subscriber::prelude::*;
 
 const CONCURRENCY: [usize; 2] = [8, 32];
 
-/// The sides compared, in the order of the table above.
-const SIDES: [&str; 3] = ["plain", "ours", "peer"];
+/// The sides compared, in the order of the table above, and `ours-1`: the middleware with a
+/// policy that records only `response_complete` (one record per request, still one for every
+/// request, cancelled ones included).
+const SIDES: [&str; 4] = ["plain", "ours", "peer", "ours-1"];
 
 async fn authenticate(mut request: Request, next: Next) -> Response {
     if request
@@ -71,6 +73,9 @@ fn app(side: usize) -> Router {
     let router = match side {
         0 => router,
         1 => router.layer(HttpAuditLayer::new()),
+        3 => router.layer(
+            HttpAuditLayer::new().policy(Policy::default().omit_stages([Stage::RequestReceived])),
+        ),
         // What the tower-http documentation suggests for request logs, at `info` so that the
         // span and the response line are not filtered out.
         _ => router.layer(
@@ -263,6 +268,23 @@ fn bytes_under(dir: &std::path::Path) -> u64 {
     total
 }
 
+/// The crate's layer writing both streams under `dir` with a keyed chain, as a subscriber.
+fn audit_subscriber(
+    dir: &std::path::Path,
+) -> (tracing::Dispatch, tracing_audit::layer::AuditGuard) {
+    let (layer, guard) = AuditLayer::builder()
+        .audit_to_files(FileSink::new(dir.join("audit")))
+        .debug_to_files(FileSink::new(dir.join("debug")))
+        .debug_filter("info")
+        .chain(ChainConfig::new().key(ChainKey::new("k1", b"bench chain key, not a secret")))
+        .build()
+        .unwrap();
+    (
+        tracing::Dispatch::new(tracing_subscriber::registry().with(layer)),
+        guard,
+    )
+}
+
 fn main() {
     // `cargo test --benches` runs benches with `--test`: a smoke run is enough there.
     let smoke = std::env::args().any(|a| a == "--test");
@@ -279,14 +301,8 @@ fn main() {
     let length = Duration::from_secs_f64(seconds);
 
     let dir = tempfile::tempdir().unwrap();
-    let (layer, guard) = AuditLayer::builder()
-        .audit_to_files(FileSink::new(dir.path().join("ours/audit")))
-        .debug_to_files(FileSink::new(dir.path().join("ours/debug")))
-        .debug_filter("info")
-        .chain(ChainConfig::new().key(ChainKey::new("k1", b"bench chain key, not a secret")))
-        .build()
-        .unwrap();
-    let ours = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (ours, guard) = audit_subscriber(&dir.path().join("ours"));
+    let (ours_one, guard_one) = audit_subscriber(&dir.path().join("ours-1"));
     let handle = guard.handle();
     let (writer, appender_guard) =
         tracing_appender::non_blocking(tracing_appender::rolling::never(dir.path(), "peer.log"));
@@ -297,9 +313,9 @@ fn main() {
             .with_writer(writer)
             .finish(),
     );
-    let dispatches = [ours.clone(), ours, peer];
+    let dispatches = [ours.clone(), ours, peer, ours_one];
 
-    let mut requests = [0usize; 3];
+    let mut requests = [0usize; 4];
     if std::env::var_os("HTTP_BENCH_DIRECT_ONLY").is_none() {
         let servers: Vec<Server> = (0..SIDES.len())
             .map(|side| Server::start(side, dispatches[side].clone()))
@@ -384,12 +400,15 @@ fn main() {
     }
     let health = handle.health(tracing_audit::Stream::Audit);
     drop(guard);
+    drop(guard_one);
     drop(appender_guard);
     let ours_bytes = bytes_under(&dir.path().join("ours"));
-    let peer_bytes = bytes_under(dir.path()) - ours_bytes;
+    let one_bytes = bytes_under(&dir.path().join("ours-1"));
+    let peer_bytes = bytes_under(dir.path()) - ours_bytes - one_bytes;
     println!(
-        "\nbytes per request (both streams' files): ours {:.0}, peer {:.0}; audit records written: {}, failed: {}",
+        "\nbytes per request (both streams' files): ours {:.0}, ours-1 {:.0}, peer {:.0}; ours: audit records written {}, failed {}",
         ours_bytes as f64 / requests[1].max(1) as f64,
+        one_bytes as f64 / requests[3].max(1) as f64,
         peer_bytes as f64 / requests[2].max(1) as f64,
         health.written,
         health.failed

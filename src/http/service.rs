@@ -177,7 +177,9 @@ where
             &prefix.bytes,
             prefix.truncated,
         );
-        (Some(headers), (!shown.is_empty()).then_some(shown))
+        // None of the selected headers present: nothing to say.
+        let headers = (headers != "{}").then_some(headers);
+        (headers, (!shown.is_empty()).then_some(shown))
     } else {
         (None, None)
     };
