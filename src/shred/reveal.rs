@@ -98,6 +98,12 @@ impl Revealer {
         Ok(r)
     }
 
+    /// A reader without the key store: every encrypted value is shown as `"[encrypted]"`,
+    /// without reading the trail for erasure records.
+    pub fn without_keys() -> Revealer {
+        Revealer::default()
+    }
+
     /// Whether the store is older than the newest erasure the trail records (a restored
     /// backup): its keys for erased subjects are ignored.
     pub fn store_rolled_back(&self) -> bool {
@@ -107,6 +113,12 @@ impl Revealer {
     /// The keyed hash of a subject name (`None` without the key store's master key).
     pub fn subject_hash(&self, name: &str) -> Option<SubjectHash> {
         self.master.as_ref().map(|m| m.subject(name))
+    }
+
+    /// How subject names are hashed, when this reader has the master key.
+    pub fn subject_hash_fn(&self) -> Option<impl Fn(&str) -> SubjectHash + '_> {
+        let master = self.master.as_ref()?;
+        Some(move |name: &str| master.subject(name))
     }
 
     /// The `seq` of the erasure record of `subject`, if the trail holds one (`Some(None)`: the
