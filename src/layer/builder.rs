@@ -336,7 +336,9 @@ impl AuditLayerBuilder {
         #[cfg(feature = "shred")]
         let shred = match &self.shred {
             None => None,
-            Some(config) => Some(super::shred_hook::open(config, &audit).map_err(BuildError::shred)?),
+            Some(config) => {
+                Some(super::shred_hook::open(config, &audit).map_err(BuildError::shred)?)
+            }
         };
         let debug = self
             .debug

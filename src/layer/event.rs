@@ -132,9 +132,9 @@ where
                 spans.extend_from_slice(b",\"fields\":{");
                 #[cfg(feature = "shred")]
                 match (&shared.shred, stream) {
-                    (Some(shredder), Stream::Audit) => super::shred_hook::push_span_fields(
-                        shredder, spans, rendered, &mut marks,
-                    ),
+                    (Some(shredder), Stream::Audit) => {
+                        super::shred_hook::push_span_fields(shredder, spans, rendered, &mut marks)
+                    }
                     _ => spans.extend_from_slice(rendered.json()),
                 }
                 #[cfg(not(feature = "shred"))]

@@ -17,9 +17,7 @@ pub(super) fn open(config: &ShredConfig, audit: &Destination) -> Result<Shredder
     let shredder = Shredder::open(config)?;
     if let Destination::Files(files) = audit {
         let prefix = files.configured_prefix().unwrap_or(Stream::Audit.as_str());
-        if files.dir().exists() {
-            crate::shred::complete_erasures(&shredder, files.dir(), prefix)?;
-        }
+        crate::shred::complete_erasures(&shredder, files.dir(), prefix)?;
     }
     Ok(shredder)
 }
@@ -85,20 +83,29 @@ impl AuditHandle {
             ShredError::other("this layer was built without encrypted fields (shred)".to_owned())
         })?;
         let hash: SubjectHash = shredder.master().subject(subject);
+        // 1. The store records the erasure as begun (fsynced): a crash from here on is
+        //    resolved from the store at the next start (`complete_erasures`).
+        let generation = shredder.begin(hash)?;
         let erasure = Erasure {
             subject: hash,
             requested_by: requested_by.to_owned(),
             reason: reason.to_owned(),
-            generation: shredder.next_generation(),
+            generation,
         };
+        // 2. The chained erasure record, fsynced.
         self.shared
             .sink(Stream::Audit)
             .submit(&erasure.body(SystemTime::now()));
-        self.sync().map_err(|e| {
-            ShredError::other(format!(
+        if let Err(e) = self.sync() {
+            // Not durable: withdraw, so that the store never loses a key the trail does not
+            // account for. (Should the record reach the disk after all, readers still show
+            // the subject as erased.)
+            let _ = shredder.cancel(hash);
+            return Err(ShredError::other(format!(
                 "the erasure record could not be made durable, nothing was destroyed: {e}"
-            ))
-        })?;
+            )));
+        }
+        // 3. The key destroyed: the store rewritten without it (fsynced).
         #[cfg(feature = "_test-hooks")]
         if let Some(pause) = crate::shred::test_hooks::before_destroy() {
             pause();

@@ -295,13 +295,16 @@ impl ShredConfig {
 }
 
 fn lifted_index(name: &str) -> Result<usize, ShredError> {
-    LIFTED.iter().position(|n| *n == name).ok_or_else(|| ShredError {
-        what: format!(
-            "{name:?} is not one of the audit keys a record lifts ({})",
-            LIFTED.join(", ")
-        ),
-        source: None,
-    })
+    LIFTED
+        .iter()
+        .position(|n| *n == name)
+        .ok_or_else(|| ShredError {
+            what: format!(
+                "{name:?} is not one of the audit keys a record lifts ({})",
+                LIFTED.join(", ")
+            ),
+            source: None,
+        })
 }
 
 /// The layer's side of crypto-shredding: the open store and the encryption of records.
@@ -405,7 +408,11 @@ impl Shredder {
         let mut ts_buf = Vec::with_capacity(time::RFC3339_LEN);
         time::write_rfc3339(ts, &mut ts_buf);
         let subject = std::mem::take(&mut lifted[self.subject]);
-        let subject_json: &[u8] = if subject.is_empty() { b"\"\"" } else { &subject };
+        let subject_json: &[u8] = if subject.is_empty() {
+            b"\"\""
+        } else {
+            &subject
+        };
         let mut failed = false;
         self.with_cipher(layer, subject_json, |hash, cipher| {
             let mut out = Vec::new();
@@ -417,7 +424,11 @@ impl Shredder {
                 }
             };
             for k in 0..7 {
-                let value: &[u8] = if k == self.subject { &subject } else { &lifted[k] };
+                let value: &[u8] = if k == self.subject {
+                    &subject
+                } else {
+                    &lifted[k]
+                };
                 if !self.personal[k] || value.is_empty() {
                     continue;
                 }
@@ -448,24 +459,77 @@ impl Shredder {
         }
     }
 
-    /// Destroys the key of `subject` after the erasure record is durable: the second half of
+    fn locked(&self) -> Result<std::sync::MutexGuard<'_, store::OpenStore>, ShredError> {
+        self.store
+            .lock()
+            .map_err(|_| ShredError::other("the key store lock is poisoned".to_owned()))
+    }
+
+    /// The first step of an erasure: the store records it as begun (fsynced). Returns the
+    /// store generation that will destroy the key.
+    pub(crate) fn begin(&self, subject: SubjectHash) -> Result<u64, ShredError> {
+        self.locked()?.begin(subject)
+    }
+
+    /// Withdraws a begun erasure whose record did not become durable.
+    pub(crate) fn cancel(&self, subject: SubjectHash) -> Result<(), ShredError> {
+        self.locked()?.cancel(subject)
+    }
+
+    /// Destroys the key of `subject` after the erasure record is durable: the last step of
     /// an erasure. Returns the store generation after it.
     pub(crate) fn destroy(&self, subject: SubjectHash) -> Result<u64, ShredError> {
-        let mut store = self
-            .store
-            .lock()
-            .map_err(|_| ShredError::store(Path::new(""), "the key store lock is poisoned"))?;
-        let generation = store.destroy(subject)?;
+        let generation = self.locked()?.destroy(subject)?;
         self.epoch.fetch_add(1, Ordering::AcqRel);
         Ok(generation)
     }
+}
 
-    /// The generation the store will have once `subject` is destroyed.
-    pub(crate) fn next_generation(&self) -> u64 {
-        self.store
-            .lock()
-            .map(|s| s.contents.generation + 1)
-            .unwrap_or(0)
+/// What a key store holds, read without taking its lock (for operators and tests).
+pub struct StoreInfo {
+    master: MasterKey,
+    contents: store::Contents,
+}
+
+impl fmt::Debug for StoreInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreInfo")
+            .field("generation", &self.contents.generation)
+            .field("subjects", &self.contents.keys.len())
+            .field("erased", &self.contents.erased.len())
+            .finish()
+    }
+}
+
+impl StoreInfo {
+    /// Reads and decrypts the store at `path` (a missing store is empty, generation 0).
+    ///
+    /// # Errors
+    /// The master key cannot be loaded, or the store cannot be read or does not decrypt.
+    pub fn read(path: &Path, master: &KeySource) -> Result<StoreInfo, ShredError> {
+        let master = MasterKey::load(master)?;
+        let contents = store::load(path, &master)?;
+        Ok(StoreInfo { master, contents })
+    }
+
+    /// How many times the store was rewritten.
+    pub fn generation(&self) -> u64 {
+        self.contents.generation
+    }
+
+    /// How many subjects have a key.
+    pub fn subjects(&self) -> usize {
+        self.contents.keys.len()
+    }
+
+    /// Whether the store holds a key for the subject `name`.
+    pub fn holds_key(&self, name: &str) -> bool {
+        self.contents.keys.contains_key(&self.master.subject(name))
+    }
+
+    /// Whether the store lists the subject `name` as erased.
+    pub fn is_erased(&self, name: &str) -> bool {
+        self.contents.erased.contains(&self.master.subject(name))
     }
 }
 
@@ -521,30 +585,43 @@ impl Erasure {
     }
 }
 
-/// Completes erasures that the trail records but the store still holds a key for (a crash
-/// between the erasure record and the store rewrite). Returns how many were completed.
+/// Resolves the erasures a crash left begun (the store lists them as pending, so nothing here
+/// is taken from the trail directory on trust): one whose `erasure` record reached the trail
+/// is completed (the key destroyed), one whose record did not is withdrawn (the key stays, as
+/// if the erasure had not been asked for; the caller saw it fail). The trail is read only when
+/// an erasure is pending. Returns (completed, withdrawn).
 pub(crate) fn complete_erasures(
     shredder: &Shredder,
     trail_dir: &Path,
     prefix: &str,
-) -> Result<usize, ShredError> {
-    let erased = reveal::erasures(trail_dir, Some(prefix))
-        .map_err(|e| ShredError::io("cannot read the trail", trail_dir, e))?;
-    let pending: Vec<SubjectHash> = {
-        let store = shredder
-            .store
-            .lock()
-            .map_err(|_| ShredError::store(Path::new(""), "the key store lock is poisoned"))?;
-        erased
-            .keys()
-            .filter(|h| store.contents.keys.contains_key(h) || !store.contents.erased.contains(h))
-            .copied()
-            .collect()
-    };
-    for h in &pending {
-        shredder.destroy(*h)?;
+) -> Result<(usize, usize), ShredError> {
+    let pending: Vec<SubjectHash> = shredder
+        .locked()?
+        .contents
+        .pending
+        .iter()
+        .copied()
+        .collect();
+    if pending.is_empty() {
+        return Ok((0, 0));
     }
-    Ok(pending.len())
+    let recorded = if trail_dir.exists() {
+        reveal::erasures(trail_dir, Some(prefix))
+            .map_err(|e| ShredError::io("cannot read the trail", trail_dir, e))?
+    } else {
+        Default::default()
+    };
+    let (mut completed, mut withdrawn) = (0, 0);
+    for h in pending {
+        if recorded.contains_key(&h) {
+            shredder.destroy(h)?;
+            completed += 1;
+        } else {
+            shredder.cancel(h)?;
+            withdrawn += 1;
+        }
+    }
+    Ok((completed, withdrawn))
 }
 
 /// A key store or erasure could not be used.
@@ -589,8 +666,6 @@ impl fmt::Display for ShredError {
 
 impl Error for ShredError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
     }
 }

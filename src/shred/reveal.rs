@@ -37,7 +37,10 @@ impl std::fmt::Debug for Revealer {
 }
 
 /// The erasure records of a trail: subject → (seq, store generation).
-pub(crate) fn erasures(dir: &Path, prefix: Option<&str>) -> io::Result<HashMap<SubjectHash, (u64, u64)>> {
+pub(crate) fn erasures(
+    dir: &Path,
+    prefix: Option<&str>,
+) -> io::Result<HashMap<SubjectHash, (u64, u64)>> {
     let trail = Trail::open(dir, prefix).map_err(io::Error::other)?;
     let mut found = HashMap::new();
     let reader = LineReader::new();

@@ -3,7 +3,7 @@
 //! The file is one line, `tracing-audit-keystore:v1:<base64(nonce ‖ ciphertext)>`, the
 //! XChaCha20-Poly1305 encryption under a key derived from the master key of:
 //! `generation` (u64 LE, +1 at every rewrite), the erased subjects (their 16-byte keyed hashes),
-//! and the live entries (16-byte keyed hash, 32-byte data key). Everything in it is
+//! the erasures begun and not finished (same), and the live entries (16-byte keyed hash, 32-byte data key). Everything in it is
 //! authenticated, so a store cannot be edited without the master key, and nothing in it names a
 //! subject: only keyed hashes, which without the master key cannot be tested against a name.
 //!
@@ -36,6 +36,8 @@ pub(crate) struct Contents {
     pub(crate) generation: u64,
     /// Subjects whose key was destroyed: never given a key again.
     pub(crate) erased: BTreeSet<SubjectHash>,
+    /// Erasures begun (their record may be in the trail) but whose key is not destroyed yet.
+    pub(crate) pending: BTreeSet<SubjectHash>,
     pub(crate) keys: HashMap<SubjectHash, [u8; DATA_KEY_LEN]>,
 }
 
@@ -64,6 +66,10 @@ impl Contents {
         for h in &self.erased {
             out.extend_from_slice(&h.0);
         }
+        out.extend_from_slice(&(self.pending.len() as u64).to_le_bytes());
+        for h in &self.pending {
+            out.extend_from_slice(&h.0);
+        }
         out.extend_from_slice(&(self.keys.len() as u64).to_le_bytes());
         for (h, k) in &self.keys {
             out.extend_from_slice(&h.0);
@@ -86,6 +92,10 @@ impl Contents {
         c.generation = u64::from_le_bytes(take(&mut b, 8)?.try_into().ok()?);
         for _ in 0..count(&mut b)? {
             c.erased
+                .insert(SubjectHash(take(&mut b, HASH_LEN)?.try_into().ok()?));
+        }
+        for _ in 0..count(&mut b)? {
+            c.pending
                 .insert(SubjectHash(take(&mut b, HASH_LEN)?.try_into().ok()?));
         }
         for _ in 0..count(&mut b)? {
@@ -117,7 +127,13 @@ pub(crate) fn load(path: &Path, master: &MasterKey) -> Result<Contents, ShredErr
         .ok_or_else(|| ShredError::store(path, "truncated"))?;
     let aead = XChaCha20Poly1305::new((&master.wrap).into());
     let mut plain = aead
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: STORE_AD })
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ct,
+                aad: STORE_AD,
+            },
+        )
         .map_err(|_| {
             ShredError::store(
                 path,
@@ -133,7 +149,8 @@ pub(crate) fn load(path: &Path, master: &MasterKey) -> Result<Contents, ShredErr
 pub(crate) fn save(path: &Path, master: &MasterKey, contents: &Contents) -> Result<(), ShredError> {
     let (dir, name) = split(path)?;
     let mut plain = contents.encode();
-    let nonce = super::random::<NONCE_LEN>().map_err(|e| ShredError::io("no randomness", path, e))?;
+    let nonce =
+        super::random::<NONCE_LEN>().map_err(|e| ShredError::io("no randomness", path, e))?;
     let aead = XChaCha20Poly1305::new((&master.wrap).into());
     let ct = aead.encrypt(
         XNonce::from_slice(&nonce),
@@ -213,7 +230,10 @@ impl OpenStore {
     /// The cipher of `subject`, creating (and durably storing) a fresh key for a new subject.
     /// `None` when the subject was erased (its fields are then written as erased) or the store
     /// cannot be written.
-    pub(crate) fn cipher_for(&mut self, subject: SubjectHash) -> Result<Option<&Cipher>, ShredError> {
+    pub(crate) fn cipher_for(
+        &mut self,
+        subject: SubjectHash,
+    ) -> Result<Option<&Cipher>, ShredError> {
         if self.contents.erased.contains(&subject) {
             return Ok(None);
         }
@@ -231,13 +251,37 @@ impl OpenStore {
         Ok(self.ciphers.get(&subject))
     }
 
+    /// Records that the erasure of `subject` begins (the key stays until [`destroy`]), so a
+    /// crash before the key is destroyed is resolved from the store alone on restart, never
+    /// from a line in the trail directory. Returns the generation `destroy` will write.
+    pub(crate) fn begin(&mut self, subject: SubjectHash) -> Result<u64, ShredError> {
+        if self.contents.pending.insert(subject) {
+            self.contents.generation += 1;
+            if let Err(e) = save(&self.path, &self.master, &self.contents) {
+                self.contents.pending.remove(&subject);
+                return Err(e);
+            }
+        }
+        Ok(self.contents.generation + 1)
+    }
+
+    /// Withdraws a begun erasure whose record never reached the trail: the key stays.
+    pub(crate) fn cancel(&mut self, subject: SubjectHash) -> Result<(), ShredError> {
+        if self.contents.pending.remove(&subject) {
+            self.contents.generation += 1;
+            save(&self.path, &self.master, &self.contents)?;
+        }
+        Ok(())
+    }
+
     /// Destroys the key of `subject` and records it as erased: the store is rewritten without
     /// the key (fsynced) before this returns. Returns the new generation.
     pub(crate) fn destroy(&mut self, subject: SubjectHash) -> Result<u64, ShredError> {
         let mut removed = self.contents.keys.remove(&subject);
         self.ciphers.remove(&subject);
         let newly = self.contents.erased.insert(subject);
-        if removed.is_some() || newly {
+        let was_pending = self.contents.pending.remove(&subject);
+        if removed.is_some() || newly || was_pending {
             self.contents.generation += 1;
             save(&self.path, &self.master, &self.contents)?;
         }

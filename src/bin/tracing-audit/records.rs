@@ -3,12 +3,12 @@
 use super::output::{warn, Out};
 use super::shred::ShredArgs;
 use super::{CliError, Filters, EXIT_PARTIAL};
-use tracing_audit::shred::Revealer;
 use clap::Args;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use tracing_audit::chain::ChainKey;
 use tracing_audit::investigate::{canonical_time, Query, Search, SearchSummary};
+use tracing_audit::shred::Revealer;
 use tracing_audit::trail::{printable_json, FileProblem, SkippedLines, Trail};
 
 /// Parses `--since`/`--until` into the records' own timestamp form (RFC 3339 UTC, nanoseconds),
@@ -120,7 +120,10 @@ pub(super) fn query(
         (Some(name), Some(hash_of)) => {
             let hash = hash_of(&name);
             if let Some(erased) = revealer.erased(&hash) {
-                let seq = erased.map_or_else(|| "in the key store".to_owned(), |s| format!("by the erasure record seq {s}"));
+                let seq = erased.map_or_else(
+                    || "in the key store".to_owned(),
+                    |s| format!("by the erasure record seq {s}"),
+                );
                 warn(format_args!(
                     "subject {name:?} was erased ({seq}): its records can no longer be found by name"
                 ));

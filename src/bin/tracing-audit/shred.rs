@@ -66,7 +66,12 @@ pub(super) struct EraseArgs {
     #[arg(long, value_name = "F")]
     key_file: Option<PathBuf>,
     /// The key id the chain key file belongs to.
-    #[arg(long, value_name = "ID", default_value = "default", requires = "key_file")]
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value = "default",
+        requires = "key_file"
+    )]
     key_id: String,
     /// The signing state of a trail with signed epoch seals (the erasure record is sealed).
     #[arg(long, value_name = "F")]

@@ -49,7 +49,9 @@ pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
     // Where the trail ends now: the last records are read up to here, and --follow goes on
     // from here, so nothing written in between is skipped or shown twice.
     let end = trail_end(&trail);
-    let revealer = args.shred.revealer(&args.dir, args.filters.prefix.as_deref())?;
+    let revealer = args
+        .shred
+        .revealer(&args.dir, args.filters.prefix.as_deref())?;
     let last = last_matching(&trail, &query, args.lines, end);
     let damaged = warn_unread(&last.problems, &last.skipped);
     let code = if damaged { EXIT_PARTIAL } else { 0 };
