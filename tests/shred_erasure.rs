@@ -184,7 +184,7 @@ fn needles(s: &Subject) -> Vec<(String, Vec<u8>)> {
     for value in s.values() {
         let digest = Sha256::digest(value.as_bytes());
         let quoted = Sha256::digest(format!("{value:?}").as_bytes());
-        v.push((format!("{value}"), value.as_bytes().to_vec()));
+        v.push((value.to_string(), value.as_bytes().to_vec()));
         v.push((format!("sha256 hex of {value}"), hex(&digest).into_bytes()));
         v.push((
             format!("sha256 hex of {value:?}"),

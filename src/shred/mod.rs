@@ -326,10 +326,12 @@ impl fmt::Debug for Shredder {
     }
 }
 
+/// The last subject a thread encrypted for: layer id, erasure epoch, subject JSON, hash, key.
+type LastSubject = (u64, u64, Vec<u8>, SubjectHash, Cipher);
+
 thread_local! {
-    /// The last subject this thread encrypted for: (layer id ‖ epoch, subject JSON, hash, key).
-    static LAST: std::cell::RefCell<Option<(u64, u64, Vec<u8>, SubjectHash, Cipher)>> =
-        const { std::cell::RefCell::new(None) };
+    /// Saves the keyed hash and the store lookup when a thread's records keep one subject.
+    static LAST: std::cell::RefCell<Option<LastSubject>> = const { std::cell::RefCell::new(None) };
 }
 
 /// A value the layer writes instead of a personal field it could not encrypt.
