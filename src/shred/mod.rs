@@ -17,11 +17,12 @@
 //!   `"tracing-audit shred v1\0" ‖ field name ‖ "\0" ‖ the record's ts`, so a ciphertext cannot
 //!   be moved to another field or another record and still decrypt.
 //! - **Erasure** ([`AuditHandle::erase`](crate::layer::AuditHandle::erase),
-//!   `tracing-audit erase`): first a chained `erasure` control record naming the keyed hash,
+//!   `tracing-audit erase`): a chained `erasure` control record naming the keyed hash,
 //!   who asked, why, and the store generation that destroys the key, written and fsynced; then
 //!   the store rewritten without the key (its hash kept in the authenticated erased list),
-//!   fsynced. A crash between the two leaves a record whose key still exists: the next open of
-//!   the store with the trail ([`complete_erasures`]) destroys it. Readers never decrypt a
+//!   fsynced. Before both, the store records the erasure as begun, so a crash anywhere is
+//!   resolved from the store at the writer's next start: completed when the record is in the
+//!   trail, withdrawn when it is not. Readers never decrypt a
 //!   subject that an erasure record in the trail names, whatever the store holds, so restoring
 //!   an older store does not undo an erasure in any reader of this crate.
 
@@ -154,15 +155,14 @@ impl Cipher {
         scratch.clear();
         scratch.extend_from_slice(&nonce);
         scratch.extend_from_slice(value);
-        let mut ad = Vec::with_capacity(FIELD_AD.len() + field.len() + 1 + ts.len());
-        ad.extend_from_slice(FIELD_AD);
-        ad.extend_from_slice(field.as_bytes());
-        ad.push(0);
-        ad.extend_from_slice(ts);
+        let mut ad_buf = [0u8; 96];
+        let Some(ad) = field_ad(field, ts, &mut ad_buf) else {
+            return false;
+        };
         let (n, body) = scratch.split_at_mut(NONCE_LEN);
         let Ok(tag) = self
             .0
-            .encrypt_in_place_detached(XNonce::from_slice(n), &ad, body)
+            .encrypt_in_place_detached(XNonce::from_slice(n), ad, body)
         else {
             return false;
         };
@@ -182,15 +182,27 @@ impl Cipher {
         if ct.len() < TAG_LEN {
             return None;
         }
-        let mut ad = FIELD_AD.to_vec();
-        ad.extend_from_slice(field.as_bytes());
-        ad.push(0);
-        ad.extend_from_slice(ts.as_bytes());
+        let mut ad_buf = [0u8; 96];
+        let ad = field_ad(field, ts.as_bytes(), &mut ad_buf)?;
         use chacha20poly1305::aead::Aead;
         self.0
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &ad })
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: ad })
             .ok()
     }
+}
+
+/// The additional data of a field's ciphertext, `FIELD_AD ‖ field ‖ 0 ‖ ts`, assembled on the
+/// stack (`None` if it does not fit: personal fields have short names, and `ts` is fixed-size).
+fn field_ad<'b>(field: &str, ts: &[u8], buf: &'b mut [u8; 96]) -> Option<&'b [u8]> {
+    let len = FIELD_AD.len() + field.len() + 1 + ts.len();
+    let out = buf.get_mut(..len)?;
+    let (head, rest) = out.split_at_mut(FIELD_AD.len());
+    head.copy_from_slice(FIELD_AD);
+    let (name, rest) = rest.split_at_mut(field.len());
+    name.copy_from_slice(field.as_bytes());
+    rest[0] = 0;
+    rest[1..].copy_from_slice(ts);
+    Some(out)
 }
 
 /// Base64 into a `Vec<u8>` without an intermediate `String`.
@@ -669,5 +681,114 @@ impl fmt::Display for ShredError {
 impl Error for ShredError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn master() -> MasterKey {
+        MasterKey::derive(b"unit test master key")
+    }
+
+    fn sealed(c: &Cipher, h: SubjectHash, field: &str, ts: &str, value: &[u8]) -> String {
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        assert!(c.seal(h, field, ts.as_bytes(), value, &mut scratch, &mut out));
+        serde_json::from_slice::<String>(&out).unwrap()
+    }
+
+    #[test]
+    fn a_ciphertext_opens_only_for_its_field_and_record() {
+        let m = master();
+        let h = m.subject("alice");
+        let c = Cipher::new(&[7; 32]);
+        let ts = "2026-12-06T06:00:00.000000001Z";
+        let enc = sealed(&c, h, "actor", ts, br#""alice""#);
+        assert!(enc.starts_with(&format!("enc:v1:{}:", h.to_hex())), "{enc}");
+        assert!(!enc.contains("alice"));
+        let ct = enc.rsplit(':').next().unwrap();
+        let raw =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD_NO_PAD, ct).unwrap();
+        assert_eq!(
+            c.open("actor", ts, &raw).as_deref(),
+            Some(&br#""alice""#[..])
+        );
+        assert!(
+            c.open("src_ip", ts, &raw).is_none(),
+            "moved to another field"
+        );
+        assert!(
+            c.open("actor", "2026-12-06T06:00:00.000000002Z", &raw)
+                .is_none(),
+            "moved to another record"
+        );
+        assert!(
+            Cipher::new(&[8; 32]).open("actor", ts, &raw).is_none(),
+            "another key"
+        );
+        // Two encryptions of one value never look alike (fresh nonces).
+        assert_ne!(enc, sealed(&c, h, "actor", ts, br#""alice""#));
+    }
+
+    #[test]
+    fn subject_hashes_are_keyed_and_match_the_records_json() {
+        let (a, b) = (master(), MasterKey::derive(b"another master key"));
+        assert_eq!(a.subject("alice"), a.subject_json(br#""alice""#));
+        assert_ne!(a.subject("alice"), b.subject("alice"));
+        assert_ne!(a.subject("alice"), a.subject("bob"));
+    }
+
+    #[test]
+    fn the_store_round_trips_and_refuses_another_master_key_or_an_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.keys");
+        let m = master();
+        let mut c = store::Contents::default();
+        c.generation = 3;
+        c.keys.insert(m.subject("bob"), [9; 32]);
+        c.erased.insert(m.subject("alice"));
+        store::save(&path, &m, &c).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+        let back = store::load(&path, &m).unwrap();
+        assert_eq!(back.generation, 3);
+        assert_eq!(back.keys.get(&m.subject("bob")), Some(&[9; 32]));
+        assert!(back.erased.contains(&m.subject("alice")));
+        assert!(store::load(&path, &MasterKey::derive(b"wrong")).is_err());
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        std::fs::write(&path, bytes).unwrap();
+        assert!(
+            store::load(&path, &m).is_err(),
+            "an edited store is refused"
+        );
+    }
+
+    #[test]
+    fn readers_show_plain_encrypted_or_erased() {
+        let m = master();
+        let c = Cipher::new(&[5; 32]);
+        let ts = "2026-12-06T06:00:00.000000001Z";
+        let (ha, hb) = (m.subject("alice"), m.subject("bob"));
+        let record = json!({
+            "ts": ts,
+            "actor": sealed(&c, ha, "actor", ts, br#""alice""#),
+            "spans": [{"name": "r", "fields": {"session": sealed(&c, hb, "session", ts, br#""s-1""#)}}],
+        });
+        let mut r = Revealer::default();
+        r.keys.insert(hb, c.clone());
+        r.erased.insert(ha, Some(41));
+        let mut shown = record.clone();
+        r.reveal(&mut shown);
+        assert_eq!(shown["actor"], "[erased: erasure record seq 41]");
+        assert_eq!(shown["spans"][0]["fields"]["session"], "s-1");
+        let mut hidden = record;
+        Revealer::without_keys().reveal(&mut hidden);
+        assert_eq!(hidden["spans"][0]["fields"]["session"], "[encrypted]");
     }
 }

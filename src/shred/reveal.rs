@@ -20,9 +20,9 @@ use std::path::Path;
 #[derive(Default)]
 pub struct Revealer {
     master: Option<MasterKey>,
-    keys: HashMap<SubjectHash, Cipher>,
+    pub(super) keys: HashMap<SubjectHash, Cipher>,
     /// Erased subjects: the `seq` of their erasure record (`None`: erased in the store only).
-    erased: HashMap<SubjectHash, Option<u64>>,
+    pub(super) erased: HashMap<SubjectHash, Option<u64>>,
     /// The store generation is older than an erasure record in the trail says it was.
     rolled_back: bool,
 }
