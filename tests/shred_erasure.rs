@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use tracing_audit::layer::{AuditGuard, AuditLayer};
-use tracing_audit::shred::{ShredConfig, StoreInfo};
+use tracing_audit::shred::{Revealer, ShredConfig, StoreInfo};
 use tracing_audit::sink::FileSink;
 use tracing_audit::KeySource;
 use tracing_subscriber::prelude::*;
@@ -268,6 +268,8 @@ fn an_erased_subject_is_gone_from_every_file_and_every_proof_still_holds() {
         erasure
     });
     drop(guard);
+    // The handle keeps the layer, and with it the key store's lock.
+    drop(handle);
     assert!(trail_files(&s.dir).len() >= 4, "rotated into several files");
     assert!(
         trail_files(&s.dir)
@@ -347,7 +349,55 @@ fn an_erased_subject_is_gone_from_every_file_and_every_proof_still_holds() {
         !all.iter().any(|r| r["actor"] == ALICE.actor),
         "restored store revealed Alice"
     );
+    // `erase --reapply` destroys the key again, from the authenticated erasure records.
+    let (d, st, m) = (
+        s.dir.to_str().unwrap(),
+        s.store.to_str().unwrap(),
+        s.master.to_str().unwrap(),
+    );
+    let reapply = [
+        "erase",
+        d,
+        "--reapply",
+        "--key-store",
+        st,
+        "--master-key",
+        m,
+        "--key-file",
+        k,
+        "--key-id",
+        "k1",
+    ];
+    let (code, out, err) = s.cli(&reapply);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 keys destroyed"), "{out}");
+    let info = StoreInfo::read(&s.store, &s.master_source()).unwrap();
+    assert!(!info.holds_key(ALICE.actor) && info.is_erased(ALICE.actor));
+    assert!(info.holds_key(BOB.actor));
     s.verify_ok();
+    assert_nothing_found(s._tmp.path(), &needles(&ALICE));
+
+    // A forged erasure record (the forger holds no chain key) never destroys a key.
+    let bob = Revealer::open(&s.dir, None, Some((&s.store, &s.master_source())))
+        .unwrap()
+        .subject_hash(BOB.actor)
+        .unwrap();
+    let newest = trail_files(&s.dir).pop().unwrap();
+    let mut lines = read_lines(&newest);
+    let last: serde_json::Value = serde_json::from_slice(lines.last().unwrap()).unwrap();
+    let forged = format!(
+        r#"{{"seq":{},"ts":"2026-12-06T06:00:00.000000000Z","stream":"audit","record":"erasure","subject":"{}","requested_by":"x","reason":"x","store_generation":99,"message":"x","kid":"k1","mac":"hmac-sha256:{}"}}"#,
+        last["seq"].as_u64().unwrap() + 1,
+        bob.to_hex(),
+        "0".repeat(64)
+    );
+    lines.push(forged.into_bytes());
+    write_lines(&newest, &lines);
+    let (code, out, err) = s.cli(&reapply);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 keys destroyed"), "{out}");
+    let info = StoreInfo::read(&s.store, &s.master_source()).unwrap();
+    assert!(info.holds_key(BOB.actor));
 }
 
 const CHILD_ENV: &str = "TRACING_AUDIT_SHRED_CHILD";

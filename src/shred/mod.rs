@@ -499,6 +499,35 @@ impl Shredder {
     }
 }
 
+/// Destroys, in the key store at `store`, the key of every subject that an authenticated
+/// `erasure` record of the keyed trail in `dir` names: what restores an erasure after an older
+/// copy of the store was put back. Only records whose MAC holds under `chain_key` count, so a
+/// line planted in the trail directory cannot destroy a key. Takes the store's lock (refused
+/// while a writer holds it). Returns how many keys it destroyed.
+///
+/// # Errors
+/// The store is locked, cannot be read or written, or the trail cannot be read.
+pub fn reapply_erasures(
+    dir: &Path,
+    prefix: Option<&str>,
+    chain_key: &crate::chain::ChainKey,
+    store_path: &Path,
+    master: &KeySource,
+) -> Result<usize, ShredError> {
+    let master = MasterKey::load(master)?;
+    let mut store = store::OpenStore::open(store_path, master)?;
+    let erased = reveal::authenticated_erasures(dir, prefix, &chain_key.mac())
+        .map_err(|e| ShredError::io("cannot read the trail", dir, e))?;
+    let mut destroyed = 0;
+    for h in erased {
+        if store.contents.keys.contains_key(&h) || !store.contents.erased.contains(&h) {
+            store.destroy(h)?;
+            destroyed += 1;
+        }
+    }
+    Ok(destroyed)
+}
+
 /// What a key store holds, read without taking its lock (for operators and tests).
 pub struct StoreInfo {
     master: MasterKey,

@@ -64,6 +64,43 @@ pub(crate) fn erasures(
     Ok(found)
 }
 
+/// The subjects named by the erasure records of a keyed trail whose MAC holds under `key`
+/// (each checked against the line before it, or its own `prev` when it opens a file): what an
+/// attacker who can write the trail directory cannot forge.
+pub(crate) fn authenticated_erasures(
+    dir: &Path,
+    prefix: Option<&str>,
+    key: &hmac::Hmac<sha2::Sha256>,
+) -> io::Result<Vec<SubjectHash>> {
+    use crate::trail::trailer;
+    let trail = Trail::open(dir, prefix).map_err(io::Error::other)?;
+    let mut found = Vec::new();
+    let reader = LineReader::new();
+    let mut prev: Option<[u8; 32]> = None;
+    for file in trail.files() {
+        let read = reader.read_lines(file, |line| {
+            let t = trailer::parse(line);
+            if crate::chain::control_kind(line) == Some(b"erasure".as_slice()) {
+                if let (Some(t), Some(p)) = (&t, t.as_ref().and_then(|t| t.prev).or(prev)) {
+                    let mac = trailer::compute(Some(key), &p, &line[..t.signed_len]);
+                    let subject = serde_json::from_slice::<Value>(line)
+                        .ok()
+                        .and_then(|v| v["subject"].as_str().and_then(SubjectHash::parse));
+                    if let (true, Some(h)) = (mac == t.mac, subject) {
+                        found.push(h);
+                    }
+                }
+            }
+            prev = t.map(|t| t.mac);
+            ControlFlow::Continue(())
+        });
+        if let Some(problem) = read.problem() {
+            return Err(io::Error::other(problem.to_string()));
+        }
+    }
+    Ok(found)
+}
+
 impl Revealer {
     /// Reads the erasure records of the trail in `dir` (files of `prefix`, or the one prefix
     /// there) and, when given, the key store with its master key.

@@ -48,11 +48,16 @@ pub(super) struct EraseArgs {
     /// The audit trail directory.
     dir: PathBuf,
     /// The subject to erase, as records name it (the actor, by default).
-    #[arg(long, value_name = "NAME")]
-    subject: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "reapply")]
+    subject: Option<String>,
     /// Why (written in plain in the erasure record: do not name the subject here).
-    #[arg(long, value_name = "TEXT")]
-    reason: String,
+    #[arg(long, value_name = "TEXT", required_unless_present = "reapply")]
+    reason: Option<String>,
+    /// Erase nothing new: destroy, in the key store, the key of every subject an erasure record
+    /// of the trail names (after an older copy of the store was restored). Only records
+    /// authenticated by the chain key (--key-file) count.
+    #[arg(long, conflicts_with_all = ["subject", "reason"], requires = "key_file")]
+    reapply: bool,
     /// Who asked for the erasure (written in plain in the erasure record).
     #[arg(long, value_name = "WHO", default_value = "operator")]
     requested_by: String,
@@ -89,6 +94,29 @@ pub(super) struct EraseArgs {
 /// through its `AuditHandle::erase` then), writes the erasure record, fsyncs it, destroys the
 /// key, and closes the trail with a checkpoint.
 pub(super) fn erase(args: EraseArgs) -> Result<u8, CliError> {
+    let master = KeySource::file(&args.master_key);
+    if args.reapply {
+        let Some(f) = &args.key_file else {
+            return Err(CliError(
+                "--reapply needs the chain key (--key-file)".to_owned(),
+            ));
+        };
+        let key = ChainKey::from_file(&args.key_id, f)?;
+        let n = tracing_audit::shred::reapply_erasures(
+            &args.dir,
+            Some(&args.prefix),
+            &key,
+            &args.key_store,
+            &master,
+        )?;
+        Out::new().line(format!("re-applied erasures: {n} keys destroyed").as_bytes())?;
+        return Ok(0);
+    }
+    let (Some(subject), Some(reason)) = (&args.subject, &args.reason) else {
+        return Err(CliError(
+            "give --subject and --reason, or --reapply".to_owned(),
+        ));
+    };
     let mut chain = ChainConfig::new();
     if let Some(f) = &args.key_file {
         chain = chain.key(ChainKey::from_file(&args.key_id, f)?);
@@ -96,17 +124,14 @@ pub(super) fn erase(args: EraseArgs) -> Result<u8, CliError> {
     if let Some(s) = &args.signing_state {
         chain = chain.signing(SigningState::load(s)?);
     }
-    let shred = ShredConfig::new(&args.key_store, KeySource::file(&args.master_key))
-        .subject(&args.subject_key)?;
+    let shred = ShredConfig::new(&args.key_store, master).subject(&args.subject_key)?;
     let (layer, guard) = AuditLayer::builder()
         .audit_to_files(FileSink::new(&args.dir).prefix(&args.prefix))
         .debug_to(std::io::sink)
         .chain(chain)
         .shred(shred)
         .build::<tracing_subscriber::Registry>()?;
-    let erasure = layer
-        .handle()
-        .erase(&args.subject, &args.reason, &args.requested_by)?;
+    let erasure = layer.handle().erase(subject, reason, &args.requested_by)?;
     drop(layer);
     drop(guard);
     Out::new().line(
