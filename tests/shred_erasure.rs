@@ -199,6 +199,13 @@ fn needles(s: &Subject) -> Vec<(String, Vec<u8>)> {
     v
 }
 
+fn schema() -> jsonschema::JSONSchema {
+    let text =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.json")).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    jsonschema::JSONSchema::compile(&value).expect("docs/schema.json compiles")
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -283,6 +290,25 @@ fn an_erased_subject_is_gone_from_every_file_and_every_proof_still_holds() {
     let k = s.chain_key.to_str().unwrap();
     let (code, report) = verify_json(&["--received", shipped.to_str().unwrap(), "--key-file", k]);
     assert_eq!(code, 0, "shipped copy: {report:#}");
+
+    // Every line, encrypted values and the erasure record included, follows docs/schema.json.
+    let schema = schema();
+    let mut lines = 0;
+    for f in trail_files(&s.dir) {
+        let mut bytes = fs::read(&f).unwrap();
+        if f.to_string_lossy().ends_with(".gz") {
+            bytes = gunzip(&bytes);
+        }
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let record: serde_json::Value = serde_json::from_slice(line).unwrap();
+            if let Err(errors) = schema.validate(&record) {
+                let msgs: Vec<String> = errors.map(|e| e.to_string()).collect();
+                panic!("record violates docs/schema.json: {msgs:?}\n{record:#}");
+            }
+            lines += 1;
+        }
+    }
+    assert!(lines > 50, "{lines} lines validated");
 
     // The erasure record is chained in the trail and names only the keyed hash.
     let (records, _) = s.query_with_store(&["--all"]);
