@@ -68,16 +68,30 @@ fn a_forged_cursor_is_refused_and_nothing_is_shipped() {
     let last = records.last().unwrap();
     let forged = [
         // Skips the first 500 records, with a MAC nobody computed.
-        ("skip 500", cursor(&file, ends[499], &r500["seq"], &bogus), "MAC"),
+        (
+            "skip 500",
+            cursor(&file, ends[499], &r500["seq"], &bogus),
+            "MAC",
+        ),
         // The right seq and MAC, but the offset one record further.
         (
             "moved offset",
-            cursor(&file, ends[500], &r500["seq"], r500["mac"].as_str().unwrap()),
+            cursor(
+                &file,
+                ends[500],
+                &r500["seq"],
+                r500["mac"].as_str().unwrap(),
+            ),
             "seq",
         ),
         (
             "past the end",
-            cursor(&file, ends[999] + 4096, &last["seq"], last["mac"].as_str().unwrap()),
+            cursor(
+                &file,
+                ends[999] + 4096,
+                &last["seq"],
+                last["mac"].as_str().unwrap(),
+            ),
             "past its end",
         ),
         (
@@ -87,7 +101,12 @@ fn a_forged_cursor_is_refused_and_nothing_is_shipped() {
         ),
         (
             "inside a line",
-            cursor(&file, ends[499] - 7, &r500["seq"], r500["mac"].as_str().unwrap()),
+            cursor(
+                &file,
+                ends[499] - 7,
+                &r500["seq"],
+                r500["mac"].as_str().unwrap(),
+            ),
             "inside a line",
         ),
     ];
@@ -101,18 +120,36 @@ fn a_forged_cursor_is_refused_and_nothing_is_shipped() {
             stderr.contains("refusing to resume from the cursor") && stderr.contains(why),
             "{what}: {stderr}"
         );
-        assert_eq!(std::fs::read_to_string(&state).unwrap(), text, "{what}: the cursor is left as it was");
+        assert_eq!(
+            std::fs::read_to_string(&state).unwrap(),
+            text,
+            "{what}: the cursor is left as it was"
+        );
     }
-    assert_eq!((server.accepted(), server.messages()), (0, 0), "nothing was shipped");
+    assert_eq!(
+        (server.accepted(), server.messages()),
+        (0, 0),
+        "nothing was shipped"
+    );
 
     // The genuine cursor of record 500 resumes after it.
     let state = tmp.path().join("genuine.cursor");
-    let genuine = cursor(&file, ends[499], &r500["seq"], r500["mac"].as_str().unwrap());
+    let genuine = cursor(
+        &file,
+        ends[499],
+        &r500["seq"],
+        r500["mac"].as_str().unwrap(),
+    );
     std::fs::write(&state, genuine).unwrap();
     let server = ship_hostile::relp(usize::MAX, Then::Silent);
     let to = format!("relp://127.0.0.1:{}", server.port);
     let out = ship_until_idle(&trail, &to, &state, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(server.acked(), records.len() - 500);
 }
 
@@ -152,7 +189,10 @@ fn a_deliberate_start_mid_trail_is_announced_and_reported_as_such_by_verify_rece
     let out = ship_until_idle(&trail, &to, &state, &["--start-at-seq", &start.to_string()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains(&format!("starting at seq {start} on purpose")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("starting at seq {start} on purpose")),
+        "{stderr}"
+    );
     let shipped = records.len() - 500;
     let copy = central.wait_for_bytes(&central.audit_log(), 1, Duration::from_secs(30));
     ship_support::wait_until(
@@ -160,7 +200,10 @@ fn a_deliberate_start_mid_trail_is_announced_and_reported_as_such_by_verify_rece
         || ship_support::lines(&std::fs::read(central.audit_log()).unwrap()) > shipped,
         || format!("rsyslogd: {}", central.stderr()),
     );
-    assert!(copy.starts_with(b"{\"ship_start\":{"), "the marker comes first");
+    assert!(
+        copy.starts_with(b"{\"ship_start\":{"),
+        "the marker comes first"
+    );
 
     let (code, report, text) = verify_received(&central.audit_log(), &key);
     assert_eq!(code, Some(0), "{report}");
@@ -194,7 +237,12 @@ fn a_deliberate_start_mid_trail_is_announced_and_reported_as_such_by_verify_rece
 
     // Later runs resume from the cursor the deliberate start left, checked as usual.
     let again = ship_until_idle(&trail, &to, &state, &[]);
-    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     assert!(String::from_utf8_lossy(&again.stderr).contains("audit: 0 acknowledged, 0 shipped"));
 }
 
@@ -238,10 +286,8 @@ mod wide {
         tracing_core::callsite::register(&WIDE);
         let values: Vec<u64> = (0..FIELDS as u64).collect();
         let strings = ["alice", "read", "success"];
-        let mut refs: Vec<Option<&dyn Value>> = strings
-            .iter()
-            .map(|s| Some(s as &dyn Value))
-            .collect();
+        let mut refs: Vec<Option<&dyn Value>> =
+            strings.iter().map(|s| Some(s as &dyn Value)).collect();
         refs.extend(values[3..].iter().map(|v| Some(v as &dyn Value)));
         let fields = META.fields();
         let set = fields.value_set_all(&refs);
@@ -283,20 +329,29 @@ fn every_record_of_a_wide_or_deep_event_arrives_at_rsyslogd() {
     let written = local_records(&trail);
     let text = String::from_utf8_lossy(&written);
     assert!(text.contains("\"field_9\""), "the wide event was written");
-    assert!(text.contains("\"action\":\"deep\""), "the deep event was written");
+    assert!(
+        text.contains("\"action\":\"deep\""),
+        "the deep event was written"
+    );
     assert!(
         text.lines().filter(|l| l.contains("\"cut\":{")).count() == 2,
         "both were cut to the record cap"
     );
 
     let central = Rsyslog::start(&tmp.path().join("central"), Input::Relp, 64 * 1024);
-    let to = format!("relp://127.0.0.1:{}", central.port).parse().unwrap();
+    let to = format!("relp://127.0.0.1:{}", central.port)
+        .parse()
+        .unwrap();
     let health = ship_support::until_idle(
         tracing_audit::ship::Shipper::new(&trail, to).poll_interval(Duration::from_millis(20)),
         Duration::from_secs(60),
         &central,
     );
     assert_eq!(health.refused_oversize, 0, "{health:?}");
-    assert_eq!(health.acknowledged as usize, ship_support::lines(&written), "{health:?}");
+    assert_eq!(
+        health.acknowledged as usize,
+        ship_support::lines(&written),
+        "{health:?}"
+    );
     ship_support::assert_arrived_intact(&central, &written);
 }

@@ -26,11 +26,7 @@ fn error_within(h: &ShipperHandle, what: &str, limit: Duration) -> Duration {
     let started = Instant::now();
     ship_support::wait_until(
         limit,
-        || {
-            h.health()
-                .last_error
-                .is_some_and(|e| e.contains(what))
-        },
+        || h.health().last_error.is_some_and(|e| e.contains(what)),
         || format!("no error naming {what:?}: {:?}", h.health()),
     );
     started.elapsed()
@@ -50,7 +46,11 @@ fn a_dripping_tls_handshake_ends_at_its_deadline_with_an_error_naming_it() {
         .backoff(Duration::from_secs(30), Duration::from_secs(30))
         .spawn()
         .unwrap();
-    let took = error_within(&h, "TLS handshake deadline (2s) expired", Duration::from_secs(20));
+    let took = error_within(
+        &h,
+        "TLS handshake deadline (2s) expired",
+        Duration::from_secs(20),
+    );
     eprintln!("the dripping handshake was abandoned after {took:?}");
     let health = h.stop(Duration::from_secs(5));
     assert_eq!(health.shipped, 0, "{health:?}");
@@ -66,7 +66,11 @@ fn a_relp_server_that_never_answers_open_is_left_at_the_open_deadline() {
         .backoff(Duration::from_secs(30), Duration::from_secs(30))
         .spawn()
         .unwrap();
-    let took = error_within(&h, "RELP open deadline (2s) expired", Duration::from_secs(20));
+    let took = error_within(
+        &h,
+        "RELP open deadline (2s) expired",
+        Duration::from_secs(20),
+    );
     eprintln!("the silent open was abandoned after {took:?}");
     assert_eq!(server.accepted(), 1);
     drop(h);

@@ -86,7 +86,10 @@ fn sigterm_to_until_idle_saves_the_cursor_at_the_last_acknowledged_record() {
     std::thread::sleep(Duration::from_millis(300));
     let (out, took) = terminate(child);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(took < Duration::from_secs(2) + Duration::from_millis(1500), "SIGTERM took {took:?}; {stderr}");
+    assert!(
+        took < Duration::from_secs(2) + Duration::from_millis(1500),
+        "SIGTERM took {took:?}; {stderr}"
+    );
     assert_eq!(out.status.code(), Some(6), "stopped before idle; {stderr}");
     assert!(
         stderr.contains("tracing-audit ship: audit: 100 acknowledged"),
@@ -98,8 +101,14 @@ fn sigterm_to_until_idle_saves_the_cursor_at_the_last_acknowledged_record() {
         serde_json::from_slice(written.split(|&b| b == b'\n').nth(99).unwrap()).unwrap();
     let cursor: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&state).expect("cursor saved")).unwrap();
-    assert_eq!(cursor["streams"]["audit"]["seq"], hundredth["seq"], "{cursor}");
-    assert_eq!(cursor["streams"]["audit"]["mac"], hundredth["mac"], "{cursor}");
+    assert_eq!(
+        cursor["streams"]["audit"]["seq"], hundredth["seq"],
+        "{cursor}"
+    );
+    assert_eq!(
+        cursor["streams"]["audit"]["mac"], hundredth["mac"],
+        "{cursor}"
+    );
 }
 
 fn during_a_dripping_handshake(extra: &[&str], code: i32) {
@@ -120,7 +129,10 @@ fn during_a_dripping_handshake(extra: &[&str], code: i32) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(took < DRAIN, "SIGTERM took {took:?}; {stderr}");
     assert_eq!(out.status.code(), Some(code), "{stderr}");
-    assert!(stderr.contains("tracing-audit ship: audit: 0 acknowledged"), "{stderr}");
+    assert!(
+        stderr.contains("tracing-audit ship: audit: 0 acknowledged"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -275,7 +275,13 @@ impl Loop {
                 .map_or(Duration::from_secs(2), |d| {
                     d.saturating_duration_since(Instant::now())
                 });
-            link.close(self.r.config.connect_timeout.min(left).min(Duration::from_secs(2)));
+            link.close(
+                self.r
+                    .config
+                    .connect_timeout
+                    .min(left)
+                    .min(Duration::from_secs(2)),
+            );
         }
     }
 
@@ -339,27 +345,21 @@ impl Loop {
         self.backoff = (self.backoff * 2).min(self.r.config.backoff.1);
     }
 
-    /// Sends what fits, waits for acknowledgements; true when everything written so far is
-    /// acknowledged.
-    fn round(&mut self, sending: bool) -> Result<bool, ShipError> {
+    /// Sends the records that fit in the window (the marker first when one is due); true when
+    /// everything written so far has been read.
+    fn send_batch(&mut self) -> bool {
         let window = self.r.config.window;
-        let mut at_end = false;
-        if sending {
-            self.send_marker();
-        }
-        while sending {
+        self.send_marker();
+        loop {
             let Some(link) = self.link.as_ref() else {
-                return Ok(false);
+                return false;
             };
             if !link.room(window) || self.in_flight_bytes >= MAX_IN_FLIGHT_BYTES {
                 break;
             }
             let rec = match self.source.next_record() {
                 Ok(Some(rec)) => rec,
-                Ok(None) => {
-                    at_end = true;
-                    break;
-                }
+                Ok(None) => return true,
                 Err(e) => {
                     let e = ShipError::with_source(
                         ShipErrorKind::Io,
@@ -367,8 +367,7 @@ impl Loop {
                         e,
                     );
                     self.shared().failed(&e);
-                    at_end = true;
-                    break;
+                    return true;
                 }
             };
             self.report_skipped();
@@ -410,6 +409,14 @@ impl Loop {
                 sent: true,
             });
         }
+        false
+    }
+
+    /// Sends what fits (unless stopping without sending), waits for acknowledgements; true
+    /// when everything written so far is acknowledged.
+    fn round(&mut self, sending: bool) -> Result<bool, ShipError> {
+        let window = self.r.config.window;
+        let at_end = sending && self.send_batch();
         self.report_skipped();
         let Some(link) = self.link.as_mut() else {
             return Ok(false);

@@ -204,7 +204,9 @@ pub(crate) fn find_seq(
     loop {
         match s.next_record() {
             Ok(Some(rec)) => {
-                if crate::trail::trailer::parse_seq(&rec.line) == Some(seq) && rec.end.seq == Some(seq) {
+                if crate::trail::trailer::parse_seq(&rec.line) == Some(seq)
+                    && rec.end.seq == Some(seq)
+                {
                     return Ok((before, rec.end));
                 }
                 before = Some(rec.end);

@@ -29,10 +29,10 @@
 use super::{read::LineReader, trailer, Trail, TrailFile};
 use serde_json::Value;
 #[cfg(feature = "ship")]
-use std::{fmt, ops::ControlFlow, path::Path};
-#[cfg(feature = "ship")]
 use serde_json::{json, Map};
 use std::collections::BTreeMap;
+#[cfg(feature = "ship")]
+use std::{fmt, ops::ControlFlow, path::Path};
 
 /// The position just past the last acknowledged record of one stream.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -262,4 +262,94 @@ pub(crate) fn parse_start_marker(line: &[u8]) -> Option<StartMarker> {
         host: text("host").unwrap_or_default(),
         ts: text("ts").unwrap_or_default(),
     })
+}
+
+#[cfg(all(test, feature = "ship"))]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    const NAME: &str = "audit.2026-12-01.0001.jsonl";
+
+    /// Three framed records (seq 0-2) in one file; the offsets just past each.
+    fn trail(dir: &Path) -> (Vec<Vec<u8>>, Vec<u64>) {
+        let mut lines = Vec::new();
+        let mut content = Vec::new();
+        let mut ends = Vec::new();
+        for seq in 0..3u64 {
+            let line = format!(
+                "{{\"seq\":{seq},\"msg\":\"m\",\"mac\":\"sha256:{}\"}}",
+                format!("{seq:02x}").repeat(32)
+            )
+            .into_bytes();
+            content.extend_from_slice(&line);
+            content.push(b'\n');
+            ends.push(content.len() as u64);
+            lines.push(line);
+        }
+        fs::write(dir.join(NAME), &content).unwrap();
+        (lines, ends)
+    }
+
+    fn at(file: &str, offset: u64, seq: u64) -> Position {
+        Position {
+            file: file.into(),
+            offset,
+            seq: Some(seq),
+            mac: Some(format!("sha256:{}", format!("{seq:02x}").repeat(32))),
+        }
+    }
+
+    #[test]
+    fn a_cursor_matches_only_the_record_ending_at_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, ends) = trail(dir.path());
+        assert_eq!(check(dir.path(), "audit", &at(NAME, ends[1], 1)), Ok(()));
+        let refused = |p: Position, why: &str| {
+            let e = check(dir.path(), "audit", &p).unwrap_err();
+            assert!(e.to_string().contains(why), "{e}");
+        };
+        refused(at(NAME, ends[2], 1), "has seq 2");
+        let mut bogus = at(NAME, ends[1], 1);
+        bogus.mac = Some(format!("sha256:{}", "ff".repeat(32)));
+        refused(bogus, "the record there has seq 1 and MAC sha256:0101");
+        refused(at(NAME, ends[2] + 10, 2), "past its end");
+        refused(at(NAME, ends[1] - 3, 1), "inside a line");
+        refused(at(NAME, 0, 0), "before any record");
+        refused(
+            at("audit.2026-11-30.0001.jsonl", ends[0], 0),
+            "not in the trail",
+        );
+    }
+
+    #[cfg(feature = "gzip")]
+    #[test]
+    fn a_cursor_into_a_compressed_file_is_checked_in_its_inflated_data() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let (_, ends) = trail(dir.path());
+        let plain = fs::read(dir.path().join(NAME)).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&plain).unwrap();
+        fs::write(dir.path().join(format!("{NAME}.gz")), gz.finish().unwrap()).unwrap();
+        fs::remove_file(dir.path().join(NAME)).unwrap();
+        assert_eq!(check(dir.path(), "audit", &at(NAME, ends[2], 2)), Ok(()));
+        assert_eq!(check(dir.path(), "audit", &at(NAME, ends[0], 0)), Ok(()));
+        let e = check(dir.path(), "audit", &at(NAME, ends[1] - 1, 1)).unwrap_err();
+        assert!(e.to_string().contains("inside a line"), "{e}");
+        let e = check(dir.path(), "audit", &at(NAME, ends[2] + 5, 2)).unwrap_err();
+        assert!(e.to_string().contains("past the end"), "{e}");
+    }
+
+    #[test]
+    fn the_start_marker_reads_back_and_nothing_else_is_one() {
+        let m = start_marker("audit", "web\"1", 500, Some("hmac-sha256:ab"));
+        let p = parse_start_marker(&m).unwrap();
+        assert_eq!(
+            (p.seq, p.mac.as_deref(), p.prefix.as_str(), p.host.as_str()),
+            (500, Some("hmac-sha256:ab"), "audit", "web\"1")
+        );
+        assert!(parse_start_marker(b"{\"ship_start\":{\"seq\":1},\"x\":1}").is_none());
+        assert!(parse_start_marker(b"{\"seq\":1}").is_none());
+    }
 }

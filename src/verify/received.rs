@@ -700,7 +700,12 @@ impl<'a> Walk<'a> {
         if head.genesis && seq == 0 {
             return through;
         }
-        if let Some(d) = self.report.deliberate_start.as_ref().filter(|d| d.seq == seq) {
+        if let Some(d) = self
+            .report
+            .deliberate_start
+            .as_ref()
+            .filter(|d| d.seq == seq)
+        {
             let message = format!(
                 "the copy begins at seq {seq} by a deliberate start its shipper announced (ship --start-at-seq {seq} on {} for {}, {}): records before {seq} were not shipped on purpose, and this copy proves nothing about them",
                 d.host, d.prefix, d.ts
@@ -875,6 +880,58 @@ mod tests {
         assert_eq!(r.problems()[0].kind(), ProblemKind::Modified);
         let r = check(&[&b"hello".to_vec()], &Keys::none());
         assert_eq!(r.problems()[0].kind(), ProblemKind::Inserted);
+    }
+
+    fn marker(seq: u64, line: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8_lossy(line);
+        let mac = text
+            .rsplit("\"mac\":\"")
+            .next()
+            .unwrap()
+            .trim_end_matches("\"}");
+        format!("{{\"ship_start\":{{\"ts\":\"2026-12-06T06:00:00.000000000Z\",\"seq\":{seq},\"mac\":\"{mac}\",\"prefix\":\"audit\",\"host\":\"web1\"}}}}").into_bytes()
+    }
+
+    #[test]
+    fn an_announced_start_is_reported_as_deliberate_and_nothing_else_is_excused() {
+        let key = ChainKey::new("k1", b"secret");
+        let keys = Keys::from(key.clone());
+        let l = chain_lines(&key, 6);
+        let m2 = marker(2, &l[2]);
+        // Announced, and announced again by a resend on a new session.
+        let r = check(&[&m2, &l[2], &l[3], &m2, &l[3], &l[4], &l[5]], &keys);
+        assert!(r.intact(), "{:?}", r.problems());
+        let d = r.deliberate_start().expect("a deliberate start");
+        assert_eq!((d.seq, d.host.as_str(), d.line), (2, "web1", 1));
+        assert_eq!(
+            (r.first_seq(), r.records(), r.duplicates()),
+            (Some(2), 4, 1)
+        );
+        assert!(r
+            .warnings()
+            .iter()
+            .any(|w| w.message().contains("deliberate start")));
+        // A marker naming another record excuses nothing: it is reported, and so is the cut.
+        let m1 = marker(1, &l[1]);
+        let r = check(&[&m1, &l[2], &l[3]], &keys);
+        let kinds: Vec<_> = r.problems().iter().map(|p| (p.kind(), p.seq())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (ProblemKind::Inserted, Some(1)),
+                (ProblemKind::Deleted, Some(2))
+            ]
+        );
+        assert!(r.deliberate_start().is_none());
+        // The right seq with another record's MAC is not the announced record either.
+        let forged = marker(2, &l[4]);
+        let r = check(&[&forged, &l[2], &l[3]], &keys);
+        assert!(!r.intact());
+        // A marker in the middle of the copy does not excuse a gap there.
+        let m4 = marker(4, &l[4]);
+        let r = check(&[&l[0], &l[1], &m4, &l[4], &l[5]], &keys);
+        let kinds: Vec<_> = r.problems().iter().map(|p| (p.kind(), p.seq())).collect();
+        assert_eq!(kinds, [(ProblemKind::Deleted, Some(4))]);
     }
 
     #[test]

@@ -41,9 +41,7 @@ pub enum Then {
     Garbage,
 }
 
-fn serve(
-    handle: impl Fn(TcpStream, &Counters) + Send + Sync + 'static,
-) -> Server {
+fn serve(handle: impl Fn(TcpStream, &Counters) + Send + Sync + 'static) -> Server {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let counters = Counters {

@@ -77,7 +77,9 @@ pub(super) struct ShipArgs {
 
 /// A number of seconds (fractions allowed), at most a day.
 fn seconds(s: &str) -> Result<Duration, String> {
-    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !(0.0..=86_400.0).contains(&v) {
         return Err(format!("{s} seconds is out of range (0 to 86400)"));
     }
@@ -222,10 +224,7 @@ fn report(prefix: &str, h: &Health) {
     );
     let _ = std::io::Write::write_fmt(
         &mut std::io::stderr().lock(),
-        format_args!(
-            "tracing-audit ship: {}\n",
-            Visible::str(&line)
-        ),
+        format_args!("tracing-audit ship: {}\n", Visible::str(&line)),
     );
 }
 
