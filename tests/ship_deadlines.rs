@@ -126,3 +126,64 @@ fn a_stop_during_a_dripping_handshake_ends_at_once() {
     assert!(took < Duration::from_secs(5), "stopping took {took:?}");
     assert_eq!(health.shipped, 0);
 }
+
+#[test]
+fn a_plain_syslog_receiver_that_closes_is_noticed_from_the_socket_and_everything_is_resent() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let trail = tmp.path().join("trail");
+    ship_support::write_trail(&trail, 3000, 64 << 20);
+    let total = ship_support::lines(&ship_support::local_records(&trail));
+    // The first connection is closed after 64 KiB; later ones read everything.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&received);
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let mut conn = conn.unwrap();
+            let sink = std::sync::Arc::clone(&sink);
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                let mut got = 0;
+                while let Ok(k) = conn.read(&mut buf) {
+                    if k == 0 || (n == 0 && got >= 64 << 10) {
+                        return;
+                    }
+                    got += k;
+                    if n > 0 {
+                        sink.lock().unwrap().extend_from_slice(&buf[..k]);
+                    }
+                }
+            });
+        }
+    });
+    let health = Shipper::new(&trail, to("syslog+tcp", port))
+        .backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .poll_interval(Duration::from_millis(10))
+        .spawn_until_idle()
+        .unwrap();
+    ship_support::wait_until(
+        Duration::from_secs(60),
+        || health.is_finished(),
+        || format!("not idle: {:?}", health.health()),
+    );
+    let h = health.stop(Duration::ZERO);
+    assert!(h.sessions >= 2, "the close was not noticed: {h:?}");
+    // Everything not known to be written before the close came again on the next session.
+    let written = ship_support::local_records(&trail);
+    let last = written[..written.len() - 1]
+        .rsplit(|&b| b == b'\n')
+        .next()
+        .unwrap()
+        .to_vec();
+    ship_support::wait_until(
+        Duration::from_secs(10),
+        || memchr_find(&received.lock().unwrap(), &last),
+        || format!("the last record never arrived: {h:?}, {total} records"),
+    );
+}
+
+fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}

@@ -93,7 +93,7 @@ pub const HEALTHY_ACKS: u64 = 1000;
 /// | [`healthy_after`](Shipper::healthy_after) | a session is healthy once it lived 10 s or had 1,000 records acknowledged |
 /// | [`start_at_seq`](Shipper::start_at_seq) | none: resume from the cursor, checked against the trail |
 /// | [`poll_interval`](Shipper::poll_interval) | 200 ms (how often an idle shipper looks for new records) |
-/// | [`cursor_interval`](Shipper::cursor_interval) | 1 s (the cursor is also saved whenever everything sent is acknowledged) |
+/// | [`cursor_interval`](Shipper::cursor_interval) | 1 s (the cursor is also saved whenever everything written so far is acknowledged, and when the shipper stops) |
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct Shipper {

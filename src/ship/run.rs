@@ -111,8 +111,18 @@ impl Link {
                 if s.out.is_empty() {
                     return Ok(());
                 }
-                // A receiver that went away is noticed before more is written into the void.
-                check_open(&mut s.conn, Duration::ZERO)?;
+                // A receiver that went away is noticed before more is written into the void:
+                // from the socket, without waiting (a timed read would sleep a scheduler tick,
+                // 4 ms, per batch).
+                if s.conn
+                    .peer_closed()
+                    .map_err(|e| ShipError::net("the connection to the receiver failed", e))?
+                {
+                    return Err(ShipError::new(
+                        ShipErrorKind::Connect,
+                        "the receiver closed the connection",
+                    ));
+                }
                 let r = s.conn.write_all(&s.out).and_then(|()| s.conn.flush());
                 s.out.clear();
                 r.map_err(|e| ShipError::net("cannot send to the receiver", e))?;
@@ -261,7 +271,7 @@ impl Loop {
                     continue;
                 }
             };
-            self.save(false);
+            self.save(idle);
             if idle && (until_idle || stopping) {
                 break;
             }
@@ -511,13 +521,13 @@ impl Loop {
         }
     }
 
+    /// Saves the cursor when `force` (everything written is acknowledged, or the loop ends) or
+    /// once per cursor interval: a budget in time, not one fsync per batch.
     fn save(&mut self, force: bool) {
         if !self.dirty {
             return;
         }
-        let due = force
-            || self.in_flight.is_empty()
-            || self.last_save.elapsed() >= self.r.config.cursor_interval;
+        let due = force || self.last_save.elapsed() >= self.r.config.cursor_interval;
         if !due {
             return;
         }

@@ -191,6 +191,28 @@ impl Conn {
         }
     }
 
+    /// Whether the peer closed the connection, from the socket without waiting: a peek in
+    /// non-blocking mode (pending bytes, a TLS alert among them, are left for the next read).
+    pub(crate) fn peer_closed(&self) -> io::Result<bool> {
+        let sock = self.sock();
+        sock.set_nonblocking(true)?;
+        let r = sock.peek(&mut [0u8; 1]);
+        sock.set_nonblocking(false)?;
+        match r {
+            Ok(0) => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub(crate) fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
         self.sock()
             .set_read_timeout(Some(t.max(Duration::from_millis(1))))

@@ -698,6 +698,8 @@ impl<'a> Walk<'a> {
         let head = self.head.take()?;
         let (seq, at) = (head.seq, Some(head.line));
         if head.genesis && seq == 0 {
+            // A start announced at the chain's start left nothing out.
+            self.report.deliberate_start = None;
             return through;
         }
         if let Some(d) = self
