@@ -44,6 +44,7 @@ pub mod verification {}
 /// Operating the sinks.
 #[doc = ""]
 #[doc = "[verification.md#what-the-verifier-does]: crate::manual::verification#what-the-verifier-does"]
+#[doc = "[verification.md#deliberate-starts]: crate::manual::verification#deliberate-starts"]
 #[doc = "[schema.md#mapping-to-ocsf-and-ecs]: crate::manual::schema#mapping-to-ocsf-and-ecs"]
 #[doc = ""]
 #[doc = include_str!("../docs/operations.md")]

@@ -24,6 +24,13 @@ pub enum ShipErrorKind {
     Oversize,
     /// Reading the stream's files or writing the cursor failed.
     Io,
+    /// The cursor does not match the trail (the record at its position has another `seq` or
+    /// MAC, its file is missing, the position is past the end or inside a line): the shipper
+    /// refuses to resume there and leaves the cursor as it is. `ship --start-at-seq` starts
+    /// from a chosen record on purpose, announced to the receiver.
+    Cursor,
+    /// The shipper was told to stop (shutdown, SIGTERM) while it waited: not a receiver failure.
+    Stopped,
 }
 
 impl ShipErrorKind {
@@ -36,6 +43,8 @@ impl ShipErrorKind {
             ShipErrorKind::TimedOut => "timeout",
             ShipErrorKind::Oversize => "oversize record",
             ShipErrorKind::Io => "file",
+            ShipErrorKind::Cursor => "cursor",
+            ShipErrorKind::Stopped => "stopped",
         }
     }
 }

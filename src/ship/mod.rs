@@ -67,6 +67,10 @@ use std::time::{Duration, Instant};
 /// The name of the cursor file in the trail directory unless [`Shipper::cursor`] says otherwise.
 pub const DEFAULT_CURSOR: &str = "ship.cursor";
 
+/// Records acknowledged on one session after which it counts as healthy and resets the backoff,
+/// whatever its age (see [`Shipper::healthy_after`]).
+pub const HEALTHY_ACKS: u64 = 1000;
+
 /// Ships one stream's files to one receiver. A builder; [`spawn`](Shipper::spawn) starts it.
 ///
 /// | setting | default |
@@ -81,11 +85,15 @@ pub const DEFAULT_CURSOR: &str = "ship.cursor";
 /// | [`hostname`](Shipper::hostname) | this machine's name |
 /// | [`max_message_size`](Shipper::max_message_size) | 64 KiB (set rsyslog's `maxMessageSize` at least this high) |
 /// | [`window`](Shipper::window) | 128 messages in flight (RELP) |
-/// | [`connect_timeout`](Shipper::connect_timeout) | 5 s |
+/// | [`connect_timeout`](Shipper::connect_timeout) | 5 s (name resolution and TCP connection) |
+/// | [`tls_handshake_timeout`](Shipper::tls_handshake_timeout) | 10 s for the whole handshake |
+/// | [`open_timeout`](Shipper::open_timeout) | 10 s for the answer to RELP `open` |
 /// | [`ack_timeout`](Shipper::ack_timeout) | 30 s without an acknowledgement while messages are in flight |
-/// | [`backoff`](Shipper::backoff) | 100 ms doubling to 30 s between connection attempts |
+/// | [`backoff`](Shipper::backoff) | 100 ms doubling to 30 s between connection attempts; reset only by a healthy session |
+/// | [`healthy_after`](Shipper::healthy_after) | a session is healthy once it lived 10 s or had 1,000 records acknowledged |
+/// | [`start_at_seq`](Shipper::start_at_seq) | none: resume from the cursor, checked against the trail |
 /// | [`poll_interval`](Shipper::poll_interval) | 200 ms (how often an idle shipper looks for new records) |
-/// | [`cursor_interval`](Shipper::cursor_interval) | 1 s (the cursor is also saved whenever everything sent is acknowledged) |
+/// | [`cursor_interval`](Shipper::cursor_interval) | 1 s (the cursor is also saved whenever everything written so far is acknowledged, and when the shipper stops) |
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct Shipper {
@@ -102,8 +110,12 @@ pub struct Shipper {
     max_message_size: usize,
     window: usize,
     connect_timeout: Duration,
+    tls_handshake_timeout: Duration,
+    open_timeout: Duration,
     ack_timeout: Duration,
     backoff: (Duration, Duration),
+    healthy_after: Duration,
+    start_at_seq: Option<u64>,
     poll_interval: Duration,
     cursor_interval: Duration,
 }
@@ -125,8 +137,12 @@ impl Shipper {
             max_message_size: 64 * 1024,
             window: 128,
             connect_timeout: Duration::from_secs(5),
+            tls_handshake_timeout: Duration::from_secs(10),
+            open_timeout: Duration::from_secs(10),
             ack_timeout: Duration::from_secs(30),
             backoff: (Duration::from_millis(100), Duration::from_secs(30)),
+            healthy_after: Duration::from_secs(10),
+            start_at_seq: None,
             poll_interval: Duration::from_millis(200),
             cursor_interval: Duration::from_secs(1),
         }
@@ -195,9 +211,40 @@ impl Shipper {
         self
     }
 
-    /// How long connecting (and the TLS handshake) may take.
+    /// How long resolving the receiver's name and the TCP connection may take together. Also
+    /// the longest a single write to the receiver may block.
     pub fn connect_timeout(mut self, t: Duration) -> Self {
         self.connect_timeout = t;
+        self
+    }
+
+    /// How long the whole TLS handshake may take, however the server paces its bytes.
+    pub fn tls_handshake_timeout(mut self, t: Duration) -> Self {
+        self.tls_handshake_timeout = t;
+        self
+    }
+
+    /// How long the receiver may take to answer RELP `open`.
+    pub fn open_timeout(mut self, t: Duration) -> Self {
+        self.open_timeout = t;
+        self
+    }
+
+    /// How long a session must last (or [`HEALTHY_ACKS`] records be acknowledged on it) before
+    /// it counts as healthy and resets the backoff. A receiver that accepts sessions and breaks
+    /// them soon after (a protocol error after `open`, a crash loop) thus sees the pause between
+    /// attempts keep doubling instead of a reconnection storm resending the same window.
+    pub fn healthy_after(mut self, t: Duration) -> Self {
+        self.healthy_after = t;
+        self
+    }
+
+    /// Starts at the record with sequence number `seq` on purpose, ignoring (and later
+    /// replacing) the saved cursor. The first message of every session until that record is
+    /// acknowledged is a `ship_start` marker naming it (`seq` and MAC), so the central side's
+    /// `verify --received` reports a deliberate start instead of a cut head. Audit streams only.
+    pub fn start_at_seq(mut self, seq: u64) -> Self {
+        self.start_at_seq = Some(seq);
         self
     }
 
@@ -226,14 +273,26 @@ impl Shipper {
         self
     }
 
-    /// Checks the configuration, reads the TLS files and the cursor, and starts shipping on a
+    /// Checks the configuration, reads the TLS files and the cursor (refused with
+    /// [`ShipErrorKind::Cursor`] when it does not match the trail), and starts shipping on a
     /// thread of its own.
     pub fn spawn(self) -> Result<ShipperHandle, ShipError> {
+        self.spawn_inner(false)
+    }
+
+    /// [`spawn`](Shipper::spawn), shipping until every record in the directory has been
+    /// acknowledged ([`ShipperHandle::is_finished`] then turns true): [`run_until_idle`]
+    /// (Shipper::run_until_idle) on a thread that [`ShipperHandle::stop`] can end.
+    pub fn spawn_until_idle(self) -> Result<ShipperHandle, ShipError> {
+        self.spawn_inner(true)
+    }
+
+    fn spawn_inner(self, until_idle: bool) -> Result<ShipperHandle, ShipError> {
         let ready = self.prepare()?;
         let shared = Arc::clone(&ready.shared);
         let thread = std::thread::Builder::new()
             .name(format!("tracing-audit-ship-{}", ready.prefix))
-            .spawn(move || run::run(ready, false))
+            .spawn(move || run::run(ready, until_idle))
             .map_err(|e| {
                 ShipError::with_source(ShipErrorKind::Io, "cannot start the shipping thread", e)
             })?;
@@ -291,6 +350,7 @@ impl Shipper {
             .clone()
             .unwrap_or_else(|| self.dir.join(DEFAULT_CURSOR));
         let cursor = shared_cursor(&cursor_path)?;
+        let start = self.start(&prefix, &cursor, &cursor_path)?;
         let (facility, severity) = match self.stream {
             Stream::Audit => (13, 6),
             Stream::Debug => (1, 7),
@@ -306,6 +366,7 @@ impl Shipper {
             &msgid,
         );
         Ok(run::Ready {
+            start,
             prefix,
             header,
             tls,
@@ -313,6 +374,47 @@ impl Shipper {
             shared: Arc::new(Shared::default()),
             config: self,
         })
+    }
+}
+
+impl Shipper {
+    /// Where shipping begins: the saved cursor once it has been checked against the trail, or
+    /// the record [`start_at_seq`](Shipper::start_at_seq) names, with the marker announcing it.
+    fn start(
+        &self,
+        prefix: &str,
+        cursor: &cursor::CursorFile,
+        cursor_path: &Path,
+    ) -> Result<run::Start, ShipError> {
+        if let Some(seq) = self.start_at_seq {
+            if self.stream != Stream::Audit {
+                return Err(ShipError::new(
+                    ShipErrorKind::Config,
+                    "starting at a sequence number needs an audit stream (debug records have none)",
+                ));
+            }
+            let (from, first) = source::find_seq(&self.dir, prefix, seq)?;
+            let host = self.hostname.clone().unwrap_or_else(message::hostname);
+            let marker =
+                crate::trail::cursor::start_marker(prefix, &host, seq, first.mac.as_deref());
+            return Ok(run::Start {
+                from,
+                marker: Some(marker),
+            });
+        }
+        let from = cursor.get(prefix);
+        if let Some(pos) = &from {
+            crate::trail::cursor::check(&self.dir, prefix, pos).map_err(|m| {
+                ShipError::new(
+                    ShipErrorKind::Cursor,
+                    format!(
+                        "refusing to resume from the cursor {} (left as it is): {m}; to start from a chosen record on purpose, use --start-at-seq (Shipper::start_at_seq)",
+                        cursor_path.display()
+                    ),
+                )
+            })?;
+        }
+        Ok(run::Start { from, marker: None })
     }
 }
 
@@ -379,6 +481,8 @@ pub(crate) struct Shared {
     skipped: AtomicU64,
     last_error: Mutex<Option<String>>,
     stop: AtomicBool,
+    /// Stopping sends nothing more: only acknowledgements of what is in flight are awaited.
+    stop_sending: AtomicBool,
     drain_until: Mutex<Option<Instant>>,
     finished: AtomicBool,
 }
@@ -403,6 +507,35 @@ impl Shared {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
         }
+    }
+
+    /// Whether a stop was asked for.
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Whether a stop was asked for and its drain time is over.
+    fn drain_over(&self) -> bool {
+        self.stopping()
+            && self
+                .drain_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none_or(|d| Instant::now() >= d)
+    }
+
+    /// Whether waiting for a new session must end now: the drain time is over, or the stop
+    /// sends nothing more (a new session would have nothing to carry).
+    fn abandon_connecting(&self) -> bool {
+        self.drain_over() || self.stopping() && self.stop_sending.load(Ordering::Acquire)
+    }
+
+    /// The drain deadline, once stopping.
+    fn drain_deadline(&self) -> Option<Instant> {
+        if !self.stopping() {
+            return None;
+        }
+        *self.drain_until.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn failed(&self, e: &dyn std::error::Error) {
@@ -430,14 +563,24 @@ impl ShipperHandle {
         self.shared.finished.load(Ordering::Acquire)
     }
 
-    /// Ships what is already written for up to `drain` more, closes the session and stops.
-    /// Returns the final counters.
+    /// Ships what is already written for up to `drain` more, closes the session and stops
+    /// (the in-process shipper at the guard's drop). Returns the final counters.
     pub fn shutdown(mut self, drain: Duration) -> Health {
-        self.stop(drain);
+        self.halt(drain);
         self.shared.health()
     }
 
-    fn stop(&mut self, drain: Duration) {
+    /// Stops sending at once, waits up to `drain` for the acknowledgements of what is in
+    /// flight, saves the cursor at the last acknowledged record, closes the session and stops
+    /// (the sidecar on SIGTERM). A connection attempt, TLS handshake or RELP `open` under way is
+    /// abandoned at once. Returns the final counters.
+    pub fn stop(mut self, drain: Duration) -> Health {
+        self.shared.stop_sending.store(true, Ordering::Release);
+        self.halt(drain);
+        self.shared.health()
+    }
+
+    fn halt(&mut self, drain: Duration) {
         *self
             .shared
             .drain_until
@@ -453,7 +596,7 @@ impl ShipperHandle {
 impl Drop for ShipperHandle {
     fn drop(&mut self) {
         if self.thread.is_some() {
-            self.stop(Duration::ZERO);
+            self.halt(Duration::ZERO);
         }
     }
 }

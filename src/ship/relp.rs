@@ -10,7 +10,7 @@
 //! receiver may store some twice; the audit `seq` tells them apart).
 
 use super::error::{ShipError, ShipErrorKind};
-use super::transport::Conn;
+use super::transport::{Conn, Waits, SLICE};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
@@ -170,8 +170,13 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// Sends `open` and waits for the server's offers.
-    pub(crate) fn open(conn: Conn, timeout: Duration) -> Result<Session, ShipError> {
+    /// Sends `open` and waits up to `timeout` for the server's offers, in slices of at most
+    /// [`SLICE`], giving up early when `abandon` says the shipper is stopping.
+    pub(crate) fn open(
+        conn: Conn,
+        timeout: Duration,
+        abandon: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Session, ShipError> {
         let mut s = Session {
             conn,
             reader: FrameReader::default(),
@@ -195,10 +200,15 @@ impl Session {
             if left.is_zero() {
                 return Err(ShipError::new(
                     ShipErrorKind::TimedOut,
-                    "the receiver did not answer the RELP open",
+                    format!(
+                        "RELP open deadline ({timeout:?}) expired: the receiver accepted the connection but did not answer open"
+                    ),
                 ));
             }
-            s.fill(left)?;
+            if abandon() {
+                return Err(Waits::stopped("the answer to RELP open"));
+            }
+            s.fill(left.min(SLICE))?;
         };
         s.outstanding.clear();
         if rsp.txnr != txnr || rsp.command != "rsp" {

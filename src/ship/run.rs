@@ -7,8 +7,8 @@ use super::message::Header;
 use super::relp::Session;
 use super::source::{Skipped, Source};
 use super::tls::Tls;
-use super::transport::{Conn, Protocol};
-use super::{Shared, Shipper};
+use super::transport::{Conn, Protocol, Waits};
+use super::{Shared, Shipper, HEALTHY_ACKS};
 use crate::trail::cursor::Position;
 use rustls::ClientConfig;
 use std::collections::VecDeque;
@@ -17,8 +17,18 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Where shipping begins.
+pub(crate) struct Start {
+    /// The position to resume after (checked against the trail); `None`: the first file.
+    pub(crate) from: Option<Position>,
+    /// The `ship_start` marker sent first on every session until a record after it is
+    /// acknowledged (a deliberate start, [`Shipper::start_at_seq`]).
+    pub(crate) marker: Option<Vec<u8>>,
+}
+
 /// Everything checked and loaded, ready to run.
 pub(crate) struct Ready {
+    pub(crate) start: Start,
     pub(crate) prefix: String,
     pub(crate) header: Header,
     pub(crate) tls: Option<(Tls, Arc<ClientConfig>)>,
@@ -36,7 +46,8 @@ const SYSLOG_BATCH: usize = 512;
 const LAG_EVERY: Duration = Duration::from_millis(500);
 
 struct Flight {
-    end: Position,
+    /// `None` for the start marker: its acknowledgement moves no cursor.
+    end: Option<Position>,
     bytes: u64,
     /// False for a refused (oversize) record: nothing awaits an acknowledgement for it.
     sent: bool,
@@ -57,13 +68,16 @@ struct SyslogConn {
 impl Link {
     fn connect(r: &Ready) -> Result<Link, ShipError> {
         let c = &r.config;
-        let conn = Conn::open(
-            &c.to,
-            r.tls.as_ref().map(|(t, cfg)| (t, cfg)),
-            c.connect_timeout,
-        )?;
+        let shared = &r.shared;
+        let abandon = || shared.abandon_connecting();
+        let waits = Waits {
+            connect: c.connect_timeout,
+            handshake: c.tls_handshake_timeout,
+            abandon: &abandon,
+        };
+        let conn = Conn::open(&c.to, r.tls.as_ref().map(|(t, cfg)| (t, cfg)), &waits)?;
         Ok(match c.to.protocol() {
-            Protocol::Relp => Link::Relp(Session::open(conn, c.ack_timeout)?),
+            Protocol::Relp => Link::Relp(Session::open(conn, c.open_timeout, &abandon)?),
             Protocol::SyslogTcp | Protocol::SyslogTls => Link::Syslog(SyslogConn {
                 conn,
                 out: Vec::new(),
@@ -97,8 +111,18 @@ impl Link {
                 if s.out.is_empty() {
                     return Ok(());
                 }
-                // A receiver that went away is noticed before more is written into the void.
-                check_open(&mut s.conn, Duration::ZERO)?;
+                // A receiver that went away is noticed before more is written into the void:
+                // from the socket, without waiting (a timed read would sleep a scheduler tick,
+                // 4 ms, per batch).
+                if s.conn
+                    .peer_closed()
+                    .map_err(|e| ShipError::net("the connection to the receiver failed", e))?
+                {
+                    return Err(ShipError::new(
+                        ShipErrorKind::Connect,
+                        "the receiver closed the connection",
+                    ));
+                }
                 let r = s.conn.write_all(&s.out).and_then(|()| s.conn.flush());
                 s.out.clear();
                 r.map_err(|e| ShipError::net("cannot send to the receiver", e))?;
@@ -176,8 +200,15 @@ struct Loop {
     in_flight: VecDeque<Flight>,
     in_flight_bytes: u64,
     link: Option<Link>,
+    /// When the current session opened, and how many records it had acknowledged: a session
+    /// resets the backoff only once it proved healthy.
+    session: Option<(Instant, u64)>,
     backoff: Duration,
     next_attempt: Instant,
+    /// The deliberate start's marker, until a record after it is acknowledged; whether this
+    /// session sent it.
+    marker: Option<Vec<u8>>,
+    marker_sent: bool,
     /// Records still to be counted as resent after a reconnection.
     resend: u64,
     dirty: bool,
@@ -189,10 +220,13 @@ struct Loop {
 impl Loop {
     fn new(r: Ready) -> Self {
         let mut source = Source::new(&r.config.dir, &r.prefix);
-        let acked = r.cursor.get(&r.prefix);
+        let acked = r.start.from.clone();
         source.seek(acked.as_ref());
         let now = Instant::now();
         Loop {
+            session: None,
+            marker: r.start.marker.clone(),
+            marker_sent: false,
             backoff: r.config.backoff.0,
             r,
             source,
@@ -215,29 +249,29 @@ impl Loop {
 
     fn run(mut self, until_idle: bool) {
         loop {
-            let stopping = self.shared().stop.load(Ordering::Acquire);
-            let deadline_passed = stopping
-                && self
-                    .shared()
-                    .drain_until
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .is_none_or(|d| Instant::now() >= d);
-            if deadline_passed {
+            let shared = self.shared();
+            let stopping = shared.stopping();
+            if shared.drain_over() {
+                break;
+            }
+            let sending = !(stopping && shared.stop_sending.load(Ordering::Acquire));
+            if !sending && (self.link.is_none() || self.in_flight.is_empty()) {
+                // Nothing in flight to wait for (what a dropped session had in flight is
+                // resent by the next run, from the cursor).
                 break;
             }
             self.update_lag(false);
             if self.link.is_none() && !self.connect() {
                 continue;
             }
-            let idle = match self.round() {
+            let idle = match self.round(sending) {
                 Ok(idle) => idle,
                 Err(e) => {
                     self.disconnect(&e);
                     continue;
                 }
             };
-            self.save(false);
+            self.save(idle);
             if idle && (until_idle || stopping) {
                 break;
             }
@@ -245,7 +279,19 @@ impl Loop {
         self.save(true);
         self.update_lag(true);
         if let Some(link) = self.link.take() {
-            link.close(self.r.config.connect_timeout.min(Duration::from_secs(2)));
+            let left = self
+                .shared()
+                .drain_deadline()
+                .map_or(Duration::from_secs(2), |d| {
+                    d.saturating_duration_since(Instant::now())
+                });
+            link.close(
+                self.r
+                    .config
+                    .connect_timeout
+                    .min(left)
+                    .min(Duration::from_secs(2)),
+            );
         }
     }
 
@@ -253,25 +299,42 @@ impl Loop {
     fn connect(&mut self) -> bool {
         let now = Instant::now();
         if now < self.next_attempt {
-            let pause = (self.next_attempt - now).min(self.r.config.poll_interval);
+            let mut pause = (self.next_attempt - now).min(self.r.config.poll_interval);
+            if self.shared().stopping() {
+                pause = pause.min(super::transport::SLICE);
+            }
             std::thread::sleep(pause);
             return false;
         }
         match Link::connect(&self.r) {
             Ok(link) => {
                 self.link = Some(link);
-                self.backoff = self.r.config.backoff.0;
+                self.session = Some((Instant::now(), 0));
+                self.marker_sent = false;
                 self.shared().connected.store(true, Ordering::Relaxed);
                 self.shared().sessions.fetch_add(1, Ordering::Relaxed);
                 self.last_progress = Instant::now();
                 true
             }
+            Err(e) if e.kind() == ShipErrorKind::Stopped => false,
             Err(e) => {
                 self.shared().failed(&e);
                 self.next_attempt = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(self.r.config.backoff.1);
                 false
             }
+        }
+    }
+
+    /// Resets the backoff once the session has lived long enough or carried enough records.
+    fn note_acknowledged(&mut self, n: u64) {
+        let Some((opened, acked)) = self.session.as_mut() else {
+            return;
+        };
+        *acked += n;
+        if *acked >= HEALTHY_ACKS || opened.elapsed() >= self.r.config.healthy_after {
+            self.backoff = self.r.config.backoff.0;
+            self.session = None;
         }
     }
 
@@ -283,6 +346,7 @@ impl Loop {
             // Nothing more is expected from it; just release the socket.
             link.close(Duration::ZERO);
         }
+        self.session = None;
         self.resend = self.in_flight.iter().filter(|f| f.sent).count() as u64;
         self.in_flight.clear();
         self.in_flight_bytes = 0;
@@ -291,24 +355,21 @@ impl Loop {
         self.backoff = (self.backoff * 2).min(self.r.config.backoff.1);
     }
 
-    /// Sends what fits, waits for acknowledgements; true when everything written so far is
-    /// acknowledged.
-    fn round(&mut self) -> Result<bool, ShipError> {
+    /// Sends the records that fit in the window (the marker first when one is due); true when
+    /// everything written so far has been read.
+    fn send_batch(&mut self) -> bool {
         let window = self.r.config.window;
-        let mut at_end = false;
+        self.send_marker();
         loop {
             let Some(link) = self.link.as_ref() else {
-                return Ok(false);
+                return false;
             };
             if !link.room(window) || self.in_flight_bytes >= MAX_IN_FLIGHT_BYTES {
                 break;
             }
             let rec = match self.source.next_record() {
                 Ok(Some(rec)) => rec,
-                Ok(None) => {
-                    at_end = true;
-                    break;
-                }
+                Ok(None) => return true,
                 Err(e) => {
                     let e = ShipError::with_source(
                         ShipErrorKind::Io,
@@ -316,8 +377,7 @@ impl Loop {
                         e,
                     );
                     self.shared().failed(&e);
-                    at_end = true;
-                    break;
+                    return true;
                 }
             };
             self.report_skipped();
@@ -337,7 +397,7 @@ impl Loop {
                     .fetch_add(1, Ordering::Relaxed);
                 self.shared().failed(&e);
                 self.in_flight.push_back(Flight {
-                    end: rec.end,
+                    end: Some(rec.end),
                     bytes: 0,
                     sent: false,
                 });
@@ -354,22 +414,35 @@ impl Loop {
             let bytes = rec.line.len() as u64 + 1;
             self.in_flight_bytes += bytes;
             self.in_flight.push_back(Flight {
-                end: rec.end,
+                end: Some(rec.end),
                 bytes,
                 sent: true,
             });
         }
+        false
+    }
+
+    /// Sends what fits (unless stopping without sending), waits for acknowledgements; true
+    /// when everything written so far is acknowledged.
+    fn round(&mut self, sending: bool) -> Result<bool, ShipError> {
+        let window = self.r.config.window;
+        let at_end = sending && self.send_batch();
         self.report_skipped();
         let Some(link) = self.link.as_mut() else {
             return Ok(false);
         };
         link.flush()?;
         // With room left and more to read, only collect what has already arrived.
-        let wait = if at_end || !link.room(window) || self.in_flight_bytes >= MAX_IN_FLIGHT_BYTES {
+        let full = !link.room(window) || self.in_flight_bytes >= MAX_IN_FLIGHT_BYTES;
+        let mut wait = if at_end || full || !sending {
             self.r.config.poll_interval
         } else {
             Duration::ZERO
         };
+        if let Some(d) = self.r.shared.drain_deadline() {
+            // Stopping: no wait outlasts the drain time.
+            wait = wait.min(d.saturating_duration_since(Instant::now()));
+        }
         let mut acked = if wait.is_zero() && link.outstanding() > 0 {
             0
         } else {
@@ -384,11 +457,12 @@ impl Loop {
             return Err(ShipError::new(
                 ShipErrorKind::TimedOut,
                 format!(
-                    "no acknowledgement from {} for {:?}",
-                    self.r.config.to, self.r.config.ack_timeout
+                    "ack deadline ({:?}) expired: no acknowledgement from {}",
+                    self.r.config.ack_timeout, self.r.config.to
                 ),
             ));
         }
+        self.note_acknowledged(acked as u64);
         while let Some(front) = self.in_flight.front() {
             if front.sent {
                 if acked == 0 {
@@ -401,10 +475,34 @@ impl Loop {
                 break;
             };
             self.in_flight_bytes -= f.bytes;
-            self.acked = Some(f.end);
-            self.dirty = true;
+            if let Some(end) = f.end {
+                // A record after the marker is acknowledged: the start is on record.
+                self.marker = None;
+                self.acked = Some(end);
+                self.dirty = true;
+            }
         }
         Ok(at_end && self.in_flight.is_empty())
+    }
+
+    /// Sends the deliberate start's marker first on a session, until a record after it is
+    /// acknowledged (a session that broke before that sends it again).
+    fn send_marker(&mut self) {
+        let (Some(marker), false) = (&self.marker, self.marker_sent) else {
+            return;
+        };
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        link.send(&self.r.header, marker);
+        self.marker_sent = true;
+        let bytes = marker.len() as u64 + 1;
+        self.in_flight_bytes += bytes;
+        self.in_flight.push_back(Flight {
+            end: None,
+            bytes,
+            sent: true,
+        });
     }
 
     fn report_skipped(&mut self) {
@@ -423,13 +521,13 @@ impl Loop {
         }
     }
 
+    /// Saves the cursor when `force` (everything written is acknowledged, or the loop ends) or
+    /// once per cursor interval: a budget in time, not one fsync per batch.
     fn save(&mut self, force: bool) {
         if !self.dirty {
             return;
         }
-        let due = force
-            || self.in_flight.is_empty()
-            || self.last_save.elapsed() >= self.r.config.cursor_interval;
+        let due = force || self.last_save.elapsed() >= self.r.config.cursor_interval;
         if !due {
             return;
         }

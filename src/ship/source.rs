@@ -1,6 +1,7 @@
 //! Reading one stream's records in file order, from a position on, following rotation and
 //! compression by the sink's own file names.
 
+use super::error::{ShipError, ShipErrorKind};
 use crate::trail::cursor::Position;
 use crate::trail::open::{open_in_trail, Inflate};
 use crate::trail::{naming, Trail, TrailFile};
@@ -187,6 +188,46 @@ impl Source {
             start: 0,
         });
         Ok(true)
+    }
+}
+
+/// The record with sequence number `seq` in the trail `prefix` of `dir`: the position just
+/// before it (`None` when it is the trail's first record) and the position just past it (whose
+/// `seq` and `mac` are its own). Reads from the first file on: a deliberate start is rare.
+pub(crate) fn find_seq(
+    dir: &Path,
+    prefix: &str,
+    seq: u64,
+) -> Result<(Option<Position>, Position), ShipError> {
+    let mut s = Source::new(dir, prefix);
+    let mut before = None;
+    loop {
+        match s.next_record() {
+            Ok(Some(rec)) => {
+                if crate::trail::trailer::parse_seq(&rec.line) == Some(seq)
+                    && rec.end.seq == Some(seq)
+                {
+                    return Ok((before, rec.end));
+                }
+                before = Some(rec.end);
+            }
+            Ok(None) => {
+                return Err(ShipError::new(
+                    ShipErrorKind::Config,
+                    format!(
+                        "no record with seq {seq} in the {prefix} trail in {}",
+                        dir.display()
+                    ),
+                ))
+            }
+            Err(e) => {
+                return Err(ShipError::with_source(
+                    ShipErrorKind::Io,
+                    format!("cannot read the {prefix} files"),
+                    e,
+                ))
+            }
+        }
     }
 }
 

@@ -8,8 +8,8 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 /// The protocol spoken to the receiver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -126,40 +126,44 @@ impl fmt::Debug for Conn {
     }
 }
 
+/// The longest a single blocking call waits before the shipper looks at its stop flag and its
+/// deadlines again: a stop is honoured within this much, whatever the receiver does.
+pub(crate) const SLICE: Duration = Duration::from_millis(100);
+
+/// The deadlines of the waits before a connection is usable, and what ends them early.
+pub(crate) struct Waits<'a> {
+    /// Resolving the name and the TCP connection, together.
+    pub(crate) connect: Duration,
+    /// The TLS handshake as a whole (not per read: a server dripping one byte at a time
+    /// cannot hold it longer).
+    pub(crate) handshake: Duration,
+    /// True once the shipper must stop waiting (stopped, and its drain time is over).
+    pub(crate) abandon: &'a (dyn Fn() -> bool + Sync),
+}
+
+impl Waits<'_> {
+    pub(crate) fn stopped(what: &str) -> ShipError {
+        ShipError::new(
+            ShipErrorKind::Stopped,
+            format!("stopped while waiting for {what}"),
+        )
+    }
+}
+
 impl Conn {
-    /// Connects (and completes the TLS handshake, so a wrong certificate fails here, clearly).
+    /// Connects (and completes the TLS handshake, so a wrong certificate fails here, clearly),
+    /// each step within its deadline in `waits`.
     pub(crate) fn open(
         to: &Destination,
         tls: Option<(&Tls, &Arc<ClientConfig>)>,
-        timeout: Duration,
+        waits: &Waits<'_>,
     ) -> Result<Conn, ShipError> {
-        let addrs = (to.host.as_str(), to.port)
-            .to_socket_addrs()
-            .map_err(|e| ShipError::net(format!("cannot resolve {}", to.host), e))?;
-        let mut last = None;
-        let mut sock = None;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, timeout) {
-                Ok(s) => {
-                    sock = Some(s);
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let sock = match (sock, last) {
-            (Some(s), _) => s,
-            (None, Some(e)) => return Err(ShipError::net(format!("cannot connect to {to}"), e)),
-            (None, None) => {
-                return Err(ShipError::new(
-                    ShipErrorKind::Connect,
-                    format!("{} resolves to no address", to.host),
-                ))
-            }
-        };
+        let sock = connect(to, waits)?;
         let _ = sock.set_nodelay(true);
-        sock.set_write_timeout(Some(timeout))
-            .and_then(|()| sock.set_read_timeout(Some(timeout)))
+        // Writes keep the connect deadline per call (a receiver that stops reading fails the
+        // write); reads are sliced by their callers.
+        sock.set_write_timeout(Some(waits.connect.max(SLICE)))
+            .and_then(|()| sock.set_read_timeout(Some(SLICE)))
             .map_err(|e| ShipError::net(format!("cannot configure the socket to {to}"), e))?;
         let Some((tls, config)) = tls else {
             return Ok(Conn::Plain(sock));
@@ -176,22 +180,7 @@ impl Conn {
             ShipError::with_source(ShipErrorKind::Tls, "cannot start a TLS session", e)
         })?;
         let mut sock = sock;
-        while conn.is_handshaking() {
-            if let Err(e) = conn.complete_io(&mut sock) {
-                let kind = if e.kind() == io::ErrorKind::InvalidData {
-                    ShipErrorKind::Tls
-                } else {
-                    ShipErrorKind::Connect
-                };
-                return Err(ShipError::with_source(
-                    kind,
-                    format!(
-                        "TLS handshake with {to} failed (is its certificate signed by the configured CA and issued for {name:?}?)"
-                    ),
-                    e,
-                ));
-            }
-        }
+        handshake(&mut conn, &mut sock, to, &name, waits)?;
         Ok(Conn::Tls(Box::new(StreamOwned::new(conn, sock))))
     }
 
@@ -199,6 +188,28 @@ impl Conn {
         match self {
             Conn::Plain(s) => s,
             Conn::Tls(t) => &t.sock,
+        }
+    }
+
+    /// Whether the peer closed the connection, from the socket without waiting: a peek in
+    /// non-blocking mode (pending bytes, a TLS alert among them, are left for the next read).
+    pub(crate) fn peer_closed(&self) -> io::Result<bool> {
+        let sock = self.sock();
+        sock.set_nonblocking(true)?;
+        let r = sock.peek(&mut [0u8; 1]);
+        sock.set_nonblocking(false)?;
+        match r {
+            Ok(0) => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -215,6 +226,118 @@ impl Conn {
         }
         let _ = self.sock().shutdown(std::net::Shutdown::Both);
     }
+}
+
+/// Resolves and connects within `waits.connect`, on a helper thread so that neither a slow
+/// resolver nor a SYN that goes unanswered keeps the shipper from its stop flag: when the
+/// shipper gives up first, the helper ends on its own at the deadline and drops the socket.
+fn connect(to: &Destination, waits: &Waits<'_>) -> Result<TcpStream, ShipError> {
+    let deadline = Instant::now() + waits.connect;
+    let (tx, rx) = mpsc::channel();
+    let (host, port, limit) = (to.host.clone(), to.port, waits.connect);
+    std::thread::Builder::new()
+        .name("tracing-audit-connect".to_owned())
+        .spawn(move || {
+            let _ = tx.send(connect_any(&host, port, deadline, limit));
+        })
+        .map_err(|e| ShipError::with_source(ShipErrorKind::Io, "cannot start a thread", e))?;
+    loop {
+        match rx.recv_timeout(SLICE) {
+            Ok(Ok(sock)) => return Ok(sock),
+            Ok(Err(e)) => return Err(ShipError::net(format!("cannot connect to {to}"), e)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(ShipError::new(
+                    ShipErrorKind::Connect,
+                    format!("cannot connect to {to}"),
+                ))
+            }
+        }
+        if (waits.abandon)() {
+            return Err(Waits::stopped(&format!("the connection to {to}")));
+        }
+        if Instant::now() >= deadline + SLICE {
+            return Err(ShipError::new(
+                ShipErrorKind::TimedOut,
+                format!(
+                    "connect deadline ({:?}) expired: no connection to {to}",
+                    waits.connect
+                ),
+            ));
+        }
+    }
+}
+
+/// Tries every address of `host` until `deadline`.
+fn connect_any(host: &str, port: u16, deadline: Instant, limit: Duration) -> io::Result<TcpStream> {
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{host} resolves to no address reachable within {limit:?}"),
+        )
+    }))
+}
+
+/// The TLS handshake, as a whole within `waits.handshake`: each read waits at most [`SLICE`],
+/// then the deadline and the stop flag are looked at (rustls resumes where the read stopped).
+fn handshake(
+    conn: &mut ClientConnection,
+    sock: &mut TcpStream,
+    to: &Destination,
+    name: &str,
+    waits: &Waits<'_>,
+) -> Result<(), ShipError> {
+    let deadline = Instant::now() + waits.handshake;
+    while conn.is_handshaking() {
+        if (waits.abandon)() {
+            return Err(Waits::stopped(&format!("the TLS handshake with {to}")));
+        }
+        if Instant::now() >= deadline {
+            return Err(ShipError::new(
+                ShipErrorKind::TimedOut,
+                format!(
+                    "TLS handshake deadline ({:?}) expired: {to} did not complete the handshake",
+                    waits.handshake
+                ),
+            ));
+        }
+        match conn.complete_io(sock) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                let kind = if e.kind() == io::ErrorKind::InvalidData {
+                    ShipErrorKind::Tls
+                } else {
+                    ShipErrorKind::Connect
+                };
+                return Err(ShipError::with_source(
+                    kind,
+                    format!(
+                        "TLS handshake with {to} failed (is its certificate signed by the configured CA and issued for {name:?}?)"
+                    ),
+                    e,
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Read for Conn {

@@ -27,7 +27,9 @@ mod seals;
 mod streaming;
 mod trust;
 
-pub use received::{verify_received, ReceivedReport, ReceivedVerifier, DUPLICATE_WINDOW};
+pub use received::{
+    verify_received, DeliberateStart, ReceivedReport, ReceivedVerifier, DUPLICATE_WINDOW,
+};
 pub use report::{FileSummary, Problem, ProblemKind, Report, SealSummary, VerifyStats, Warning};
 
 use crate::chain::ChainKey;

@@ -16,7 +16,15 @@
 //!   a gap, a `seq` going backwards) is a problem;
 //! - a **cut head**: the copy must begin with the chain's start (`genesis`, seq 0), or with the
 //!   first record retention kept, covered by an authenticated `prune` record in the copy (the
-//!   trust rule of [`super::trust`], the same as the trail walks');
+//!   trust rule of [`super::trust`], the same as the trail walks'), or with the record a
+//!   **deliberate start** names: a `ship_start` marker the shipper sends before its first record
+//!   when the operator started it mid-trail on purpose (`ship --start-at-seq N`). That is not a
+//!   cut, and not "intact from seq 0" either: the report says the copy is intact from seq N
+//!   ([`ReceivedReport::deliberate_start`]) and that it proves nothing about the records before.
+//!   The marker is as trustworthy as the host that sent it (it carries no MAC: the shipper holds
+//!   no chain key); what it cannot do is move: it names the first record's seq and MAC, and that
+//!   record's own MAC (with the key) proves where it sits in the chain. A marker that does not
+//!   name the copy's first record is a problem, and a gap anywhere else stays a gap;
 //! - a **cut tail**, against what the operator holds: the sender's checkpoint file
 //!   ([`ReceivedVerifier::checkpoint`]) and the shipper's cursor
 //!   ([`ReceivedVerifier::cursor`]) each name a record (seq and MAC) the copy must hold.
@@ -27,6 +35,7 @@ use super::streaming::{KeyCache, LineKey};
 use super::trust::{Root, Trust};
 use super::{Keys, VerifyError};
 use crate::chain::{self, Alg, GENESIS_PREV};
+use crate::trail::cursor::{parse_start_marker, StartMarker};
 use crate::trail::{open, FileProblemKind, LineReader, TrailFile};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -47,6 +56,24 @@ pub struct ReceivedReport {
     problems: Vec<Problem>,
     warnings: Vec<Warning>,
     peak_window: usize,
+    deliberate_start: Option<DeliberateStart>,
+}
+
+/// A start mid-trail the shipper announced (`ship --start-at-seq`): the copy begins at `seq` on
+/// purpose, and says nothing about the records before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliberateStart {
+    /// The first record shipped (the copy's first).
+    pub seq: u64,
+    /// The host and prefix the marker names.
+    pub host: String,
+    /// The stream's file name prefix on that host.
+    pub prefix: String,
+    /// When the shipper started, as the marker says.
+    pub ts: String,
+    /// The marker's line in the copy.
+    pub line: u64,
 }
 
 impl ReceivedReport {
@@ -77,6 +104,11 @@ impl ReceivedReport {
     /// Things worth knowing that are not tampering.
     pub fn warnings(&self) -> &[Warning] {
         &self.warnings
+    }
+    /// The start mid-trail the shipper announced, when the copy begins with one: the copy is
+    /// then at most intact from that `seq` on, never from the chain's start.
+    pub fn deliberate_start(&self) -> Option<&DeliberateStart> {
+        self.deliberate_start.as_ref()
     }
     /// The most records the walk remembered at once (at most [`DUPLICATE_WINDOW`]): its memory
     /// does not grow with the copy.
@@ -335,6 +367,8 @@ struct Walk<'a> {
     head: Option<Head>,
     prunes: Vec<Prune>,
     unadopted: Vec<(u64, u64)>,
+    /// A start marker seen before the first record, waiting for it: (line, marker).
+    marker: Option<(u64, StartMarker)>,
     /// The seqs references name, and the MACs found there.
     wanted: &'a [u64],
     found: BTreeMap<u64, [u8; 32]>,
@@ -354,6 +388,7 @@ impl<'a> Walk<'a> {
             head: None,
             prunes: Vec::new(),
             unadopted: Vec::new(),
+            marker: None,
             wanted,
             found: BTreeMap::new(),
         }
@@ -490,7 +525,63 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// A `ship_start` marker: kept until the copy's first record, which it must name.
+    fn start_marker(&mut self, n: u64, m: StartMarker) {
+        if self.next.is_none() {
+            match &self.marker {
+                Some((_, first)) if first.seq == m.seq && first.mac == m.mac => {}
+                Some((at, first)) => {
+                    let detail = format!("a second start marker (seq {}) contradicts the one at line {at} (seq {}) before any record", m.seq, first.seq);
+                    self.problem(ProblemKind::Inserted, Some(n), Some(m.seq), detail);
+                }
+                None => self.marker = Some((n, m)),
+            }
+            return;
+        }
+        let repeat = self
+            .report
+            .deliberate_start
+            .as_ref()
+            .is_some_and(|d| d.seq == m.seq);
+        if !repeat {
+            let message = format!("a start marker (ship --start-at-seq {}) in the middle of the copy: a deliberate start only explains the copy's head; any gap it leaves here is reported", m.seq);
+            self.warn(Some(n), message);
+        }
+    }
+
+    /// The copy's first record against the start marker before it, if any.
+    fn judge_marker(&mut self, seq: u64, mac: &[u8; 32]) {
+        let Some((at, m)) = self.marker.take() else {
+            return;
+        };
+        let named = m
+            .mac
+            .as_deref()
+            .and_then(|t| t.rsplit(':').next())
+            .and_then(|h| crate::trail::hex::decode_hex32(h.as_bytes()));
+        if m.seq == seq && named.as_ref() == Some(mac) {
+            self.report.deliberate_start = Some(DeliberateStart {
+                seq,
+                host: m.host,
+                prefix: m.prefix,
+                ts: m.ts,
+                line: at,
+            });
+            return;
+        }
+        let detail = format!(
+            "the start marker names record {} (MAC {}), but the copy's first record is {seq}: it announces no start of this copy",
+            m.seq,
+            m.mac.as_deref().unwrap_or("-")
+        );
+        self.problem(ProblemKind::Inserted, Some(at), Some(m.seq), detail);
+    }
+
     fn line(&mut self, n: u64, line: &[u8]) {
+        if let Some(m) = parse_start_marker(line) {
+            self.start_marker(n, m);
+            return;
+        }
         let Some(t) = chain::parse_trailer_raw(line) else {
             let detail = "not a chained audit record".to_owned();
             self.problem(ProblemKind::Inserted, Some(n), None, detail);
@@ -507,6 +598,9 @@ impl<'a> Walk<'a> {
         };
         if key.is_none() && (t.alg == Alg::HmacSha256 || self.keys_given) {
             self.unverifiable += 1;
+        }
+        if self.next.is_none() {
+            self.judge_marker(t.seq, &t.mac);
         }
         let kind = chain::control_kind(line);
         let genesis = kind == Some(b"genesis".as_slice());
@@ -565,6 +659,10 @@ impl<'a> Walk<'a> {
     }
 
     fn finish(mut self, references: &[Reference]) -> ReceivedReport {
+        if let Some((at, m)) = self.marker.take() {
+            let message = format!("a start marker (seq {}) that no record follows", m.seq);
+            self.warn(Some(at), message);
+        }
         if self.unverifiable > 0 {
             let detail = if self.keys_given {
                 format!(
@@ -606,6 +704,21 @@ impl<'a> Walk<'a> {
         let head = self.head.take()?;
         let (seq, at) = (head.seq, Some(head.line));
         if head.genesis && seq == 0 {
+            // A start announced at the chain's start left nothing out.
+            self.report.deliberate_start = None;
+            return through;
+        }
+        if let Some(d) = self
+            .report
+            .deliberate_start
+            .as_ref()
+            .filter(|d| d.seq == seq)
+        {
+            let message = format!(
+                "the copy begins at seq {seq} by a deliberate start its shipper announced (ship --start-at-seq {seq} on {} for {}, {}): records before {seq} were not shipped on purpose, and this copy proves nothing about them",
+                d.host, d.prefix, d.ts
+            );
+            self.warn(at, message);
             return through;
         }
         let Some(lost) = seq.checked_sub(1) else {
@@ -775,6 +888,58 @@ mod tests {
         assert_eq!(r.problems()[0].kind(), ProblemKind::Modified);
         let r = check(&[&b"hello".to_vec()], &Keys::none());
         assert_eq!(r.problems()[0].kind(), ProblemKind::Inserted);
+    }
+
+    fn marker(seq: u64, line: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8_lossy(line);
+        let mac = text
+            .rsplit("\"mac\":\"")
+            .next()
+            .unwrap()
+            .trim_end_matches("\"}");
+        format!("{{\"ship_start\":{{\"ts\":\"2026-12-06T06:00:00.000000000Z\",\"seq\":{seq},\"mac\":\"{mac}\",\"prefix\":\"audit\",\"host\":\"web1\"}}}}").into_bytes()
+    }
+
+    #[test]
+    fn an_announced_start_is_reported_as_deliberate_and_nothing_else_is_excused() {
+        let key = ChainKey::new("k1", b"secret");
+        let keys = Keys::from(key.clone());
+        let l = chain_lines(&key, 6);
+        let m2 = marker(2, &l[2]);
+        // Announced, and announced again by a resend on a new session.
+        let r = check(&[&m2, &l[2], &l[3], &m2, &l[3], &l[4], &l[5]], &keys);
+        assert!(r.intact(), "{:?}", r.problems());
+        let d = r.deliberate_start().expect("a deliberate start");
+        assert_eq!((d.seq, d.host.as_str(), d.line), (2, "web1", 1));
+        assert_eq!(
+            (r.first_seq(), r.records(), r.duplicates()),
+            (Some(2), 4, 1)
+        );
+        assert!(r
+            .warnings()
+            .iter()
+            .any(|w| w.message().contains("deliberate start")));
+        // A marker naming another record excuses nothing: it is reported, and so is the cut.
+        let m1 = marker(1, &l[1]);
+        let r = check(&[&m1, &l[2], &l[3]], &keys);
+        let kinds: Vec<_> = r.problems().iter().map(|p| (p.kind(), p.seq())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (ProblemKind::Inserted, Some(1)),
+                (ProblemKind::Deleted, Some(2))
+            ]
+        );
+        assert!(r.deliberate_start().is_none());
+        // The right seq with another record's MAC is not the announced record either.
+        let forged = marker(2, &l[4]);
+        let r = check(&[&forged, &l[2], &l[3]], &keys);
+        assert!(!r.intact());
+        // A marker in the middle of the copy does not excuse a gap there.
+        let m4 = marker(4, &l[4]);
+        let r = check(&[&l[0], &l[1], &m4, &l[4], &l[5]], &keys);
+        let kinds: Vec<_> = r.problems().iter().map(|p| (p.kind(), p.seq())).collect();
+        assert_eq!(kinds, [(ProblemKind::Deleted, Some(4))]);
     }
 
     #[test]

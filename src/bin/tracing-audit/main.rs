@@ -11,6 +11,11 @@
 //! lines were skipped (longer than the line limit, or not records); a warning on stderr names
 //! each file, the output holds everything else; for `ship --until-idle`: records were refused
 //! or skipped (everything else acknowledged);
+//! 5 (`ship`) the shipping cursor does not match the trail: nothing was shipped, the cursor is
+//! left as it was (`--start-at-seq` starts elsewhere on purpose);
+//! 6 (`ship --until-idle`) stopped by SIGTERM or SIGINT before everything was acknowledged
+//! (the cursor is saved at the last acknowledged record; `ship` without `--until-idle` exits 0
+//! after such a stop);
 //! 10-23 `verify` found a problem (the class of the first one, see
 //! [`ProblemKind::exit_code`](tracing_audit::verify::ProblemKind::exit_code)).
 //!

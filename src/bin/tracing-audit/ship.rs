@@ -6,13 +6,19 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tracing_audit::ship::{Destination, Health, ShipError, Shipper, Tls};
-use tracing_audit::trail::Trail;
+use tracing_audit::ship::{Destination, Health, ShipErrorKind, Shipper, Tls};
+use tracing_audit::trail::{Trail, Visible};
 use tracing_audit::Stream;
 
 /// Exit code of `ship --until-idle` when records were refused (oversize) or skipped (deleted
 /// before they were shipped): everything else was acknowledged.
 const EXIT_INCOMPLETE: u8 = 4;
+/// Exit code when the cursor does not match the trail: nothing was shipped, the cursor is left
+/// as it was.
+const EXIT_CURSOR: u8 = 5;
+/// Exit code of `ship --until-idle` stopped by SIGTERM or SIGINT before everything was
+/// acknowledged (the cursor is saved at the last acknowledged record).
+const EXIT_STOPPED: u8 = 6;
 
 #[derive(Args, Debug)]
 pub(super) struct ShipArgs {
@@ -45,6 +51,39 @@ pub(super) struct ShipArgs {
     /// refused and reported, never truncated.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     max_message_size: usize,
+    /// Seconds to resolve the receiver and connect to it (also the longest one write blocks).
+    #[arg(long, value_name = "S", default_value = "5", value_parser = seconds)]
+    connect_timeout: Duration,
+    /// Seconds for the whole TLS handshake, however slowly the server sends.
+    #[arg(long, value_name = "S", default_value = "10", value_parser = seconds)]
+    tls_handshake_timeout: Duration,
+    /// Seconds for the receiver to answer RELP open.
+    #[arg(long, value_name = "S", default_value = "10", value_parser = seconds)]
+    open_timeout: Duration,
+    /// Seconds without an acknowledgement, while messages are in flight, before the session
+    /// is dropped and they are sent again on a new one.
+    #[arg(long, value_name = "S", default_value = "30", value_parser = seconds)]
+    ack_timeout: Duration,
+    /// Seconds SIGTERM or SIGINT wait for the acknowledgements of what is in flight (nothing
+    /// more is sent) before the cursor is saved and the process exits.
+    #[arg(long, value_name = "S", default_value = "5", value_parser = seconds)]
+    drain: Duration,
+    /// Start at the record with this sequence number on purpose, ignoring the saved cursor
+    /// (needs exactly one --prefix, an audit trail). The receiver gets a ship_start marker
+    /// first, so `verify --received` reports a deliberate start, not a cut head.
+    #[arg(long, value_name = "SEQ", requires = "prefix")]
+    start_at_seq: Option<u64>,
+}
+
+/// A number of seconds (fractions allowed), at most a day.
+fn seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.0..=86_400.0).contains(&v) {
+        return Err(format!("{s} seconds is out of range (0 to 86400)"));
+    }
+    Ok(Duration::from_secs_f64(v))
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -62,6 +101,11 @@ pub(super) fn run(args: ShipArgs) -> Result<u8, CliError> {
             _ => tls,
         }
     });
+    if args.start_at_seq.is_some() && args.prefix.len() != 1 {
+        return Err(CliError(
+            "--start-at-seq applies to one trail: give exactly one --prefix".to_owned(),
+        ));
+    }
     let prefixes = if args.prefix.is_empty() {
         found_prefixes(&args)
     } else {
@@ -73,7 +117,14 @@ pub(super) fn run(args: ShipArgs) -> Result<u8, CliError> {
             let mut s = Shipper::new(&args.dir, to.clone())
                 .stream(stream_of(&args, &p))
                 .prefix(&p)
-                .max_message_size(args.max_message_size);
+                .max_message_size(args.max_message_size)
+                .connect_timeout(args.connect_timeout)
+                .tls_handshake_timeout(args.tls_handshake_timeout)
+                .open_timeout(args.open_timeout)
+                .ack_timeout(args.ack_timeout);
+            if let Some(seq) = args.start_at_seq {
+                s = s.start_at_seq(seq);
+            }
             if let Some(t) = &tls {
                 s = s.tls(t.clone());
             }
@@ -84,30 +135,6 @@ pub(super) fn run(args: ShipArgs) -> Result<u8, CliError> {
         })
         .collect();
 
-    if args.until_idle {
-        let results: Vec<(String, Option<Result<Health, ShipError>>)> =
-            std::thread::scope(|scope| {
-                let running: Vec<_> = shippers
-                    .into_iter()
-                    .map(|(p, s)| (p, scope.spawn(move || s.run_until_idle())))
-                    .collect();
-                running
-                    .into_iter()
-                    .map(|(p, t)| (p, t.join().ok()))
-                    .collect()
-            });
-        let mut code = 0;
-        for (p, r) in results {
-            let h =
-                r.ok_or_else(|| CliError(format!("the {p} shipper stopped unexpectedly")))??;
-            report(&p, &h);
-            if h.refused_oversize > 0 || h.skipped > 0 {
-                code = EXIT_INCOMPLETE;
-            }
-        }
-        return Ok(code);
-    }
-
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         let handler = on_signal as extern "C" fn(libc::c_int) as *const () as libc::sighandler_t;
@@ -116,15 +143,66 @@ pub(super) fn run(args: ShipArgs) -> Result<u8, CliError> {
     }
     let mut handles = Vec::new();
     for (p, s) in shippers {
-        handles.push((p, s.spawn()?));
+        let started = if args.until_idle {
+            s.spawn_until_idle()
+        } else {
+            s.spawn()
+        };
+        match started {
+            Ok(h) => handles.push((p, h)),
+            Err(e) => {
+                // The others stop at once (nothing more sent), their cursors saved.
+                for (p, h) in handles {
+                    report(&p, &h.stop(args.drain));
+                }
+                let code = if e.kind() == ShipErrorKind::Cursor {
+                    EXIT_CURSOR
+                } else {
+                    super::EXIT_ERROR
+                };
+                let _ = std::io::Write::write_fmt(
+                    &mut std::io::stderr().lock(),
+                    format_args!("tracing-audit ship: {p}: {}\n", Visible::str(&chain(&e))),
+                );
+                return Ok(code);
+            }
+        }
+    }
+    if let Some(seq) = args.start_at_seq {
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr().lock(),
+            format_args!("tracing-audit ship: starting at seq {seq} on purpose; the receiver is told so first (ship_start)\n"),
+        );
     }
     while !STOP.load(Ordering::SeqCst) && !handles.iter().all(|(_, h)| h.is_finished()) {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
+    let stopped = STOP.load(Ordering::SeqCst);
+    let mut code = 0;
     for (p, h) in handles {
-        report(&p, &h.shutdown(Duration::from_secs(5)));
+        let idle = h.is_finished();
+        let health = h.stop(args.drain);
+        report(&p, &health);
+        if args.until_idle && (health.refused_oversize > 0 || health.skipped > 0) {
+            code = EXIT_INCOMPLETE;
+        }
+        if args.until_idle && stopped && !idle {
+            code = EXIT_STOPPED;
+        }
     }
-    Ok(0)
+    Ok(code)
+}
+
+/// The error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
 }
 
 /// One line on stderr per trail shipped; the prefix and the last error may come from file
@@ -146,10 +224,7 @@ fn report(prefix: &str, h: &Health) {
     );
     let _ = std::io::Write::write_fmt(
         &mut std::io::stderr().lock(),
-        format_args!(
-            "tracing-audit ship: {}\n",
-            tracing_audit::trail::Visible::str(&line)
-        ),
+        format_args!("tracing-audit ship: {}\n", Visible::str(&line)),
     );
 }
 

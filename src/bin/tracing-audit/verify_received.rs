@@ -32,6 +32,7 @@ pub(super) fn run(file: &Path, verifier: ReceivedVerifier, as_json: bool) -> Res
             "records": r.records(),
             "duplicates": r.duplicates(),
             "first_seq": r.first_seq(),
+            "deliberate_start": r.deliberate_start().map(|d| json!({"seq": d.seq, "host": d.host, "prefix": d.prefix, "ts": d.ts, "line": d.line})),
             "last_seq": r.last_seq(),
             "problems": problems,
             "warnings": warnings,
@@ -50,14 +51,14 @@ pub(super) fn run(file: &Path, verifier: ReceivedVerifier, as_json: bool) -> Res
         )];
         lines.extend(r.problems().iter().map(|p| format!("problem: {p}")));
         lines.extend(r.warnings().iter().map(|w| format!("warning: {w}")));
-        lines.push(
-            if r.intact() {
-                "intact"
-            } else {
-                "NOT INTACT: records were changed, forged or lost on the way"
-            }
-            .to_owned(),
-        );
+        lines.push(match (r.intact(), r.deliberate_start()) {
+            (true, None) => "intact".to_owned(),
+            (true, Some(d)) => format!(
+                "intact from seq {} on (a deliberate start: records before {} were not shipped, on purpose; this copy proves nothing about them)",
+                d.seq, d.seq
+            ),
+            (false, _) => "NOT INTACT: records were changed, forged or lost on the way".to_owned(),
+        });
         for line in lines {
             if !out.line(line.as_bytes())? {
                 break;
