@@ -13,8 +13,10 @@ use super::keyword::is_placeholder;
 use super::tokens::run_end;
 use super::Detector;
 
-/// How far back a flag looks for its command.
+/// How far back a flag looks for its command: bytes, and words (the command's other options and
+/// their arguments, `mysql -h db -P 3306 -u root -p…`).
 const MAX_SEGMENT: usize = 256;
+const MAX_WORDS_BACK: usize = 12;
 
 /// How a command takes its password.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -180,28 +182,34 @@ fn argument(b: &[u8], start: usize) -> (usize, usize) {
 
 /// The nearest command before `at` in its shell segment (after the line start or a `|`, `;`,
 /// `&`, `(`, `` ` `` or `$`) that takes a password flag, as its last path component
-/// (`/usr/bin/mysql`). The words between are the command's other options and arguments.
+/// (`/usr/bin/mysql`). The words between are the command's other options and arguments; at most
+/// [`MAX_WORDS_BACK`] of them and [`MAX_SEGMENT`] bytes are looked at.
 fn command_before(b: &[u8], at: usize) -> Option<&[u8]> {
-    let from = at.saturating_sub(MAX_SEGMENT);
-    let seg_start = b[from..at]
-        .iter()
-        .rposition(|&c| matches!(c, b'\n' | b'|' | b';' | b'&' | b'(' | b'`' | b'$'))
-        .map_or(from, |p| from + p + 1);
+    let floor = at.saturating_sub(MAX_SEGMENT);
+    let is_delimiter = |c: u8| matches!(c, b'\n' | b'|' | b';' | b'&' | b'(' | b'`' | b'$');
     let mut end = at;
-    while end > seg_start {
-        while end > seg_start && !b[end - 1].is_ascii_graphic() {
+    for _ in 0..MAX_WORDS_BACK {
+        while end > floor && !b[end - 1].is_ascii_graphic() {
+            if is_delimiter(b[end - 1]) {
+                return None;
+            }
             end -= 1;
         }
         let mut start = end;
-        while start > seg_start && b[start - 1].is_ascii_graphic() {
+        while start > floor && b[start - 1].is_ascii_graphic() && !is_delimiter(b[start - 1]) {
             start -= 1;
+        }
+        if start == end {
+            return None;
         }
         let word = &b[start..end];
         let name = word
             .iter()
-            .rposition(|&c| matches!(c, b'/' | b'"' | b'\'' | b'`' | b':'))
+            .rposition(|&c| matches!(c, b'/' | b'"' | b'\'' | b':'))
             .map_or(word, |s| &word[s + 1..]);
-        if COMMANDS.iter().any(|(command, _, _)| *command == name) {
+        // Every command name is 3 to 12 bytes and starts with a lower-case letter.
+        let plausible = (3..=12).contains(&name.len()) && name[0].is_ascii_lowercase();
+        if plausible && COMMANDS.iter().any(|(command, _, _)| *command == name) {
             return Some(name);
         }
         end = start;

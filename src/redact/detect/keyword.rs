@@ -1197,12 +1197,14 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
 /// the next `<` would take the rest of the text, closing quotes of a `Debug` value included.
 fn element_value(b: &[u8], sep: usize, key: &[u8]) -> Option<(usize, usize)> {
     let start = sep + 1;
-    let line_end = start + memchr::memchr2(b'\n', b'\r', &b[start..]).unwrap_or(b.len() - start);
-    // Element text holds no `<` (XML writes it `&lt;`): a `<` before the end tag starts another
-    // tag, and this one is a placeholder.
-    let text_end = memchr::memchr(b'<', &b[start..line_end]).map_or(line_end, |lt| start + lt);
-    if starts_with_end_tag(&b[text_end..line_end], key) {
-        return Some((start, text_end));
+    // Element text holds no `<` (XML writes it `&lt;`), so the text ends at the next `<`, which
+    // must open the end tag on the same line; any other tag there makes this one a placeholder.
+    // The search stops at the next `<`, which starts the next element, so the scan stays linear.
+    if let Some(lt) = memchr::memchr(b'<', &b[start..]).map(|lt| start + lt) {
+        let same_line = memchr::memchr2(b'\n', b'\r', &b[start..lt]).is_none();
+        if same_line && starts_with_end_tag(&b[lt..], key) {
+            return Some((start, lt));
+        }
     }
     let end = run_end(b, start, is_value_byte);
     // An escaped closing quote (`\"` in a `Debug` rendering) is not part of the value.

@@ -109,8 +109,33 @@ pub(super) fn find(text: &str, context: Context<'_>, hits: &mut Hits) {
     }
 }
 
+/// The last two letters of every key, as bits of a 26×26 table: most words end in a pair no
+/// key ends in, and are ruled out with one lookup.
+static KEY_ENDINGS: [u32; 26] = {
+    let mut table = [0u32; 26];
+    let mut k = 0;
+    while k < KEYS.len() {
+        let words = KEYS[k].0;
+        let last = words[words.len() - 1];
+        let (x, y) = (last[last.len() - 2], last[last.len() - 1]);
+        table[(x - b'a') as usize] |= 1 << (y - b'a');
+        k += 1;
+    }
+    table
+};
+
 /// The kind of the key whose last word ends at `end`, if a key ends there.
 fn key_kind(b: &[u8], end: usize) -> Option<Kind> {
+    if end < 2 || !b[end - 2].is_ascii_alphabetic() || !b[end - 1].is_ascii_alphabetic() {
+        return None;
+    }
+    let (x, y) = (
+        b[end - 2].to_ascii_lowercase(),
+        b[end - 1].to_ascii_lowercase(),
+    );
+    if KEY_ENDINGS[usize::from(x - b'a')] & (1 << (y - b'a')) == 0 {
+        return None;
+    }
     KEYS.iter()
         .find(|(words, _)| ends_with_words(b, end, words))
         .map(|&(_, kind)| kind)

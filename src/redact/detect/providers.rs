@@ -335,8 +335,11 @@ fn entra_secret(b: &[u8], q: usize, hits: &mut Hits) {
     if start > 0 && is_secret_byte(b[start - 1]) {
         return;
     }
-    let end = run_end(b, q + 2, is_secret_byte);
-    if (31..=34).contains(&(end - q - 2)) && body_is_generated(&b[q + 2..end]) {
+    // At most one byte past the longest body is looked at, so runs of `1Q~` stay linear.
+    let limit = (q + 2 + 35).min(b.len());
+    let end = run_end(&b[..limit], q + 2, is_secret_byte);
+    let glued = b.get(end).is_some_and(|&c| is_secret_byte(c));
+    if !glued && (31..=34).contains(&(end - q - 2)) && body_is_generated(&b[q + 2..end]) {
         hits.push_labelled(Detector::ProviderToken, "azure_client_secret", start, end);
     }
 }

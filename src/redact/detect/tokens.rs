@@ -176,7 +176,9 @@ fn paired_aws_secret(b: &[u8], id_end: usize, hits: &mut Hits) {
     while matches!(b.get(i), Some(b' ' | b'"')) && i < id_end + 4 {
         i += 1;
     }
-    let end = run_end(b, i, |c| {
+    // One byte past a secret's 40 is enough to know it is longer, so runs stay linear.
+    let limit = (i + 41).min(b.len());
+    let end = run_end(&b[..limit], i, |c| {
         c.is_ascii_alphanumeric() || c == b'/' || c == b'+'
     });
     let generated = b[i..end].iter().any(u8::is_ascii_digit)
