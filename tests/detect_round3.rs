@@ -127,3 +127,18 @@ fn scrub_json_reads_card_numbers_as_numbers_and_keys_by_their_kty() {
         not_a_key
     );
 }
+
+/// Shapes met after the corpus was run: a `.netrc` line holding no byte that starts any other
+/// trigger.
+#[test]
+fn a_netrc_line_without_any_other_trigger_is_read() {
+    let scrubber = Scrubber::for_stream(Stream::Debug);
+    assert_eq!(
+        scrubber.scrub_text("default login joe password hunter2q"),
+        "default login joe password [REDACTED:keyword_secret]"
+    );
+    assert_eq!(
+        scrubber.scrub_text("the default password is set by the admin"),
+        "the default password is set by the admin"
+    );
+}

@@ -41,6 +41,8 @@ pub(super) const PHONE: u32 = 1 << 15;
 /// A short flag after a blank (`-p`, `-a`, `-w`, `-u`, `-P`, `-U`) or the word `password`
 /// after a blank: a password on a command line or in a `.netrc` line.
 pub(super) const CMDLINE: u32 = 1 << 16;
+/// The shortest `.netrc` line with a password: `default login a password abc`.
+const NETRC_MIN: usize = 30;
 /// Five digits or more: a national id, a passport number or a date of birth may be there (the
 /// detector then looks for its key, or for a check character).
 pub(super) const NATIONAL: u32 = 1 << 17;
@@ -185,6 +187,11 @@ pub(super) fn scan(b: &[u8]) -> u32 {
         found |= NATIONAL;
     }
     if any == 0 && digits < 9 {
+        // A `.netrc` line may hold nothing else that starts a trigger
+        // (`default login joe password hunter2q`); only lines that long are searched for it.
+        if b.len() >= NETRC_MIN && memchr::memmem::find(b, b" password ").is_some() {
+            found |= CMDLINE;
+        }
         return found;
     }
     let mut runs = DigitRuns::default();
