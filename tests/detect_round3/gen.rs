@@ -13,8 +13,8 @@ pub enum Part {
     HoldOut,
 }
 
-pub const BUILD_SEED: u64 = 0x23_b0_11d;
-pub const HOLD_OUT_SEED: u64 = 0x23_401d_0;
+pub const BUILD_SEED: u64 = 0x023b_011d;
+pub const HOLD_OUT_SEED: u64 = 0x0234_01d0;
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -76,7 +76,7 @@ pub(super) fn may_start_netrc(b: &[u8], i: usize) -> bool {
 pub(super) fn find(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
     for i in memchr::memchr_iter(b'-', b) {
-        if may_start_flag(b, i) && !b.get(i + 2).is_some_and(|&c| c == b'-') {
+        if may_start_flag(b, i) && b.get(i + 2).is_none_or(|&c| c != b'-') {
             flag(b, i, hits);
         }
     }

@@ -178,16 +178,13 @@ fn value_at(b: &[u8], from: usize) -> (usize, usize) {
     let mut end = i;
     while end < b.len() && end - start < MAX_VALUE {
         let c = b[end];
-        if c.is_ascii_alphanumeric() {
-            end += 1;
-        } else if matches!(c, b' ' | b'-' | b'.' | b'/')
+        let joins = matches!(c, b' ' | b'-' | b'.' | b'/')
             && b.get(end + 1).is_some_and(u8::is_ascii_alphanumeric)
-            && (c != b' ' || continues_after_space(b, end + 1))
-        {
-            end += 1;
-        } else {
+            && (c != b' ' || continues_after_space(b, end + 1));
+        if !(c.is_ascii_alphanumeric() || joins) {
             break;
         }
+        end += 1;
     }
     (start, end)
 }
