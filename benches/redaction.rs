@@ -109,6 +109,13 @@ const FAMILY_MESSAGES: &[(&str, &str)] = &[
     ("email", "mail sent to alice@example.com"),
     ("ip", "client 10.1.2.3 connected"),
     ("escaped", "key id AK\\u0049AIOSFODNN7EXAMPLE"),
+    // Issue 23's classes.
+    ("escaped_break", "step 1 ok\\nghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A"),
+    ("pretty_debug", "Config {\n    password: Some(\n        \"hunter2\",\n    ),\n}"),
+    ("command_line", "running mysql -u root -pS3cretPw9 shop"),
+    ("national_id", "titular DNI 12345678Z verificado"),
+    ("keyed_personal", "customer ssn=123456789 dob: 1980-02-29"),
+    ("obfuscated_email", "contact alice [at] example [dot] com"),
 ];
 
 fn per_family(c: &mut Criterion) {

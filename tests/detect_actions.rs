@@ -43,7 +43,8 @@ fn detector_names_are_the_documented_ones() {
             "provider_token",
             "cookie",
             "iban",
-            "phone"
+            "phone",
+            "national_id"
         ]
     );
 }

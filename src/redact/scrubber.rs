@@ -7,7 +7,7 @@ use std::error::Error;
 use std::fmt;
 use std::io::{self, BufRead, Write};
 
-use super::detect::DetectorSet;
+use super::detect::{keyword, DetectorSet};
 use super::policy::apply_action;
 use super::{Action, FieldRules, Pseudonymizer};
 use crate::trail::json;
@@ -173,6 +173,7 @@ impl Scrubber {
             b: line.as_bytes(),
             text: line,
             i: 0,
+            jwk: line.contains("\"kty\""),
         };
         if !self.value(&mut parser, &mut out, None, 0) {
             return Err(ScrubError {
@@ -320,7 +321,13 @@ impl Scrubber {
                         return false;
                     }
                     p.i += 1;
-                    let action = self.fields.action_for(&name);
+                    let mut action = self.fields.action_for(&name);
+                    if action == Action::Keep
+                        && p.jwk
+                        && keyword::is_jwk_private_member(name.as_bytes())
+                    {
+                        action = Action::Mask;
+                    }
                     let mark = out.len();
                     if !first {
                         out.push(b',');
@@ -382,10 +389,22 @@ impl Scrubber {
                 true
             }
             Some(_) => {
-                // Numbers, `true`, `false`, `null`: copied as written.
+                // Numbers, `true`, `false`, `null`: copied as written, except a number that is a
+                // card number (`"pan": 4111111111111111`), written as the string of its mask.
                 let start = p.i;
                 p.skip_scalar();
-                out.extend_from_slice(&p.b[start..p.i]);
+                let scalar = &p.text[start..p.i];
+                if (13..=19).contains(&scalar.len()) && scalar.bytes().all(|c| c.is_ascii_digit()) {
+                    let scrubbed = match key {
+                        Some(k) => self.detectors.scrub_field(k, scalar, self.hasher.as_ref()),
+                        None => self.detectors.scrub(scalar, self.hasher.as_ref()),
+                    };
+                    if let Cow::Owned(masked) = scrubbed {
+                        json::write_str(out, &masked);
+                        return true;
+                    }
+                }
+                out.extend_from_slice(scalar.as_bytes());
                 p.i > start
             }
             None => false,
@@ -445,6 +464,8 @@ struct Parser<'a> {
     b: &'a [u8],
     text: &'a str,
     i: usize,
+    /// The document holds a JSON Web Key (`"kty"`): its one-letter private members are secrets.
+    jwk: bool,
 }
 
 impl Parser<'_> {

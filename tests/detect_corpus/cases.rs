@@ -157,7 +157,7 @@ pub fn luhn(rng: &mut Rng, prefix: &str, len: usize) -> String {
 }
 
 /// A valid IBAN for `country` with a BBAN of `bban_len` characters.
-fn iban(rng: &mut Rng, country: &str, bban_len: usize, letters: usize) -> String {
+pub fn iban(rng: &mut Rng, country: &str, bban_len: usize, letters: usize) -> String {
     let bban = format!(
         "{}{}",
         rng.from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", letters),
@@ -180,7 +180,7 @@ fn iban(rng: &mut Rng, country: &str, bban_len: usize, letters: usize) -> String
     format!("{country}{:02}{bban}", 98 - rem)
 }
 
-fn group(s: &str, size: usize, sep: &str) -> String {
+pub fn group(s: &str, size: usize, sep: &str) -> String {
     s.as_bytes()
         .chunks(size)
         .map(|c| String::from_utf8_lossy(c).into_owned())

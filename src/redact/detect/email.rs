@@ -138,3 +138,100 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
         from = end;
     }
 }
+
+/// The length of the obfuscated `@` or `.` word at `i` (`[at]`, `(at)`, `{at}`, `<at>`, and the
+/// same with `dot`), if one starts there.
+fn obfuscated(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
+    let close = match b.get(i)? {
+        b'[' => b']',
+        b'(' => b')',
+        b'{' => b'}',
+        b'<' => b'>',
+        _ => return None,
+    };
+    let inner = b.get(i + 1..i + 1 + word.len())?;
+    (inner.eq_ignore_ascii_case(word) && b.get(i + 1 + word.len()) == Some(&close))
+        .then_some(word.len() + 2)
+}
+
+/// Whether an obfuscated `@` (`[at]`, `(at)`, …) starts at `i`. A necessary condition used by
+/// the prefilter.
+pub(super) fn starts_obfuscated_at(b: &[u8], i: usize) -> bool {
+    obfuscated(b, i, b"at").is_some()
+}
+
+/// Finds addresses written to fool harvesters, `alice [at] example [dot] com`,
+/// `alice(at)example(dot)com`: a local part, a bracketed `at`, and labels joined by `.` or a
+/// bracketed `dot`, ending in an alphabetic top-level label.
+pub(super) fn find_obfuscated(text: &str, hits: &mut Hits) {
+    let b = text.as_bytes();
+    let mut from = 0;
+    for open in memchr::memchr3_iter(b'[', b'(', b'{', b).chain(memchr::memchr_iter(b'<', b)) {
+        if open < from {
+            continue;
+        }
+        let Some(len) = obfuscated(b, open, b"at") else {
+            continue;
+        };
+        let mut local_end = open;
+        if local_end > 0 && b[local_end - 1] == b' ' {
+            local_end -= 1;
+        }
+        let mut start = local_end;
+        while start > 0 && local_end - start < MAX_LOCAL && is_local_byte(b[start - 1]) {
+            start -= 1;
+        }
+        if start == local_end || (start > 0 && is_local_byte(b[start - 1])) {
+            continue;
+        }
+        if let Some(end) = obfuscated_domain(b, open + len) {
+            hits.push(Detector::Email, start, end);
+            from = end;
+        }
+    }
+}
+
+/// The end of a domain after an obfuscated `@`: two labels or more, joined by `.` or a
+/// bracketed `dot` with optional spaces around it.
+fn obfuscated_domain(b: &[u8], mut i: usize) -> Option<usize> {
+    if b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let limit = (i + MAX_DOMAIN).min(b.len());
+    let mut labels = 0;
+    let mut end;
+    loop {
+        let label_start = i;
+        while i < limit && (b[i].is_ascii_alphanumeric() || b[i] == b'-') {
+            i += 1;
+        }
+        if i == label_start {
+            return None;
+        }
+        labels += 1;
+        end = i;
+        let tld = &b[label_start..i];
+        // The next separator: `.`, or ` [dot] ` with optional spaces.
+        let mut j = i;
+        if b.get(j) == Some(&b'.') && b.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) {
+            i = j + 1;
+            continue;
+        }
+        if b.get(j) == Some(&b' ') {
+            j += 1;
+        }
+        match obfuscated(b, j, b"dot") {
+            Some(len) => {
+                j += len;
+                if b.get(j) == Some(&b' ') {
+                    j += 1;
+                }
+                i = j;
+            }
+            None => {
+                let ok = labels >= 2 && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic);
+                return ok.then_some(end);
+            }
+        }
+    }
+}

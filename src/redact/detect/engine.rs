@@ -124,9 +124,13 @@ fn run(wanted: u32, text: &str, context: Context<'_>, hits: &mut Hits) {
     }
     if wanted & prefilter::PROVIDER != 0 {
         super::providers::find(text, hits);
+        super::providers::find_shaped(text, hits);
     }
     if wanted & prefilter::SEPARATOR != 0 {
         super::keyword::find(text, hits);
+    }
+    if wanted & (prefilter::CMDLINE | prefilter::SEPARATOR) != 0 {
+        super::cmdline::find(text, hits);
     }
     if wanted & prefilter::AUTH_SCHEME != 0 {
         super::auth::find_standalone(text, hits);
@@ -137,11 +141,15 @@ fn run(wanted: u32, text: &str, context: Context<'_>, hits: &mut Hits) {
     if wanted & prefilter::NUMBERS != 0 {
         super::numbers::find(text, context, hits);
     }
+    if wanted & prefilter::NATIONAL != 0 {
+        super::national::find(text, context, hits);
+    }
     if wanted & prefilter::IBAN != 0 {
         super::iban::find(text, hits);
     }
     if wanted & prefilter::EMAIL != 0 {
         super::email::find(text, hits);
+        super::email::find_obfuscated(text, hits);
     }
     if wanted & prefilter::PHONE != 0 {
         super::phone::find(text, hits);

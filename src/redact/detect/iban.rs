@@ -100,13 +100,15 @@ fn country_length(code: &[u8]) -> Option<usize> {
 }
 
 /// Finds IBANs, whole (`DE89370400440532013000`) or in blocks of four separated by single
-/// spaces (`DE89 3704 0044 0532 0130 00`).
+/// spaces or dashes (`DE89 3704 0044 0532 0130 00`, `de89-3704-…`), in either case.
 pub(super) fn find(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
     let mut i = 0;
     while i + 4 <= b.len() {
-        let starts = b[i].is_ascii_uppercase()
-            && b[i + 1].is_ascii_uppercase()
+        // Lower case too (`de89 3704 …` typed into a form): the country's length and the
+        // checksum decide, not the case.
+        let starts = b[i].is_ascii_alphabetic()
+            && b[i + 1].is_ascii_alphabetic()
             && b[i + 2].is_ascii_digit()
             && b[i + 3].is_ascii_digit()
             && (i == 0 || !is_word_byte(b[i - 1]));
@@ -114,7 +116,8 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
             i += 1;
             continue;
         }
-        let Some(len) = country_length(&b[i..i + 2]) else {
+        let code = [b[i].to_ascii_uppercase(), b[i + 1].to_ascii_uppercase()];
+        let Some(len) = country_length(&code) else {
             i += 1;
             continue;
         };
@@ -140,7 +143,10 @@ fn candidate(b: &[u8], start: usize, len: usize) -> Option<(usize, [u8; 34])> {
             chars[n] = c.to_ascii_uppercase();
             n += 1;
             i += 1;
-        } else if c == b' ' && n % 4 == 0 && b.get(i + 1).is_some_and(u8::is_ascii_alphanumeric) {
+        } else if matches!(c, b' ' | b'-')
+            && n % 4 == 0
+            && b.get(i + 1).is_some_and(u8::is_ascii_alphanumeric)
+        {
             i += 1;
         } else {
             break;

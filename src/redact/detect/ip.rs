@@ -57,13 +57,38 @@ pub(super) fn find_v4(text: &str, hits: &mut Hits) {
         if candidate.ends_with('.') {
             candidate = &candidate[..candidate.len() - 1];
         }
-        if is_cidr(b, start + candidate.len()) || follows_version_word(b, start) {
+        if is_cidr(b, start + candidate.len())
+            || follows_version_word(b, start)
+            || is_product_version(b, start)
+        {
             continue;
         }
         if candidate.parse::<Ipv4Addr>().is_ok() {
             hits.push(Detector::IpAddress, start, start + candidate.len());
         }
     }
+}
+
+/// `Chrome/120.0.0.0`, `Version/17.4.1.0`: a product token of a `User-Agent` (RFC 9110
+/// `product/version`), a word of letters glued to a `/` before the number. A host in a path
+/// (`/hosts/10.1.2.3`) has a `/` before its word too, so the word must not follow one.
+fn is_product_version(b: &[u8], start: usize) -> bool {
+    if start < 2 || b[start - 1] != b'/' {
+        return false;
+    }
+    let end = start - 1;
+    let mut word = end;
+    while word > 0 && end - word < 32 && (b[word - 1].is_ascii_alphabetic() || b[word - 1] == b'-')
+    {
+        word -= 1;
+    }
+    word < end
+        && b[word].is_ascii_uppercase()
+        && (word == 0
+            || matches!(
+                b[word - 1],
+                b' ' | b'(' | b'"' | b'\'' | b'=' | b':' | b'\t'
+            ))
 }
 
 /// `10.0.0.0/8`, `2001:db8::/32`: a network block, not one host's address.

@@ -239,6 +239,12 @@ const SECRET_WORDS: &[&[u8]] = &[
     b"appsecret",
     b"appkey",
     b"dsn",
+    // Servlet, PHP and classic ASP session cookies, also logged as a path parameter
+    // (`;jsessionid=…`): whoever holds one is logged in.
+    b"jsessionid",
+    b"sessionid",
+    b"phpsessid",
+    b"aspsessionid",
 ];
 
 /// Words that make a following `key` a secret.
@@ -353,6 +359,11 @@ const KEY_IDENTIFIERS: &[&[u8]] = &[
     b"name",
     b"field",
     b"column",
+    // `publishable_key`: Stripe's public key, meant for browsers. `Sec-WebSocket-Key`: a
+    // handshake nonce, public by design (RFC 6455).
+    b"publishable",
+    b"websocket",
+    b"socket",
 ];
 
 /// What the key `key` says about its value, or `None` when it names no secret.
@@ -395,6 +406,10 @@ pub(crate) fn classify(key: &[u8]) -> Option<KeyKind> {
     }
     if SECRET_WORDS.contains(&noun) {
         return Some(KeyKind::Secret { aws });
+    }
+    // `SAMLResponse`: a signed assertion that logs its bearer in.
+    if noun == b"response" && last > 0 && words.get(last - 1) == b"saml" {
+        return Some(KeyKind::Secret { aws: false });
     }
     if noun == b"key" || noun == b"keys" {
         let qualifier = (last > 0).then(|| words.get(last - 1));
@@ -594,6 +609,16 @@ fn key_before(b: &[u8], sep: usize) -> Option<(usize, &[u8])> {
     (!key.is_empty() && !key.ends_with(b"hmac-sha256")).then_some((start, key))
 }
 
+/// Skips the blanks after a `Debug` wrapper's `(`, and the line break and indentation `{:#?}`
+/// writes there (`Some(\n    "…",\n)`), at most a few lines' worth so the cursor stays near.
+fn skip_pretty_break(b: &[u8], mut i: usize) -> usize {
+    let limit = (i + 64).min(b.len());
+    while i < limit && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
 /// Skips `Some(`, `Secret(`, `String(` and other `Debug` wrappers, and a `b` before a byte
 /// string, returning where the wrapped value starts.
 fn unwrap_debug(b: &[u8], mut i: usize) -> usize {
@@ -606,10 +631,7 @@ fn unwrap_debug(b: &[u8], mut i: usize) -> usize {
         if !is_wrapper {
             break;
         }
-        i = name_end + 1;
-        while i < b.len() && is_blank(b[i]) {
-            i += 1;
-        }
+        i = skip_pretty_break(b, name_end + 1);
     }
     if b.get(i) == Some(&b'b') && b.get(i + 1) == Some(&b'"') {
         i += 1;
@@ -629,11 +651,19 @@ pub(super) fn value_after(b: &[u8], sep: usize, prose: bool) -> (usize, usize) {
     while i < b.len() && i - sep <= MAX_PADDING + 1 && is_blank(b[i]) {
         i += 1;
     }
+    if b[sep] == b'(' {
+        i = skip_pretty_break(b, i);
+    }
     i = unwrap_debug(b, i);
     // `\"value\"` inside an escaped string, escaped once or more.
     let escapes = b[i..].iter().take(8).take_while(|&&c| c == b'\\').count();
     if escapes > 0 && matches!(b.get(i + escapes), Some(b'"' | b'\'')) {
         i += escapes;
+    }
+    if b[sep] == b'=' && b.get(i) == Some(&b'{') {
+        if let Some(end) = braced_value_end(b, i) {
+            return (i + 1, end);
+        }
     }
     match b.get(i) {
         Some(&quote @ (b'"' | b'\'' | b'`')) => {
@@ -664,7 +694,9 @@ pub(super) fn value_after(b: &[u8], sep: usize, prose: bool) -> (usize, usize) {
         }
         _ => {
             let mut end = run_end(b, i, is_value_byte);
-            if prose {
+            // `password: *** rejected`: a mask or placeholder is the whole value, the words
+            // after it are the sentence.
+            if prose && !is_placeholder(&b[i..end]) {
                 // A few further words of letters and digits (a passphrase), as long as none is
                 // the next `key=` / `key:` or the start of something else (`-----BEGIN`).
                 let mut words = 0;
@@ -688,6 +720,32 @@ pub(super) fn value_after(b: &[u8], sep: usize, prose: bool) -> (usize, usize) {
             (i, end)
         }
     }
+}
+
+/// The end of an ODBC braced value (`Pwd={p;a=ss}`, where braces let the value hold `;`) that
+/// starts at `open`: the `}` closing it on the same line. `{{ template }}`, `{"json": …}` and an
+/// empty `{}` are not such values.
+fn braced_value_end(b: &[u8], open: usize) -> Option<usize> {
+    if matches!(
+        b.get(open + 1),
+        None | Some(b'{' | b'"' | b'}' | b' ' | b'\n' | b'\\')
+    ) {
+        return None;
+    }
+    let limit = (open + 256).min(b.len());
+    let mut end = open + 1;
+    while end < limit && !matches!(b[end], b'\n' | b'\r') {
+        if b[end] == b'}' {
+            // `}}` is an escaped brace inside the value.
+            if b.get(end + 1) == Some(&b'}') {
+                end += 2;
+                continue;
+            }
+            return Some(end);
+        }
+        end += 1;
+    }
+    None
 }
 
 /// Values that say a password is absent or was handled, rather than being one.
@@ -836,7 +894,8 @@ fn is_timestamp(value: &[u8]) -> bool {
 /// mixing letters with digits or cases, or long lower-case letters of high entropy.
 fn is_secret_value(value: &[u8]) -> bool {
     if value.len() < 8
-        || value.len() > 4096
+        || value.len() > 65536
+        || is_public_key(value)
         || value.iter().any(|c| c.is_ascii_whitespace())
         || is_placeholder(value)
         || is_timestamp(value)
@@ -847,6 +906,12 @@ fn is_secret_value(value: &[u8]) -> bool {
     let upper = value.iter().any(u8::is_ascii_uppercase);
     let lower = value.iter().any(u8::is_ascii_lowercase);
     (digit && (upper || lower)) || (upper && lower) || is_lowercase_token(value)
+}
+
+/// Stripe's publishable keys (`pk_live_…`, `pk_test_…`): public by design, shipped to every
+/// browser, and what an on-call engineer needs to tell accounts apart.
+pub(super) fn is_public_key(value: &[u8]) -> bool {
+    value.starts_with(b"pk_live_") || value.starts_with(b"pk_test_")
 }
 
 /// A value a `key` of unknown purpose holds when it is a credential: generated, in a token
@@ -865,6 +930,141 @@ fn is_aws_secret(value: &[u8]) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || c == b'/' || c == b'+')
 }
 
+/// `code=` as a query parameter (`?code=…`, `&code=…`): an OAuth authorization code, which
+/// buys an access token. Elsewhere (`status code=404`, `error code=E12`) `code` names no
+/// secret, and a generated-looking value is still required. And `Pwd=` in a connection string.
+fn query_credential(b: &[u8], key_start: usize, key: &[u8], sep: usize) -> Option<KeyKind> {
+    let after = |set: &[u8]| key_start > 0 && set.contains(&b[key_start - 1]);
+    if b[sep] != b'=' {
+        return None;
+    }
+    if key.eq_ignore_ascii_case(b"code") && after(b"?&;") {
+        return Some(KeyKind::Secret { aws: false });
+    }
+    // `Pwd=` in an ODBC connection string (`…;Uid=app;Pwd={…};`), not the shell's `PWD=/home`.
+    if key.eq_ignore_ascii_case(b"pwd") && (after(b";") || b.get(sep + 1) == Some(&b'{')) {
+        return Some(KeyKind::Password);
+    }
+    None
+}
+
+/// `<add key="DbPassword" value="…"/>` (.NET `appSettings`), `<property name="password"
+/// value="…"/>` (Spring, Ant): the setting's name is an attribute before `value`, in the same tag.
+fn named_setting(b: &[u8], key_start: usize, key: &[u8]) -> Option<KeyKind> {
+    if !key.eq_ignore_ascii_case(b"value") {
+        return None;
+    }
+    let from = key_start.saturating_sub(256);
+    let tag = from + memchr::memrchr(b'<', &b[from..key_start])?;
+    let attrs = &b[tag..key_start];
+    for name in [&b"key="[..], b"name="] {
+        let Some(at) = memchr::memmem::find(attrs, name) else {
+            continue;
+        };
+        let mut i = at + name.len();
+        while attrs.get(i) == Some(&b'\\') {
+            i += 1;
+        }
+        let Some(&quote @ (b'"' | b'\'')) = attrs.get(i) else {
+            continue;
+        };
+        let value = &attrs[i + 1..];
+        let end = memchr::memchr(quote, value).unwrap_or(value.len());
+        let end = if end > 0 && value[end - 1] == b'\\' {
+            end - 1
+        } else {
+            end
+        };
+        if let Some(kind) = classify(&value[..end]) {
+            return Some(kind);
+        }
+    }
+    None
+}
+
+/// The password of an Oracle thin JDBC URL, `jdbc:oracle:thin:user/password@host…`, the colon
+/// after `thin` at `colon`. Returns where scanning resumes.
+fn jdbc_thin(b: &[u8], colon: usize, hits: &mut Hits) -> usize {
+    let user_end = run_end(b, colon + 1, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'#' | b'.')
+    });
+    if user_end == colon + 1 || b.get(user_end) != Some(&b'/') {
+        return colon + 1;
+    }
+    let start = user_end + 1;
+    let limit = (start + 128).min(b.len());
+    let Some(at) = b[start..limit]
+        .iter()
+        .position(|&c| c == b'@' || c.is_ascii_whitespace())
+        .filter(|&n| b[start + n] == b'@')
+    else {
+        return colon + 1;
+    };
+    let (mut s, mut e) = (start, start + at);
+    // A quoted password (`user/"p@ss"@host`) keeps its quotes in the URL.
+    if e > s + 1 && b[s] == b'"' && b[e - 1] == b'"' {
+        s += 1;
+        e -= 1;
+    }
+    if e > s && !is_placeholder(&b[s..e]) {
+        hits.push(Detector::KeywordSecret, s, e);
+    }
+    start + at
+}
+
+/// Whether `b` holds a JSON Web Key (a `"kty"` member, quoted or escaped): its one-letter
+/// private members are then secrets.
+fn is_jwk(b: &[u8]) -> bool {
+    memchr::memmem::find_iter(b, b"kty").any(|at| {
+        at > 0 && matches!(b[at - 1], b'"' | b'\\') && matches!(b.get(at + 3), Some(b'"' | b'\\'))
+    })
+}
+
+/// The private members of a JSON Web Key (RFC 7518): the RSA private exponent and CRT values,
+/// the EC/OKP private key `d`, and a symmetric key `k`.
+pub(crate) fn is_jwk_private_member(name: &[u8]) -> bool {
+    matches!(name, b"d" | b"p" | b"q" | b"dp" | b"dq" | b"qi" | b"k")
+}
+
+/// The private key lines of a PuTTY `.ppk` file: `Private-Lines: N` (the colon at `colon`)
+/// and the N lines of base64 after it, whether the lines end in real or escaped (`\n`) breaks.
+/// Returns where scanning resumes.
+fn putty_private_lines(b: &[u8], colon: usize, hits: &mut Hits) -> usize {
+    let mut i = colon + 1;
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let digits_end = run_end(b, i, |c| c.is_ascii_digit());
+    let Some(lines) = std::str::from_utf8(&b[i..digits_end])
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| (1..=256).contains(&n))
+    else {
+        return colon + 1;
+    };
+    let mut at = digits_end;
+    for _ in 0..lines {
+        // The line break: `\r\n`, `\n`, or their escapes.
+        let break_len = [&b"\r\n"[..], b"\n", b"\\r\\n", b"\\n"]
+            .iter()
+            .find(|br| b[at..].starts_with(br))
+            .map(|br| br.len());
+        let Some(len) = break_len else {
+            break;
+        };
+        let start = at + len;
+        let end = run_end(b, start, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=')
+        });
+        if end == start {
+            break;
+        }
+        hits.push(Detector::PrivateKey, start, end);
+        at = end;
+    }
+    at
+}
+
 /// Which bytes can separate a key from its value.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sep {
@@ -881,6 +1081,7 @@ enum Sep {
 /// Finds secret values after keys, the credentials of `Authorization` headers and cookies.
 pub(super) fn find(text: &str, hits: &mut Hits) {
     let b = text.as_bytes();
+    let jwk = is_jwk(b);
     let mut from = 0;
     while let Some(next) = b[from..]
         .iter()
@@ -896,8 +1097,18 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
             {
                 continue
             }
+            b':' if b[..pos].ends_with(b"Private-Lines") => {
+                from = from.max(putty_private_lines(b, pos, hits));
+                continue;
+            }
+            b':' if b[..pos].ends_with(b":thin") => {
+                from = from.max(jdbc_thin(b, pos, hits));
+                continue;
+            }
             b'=' | b':' => (pos, Sep::Assign),
-            b'(' if matches!(b.get(pos + 1), Some(b'"' | b'\\')) => (pos, Sep::Newtype),
+            b'(' if matches!(b.get(pos + 1), Some(b'"' | b'\\' | b'\n' | b'\r')) => {
+                (pos, Sep::Newtype)
+            }
             b'>' if pos > 0 && b[pos - 1].is_ascii_alphanumeric() => (pos, Sep::Element),
             b'-' if b.get(pos + 1) == Some(&b'-')
                 && (pos == 0 || !(is_key_byte(b[pos - 1]) || b[pos - 1] == b'-'))
@@ -916,7 +1127,13 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
         if kind_of_sep == Sep::Element && (key_start == 0 || b[key_start - 1] != b'<') {
             continue;
         }
-        let Some(kind) = classify(key) else {
+        let kind = classify(key)
+            .or_else(|| query_credential(b, key_start, key, sep))
+            .or_else(|| named_setting(b, key_start, key))
+            .or_else(|| {
+                (jwk && is_jwk_private_member(key)).then_some(KeyKind::Secret { aws: false })
+            });
+        let Some(kind) = kind else {
             continue;
         };
         if kind == KeyKind::Authorization && kind_of_sep == Sep::Assign {
@@ -928,10 +1145,10 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
             continue;
         }
         let (start, end) = match kind_of_sep {
-            Sep::Element => (
-                sep + 1,
-                sep + 1 + memchr::memchr(b'<', &b[sep + 1..]).unwrap_or(b.len() - sep - 1),
-            ),
+            Sep::Element => match element_value(b, sep, key) {
+                Some(value) => value,
+                None => continue,
+            },
             // `password: correct horse battery staple`: a colon and a space, as in prose and
             // YAML, let a password run over spaces.
             _ => value_after(
@@ -973,6 +1190,40 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
     }
 }
 
+/// The text of the element `key` whose start tag ends at `sep` (`<password>hunter2</password>`):
+/// up to its end tag on the same line, when nothing but text comes before it, or, when the document was cut off before one, the bare
+/// value glued to the tag (`<password>hunter2`). A tag followed by a space or a quote is a
+/// placeholder in a usage text (`--password <password> then`), not an element: reading on to
+/// the next `<` would take the rest of the text, closing quotes of a `Debug` value included.
+fn element_value(b: &[u8], sep: usize, key: &[u8]) -> Option<(usize, usize)> {
+    let start = sep + 1;
+    // Element text holds no `<` (XML writes it `&lt;`), so the text ends at the next `<`, which
+    // must open the end tag on the same line; any other tag there makes this one a placeholder.
+    // The search stops at the next `<`, which starts the next element, so the scan stays linear.
+    if let Some(lt) = memchr::memchr(b'<', &b[start..]).map(|lt| start + lt) {
+        let same_line = memchr::memchr2(b'\n', b'\r', &b[start..lt]).is_none();
+        if same_line && starts_with_end_tag(&b[lt..], key) {
+            return Some((start, lt));
+        }
+    }
+    let end = run_end(b, start, is_value_byte);
+    // An escaped closing quote (`\"` in a `Debug` rendering) is not part of the value.
+    let end = if end > start && b[end - 1] == b'\\' {
+        end - 1
+    } else {
+        end
+    };
+    (end > start).then_some((start, end))
+}
+
+/// Whether `hay` starts with the end tag `</key>`.
+fn starts_with_end_tag(hay: &[u8], key: &[u8]) -> bool {
+    hay.len() > key.len() + 2
+        && hay.starts_with(b"</")
+        && hay[2..2 + key.len()].eq_ignore_ascii_case(key)
+        && hay[2 + key.len()] == b'>'
+}
+
 /// The end of the flag name starting at `from` (after `--`), when a space and a value follow
 /// (`--password hunter2`); `--password=…` is an assignment and found as one.
 fn flag_end(b: &[u8], from: usize) -> Option<usize> {
@@ -990,6 +1241,9 @@ fn cookie_values(b: &[u8], sep: usize, hits: &mut Hits) -> usize {
     let mut i = sep + 1;
     while i < b.len() && is_blank(b[i]) {
         i += 1;
+    }
+    if b.get(i) == Some(&b'{') {
+        return cookie_map(b, i, hits);
     }
     if b.get(i) == Some(&b'\\') {
         i += 1;
@@ -1052,6 +1306,32 @@ fn cookie_values(b: &[u8], sep: usize, hits: &mut Hits) -> usize {
         pair_start = pair_end + 1;
     }
     end
+}
+
+/// The values of a cookie map in `Debug` output (`cookies: {"session": "abc", "theme":
+/// "dark"}`, also `{:#?}` across lines), the `{` at `open`. Returns where the map ends.
+fn cookie_map(b: &[u8], open: usize, hits: &mut Hits) -> usize {
+    let limit = (open + 8192).min(b.len());
+    let mut i = open + 1;
+    while i < limit {
+        match b[i] {
+            b'}' => return i + 1,
+            b':' => {
+                let (start, end) = value_after(b, i, false);
+                let value = &b[start..end.max(start)];
+                if !value.is_empty() && !is_placeholder(value) {
+                    hits.push(Detector::Cookie, start, end);
+                }
+                // Past the value and its closing quote, escaped or not.
+                i = end.max(i + 1);
+                while i < limit && matches!(b[i], b'"' | b'\\') {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    limit
 }
 
 #[cfg(test)]

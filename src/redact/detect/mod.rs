@@ -34,11 +34,13 @@ use crate::redact::{Action, Pseudonymizer};
 use crate::Stream;
 
 mod auth;
+mod cmdline;
 mod email;
 mod engine;
 mod iban;
 mod ip;
 pub(crate) mod keyword;
+mod national;
 mod normalize;
 mod numbers;
 mod pem;
@@ -97,9 +99,14 @@ pub enum Detector {
     Iban,
     /// Phone numbers written internationally, with `+` and a country code (`+44 20 7946 0958`).
     Phone,
+    /// National identity numbers, passport numbers and dates of birth: Spanish DNI/NIE and
+    /// French NIR by their check character; UK NINO, Dutch BSN (11-test), Canadian SIN (Luhn),
+    /// passport numbers and dates of birth after a key naming them. Masked with the kind's label
+    /// (`[REDACTED:es_dni]`, `[REDACTED:date_of_birth]`).
+    NationalId,
 }
 
-const DETECTOR_COUNT: usize = 16;
+const DETECTOR_COUNT: usize = 17;
 
 impl Detector {
     /// Every detector, in declaration order.
@@ -120,6 +127,7 @@ impl Detector {
         Detector::Cookie,
         Detector::Iban,
         Detector::Phone,
+        Detector::NationalId,
     ];
 
     /// The lowercase name written in masks (`[REDACTED:jwt]`) and used in the documentation.
@@ -146,6 +154,7 @@ impl Detector {
             Detector::Cookie => "cookie",
             Detector::Iban => "iban",
             Detector::Phone => "phone",
+            Detector::NationalId => "national_id",
         }
     }
 
@@ -167,6 +176,7 @@ impl Detector {
             Detector::Cookie => 13,
             Detector::Iban => 14,
             Detector::Phone => 15,
+            Detector::NationalId => 16,
         }
     }
 
@@ -184,13 +194,16 @@ impl Detector {
             Detector::SlackToken => prefilter::SLACK,
             Detector::PrivateKey => prefilter::PEM,
             Detector::UrlPassword => prefilter::URL,
-            Detector::CardNumber | Detector::UsSsn => prefilter::NUMBERS,
+            Detector::CardNumber => prefilter::NUMBERS,
+            Detector::UsSsn => prefilter::NUMBERS | prefilter::NATIONAL,
+            Detector::NationalId => prefilter::NATIONAL,
             Detector::Email => prefilter::EMAIL,
             Detector::IpAddress => prefilter::IPV4 | prefilter::IPV6,
-            Detector::KeywordSecret | Detector::Cookie => prefilter::SEPARATOR,
+            Detector::KeywordSecret => prefilter::SEPARATOR | prefilter::CMDLINE,
+            Detector::Cookie => prefilter::SEPARATOR,
             Detector::ProviderToken => prefilter::PROVIDER | prefilter::URL,
             Detector::Iban => prefilter::IBAN,
-            Detector::Phone => prefilter::PHONE,
+            Detector::Phone => prefilter::PHONE | prefilter::NATIONAL,
         }
     }
 
@@ -211,9 +224,10 @@ impl Detector {
             Detector::CardNumber => 10,
             Detector::Iban => 11,
             Detector::UsSsn => 12,
-            Detector::Email => 13,
-            Detector::Phone => 14,
-            Detector::IpAddress => 15,
+            Detector::Email => 14,
+            Detector::Phone => 15,
+            Detector::NationalId => 13,
+            Detector::IpAddress => 16,
         }
     }
 }
@@ -225,7 +239,7 @@ impl Detector {
 /// | Detector | Audit | Debug |
 /// |---|---|---|
 /// | `Jwt`, `AuthHeader`, `AwsKey`, `GitHubToken`, `SlackToken`, `ProviderToken`, `PrivateKey`, `UrlPassword`, `KeywordSecret`, `Cookie` | `Mask` | `Mask` |
-/// | `CardNumber`, `Iban`, `UsSsn` | `Mask` | `Mask` |
+/// | `CardNumber`, `Iban`, `UsSsn`, `NationalId` | `Mask` | `Mask` |
 /// | `Email`, `Phone`, `IpAddress` | `Hash` | `Hash` |
 ///
 /// The layer keeps e-mail and IP addresses verbatim where they *are* an audit record's `actor`

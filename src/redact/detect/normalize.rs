@@ -45,7 +45,7 @@ const MAX_DECODED: usize = 1 << 30;
 pub(super) fn starts_encoding(b: &[u8], i: usize) -> bool {
     let at = |k: usize| b.get(k).copied().unwrap_or(0);
     match b[i] {
-        b'\\' => matches!(at(i + 1), b'u' | b'/' | b'U' | b'\\'),
+        b'\\' => matches!(at(i + 1), b'u' | b'/' | b'U' | b'\\' | b'n' | b't' | b'r'),
         b'%' => at(i + 1).is_ascii_hexdigit() && at(i + 2).is_ascii_hexdigit(),
         c => c >= 0x80,
     }
@@ -75,8 +75,17 @@ pub(super) fn decode(text: &str) -> Option<Decoded> {
                 changed = true;
                 continue;
             }
-            if b.get(last + 1) == Some(&b'/') {
-                out.push('/', i, last + 2);
+            // `\/`, and the line breaks and tabs of a `?`-logged multi-line string: `\n` is a
+            // boundary, and read as the letter `n` it would glue the token after it to a word.
+            let plain = match b.get(last + 1) {
+                Some(b'/') => Some('/'),
+                Some(b'n') => Some('\n'),
+                Some(b't') => Some('\t'),
+                Some(b'r') => Some('\r'),
+                _ => None,
+            };
+            if let Some(ch) = plain {
+                out.push(ch, i, last + 2);
                 i = last + 2;
                 changed = true;
                 continue;

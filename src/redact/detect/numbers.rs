@@ -120,7 +120,7 @@ pub(super) fn find(text: &str, context: Context<'_>, hits: &mut Hits) {
             } else {
                 1
             };
-            let continues = matches!(b.get(i), Some(b' ' | b'-' | b'.' | b'_'))
+            let continues = matches!(b.get(i), Some(b' ' | b'-' | b'.' | b'_' | b'/'))
                 && b.get(i + width).is_some_and(u8::is_ascii_digit);
             let sep_after = if continues { b[i] } else { 0 };
             // The run's first group carries the run's left edge; the last its right edge.

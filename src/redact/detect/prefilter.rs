@@ -18,7 +18,7 @@ pub(super) const SLACK: u32 = 1 << 3;
 pub(super) const PEM: u32 = 1 << 4;
 /// `://`.
 pub(super) const URL: u32 = 1 << 5;
-/// `@` between a local-part byte and a domain byte.
+/// `@` between a local-part byte and a domain byte, or a bracketed `at` (`[at]`, `(at)`).
 pub(super) const EMAIL: u32 = 1 << 6;
 /// A run of digit groups joined by spaces or dashes holding 13 digits (the fewest a card number
 /// has) or 9 digits in 3 groups (an SSN).
@@ -34,10 +34,18 @@ pub(super) const AUTH_SCHEME: u32 = 1 << 11;
 /// A run of at least [`providers::MIN_TOKEN`](super::providers::MIN_TOKEN) token bytes: the
 /// shortest a prefixed provider token is.
 pub(super) const PROVIDER: u32 = 1 << 12;
-/// Two capital letters and two digits starting a word: an IBAN's country and check digits.
+/// Two letters and two digits starting a word: an IBAN's country and check digits.
 pub(super) const IBAN: u32 = 1 << 13;
 /// `+` and a digit, not glued to a word: an international phone number.
 pub(super) const PHONE: u32 = 1 << 15;
+/// A short flag after a blank (`-p`, `-a`, `-w`, `-u`, `-P`, `-U`) or the word `password`
+/// after a blank: a password on a command line or in a `.netrc` line.
+pub(super) const CMDLINE: u32 = 1 << 16;
+/// The shortest `.netrc` line with a password: `default login a password abc`.
+const NETRC_MIN: usize = 30;
+/// Five digits or more: a national id, a passport number or a date of birth may be there (the
+/// detector then looks for its key, or for a check character).
+pub(super) const NATIONAL: u32 = 1 << 17;
 /// An escape, a percent-encoded byte or a non-ASCII character: the text is also scanned decoded.
 /// Not a detector's trigger; the engine decides on it.
 pub(super) const ENCODED: u32 = 1 << 14;
@@ -59,6 +67,9 @@ const C_OPEN: u8 = 12;
 /// `\`, `%` and the bytes of non-ASCII characters.
 const C_ENCODED: u8 = 13;
 const C_PLUS: u8 = 14;
+/// `/`: joins card blocks (`4111/1111/…`); starts no trigger, so a path with few digits still
+/// ends at the first pass.
+const C_SLASH: u8 = 15;
 
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -81,9 +92,13 @@ static CLASS: [u8; 256] = {
     t[b'x' as usize] = C_X;
     t[b'(' as usize] = C_OPEN;
     t[b'>' as usize] = C_OPEN;
+    t[b'[' as usize] = C_OPEN;
+    t[b'{' as usize] = C_OPEN;
+    t[b'<' as usize] = C_OPEN;
     t[b'\\' as usize] = C_ENCODED;
     t[b'%' as usize] = C_ENCODED;
     t[b'+' as usize] = C_PLUS;
+    t[b'/' as usize] = C_SLASH;
     let mut h = 0x80;
     while h < 256 {
         t[h] = C_ENCODED;
@@ -117,7 +132,7 @@ static STARTS_TRIGGER: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = (CLASS[i] > C_JOIN) as u8;
+        t[i] = (CLASS[i] > C_JOIN && CLASS[i] != C_SLASH) as u8;
         i += 1;
     }
     t[b'-' as usize] = 1;
@@ -168,7 +183,15 @@ pub(super) fn scan(b: &[u8]) -> u32 {
         digits += u32::from(byte.wrapping_sub(b'0') < 10);
     }
     let mut found = if has_long_token(b) { PROVIDER } else { 0 };
+    if digits >= 5 {
+        found |= NATIONAL;
+    }
     if any == 0 && digits < 9 {
+        // A `.netrc` line may hold nothing else that starts a trigger
+        // (`default login joe password hunter2q`); only lines that long are searched for it.
+        if b.len() >= NETRC_MIN && memchr::memmem::find(b, b" password ").is_some() {
+            found |= CMDLINE;
+        }
         return found;
     }
     let mut runs = DigitRuns::default();
@@ -187,8 +210,8 @@ pub(super) fn scan(b: &[u8]) -> u32 {
             C_DIGIT => {
                 if !runs.in_group
                     && i >= 2
-                    && b[i - 1].is_ascii_uppercase()
-                    && b[i - 2].is_ascii_uppercase()
+                    && b[i - 1].is_ascii_alphabetic()
+                    && b[i - 2].is_ascii_alphabetic()
                     && (i == 2 || !b[i - 3].is_ascii_alphanumeric())
                     && b.get(i + 1).is_some_and(u8::is_ascii_digit)
                 {
@@ -198,15 +221,20 @@ pub(super) fn scan(b: &[u8]) -> u32 {
             }
             C_JOIN => {
                 runs.separator();
-                if b[i] == b'-'
-                    && b.get(i + 1) == Some(&b'-')
-                    && b.get(i + 2).is_some_and(u8::is_ascii_alphabetic)
-                {
-                    found |= SEPARATOR;
+                if b[i] == b'-' {
+                    if b.get(i + 1) == Some(&b'-')
+                        && b.get(i + 2).is_some_and(u8::is_ascii_alphabetic)
+                    {
+                        found |= SEPARATOR;
+                    } else if super::cmdline::may_start_flag(b, i) {
+                        found |= CMDLINE;
+                    }
+                } else if b.get(i + 1) == Some(&b'p') && super::cmdline::may_start_netrc(b, i + 1) {
+                    found |= CMDLINE;
                 }
             }
             class => {
-                let joins_digits = matches!(b[i], b'.' | b'_')
+                let joins_digits = matches!(b[i], b'.' | b'_' | b'/')
                     && i > 0
                     && b[i - 1].is_ascii_digit()
                     && b.get(i + 1).is_some_and(u8::is_ascii_digit);
@@ -329,12 +357,15 @@ fn trigger_at(b: &[u8], i: usize, class: u8) -> u32 {
             i > 0 && b[i - 1].is_ascii_digit() && at(i + 1).is_ascii_digit(),
             IPV4,
         ),
-        C_OPEN => when(
-            i > 0
-                && b[i - 1].is_ascii_alphanumeric()
-                && (b[i] == b'>' || matches!(at(i + 1), b'"' | b'\\')),
-            SEPARATOR,
-        ),
+        C_OPEN => {
+            when(
+                i > 0
+                    && b[i - 1].is_ascii_alphanumeric()
+                    && (b[i] == b'>'
+                        || (b[i] == b'(' && matches!(at(i + 1), b'"' | b'\\' | b'\n' | b'\r'))),
+                SEPARATOR,
+            ) | when(super::email::starts_obfuscated_at(b, i), EMAIL)
+        }
         C_ENCODED => when(super::normalize::starts_encoding(b, i), ENCODED),
         C_PLUS => when(
             (i == 0 || !b[i - 1].is_ascii_alphanumeric()) && matches!(at(i + 1), b'1'..=b'9'),

@@ -20,6 +20,8 @@ enum Body {
     Hex,
     /// Letters, digits, `_`, `-` and `.` (tokens made of dotted parts).
     Dotted,
+    /// Standard base64 with its padding.
+    Base64,
 }
 
 impl Body {
@@ -29,6 +31,7 @@ impl Body {
             Body::Url => c.is_ascii_alphanumeric() || c == b'_' || c == b'-',
             Body::Hex => c.is_ascii_hexdigit(),
             Body::Dotted => c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'),
+            Body::Base64 => is_base64_byte(c),
         }
     }
 }
@@ -172,6 +175,25 @@ const RULES: &[Rule] = &[
     rule(b"sk.eyJ", "mapbox_token", Body::Dotted, 60, 2048),
     rule(b"sl.", "dropbox_token", Body::Url, 130, 1400),
     rule(b"aio_", "adafruit_key", Body::Alnum, 28, 28),
+    // A Twilio API key's SID names the key and, with its secret, opens the account.
+    rule(b"SK", "twilio_key", Body::Hex, 32, 32),
+    // A Docker `config.json`/`.dockerconfigjson` in base64 (`{"auths":`, compact or indented):
+    // every registry's `auth` credential is inside.
+    rule(b"eyJhdXRocyI6", "docker_config", Body::Base64, 8, 1 << 20),
+    rule(
+        b"ewogICJhdXRocyI6",
+        "docker_config",
+        Body::Base64,
+        8,
+        1 << 20,
+    ),
+    rule(
+        b"ewoJImF1dGhzIjo",
+        "docker_config",
+        Body::Base64,
+        8,
+        1 << 20,
+    ),
     rule(b"pnu_", "prefect_key", Body::Alnum, 36, 36),
 ];
 
@@ -252,6 +274,76 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
     }
 }
 
+fn is_base64_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=')
+}
+
+/// Microsoft's identifiable keys: base64 keys of a fixed length carrying a service signature at
+/// a fixed offset (Storage `+ASt`, Service Bus `+ASb`, Event Hubs `+AEh`, Relay `+ARm`, Cosmos DB
+/// `ACDb`, API Management `APIM`, Functions `AzFu`, Cognitive Search `AzSe`, Container Registry
+/// `+ACR`, Azure AI services `JQQJ9`). The signature, not a keyword, identifies them.
+const AZURE_SIGNATURES: &[(usize, usize, &[u8])] = &[
+    (88, 76, b"+ASt"),
+    (88, 76, b"+ASb"),
+    (88, 76, b"+AEh"),
+    (88, 76, b"+ARm"),
+    (88, 76, b"ACDb"),
+    (88, 76, b"APIM"),
+    (56, 44, b"AzFu"),
+    (52, 42, b"AzSe"),
+    (52, 42, b"+ACR"),
+    (84, 52, b"JQQJ9"),
+];
+
+/// Finds Microsoft identifiable keys and Entra ID (Azure AD) client secrets
+/// (`abc8Q~` and 31 to 34 more bytes: the `Q~` after a digit at offset 4 is their mark).
+pub(super) fn find_shaped(text: &str, hits: &mut Hits) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !is_base64_byte(b[i]) {
+            i += 1;
+            continue;
+        }
+        let end = run_end(b, i, is_base64_byte);
+        let run = &b[i..end];
+        let glued = (i > 0 && matches!(b[i - 1], b'-' | b'_' | b'.'))
+            || b.get(end).is_some_and(|&c| c == b'-' || c == b'_');
+        if !glued {
+            for &(len, at, signature) in AZURE_SIGNATURES {
+                if run.len() == len && run[at..].starts_with(signature) {
+                    hits.push_labelled(Detector::ProviderToken, "azure_key", i, end);
+                    break;
+                }
+            }
+        }
+        i = end;
+    }
+    for q in memchr::memmem::find_iter(b, b"Q~") {
+        entra_secret(b, q, hits);
+    }
+}
+
+/// An Entra ID client secret whose `Q~` mark is at `q`.
+fn entra_secret(b: &[u8], q: usize, hits: &mut Hits) {
+    let is_secret_byte =
+        |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'~' | b'.' | b'-');
+    if q < 4 || !b[q - 1].is_ascii_digit() || !b[q - 4..q - 1].iter().all(|&c| is_secret_byte(c)) {
+        return;
+    }
+    let start = q - 4;
+    if start > 0 && is_secret_byte(b[start - 1]) {
+        return;
+    }
+    // At most one byte past the longest body is looked at, so runs of `1Q~` stay linear.
+    let limit = (q + 2 + 35).min(b.len());
+    let end = run_end(&b[..limit], q + 2, is_secret_byte);
+    let glued = b.get(end).is_some_and(|&c| is_secret_byte(c));
+    if !glued && (31..=34).contains(&(end - q - 2)) && body_is_generated(&b[q + 2..end]) {
+        hits.push_labelled(Detector::ProviderToken, "azure_client_secret", start, end);
+    }
+}
+
 /// A generated body has at least one digit or mixes cases; a word after a prefix
 /// (`key-management-service-config`) does neither.
 fn body_is_generated(body: &[u8]) -> bool {
@@ -269,7 +361,10 @@ fn telegram(b: &[u8], colon: usize, hits: &mut Hits) -> usize {
         start -= 1;
     }
     let digits = colon - start;
-    if !(8..=10).contains(&digits) || (start > 0 && is_word_byte(b[start - 1])) {
+    // `https://api.telegram.org/bot<token>/sendMessage`: the API puts the token in the path,
+    // glued to `bot`.
+    let in_api_path = b[..start].ends_with(b"/bot");
+    if !(8..=10).contains(&digits) || (start > 0 && is_word_byte(b[start - 1]) && !in_api_path) {
         return colon + 1;
     }
     if !b[colon + 1..].starts_with(b"AA") {

@@ -72,13 +72,46 @@ pub(super) fn find_jwts(text: &str, hits: &mut Hits) {
     }
 }
 
+/// A JWS (`header.payload.signature`) or a JWE in compact form (`header.key.iv.ciphertext.tag`,
+/// RFC 7516), whose header names its `enc` and whose other parts are opaque.
 fn is_jwt(token: &[u8]) -> bool {
-    let mut parts = token.split(|&c| c == b'.');
-    let (Some(header), Some(payload), Some(_signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let mut parts = [&token[..0]; 6];
+    let mut count = 0;
+    for part in token.split(|&c| c == b'.') {
+        if count == parts.len() {
+            return false;
+        }
+        parts[count] = part;
+        count += 1;
+    }
+    match count {
+        3 => is_jws(parts[0], parts[1]),
+        5 => is_jwe(parts[0], &parts[1..5]),
+        _ => false,
+    }
+}
+
+fn is_jwe(header: &[u8], rest: &[&[u8]]) -> bool {
+    // The encrypted key is empty for direct encryption (`"alg":"dir"`); IV, ciphertext and tag
+    // are not.
+    header.len() <= 4096
+        && rest[1..].iter().all(|p| !p.is_empty())
+        && rest.iter().all(|p| p.iter().all(|&c| is_base64url_byte(c)))
+        && json_object_has(header, "enc")
+}
+
+/// Whether `part` is base64url of a JSON object holding the member `name`.
+fn json_object_has(part: &[u8], name: &str) -> bool {
+    let Ok(json) = BASE64URL.decode(part) else {
         return false;
     };
+    matches!(
+        serde_json::from_slice::<serde_json::Value>(&json),
+        Ok(serde_json::Value::Object(map)) if map.contains_key(name)
+    )
+}
+
+fn is_jws(header: &[u8], payload: &[u8]) -> bool {
     let is_object = |part: &[u8], required: Option<&str>| -> bool {
         // Standard base64 and padding, as some libraries and hand-made tokens write them.
         let normalized: Vec<u8> = part
@@ -127,6 +160,32 @@ pub(super) fn find_aws_key_ids(text: &str, hits: &mut Hits) {
             continue;
         }
         hits.push(Detector::AwsKey, start, end);
+        paired_aws_secret(b, end, hits);
+    }
+}
+
+/// The secret access key right after its key id, as the console's credentials CSV
+/// (`AKIA…,wJalr…`) and `~/.aws/credentials` dumps put them: 40 bytes of base64 after a comma,
+/// a tab, a colon or a space. The id next to it is what says what the 40 bytes are.
+fn paired_aws_secret(b: &[u8], id_end: usize, hits: &mut Hits) {
+    let mut i = id_end;
+    if !matches!(b.get(i), Some(b',' | b'\t' | b':' | b' ' | b';')) {
+        return;
+    }
+    i += 1;
+    while matches!(b.get(i), Some(b' ' | b'"')) && i < id_end + 4 {
+        i += 1;
+    }
+    // One byte past a secret's 40 is enough to know it is longer, so runs stay linear.
+    let limit = (i + 41).min(b.len());
+    let end = run_end(&b[..limit], i, |c| {
+        c.is_ascii_alphanumeric() || c == b'/' || c == b'+'
+    });
+    let generated = b[i..end].iter().any(u8::is_ascii_digit)
+        || (b[i..end].iter().any(u8::is_ascii_lowercase)
+            && b[i..end].iter().any(u8::is_ascii_uppercase));
+    if end - i == 40 && generated && !b.get(end).is_some_and(|&c| is_word_byte(c)) {
+        hits.push(Detector::AwsKey, i, end);
     }
 }
 

@@ -93,7 +93,11 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
         match at {
             Some(at) => {
                 if let Some(sep) = memchr::memchr(b':', &b[authority..at]) {
-                    hits.push(Detector::UrlPassword, authority + sep + 1, at);
+                    // `postgres://app:***@db`, `://u:${DB_PASSWORD}@h`: already masked, or a
+                    // reference to the password rather than the password.
+                    if !super::keyword::is_placeholder(&b[authority + sep + 1..at]) {
+                        hits.push(Detector::UrlPassword, authority + sep + 1, at);
+                    }
                 }
             }
             None => {
