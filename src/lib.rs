@@ -98,6 +98,9 @@ pub mod redact;
 pub mod ship;
 pub mod sink;
 mod stream;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub mod tlog;
 pub mod trail;
 pub mod verify;
 

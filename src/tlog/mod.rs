@@ -1,0 +1,3 @@
+//! Witnessed checkpoints: C2SP transparency-log formats over the audit trail.
+
+pub mod cosignature;
