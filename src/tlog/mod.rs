@@ -1,3 +1,4 @@
 //! Witnessed checkpoints: C2SP transparency-log formats over the audit trail.
 
 pub mod cosignature;
+pub(crate) mod http1;
