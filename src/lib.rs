@@ -98,6 +98,7 @@ pub mod redact;
 pub mod ship;
 pub mod sink;
 mod stream;
+pub mod tlog;
 pub mod trail;
 pub mod verify;
 
