@@ -98,8 +98,6 @@ pub mod redact;
 pub mod ship;
 pub mod sink;
 mod stream;
-#[cfg(feature = "tlog")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
 pub mod tlog;
 pub mod trail;
 pub mod verify;
