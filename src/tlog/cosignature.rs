@@ -32,8 +32,9 @@ use std::path::Path;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
+
+use super::note::NoteSignature;
 
 /// The signed-note signature type byte of a timestamped Ed25519 checkpoint cosignature.
 pub const COSIGNATURE_V1_TYPE: u8 = 0x04;
@@ -95,23 +96,9 @@ fn malformed(what: impl Into<String>) -> CosignatureError {
     CosignatureError::new(CosignatureErrorKind::Malformed, what)
 }
 
-/// Whether `name` may be a signed-note key name: non-empty, no whitespace, no `+`.
-pub fn is_valid_key_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name
-            .chars()
-            .any(|c| c.is_whitespace() || c == '+' || c.is_control())
-}
-
 /// The key ID of an Ed25519 cosigner key: `SHA-256(name || "\n" || 0x04 || key)[:4]`.
-pub fn cosigner_key_id(name: &str, public_key: &[u8; 32]) -> u32 {
-    let digest = Sha256::new()
-        .chain_update(name.as_bytes())
-        .chain_update(b"\n")
-        .chain_update([COSIGNATURE_V1_TYPE])
-        .chain_update(public_key)
-        .finalize();
-    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+pub fn cosigner_key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
+    super::note::key_id(name, COSIGNATURE_V1_TYPE, public_key)
 }
 
 /// The message a v1 cosignature signs: header, time line, then the checkpoint body.
@@ -137,7 +124,7 @@ pub fn signed_message(body: &[u8], time: u64) -> Result<Vec<u8>, CosignatureErro
 #[derive(Clone, PartialEq, Eq)]
 pub struct CosignerVerifier {
     name: String,
-    key_id: u32,
+    key_id: [u8; 4],
     key: [u8; 32],
 }
 
@@ -153,7 +140,7 @@ impl CosignerVerifier {
     /// # Errors
     /// The name is not a valid key name.
     pub fn new(name: &str, public_key: [u8; 32]) -> Result<Self, CosignatureError> {
-        if !is_valid_key_name(name) {
+        if !super::note::valid_key_name(name) {
             return Err(malformed("key name (empty, or with a space or '+')"));
         }
         Ok(CosignerVerifier {
@@ -175,9 +162,8 @@ impl CosignerVerifier {
             return Err(malformed("vkey is not name+id+key"));
         };
         let id = parse_key_id(id_hex)?;
-        let raw = BASE64
-            .decode(key_b64)
-            .map_err(|_| malformed("vkey key is not base64"))?;
+        let raw = super::note::decode_canonical(key_b64)
+            .ok_or_else(|| malformed("vkey key is not canonical base64"))?;
         let Some((&COSIGNATURE_V1_TYPE, key)) = raw.split_first() else {
             return Err(malformed(
                 "vkey is not an Ed25519 cosignature (type 0x04) key",
@@ -215,7 +201,12 @@ impl CosignerVerifier {
         let mut raw = Vec::with_capacity(33);
         raw.push(COSIGNATURE_V1_TYPE);
         raw.extend_from_slice(&self.key);
-        format!("{}+{:08x}+{}", self.name, self.key_id, BASE64.encode(raw))
+        format!(
+            "{}+{}+{}",
+            self.name,
+            hex_id(self.key_id),
+            BASE64.encode(raw)
+        )
     }
 
     /// The key name (the witness's name).
@@ -224,7 +215,7 @@ impl CosignerVerifier {
     }
 
     /// The key ID that signature lines of this key carry.
-    pub fn key_id(&self) -> u32 {
+    pub fn key_id(&self) -> [u8; 4] {
         self.key_id
     }
 
@@ -260,18 +251,24 @@ impl CosignerVerifier {
     }
 }
 
-fn parse_key_id(hex: &str) -> Result<u32, CosignatureError> {
+fn parse_key_id(hex: &str) -> Result<[u8; 4], CosignatureError> {
     if hex.len() != 8 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(malformed("key ID is not 8 lowercase hex digits"));
     }
-    u32::from_str_radix(hex, 16).map_err(|_| malformed("key ID"))
+    u32::from_str_radix(hex, 16)
+        .map(u32::to_be_bytes)
+        .map_err(|_| malformed("key ID"))
+}
+
+fn hex_id(id: [u8; 4]) -> String {
+    crate::trail::hex::to_hex(&id)
 }
 
 /// One cosignature made by a [`Cosigner`]: the key name, ID, time and signature.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Cosignature {
     name: String,
-    key_id: u32,
+    key_id: [u8; 4],
     field: [u8; COSIGNATURE_V1_LEN],
 }
 
@@ -279,9 +276,9 @@ impl fmt::Debug for Cosignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Cosignature({}+{:08x} time {})",
+            "Cosignature({}+{} time {})",
             self.name,
-            self.key_id,
+            hex_id(self.key_id),
             self.time()
         )
     }
@@ -294,7 +291,7 @@ impl Cosignature {
     }
 
     /// The witness's key ID.
-    pub fn key_id(&self) -> u32 {
+    pub fn key_id(&self) -> [u8; 4] {
         self.key_id
     }
 
@@ -310,12 +307,18 @@ impl Cosignature {
         &self.field
     }
 
+    /// As a signed-note signature (key ID, then time and signature).
+    pub fn note_signature(&self) -> NoteSignature {
+        NoteSignature {
+            key_name: self.name.clone(),
+            key_id: self.key_id,
+            signature: self.field.to_vec(),
+        }
+    }
+
     /// The signed-note signature line, `— <name> base64(key ID || time || signature)\n`.
     pub fn line(&self) -> String {
-        let mut raw = Vec::with_capacity(4 + COSIGNATURE_V1_LEN);
-        raw.extend_from_slice(&self.key_id.to_be_bytes());
-        raw.extend_from_slice(&self.field);
-        format!("\u{2014} {} {}\n", self.name, BASE64.encode(raw))
+        self.note_signature().render()
     }
 }
 
@@ -365,9 +368,8 @@ impl Cosigner {
         };
         let id = parse_key_id(id_hex)?;
         let raw = Zeroizing::new(
-            BASE64
-                .decode(seed_b64)
-                .map_err(|_| malformed("secret key is not base64"))?,
+            super::note::decode_canonical(seed_b64)
+                .ok_or_else(|| malformed("secret key is not canonical base64"))?,
         );
         let Some((&COSIGNATURE_V1_TYPE, seed)) = raw.split_first() else {
             return Err(malformed("secret key is not a type 0x04 cosigner key"));
@@ -389,9 +391,9 @@ impl Cosigner {
         raw.push(COSIGNATURE_V1_TYPE);
         raw.extend_from_slice(self.key.as_bytes());
         Zeroizing::new(format!(
-            "{SKEY_PREFIX}{}+{:08x}+{}",
+            "{SKEY_PREFIX}{}+{}+{}",
             self.verifier.name,
-            self.verifier.key_id,
+            hex_id(self.verifier.key_id),
             BASE64.encode(&raw[..])
         ))
     }
@@ -510,7 +512,7 @@ mod tests {
         let mut raw = vec![0x01];
         raw.extend_from_slice(witness.verifier().public_key());
         let id = cosigner_key_id(name, witness.verifier().public_key());
-        let as_type1 = format!("{name}+{id:08x}+{}", BASE64.encode(&raw));
+        let as_type1 = format!("{name}+{}+{}", hex_id(id), BASE64.encode(&raw));
         assert!(CosignerVerifier::parse_vkey(&as_type1).is_err());
         assert!(CosignerVerifier::new("has space", [1; 32]).is_err());
         assert!(CosignerVerifier::new("has+plus", [1; 32]).is_err());
@@ -526,7 +528,7 @@ mod tests {
             .unwrap();
         let raw = BASE64.decode(b64).unwrap();
         assert_eq!(raw.len(), 4 + 72);
-        assert_eq!(raw[..4], witness.verifier().key_id().to_be_bytes());
+        assert_eq!(raw[..4], witness.verifier().key_id());
         assert_eq!(raw[4..12], 9u64.to_be_bytes());
     }
 }

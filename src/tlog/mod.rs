@@ -14,9 +14,12 @@ pub mod merkle;
 pub mod checkpoint;
 #[cfg(feature = "tlog")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
-pub mod note;
-#[cfg(feature = "tlog")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
 pub mod cosignature;
 #[cfg(feature = "tlog")]
 pub(crate) mod http1;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub mod note;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub mod witness;

@@ -37,6 +37,7 @@ mod tail;
 mod timeline;
 mod verify;
 mod verify_received;
+mod witness;
 
 use tracing_audit::chain::SigningState;
 
@@ -97,6 +98,11 @@ enum Command {
     /// TCP/TLS), resuming from a cursor; runs until stopped, or with --until-idle until
     /// everything is acknowledged.
     Ship(ship::ShipArgs),
+    /// Run a C2SP tlog-witness: cosign each log checkpoint that extends the last one cosigned
+    /// (HTTP, `POST /add-checkpoint`, `GET /<origin hash>/checkpoint`); runs until killed.
+    Witness(witness::WitnessArgs),
+    /// Create a witness key (mode 0600) and print its vkey on stdout.
+    WitnessKeygen(witness::WitnessKeygenArgs),
 }
 
 /// Filters shared by `tail`, `query` and `export`.
@@ -193,6 +199,8 @@ fn main() -> ExitCode {
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
         Command::Ship(a) => ship::run(a),
+        Command::Witness(a) => witness::run(a),
+        Command::WitnessKeygen(a) => witness::keygen(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
