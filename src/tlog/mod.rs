@@ -22,4 +22,7 @@ pub(crate) mod http1;
 pub mod note;
 #[cfg(feature = "tlog")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub mod submit;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
 pub mod witness;

@@ -364,7 +364,9 @@ impl Witness {
         let reply = match http1::read_request(stream, deadline, MAX_REQUEST_BODY) {
             Ok(req) => {
                 let path = req.path.split('?').next().unwrap_or_default();
-                self.handle(&req.method, path, &req.body)
+                let reply = self.handle(&req.method, path, &req.body);
+                log_request(&req, path, &reply);
+                reply
             }
             Err(http1::HttpError::TooLarge) => Reply::text(413, "request too large\n"),
             Err(http1::HttpError::Malformed(what)) => Reply::text(400, format!("{what}\n")),
@@ -378,6 +380,35 @@ impl Witness {
             &reply.body,
         );
     }
+}
+
+/// One line on stderr per request: method, path, the `old` line of an `add-checkpoint`, the
+/// checkpoint's size, and the status (untrusted text escaped).
+fn log_request(req: &http1::Request, path: &str, reply: &Reply) {
+    use std::io::Write as _;
+    let mut what = String::new();
+    if req.method == "POST" {
+        let mut lines = req.body.split(|&b| b == b'\n');
+        let old = lines.next().unwrap_or_default();
+        let size = req
+            .body
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .and_then(|i| req.body[i + 2..].split(|&b| b == b'\n').nth(1))
+            .unwrap_or_default();
+        what = format!(
+            " {} size {}",
+            crate::trail::Visible::bytes(&old[..old.len().min(40)]),
+            crate::trail::Visible::bytes(&size[..size.len().min(24)])
+        );
+    }
+    let _ = writeln!(
+        io::stderr().lock(),
+        "witness: {} {}{what}: {}",
+        crate::trail::Visible::str(&req.method),
+        crate::trail::Visible::str(path),
+        reply.status
+    );
 }
 
 /// Releases a connection slot when its thread ends, however it ends.
@@ -472,4 +503,167 @@ pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
         && text.bytes().all(|b| b.is_ascii_digit())
         && (text == "0" || !text.starts_with('0'));
     canonical.then(|| text.parse().ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::merkle::{consistency_proof, MemoryHashes};
+    use super::super::note::Signer;
+    use super::super::submit::request_body;
+    use super::*;
+
+    struct Log {
+        signer: Signer,
+        tree: MemoryHashes,
+    }
+
+    impl Log {
+        fn new(name: &str) -> Log {
+            Log {
+                signer: Signer::generate(name).unwrap(),
+                tree: MemoryHashes::new(),
+            }
+        }
+
+        fn grow(&mut self, n: usize, tag: &str) {
+            for i in 0..n {
+                self.tree.push_entry(format!("{tag}{i}").as_bytes());
+            }
+        }
+
+        fn note(&self) -> Note {
+            let cp = Checkpoint {
+                origin: self.signer.name().to_owned(),
+                size: self.tree.size(),
+                root: self.tree.root(),
+                extensions: vec![],
+            };
+            let mut note = Note::new(&cp.body()).unwrap();
+            note.add_signature(self.signer.sign(note.body()));
+            note
+        }
+
+        fn add(&self, witness: &Witness, old: u64) -> Reply {
+            let proof = consistency_proof(old, self.tree.size(), &self.tree).unwrap();
+            witness.add_checkpoint(&request_body(old, &proof, &self.note()))
+        }
+    }
+
+    fn witness(dir: &Path, log: &Log) -> Witness {
+        let config = LogConfig::new(log.signer.name(), vec![log.signer.verifier()]);
+        Witness::open(
+            dir,
+            Cosigner::generate("w.example/1").unwrap(),
+            vec![config],
+        )
+        .unwrap()
+        .with_clock(|| 1_700_000_000)
+    }
+
+    #[test]
+    fn every_status_of_the_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::new("host.example/audit");
+        log.grow(5, "a");
+        let w = witness(dir.path(), &log);
+        let ok = log.add(&w, 0);
+        assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+        let cosig = Note::parse(&format!(
+            "{}\n{}",
+            log.note().body(),
+            String::from_utf8_lossy(&ok.body)
+        ))
+        .unwrap();
+        let sig = &cosig.signatures()[0];
+        assert_eq!(
+            w.verifier()
+                .verify(cosig.body().as_bytes(), &sig.signature)
+                .unwrap(),
+            1_700_000_000
+        );
+        // 409: old is not the stored size; the body is that size, typed.
+        let conflict = log.add(&w, 0);
+        assert_eq!(
+            (conflict.status, conflict.content_type),
+            (409, SIZE_CONTENT_TYPE)
+        );
+        assert_eq!(conflict.body, b"5\n");
+        // 422: a forked tree of the same size and a longer fork from the stored size.
+        let mut fork = Log {
+            signer: Signer::parse(&log.signer.render_secret()).unwrap(),
+            tree: MemoryHashes::new(),
+        };
+        fork.grow(5, "b");
+        assert_eq!(fork.add(&w, 5).status, 422);
+        fork.grow(3, "c");
+        let forged = request_body(
+            5,
+            &consistency_proof(5, 8, &fork.tree).unwrap(),
+            &fork.note(),
+        );
+        assert_eq!(w.add_checkpoint(&forged).status, 422);
+        // 403: signed by another key of the same name; 404: an unknown origin.
+        let other = Log {
+            signer: Signer::generate("host.example/audit").unwrap(),
+            tree: fork.tree.clone(),
+        };
+        assert_eq!(other.add(&w, 5).status, 403);
+        let stranger = Log {
+            signer: Signer::generate("elsewhere/audit").unwrap(),
+            tree: fork.tree.clone(),
+        };
+        assert_eq!(stranger.add(&w, 0).status, 404);
+        // 400: old beyond the size, and garbage.
+        assert_eq!(
+            w.add_checkpoint(&request_body(99, &[], &log.note())).status,
+            400
+        );
+        assert_eq!(w.add_checkpoint(b"old 01\n\nx\n").status, 400);
+        assert_eq!(w.add_checkpoint(b"hello").status, 400);
+        // The honest extension is cosigned, and the state survives a reopen.
+        log.grow(4, "d");
+        assert_eq!(log.add(&w, 5).status, 200);
+        drop(w);
+        let again = witness(dir.path(), &log);
+        let got = again.handle(
+            "GET",
+            &format!("/{}/checkpoint", origin_hash("host.example/audit")),
+            b"",
+        );
+        assert_eq!(got.status, 200);
+        assert!(String::from_utf8_lossy(&got.body).starts_with("host.example/audit\n9\n"));
+        assert_eq!(log.add(&again, 5).status, 409);
+    }
+
+    #[test]
+    fn a_size_zero_checkpoint_must_have_the_empty_root_and_no_proof() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::new("host.example/audit");
+        let w = witness(dir.path(), &log);
+        assert_eq!(log.add(&w, 0).status, 200);
+        let mut body = b"old 0\n".to_vec();
+        body.extend_from_slice(format!("{}\n", BASE64_HASH).as_bytes());
+        body.push(b'\n');
+        body.extend_from_slice(log.note().render().as_bytes());
+        assert_eq!(w.add_checkpoint(&body).status, 422);
+    }
+
+    const BASE64_HASH: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    #[test]
+    fn a_damaged_state_file_stops_the_witness_from_starting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::new("host.example/audit");
+        log.grow(2, "a");
+        let w = witness(dir.path(), &log);
+        assert_eq!(log.add(&w, 0).status, 200);
+        drop(w);
+        let file = dir
+            .path()
+            .join(format!("{}.checkpoint", origin_hash("host.example/audit")));
+        std::fs::write(&file, "host.example/audit\n2\nforged\n\n— x AAAA\n").unwrap();
+        let config = LogConfig::new(log.signer.name(), vec![log.signer.verifier()]);
+        let err = Witness::open(dir.path(), Cosigner::generate("w/1").unwrap(), vec![config]);
+        assert!(err.is_err());
+    }
 }
