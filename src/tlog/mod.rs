@@ -8,6 +8,7 @@
 //! `signed_note` and `tlog_tiles` crates.
 
 pub mod merkle;
+pub mod tiles;
 
 #[cfg(feature = "tlog")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
