@@ -274,7 +274,7 @@ impl CosignedStore {
     /// The store of trail `prefix` in `dir` (read if it exists; a damaged file is started over,
     /// since every cosignature in it can be fetched again from the witnesses).
     pub fn open(dir: &Path, prefix: &str) -> Self {
-        let name = format!("{prefix}.cosigned");
+        let name = crate::trail::naming::cosigned(prefix);
         let notes = read_notes(&dir.join(&name)).unwrap_or_default();
         CosignedStore {
             dir: dir.to_path_buf(),
@@ -367,6 +367,25 @@ pub fn parse_notes(text: &str) -> Result<Vec<Note>, String> {
         notes.push(Note::parse(&current).map_err(|e| e.to_string())?);
     }
     Ok(notes)
+}
+
+/// Asks the witness at `url` for its latest cosigned checkpoint of `origin` (`GET
+/// <url>/<hex SHA-256 of origin>/checkpoint`). Nothing in it is trusted until its cosignatures
+/// are checked.
+///
+/// # Errors
+/// The URL is not plain http, the witness does not answer 200, or the answer is not a note.
+pub fn fetch_latest(url: &str, origin: &str) -> Result<Note, String> {
+    let parsed = Url::parse(url)
+        .ok_or_else(|| format!("witness URL {url:?} is not http://HOST:PORT[/PREFIX]"))?;
+    let path = format!("/{}/checkpoint", super::witness::origin_hash(origin));
+    let answer = http1::exchange(&parsed, "GET", &path, b"", EXCHANGE_TIMEOUT, MAX_ANSWER)
+        .map_err(|e| format!("witness {url}: {e}"))?;
+    if answer.status != 200 {
+        return Err(format!("witness {url}: HTTP {}", answer.status));
+    }
+    let text = String::from_utf8(answer.body).map_err(|_| format!("witness {url}: not text"))?;
+    Note::parse(&text).map_err(|e| format!("witness {url}: {e}"))
 }
 
 /// Submission counters, shared by the submission thread and whoever reads health.

@@ -84,6 +84,11 @@ pub(crate) fn seals_archive(prefix: &str) -> String {
     format!("{prefix}.seals{EXT}")
 }
 
+/// The cosignatures witnesses returned for a trail's checkpoints (signed notes), kept beside it.
+pub(crate) fn cosigned(prefix: &str) -> String {
+    format!("{prefix}.cosigned")
+}
+
 /// Where a torn last line found at `unix_nanos` is set aside.
 pub(crate) fn torn(prefix: &str, unix_nanos: u128) -> String {
     format!("{prefix}.torn-{unix_nanos}.partial")
