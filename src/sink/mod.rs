@@ -224,12 +224,14 @@ pub(crate) fn spawn_tuned(
                 Stream::Audit => Durability::EveryBatch,
                 Stream::Debug => Durability::Never,
             };
+            let trail = Some((config.dir().to_owned(), files.prefix().to_owned()));
             (
                 Destination::Files(Box::new(files)),
                 Resume {
                     last_line: recovered.last_line,
                     torn: recovered.torn,
                     published: recovered.published,
+                    trail,
                 },
                 true,
                 config.durability_or(default_durability),

@@ -74,6 +74,8 @@ pub(crate) struct Resume {
     pub(crate) torn: Option<TornTail>,
     /// The checkpoint side file's line: the newest checkpoint published before this start.
     pub(crate) published: Option<Vec<u8>>,
+    /// The trail's directory and prefix, when the stream is written to files.
+    pub(crate) trail: Option<(std::path::PathBuf, String)>,
 }
 
 pub(crate) struct Worker {
@@ -193,6 +195,9 @@ impl Worker {
         self.shared.register_writer_thread();
         if let Some(framer) = self.framer.as_mut() {
             let now = self.dest.now();
+            if let Some((dir, prefix)) = &resume.trail {
+                framer.attach_trail(dir, prefix);
+            }
             if let Some(line) = resume.published.as_deref() {
                 framer.published(line);
             }

@@ -79,6 +79,11 @@ pub(crate) fn checkpoint(prefix: &str) -> String {
     format!("{prefix}.checkpoint")
 }
 
+/// The newest signed Merkle checkpoint of a trail (a C2SP signed note), for witnesses.
+pub(crate) fn tlog_checkpoint(prefix: &str) -> String {
+    format!("{prefix}.tlog-checkpoint")
+}
+
 /// The archive of the epoch seals of pruned files (signed trails).
 pub(crate) fn seals_archive(prefix: &str) -> String {
     format!("{prefix}.seals{EXT}")

@@ -20,6 +20,9 @@
 //! ```
 
 mod check;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub mod proof;
 mod received;
 mod report;
 #[cfg(feature = "signed-seals")]

@@ -4,7 +4,8 @@
 //! A client of the library's public API (`trail`, `verify`, `redact`): everything it does, an
 //! application can do too.
 //!
-//! Exit codes: 0 success (for `verify`: the trail is intact); 1 nothing matched (`correlate`);
+//! Exit codes: 0 success (for `verify`: the trail is intact); 1 nothing matched (`correlate`),
+//! or the proof does not hold (`check-proof`);
 //! 2 bad arguments; 3 the command could not run (unreadable directory, key file, ...);
 //! 4 (`query`, `correlate`, `tail`, `timeline`, `report`, `export`) the command ran, but did
 //! not read everything: a file could not be read or not to its end (a truncated `.gz`), or
@@ -28,6 +29,7 @@ mod export;
 mod index;
 mod output;
 mod progress;
+mod proof;
 mod records;
 mod render;
 mod report;
@@ -103,6 +105,15 @@ enum Command {
     Witness(witness::WitnessArgs),
     /// Create a witness key (mode 0600) and print its vkey on stdout.
     WitnessKeygen(witness::WitnessKeygenArgs),
+    /// Write a self-contained proof that record N is in the trail (C2SP tlog-proof: the
+    /// record, its Merkle inclusion proof, the newest signed checkpoint covering it).
+    Prove(proof::ProveArgs),
+    /// Check a proof written by `prove` with the log's verifier key (and witness keys), with no
+    /// access to the trail; exit 0 when it holds, 1 when it does not.
+    CheckProof(proof::CheckProofArgs),
+    /// Write every audit record about one actor, each with its proof, into a new directory
+    /// (a data-subject access request answered verifiably, nobody else's records in it).
+    Disclose(proof::DiscloseArgs),
 }
 
 /// Filters shared by `tail`, `query` and `export`.
@@ -201,6 +212,9 @@ fn main() -> ExitCode {
         Command::Ship(a) => ship::run(a),
         Command::Witness(a) => witness::run(a),
         Command::WitnessKeygen(a) => witness::keygen(a),
+        Command::Prove(a) => proof::prove(a),
+        Command::CheckProof(a) => proof::check(a),
+        Command::Disclose(a) => proof::disclose(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
