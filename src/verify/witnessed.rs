@@ -318,12 +318,14 @@ impl WitnessCheck {
                 }
                 return Some(problem(detail));
             }
-            Err((a, b)) => return Some(problem(format!(
+            Err((a, b)) => {
+                return Some(problem(format!(
                 "split view: the witnesses cosigned two trees of size {} of {origin} ({} and {})",
                 a.checkpoint.size,
                 names(&a.witnesses),
                 names(&b.witnesses)
-            ))),
+            )))
+            }
         };
         let size = newest.checkpoint.size;
         let tree = match LineTree::scan(dir, prefix, size, trail_origin) {
@@ -352,7 +354,7 @@ fn names(set: &BTreeSet<String>) -> String {
 
 /// The origin the trail's newest published checkpoint names, if any.
 fn trail_origin(dir: &Path, prefix: &str) -> Option<String> {
-    let path = dir.join(format!("{prefix}.tlog-checkpoint"));
+    let path = dir.join(crate::trail::naming::tlog_checkpoint(prefix));
     let text = crate::trail::open::read_capped_to_string(&path, crate::trail::open::SMALL_FILE_MAX)
         .ok()?;
     let note = Note::parse(&text).ok()?;
