@@ -25,6 +25,8 @@ pub(crate) struct WitnessSide {
     /// Alarms not yet written into the trail.
     alarms: Mutex<Vec<String>>,
     submitter: Mutex<Option<Arc<Submitter>>>,
+    /// The counters when the submission thread stopped (health stays readable after the sink).
+    stopped: Mutex<Option<WitnessHealth>>,
 }
 
 impl WitnessSide {
@@ -86,7 +88,15 @@ impl WitnessSide {
 
     /// The submission counters (all zero without witnesses).
     pub(crate) fn health(&self) -> WitnessHealth {
-        self.submitter().map(|s| s.health()).unwrap_or_default()
+        match self.submitter() {
+            Some(s) => s.health(),
+            None => self
+                .stopped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+                .unwrap_or_default(),
+        }
     }
 
     /// Waits up to `timeout` for the published checkpoint to be settled with every witness.
@@ -102,6 +112,8 @@ impl WitnessSide {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        drop(submitter);
+        if let Some(s) = submitter {
+            *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) = Some(s.health());
+        }
     }
 }
