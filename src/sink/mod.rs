@@ -106,7 +106,7 @@ pub(crate) enum Target {
     /// `make_writer()` per batch, `write_all` + `flush`; no rotation, no fsync, no read-back.
     Writer(BoxMakeWriter),
     /// Rotating files in a directory, configured by a [`FileSink`].
-    Files(FileSink),
+    Files(Box<FileSink>),
 }
 
 /// Everything needed to start one stream's sink.
@@ -534,13 +534,13 @@ pub mod testing {
         spawn_tuned(
             SinkSpec {
                 stream,
-                target: Target::Files(
+                target: Target::Files(Box::new(
                     files.index_key(
                         chain
                             .and_then(|c| c.chain_key())
                             .map(crate::chain::index::IndexKey::derive),
                     ),
-                ),
+                )),
                 framer: chain.map(|c| c.framer()),
             },
             Tuning {

@@ -109,6 +109,7 @@ pub enum WitnessVerdict {
 ///
 /// # Errors
 /// A split view: two different checkpoints of the newest size each have enough cosignatures.
+#[allow(clippy::result_large_err)] // Read once per verification; the pair is the finding.
 pub fn newest_witnessed(
     notes: &[Note],
     origin: &str,
