@@ -224,6 +224,7 @@ fn new_chain_id(now: SystemTime) -> [u8; 16] {
 }
 
 impl Framer for ChainFramer {
+    #[cfg(feature = "tlog")]
     fn note_event(&mut self, kind: &str, detail: &str, now: SystemTime, out: &mut Vec<u8>) {
         self.control_head(kind, now);
         self.scratch.extend_from_slice(b",\"detail\":");

@@ -80,6 +80,7 @@ pub(crate) fn checkpoint(prefix: &str) -> String {
 }
 
 /// The newest signed Merkle checkpoint of a trail (a C2SP signed note), for witnesses.
+#[cfg_attr(not(feature = "tlog"), allow(dead_code))]
 pub(crate) fn tlog_checkpoint(prefix: &str) -> String {
     format!("{prefix}.tlog-checkpoint")
 }
@@ -90,6 +91,7 @@ pub(crate) fn seals_archive(prefix: &str) -> String {
 }
 
 /// The cosignatures witnesses returned for a trail's checkpoints (signed notes), kept beside it.
+#[cfg_attr(not(feature = "tlog"), allow(dead_code))]
 pub(crate) fn cosigned(prefix: &str) -> String {
     format!("{prefix}.cosigned")
 }
