@@ -55,7 +55,10 @@ pub(super) struct ShipArgs {
 }
 
 /// One submission thread per audit trail that publishes checkpoints, for `--witness`.
-fn start_witnesses(args: &ShipArgs, prefixes: &[String]) -> Result<Vec<(String, Submitter)>, CliError> {
+fn start_witnesses(
+    args: &ShipArgs,
+    prefixes: &[String],
+) -> Result<Vec<(String, Submitter)>, CliError> {
     if args.witness.is_empty() {
         return Ok(Vec::new());
     }
