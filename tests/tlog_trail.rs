@@ -368,3 +368,67 @@ fn disclose_writes_one_actor_s_records_with_proofs_and_nobody_else_s() {
     ]);
     assert_eq!(again.status.code(), Some(3));
 }
+
+#[test]
+fn a_cosigned_checkpoint_is_used_and_the_witness_rule_is_enforced() {
+    use tracing_audit::tlog::cosignature::Cosigner;
+    let (d, keys) = trail_with_proofs();
+    let out = tempfile::tempdir().unwrap();
+    // What the submission thread keeps: the newest checkpoint with a witness's cosignature.
+    let (_, _, note) = checkpoints(d.path()).pop().unwrap();
+    let mut note = Note::parse(&note).unwrap();
+    let w1 = Cosigner::generate("witness1.example").unwrap();
+    let w2 = Cosigner::generate("witness2.example").unwrap();
+    let cosig = w1.cosign(note.body().as_bytes(), 1_700_000_000).unwrap();
+    note.add_signature(cosig.note_signature());
+    fs::write(d.path().join("audit.cosigned"), note.render()).unwrap();
+    let (w1_key, w2_key) = (out.path().join("w1.vkey"), out.path().join("w2.vkey"));
+    fs::write(&w1_key, w1.verifier().vkey()).unwrap();
+    fs::write(&w2_key, w2.verifier().vkey()).unwrap();
+
+    let proof = out.path().join("p");
+    assert!(prove(d.path(), 7, &proof).status.success());
+    assert!(fs::read_to_string(&proof)
+        .unwrap()
+        .contains("— witness1.example "));
+    let vkey = keys.vkey_file();
+    let with = |extra: &[&str]| {
+        let mut args = vec!["check-proof", s(&proof), "--log-key", s(&vkey)];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let ok = with(&["--witness-key", s(&w1_key)]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("cosigned by witness1.example"));
+    // One of two witnesses is enough when the operator says so, not by default.
+    let both = with(&["--witness-key", s(&w1_key), "--witness-key", s(&w2_key)]);
+    assert_eq!(both.status.code(), Some(1));
+    let one_of_two = with(&[
+        "--witness-key",
+        s(&w1_key),
+        "--witness-key",
+        s(&w2_key),
+        "--witnesses",
+        "1",
+    ]);
+    assert_eq!(one_of_two.status.code(), Some(0));
+    // A cosignature that does not verify fails the proof.
+    let text = fs::read_to_string(&proof).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("— witness1.example "))
+        .unwrap();
+    let mut sig = line.to_owned();
+    let last = sig.pop().unwrap();
+    let pos = sig.len() - 3;
+    let flipped = if &sig[pos..pos + 1] == "A" { "B" } else { "A" };
+    sig.replace_range(pos..pos + 1, flipped);
+    sig.push(last);
+    fs::write(&proof, text.replace(line, &sig)).unwrap();
+    assert_eq!(with(&["--witness-key", s(&w1_key)]).status.code(), Some(1));
+}

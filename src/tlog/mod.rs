@@ -15,4 +15,15 @@ pub mod tiles;
 pub mod checkpoint;
 #[cfg(feature = "tlog")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub mod cosignature;
+#[cfg(feature = "tlog")]
+pub(crate) mod http1;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
 pub mod note;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub mod submit;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub mod witness;

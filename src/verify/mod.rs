@@ -29,6 +29,9 @@ mod report;
 mod seals;
 mod streaming;
 mod trust;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub mod witnessed;
 
 pub use received::{verify_received, ReceivedReport, ReceivedVerifier, DUPLICATE_WINDOW};
 pub use report::{FileSummary, Problem, ProblemKind, Report, SealSummary, VerifyStats, Warning};

@@ -39,6 +39,7 @@ mod tail;
 mod timeline;
 mod verify;
 mod verify_received;
+mod witness;
 
 use tracing_audit::chain::SigningState;
 
@@ -108,6 +109,11 @@ enum Command {
     /// Write every audit record about one actor, each with its proof, into a new directory
     /// (a data-subject access request answered verifiably, nobody else's records in it).
     Disclose(proof::DiscloseArgs),
+    /// Run a C2SP tlog-witness: cosign each log checkpoint that extends the last one cosigned
+    /// (HTTP, `POST /add-checkpoint`, `GET /<origin hash>/checkpoint`); runs until killed.
+    Witness(witness::WitnessArgs),
+    /// Create a witness key (mode 0600) and print its vkey on stdout.
+    WitnessKeygen(witness::WitnessKeygenArgs),
 }
 
 /// Filters shared by `tail`, `query` and `export`.
@@ -207,6 +213,8 @@ fn main() -> ExitCode {
         Command::Prove(a) => proof::prove(a),
         Command::CheckProof(a) => proof::check(a),
         Command::Disclose(a) => proof::disclose(a),
+        Command::Witness(a) => witness::run(a),
+        Command::WitnessKeygen(a) => witness::keygen(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
