@@ -2,143 +2,20 @@
 //! witnesses, one SIGKILLed and restarted, one down for a while and caught up with one proof,
 //! a rolled-back log refused with 409 and a forked one with 422, both raised as alarms.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod witness_support;
+
+use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use witness_support::WitnessProc;
 
 use tracing_audit::tlog::checkpoint::Checkpoint;
 use tracing_audit::tlog::merkle::{Hash, HashReader, MemoryHashes, ProofError};
 use tracing_audit::tlog::note::{Note, Signer};
-use tracing_audit::tlog::submit::{CosignedStore, Submitter, WitnessEndpoint};
+use tracing_audit::tlog::submit::{CosignedStore, Submitter};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tracing-audit");
 const ORIGIN: &str = "host.example/audit";
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A witness process with its key, state and request log (its stderr).
-struct WitnessProc {
-    child: Child,
-    addr: String,
-    vkey: String,
-    key: PathBuf,
-    state: PathBuf,
-    log: PathBuf,
-    log_vkey: String,
-}
-
-impl WitnessProc {
-    fn start(dir: &Path, name: &str, log_vkey: &str) -> WitnessProc {
-        let key = dir.join(format!("{name}.key"));
-        let out = Command::new(BIN)
-            .args([
-                "witness-keygen",
-                "--name",
-                &format!("witness.example/{name}"),
-                "--key",
-            ])
-            .arg(&key)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let vkey = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        let state = dir.join(format!("{name}.state"));
-        let log = dir.join(format!("{name}.requests"));
-        let mut w = WitnessProc {
-            child: Command::new("true").spawn().unwrap(),
-            addr: "127.0.0.1:0".into(),
-            vkey,
-            key,
-            state,
-            log,
-            log_vkey: log_vkey.to_owned(),
-        };
-        w.spawn();
-        w
-    }
-
-    /// (Re)starts the process on its address (port 0 the first time).
-    fn spawn(&mut self) {
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut child = Command::new(BIN)
-            .args(["witness", "--listen", &self.addr, "--state"])
-            .arg(&self.state)
-            .arg("--key")
-            .arg(&self.key)
-            .args(["--log", &format!("{ORIGIN}={}", self.log_vkey)])
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        self.addr = first
-            .trim()
-            .strip_prefix("listening http://")
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .to_owned();
-        self.child = child;
-    }
-
-    fn sigkill(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-
-    fn endpoint(&self) -> WitnessEndpoint {
-        WitnessEndpoint::new(&format!("http://{}", self.addr), &self.vkey).unwrap()
-    }
-
-    /// The `add-checkpoint` requests it logged so far.
-    fn requests(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("/add-checkpoint"))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// Its latest cosigned checkpoint, from `GET /<origin hash>/checkpoint`.
-    fn latest_size(&self) -> Option<u64> {
-        let path = format!(
-            "/{}/checkpoint",
-            tracing_audit::tlog::witness::origin_hash(ORIGIN)
-        );
-        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
-        use std::io::{Read, Write};
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).unwrap();
-        if !answer.starts_with("HTTP/1.1 200") {
-            return None;
-        }
-        let body = answer.split("\r\n\r\n").nth(1)?;
-        body.lines().nth(1)?.parse().ok()
-    }
-}
-
-impl Drop for WitnessProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The log side: a signer and its tree, shared with the submission thread.
 #[derive(Clone)]
@@ -247,8 +124,8 @@ fn two_witnesses_cosign_and_one_survives_sigkill_with_its_state() {
     let trail = dir.path().join("trail");
     std::fs::create_dir(&trail).unwrap();
     let log = Log::new();
-    let mut w1 = WitnessProc::start(dir.path(), "w1", &log.vkey());
-    let w2 = WitnessProc::start(dir.path(), "w2", &log.vkey());
+    let mut w1 = WitnessProc::start(dir.path(), "w1", ORIGIN, &log.vkey());
+    let w2 = WitnessProc::start(dir.path(), "w2", ORIGIN, &log.vkey());
     let alarms = Arc::new(Mutex::new(Vec::new()));
     let submitter = log.submitter(&trail, &[&w1, &w2], Arc::clone(&alarms));
 
@@ -285,8 +162,8 @@ fn a_witness_down_for_a_while_is_caught_up_with_one_proof() {
     let trail = dir.path().join("trail");
     std::fs::create_dir(&trail).unwrap();
     let log = Log::new();
-    let w1 = WitnessProc::start(dir.path(), "w1", &log.vkey());
-    let mut w2 = WitnessProc::start(dir.path(), "w2", &log.vkey());
+    let w1 = WitnessProc::start(dir.path(), "w1", ORIGIN, &log.vkey());
+    let mut w2 = WitnessProc::start(dir.path(), "w2", ORIGIN, &log.vkey());
     let alarms = Arc::new(Mutex::new(Vec::new()));
     let submitter = log.submitter(&trail, &[&w1, &w2], Arc::clone(&alarms));
     log.append("a", 3);
@@ -322,7 +199,7 @@ fn a_rolled_back_log_gets_409_and_a_forked_one_422_both_alarms() {
     let trail = dir.path().join("trail");
     std::fs::create_dir(&trail).unwrap();
     let log = Log::new();
-    let w1 = WitnessProc::start(dir.path(), "w1", &log.vkey());
+    let w1 = WitnessProc::start(dir.path(), "w1", ORIGIN, &log.vkey());
     let alarms = Arc::new(Mutex::new(Vec::new()));
     {
         let submitter = log.submitter(&trail, &[&w1], Arc::clone(&alarms));

@@ -224,6 +224,14 @@ fn new_chain_id(now: SystemTime) -> [u8; 16] {
 }
 
 impl Framer for ChainFramer {
+    #[cfg(feature = "tlog")]
+    fn note_event(&mut self, kind: &str, detail: &str, now: SystemTime, out: &mut Vec<u8>) {
+        self.control_head(kind, now);
+        self.scratch.extend_from_slice(b",\"detail\":");
+        crate::trail::json::write_str(&mut self.scratch, detail);
+        self.emit_control(false, out);
+    }
+
     fn attach_trail(&mut self, dir: &std::path::Path, prefix: &str) {
         #[cfg(feature = "tlog")]
         if let Some(tree) = self.tree.as_mut() {

@@ -79,6 +79,13 @@ pub(crate) trait Framer: Send + 'static {
         false
     }
 
+    /// Appends a control record of `kind` carrying `detail` (an event the sink observed about
+    /// the trail, such as a witness alarm). A framer without control records ignores it.
+    #[cfg(feature = "tlog")]
+    fn note_event(&mut self, kind: &str, detail: &str, now: SystemTime, out: &mut Vec<u8>) {
+        let _ = (kind, detail, now, out);
+    }
+
     /// Whether this framer signs epoch seals (their seals are archived before retention
     /// deletes the files holding them).
     fn signs_epochs(&self) -> bool {

@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_VALUE_LEN: usize = 16 * 1024;
 
 enum Destination {
     Writer(BoxMakeWriter),
-    Files(crate::sink::FileSink),
+    Files(Box<crate::sink::FileSink>),
 }
 
 impl fmt::Debug for Destination {
@@ -147,7 +147,7 @@ impl AuditLayerBuilder {
 
     /// Writes the audit stream to rotating files (the recommended destination).
     pub fn audit_to_files(mut self, files: crate::sink::FileSink) -> Self {
-        self.audit = Some(Destination::Files(files));
+        self.audit = Some(Destination::Files(Box::new(files)));
         self
     }
 
@@ -162,7 +162,7 @@ impl AuditLayerBuilder {
 
     /// Writes the debug stream to rotating files.
     pub fn debug_to_files(mut self, files: crate::sink::FileSink) -> Self {
-        self.debug = Some(Destination::Files(files));
+        self.debug = Some(Destination::Files(Box::new(files)));
         self
     }
 
@@ -427,7 +427,7 @@ fn check_static_level(static_max: LevelFilter, audit_floor: LevelFilter) -> Resu
 fn target(d: Destination, index_key: Option<crate::chain::index::IndexKey>) -> Target {
     match d {
         Destination::Writer(w) => Target::Writer(w),
-        Destination::Files(f) => Target::Files(f.index_key(index_key)),
+        Destination::Files(f) => Target::Files(Box::new(f.index_key(index_key))),
     }
 }
 

@@ -274,7 +274,7 @@ impl CosignedStore {
     /// The store of trail `prefix` in `dir` (read if it exists; a damaged file is started over,
     /// since every cosignature in it can be fetched again from the witnesses).
     pub fn open(dir: &Path, prefix: &str) -> Self {
-        let name = format!("{prefix}.cosigned");
+        let name = crate::trail::naming::cosigned(prefix);
         let notes = read_notes(&dir.join(&name)).unwrap_or_default();
         CosignedStore {
             dir: dir.to_path_buf(),
@@ -369,6 +369,25 @@ pub fn parse_notes(text: &str) -> Result<Vec<Note>, String> {
     Ok(notes)
 }
 
+/// Asks the witness at `url` for its latest cosigned checkpoint of `origin` (`GET
+/// <url>/<hex SHA-256 of origin>/checkpoint`). Nothing in it is trusted until its cosignatures
+/// are checked.
+///
+/// # Errors
+/// The URL is not plain http, the witness does not answer 200, or the answer is not a note.
+pub fn fetch_latest(url: &str, origin: &str) -> Result<Note, String> {
+    let parsed = Url::parse(url)
+        .ok_or_else(|| format!("witness URL {url:?} is not http://HOST:PORT[/PREFIX]"))?;
+    let path = format!("/{}/checkpoint", super::witness::origin_hash(origin));
+    let answer = http1::exchange(&parsed, "GET", &path, b"", EXCHANGE_TIMEOUT, MAX_ANSWER)
+        .map_err(|e| format!("witness {url}: {e}"))?;
+    if answer.status != 200 {
+        return Err(format!("witness {url}: HTTP {}", answer.status));
+    }
+    let text = String::from_utf8(answer.body).map_err(|_| format!("witness {url}: not text"))?;
+    Note::parse(&text).map_err(|e| format!("witness {url}: {e}"))
+}
+
 /// Submission counters, shared by the submission thread and whoever reads health.
 #[derive(Debug, Default)]
 pub struct WitnessCounters {
@@ -422,6 +441,9 @@ struct Inbox {
     offered: u64,
     /// The newest offer every witness has been tried with once.
     attempted: u64,
+    /// Requests to look at the side file now ([`Submitter::poke`]), and those handled.
+    pokes: u64,
+    pokes_seen: u64,
     /// The newest offer the thread has finished with (every witness cosigned, refused or
     /// alarmed).
     settled: u64,
@@ -464,6 +486,35 @@ impl Submitter {
         tree: Arc<dyn HashReader + Send + Sync>,
         on_alarm: AlarmHook,
     ) -> std::io::Result<Self> {
+        Submitter::start(endpoints, store, TreeSource::Shared(tree), None, on_alarm)
+    }
+
+    /// Starts the thread for the trail `prefix` in `dir`: it submits each checkpoint the writer
+    /// publishes to `<prefix>.tlog-checkpoint` (looked at every [`POLL`] and at each
+    /// [`poke`](Self::poke)), with proofs from the trail's tile files, and keeps the
+    /// cosignatures in `<prefix>.cosigned`.
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub fn watch(
+        dir: &Path,
+        prefix: &str,
+        endpoints: Vec<WitnessEndpoint>,
+        on_alarm: AlarmHook,
+    ) -> std::io::Result<Self> {
+        let store = CosignedStore::open(dir, prefix);
+        let tiles = TreeSource::Tiles(super::tiles::tile_dir(dir, prefix));
+        let side = dir.join(crate::trail::naming::tlog_checkpoint(prefix));
+        Submitter::start(endpoints, store, tiles, Some(side), on_alarm)
+    }
+
+    fn start(
+        endpoints: Vec<WitnessEndpoint>,
+        store: CosignedStore,
+        tree: TreeSource,
+        watch: Option<PathBuf>,
+        on_alarm: AlarmHook,
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             inbox: Mutex::new(Inbox::default()),
             wake: Condvar::new(),
@@ -481,6 +532,7 @@ impl Submitter {
             links,
             store,
             tree,
+            watch,
             on_alarm,
         };
         let thread = std::thread::Builder::new()
@@ -504,6 +556,34 @@ impl Submitter {
         inbox.offered += 1;
         drop(inbox);
         self.shared.wake.notify_all();
+    }
+
+    /// Watch mode: look at the side file now (the writer just published a checkpoint).
+    pub fn poke(&self) {
+        self.shared
+            .inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pokes += 1;
+        self.shared.wake.notify_all();
+    }
+
+    /// Watch mode: looks at the side file now and waits up to `timeout` until its checkpoint
+    /// is settled with every witness. Returns whether it is.
+    pub fn settle_published(&self, timeout: Duration) -> bool {
+        let poke = {
+            let mut inbox = self
+                .shared
+                .inbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            inbox.pokes += 1;
+            inbox.pokes
+        };
+        self.shared.wake.notify_all();
+        self.wait(timeout, |inbox| {
+            inbox.pokes_seen >= poke && inbox.settled >= inbox.offered
+        })
     }
 
     /// The counters so far.
@@ -561,13 +641,27 @@ impl Drop for Submitter {
     }
 }
 
+/// Where the consistency proofs come from.
+enum TreeSource {
+    /// A tree the caller keeps (tests, a log kept elsewhere).
+    Shared(Arc<dyn HashReader + Send + Sync>),
+    /// The tile files beside a trail, reopened for every round (a restarted writer may have
+    /// cut them back and rewritten them).
+    Tiles(PathBuf),
+}
+
 struct Worker {
     shared: Arc<Shared>,
     links: Vec<WitnessLink>,
     store: CosignedStore,
-    tree: Arc<dyn HashReader + Send + Sync>,
+    tree: TreeSource,
+    /// Watch mode: the `<prefix>.tlog-checkpoint` side file the writer publishes.
+    watch: Option<PathBuf>,
     on_alarm: AlarmHook,
 }
+
+/// How often watch mode looks at the side file when nobody pokes it.
+pub const POLL: Duration = Duration::from_secs(1);
 
 impl Worker {
     fn run(&mut self) {
@@ -575,36 +669,33 @@ impl Worker {
         let mut retry_at: Option<Instant> = None;
         let mut done_with: u64 = 0;
         loop {
+            let Some(pokes) = self.wait_for_work(done_with, retry_at) else {
+                return;
+            };
+            if let Some(path) = &self.watch {
+                self.read_side_file(path);
+            }
             let (job, offered) = {
                 let mut inbox = self
                     .shared
                     .inbox
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                loop {
-                    if inbox.stop {
-                        return;
-                    }
-                    let due = retry_at.is_some_and(|t| Instant::now() >= t);
-                    if inbox.offered > done_with || due {
-                        break;
-                    }
-                    let wait = retry_at.map_or(Duration::from_secs(3600), |t| {
-                        t.saturating_duration_since(Instant::now())
-                    });
-                    inbox = self
-                        .shared
-                        .wake
-                        .wait_timeout(inbox, wait)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
+                inbox.pokes_seen = inbox.pokes_seen.max(pokes);
                 (inbox.newest.clone(), inbox.offered)
             };
             let Some(job) = job else {
                 done_with = offered;
+                self.mark(offered, true);
                 continue;
             };
+            if offered == done_with && retry_at.is_none_or(|t| Instant::now() < t) {
+                self.mark(
+                    offered,
+                    self.shared.counters.pending.load(Ordering::Relaxed) == 0,
+                );
+                continue;
+            }
             let pending = self.round(&job.0, &job.1);
             self.shared
                 .counters
@@ -619,6 +710,66 @@ impl Worker {
                 retry_at = Some(Instant::now() + backoff);
                 backoff = (backoff * 2).min(BACKOFF.1);
             }
+        }
+    }
+
+    /// Sleeps until there is something to do: a new offer, a poke, a retry or (watch mode) the
+    /// next look at the side file. Returns the pokes seen so far; `None` to stop.
+    fn wait_for_work(&self, done_with: u64, retry_at: Option<Instant>) -> Option<u64> {
+        let poll_at = self.watch.as_ref().map(|_| Instant::now() + POLL);
+        let mut inbox = self
+            .shared
+            .inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if inbox.stop {
+                return None;
+            }
+            let now = Instant::now();
+            let due = [retry_at, poll_at].into_iter().flatten().any(|t| now >= t);
+            if inbox.offered > done_with || inbox.pokes > inbox.pokes_seen || due {
+                return Some(inbox.pokes);
+            }
+            let wait = [retry_at, poll_at]
+                .into_iter()
+                .flatten()
+                .map(|t| t.saturating_duration_since(now))
+                .min()
+                .unwrap_or(Duration::from_secs(3600));
+            inbox = self
+                .shared
+                .wake
+                .wait_timeout(inbox, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Watch mode: offers the side file's checkpoint when it is newer than the last one.
+    fn read_side_file(&self, path: &Path) {
+        let Ok(text) =
+            crate::trail::open::read_capped_to_string(path, super::note::MAX_NOTE_BYTES as u64)
+        else {
+            return;
+        };
+        let Ok(note) = Note::parse(&text) else {
+            return;
+        };
+        let Ok(checkpoint) = Checkpoint::parse_body(note.body()) else {
+            return;
+        };
+        let mut inbox = self
+            .shared
+            .inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let newer = inbox.newest.as_ref().is_none_or(|n| {
+            n.1.size < checkpoint.size || (n.1.size == checkpoint.size && n.1 != checkpoint)
+        });
+        if newer {
+            inbox.newest = Some(Arc::new((note, checkpoint)));
+            inbox.offered += 1;
         }
     }
 
@@ -645,7 +796,15 @@ impl Worker {
             if link.last() == Some(checkpoint.size) {
                 continue;
             }
-            match link.submit(note, checkpoint, &*self.tree, EXCHANGE_TIMEOUT) {
+            let tiles;
+            let tree: &(dyn HashReader + Send + Sync) = match &self.tree {
+                TreeSource::Shared(t) => &**t,
+                TreeSource::Tiles(dir) => {
+                    tiles = super::tiles::TileReader::open(dir);
+                    &tiles
+                }
+            };
+            match link.submit(note, checkpoint, tree, EXCHANGE_TIMEOUT) {
                 Outcome::Cosigned(sig) => {
                     counters.cosigned.fetch_add(1, Ordering::Relaxed);
                     if let Err(e) = self.store.add(note, sig) {

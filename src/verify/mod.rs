@@ -144,6 +144,8 @@ pub struct Verifier<'a> {
     expect_current: bool,
     #[cfg(feature = "signed-seals")]
     now: Option<std::time::SystemTime>,
+    #[cfg(feature = "tlog")]
+    witnessed: Option<witnessed::WitnessCheck>,
 }
 
 impl fmt::Debug for Verifier<'_> {
@@ -176,6 +178,8 @@ impl<'a> Verifier<'a> {
             expect_current: false,
             #[cfg(feature = "signed-seals")]
             now: None,
+            #[cfg(feature = "tlog")]
+            witnessed: None,
         }
     }
 
@@ -306,6 +310,8 @@ impl<'a> Verifier<'a> {
             match streaming::verify(&listing.files, plan, &mut self.progress) {
                 streaming::Outcome::Report(mut report) => {
                     set_aside_warnings(&listing, &self.keys, &mut report);
+                    #[cfg(feature = "tlog")]
+                    self.check_witnessed(&dir, &prefix, &mut report);
                     return Ok(*report);
                 }
                 // The reference check, which follows, is what the tests compare against.
@@ -325,7 +331,27 @@ impl<'a> Verifier<'a> {
             now,
         )?;
         set_aside_warnings(&listing, &self.keys, &mut report);
+        #[cfg(feature = "tlog")]
+        self.check_witnessed(&dir, &prefix, &mut report);
         Ok(report)
+    }
+
+    /// Requires the trail to extend the newest checkpoint that `check`'s threshold of trusted
+    /// witnesses cosigned: a cut, rolled-back, forked or swapped trail is a
+    /// [`ProblemKind::WitnessMismatch`] (see [`witnessed`]).
+    #[cfg(feature = "tlog")]
+    pub fn witnessed(mut self, check: witnessed::WitnessCheck) -> Self {
+        self.witnessed = Some(check);
+        self
+    }
+
+    #[cfg(feature = "tlog")]
+    fn check_witnessed(&self, dir: &Path, prefix: &str, report: &mut Report) {
+        if let Some(check) = &self.witnessed {
+            if let Some(problem) = check.run(dir, prefix) {
+                report.problems.push(problem);
+            }
+        }
     }
 
     /// The trail's prefix: the one asked for, or the only one in the directory.

@@ -25,8 +25,15 @@ use std::collections::BTreeSet;
 
 use crate::tlog::checkpoint::Checkpoint;
 use crate::tlog::cosignature::CosignerVerifier;
-use crate::tlog::merkle::Hash;
+use crate::verify::{Problem, ProblemKind};
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use crate::tlog::merkle::{empty_root, leaf_hash, Frontier, Hash};
 use crate::tlog::note::Note;
+use crate::tlog::tiles::{tile_dir, TileReader};
+use crate::trail::read::LineReader;
+use crate::trail::trailer::parse_seq;
 
 /// The witnesses an operator trusts and how many must agree.
 #[derive(Debug, Clone)]
@@ -102,6 +109,7 @@ pub enum WitnessVerdict {
 ///
 /// # Errors
 /// A split view: two different checkpoints of the newest size each have enough cosignatures.
+#[allow(clippy::result_large_err)] // Read once per verification; the pair is the finding.
 pub fn newest_witnessed(
     notes: &[Note],
     origin: &str,
@@ -170,27 +178,27 @@ pub fn judge(
     trust: &WitnessTrust,
     trail: &impl TrailTree,
 ) -> WitnessVerdict {
-    let newest = match newest_witnessed(notes, origin, trust) {
-        Ok(Some(w)) => w,
-        Ok(None) => {
-            let others = witnessed_origins(notes, trust);
-            let detail = if others.is_empty() {
-                format!(
-                    "no checkpoint of {origin} is cosigned by {} of the trusted witnesses",
-                    trust.threshold
-                )
-            } else {
-                let list: Vec<_> = others.into_iter().collect();
-                format!(
-                    "no checkpoint of {origin} is cosigned by {} of the trusted witnesses; they cosigned {}",
-                    trust.threshold,
-                    list.join(", ")
-                )
-            };
-            return WitnessVerdict::NoneWitnessed(detail);
-        }
-        Err((a, b)) => return WitnessVerdict::SplitView(a, b),
-    };
+    match newest_witnessed(notes, origin, trust) {
+        Ok(Some(w)) => extends(w, trail),
+        Ok(None) => WitnessVerdict::NoneWitnessed(none_witnessed(notes, origin, trust)),
+        Err((a, b)) => WitnessVerdict::SplitView(a, b),
+    }
+}
+
+fn none_witnessed(notes: &[Note], origin: &str, trust: &WitnessTrust) -> String {
+    let others: Vec<_> = witnessed_origins(notes, trust).into_iter().collect();
+    let mut detail = format!(
+        "no checkpoint of {origin} is cosigned by {} of the trusted witnesses",
+        trust.threshold
+    );
+    if !others.is_empty() {
+        detail.push_str(&format!("; they cosigned {}", others.join(", ")));
+    }
+    detail
+}
+
+/// Whether `trail` extends the witnessed checkpoint `newest`.
+pub fn extends(newest: Witnessed, trail: &impl TrailTree) -> WitnessVerdict {
     let cp = &newest.checkpoint;
     if let Some(trail_origin) = trail.origin() {
         if trail_origin != cp.origin {
@@ -219,6 +227,242 @@ pub fn judge(
             );
             WitnessVerdict::Fails(newest, why)
         }
+    }
+}
+
+/// What `verify --witness-key` checks: the trusted witnesses, where their cosigned checkpoints
+/// come from, and which log the trail must be.
+#[derive(Debug, Clone)]
+pub struct WitnessCheck {
+    trust: WitnessTrust,
+    origin: Option<String>,
+    notes: Vec<Note>,
+    urls: Vec<String>,
+    stored: bool,
+}
+
+impl WitnessCheck {
+    /// Checks against `trust`; the cosigned checkpoints come from the sources added below (none
+    /// added: the `<prefix>.cosigned` file beside the trail).
+    pub fn new(trust: WitnessTrust) -> Self {
+        WitnessCheck {
+            trust,
+            origin: None,
+            notes: Vec::new(),
+            urls: Vec::new(),
+            stored: false,
+        }
+    }
+
+    /// The log the trail must be (default: the origin its `<prefix>.tlog-checkpoint` names).
+    /// Naming it is what catches another log's trail swapped into this directory.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// Cosigned checkpoints the operator holds (a file of signed notes kept off the host).
+    pub fn notes(mut self, notes: impl IntoIterator<Item = Note>) -> Self {
+        self.notes.extend(notes);
+        self
+    }
+
+    /// A witness to ask for its latest cosigned checkpoint of the origin (`GET
+    /// <url>/<origin hash>/checkpoint`).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.urls.push(url.into());
+        self
+    }
+
+    /// Also read `<prefix>.cosigned` beside the trail (what the writer stored). An attacker on
+    /// the host can roll that file back to an older state, so it only catches a cut below the
+    /// checkpoints it still holds; witnesses or an off-host copy catch the rest.
+    pub fn stored(mut self, yes: bool) -> Self {
+        self.stored = yes;
+        self
+    }
+
+    /// Runs the check on the trail `prefix` in `dir`: `None` when it extends the newest
+    /// witnessed checkpoint.
+    pub(crate) fn run(&self, dir: &Path, prefix: &str) -> Option<Problem> {
+        let problem = |detail: String| Problem {
+            kind: ProblemKind::WitnessMismatch,
+            file: None,
+            line: None,
+            seq: None,
+            detail,
+        };
+        let trail_origin = trail_origin(dir, prefix);
+        let mut notes = self.notes.clone();
+        let mut unreachable = Vec::new();
+        if self.stored || (self.notes.is_empty() && self.urls.is_empty()) {
+            let path = dir.join(crate::trail::naming::cosigned(prefix));
+            notes.extend(crate::tlog::submit::read_notes(&path).unwrap_or_default());
+        }
+        let Some(origin) = self.origin.clone().or_else(|| trail_origin.clone()) else {
+            return Some(problem(
+                "the trail names no log origin (no .tlog-checkpoint): give --origin".into(),
+            ));
+        };
+        for url in &self.urls {
+            match crate::tlog::submit::fetch_latest(url, &origin) {
+                Ok(note) => notes.push(note),
+                Err(e) => unreachable.push(e),
+            }
+        }
+        let newest = match newest_witnessed(&notes, &origin, &self.trust) {
+            Ok(Some(w)) => w,
+            Ok(None) => {
+                let mut detail = none_witnessed(&notes, &origin, &self.trust);
+                for e in unreachable {
+                    detail.push_str(&format!("; {e}"));
+                }
+                return Some(problem(detail));
+            }
+            Err((a, b)) => {
+                return Some(problem(format!(
+                "split view: the witnesses cosigned two trees of size {} of {origin} ({} and {})",
+                a.checkpoint.size,
+                names(&a.witnesses),
+                names(&b.witnesses)
+            )))
+            }
+        };
+        let size = newest.checkpoint.size;
+        let tree = match LineTree::scan(dir, prefix, size, trail_origin) {
+            Ok(t) => t,
+            Err(e) => return Some(problem(format!("cannot read the trail: {e}"))),
+        };
+        if let Some(gap) = &tree.gap {
+            return Some(problem(format!(
+                "cannot check the checkpoint of size {size} the witnesses cosigned: {gap}"
+            )));
+        }
+        match extends(newest, &tree) {
+            WitnessVerdict::Extends(_) => None,
+            WitnessVerdict::Fails(w, why) => Some(Problem {
+                seq: Some(w.checkpoint.size),
+                ..problem(format!("{why} (cosigned by {})", names(&w.witnesses)))
+            }),
+            other => Some(problem(format!("{other:?}"))),
+        }
+    }
+}
+
+fn names(set: &BTreeSet<String>) -> String {
+    set.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// The origin the trail's newest published checkpoint names, if any.
+fn trail_origin(dir: &Path, prefix: &str) -> Option<String> {
+    let path = dir.join(crate::trail::naming::tlog_checkpoint(prefix));
+    let text = crate::trail::open::read_capped_to_string(&path, crate::trail::open::SMALL_FILE_MAX)
+        .ok()?;
+    let note = Note::parse(&text).ok()?;
+    Checkpoint::parse_body(note.body()).ok().map(|c| c.origin)
+}
+
+/// The most placeholder leaves one gap in the seq numbers gets (as the writer: a forged huge
+/// seq does not make the verifier hash for hours).
+const MAX_PAD: u64 = 1 << 20;
+
+/// The trail's tree recomputed from its lines, the way the writer builds it (`chain::tree`):
+/// leaf `i` is the line of seq `i` without its newline, control records included; a seq the
+/// trail skips gets the empty entry's leaf; a seq at or below one already seen is ignored.
+///
+/// A pruned trail starts from the frontier the tile files hold at its first seq. Tiles are
+/// derived data an attacker can rewrite, but that cannot make a changed trail pass: the root at
+/// the cosigned size commits to every retained line through the hash tree, so only the pruned
+/// (gone) records' hashes come from the tiles.
+#[derive(Debug, Clone)]
+pub struct LineTree {
+    origin: Option<String>,
+    frontier: Frontier,
+    captured: Option<(u64, Hash)>,
+    /// Why the tree could not be built from the start (pruned and no usable tiles).
+    pub gap: Option<String>,
+}
+
+impl LineTree {
+    /// Hashes every line of the trail `prefix` in `dir`, keeping the root at size `capture`.
+    /// `origin` is the log the trail claims to be (for the message when it differs).
+    ///
+    /// # Errors
+    /// The directory cannot be listed.
+    pub fn scan(
+        dir: &Path,
+        prefix: &str,
+        capture: u64,
+        origin: Option<String>,
+    ) -> std::io::Result<LineTree> {
+        let listing = crate::trail::files::list(dir, Some(prefix))?;
+        let mut tree = LineTree {
+            origin,
+            frontier: Frontier::new(),
+            captured: (capture == 0).then(|| (0, empty_root())),
+            gap: None,
+        };
+        let reader = LineReader::new();
+        let mut started = false;
+        for file in &listing.files {
+            reader.read_lines(file, |line| {
+                let Some(seq) = parse_seq(line) else {
+                    return ControlFlow::Continue(());
+                };
+                if !started {
+                    started = true;
+                    tree.start_at(dir, prefix, seq);
+                }
+                tree.push(seq, line, capture);
+                ControlFlow::Continue(())
+            });
+        }
+        Ok(tree)
+    }
+
+    /// A trail whose first line is seq `first > 0` was pruned: start from the tiles' frontier.
+    fn start_at(&mut self, dir: &Path, prefix: &str, first: u64) {
+        if first == 0 {
+            return;
+        }
+        match TileReader::open(&tile_dir(dir, prefix)).frontier(first) {
+            Ok(f) => self.frontier = f,
+            Err(e) => {
+                self.gap = Some(format!(
+                    "the trail begins at seq {first} and the tiles do not hold the tree before it ({e})"
+                ));
+            }
+        }
+    }
+
+    fn push(&mut self, seq: u64, line: &[u8], capture: u64) {
+        let size = self.frontier.size();
+        if seq < size || seq - size > MAX_PAD || self.gap.is_some() {
+            return;
+        }
+        for _ in size..seq {
+            self.push_leaf(leaf_hash(b""), capture);
+        }
+        self.push_leaf(leaf_hash(line), capture);
+    }
+
+    fn push_leaf(&mut self, leaf: Hash, capture: u64) {
+        self.frontier.push(leaf);
+        if self.frontier.size() == capture {
+            self.captured = Some((capture, self.frontier.root()));
+        }
+    }
+}
+
+impl TrailTree for LineTree {
+    fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+    fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+    fn root_at(&self, size: u64) -> Option<Hash> {
+        self.captured.filter(|c| c.0 == size).map(|c| c.1)
     }
 }
 

@@ -100,6 +100,11 @@ enum Command {
     /// TCP/TLS), resuming from a cursor; runs until stopped, or with --until-idle until
     /// everything is acknowledged.
     Ship(ship::ShipArgs),
+    /// Run a C2SP tlog-witness: cosign each log checkpoint that extends the last one cosigned
+    /// (HTTP, `POST /add-checkpoint`, `GET /<origin hash>/checkpoint`); runs until killed.
+    Witness(witness::WitnessArgs),
+    /// Create a witness key (mode 0600) and print its vkey on stdout.
+    WitnessKeygen(witness::WitnessKeygenArgs),
     /// Write a self-contained proof that record N is in the trail (C2SP tlog-proof: the
     /// record, its Merkle inclusion proof, the newest signed checkpoint covering it).
     Prove(proof::ProveArgs),
@@ -109,11 +114,6 @@ enum Command {
     /// Write every audit record about one actor, each with its proof, into a new directory
     /// (a data-subject access request answered verifiably, nobody else's records in it).
     Disclose(proof::DiscloseArgs),
-    /// Run a C2SP tlog-witness: cosign each log checkpoint that extends the last one cosigned
-    /// (HTTP, `POST /add-checkpoint`, `GET /<origin hash>/checkpoint`); runs until killed.
-    Witness(witness::WitnessArgs),
-    /// Create a witness key (mode 0600) and print its vkey on stdout.
-    WitnessKeygen(witness::WitnessKeygenArgs),
 }
 
 /// Filters shared by `tail`, `query` and `export`.
