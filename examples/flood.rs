@@ -34,6 +34,11 @@
 //! DIR/flood.pk0 for `tracing-audit verify --public-key`), so the signing cost is part of
 //! the measured time.
 //!
+//! `--tree` (build with `--features tlog`) keeps the Merkle tree over the audit stream, with its
+//! tiles, and signs a checkpoint with a fresh log key (DIR/flood.logkey, its verifier key in
+//! DIR/flood.logkey.pub for `tracing-audit check-proof --log-key`) at every epoch seal, or, without
+//! `--signed`, with every checkpoint record.
+//!
 //! `--peer lossy|lossless` runs the same flood through the setup this crate replaces: two
 //! `fmt::layer().json()` layers with per-layer filters, each into a daily
 //! `tracing_appender::rolling` file behind `tracing_appender::non_blocking` (its default, which
@@ -57,7 +62,7 @@ use tracing_audit::sink::{Durability, FileSink, Rotation};
 use tracing_audit::Stream;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--peer lossy|lossless]";
+const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--tree] [--peer lossy|lossless]";
 
 #[derive(Debug)]
 struct Args {
@@ -71,6 +76,7 @@ struct Args {
     no_fsync: bool,
     keyed: bool,
     signed: bool,
+    tree: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -82,7 +88,7 @@ fn parse_args() -> Result<Args, String> {
     let mut index = true;
     let mut peer = None;
     let mut no_fsync = false;
-    let (mut keyed, mut signed) = (false, false);
+    let (mut keyed, mut signed, mut tree) = (false, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -100,6 +106,7 @@ fn parse_args() -> Result<Args, String> {
             "--no-fsync" => no_fsync = true,
             "--keyed" => keyed = true,
             "--signed" => signed = true,
+            "--tree" => tree = true,
             "--peer" => peer = Some(Peer::parse(&value()?)?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -116,6 +123,7 @@ fn parse_args() -> Result<Args, String> {
         no_fsync,
         keyed,
         signed,
+        tree,
     })
 }
 
@@ -201,6 +209,16 @@ fn chain(args: &Args) -> Result<ChainConfig, Box<dyn Error>> {
         }
         #[cfg(not(feature = "signed-seals"))]
         return Err("--signed needs --features signed-seals".into());
+    }
+    if args.tree {
+        #[cfg(feature = "tlog")]
+        {
+            use tracing_audit::chain::LogKey;
+            let key = LogKey::load_or_create(args.dir.join("flood.logkey"), "flood.example/audit")?;
+            chain = chain.log_key(key);
+        }
+        #[cfg(not(feature = "tlog"))]
+        return Err("--tree needs --features tlog".into());
     }
     Ok(chain)
 }

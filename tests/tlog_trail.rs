@@ -368,3 +368,152 @@ fn disclose_writes_one_actor_s_records_with_proofs_and_nobody_else_s() {
     ]);
     assert_eq!(again.status.code(), Some(3));
 }
+
+#[test]
+fn a_cosigned_checkpoint_is_used_and_the_witness_rule_is_enforced() {
+    use tracing_audit::tlog::cosignature::Cosigner;
+    let (d, keys) = trail_with_proofs();
+    let out = tempfile::tempdir().unwrap();
+    // What the submission thread keeps: the newest checkpoint with a witness's cosignature.
+    let (_, _, note) = checkpoints(d.path()).pop().unwrap();
+    let mut note = Note::parse(&note).unwrap();
+    let w1 = Cosigner::generate("witness1.example").unwrap();
+    let w2 = Cosigner::generate("witness2.example").unwrap();
+    let cosig = w1.cosign(note.body().as_bytes(), 1_700_000_000).unwrap();
+    note.add_signature(cosig.note_signature());
+    fs::write(d.path().join("audit.cosigned"), note.render()).unwrap();
+    let (w1_key, w2_key) = (out.path().join("w1.vkey"), out.path().join("w2.vkey"));
+    fs::write(&w1_key, w1.verifier().vkey()).unwrap();
+    fs::write(&w2_key, w2.verifier().vkey()).unwrap();
+
+    let proof = out.path().join("p");
+    assert!(prove(d.path(), 7, &proof).status.success());
+    assert!(fs::read_to_string(&proof)
+        .unwrap()
+        .contains("— witness1.example "));
+    let vkey = keys.vkey_file();
+    let with = |extra: &[&str]| {
+        let mut args = vec!["check-proof", s(&proof), "--log-key", s(&vkey)];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let ok = with(&["--witness-key", s(&w1_key)]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("cosigned by witness1.example"));
+    // One of two witnesses is enough when the operator says so, not by default.
+    let both = with(&["--witness-key", s(&w1_key), "--witness-key", s(&w2_key)]);
+    assert_eq!(both.status.code(), Some(1));
+    let one_of_two = with(&[
+        "--witness-key",
+        s(&w1_key),
+        "--witness-key",
+        s(&w2_key),
+        "--witnesses",
+        "1",
+    ]);
+    assert_eq!(one_of_two.status.code(), Some(0));
+    // A cosignature that does not verify fails the proof.
+    let text = fs::read_to_string(&proof).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("— witness1.example "))
+        .unwrap();
+    let mut sig = line.to_owned();
+    let last = sig.pop().unwrap();
+    let pos = sig.len() - 3;
+    let flipped = if &sig[pos..pos + 1] == "A" { "B" } else { "A" };
+    sig.replace_range(pos..pos + 1, flipped);
+    sig.push(last);
+    fs::write(&proof, text.replace(line, &sig)).unwrap();
+    assert_eq!(with(&["--witness-key", s(&w1_key)]).status.code(), Some(1));
+}
+
+const CHILD_ENV: &str = "TRACING_AUDIT_TLOG_CHILD";
+
+/// In the child: writes records with the tree on through the real layer, printing `ACK n`
+/// after every sync, until it is killed.
+fn write_until_killed(dir: &Path, keys_dir: &Path) {
+    use std::io::Write;
+    use tracing_audit::layer::AuditLayer;
+    use tracing_audit::sink::FileSink;
+    use tracing_subscriber::prelude::*;
+    let keys = Keys {
+        _dir: tempfile::tempdir().unwrap(),
+        state: keys_dir.join("audit.signing"),
+        log_key: keys_dir.join("audit.logkey"),
+    };
+    let (layer, guard) = AuditLayer::builder()
+        .audit_to_files(FileSink::new(dir).max_file_size(16 * 1024))
+        .debug_to(std::io::sink)
+        .chain(keys.chain())
+        .build()
+        .unwrap();
+    let handle = guard.handle();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0usize.. {
+            emit(i..i + 1);
+            if i % 20 == 19 {
+                handle.sync().unwrap();
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "ACK {i}").unwrap();
+                out.flush().unwrap();
+            }
+        }
+    });
+}
+
+#[test]
+fn the_tree_survives_sigkill_of_the_writer_with_the_right_root() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    if let Ok(arg) = std::env::var(CHILD_ENV) {
+        let (dir, keys) = arg.split_once('|').unwrap();
+        write_until_killed(Path::new(dir), Path::new(keys));
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let keys = Keys::new();
+    // One clean run first, so the trail holds checkpoints the restarted tree must extend.
+    write_trail(d.path(), keys.chain(), 0..30, 16 * 1024);
+    let keys_dir = keys.state.parent().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_tree_survives_sigkill_of_the_writer_with_the_right_root",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, format!("{}|{}", s(d.path()), s(keys_dir)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    for line in reader.lines() {
+        let line = line.unwrap();
+        if line
+            .strip_prefix("ACK ")
+            .is_some_and(|n| n.parse::<u64>().unwrap() >= 400)
+        {
+            // SAFETY: a plain syscall on the child's pid.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+            break;
+        }
+    }
+    assert!(!child.wait().unwrap().success(), "the child was killed");
+    // The killed writer's last epoch was never sealed: the restart seals it with a checkpoint
+    // of the tree it restored, which must be the tree of the records on disk.
+    write_trail(d.path(), keys.chain(), 1000..1040, 16 * 1024);
+    assert_every_checkpoint_matches_the_records(d.path(), &keys);
+    let cps = checkpoints(d.path());
+    assert!(
+        cps.last().unwrap().1.size > 400,
+        "the checkpoints cover the killed run"
+    );
+}

@@ -193,9 +193,10 @@ pub struct Prover {
 }
 
 impl Prover {
-    /// Opens the trail in `dir` and picks the newest checkpoint (the trail's last
-    /// `tree_checkpoint` record, or the `<prefix>.tlog-checkpoint*` side files beside it when
-    /// they are newer or carry more signatures). With `log`, a checkpoint not signed by it is
+    /// Opens the trail in `dir` and picks the newest checkpoint: the trail's last
+    /// `tree_checkpoint` record, `<prefix>.tlog-checkpoint`, or a note of `<prefix>.cosigned`
+    /// (the witnesses' cosignatures), whichever is newest, and of those the one with the most
+    /// signatures. With `log`, a checkpoint not signed by it is
     /// never used.
     ///
     /// # Errors
@@ -214,18 +215,19 @@ impl Prover {
                 .map(|f| f.prefix().to_owned())
                 .ok_or_else(|| ProofFileError::new("the directory holds no trail"))?,
         };
-        let mut candidates: Vec<String> = newest_in_trail(&trail).into_iter().collect();
-        for suffix in ["tlog-checkpoint", "tlog-checkpoint.cosigned"] {
-            let path = dir.join(format!("{prefix}.{suffix}"));
-            if let Ok(text) = crate::trail::open::read_capped_to_string(&path, 1 << 20) {
-                candidates.push(text);
-            }
+        let mut candidates: Vec<Note> = newest_in_trail(&trail)
+            .and_then(|text| Note::parse(&text).ok())
+            .into_iter()
+            .collect();
+        let side = dir.join(crate::trail::naming::tlog_checkpoint(&prefix));
+        if let Ok(text) = crate::trail::open::read_capped_to_string(&side, 1 << 20) {
+            candidates.extend(Note::parse(&text).ok());
         }
+        // What the witnesses cosigned (kept by the submission thread).
+        let cosigned = dir.join(format!("{prefix}.cosigned"));
+        candidates.extend(crate::tlog::submit::read_notes(&cosigned).unwrap_or_default());
         let mut best: Option<(Note, Checkpoint)> = None;
-        for text in candidates {
-            let Ok(note) = Note::parse(&text) else {
-                continue;
-            };
+        for note in candidates {
             if log.is_some_and(|v| note.verify(std::slice::from_ref(v)).is_err()) {
                 continue;
             }

@@ -210,11 +210,11 @@ fn main() -> ExitCode {
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
         Command::Ship(a) => ship::run(a),
-        Command::Witness(a) => witness::run(a),
-        Command::WitnessKeygen(a) => witness::keygen(a),
         Command::Prove(a) => proof::prove(a),
         Command::CheckProof(a) => proof::check(a),
         Command::Disclose(a) => proof::disclose(a),
+        Command::Witness(a) => witness::run(a),
+        Command::WitnessKeygen(a) => witness::keygen(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

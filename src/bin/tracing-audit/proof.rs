@@ -5,6 +5,7 @@ use super::output::{self, Out};
 use super::CliError;
 use clap::Args;
 use std::path::{Path, PathBuf};
+use tracing_audit::tlog::cosignature::CosignerVerifier;
 use tracing_audit::tlog::note::{Note, Verifier};
 use tracing_audit::trail::{printable_json, Visible};
 use tracing_audit::verify::proof::{ProofFileError, Prover, RecordProof, MAX_PROOF_BYTES};
@@ -151,16 +152,43 @@ pub(super) fn check(args: CheckProofArgs) -> Result<u8, CliError> {
     }
 }
 
-/// The names of the witnesses among `keys` whose cosignatures on `note` verify; an error when
-/// fewer than `need` do.
+/// The names of the witnesses among `keys` whose cosignatures on `note` verify
+/// (c2sp.org/tlog-cosignature); an error when fewer than `need` do, or when a cosignature of a
+/// known witness does not verify.
 fn cosigners(note: &Note, keys: &[String], need: usize) -> Result<Vec<String>, ProofFileError> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
+    let mut ok = Vec::new();
+    for key in keys {
+        let w = CosignerVerifier::parse_vkey(key)
+            .map_err(|e| ProofFileError::new(format!("--witness-key: {e}")))?;
+        let mut signed = false;
+        for s in note.signatures() {
+            if s.key_name == w.name() && s.key_id == w.key_id() {
+                w.verify(note.body().as_bytes(), &s.signature)
+                    .map_err(|e| {
+                        ProofFileError::new(format!(
+                            "the cosignature of {} does not verify: {e}",
+                            w.name()
+                        ))
+                    })?;
+                signed = true;
+            }
+        }
+        if signed {
+            ok.push(w.name().to_owned());
+        }
     }
-    let _ = (note, need);
-    Err(ProofFileError::new(
-        "witness cosignatures cannot be checked by this build yet",
-    ))
+    if ok.len() < need {
+        return Err(ProofFileError::new(format!(
+            "cosigned by {} of the witnesses given ({}), {need} required",
+            ok.len(),
+            if ok.is_empty() {
+                "none".to_owned()
+            } else {
+                ok.join(", ")
+            }
+        )));
+    }
+    Ok(ok)
 }
 
 pub(super) fn disclose(args: DiscloseArgs) -> Result<u8, CliError> {
