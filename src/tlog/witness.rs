@@ -337,6 +337,11 @@ impl Witness {
         loop {
             let (stream, _) = match listener.accept() {
                 Ok(s) => s,
+                Err(e) if is_exhaustion(&e) => {
+                    // Out of descriptors or memory: let connections finish instead of spinning.
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
                 Err(e) if is_per_connection(&e) => continue,
                 Err(e) => return Err(e),
             };
@@ -420,7 +425,7 @@ impl Drop for ActiveGuard {
     }
 }
 
-/// Accept errors that concern one connection (or a passing shortage), not the listener.
+/// Accept errors that concern one connection, not the listener.
 fn is_per_connection(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -428,7 +433,12 @@ fn is_per_connection(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
-    ) || matches!(
+    )
+}
+
+/// Accept errors of a passing shortage of descriptors or memory.
+fn is_exhaustion(e: &io::Error) -> bool {
+    matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
