@@ -2,7 +2,8 @@
 //! answered by a real witness (HTTP over 127.0.0.1, proof check, Ed25519 cosignature, state
 //! persisted with fsync and rename before the answer), the cosignature checked by the client.
 //!
-//! `cargo run --release --example witness_roundtrip --features tlog [-- N]`
+//! `cargo run --release --example witness_roundtrip --features tlog [-- N] 2>/dev/null` (the
+//! witness logs one line per request on stderr); `TMPDIR=/dev/shm` keeps its state in memory.
 
 use std::net::TcpListener;
 use std::sync::Arc;
