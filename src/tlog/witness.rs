@@ -393,18 +393,17 @@ fn log_request(req: &http1::Request, path: &str, reply: &Reply) {
     use std::io::Write as _;
     let mut what = String::new();
     if req.method == "POST" {
-        let mut lines = req.body.split(|&b| b == b'\n');
-        let old = lines.next().unwrap_or_default();
-        let size = req
-            .body
-            .windows(2)
-            .position(|w| w == b"\n\n")
-            .and_then(|i| req.body[i + 2..].split(|&b| b == b'\n').nth(1))
+        // Protocol text, not a trail: only the `old` line and the checkpoint's size line.
+        let text = String::from_utf8_lossy(&req.body[..req.body.len().min(MAX_REQUEST_BODY)]);
+        let old = text.split('\n').next().unwrap_or_default();
+        let size = text
+            .split_once("\n\n")
+            .and_then(|(_, note)| note.split('\n').nth(1))
             .unwrap_or_default();
         what = format!(
             " {} size {}",
-            crate::trail::Visible::bytes(&old[..old.len().min(40)]),
-            crate::trail::Visible::bytes(&size[..size.len().min(24)])
+            crate::trail::Visible::str(head(old, 40)),
+            crate::trail::Visible::str(head(size, 24))
         );
     }
     let _ = writeln!(
@@ -414,6 +413,15 @@ fn log_request(req: &http1::Request, path: &str, reply: &Reply) {
         crate::trail::Visible::str(path),
         reply.status
     );
+}
+
+/// At most the first `n` bytes of `s`, cut at a character boundary.
+fn head(s: &str, n: usize) -> &str {
+    let mut end = n.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Releases a connection slot when its thread ends, however it ends.
