@@ -468,7 +468,8 @@ struct Shared {
 /// trail as a control record).
 pub type AlarmHook = Box<dyn Fn(&str) + Send>;
 
-/// The submission thread. Dropping it stops the thread after its current exchange.
+/// The submission thread. Dropping it stops the thread after its current exchange, without
+/// waiting for it.
 pub struct Submitter {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -636,6 +637,9 @@ impl Submitter {
 }
 
 impl Drop for Submitter {
+    /// Tells the thread to stop and returns at once: the thread ends after its current
+    /// exchange (at most [`EXCHANGE_TIMEOUT`]), so stopping a sink never waits on a witness
+    /// that does not answer beyond the drain the caller chose.
     fn drop(&mut self) {
         self.shared
             .inbox
@@ -644,7 +648,9 @@ impl Drop for Submitter {
             .stop = true;
         self.shared.wake.notify_all();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
     }
 }
