@@ -16,6 +16,9 @@
 //! serialized ([`redact`]): field-name rules first, then free-text detectors. Each stream goes to
 //! its own [`sink`]: rotating, retained, crash-safe files, or any `MakeWriter`.
 //!
+//! The [`manual`] has the rest: the record schema, redaction, verification and the threat model,
+//! operations, the HTTP middleware and the benchmarks.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -88,6 +91,7 @@ pub mod http;
 pub mod investigate;
 mod key;
 pub mod layer;
+pub mod manual;
 #[cfg(feature = "opentelemetry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub mod otel;
@@ -108,7 +112,4 @@ pub use key::{KeyError, KeyErrorKind, KeySource};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-#[cfg(doctest)]
-#[doc = include_str!("../docs/operations.md")]
-struct OperationsDoctests;
 pub use stream::Stream;

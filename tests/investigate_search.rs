@@ -484,3 +484,49 @@ fn indexes_skip_files_only_when_authentic_and_valid_for_that_exact_file() {
     assert!(!idx.exists());
     assert!(build_indexes(&trail, &chain_key()).built >= 1 && idx.exists());
 }
+
+/// A query every record matches holds a bounded amount of hits, however large the files: hits
+/// are handed to the caller in batches as a file is scanned, not gathered per file first.
+#[test]
+fn hits_held_stay_flat_when_every_record_of_large_files_matches() {
+    let held = |records_per_file: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let pad = "x".repeat(300);
+        for f in 1..=3 {
+            let mut body = Vec::with_capacity(records_per_file * 360);
+            for i in 0..records_per_file {
+                writeln!(
+                    body,
+                    r#"{{"ts":"2026-11-26T05:00:00.000000000Z","actor":"alice","n":{i},"msg":"{pad}"}}"#
+                )
+                .unwrap();
+            }
+            fs::write(
+                dir.path().join(format!("audit.2026-11-26.{f:04}.jsonl")),
+                body,
+            )
+            .unwrap();
+        }
+        let trail = Trail::open(dir.path(), None).unwrap();
+        let mut seen = 0usize;
+        let summary = Search::new()
+            .threads(2)
+            .run(&[&trail], &Query::new().actor("alice"), |_| {
+                seen += 1;
+                ControlFlow::Continue(())
+            });
+        assert_eq!(seen, 3 * records_per_file);
+        summary.peak_held_bytes
+    };
+    let small = held(20_000); // 7 MB per file
+    let large = held(120_000); // 43 MB per file
+    assert!(
+        large < 20 << 20,
+        "held {} MiB of hits for 43 MB files",
+        large >> 20
+    );
+    assert!(
+        large < small * 3,
+        "hits held grew with the files: {small} then {large} bytes"
+    );
+}

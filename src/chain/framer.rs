@@ -194,7 +194,7 @@ impl ChainFramer {
             GenesisReason::New => b"new".as_slice(),
             GenesisReason::UnchainedLastLine => b"unchained_last_line".as_slice(),
         });
-        self.scratch.push(b'"');
+        let _ = write!(self.scratch, "\",\"format\":{}", crate::trail::FORMAT);
         self.emit_control(true, out);
     }
 }
@@ -402,6 +402,7 @@ impl Framer for ChainFramer {
         crate::trail::hex::push_hex(&prev, &mut self.scratch);
         self.scratch.extend_from_slice(b"\",\"next\":");
         crate::trail::json::write_str(&mut self.scratch, next);
+        let _ = write!(self.scratch, ",\"format\":{}", crate::trail::FORMAT);
         self.emit_control(false, out);
         self.at_file_start = true;
         self.file_first = None;

@@ -26,6 +26,7 @@
 //! ```
 
 pub(crate) mod index;
+mod probe;
 mod query;
 mod report;
 mod search;

@@ -1,8 +1,10 @@
 //! What a search asks of a record, and the exact test on a parsed record that decides it.
 
+use super::probe::Probe;
 use crate::trail::time::CANONICAL_LEN;
 pub(crate) use crate::trail::time::{format_nanos, is_canonical, parse_nanos};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Which records a search returns: every filter given must hold.
 ///
@@ -117,32 +119,39 @@ impl Query {
 
     /// Whether `v` is a record this query returns: the exact test every hit passes.
     pub fn matches(&self, v: &Value) -> bool {
-        if !v.is_object() {
-            return false;
-        }
+        Probe::of_value(v).is_some_and(|p| self.matches_probe(&p))
+    }
+
+    /// [`matches`](Query::matches) on a line as written: `None` when it is not one JSON object.
+    /// The same test, without building the parsed tree (see [`Probe`]).
+    pub(crate) fn matches_line(&self, line: &[u8]) -> Option<bool> {
+        Probe::read(line).map(|p| self.matches_probe(&p))
+    }
+
+    fn matches_probe(&self, p: &Probe<'_>) -> bool {
         if let Some(seq) = self.seq {
-            if v.get("seq").and_then(Value::as_u64) != Some(seq) {
+            if p.seq != Some(seq) {
                 return false;
             }
-        } else if !self.control && is_control(v) {
+        } else if !self.control && p.is_control() {
             return false;
         }
-        let eq = |want: &Option<String>, key: &str| {
-            want.as_deref()
-                .is_none_or(|w| v.get(key).and_then(Value::as_str) == Some(w))
+        let eq = |want: &Option<String>, have: &Option<Cow<'_, str>>| {
+            want.as_deref().is_none_or(|w| have.as_deref() == Some(w))
         };
-        if !(eq(&self.actor, "actor") && eq(&self.action, "action") && eq(&self.outcome, "outcome"))
+        if !(eq(&self.actor, &p.actor)
+            && eq(&self.action, &p.action)
+            && eq(&self.outcome, &p.outcome))
         {
             return false;
         }
-        if let Some(id) = &self.id {
-            let is = |k: &str| v.get(k).and_then(Value::as_str) == Some(id.as_str());
-            if !is("correlation_id") && !is("trace_id") {
+        if let Some(id) = self.id.as_deref() {
+            if p.correlation_id.as_deref() != Some(id) && p.trace_id.as_deref() != Some(id) {
                 return false;
             }
         }
         if self.since.is_some() || self.until.is_some() {
-            let Some(ts) = record_time(v) else {
+            let Some(ts) = p.ts.as_deref().and_then(canonical_ts) else {
                 return false;
             };
             if !self.in_window(&ts) {
@@ -204,11 +213,15 @@ pub fn is_control(v: &Value) -> bool {
 /// A record's `ts` in canonical form (RFC 3339, UTC, nine fraction digits), whatever form it
 /// was written in; `None` without a readable `ts`.
 pub fn record_time(v: &Value) -> Option<String> {
-    let ts = v.get("ts")?.as_str()?;
+    canonical_ts(v.get("ts")?.as_str()?).map(Cow::into_owned)
+}
+
+/// A `ts` value in canonical form, borrowed when it already is.
+fn canonical_ts(ts: &str) -> Option<Cow<'_, str>> {
     if is_canonical(ts.as_bytes()) {
-        Some(ts.to_owned())
+        Some(Cow::Borrowed(ts))
     } else {
-        canonical_time(ts).ok()
+        canonical_time(ts).ok().map(Cow::Owned)
     }
 }
 

@@ -20,11 +20,12 @@ use std::sync::{Condvar, Mutex};
 /// Each file is read in chunks; when the query has a filter value, a byte search for it (as
 /// the writer writes it, quotes included) runs over the chunk first, and only the lines that
 /// contain it are parsed; with a time window, a line's leading `ts` rules it out before parsing.
-/// Every hit is confirmed on the parsed record with [`Query::matches`], so a value that occurs
-/// inside another field, a message or another key never makes a false match.
+/// Every hit is confirmed on the parsed line with the test of [`Query::matches`], so a value that
+/// occurs inside another field, a message or another key never makes a false match.
 ///
-/// Memory: per worker one chunk and one line, plus the hits of the files scanned ahead of the
-/// one being delivered (at most `threads + 1` files).
+/// Memory: per worker one chunk and one line, plus hits waiting to be delivered: at most 4 MiB
+/// per file for the `threads + 1` files being scanned or delivered (a worker ahead of delivery
+/// waits for the file before it), so it stays flat however many records match.
 ///
 /// | setting | default |
 /// |---|---|
@@ -139,6 +140,9 @@ pub struct SearchSummary {
     /// Files not scanned because their authenticated index ruled the query out (each was
     /// still read once, to check that it is the file the index describes).
     pub files_skipped: usize,
+    /// The most bytes of hits held at once, found and waiting to be delivered: bounded by the
+    /// number of threads, not by how many records match.
+    pub peak_held_bytes: usize,
     problems: Vec<FileProblem>,
     skipped_lines: Vec<SkippedLines>,
 }
@@ -157,9 +161,17 @@ impl SearchSummary {
     }
 }
 
-/// One file's outcome, waiting to be delivered.
-struct FileResult {
-    hits: Vec<Vec<u8>>,
+/// How many bytes of hits a worker gathers before handing them over.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// How many bytes of hits may wait for delivery per file: a worker scanning ahead of the file
+/// being delivered waits when its file has this much waiting, so a search holds at most about
+/// `(threads + 1) * SLOT_BYTES` of hits, however many records match.
+const SLOT_BYTES: usize = 4 * 1024 * 1024;
+
+/// One file's counts and problems, known when its scan ends.
+#[derive(Default)]
+struct FileEnd {
     disk_bytes: u64,
     data_bytes: u64,
     parsed: u64,
@@ -169,10 +181,111 @@ struct FileResult {
     skipped_lines: Option<SkippedLines>,
 }
 
+/// The hits of one file waiting to be delivered, in order, and its end once scanned.
+#[derive(Default)]
+struct Slot {
+    batches: std::collections::VecDeque<Vec<Vec<u8>>>,
+    bytes: usize,
+    end: Option<FileEnd>,
+}
+
 struct Queue {
     next: usize,
     delivered: usize,
-    done: BTreeMap<usize, FileResult>,
+    slots: BTreeMap<usize, Slot>,
+    /// Bytes of hits waiting in all slots, and the most there ever were.
+    held: usize,
+    peak_held: usize,
+}
+
+/// What the scanning threads and the delivering thread share.
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, q: std::sync::MutexGuard<'a, Queue>) -> std::sync::MutexGuard<'a, Queue> {
+        self.ready.wait(q).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands a batch of file `idx`'s hits over, first waiting while that file already has
+    /// [`SLOT_BYTES`] waiting (only a file ahead of delivery waits long: the delivered one is
+    /// being drained).
+    fn hand_over(&self, idx: usize, batch: Vec<Vec<u8>>, bytes: usize) {
+        let mut q = self.lock();
+        while !self.stop.load(Ordering::Relaxed)
+            && q.slots.get(&idx).is_some_and(|s| s.bytes >= SLOT_BYTES)
+        {
+            q = self.wait(q);
+        }
+        q.held += bytes;
+        q.peak_held = q.peak_held.max(q.held);
+        let slot = q.slots.entry(idx).or_default();
+        slot.bytes += bytes;
+        slot.batches.push_back(batch);
+        drop(q);
+        self.ready.notify_all();
+    }
+
+    fn finish(&self, idx: usize, end: FileEnd) {
+        self.lock().slots.entry(idx).or_default().end = Some(end);
+        self.ready.notify_all();
+    }
+
+    /// The next batch of file `idx` (`Ok`), or its end once every batch was taken (`Err`).
+    fn take(&self, idx: usize) -> Result<Vec<Vec<u8>>, FileEnd> {
+        let mut q = self.lock();
+        loop {
+            if let Some(slot) = q.slots.get_mut(&idx) {
+                if let Some(batch) = slot.batches.pop_front() {
+                    let bytes = batch.iter().map(Vec::len).sum::<usize>();
+                    slot.bytes -= bytes;
+                    q.held -= bytes;
+                    drop(q);
+                    self.ready.notify_all();
+                    return Ok(batch);
+                }
+                if slot.end.is_some() {
+                    let end = q.slots.remove(&idx).and_then(|s| s.end).unwrap_or_default();
+                    return Err(end);
+                }
+            }
+            q = self.wait(q);
+        }
+    }
+
+    /// The next file a scanning thread should take, waiting while it would run more than
+    /// `window` files ahead of delivery; `None` when there is none or the search stopped.
+    fn claim(&self, files: usize, window: usize) -> Option<usize> {
+        let mut q = self.lock();
+        loop {
+            if self.stop.load(Ordering::Relaxed) || q.next >= files {
+                return None;
+            }
+            if q.next < q.delivered + window {
+                q.next += 1;
+                return Some(q.next - 1);
+            }
+            q = self.wait(q);
+        }
+    }
+
+    /// File `idx` is delivered (and the search stops, if `stopped`).
+    fn delivered(&self, idx: usize, stopped: bool) {
+        let mut q = self.lock();
+        q.delivered = idx + 1;
+        if stopped {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        drop(q);
+        self.ready.notify_all();
+    }
 }
 
 impl Search {
@@ -258,87 +371,85 @@ impl Search {
             .collect();
         let needle = query.needle();
         let finder = needle.as_deref().map(Finder::new);
-        let stop = AtomicBool::new(false);
-        let queue = Mutex::new(Queue {
-            next: 0,
-            delivered: 0,
-            done: BTreeMap::new(),
-        });
-        let ready = Condvar::new();
+        let shared = Shared {
+            queue: Mutex::new(Queue {
+                next: 0,
+                delivered: 0,
+                slots: BTreeMap::new(),
+                held: 0,
+                peak_held: 0,
+            }),
+            ready: Condvar::new(),
+            stop: AtomicBool::new(false),
+        };
         let threads = self.threads.min(items.len()).max(1);
         let window = threads + 1;
         let mut summary = SearchSummary::default();
         std::thread::scope(|s| {
             for _ in 0..threads {
-                s.spawn(|| loop {
-                    let idx = {
-                        let mut q = lock(&queue);
-                        loop {
-                            if stop.load(Ordering::Relaxed) || q.next >= items.len() {
-                                return;
-                            }
-                            if q.next < q.delivered + window {
-                                q.next += 1;
-                                break q.next - 1;
-                            }
-                            q = ready.wait(q).unwrap_or_else(|e| e.into_inner());
-                        }
-                    };
-                    let (_, _, file, closed) = items[idx];
-                    let keys = (closed && self.index == IndexUse::Read).then_some(&self.keys);
-                    let result = scan_file(&self.reader, file, keys, query, finder.as_ref(), &stop);
-                    lock(&queue).done.insert(idx, result);
-                    ready.notify_all();
+                s.spawn(|| {
+                    while let Some(idx) = shared.claim(items.len(), window) {
+                        let (_, _, file, closed) = items[idx];
+                        let keys = (closed && self.index == IndexUse::Read).then_some(&self.keys);
+                        let scan = Scan {
+                            reader: &self.reader,
+                            query,
+                            finder: finder.as_ref(),
+                            shared: &shared,
+                            idx,
+                        };
+                        shared.finish(idx, scan.file(file, keys));
+                    }
                 });
             }
             for (idx, &(t, i, _, _)) in items.iter().enumerate() {
-                let result = {
-                    let mut q = lock(&queue);
-                    loop {
-                        if let Some(r) = q.done.remove(&idx) {
-                            break r;
-                        }
-                        q = ready.wait(q).unwrap_or_else(|e| e.into_inner());
-                    }
-                };
-                summary.files += 1;
-                summary.disk_bytes += result.disk_bytes;
-                summary.data_bytes += result.data_bytes;
-                summary.lines_parsed += result.parsed;
-                summary.oversized_lines += result.oversized;
-                summary.files_skipped += usize::from(result.skipped);
-                summary.problems.extend(result.problem);
-                summary.skipped_lines.extend(result.skipped_lines);
-                let mut stopped = false;
-                for line in result.hits {
-                    let hit = Hit {
+                let stopped = deliver(&shared, idx, &mut summary, |line| {
+                    on_hit(Hit {
                         trail: t,
                         file: i,
                         line,
-                    };
-                    if on_hit(hit).is_break() {
-                        stopped = true;
-                        break;
-                    }
-                }
-                let mut q = lock(&queue);
-                q.delivered = idx + 1;
-                if stopped {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                drop(q);
-                ready.notify_all();
+                    })
+                });
+                shared.delivered(idx, stopped);
                 if stopped {
                     break;
                 }
             }
         });
+        summary.peak_held_bytes = shared.lock().peak_held;
         summary
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// Delivers file `idx`'s hits as they come and adds its counts to `summary`; whether `on_hit`
+/// stopped the search.
+fn deliver(
+    shared: &Shared,
+    idx: usize,
+    summary: &mut SearchSummary,
+    mut on_hit: impl FnMut(Vec<u8>) -> ControlFlow<()>,
+) -> bool {
+    let end = loop {
+        match shared.take(idx) {
+            Ok(batch) => {
+                for line in batch {
+                    if on_hit(line).is_break() {
+                        return true;
+                    }
+                }
+            }
+            Err(end) => break end,
+        }
+    };
+    summary.files += 1;
+    summary.disk_bytes += end.disk_bytes;
+    summary.data_bytes += end.data_bytes;
+    summary.lines_parsed += end.parsed;
+    summary.oversized_lines += end.oversized;
+    summary.files_skipped += usize::from(end.skipped);
+    summary.problems.extend(end.problem);
+    summary.skipped_lines.extend(end.skipped_lines);
+    false
 }
 
 /// Whether `file` can be skipped: it is compressed, its index authenticates under `keys`,
@@ -357,88 +468,116 @@ fn ruled_out(file: &TrailFile, keys: &KeyRing, query: &Query) -> Option<u64> {
     index.describes(file)
 }
 
-/// Scans one file, unless its index (checked with `keys`, for a closed file) rules it out:
-/// byte search (when there is a needle), leading-timestamp check, parse, confirmation.
-fn scan_file(
-    reader: &LineReader,
-    file: &TrailFile,
-    keys: Option<&KeyRing>,
-    query: &Query,
-    finder: Option<&Finder<'_>>,
-    stop: &AtomicBool,
-) -> FileResult {
-    if let Some(disk_bytes) = keys.and_then(|k| ruled_out(file, k, query)) {
-        return FileResult {
-            hits: Vec::new(),
-            disk_bytes,
-            data_bytes: 0,
-            parsed: 0,
-            oversized: 0,
-            skipped: true,
-            problem: None,
-            skipped_lines: None,
+/// One file's scan: where its hits go and what decides them.
+struct Scan<'a> {
+    reader: &'a LineReader,
+    query: &'a Query,
+    finder: Option<&'a Finder<'a>>,
+    shared: &'a Shared,
+    idx: usize,
+}
+
+impl Scan<'_> {
+    /// Scans one file, unless its index (checked with `keys`, for a closed file) rules it out:
+    /// byte search (when there is a needle), leading-timestamp check, confirmation on the
+    /// parsed line. Hits are handed over in batches as they are found.
+    fn file(&self, file: &TrailFile, keys: Option<&KeyRing>) -> FileEnd {
+        if let Some(disk_bytes) = keys.and_then(|k| ruled_out(file, k, self.query)) {
+            return FileEnd {
+                disk_bytes,
+                skipped: true,
+                ..FileEnd::default()
+            };
+        }
+        let mut hits = Hits::default();
+        let mut parsed = 0;
+        let mut unreadable = 0;
+        let mut consider = |line: &[u8], hits: &mut Hits| {
+            if line.is_empty() || self.outside_window(line) {
+                return;
+            }
+            parsed += 1;
+            match self.query.matches_line(line) {
+                Some(true) => hits.push(line),
+                Some(false) => {}
+                None => unreadable += 1,
+            }
         };
+        let mut read = self.reader.read_chunks(file, |chunk| {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return ControlFlow::Break(());
+            }
+            match self.finder {
+                Some(finder) => each_candidate(chunk, finder, |line| consider(line, &mut hits)),
+                None => {
+                    let _ = each_line(chunk, |line| {
+                        consider(line, &mut hits);
+                        ControlFlow::Continue(())
+                    });
+                }
+            }
+            if hits.bytes >= BATCH_BYTES {
+                hits.hand_over(self.shared, self.idx);
+            }
+            ControlFlow::Continue(())
+        });
+        hits.hand_over(self.shared, self.idx);
+        let problem = read
+            .take_problem()
+            .filter(|p| p.kind() != FileProblemKind::Vanished);
+        FileEnd {
+            skipped: false,
+            disk_bytes: read.disk_bytes,
+            data_bytes: read.data_bytes,
+            parsed,
+            oversized: read.oversized_lines,
+            problem,
+            skipped_lines: SkippedLines::new(file, read.oversized_lines, unreadable),
+        }
     }
-    let mut hits = Vec::new();
-    let mut parsed = 0;
-    let mut unreadable = 0;
-    let timed = query.since.is_some() || query.until.is_some();
-    let mut consider = |line: &[u8]| {
-        if line.is_empty() {
-            return;
+
+    /// Whether the line's leading `ts` (read without parsing) is outside the query's window.
+    fn outside_window(&self, line: &[u8]) -> bool {
+        let q = self.query;
+        (q.since.is_some() || q.until.is_some())
+            && leading_ts(line)
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .is_some_and(|ts| !q.in_window(ts))
+    }
+}
+
+/// Hits gathered since the last hand-over.
+#[derive(Default)]
+struct Hits {
+    lines: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Hits {
+    fn push(&mut self, line: &[u8]) {
+        self.bytes += line.len();
+        self.lines.push(line.to_vec());
+    }
+
+    fn hand_over(&mut self, shared: &Shared, idx: usize) {
+        if !self.lines.is_empty() {
+            shared.hand_over(idx, std::mem::take(&mut self.lines), self.bytes);
+            self.bytes = 0;
         }
-        if timed {
-            if let Some(ts) = leading_ts(line).and_then(|t| std::str::from_utf8(t).ok()) {
-                if !query.in_window(ts) {
-                    return;
-                }
-            }
+    }
+}
+
+/// Calls `f` with each line of `chunk` that holds `finder`'s needle, once per line.
+fn each_candidate(chunk: &[u8], finder: &Finder<'_>, mut f: impl FnMut(&[u8])) {
+    let mut pos = 0;
+    while let Some(i) = finder.find(&chunk[pos..]) {
+        let at = pos + i;
+        let start = memchr::memrchr(b'\n', &chunk[..at]).map_or(0, |p| p + 1);
+        let end = memchr::memchr(b'\n', &chunk[at..]).map_or(chunk.len(), |p| at + p);
+        f(&chunk[start..end]);
+        pos = end + 1;
+        if pos >= chunk.len() {
+            break;
         }
-        parsed += 1;
-        match serde_json::from_slice::<Value>(line) {
-            Ok(v @ Value::Object(_)) if query.matches(&v) => hits.push(line.to_vec()),
-            Ok(Value::Object(_)) => {}
-            _ => unreadable += 1,
-        }
-    };
-    let mut read = reader.read_chunks(file, |chunk| {
-        if stop.load(Ordering::Relaxed) {
-            return ControlFlow::Break(());
-        }
-        match finder {
-            Some(finder) => {
-                let mut pos = 0;
-                while let Some(i) = finder.find(&chunk[pos..]) {
-                    let at = pos + i;
-                    let start = memchr::memrchr(b'\n', &chunk[..at]).map_or(0, |p| p + 1);
-                    let end = memchr::memchr(b'\n', &chunk[at..]).map_or(chunk.len(), |p| at + p);
-                    consider(&chunk[start..end]);
-                    pos = end + 1;
-                    if pos >= chunk.len() {
-                        break;
-                    }
-                }
-            }
-            None => {
-                let _ = each_line(chunk, |line| {
-                    consider(line);
-                    ControlFlow::Continue(())
-                });
-            }
-        }
-        ControlFlow::Continue(())
-    });
-    let problem = read
-        .take_problem()
-        .filter(|p| p.kind() != FileProblemKind::Vanished);
-    FileResult {
-        skipped: false,
-        hits,
-        disk_bytes: read.disk_bytes,
-        data_bytes: read.data_bytes,
-        parsed,
-        oversized: read.oversized_lines,
-        problem,
-        skipped_lines: SkippedLines::new(file, read.oversized_lines, unreadable),
     }
 }

@@ -33,6 +33,13 @@ mod visible;
 pub(crate) mod write;
 
 pub use files::TrailFile;
+
+/// The version of the trail format this crate writes, and the newest it reads: `"format"` in
+/// every `genesis` and `seal` record (the start of a trail and the end of each of its files).
+/// A reader meets one before it trusts a file's ending and branches on it; a record that names a
+/// newer format is reported as unverifiable by name, never misread. Trails written before the
+/// key existed (none were published) are format 1. See CHANGELOG.md for what each version holds.
+pub const FORMAT: u64 = 1;
 pub use json::printable_json;
 pub use read::{FileProblem, FileProblemKind, FileRead, LineReader, SkippedLines};
 pub use visible::{is_hidden, Visible};

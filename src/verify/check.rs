@@ -36,6 +36,9 @@ pub(super) enum Control {
         through_seq: Option<u64>,
         through_mac: Option<String>,
     },
+    /// A `genesis` or `seal` record naming a trail format newer than [`crate::trail::FORMAT`]:
+    /// this reader does not know what the rest of the trail means.
+    NewerFormat(u64),
     Other,
 }
 
@@ -454,6 +457,14 @@ pub(super) fn unadopted_warning(from: u64, to: u64) -> String {
     format!("repair: records {from}..={to} follow the writer's last durable record and it could not tell it wrote them; control records among them are disregarded")
 }
 
+/// The finding for a record of a trail format this reader does not know.
+pub(super) fn newer_format(format: u64) -> String {
+    format!(
+        "the trail is written in format {format}, newer than this reader's format {}: verify it with a newer tracing-audit",
+        crate::trail::FORMAT
+    )
+}
+
 /// The warning for a trail chained without a key.
 pub(super) const UNKEYED_WARNING: &str = "the chain is unkeyed (sha256): it shows accidental damage and careless edits, but anyone who can write the files can recompute it";
 
@@ -513,6 +524,11 @@ pub(super) fn parse_control(kind: &[u8], line: &[u8]) -> Control {
     };
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
     let n = |k: &str| v.get(k).and_then(|x| x.as_u64());
+    if let (b"genesis" | b"seal", Some(format)) = (kind, n("format")) {
+        if format > crate::trail::FORMAT {
+            return Control::NewerFormat(format);
+        }
+    }
     match kind {
         b"genesis" => Control::Genesis,
         b"checkpoint" => Control::Checkpoint { ts: s("ts") },
@@ -629,6 +645,10 @@ impl Checker<'_> {
                 continue;
             }
             let seq = e.seq.unwrap_or(0);
+            if let Some(Control::NewerFormat(format)) = self.entries[i].control.as_deref() {
+                let detail = newer_format(*format);
+                self.problem(ProblemKind::Unverifiable, at, Some(seq), detail);
+            }
             if e.genesis && e.authentic {
                 if last_seq.is_some() || i > 0 {
                     if let Some(why) = self.segment_start_allowed(i) {

@@ -524,6 +524,12 @@ impl<'a> Walk<'a> {
                 );
             }
         }
+        if let Some(k @ (b"genesis" | b"seal")) = kind {
+            if let Control::NewerFormat(format) = parse_control(k, line) {
+                let detail = super::check::newer_format(format);
+                self.problem(ProblemKind::Unverifiable, Some(n), Some(t.seq), detail);
+            }
+        }
         if let Some(k @ (b"prune" | b"repair")) = kind {
             self.control(k, line, t.seq, chained, matches!(key, Some(Some(_))));
         }

@@ -297,7 +297,7 @@ impl<'a> FileCheck<'a> {
             Some(k @ (b"genesis" | b"checkpoint" | b"prune" | b"seal" | b"repair")) => {
                 match parse_control(k, line) {
                     // A control record the reference cannot read is not regular.
-                    Control::Other => return Err(Irregular),
+                    Control::Other | Control::NewerFormat(_) => return Err(Irregular),
                     c => Some(c),
                 }
             }
