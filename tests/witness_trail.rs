@@ -330,3 +330,38 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn the_ship_sidecar_submits_what_the_writer_published() {
+    let root = tempfile::tempdir().unwrap();
+    let host = Host::new(root.path(), "trail", ORIGIN);
+    let w1 = WitnessProc::start(root.path(), "w1", ORIGIN, &host.log_vkey());
+    host.run(&[], 0, 30);
+    assert_eq!(w1.latest_size(), None);
+    // A receiver that takes everything (RFC 5424 over plain TCP has no acknowledgements).
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = format!("syslog+tcp://{}", receiver.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in receiver.incoming() {
+            let mut stream = stream.unwrap();
+            std::thread::spawn(move || std::io::copy(&mut stream, &mut std::io::sink()));
+        }
+    });
+    let witness = format!("{}={}", w1.url(), w1.vkey);
+    let out = Command::new(env!("CARGO_BIN_EXE_tracing-audit"))
+        .args(["ship", "--until-idle", "--prefix", "audit", "--dir"])
+        .arg(&host.dir)
+        .args(["--to", &to, "--witness", &witness])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("witnesses: 1 cosigned"), "{stderr}");
+    let published = fs::read_to_string(host.dir.join("audit.tlog-checkpoint")).unwrap();
+    let size: u64 = published.lines().nth(1).unwrap().parse().unwrap();
+    assert_eq!(w1.latest_size(), Some(size));
+    let keys = [w1.vkey_file(root.path())];
+    let args = witness_args(&host, &keys, &[w1.url()], "1");
+    let (code, out) = verify(&host.dir, &strs(&args));
+    assert_eq!(code, 0, "{out}");
+}

@@ -146,6 +146,11 @@ impl WitnessLink {
     ) -> Outcome {
         let mut old = self.last.unwrap_or(0);
         let mut learned = false;
+        if old > checkpoint.size {
+            // What we remember says so, but only the witness's own answer raises an alarm: ask
+            // it (a 409 tells the size it holds).
+            old = 0;
+        }
         loop {
             if old > checkpoint.size {
                 return Outcome::Alarm(format!(
@@ -288,14 +293,17 @@ impl CosignedStore {
         self.notes.iter()
     }
 
-    /// The largest size `verifier` cosigned among the stored notes.
+    /// The largest size `verifier` cosigned among the stored notes (cosignatures checked: the
+    /// file lies beside the trail, where an attacker can write).
     pub fn last_cosigned(&self, verifier: &CosignerVerifier) -> Option<u64> {
         self.notes
             .iter()
             .filter(|n| {
-                n.signatures()
-                    .iter()
-                    .any(|s| s.key_name == verifier.name() && s.key_id == verifier.key_id())
+                n.signatures().iter().any(|s| {
+                    s.key_name == verifier.name()
+                        && s.key_id == verifier.key_id()
+                        && verifier.verify(n.body().as_bytes(), &s.signature).is_ok()
+                })
             })
             .filter_map(|n| Checkpoint::parse_body(n.body()).ok())
             .map(|c| c.size)
@@ -830,5 +838,68 @@ impl Worker {
             }
         }
         pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tlog::cosignature::Cosigner;
+    use crate::tlog::note::Signer;
+
+    fn note(log: &Signer, size: u64) -> (Note, Checkpoint) {
+        let cp = Checkpoint {
+            origin: log.name().into(),
+            size,
+            root: [7; 32],
+            extensions: vec![],
+        };
+        let mut note = Note::new(&cp.body()).unwrap();
+        note.add_signature(log.sign(note.body()));
+        (note, cp)
+    }
+
+    #[test]
+    fn the_store_keeps_the_newest_and_trusts_only_cosignatures_that_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Signer::generate("l.example/audit").unwrap();
+        let w = Cosigner::generate("w.example/1").unwrap();
+        let mut store = CosignedStore::open(dir.path(), "audit");
+        for size in 1..=(KEEP_CHECKPOINTS as u64 + 3) {
+            let (n, _) = note(&log, size);
+            let sig = w
+                .cosign(n.body().as_bytes(), size)
+                .unwrap()
+                .note_signature();
+            store.add(&n, sig).unwrap();
+        }
+        let again = CosignedStore::open(dir.path(), "audit");
+        assert_eq!(again.notes().count(), KEEP_CHECKPOINTS);
+        assert_eq!(
+            again.last_cosigned(w.verifier()),
+            Some(KEEP_CHECKPOINTS as u64 + 3)
+        );
+        // A line with the witness's name and key ID that does not verify is not its size.
+        let (n, _) = note(&log, 1000);
+        let mut forged = w.cosign(n.body().as_bytes(), 1).unwrap().note_signature();
+        forged.signature[30] ^= 1;
+        let mut store = again;
+        store.add(&n, forged).unwrap();
+        let reopened = CosignedStore::open(dir.path(), "audit");
+        assert_eq!(
+            reopened.last_cosigned(w.verifier()),
+            Some(KEEP_CHECKPOINTS as u64 + 3)
+        );
+    }
+
+    #[test]
+    fn endpoints_are_plain_http_with_a_cosigner_vkey() {
+        let w = Cosigner::generate("w.example/1").unwrap();
+        let vkey = w.verifier().vkey();
+        let e = WitnessEndpoint::parse(&format!("http://127.0.0.1:7380={vkey}")).unwrap();
+        assert_eq!(e.url(), "http://127.0.0.1:7380");
+        assert!(WitnessEndpoint::parse(&format!("https://w:1={vkey}")).is_err());
+        let log = Signer::generate("l.example/audit").unwrap();
+        assert!(WitnessEndpoint::new("http://w:1", &log.verifier().render()).is_err());
     }
 }

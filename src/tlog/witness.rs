@@ -337,6 +337,11 @@ impl Witness {
         loop {
             let (stream, _) = match listener.accept() {
                 Ok(s) => s,
+                Err(e) if is_exhaustion(&e) => {
+                    // Out of descriptors or memory: let connections finish instead of spinning.
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
                 Err(e) if is_per_connection(&e) => continue,
                 Err(e) => return Err(e),
             };
@@ -388,18 +393,17 @@ fn log_request(req: &http1::Request, path: &str, reply: &Reply) {
     use std::io::Write as _;
     let mut what = String::new();
     if req.method == "POST" {
-        let mut lines = req.body.split(|&b| b == b'\n');
-        let old = lines.next().unwrap_or_default();
-        let size = req
-            .body
-            .windows(2)
-            .position(|w| w == b"\n\n")
-            .and_then(|i| req.body[i + 2..].split(|&b| b == b'\n').nth(1))
+        // Protocol text, not a trail: only the `old` line and the checkpoint's size line.
+        let text = String::from_utf8_lossy(&req.body[..req.body.len().min(MAX_REQUEST_BODY)]);
+        let old = text.split('\n').next().unwrap_or_default();
+        let size = text
+            .split_once("\n\n")
+            .and_then(|(_, note)| note.split('\n').nth(1))
             .unwrap_or_default();
         what = format!(
             " {} size {}",
-            crate::trail::Visible::bytes(&old[..old.len().min(40)]),
-            crate::trail::Visible::bytes(&size[..size.len().min(24)])
+            crate::trail::Visible::str(head(old, 40)),
+            crate::trail::Visible::str(head(size, 24))
         );
     }
     let _ = writeln!(
@@ -411,6 +415,15 @@ fn log_request(req: &http1::Request, path: &str, reply: &Reply) {
     );
 }
 
+/// At most the first `n` bytes of `s`, cut at a character boundary.
+fn head(s: &str, n: usize) -> &str {
+    let mut end = n.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Releases a connection slot when its thread ends, however it ends.
 struct ActiveGuard(Arc<AtomicUsize>);
 
@@ -420,7 +433,7 @@ impl Drop for ActiveGuard {
     }
 }
 
-/// Accept errors that concern one connection (or a passing shortage), not the listener.
+/// Accept errors that concern one connection, not the listener.
 fn is_per_connection(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -428,7 +441,12 @@ fn is_per_connection(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
-    ) || matches!(
+    )
+}
+
+/// Accept errors of a passing shortage of descriptors or memory.
+fn is_exhaustion(e: &io::Error) -> bool {
+    matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tracing_audit::ship::{Destination, Health, ShipError, Shipper, Tls};
+use tracing_audit::tlog::submit::{Submitter, WitnessEndpoint};
 use tracing_audit::trail::Trail;
 use tracing_audit::Stream;
 
@@ -45,6 +46,57 @@ pub(super) struct ShipArgs {
     /// refused and reported, never truncated.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     max_message_size: usize,
+    /// Also send each checkpoint the writer publishes (`<prefix>.tlog-checkpoint`) to this C2SP
+    /// witness, `http://HOST:PORT=VKEY` (may be repeated); cosignatures go to
+    /// `<prefix>.cosigned`, alarms to stderr. Writers given `FileSink::witness` do this
+    /// themselves (and record alarms in the trail).
+    #[arg(long, value_name = "URL=VKEY")]
+    witness: Vec<String>,
+}
+
+/// One submission thread per audit trail that publishes checkpoints, for `--witness`.
+fn start_witnesses(
+    args: &ShipArgs,
+    prefixes: &[String],
+) -> Result<Vec<(String, Submitter)>, CliError> {
+    if args.witness.is_empty() {
+        return Ok(Vec::new());
+    }
+    let endpoints = args
+        .witness
+        .iter()
+        .map(|w| WitnessEndpoint::parse(w).map_err(CliError))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut started = Vec::new();
+    for p in prefixes {
+        if stream_of(args, p) != Stream::Audit {
+            continue;
+        }
+        let prefix = p.clone();
+        let hook = Box::new(move |why: &str| {
+            super::output::warn(format!("{prefix}: witness alarm: {why}"));
+        });
+        let submitter = Submitter::watch(&args.dir, p, endpoints.clone(), hook)?;
+        started.push((p.clone(), submitter));
+    }
+    Ok(started)
+}
+
+/// Gives the witnesses `drain` to settle the newest checkpoint, then reports their counters.
+fn stop_witnesses(witnesses: Vec<(String, Submitter)>, drain: Duration) {
+    for (p, s) in witnesses {
+        let settled = s.settle_published(drain);
+        let h = s.health();
+        let line = format!(
+            "{p}: witnesses: {} cosigned, {} pending, {} refused, {} alarms{}",
+            h.cosigned,
+            h.pending,
+            h.refused,
+            h.alarms,
+            if settled { "" } else { " (not settled)" }
+        );
+        super::output::warn(format!("ship: {line}"));
+    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -67,6 +119,7 @@ pub(super) fn run(args: ShipArgs) -> Result<u8, CliError> {
     } else {
         args.prefix.clone()
     };
+    let witnesses = start_witnesses(&args, &prefixes)?;
     let shippers: Vec<(String, Shipper)> = prefixes
         .into_iter()
         .map(|p| {
@@ -96,6 +149,7 @@ pub(super) fn run(args: ShipArgs) -> Result<u8, CliError> {
                     .map(|(p, t)| (p, t.join().ok()))
                     .collect()
             });
+        stop_witnesses(witnesses, Duration::from_secs(10));
         let mut code = 0;
         for (p, r) in results {
             let h =
@@ -124,6 +178,7 @@ pub(super) fn run(args: ShipArgs) -> Result<u8, CliError> {
     for (p, h) in handles {
         report(&p, &h.shutdown(Duration::from_secs(5)));
     }
+    stop_witnesses(witnesses, Duration::from_secs(5));
     Ok(0)
 }
 
