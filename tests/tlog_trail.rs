@@ -517,3 +517,74 @@ fn the_tree_survives_sigkill_of_the_writer_with_the_right_root() {
         "the checkpoints cover the killed run"
     );
 }
+
+#[test]
+fn verify_checks_every_checkpoint_against_the_tree_it_recomputes() {
+    use tracing_audit::verify::{ProblemKind, Verifier};
+    let (d, keys) = trail_with_proofs();
+    let log = LogKey::load_or_create(&keys.log_key, ORIGIN)
+        .unwrap()
+        .verifier();
+    let r = Verifier::new(d.path())
+        .log_key(log.clone())
+        .verify()
+        .unwrap();
+    assert!(r.intact(), "{r}");
+    let ok = cli(&["verify", s(d.path()), "--log-key", s(&keys.vkey_file())]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+
+    // Checkpoints signed by a key that is not the log's.
+    let other = tempfile::tempdir().unwrap();
+    let other_key = other.path().join("k");
+    LogKey::load_or_create(&other_key, ORIGIN).unwrap();
+    let wrong = cli(&[
+        "verify",
+        s(d.path()),
+        "--log-key",
+        s(&log_key_pub_path(&other_key)),
+    ]);
+    assert_eq!(
+        wrong.status.code(),
+        Some(25),
+        "{}",
+        String::from_utf8_lossy(&wrong.stdout)
+    );
+    assert!(String::from_utf8_lossy(&wrong.stdout).contains("checkpoint_mismatch"));
+
+    // A checkpoint whose root is not the records' (re-signed with the real key, as a thief of
+    // the log key would): found, whatever else the edit broke.
+    let (seq, mut cp, old_note) = checkpoints(d.path()).remove(0);
+    cp.root[0] ^= 1;
+    let signer =
+        tracing_audit::tlog::note::Signer::parse(&fs::read_to_string(&keys.log_key).unwrap())
+            .unwrap();
+    let mut note = Note::new(&cp.body()).unwrap();
+    note.add_signature(signer.sign(note.body()));
+    let holding = trail_files(d.path())
+        .into_iter()
+        .find(|f| {
+            fs::read_to_string(f)
+                .unwrap()
+                .contains(&format!("{{\"seq\":{seq},"))
+        })
+        .unwrap();
+    let (from, to) = (
+        serde_json::to_string(&old_note).unwrap(),
+        serde_json::to_string(&note.render()).unwrap(),
+    );
+    let text = fs::read_to_string(&holding).unwrap();
+    assert!(text.contains(&from));
+    fs::write(&holding, text.replacen(&from, &to, 1)).unwrap();
+    let r = Verifier::new(d.path()).log_key(log).verify().unwrap();
+    assert!(
+        r.problems()
+            .iter()
+            .any(|p| p.kind() == ProblemKind::CheckpointMismatch && p.seq() == Some(seq)),
+        "{r}"
+    );
+}

@@ -146,3 +146,92 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()
 }
+
+/// The keys a trail is signed with by default, kept in one directory beside the trail:
+/// `<prefix>.signing` (the forward-secure epoch keys, 0600), `<prefix>.pk0` (their first public
+/// key), `<prefix>.logkey` (the log key, 0600) and `<prefix>.logkey.pub` (its verifier key).
+/// Created on first start, loaded on every later one.
+///
+/// ```
+/// use tracing_audit::chain::SignedDefaults;
+/// # let dir = tempfile::tempdir()?;
+/// let keys = SignedDefaults::load_or_create(dir.path(), "audit")?;
+/// assert!(keys.created());
+/// let chain = keys.chain(); // signed epoch seals + Merkle checkpoints
+/// # let _ = chain;
+/// assert!(!SignedDefaults::load_or_create(dir.path(), "audit")?.created());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SignedDefaults {
+    state: super::SigningState,
+    log: LogKey,
+    pk0_path: PathBuf,
+    vkey_path: PathBuf,
+    created: bool,
+}
+
+impl SignedDefaults {
+    /// Loads the keys of trail `prefix` from `dir`, creating what is missing (the directory
+    /// 0700, secrets 0600, never over an existing file). The log's origin is
+    /// [`default_origin`]`(prefix)`.
+    ///
+    /// # Errors
+    /// A file cannot be read or created, or is malformed.
+    pub fn load_or_create(dir: &Path, prefix: &str) -> Result<SignedDefaults, SigningError> {
+        crate::trail::write::ensure_dir(dir, 0o700)
+            .map_err(|e| SigningError::io(format!("key directory {}", dir.display()), e))?;
+        let state_path = dir.join(format!("{prefix}.signing"));
+        let pk0_path = dir.join(format!("{prefix}.pk0"));
+        let mut created = false;
+        if !state_path.exists() {
+            let pk0 = super::SigningState::generate(&state_path)?;
+            let _ = std::fs::remove_file(&pk0_path);
+            write_new(&pk0_path, format!("{pk0}\n").as_bytes(), 0o644).map_err(|e| {
+                SigningError::io(format!("first public key {}", pk0_path.display()), e)
+            })?;
+            created = true;
+        }
+        let state = super::SigningState::load(&state_path)?;
+        let key_path = dir.join(format!("{prefix}.logkey"));
+        created |= !key_path.exists();
+        let log = LogKey::load_or_create(&key_path, &default_origin(prefix))?;
+        Ok(SignedDefaults {
+            state,
+            log,
+            pk0_path,
+            vkey_path: pub_path(&key_path),
+            created,
+        })
+    }
+
+    /// Whether this start created the keys (the moment to tell the operator where they are).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// A chain configuration that seals epochs with the signing state and signs Merkle
+    /// checkpoints with the log key.
+    pub fn chain(&self) -> super::ChainConfig {
+        super::ChainConfig::new()
+            .signing(self.state.clone())
+            .log_key(self.log.clone())
+    }
+
+    /// What to tell the operator: where pk0 and the log's verifier key are, and what to do
+    /// with them.
+    pub fn advice(&self) -> Vec<String> {
+        vec![
+            format!(
+                "first public key (pk0) {} in {}: copy it off this host; `tracing-audit verify --public-key` checks the epoch seals with it",
+                self.state.public_key(),
+                self.pk0_path.display()
+            ),
+            format!(
+                "log verifier key {} in {}: register it with witnesses (`tracing-audit witness`) and give it to whoever checks proofs (`check-proof --log-key`)",
+                self.log.verifier_key(),
+                self.vkey_path.display()
+            ),
+        ]
+    }
+}

@@ -38,7 +38,7 @@ pub(crate) use framer::control_kind;
 pub use key::ChainKey;
 #[cfg(feature = "tlog")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
-pub use log_key::{default_origin, pub_path as log_key_pub_path, LogKey};
+pub use log_key::{default_origin, pub_path as log_key_pub_path, LogKey, SignedDefaults};
 #[cfg(all(test, feature = "signed-seals"))]
 pub(crate) use signing::sign as sign_seal;
 #[cfg(feature = "signed-seals")]
@@ -185,6 +185,22 @@ impl ChainConfig {
             return true;
         }
         self.key.is_some()
+    }
+
+    /// Whether epochs are sealed with signatures (what the start-up note tells).
+    pub(crate) fn is_signed(&self) -> bool {
+        #[cfg(feature = "signed-seals")]
+        return self.signing.is_some();
+        #[cfg(not(feature = "signed-seals"))]
+        false
+    }
+
+    /// Whether a Merkle tree is kept and its checkpoints signed.
+    pub(crate) fn keeps_tree(&self) -> bool {
+        #[cfg(feature = "tlog")]
+        return self.log.is_some();
+        #[cfg(not(feature = "tlog"))]
+        false
     }
 
     /// The chain key, if the chain is keyed (side indexes are authenticated under a key derived

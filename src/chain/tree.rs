@@ -22,11 +22,6 @@ use crate::trail::trailer::parse_seq;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-/// The most placeholder leaves one gap gets. A larger jump (a forged last line naming a huge
-/// seq) leaves the tree behind the seq numbers: no checkpoint is signed until a restart finds
-/// them consistent again, rather than hashing for hours.
-const MAX_PAD: u64 = 1 << 20;
-
 /// The writer's tree: frontier, tile store, and the key that signs checkpoints.
 pub(crate) struct WriterTree {
     frontier: Frontier,
@@ -65,23 +60,13 @@ impl WriterTree {
     /// Appends the line of sequence number `seq` (without its newline), after placeholders for
     /// any seq numbers skipped since the last one.
     pub(crate) fn push(&mut self, seq: u64, line: &[u8]) {
-        let size = self.frontier.size();
-        if seq < size || seq - size > MAX_PAD {
-            return;
-        }
-        for _ in size..seq {
-            self.push_leaf(leaf_hash(b""));
-        }
-        self.push_leaf(leaf_hash(line));
-    }
-
-    fn push_leaf(&mut self, leaf: crate::tlog::merkle::Hash) {
+        let leaf = leaf_hash(line);
         match self.tiles.as_mut() {
             Some(t) => self
                 .frontier
-                .push_observed(leaf, |level, _, h| t.completed(level, h)),
-            None => self.frontier.push(leaf),
-        }
+                .push_at(seq, leaf, |level, _, h| t.completed(level, h)),
+            None => self.frontier.push_at(seq, leaf, |_, _, _| {}),
+        };
     }
 
     /// Writes the tile hashes of the lines framed since the last call (after every batch).

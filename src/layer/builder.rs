@@ -339,6 +339,27 @@ impl AuditLayerBuilder {
                     .to_owned(),
             );
         }
+        if self.chain.is_signed() {
+            notes.push(
+                "the audit trail is signed: each epoch's records are sealed with a forward-secure \
+                 key that is erased after use, so records up to the last seal cannot be changed \
+                 or removed unseen even by whoever takes this host's keys later; it does not \
+                 protect the records after the last seal, and on this host alone it cannot show \
+                 that the trail was cut back to an earlier seal, rolled back or swapped"
+                    .to_owned(),
+            );
+            notes.push(if self.chain.keeps_tree() {
+                "the trail's Merkle checkpoints are signed with the log key: register its \
+                 verifier key with witnesses off this host (`tracing-audit witness`), and verify \
+                 with --witness-key to catch a cut, a rollback or a swap; any record can be \
+                 proven to an outsider (`tracing-audit prove`)"
+                    .to_owned()
+            } else {
+                "no log key: no Merkle checkpoints for witnesses, no proofs for outsiders \
+                 (ChainConfig::log_key)"
+                    .to_owned()
+            });
+        }
         // Both streams' indexes are authenticated under the audit chain key (none without one).
         let index_key = self
             .chain

@@ -76,6 +76,9 @@ impl fmt::Display for ProofError {
 
 impl std::error::Error for ProofError {}
 
+/// The largest gap in leaf indexes [`Frontier::push_at`] fills.
+pub const MAX_GAP: u64 = 1 << 20;
+
 /// The compact range of an append-only tree: one hash per complete subtree on the right edge
 /// (one per set bit of the size), so appending is O(log n) amortized (O(1) on average) and
 /// the root is O(log n), whatever the size of the tree.
@@ -150,6 +153,28 @@ impl Frontier {
         }
         self.hashes.push(hash);
         self.size += 1;
+    }
+
+    /// Appends `leaf` as leaf number `index`, after the leaf of the empty entry (which no audit
+    /// line can be) for every index skipped since the last one, so leaf index stays equal to
+    /// the record's seq across a gap in the numbering. Refuses (false) an index already in the
+    /// tree, or a gap larger than [`MAX_GAP`] (a forged seq must not cost hours of hashing).
+    /// The writer, the verifier and the witness check share this rule.
+    pub fn push_at(
+        &mut self,
+        index: u64,
+        leaf: Hash,
+        mut completed: impl FnMut(u8, u64, &Hash),
+    ) -> bool {
+        let size = self.size;
+        if index < size || index - size > MAX_GAP {
+            return false;
+        }
+        for _ in size..index {
+            self.push_observed(leaf_hash(b""), &mut completed);
+        }
+        self.push_observed(leaf, completed);
+        true
     }
 
     /// The root hash (RFC 6962 MTH of all leaves so far).

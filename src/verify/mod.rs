@@ -28,6 +28,8 @@ mod report;
 #[cfg(feature = "signed-seals")]
 mod seals;
 mod streaming;
+#[cfg(feature = "tlog")]
+mod tree_check;
 mod trust;
 #[cfg(feature = "tlog")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
@@ -146,6 +148,8 @@ pub struct Verifier<'a> {
     now: Option<std::time::SystemTime>,
     #[cfg(feature = "tlog")]
     witnessed: Option<witnessed::WitnessCheck>,
+    #[cfg(feature = "tlog")]
+    log_key: Option<crate::tlog::note::Verifier>,
 }
 
 impl fmt::Debug for Verifier<'_> {
@@ -180,6 +184,8 @@ impl<'a> Verifier<'a> {
             now: None,
             #[cfg(feature = "tlog")]
             witnessed: None,
+            #[cfg(feature = "tlog")]
+            log_key: None,
         }
     }
 
@@ -311,6 +317,8 @@ impl<'a> Verifier<'a> {
                 streaming::Outcome::Report(mut report) => {
                     set_aside_warnings(&listing, &self.keys, &mut report);
                     #[cfg(feature = "tlog")]
+                    self.check_tree(&dir, &prefix, &listing.files, &mut report);
+                    #[cfg(feature = "tlog")]
                     self.check_witnessed(&dir, &prefix, &mut report);
                     return Ok(*report);
                 }
@@ -332,6 +340,8 @@ impl<'a> Verifier<'a> {
         )?;
         set_aside_warnings(&listing, &self.keys, &mut report);
         #[cfg(feature = "tlog")]
+        self.check_tree(&dir, &prefix, &listing.files, &mut report);
+        #[cfg(feature = "tlog")]
         self.check_witnessed(&dir, &prefix, &mut report);
         Ok(report)
     }
@@ -343,6 +353,24 @@ impl<'a> Verifier<'a> {
     pub fn witnessed(mut self, check: witnessed::WitnessCheck) -> Self {
         self.witnessed = Some(check);
         self
+    }
+
+    /// Requires every `tree_checkpoint` record to be signed by the log key `log` (its
+    /// verifier key, `<origin>+<id>+<key>`) and to name its origin. Without it, checkpoints are
+    /// still checked against the tree the verifier recomputes (size, root, one origin), but
+    /// their signatures are not.
+    #[cfg(feature = "tlog")]
+    pub fn log_key(mut self, log: crate::tlog::note::Verifier) -> Self {
+        self.log_key = Some(log);
+        self
+    }
+
+    /// Checks every `tree_checkpoint` record against the recomputed tree (a
+    /// [`ProblemKind::CheckpointMismatch`] each that fails).
+    #[cfg(feature = "tlog")]
+    fn check_tree(&self, dir: &Path, prefix: &str, files: &[TrailFile], report: &mut Report) {
+        let (problems, _) = tree_check::check(dir, prefix, files, self.log_key.as_ref());
+        report.problems.extend(problems);
     }
 
     #[cfg(feature = "tlog")]

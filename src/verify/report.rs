@@ -45,6 +45,10 @@ pub enum ProblemKind {
     /// or no checkpoint is cosigned by enough of them, or they cosigned two different trees of
     /// one size (a split view).
     WitnessMismatch,
+    /// A `tree_checkpoint` record does not name the tree of the lines before it (size, root),
+    /// names another log, or (given the log key) is not signed by it: what witnesses cosigned
+    /// is not what the trail holds.
+    CheckpointMismatch,
 }
 
 impl ProblemKind {
@@ -66,6 +70,7 @@ impl ProblemKind {
             ProblemKind::WrongEpoch => "wrong_epoch",
             ProblemKind::Stale => "stale",
             ProblemKind::WitnessMismatch => "witness_mismatch",
+            ProblemKind::CheckpointMismatch => "checkpoint_mismatch",
         }
     }
 
@@ -88,6 +93,7 @@ impl ProblemKind {
     /// | wrong_epoch | 22 |
     /// | stale | 23 |
     /// | witness_mismatch | 24 |
+    /// | checkpoint_mismatch | 25 |
     pub fn exit_code(self) -> u8 {
         match self {
             ProblemKind::Modified => 10,
@@ -105,6 +111,7 @@ impl ProblemKind {
             ProblemKind::WrongEpoch => 22,
             ProblemKind::Stale => 23,
             ProblemKind::WitnessMismatch => 24,
+            ProblemKind::CheckpointMismatch => 25,
         }
     }
 }

@@ -79,7 +79,7 @@ fn load_vkey(given: &str) -> Result<String, CliError> {
     Ok(given.trim().to_owned())
 }
 
-fn log_verifier(given: &str) -> Result<Verifier, CliError> {
+pub(super) fn log_verifier(given: &str) -> Result<Verifier, CliError> {
     Verifier::parse(&load_vkey(given)?).map_err(|e| CliError(format!("--log-key: {e}")))
 }
 

@@ -68,6 +68,11 @@ pub(super) struct VerifyArgs {
     /// `<prefix>.tlog-checkpoint` names). Give it to catch another log's trail swapped in.
     #[arg(long, value_name = "ORIGIN", requires = "witness_key")]
     origin: Option<String>,
+    /// The log's verifier key (a file holding it, or the key, `<origin>+<id>+<key>`): every
+    /// `tree_checkpoint` record must be signed by it (they are checked against the recomputed
+    /// Merkle tree with or without it; finding `checkpoint_mismatch`, exit 25).
+    #[arg(long, value_name = "K", conflicts_with = "received")]
+    log_key: Option<String>,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -138,6 +143,9 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, CliError> {
     }
     if let Some(check) = witness_check(&args)? {
         v = v.witnessed(check);
+    }
+    if let Some(k) = &args.log_key {
+        v = v.log_key(super::proof::log_verifier(k)?);
     }
     let report = v.verify()?;
     drop(progress);
