@@ -38,6 +38,8 @@
 //! tiles, and signs a checkpoint with a fresh log key (DIR/flood.logkey, its verifier key in
 //! DIR/flood.logkey.pub for `tracing-audit check-proof --log-key`) at every epoch seal, or, without
 //! `--signed`, with every checkpoint record.
+//! `--shred` (build with `--features shred`) encrypts the audit records' personal fields
+//! (`actor`, and the span's) under per-subject keys, with the key store in DIR/flood.keys.
 //!
 //! `--peer lossy|lossless` runs the same flood through the setup this crate replaces: two
 //! `fmt::layer().json()` layers with per-layer filters, each into a daily
@@ -62,7 +64,7 @@ use tracing_audit::sink::{Durability, FileSink, Rotation};
 use tracing_audit::Stream;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--tree] [--peer lossy|lossless]";
+const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--tree] [--shred] [--peer lossy|lossless]";
 
 #[derive(Debug)]
 struct Args {
@@ -77,6 +79,7 @@ struct Args {
     keyed: bool,
     signed: bool,
     tree: bool,
+    shred: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -88,7 +91,7 @@ fn parse_args() -> Result<Args, String> {
     let mut index = true;
     let mut peer = None;
     let mut no_fsync = false;
-    let (mut keyed, mut signed, mut tree) = (false, false, false);
+    let (mut keyed, mut signed, mut tree, mut shred) = (false, false, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -107,6 +110,7 @@ fn parse_args() -> Result<Args, String> {
             "--keyed" => keyed = true,
             "--signed" => signed = true,
             "--tree" => tree = true,
+            "--shred" => shred = true,
             "--peer" => peer = Some(Peer::parse(&value()?)?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -124,6 +128,7 @@ fn parse_args() -> Result<Args, String> {
         keyed,
         signed,
         tree,
+        shred,
     })
 }
 
@@ -224,12 +229,24 @@ fn chain(args: &Args) -> Result<ChainConfig, Box<dyn Error>> {
 }
 
 fn flood_ours(args: &Args, audit_dir: &Path, debug_dir: &Path) -> Result<Outcome, Box<dyn Error>> {
-    let (layer, guard) = AuditLayer::builder()
+    let builder = AuditLayer::builder()
         .audit_to_files(audit_sink(audit_dir, args))
         .debug_to_files(file_sink(debug_dir, args))
         .debug_filter("info")
-        .chain(chain(args)?)
-        .build()?;
+        .chain(chain(args)?);
+    let builder = if args.shred {
+        #[cfg(feature = "shred")]
+        {
+            use tracing_audit::shred::ShredConfig;
+            let master = tracing_audit::KeySource::bytes(b"flood master key".to_vec());
+            builder.shred(ShredConfig::new(args.dir.join("flood.keys"), master))
+        }
+        #[cfg(not(feature = "shred"))]
+        return Err("--shred needs --features shred".into());
+    } else {
+        builder
+    };
+    let (layer, guard) = builder.build()?;
     tracing_subscriber::registry().with(layer).init();
     let handle = guard.handle();
 

@@ -35,6 +35,7 @@ mod render;
 mod report;
 mod scrub;
 mod ship;
+mod shred;
 mod tail;
 mod timeline;
 mod verify;
@@ -114,6 +115,10 @@ enum Command {
     /// Write every audit record about one actor, each with its proof, into a new directory
     /// (a data-subject access request answered verifiably, nobody else's records in it).
     Disclose(proof::DiscloseArgs),
+    /// Erase a subject from a trail with encrypted fields: destroy its key in the key store
+    /// and record the erasure (chained, fsynced) in the trail. Refused while the application
+    /// writes the trail: erase through its AuditHandle then.
+    Erase(shred::EraseArgs),
 }
 
 /// Filters shared by `tail`, `query` and `export`.
@@ -150,6 +155,8 @@ struct QueryArgs {
     filters: Filters,
     #[command(flatten)]
     key: records::KeyArgs,
+    #[command(flatten)]
+    shred: shred::ShredArgs,
 }
 
 #[derive(Args, Debug)]
@@ -200,7 +207,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Tail(a) => tail::run(a),
-        Command::Query(a) => records::query(a.dir, a.filters, &a.key),
+        Command::Query(a) => records::query(a.dir, a.filters, &a.key, &a.shred),
         Command::Index(a) => index::run(a),
         Command::Correlate(a) => correlate::run(a),
         Command::Timeline(a) => timeline::run(a),
@@ -215,6 +222,7 @@ fn main() -> ExitCode {
         Command::Disclose(a) => proof::disclose(a),
         Command::Witness(a) => witness::run(a),
         Command::WitnessKeygen(a) => witness::keygen(a),
+        Command::Erase(a) => shred::erase(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
