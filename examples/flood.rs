@@ -34,6 +34,10 @@
 //! DIR/flood.pk0 for `tracing-audit verify --public-key`), so the signing cost is part of
 //! the measured time.
 //!
+//! `--tree` (build with `--features tlog`) keeps the Merkle tree over the audit stream, with its
+//! tiles, and signs a checkpoint with a fresh log key (DIR/flood.logkey, its verifier key in
+//! DIR/flood.logkey.pub for `tracing-audit check-proof --log-key`) at every epoch seal, or, without
+//! `--signed`, with every checkpoint record.
 //! `--shred` (build with `--features shred`) encrypts the audit records' personal fields
 //! (`actor`, and the span's) under per-subject keys, with the key store in DIR/flood.keys.
 //!
@@ -60,7 +64,7 @@ use tracing_audit::sink::{Durability, FileSink, Rotation};
 use tracing_audit::Stream;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--shred] [--peer lossy|lossless]";
+const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--tree] [--shred] [--peer lossy|lossless]";
 
 #[derive(Debug)]
 struct Args {
@@ -74,6 +78,7 @@ struct Args {
     no_fsync: bool,
     keyed: bool,
     signed: bool,
+    tree: bool,
     shred: bool,
 }
 
@@ -86,7 +91,7 @@ fn parse_args() -> Result<Args, String> {
     let mut index = true;
     let mut peer = None;
     let mut no_fsync = false;
-    let (mut keyed, mut signed, mut shred) = (false, false, false);
+    let (mut keyed, mut signed, mut tree, mut shred) = (false, false, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -104,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
             "--no-fsync" => no_fsync = true,
             "--keyed" => keyed = true,
             "--signed" => signed = true,
+            "--tree" => tree = true,
             "--shred" => shred = true,
             "--peer" => peer = Some(Peer::parse(&value()?)?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
@@ -121,6 +127,7 @@ fn parse_args() -> Result<Args, String> {
         no_fsync,
         keyed,
         signed,
+        tree,
         shred,
     })
 }
@@ -207,6 +214,16 @@ fn chain(args: &Args) -> Result<ChainConfig, Box<dyn Error>> {
         }
         #[cfg(not(feature = "signed-seals"))]
         return Err("--signed needs --features signed-seals".into());
+    }
+    if args.tree {
+        #[cfg(feature = "tlog")]
+        {
+            use tracing_audit::chain::LogKey;
+            let key = LogKey::load_or_create(args.dir.join("flood.logkey"), "flood.example/audit")?;
+            chain = chain.log_key(key);
+        }
+        #[cfg(not(feature = "tlog"))]
+        return Err("--tree needs --features tlog".into());
     }
     Ok(chain)
 }

@@ -10,13 +10,18 @@
 //! because a session was misconfigured. The debug stream shows why; `tracing-audit correlate`
 //! joins the two.
 //!
-//! To sign the trail with epoch seals, make a signing state and run with it:
+//! The trail is signed by default: the first start creates DIR/keys/ (the forward-secure
+//! signing state and the log key, 0600; `audit.pk0` and `audit.logkey.pub`, to copy off the
+//! host or register with a witness), then
 //!
 //! ```text
-//! tracing-audit keygen --state audit.signing > audit.pk0
-//! AUDIT_SIGNING_STATE=audit.signing cargo run --example quickstart --features signed-seals
-//! tracing-audit verify logs/audit --public-key audit.pk0
+//! tracing-audit verify logs/audit --public-key logs/keys/audit.pk0 --log-key logs/keys/audit.logkey.pub
+//! tracing-audit prove logs/audit --seq 3 -o seq3.tlog-proof
+//! tracing-audit check-proof seq3.tlog-proof --log-key logs/keys/audit.logkey.pub
 //! ```
+//!
+//! To use a signing state made elsewhere, name it: `AUDIT_SIGNING_STATE=audit.signing` (made by
+//! `tracing-audit keygen --state audit.signing`).
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -47,8 +52,21 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .max_total_bytes(512 << 20),
         );
 
-    // A chain key and a pseudonym key from the environment when set (see docs/verification.md).
+    // Signed by default (features `signed-seals` and `tlog`, both default): forward-secure epoch
+    // seals and Merkle checkpoints, with keys created in DIR/keys on the first start.
     let mut chain = ChainConfig::new();
+    #[cfg(feature = "tlog")]
+    if std::env::var_os("AUDIT_SIGNING_STATE").is_none() {
+        let keys =
+            tracing_audit::chain::SignedDefaults::load_or_create(&dir.join("keys"), "audit")?;
+        if keys.created() {
+            for advice in keys.advice() {
+                eprintln!("note: {advice}");
+            }
+        }
+        chain = keys.chain();
+    }
+    // A chain key and a pseudonym key from the environment when set (see docs/verification.md).
     if std::env::var_os("AUDIT_CHAIN_KEY").is_some() {
         chain = chain.key(ChainKey::from_env("k1", "AUDIT_CHAIN_KEY")?);
     }
@@ -107,6 +125,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!(
         "next: cargo run --features cli --bin tracing-audit -- verify {}",
         dir.join("audit").display()
+    );
+    #[cfg(feature = "tlog")]
+    println!(
+        "      add --public-key {} --log-key {} to check the seals and checkpoints",
+        dir.join("keys/audit.pk0").display(),
+        dir.join("keys/audit.logkey.pub").display()
     );
     Ok(())
 }

@@ -105,6 +105,7 @@ pub mod ship;
 pub mod shred;
 pub mod sink;
 mod stream;
+pub mod tlog;
 pub mod trail;
 pub mod verify;
 

@@ -24,13 +24,14 @@ use std::path::{Path, PathBuf};
 fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
         ("trail", &[][..]),
+        ("tlog", &["trail"][..]),
         ("key", &["trail"][..]),
         ("stream", &[][..]),
-        ("chain", &["trail", "key"][..]),
+        ("chain", &["trail", "key", "tlog"][..]),
         ("redact", &["trail", "stream"][..]),
         ("record", &["redact", "trail"][..]),
-        ("sink", &["chain", "trail", "key", "stream"][..]),
-        ("verify", &["chain", "trail", "redact"][..]),
+        ("sink", &["chain", "trail", "key", "stream", "tlog"][..]),
+        ("verify", &["chain", "trail", "redact", "tlog"][..]),
         ("investigate", &["chain", "trail", "key", "stream"][..]),
         ("ship", &["chain", "trail", "key", "stream"][..]),
         ("export", &["investigate", "trail", "shred"][..]),

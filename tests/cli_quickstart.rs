@@ -71,3 +71,67 @@ fn correlate_on_quickstart_output_returns_the_failed_login_with_its_debug_record
     let ts: Vec<&str> = recs.iter().map(|v| v["ts"].as_str().unwrap()).collect();
     assert!(ts.windows(2).all(|w| w[0] <= w[1]), "merged in time order");
 }
+
+#[test]
+fn the_quickstart_signs_by_default_and_any_record_can_be_proven() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    run_quickstart(root.path());
+    let keys = root.path().join("keys");
+    // Created on the first start: the secrets 0600, the public halves beside them.
+    for (name, mode) in [
+        ("audit.signing", 0o600),
+        ("audit.logkey", 0o600),
+        ("audit.pk0", 0o644),
+        ("audit.logkey.pub", 0o644),
+    ] {
+        let meta = std::fs::metadata(keys.join(name)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, mode, "{name}");
+    }
+    let pk0 = std::fs::read_to_string(keys.join("audit.pk0")).unwrap();
+    // A second start reuses them: the same trail, the same keys.
+    run_quickstart(root.path());
+    assert_eq!(
+        std::fs::read_to_string(keys.join("audit.pk0")).unwrap(),
+        pk0
+    );
+
+    let audit = root.path().join("audit");
+    let (a, k) = (audit.to_str().unwrap(), keys.to_str().unwrap());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tracing-audit"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let v = run(&[
+        "verify",
+        a,
+        "--public-key",
+        &format!("{k}/audit.pk0"),
+        "--log-key",
+        &format!("{k}/audit.logkey.pub"),
+    ]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+    assert!(String::from_utf8_lossy(&v.stdout).contains("epoch seals"));
+    let proof = root.path().join("p");
+    let p = run(&["prove", a, "--seq", "3", "-o", proof.to_str().unwrap()]);
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let c = run(&[
+        "check-proof",
+        proof.to_str().unwrap(),
+        "--log-key",
+        &format!("{k}/audit.logkey.pub"),
+    ]);
+    assert_eq!(
+        c.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&c.stderr)
+    );
+}

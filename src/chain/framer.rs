@@ -39,6 +39,9 @@ pub(crate) struct ChainFramer {
     /// Signed epoch seals, when configured.
     #[cfg(feature = "signed-seals")]
     epochs: Option<Epochs>,
+    /// The Merkle tree and the log key, when checkpoints are signed.
+    #[cfg(feature = "tlog")]
+    tree: Option<super::tree::WriterTree>,
 }
 
 /// The epoch clock and key of a signed trail.
@@ -120,6 +123,8 @@ impl ChainFramer {
                 e.set_suffix();
                 e
             }),
+            #[cfg(feature = "tlog")]
+            tree: config.log.clone().map(super::tree::WriterTree::new),
         }
     }
 
@@ -149,6 +154,11 @@ impl ChainFramer {
         out.extend_from_slice(b"\"}\n");
         if self.at_file_start && self.file_first.is_none() {
             self.file_first = Some(self.next_seq);
+        }
+        #[cfg(feature = "tlog")]
+        if let Some(tree) = self.tree.as_mut() {
+            // The leaf is the line as written, without its newline.
+            tree.push(self.next_seq, &out[start..out.len() - 1]);
         }
         self.prev = mac;
         self.next_seq = self.next_seq.saturating_add(1);
@@ -214,6 +224,22 @@ fn new_chain_id(now: SystemTime) -> [u8; 16] {
 }
 
 impl Framer for ChainFramer {
+    #[cfg(feature = "tlog")]
+    fn note_event(&mut self, kind: &str, detail: &str, now: SystemTime, out: &mut Vec<u8>) {
+        self.control_head(kind, now);
+        self.scratch.extend_from_slice(b",\"detail\":");
+        crate::trail::json::write_str(&mut self.scratch, detail);
+        self.emit_control(false, out);
+    }
+
+    fn attach_trail(&mut self, dir: &std::path::Path, prefix: &str) {
+        #[cfg(feature = "tlog")]
+        if let Some(tree) = self.tree.as_mut() {
+            tree.attach(dir, prefix);
+        }
+        let _ = (dir, prefix);
+    }
+
     fn published(&mut self, line: &[u8]) {
         if is_control(line, b"checkpoint") {
             self.published = trailer::parse_seq(line);
@@ -229,6 +255,10 @@ impl Framer for ChainFramer {
         out: &mut Vec<u8>,
     ) {
         self.last_checkpoint_at = Some(now);
+        #[cfg(feature = "tlog")]
+        if let Some(tree) = self.tree.as_mut() {
+            tree.recover(last_line.and_then(trailer::parse_seq));
+        }
         #[cfg(feature = "signed-seals")]
         if let Some(e) = &self.epochs {
             // The state file is out of the attacker's reach; the side file is not.
@@ -384,6 +414,9 @@ impl Framer for ChainFramer {
         force: bool,
         out: &mut Vec<u8>,
     ) -> Option<Range<usize>> {
+        // A signed trail publishes its checkpoint once the epoch seal after it is durable.
+        #[cfg(feature = "tlog")]
+        self.flush_tree(!self.signs_epochs());
         if self.since_checkpoint == 0 {
             return None;
         }
@@ -397,6 +430,11 @@ impl Framer for ChainFramer {
         } else {
             return None;
         };
+        #[cfg(feature = "tlog")]
+        if !self.signs_epochs() {
+            // Without epoch seals, the checkpoint record is where the tree is signed.
+            self.emit_tree_checkpoint(now, out);
+        }
         self.control_head("checkpoint", now);
         self.scratch.extend_from_slice(b",\"reason\":\"");
         self.scratch.extend_from_slice(reason.as_bytes());
@@ -493,6 +531,8 @@ impl Framer for ChainFramer {
                 }
                 e.state.persist()?;
                 e.uncommitted = false;
+                #[cfg(feature = "tlog")]
+                self.flush_tree(true);
                 Ok(())
             }
             _ => Ok(()),
@@ -531,6 +571,12 @@ impl ChainFramer {
 
     /// Appends the seal of the current epoch and moves to the next epoch's key.
     fn emit_epoch_seal(&mut self, reason: &str, now: SystemTime, out: &mut Vec<u8>) {
+        if self.epochs.is_none() {
+            return;
+        }
+        // The checkpoint of the tree up to here goes first, so the seal covers it too.
+        #[cfg(feature = "tlog")]
+        self.emit_tree_checkpoint(now, out);
         let Some(e) = self.epochs.as_ref() else {
             return;
         };
@@ -596,6 +642,37 @@ impl ChainFramer {
         // A trail that ends before the tail was cut: the `cut` repair (or the verifier's view
         // of the checkpoints) says so; there is nothing after the tail to disown.
         (seq >= tail_seq).then(|| (tail_seq.saturating_add(1).min(seq), seq))
+    }
+}
+
+#[cfg(feature = "tlog")]
+impl ChainFramer {
+    /// Appends a `tree_checkpoint` record: the signed C2SP checkpoint of every line before it
+    /// (tree size = its own seq). Skipped when the tree is not at that size (a gap too large to
+    /// fill after a forged line), so no checkpoint ever names a tree the records do not make.
+    fn emit_tree_checkpoint(&mut self, now: SystemTime, out: &mut Vec<u8>) {
+        let next_seq = self.next_seq;
+        let Some(note) = self.tree.as_ref().and_then(|t| t.signed_note(next_seq)) else {
+            return;
+        };
+        self.control_head("tree_checkpoint", now);
+        let _ = write!(self.scratch, ",\"tree_size\":{next_seq},\"note\":");
+        crate::trail::json::write_str(&mut self.scratch, &note);
+        self.emit_control(false, out);
+        if let Some(tree) = self.tree.as_mut() {
+            tree.signed(note);
+        }
+    }
+
+    /// Writes the tile hashes framed so far and, when `publish`, the newest signed checkpoint
+    /// to the side file (its record was handed to the writer before this call).
+    fn flush_tree(&mut self, publish: bool) {
+        if let Some(tree) = self.tree.as_mut() {
+            tree.flush();
+            if publish {
+                tree.publish();
+            }
+        }
     }
 }
 

@@ -22,6 +22,12 @@ pub(crate) struct TornTail {
 ///
 /// Every method appends complete lines, each ending in `\n`, to `out`.
 pub(crate) trait Framer: Send + 'static {
+    /// Called first, when the stream is written to files: the trail's directory and prefix
+    /// (where the framer keeps what it derives from the trail, such as Merkle tiles).
+    fn attach_trail(&mut self, dir: &std::path::Path, prefix: &str) {
+        let _ = (dir, prefix);
+    }
+
     /// Called before [`resume`](Framer::resume) with the line of the checkpoint side file: the
     /// newest checkpoint published before this start. A trail that ends before it was cut.
     fn published(&mut self, line: &[u8]) {
@@ -71,6 +77,13 @@ pub(crate) trait Framer: Send + 'static {
     ) -> bool {
         let _ = (files, through_seq, through_mac, now, out);
         false
+    }
+
+    /// Appends a control record of `kind` carrying `detail` (an event the sink observed about
+    /// the trail, such as a witness alarm). A framer without control records ignores it.
+    #[cfg(feature = "tlog")]
+    fn note_event(&mut self, kind: &str, detail: &str, now: SystemTime, out: &mut Vec<u8>) {
+        let _ = (kind, detail, now, out);
     }
 
     /// Whether this framer signs epoch seals (their seals are archived before retention

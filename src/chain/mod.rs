@@ -19,8 +19,12 @@ mod framer;
 pub(crate) mod framing;
 pub(crate) mod index;
 mod key;
+#[cfg(feature = "tlog")]
+mod log_key;
 #[cfg(feature = "signed-seals")]
 mod signing;
+#[cfg(feature = "tlog")]
+mod tree;
 
 #[cfg(feature = "signed-seals")]
 pub(crate) use crate::trail::hex::decode_hex32;
@@ -32,6 +36,9 @@ pub(crate) use crate::trail::trailer::{
 pub(crate) use crate::trail::trailer::{rfind, Trailer, SIG_SEP};
 pub(crate) use framer::control_kind;
 pub use key::ChainKey;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub use log_key::{default_origin, pub_path as log_key_pub_path, LogKey, SignedDefaults};
 #[cfg(all(test, feature = "signed-seals"))]
 pub(crate) use signing::sign as sign_seal;
 #[cfg(feature = "signed-seals")]
@@ -51,6 +58,7 @@ use std::time::Duration;
 /// | [`checkpoint_interval`](ChainConfig::checkpoint_interval) | 60 s |
 /// | [`signing`](ChainConfig::signing) (feature `signed-seals`) | none: no epoch seals |
 /// | [`epoch`](ChainConfig::epoch) (feature `signed-seals`) | 60 s |
+/// | [`log_key`](ChainConfig::log_key) (feature `tlog`) | none: no Merkle tree, no checkpoints |
 ///
 /// Without a key the chain detects accidental damage and careless edits, but anybody who can
 /// write the files can recompute it. Configure a key kept away from the log host to make the
@@ -65,6 +73,8 @@ pub struct ChainConfig {
     signing: Option<SigningState>,
     #[cfg(feature = "signed-seals")]
     epoch: Duration,
+    #[cfg(feature = "tlog")]
+    log: Option<LogKey>,
 }
 
 /// The shortest epoch [`ChainConfig::epoch`] accepts.
@@ -88,7 +98,21 @@ impl ChainConfig {
             signing: None,
             #[cfg(feature = "signed-seals")]
             epoch: Duration::from_secs(60),
+            #[cfg(feature = "tlog")]
+            log: None,
         }
+    }
+
+    /// Keeps a Merkle tree over the audit stream and signs a C2SP checkpoint of it with `key`
+    /// at every epoch seal (or, without [`signing`](ChainConfig::signing), with every checkpoint
+    /// record): a `tree_checkpoint` control record in the trail, and the newest one in
+    /// `<dir>/<prefix>.tlog-checkpoint` for witnesses. Every record can then be proven to an
+    /// outsider (`tracing-audit prove`) without the rest of the trail.
+    #[cfg(feature = "tlog")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+    pub fn log_key(mut self, key: LogKey) -> Self {
+        self.log = Some(key);
+        self
     }
 
     /// Chains with HMAC-SHA256 under `key`; its key id is written into every record.
@@ -161,6 +185,22 @@ impl ChainConfig {
             return true;
         }
         self.key.is_some()
+    }
+
+    /// Whether epochs are sealed with signatures (what the start-up note tells).
+    pub(crate) fn is_signed(&self) -> bool {
+        #[cfg(feature = "signed-seals")]
+        return self.signing.is_some();
+        #[cfg(not(feature = "signed-seals"))]
+        false
+    }
+
+    /// Whether a Merkle tree is kept and its checkpoints signed.
+    pub(crate) fn keeps_tree(&self) -> bool {
+        #[cfg(feature = "tlog")]
+        return self.log.is_some();
+        #[cfg(not(feature = "tlog"))]
+        false
     }
 
     /// The chain key, if the chain is keyed (side indexes are authenticated under a key derived

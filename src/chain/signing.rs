@@ -396,14 +396,14 @@ pub enum SigningErrorKind {
 }
 
 impl SigningError {
-    fn new(kind: SigningErrorKind, what: String) -> Self {
+    pub(crate) fn new(kind: SigningErrorKind, what: String) -> Self {
         SigningError {
             kind,
             what,
             source: None,
         }
     }
-    fn io(what: String, source: io::Error) -> Self {
+    pub(crate) fn io(what: String, source: io::Error) -> Self {
         SigningError {
             kind: SigningErrorKind::Io,
             what,

@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_VALUE_LEN: usize = 16 * 1024;
 
 pub(super) enum Destination {
     Writer(BoxMakeWriter),
-    Files(crate::sink::FileSink),
+    Files(Box<crate::sink::FileSink>),
 }
 
 impl fmt::Debug for Destination {
@@ -151,7 +151,7 @@ impl AuditLayerBuilder {
 
     /// Writes the audit stream to rotating files (the recommended destination).
     pub fn audit_to_files(mut self, files: crate::sink::FileSink) -> Self {
-        self.audit = Some(Destination::Files(files));
+        self.audit = Some(Destination::Files(Box::new(files)));
         self
     }
 
@@ -166,7 +166,7 @@ impl AuditLayerBuilder {
 
     /// Writes the debug stream to rotating files.
     pub fn debug_to_files(mut self, files: crate::sink::FileSink) -> Self {
-        self.debug = Some(Destination::Files(files));
+        self.debug = Some(Destination::Files(Box::new(files)));
         self
     }
 
@@ -362,6 +362,27 @@ impl AuditLayerBuilder {
                     .to_owned(),
             );
         }
+        if self.chain.is_signed() {
+            notes.push(
+                "the audit trail is signed: each epoch's records are sealed with a forward-secure \
+                 key that is erased after use, so records up to the last seal cannot be changed \
+                 or removed unseen even by whoever takes this host's keys later; it does not \
+                 protect the records after the last seal, and on this host alone it cannot show \
+                 that the trail was cut back to an earlier seal, rolled back or swapped"
+                    .to_owned(),
+            );
+            notes.push(if self.chain.keeps_tree() {
+                "the trail's Merkle checkpoints are signed with the log key: register its \
+                 verifier key with witnesses off this host (`tracing-audit witness`), and verify \
+                 with --witness-key to catch a cut, a rollback or a swap; any record can be \
+                 proven to an outsider (`tracing-audit prove`)"
+                    .to_owned()
+            } else {
+                "no log key: no Merkle checkpoints for witnesses, no proofs for outsiders \
+                 (ChainConfig::log_key)"
+                    .to_owned()
+            });
+        }
         // Both streams' indexes are authenticated under the audit chain key (none without one).
         let index_key = self
             .chain
@@ -452,7 +473,7 @@ fn check_static_level(static_max: LevelFilter, audit_floor: LevelFilter) -> Resu
 fn target(d: Destination, index_key: Option<crate::chain::index::IndexKey>) -> Target {
     match d {
         Destination::Writer(w) => Target::Writer(w),
-        Destination::Files(f) => Target::Files(f.index_key(index_key)),
+        Destination::Files(f) => Target::Files(Box::new(f.index_key(index_key))),
     }
 }
 

@@ -25,6 +25,7 @@ use std::sync::{Mutex, PoisonError};
 /// | `filtered_callsites` | audit callsites another filter disables (from `AuditHandle::health`) |
 /// | `formatting_panics` | values whose `Debug`/`Display` panicked, layer-wide (from `AuditHandle::health`) |
 /// | `records_cut` | records cut to `max_record_len`, layer-wide (from `AuditHandle::health`) |
+/// | `witness` | (feature `tlog`) checkpoints cosigned, witnesses pending, refused, alarms |
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Health {
@@ -62,6 +63,14 @@ pub struct Health {
     /// AUDIT records not written because the queue stayed full past the
     /// [`Overflow::BlockFor`](crate::sink::Overflow::BlockFor) bound.
     pub overflowed: u64,
+    /// Witness submission of a file sink given witnesses ([`FileSink::witness`]): checkpoints
+    /// cosigned, witnesses pending, refusals, and alarms (a witness saw a different or longer
+    /// history of this trail; each is also a `witness_alarm` record in the trail).
+    ///
+    /// [`FileSink::witness`]: crate::sink::FileSink::witness
+    #[cfg(feature = "tlog")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+    pub witness: crate::tlog::submit::WitnessHealth,
 }
 
 /// The live counters behind [`Health`], shared by callers and the writer thread.
@@ -112,6 +121,8 @@ impl Counters {
             formatting_panics: 0,
             records_cut: 0,
             overflowed: self.overflowed.load(Ordering::Relaxed),
+            #[cfg(feature = "tlog")]
+            witness: Default::default(),
         }
     }
 }

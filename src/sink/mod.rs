@@ -62,6 +62,8 @@ mod file;
 mod health;
 mod queue;
 mod syncer;
+#[cfg(feature = "tlog")]
+mod witness;
 mod writer;
 
 use std::fmt;
@@ -104,7 +106,7 @@ pub(crate) enum Target {
     /// `make_writer()` per batch, `write_all` + `flush`; no rotation, no fsync, no read-back.
     Writer(BoxMakeWriter),
     /// Rotating files in a directory, configured by a [`FileSink`].
-    Files(FileSink),
+    Files(Box<FileSink>),
 }
 
 /// Everything needed to start one stream's sink.
@@ -182,6 +184,8 @@ pub(crate) fn spawn_tuned(
         target,
         framer,
     } = spec;
+    #[cfg(feature = "tlog")]
+    let (mut witnesses, mut witness_trail) = (Vec::new(), None);
     let (dest, resume, rotates, durability) = match target {
         // A MakeWriter is flushed on every write and offers nothing more, so every batch is
         // as durable as it will get.
@@ -224,12 +228,19 @@ pub(crate) fn spawn_tuned(
                 Stream::Audit => Durability::EveryBatch,
                 Stream::Debug => Durability::Never,
             };
+            let trail = Some((config.dir().to_owned(), files.prefix().to_owned()));
+            #[cfg(feature = "tlog")]
+            {
+                witnesses = config.witnesses.clone();
+                witness_trail = trail.clone();
+            }
             (
                 Destination::Files(Box::new(files)),
                 Resume {
                     last_line: recovered.last_line,
                     torn: recovered.torn,
                     published: recovered.published,
+                    trail,
                 },
                 true,
                 config.durability_or(default_durability),
@@ -272,6 +283,15 @@ pub(crate) fn spawn_tuned(
                 Arc::new(err),
             )
         })?;
+    #[cfg(feature = "tlog")]
+    if let Some((dir, prefix)) = &witness_trail {
+        witness::WitnessSide::start(&shared, dir, prefix, witnesses).map_err(|err| {
+            SinkError::io(
+                format!("starting the {stream} sink's witness submission"),
+                Arc::new(err),
+            )
+        })?;
+    }
     let handle = SinkHandle {
         shared: Arc::clone(&shared),
     };
@@ -431,6 +451,15 @@ impl SinkGuard {
 
 impl Drop for SinkGuard {
     fn drop(&mut self) {
+        self.stop_writer();
+        // The final checkpoint is published now: give the witnesses their chance at it.
+        #[cfg(feature = "tlog")]
+        self.shared.witness.stop(witness::WITNESS_DRAIN);
+    }
+}
+
+impl SinkGuard {
+    fn stop_writer(&mut self) {
         let start = Instant::now();
         self.shared.request_shutdown(start + self.drain_timeout);
         if self
@@ -505,13 +534,13 @@ pub mod testing {
         spawn_tuned(
             SinkSpec {
                 stream,
-                target: Target::Files(
+                target: Target::Files(Box::new(
                     files.index_key(
                         chain
                             .and_then(|c| c.chain_key())
                             .map(crate::chain::index::IndexKey::derive),
                     ),
-                ),
+                )),
                 framer: chain.map(|c| c.framer()),
             },
             Tuning {
@@ -524,6 +553,13 @@ pub mod testing {
     /// Queues one record (a JSON object, no newline).
     pub fn submit(handle: &SinkHandle, record: &[u8]) {
         handle.submit(record);
+    }
+
+    /// Makes the witness submission look at the published checkpoint now and waits until
+    /// every witness settled it (true) or `timeout` passed.
+    #[cfg(feature = "tlog")]
+    pub fn witness_settle(handle: &SinkHandle, timeout: Duration) -> bool {
+        handle.shared.witness.settle(timeout)
     }
 }
 

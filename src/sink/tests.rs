@@ -741,7 +741,7 @@ mod files {
     ) -> (SinkHandle, SinkGuard) {
         spawn(SinkSpec {
             stream,
-            target: Target::Files(config),
+            target: Target::Files(Box::new(config)),
             framer,
         })
         .unwrap()
@@ -1068,7 +1068,7 @@ mod files {
         std::fs::write(&blocker, b"x").unwrap();
         let err = spawn(SinkSpec {
             stream: Stream::Audit,
-            target: Target::Files(FileSink::new(blocker.join("audit"))),
+            target: Target::Files(Box::new(FileSink::new(blocker.join("audit")))),
             framer: None,
         })
         .unwrap_err();

@@ -74,6 +74,8 @@ pub(crate) struct Resume {
     pub(crate) torn: Option<TornTail>,
     /// The checkpoint side file's line: the newest checkpoint published before this start.
     pub(crate) published: Option<Vec<u8>>,
+    /// The trail's directory and prefix, when the stream is written to files.
+    pub(crate) trail: Option<(std::path::PathBuf, String)>,
 }
 
 pub(crate) struct Worker {
@@ -193,6 +195,9 @@ impl Worker {
         self.shared.register_writer_thread();
         if let Some(framer) = self.framer.as_mut() {
             let now = self.dest.now();
+            if let Some((dir, prefix)) = &resume.trail {
+                framer.attach_trail(dir, prefix);
+            }
             if let Some(line) = resume.published.as_deref() {
                 framer.published(line);
             }
@@ -331,6 +336,9 @@ impl Worker {
                 ));
             }
         }
+        // The epoch's checkpoint is published with its seal: the witnesses may have it now.
+        #[cfg(feature = "tlog")]
+        self.shared.witness.poke();
         self.epoch_commit_pending = false;
         Ok(())
     }
@@ -452,6 +460,8 @@ impl Worker {
         self.finish_rotation()?;
         self.seal_epoch(now)?;
         self.prune(now, shutdown)?;
+        #[cfg(feature = "tlog")]
+        self.record_witness_alarms(now);
         let batch = std::mem::take(&mut self.batch);
         let framed = self.frame_lines(&batch, now);
         self.batch = batch;
@@ -486,6 +496,18 @@ impl Worker {
             self.start_sync()?;
         }
         Ok(())
+    }
+
+    /// Frames a `witness_alarm` control record for each alarm the submission thread raised (a
+    /// witness holds a different or longer history of this trail).
+    #[cfg(feature = "tlog")]
+    fn record_witness_alarms(&mut self, now: SystemTime) {
+        let Some(framer) = self.framer.as_mut() else {
+            return;
+        };
+        for alarm in self.shared.witness.take_alarms() {
+            framer.note_event("witness_alarm", &alarm, now, &mut self.out);
+        }
     }
 
     /// A clean shutdown fsyncs what was written, unless the files' durability is `Never` (then

@@ -79,9 +79,21 @@ pub(crate) fn checkpoint(prefix: &str) -> String {
     format!("{prefix}.checkpoint")
 }
 
+/// The newest signed Merkle checkpoint of a trail (a C2SP signed note), for witnesses.
+#[cfg_attr(not(feature = "tlog"), allow(dead_code))]
+pub(crate) fn tlog_checkpoint(prefix: &str) -> String {
+    format!("{prefix}.tlog-checkpoint")
+}
+
 /// The archive of the epoch seals of pruned files (signed trails).
 pub(crate) fn seals_archive(prefix: &str) -> String {
     format!("{prefix}.seals{EXT}")
+}
+
+/// The cosignatures witnesses returned for a trail's checkpoints (signed notes), kept beside it.
+#[cfg_attr(not(feature = "tlog"), allow(dead_code))]
+pub(crate) fn cosigned(prefix: &str) -> String {
+    format!("{prefix}.cosigned")
 }
 
 /// Where a torn last line found at `unix_nanos` is set aside.

@@ -20,12 +20,20 @@
 //! ```
 
 mod check;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub mod proof;
 mod received;
 mod report;
 #[cfg(feature = "signed-seals")]
 mod seals;
 mod streaming;
+#[cfg(feature = "tlog")]
+mod tree_check;
 mod trust;
+#[cfg(feature = "tlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+pub mod witnessed;
 
 pub use received::{
     verify_received, DeliberateStart, ReceivedReport, ReceivedVerifier, DUPLICATE_WINDOW,
@@ -140,6 +148,10 @@ pub struct Verifier<'a> {
     expect_current: bool,
     #[cfg(feature = "signed-seals")]
     now: Option<std::time::SystemTime>,
+    #[cfg(feature = "tlog")]
+    witnessed: Option<witnessed::WitnessCheck>,
+    #[cfg(feature = "tlog")]
+    log_key: Option<crate::tlog::note::Verifier>,
 }
 
 impl fmt::Debug for Verifier<'_> {
@@ -172,6 +184,10 @@ impl<'a> Verifier<'a> {
             expect_current: false,
             #[cfg(feature = "signed-seals")]
             now: None,
+            #[cfg(feature = "tlog")]
+            witnessed: None,
+            #[cfg(feature = "tlog")]
+            log_key: None,
         }
     }
 
@@ -302,6 +318,10 @@ impl<'a> Verifier<'a> {
             match streaming::verify(&listing.files, plan, &mut self.progress) {
                 streaming::Outcome::Report(mut report) => {
                     set_aside_warnings(&listing, &self.keys, &mut report);
+                    #[cfg(feature = "tlog")]
+                    self.check_tree(&dir, &prefix, &listing.files, &mut report);
+                    #[cfg(feature = "tlog")]
+                    self.check_witnessed(&dir, &prefix, &mut report);
                     return Ok(*report);
                 }
                 // The reference check, which follows, is what the tests compare against.
@@ -321,7 +341,47 @@ impl<'a> Verifier<'a> {
             now,
         )?;
         set_aside_warnings(&listing, &self.keys, &mut report);
+        #[cfg(feature = "tlog")]
+        self.check_tree(&dir, &prefix, &listing.files, &mut report);
+        #[cfg(feature = "tlog")]
+        self.check_witnessed(&dir, &prefix, &mut report);
         Ok(report)
+    }
+
+    /// Requires the trail to extend the newest checkpoint that `check`'s threshold of trusted
+    /// witnesses cosigned: a cut, rolled-back, forked or swapped trail is a
+    /// [`ProblemKind::WitnessMismatch`] (see [`witnessed`]).
+    #[cfg(feature = "tlog")]
+    pub fn witnessed(mut self, check: witnessed::WitnessCheck) -> Self {
+        self.witnessed = Some(check);
+        self
+    }
+
+    /// Requires every `tree_checkpoint` record to be signed by the log key `log` (its
+    /// verifier key, `<origin>+<id>+<key>`) and to name its origin. Without it, checkpoints are
+    /// still checked against the tree the verifier recomputes (size, root, one origin), but
+    /// their signatures are not.
+    #[cfg(feature = "tlog")]
+    pub fn log_key(mut self, log: crate::tlog::note::Verifier) -> Self {
+        self.log_key = Some(log);
+        self
+    }
+
+    /// Checks every `tree_checkpoint` record against the recomputed tree (a
+    /// [`ProblemKind::CheckpointMismatch`] each that fails).
+    #[cfg(feature = "tlog")]
+    fn check_tree(&self, dir: &Path, prefix: &str, files: &[TrailFile], report: &mut Report) {
+        let (problems, _) = tree_check::check(dir, prefix, files, self.log_key.as_ref());
+        report.problems.extend(problems);
+    }
+
+    #[cfg(feature = "tlog")]
+    fn check_witnessed(&self, dir: &Path, prefix: &str, report: &mut Report) {
+        if let Some(check) = &self.witnessed {
+            if let Some(problem) = check.run(dir, prefix) {
+                report.problems.push(problem);
+            }
+        }
     }
 
     /// The trail's prefix: the one asked for, or the only one in the directory.

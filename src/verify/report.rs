@@ -40,6 +40,15 @@ pub enum ProblemKind {
     /// `--expect-current`: the newest seal is older than two epochs (the trail may have been cut
     /// back to an older seal, or the writer stopped).
     Stale,
+    /// `--witness-key`: the trail does not extend the newest checkpoint its witnesses cosigned
+    /// (its tail was cut, it was rolled back, forked, or another log's trail is in its place),
+    /// or no checkpoint is cosigned by enough of them, or they cosigned two different trees of
+    /// one size (a split view).
+    WitnessMismatch,
+    /// A `tree_checkpoint` record does not name the tree of the lines before it (size, root),
+    /// names another log, or (given the log key) is not signed by it: what witnesses cosigned
+    /// is not what the trail holds.
+    CheckpointMismatch,
 }
 
 impl ProblemKind {
@@ -60,6 +69,8 @@ impl ProblemKind {
             ProblemKind::BadSignature => "bad_signature",
             ProblemKind::WrongEpoch => "wrong_epoch",
             ProblemKind::Stale => "stale",
+            ProblemKind::WitnessMismatch => "witness_mismatch",
+            ProblemKind::CheckpointMismatch => "checkpoint_mismatch",
         }
     }
 
@@ -81,6 +92,8 @@ impl ProblemKind {
     /// | bad_signature | 21 |
     /// | wrong_epoch | 22 |
     /// | stale | 23 |
+    /// | witness_mismatch | 24 |
+    /// | checkpoint_mismatch | 25 |
     pub fn exit_code(self) -> u8 {
         match self {
             ProblemKind::Modified => 10,
@@ -97,6 +110,8 @@ impl ProblemKind {
             ProblemKind::BadSignature => 21,
             ProblemKind::WrongEpoch => 22,
             ProblemKind::Stale => 23,
+            ProblemKind::WitnessMismatch => 24,
+            ProblemKind::CheckpointMismatch => 25,
         }
     }
 }

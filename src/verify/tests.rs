@@ -513,7 +513,7 @@ fn trail_written_by_the_file_sink_verifies_across_rotation_and_restart() {
     let run = |from: usize, to: usize| {
         let (handle, guard) = spawn(SinkSpec {
             stream: crate::Stream::Audit,
-            target: Target::Files(FileSink::new(d.path()).max_file_size(2048)),
+            target: Target::Files(Box::new(FileSink::new(d.path()).max_file_size(2048))),
             framer: Some(ChainConfig::new().key(key()).checkpoint_every(10).framer()),
         })
         .unwrap();

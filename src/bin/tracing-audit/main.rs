@@ -4,7 +4,8 @@
 //! A client of the library's public API (`trail`, `verify`, `redact`): everything it does, an
 //! application can do too.
 //!
-//! Exit codes: 0 success (for `verify`: the trail is intact); 1 nothing matched (`correlate`);
+//! Exit codes: 0 success (for `verify`: the trail is intact); 1 nothing matched (`correlate`),
+//! or the proof does not hold (`check-proof`);
 //! 2 bad arguments; 3 the command could not run (unreadable directory, key file, ...);
 //! 4 (`query`, `correlate`, `tail`, `timeline`, `report`, `export`) the command ran, but did
 //! not read everything: a file could not be read or not to its end (a truncated `.gz`), or
@@ -33,6 +34,7 @@ mod export;
 mod index;
 mod output;
 mod progress;
+mod proof;
 mod records;
 mod render;
 mod report;
@@ -43,6 +45,7 @@ mod tail;
 mod timeline;
 mod verify;
 mod verify_received;
+mod witness;
 
 use tracing_audit::chain::SigningState;
 
@@ -103,6 +106,20 @@ enum Command {
     /// TCP/TLS), resuming from a cursor; runs until stopped, or with --until-idle until
     /// everything is acknowledged.
     Ship(ship::ShipArgs),
+    /// Run a C2SP tlog-witness: cosign each log checkpoint that extends the last one cosigned
+    /// (HTTP, `POST /add-checkpoint`, `GET /<origin hash>/checkpoint`); runs until killed.
+    Witness(witness::WitnessArgs),
+    /// Create a witness key (mode 0600) and print its vkey on stdout.
+    WitnessKeygen(witness::WitnessKeygenArgs),
+    /// Write a self-contained proof that record N is in the trail (C2SP tlog-proof: the
+    /// record, its Merkle inclusion proof, the newest signed checkpoint covering it).
+    Prove(proof::ProveArgs),
+    /// Check a proof written by `prove` with the log's verifier key (and witness keys), with no
+    /// access to the trail; exit 0 when it holds, 1 when it does not.
+    CheckProof(proof::CheckProofArgs),
+    /// Write every audit record about one actor, each with its proof, into a new directory
+    /// (a data-subject access request answered verifiably, nobody else's records in it).
+    Disclose(proof::DiscloseArgs),
     /// Erase a subject from a trail with encrypted fields: destroy its key in the key store
     /// and record the erasure (chained, fsynced) in the trail. Refused while the application
     /// writes the trail: erase through its AuditHandle then.
@@ -205,6 +222,11 @@ fn main() -> ExitCode {
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
         Command::Ship(a) => ship::run(a),
+        Command::Prove(a) => proof::prove(a),
+        Command::CheckProof(a) => proof::check(a),
+        Command::Disclose(a) => proof::disclose(a),
+        Command::Witness(a) => witness::run(a),
+        Command::WitnessKeygen(a) => witness::keygen(a),
         Command::Erase(a) => shred::erase(a),
     };
     match result {

@@ -79,3 +79,24 @@ pub(super) fn warn(msg: impl Display) {
         Visible::str(&text)
     );
 }
+
+/// Writes a file the operator named (`-o`), never through a symlink (an investigator running as
+/// root must not have a planted link at that name redirect the write), readable by its owner
+/// only: it holds audit records.
+pub(super) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    file.write_all(bytes)
+}

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tracing_audit::ship::{Destination, Health, ShipErrorKind, Shipper, Tls};
+use tracing_audit::tlog::submit::{Submitter, WitnessEndpoint};
 use tracing_audit::trail::{Trail, Visible};
 use tracing_audit::Stream;
 
@@ -73,6 +74,12 @@ pub(super) struct ShipArgs {
     /// first, so `verify --received` reports a deliberate start, not a cut head.
     #[arg(long, value_name = "SEQ", requires = "prefix")]
     start_at_seq: Option<u64>,
+    /// Also send each checkpoint the writer publishes (`<prefix>.tlog-checkpoint`) to this C2SP
+    /// witness, `http://HOST:PORT=VKEY` (may be repeated); cosignatures go to
+    /// `<prefix>.cosigned`, alarms to stderr. Writers given `FileSink::witness` do this
+    /// themselves (and record alarms in the trail).
+    #[arg(long, value_name = "URL=VKEY")]
+    witness: Vec<String>,
 }
 
 /// A number of seconds (fractions allowed), at most a day.
@@ -84,6 +91,51 @@ fn seconds(s: &str) -> Result<Duration, String> {
         return Err(format!("{s} seconds is out of range (0 to 86400)"));
     }
     Ok(Duration::from_secs_f64(v))
+}
+
+/// One submission thread per audit trail that publishes checkpoints, for `--witness`.
+fn start_witnesses(
+    args: &ShipArgs,
+    prefixes: &[String],
+) -> Result<Vec<(String, Submitter)>, CliError> {
+    if args.witness.is_empty() {
+        return Ok(Vec::new());
+    }
+    let endpoints = args
+        .witness
+        .iter()
+        .map(|w| WitnessEndpoint::parse(w).map_err(CliError))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut started = Vec::new();
+    for p in prefixes {
+        if stream_of(args, p) != Stream::Audit {
+            continue;
+        }
+        let prefix = p.clone();
+        let hook = Box::new(move |why: &str| {
+            super::output::warn(format!("{prefix}: witness alarm: {why}"));
+        });
+        let submitter = Submitter::watch(&args.dir, p, endpoints.clone(), hook)?;
+        started.push((p.clone(), submitter));
+    }
+    Ok(started)
+}
+
+/// Gives the witnesses `drain` to settle the newest checkpoint, then reports their counters.
+fn stop_witnesses(witnesses: Vec<(String, Submitter)>, drain: Duration) {
+    for (p, s) in witnesses {
+        let settled = s.settle_published(drain);
+        let h = s.health();
+        let line = format!(
+            "{p}: witnesses: {} cosigned, {} pending, {} refused, {} alarms{}",
+            h.cosigned,
+            h.pending,
+            h.refused,
+            h.alarms,
+            if settled { "" } else { " (not settled)" }
+        );
+        super::output::warn(format!("ship: {line}"));
+    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -111,6 +163,7 @@ pub(super) fn run(args: ShipArgs) -> Result<u8, CliError> {
     } else {
         args.prefix.clone()
     };
+    let witnesses = start_witnesses(&args, &prefixes)?;
     let shippers: Vec<(String, Shipper)> = prefixes
         .into_iter()
         .map(|p| {
@@ -190,6 +243,7 @@ pub(super) fn run(args: ShipArgs) -> Result<u8, CliError> {
             code = EXIT_STOPPED;
         }
     }
+    stop_witnesses(witnesses, args.drain);
     Ok(code)
 }
 

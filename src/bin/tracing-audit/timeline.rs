@@ -128,35 +128,13 @@ pub(super) fn run(args: TimelineArgs) -> Result<u8, CliError> {
     for (stream, v) in records {
         page.add(stream, v);
     }
-    write_page(&args.html, page.to_html().as_bytes())
+    super::output::write_private(&args.html, page.to_html().as_bytes())
         .map_err(|e| CliError(format!("cannot write {}: {e}", Visible::path(&args.html))))?;
     warn(format_args!(
         "{n} records written to {}",
         Visible::path(&args.html)
     ));
     Ok(if damaged { EXIT_PARTIAL } else { 0 })
-}
-
-/// Writes the page, never through a symlink (an investigator running as root must not have a
-/// planted link at the page's name redirect the write), readable by its owner only: the page
-/// holds audit records.
-fn write_page(path: &std::path::Path, html: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    file.write_all(html)
 }
 
 fn stream_of(index: usize) -> Stream {

@@ -6,7 +6,10 @@ use super::CliError;
 use clap::Args;
 use std::path::PathBuf;
 use tracing_audit::chain::{ChainKey, PublicKey};
+use tracing_audit::tlog::cosignature::CosignerVerifier;
+use tracing_audit::tlog::submit::read_notes;
 use tracing_audit::trail::printable_json;
+use tracing_audit::verify::witnessed::{WitnessCheck, WitnessTrust};
 use tracing_audit::verify::{Keys, ReceivedVerifier, Verifier};
 
 #[derive(Args, Debug)]
@@ -43,9 +46,60 @@ pub(super) struct VerifyArgs {
     /// back, or the writer stopped).
     #[arg(long, requires = "public_key")]
     expect_current: bool,
+    /// A trusted witness's key (a file holding its vkey, as `witness-keygen` printed it; may
+    /// be repeated): the trail must extend the newest checkpoint the witnesses cosigned
+    /// (finding `witness_mismatch`, exit 24).
+    #[arg(long, value_name = "F", conflicts_with = "received")]
+    witness_key: Vec<PathBuf>,
+    /// With --witness-key: how many of the keys must have cosigned a checkpoint for it to count
+    /// (default 1).
+    #[arg(long, value_name = "K", requires = "witness_key", default_value_t = 1)]
+    witnesses: usize,
+    /// With --witness-key: ask this witness for its latest cosigned checkpoint (may be
+    /// repeated; plain http://HOST:PORT[/PREFIX]).
+    #[arg(long, value_name = "URL", requires = "witness_key")]
+    witness_url: Vec<String>,
+    /// With --witness-key: a file of cosigned checkpoints kept off the host (may be repeated).
+    /// Without --witness-url or --cosigned, the `<prefix>.cosigned` file beside the trail is
+    /// read (which an attacker on the host can roll back).
+    #[arg(long, value_name = "FILE", requires = "witness_key")]
+    cosigned: Vec<PathBuf>,
+    /// With --witness-key: the log the trail must be (default: the origin its
+    /// `<prefix>.tlog-checkpoint` names). Give it to catch another log's trail swapped in.
+    #[arg(long, value_name = "ORIGIN", requires = "witness_key")]
+    origin: Option<String>,
+    /// The log's verifier key (a file holding it, or the key, `<origin>+<id>+<key>`): every
+    /// `tree_checkpoint` record must be signed by it (they are checked against the recomputed
+    /// Merkle tree with or without it; finding `checkpoint_mismatch`, exit 25).
+    #[arg(long, value_name = "K", conflicts_with = "received")]
+    log_key: Option<String>,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// The witness check `--witness-key` asks for.
+fn witness_check(args: &VerifyArgs) -> Result<Option<WitnessCheck>, CliError> {
+    if args.witness_key.is_empty() {
+        return Ok(None);
+    }
+    let keys = args
+        .witness_key
+        .iter()
+        .map(CosignerVerifier::from_file)
+        .collect::<Result<Vec<_>, _>>()?;
+    let trust = WitnessTrust::new(keys, args.witnesses).map_err(CliError)?;
+    let mut check = WitnessCheck::new(trust);
+    for file in &args.cosigned {
+        check = check.notes(read_notes(file).map_err(CliError)?);
+    }
+    for url in &args.witness_url {
+        check = check.url(url);
+    }
+    if let Some(origin) = &args.origin {
+        check = check.origin(origin);
+    }
+    Ok(Some(check))
 }
 
 pub(super) fn run(args: VerifyArgs) -> Result<u8, CliError> {
@@ -86,6 +140,12 @@ pub(super) fn run(args: VerifyArgs) -> Result<u8, CliError> {
         v = v
             .public_key(PublicKey::from_file(f)?)
             .expect_current(args.expect_current);
+    }
+    if let Some(check) = witness_check(&args)? {
+        v = v.witnessed(check);
+    }
+    if let Some(k) = &args.log_key {
+        v = v.log_key(super::proof::log_verifier(k)?);
     }
     let report = v.verify()?;
     drop(progress);

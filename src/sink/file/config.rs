@@ -202,6 +202,8 @@ pub struct FileSink {
     #[cfg(test)]
     pub(super) fsync_faults: Option<Arc<super::FsyncFaults>>,
     pub(super) before_prune_deletes: Option<fn()>,
+    #[cfg(feature = "tlog")]
+    pub(crate) witnesses: Vec<crate::tlog::submit::WitnessEndpoint>,
 }
 
 impl fmt::Debug for FileSink {
@@ -242,7 +244,24 @@ impl FileSink {
             #[cfg(test)]
             fsync_faults: None,
             before_prune_deletes: None,
+            #[cfg(feature = "tlog")]
+            witnesses: Vec::new(),
         }
+    }
+
+    /// Sends every checkpoint of this (chained, [`log_key`]ed) trail to a C2SP witness, from a
+    /// background thread: the writer only publishes `<prefix>.tlog-checkpoint`; a witness that
+    /// is down is caught up later with one consistency proof. Cosignatures are kept in
+    /// `<prefix>.cosigned`; [`Health::witness`](crate::sink::Health::witness) counts them, and a
+    /// witness that saw another history is an alarm there and a `witness_alarm` record in the
+    /// trail. May be given several times (see docs/operations.md, "Witnesses").
+    ///
+    /// [`log_key`]: crate::chain::ChainConfig::log_key
+    #[cfg(feature = "tlog")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tlog")))]
+    pub fn witness(mut self, witness: crate::tlog::submit::WitnessEndpoint) -> Self {
+        self.witnesses.push(witness);
+        self
     }
 
     /// The file name prefix; two sinks may share a directory if their prefixes differ.

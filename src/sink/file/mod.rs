@@ -341,6 +341,11 @@ impl FileSet {
     }
 
     /// File name of the active file.
+    /// The trail's file-name prefix.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.settings.prefix
+    }
+
     pub(crate) fn current_name(&self) -> &str {
         &self.active.name
     }

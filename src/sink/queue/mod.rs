@@ -73,6 +73,9 @@ pub(crate) struct Shared {
     /// Async callers waiting for room (see [`RoomWait`]); the writer wakes them after taking
     /// records, like `room` wakes the threads that wait.
     async_room: room::AsyncRoom,
+    /// Witnessing of the trail's checkpoints (file sinks given witnesses).
+    #[cfg(feature = "tlog")]
+    pub(crate) witness: crate::sink::witness::WitnessSide,
 }
 
 /// What the writer thread is doing, as far as producers need to know to decide whether to wake it.
@@ -156,6 +159,8 @@ impl Shared {
             writer_thread: OnceLock::new(),
             wait_for_room,
             async_room: room::AsyncRoom::default(),
+            #[cfg(feature = "tlog")]
+            witness: Default::default(),
         })
     }
 
@@ -470,7 +475,13 @@ impl Shared {
             let st = self.lock();
             (self.ring.count_published(), st.failing.is_some())
         };
-        self.counters.snapshot(queued, failing)
+        #[allow(unused_mut)]
+        let mut health = self.counters.snapshot(queued, failing);
+        #[cfg(feature = "tlog")]
+        {
+            health.witness = self.witness.health();
+        }
+        health
     }
 
     /// Writer side: a published record (or an unreported drop) waits to be taken.
