@@ -50,6 +50,11 @@
 //! events/s, CPU s and peak RSS per round, and the ratios of ours to the others within each
 //! round (docs/benchmarks.md).
 //!
+//! `--count-allocs` counts the heap allocations of the whole process (every thread, the
+//! writers' included) while the events are emitted and drained, and reports them as
+//! `allocs_per_event`: a figure that, unlike time on a shared host, does not move with the
+//! load. Off by default (the count is a shared atomic, which costs time of its own).
+//!
 //! `--peer lossy|lossless` runs the same flood through the setup this crate replaces: two
 //! `fmt::layer().json()` layers with per-layer filters, each into a daily
 //! `tracing_appender::rolling` file behind `tracing_appender::non_blocking` (its default, which
@@ -62,11 +67,13 @@ mod floors;
 #[path = "../benches/support/peer.rs"]
 mod hand_built;
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::error::Error;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use tracing_audit::chain::{ChainConfig, ChainKey};
@@ -75,7 +82,7 @@ use tracing_audit::sink::{Durability, FileSink, Rotation};
 use tracing_audit::Stream;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--peer lossy|lossless] [--floor write|null] [--table [--rounds R]]";
+const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--peer lossy|lossless] [--floor write|null] [--table [--rounds R]] [--count-allocs]";
 
 #[derive(Debug)]
 struct Args {
@@ -92,6 +99,7 @@ struct Args {
     floor: Option<Floor>,
     table: bool,
     rounds: u64,
+    count_allocs: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -105,6 +113,7 @@ fn parse_args() -> Result<Args, String> {
     let mut no_fsync = false;
     let (mut keyed, mut signed) = (false, false);
     let (mut floor, mut table, mut rounds) = (None, false, 3);
+    let mut count_allocs = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -126,6 +135,7 @@ fn parse_args() -> Result<Args, String> {
             "--floor" => floor = Some(Floor::parse(&value()?)?),
             "--table" => table = true,
             "--rounds" => rounds = number(value()?)?.max(1),
+            "--count-allocs" => count_allocs = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -144,8 +154,40 @@ fn parse_args() -> Result<Args, String> {
         floor,
         table,
         rounds,
+        count_allocs,
     })
 }
+
+/// The system allocator, counting allocations while [`COUNTING`] is set (`--count-allocs`).
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn main() -> ExitCode {
     let args = match parse_args() {
@@ -171,6 +213,8 @@ struct Outcome {
     debug_dropped: u64,
     secs: f64,
     usage: Usage,
+    /// Heap allocations from the start of the setup to the end of the drain (`--count-allocs`).
+    allocations: u64,
 }
 
 /// The process's resource use so far (`getrusage(RUSAGE_SELF)`).
@@ -178,6 +222,12 @@ struct Outcome {
 struct Usage {
     cpu_secs: f64,
     peak_rss_kb: u64,
+}
+
+/// Stops counting allocations and returns the count.
+fn allocations() -> u64 {
+    COUNTING.store(false, Ordering::Relaxed);
+    ALLOCATIONS.load(Ordering::Relaxed)
 }
 
 fn usage() -> Usage {
@@ -207,6 +257,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     if args.table {
         return table::run(args);
     }
+    COUNTING.store(args.count_allocs, Ordering::Relaxed);
     let outcome = match (args.peer, args.floor) {
         (Some(_), Some(_)) => return Err("--peer and --floor exclude each other".into()),
         (Some(peer), None) => flood_peer(args, peer, &audit_dir, &debug_dir)?,
@@ -214,6 +265,14 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         (None, None) => flood_ours(args, &audit_dir, &debug_dir)?,
     };
     report(args, &outcome);
+    if args.count_allocs {
+        let emitted = args.events + args.events / 2;
+        let allocations = outcome.allocations;
+        println!(
+            "allocations={allocations} allocs_per_event={:.3}",
+            allocations as f64 / emitted.max(1) as f64
+        );
+    }
     Ok(())
 }
 
@@ -276,6 +335,7 @@ fn flood_ours(args: &Args, audit_dir: &Path, debug_dir: &Path) -> Result<Outcome
     drop(guard);
     let secs = started.elapsed().as_secs_f64();
     let usage = usage();
+    let allocations = allocations();
 
     let audit_health = handle.health(Stream::Audit);
     if audit_health.failed > 0 {
@@ -287,6 +347,7 @@ fn flood_ours(args: &Args, audit_dir: &Path, debug_dir: &Path) -> Result<Outcome
         debug_dropped: handle.health(Stream::Debug).dropped,
         secs,
         usage,
+        allocations,
     })
 }
 
@@ -344,6 +405,7 @@ fn flood_peer(
     drop(debug_guard);
     let secs = started.elapsed().as_secs_f64();
     let usage = usage();
+    let allocations = allocations();
 
     Ok(Outcome {
         audit_written: count_records(audit_dir, Stream::Audit)?,
@@ -351,6 +413,7 @@ fn flood_peer(
         debug_dropped: debug_errors.dropped_lines() as u64,
         secs,
         usage,
+        allocations,
     })
 }
 
@@ -393,6 +456,7 @@ fn flood_floor(args: &Args, floor: Floor) -> Result<Outcome, Box<dyn Error>> {
     emit_from_threads(args.events, args.threads)?;
     let secs = started.elapsed().as_secs_f64();
     let usage = usage();
+    let allocations = allocations();
     let (mut audit_written, mut debug_written) = (0, 0);
     if let Floor::Write = floor {
         for line in BufReader::new(fs::File::open(&path)?).split(b'\n') {
@@ -409,6 +473,7 @@ fn flood_floor(args: &Args, floor: Floor) -> Result<Outcome, Box<dyn Error>> {
         debug_dropped: 0,
         secs,
         usage,
+        allocations,
     })
 }
 
