@@ -7,6 +7,7 @@ use crate::record::fields::{render_text, Value, Visitor, DETECTION_MARGIN};
 use crate::record::with_buffers;
 use crate::trail::json;
 use crate::Stream;
+use smallvec::SmallVec;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -24,9 +25,14 @@ pub(crate) type CorrelationId = [u8; 16];
 pub(crate) struct RenderedFields {
     /// `"name":value,...`.
     json: Vec<u8>,
-    /// Each field's name and where its JSON value lies in `json`.
-    values: Vec<(&'static str, Range<usize>)>,
+    /// Each field's name and where its JSON value lies in `json`; inline for the few fields a
+    /// span usually has, so that a span costs no allocation for it.
+    values: SmallVec<[(&'static str, Range<usize>); INLINE_FIELDS]>,
 }
+
+/// Fields of a span kept without an allocation of their own (a request span: id, user, method,
+/// route).
+const INLINE_FIELDS: usize = 4;
 
 impl Clone for RenderedFields {
     /// A copy with [`FIRST_CAPACITY`] room at least, like a rendering of its own.
