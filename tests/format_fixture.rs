@@ -212,8 +212,16 @@ fn write(
     use tracing_audit::sink::FileSink;
     use tracing_subscriber::prelude::*;
     let (layer, guard) = AuditLayer::builder()
-        .audit_to_files(FileSink::new(dir.join("audit")).max_file_size(max_file_size).compress(true))
-        .debug_to_files(FileSink::new(dir.join("debug")).max_file_size(max_file_size).compress(true))
+        .audit_to_files(
+            FileSink::new(dir.join("audit"))
+                .max_file_size(max_file_size)
+                .compress(true),
+        )
+        .debug_to_files(
+            FileSink::new(dir.join("debug"))
+                .max_file_size(max_file_size)
+                .compress(true),
+        )
         .debug_filter("debug")
         .chain(chain)
         .build()
