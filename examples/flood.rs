@@ -55,6 +55,9 @@
 //! `allocs_per_event`: a figure that, unlike time on a shared host, does not move with the
 //! load. Off by default (the count is a shared atomic, which costs time of its own).
 //!
+//! `--shred` (build with `--features shred`) encrypts the audit records' personal fields
+//! (`actor`, and the span's) under per-subject keys, with the key store in DIR/flood.keys.
+//!
 //! `--peer lossy|lossless` runs the same flood through the setup this crate replaces: two
 //! `fmt::layer().json()` layers with per-layer filters, each into a daily
 //! `tracing_appender::rolling` file behind `tracing_appender::non_blocking` (its default, which
@@ -82,7 +85,7 @@ use tracing_audit::sink::{Durability, FileSink, Rotation};
 use tracing_audit::Stream;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--peer lossy|lossless] [--floor write|null] [--table [--rounds R]] [--count-allocs]";
+const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--shred] [--peer lossy|lossless] [--floor write|null] [--table [--rounds R]] [--count-allocs]";
 
 #[derive(Debug)]
 struct Args {
@@ -100,6 +103,7 @@ struct Args {
     table: bool,
     rounds: u64,
     count_allocs: bool,
+    shred: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -111,7 +115,7 @@ fn parse_args() -> Result<Args, String> {
     let mut index = true;
     let mut peer = None;
     let mut no_fsync = false;
-    let (mut keyed, mut signed) = (false, false);
+    let (mut keyed, mut signed, mut shred) = (false, false, false);
     let (mut floor, mut table, mut rounds) = (None, false, 3);
     let mut count_allocs = false;
     let mut args = std::env::args().skip(1);
@@ -131,6 +135,7 @@ fn parse_args() -> Result<Args, String> {
             "--no-fsync" => no_fsync = true,
             "--keyed" => keyed = true,
             "--signed" => signed = true,
+            "--shred" => shred = true,
             "--peer" => peer = Some(Peer::parse(&value()?)?),
             "--floor" => floor = Some(Floor::parse(&value()?)?),
             "--table" => table = true,
@@ -155,6 +160,7 @@ fn parse_args() -> Result<Args, String> {
         table,
         rounds,
         count_allocs,
+        shred,
     })
 }
 
@@ -320,12 +326,24 @@ fn chain(args: &Args) -> Result<ChainConfig, Box<dyn Error>> {
 }
 
 fn flood_ours(args: &Args, audit_dir: &Path, debug_dir: &Path) -> Result<Outcome, Box<dyn Error>> {
-    let (layer, guard) = AuditLayer::builder()
+    let builder = AuditLayer::builder()
         .audit_to_files(audit_sink(audit_dir, args))
         .debug_to_files(file_sink(debug_dir, args))
         .debug_filter("info")
-        .chain(chain(args)?)
-        .build()?;
+        .chain(chain(args)?);
+    let builder = if args.shred {
+        #[cfg(feature = "shred")]
+        {
+            use tracing_audit::shred::ShredConfig;
+            let master = tracing_audit::KeySource::bytes(b"flood master key".to_vec());
+            builder.shred(ShredConfig::new(args.dir.join("flood.keys"), master))
+        }
+        #[cfg(not(feature = "shred"))]
+        return Err("--shred needs --features shred".into());
+    } else {
+        builder
+    };
+    let (layer, guard) = builder.build()?;
     tracing_subscriber::registry().with(layer).init();
     let handle = guard.handle();
 

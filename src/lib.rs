@@ -100,6 +100,9 @@ pub mod redact;
 #[cfg(feature = "ship")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ship")))]
 pub mod ship;
+#[cfg(feature = "shred")]
+#[cfg_attr(docsrs, doc(cfg(feature = "shred")))]
+pub mod shred;
 pub mod sink;
 mod stream;
 pub mod trail;

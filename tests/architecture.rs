@@ -6,7 +6,8 @@
 //!   http   export   investigate   verify   ship          (readers, integrations)
 //!     \       \          |          |       |
 //!    layer --> record --> redact    |       |
-//!      \                            |       |
+//!      \  \--> shred (and export --> shred) |
+//!       \                           |       |
 //!       +-------------> sink -------+-------+
 //!                         \         |
 //!                          chain ---+
@@ -32,11 +33,17 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("verify", &["chain", "trail", "redact"][..]),
         ("investigate", &["chain", "trail", "key", "stream"][..]),
         ("ship", &["chain", "trail", "key", "stream"][..]),
-        ("export", &["investigate", "trail"][..]),
+        ("export", &["investigate", "trail", "shred"][..]),
+        // Crypto-shredding: the key store and the readers' view of encrypted fields. The layer
+        // reaches it through one hook (`layer/shred_hook.rs`).
+        ("shred", &["chain", "trail", "key"][..]),
+        // The manual includes the docs; its doc links name `trail` items.
+        ("manual", &["trail"][..]),
         (
             "layer",
             &[
                 "chain", "key", "record", "redact", "ship", "sink", "stream", "trail", "otel",
+                "shred",
             ][..],
         ),
         ("otel", &["layer"][..]),

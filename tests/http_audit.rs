@@ -509,3 +509,149 @@ async fn a_service_error_is_audited_as_failure_and_returned_unchanged() {
         "no router: the path is the resource"
     );
 }
+
+/// Issue 22's planted secrets (an OAuth `code` in the query and in a `Referer`, an `X-Session`
+/// header, JSON `mfa_code` and `pwd`, an unmatched `/reset/<token>`) and variants of each: none
+/// reaches either stream, at `Request` level or at the default `Metadata` level, while what an
+/// on-call engineer reads (method, route, status, the non-secret parameters) stays.
+#[tokio::test(flavor = "current_thread")]
+async fn planted_http_secrets_reach_neither_stream_and_the_request_stays_readable() {
+    let mut trail = Trail::new();
+    let policy = Policy::new()
+        .rule(Rule::new(AuditLevel::Metadata).paths(["/meta/*"]))
+        .rule(Rule::new(AuditLevel::Request).include_query(true))
+        .request_headers(["content-type", "referer", "x-session", "x-csrf-token"]);
+    // The fallback answering unmatched paths is wrapped by `Router::layer` too.
+    let app = Router::new()
+        .route("/callback", get(|| async { "signed in" }))
+        .route("/mfa", post(|| async { "verified" }))
+        .route("/saml/acs", post(|| async { "saml ok" }))
+        .route("/reports/{id}", get(|| async { "report" }))
+        .layer(HttpAuditLayer::new().policy(policy));
+    let client = HttpClient::new(serve(app).await);
+
+    let oauth_query = client
+        .get(
+            "/callback?code=Pq1CodeQueryAA&state=st-visible-42&scope=openid",
+            &[
+                rid("s1"),
+                (
+                    "referer",
+                    "https://idp.example/authorize/cb?code=Pq2CodeRefererBB&state=st-ref-7&client_secret=Pq3ClientSecretCC#access_token=Pq4FragmentTokenDD&token_type=bearer",
+                ),
+                ("x-session", "Pq5SessionHeaderEE"),
+                ("x-csrf-token", "Pq6CsrfHeaderFF"),
+            ],
+        )
+        .await;
+    assert_eq!(oauth_query.status, 200);
+    let mfa = client
+        .send(
+            "POST",
+            "/mfa",
+            &[("content-type", "application/json"), rid("s2")],
+            r#"{"user":"alice","pwd":"Pq7PwdGG","mfa_code":"Pq8MfaHH","otp":"Pq9OtpII","remember":true}"#,
+        )
+        .await;
+    assert_eq!(mfa.status, 200);
+    let saml = client
+        .send(
+            "POST",
+            "/saml/acs",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                rid("s3"),
+            ],
+            "SAMLResponse=Pq10SamlJJ&RelayState=%2Fhome&id_token=Pq11IdTokenKK",
+        )
+        .await;
+    assert_eq!(saml.status, 200);
+    let session_in_path = client
+        .get("/reports/7;jsessionid=Pq12JsessionLL", &[ALICE, rid("s4")])
+        .await;
+    assert_eq!(session_in_path.status, 200);
+    // Unmatched paths, at Request level (first layer's fallback) and at Metadata level.
+    let reset = client
+        .get("/reset/Zk3J9qLx0aPz7mW2Rt5vPq13", &[rid("s5")])
+        .await;
+    assert_eq!(reset.status, 404);
+    let meta_reset = client
+        .get("/meta/reset/8f14e45fceea167a5a36dedd4bea2543", &[rid("s6")])
+        .await;
+    assert_eq!(meta_reset.status, 404);
+    let meta_code = client
+        .get("/meta/verify/xQ7pLm2R?otp=Pq14OtpQueryMM", &[rid("s7")])
+        .await;
+    assert_eq!(meta_code.status, 404);
+
+    let text = trail.all_text();
+    for marker in [
+        "Pq1CodeQueryAA",
+        "Pq2CodeRefererBB",
+        "Pq3ClientSecretCC",
+        "Pq4FragmentTokenDD",
+        "Pq5SessionHeaderEE",
+        "Pq6CsrfHeaderFF",
+        "Pq7PwdGG",
+        "Pq8MfaHH",
+        "Pq9OtpII",
+        "Pq10SamlJJ",
+        "Pq11IdTokenKK",
+        "Pq12JsessionLL",
+        "Zk3J9qLx0aPz7mW2Rt5vPq13",
+        "8f14e45fceea167a5a36dedd4bea2543",
+        "xQ7pLm2R",
+        "Pq14OtpQueryMM",
+    ] {
+        assert!(!text.contains(marker), "{marker} leaked into a stream");
+    }
+
+    let records = trail.audit();
+    let s1 = for_request(&records, "s1");
+    assert_eq!(s1.len(), 2, "{s1:?}");
+    assert_eq!(
+        s1[0]["resource"],
+        "/callback?code=[REDACTED]&state=st-visible-42&scope=openid"
+    );
+    assert_eq!(s1[1]["fields"]["status"], 200);
+    assert_eq!(s1[1]["fields"]["method"], "GET");
+    let headers: serde_json::Value =
+        serde_json::from_str(s1[0]["fields"]["request_headers"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        headers["referer"],
+        "https://idp.example/authorize/cb?code=[REDACTED]&state=st-ref-7&client_secret=[REDACTED]#access_token=[REDACTED]&token_type=bearer"
+    );
+    assert_eq!(headers["x-session"], "[REDACTED]");
+    let body: serde_json::Value = serde_json::from_str(
+        for_request(&records, "s2")[0]["fields"]["request_body"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(body["user"], "alice");
+    assert_eq!(body["remember"], true);
+    let form = for_request(&records, "s3")[0]["fields"]["request_body"].clone();
+    assert!(
+        form.as_str().unwrap().contains("RelayState=%2Fhome"),
+        "{form}"
+    );
+    let s4 = for_request(&records, "s4");
+    assert_eq!(s4[0]["resource"], "/reports/{id}");
+    assert_eq!(s4[0]["fields"]["path"], "/reports/7;jsessionid=[REDACTED]");
+    for (id, shown) in [
+        ("s5", "/reset/[REDACTED]"),
+        ("s6", "/meta/reset/[REDACTED]"),
+        ("s7", "/meta/verify/[REDACTED]"),
+    ] {
+        let rs = for_request(&records, id);
+        assert_eq!(rs.len(), 2, "{id}: {rs:?}");
+        for r in &rs {
+            assert_eq!(r["resource"], shown, "{id}");
+            assert_eq!(r["fields"]["unmatched_route"], true, "{id}");
+        }
+        assert_eq!(rs[0]["fields"]["path"], shown, "{id}");
+        // The end does not repeat what `request_received` said (fewer bytes per request).
+        assert!(rs[1]["fields"].get("path").is_none(), "{id}: {}", rs[1]);
+        assert_eq!(rs[1]["fields"]["status"], 404, "{id}");
+    }
+}

@@ -251,3 +251,68 @@ async fn lossless_mode_on_a_full_disk_holds_audited_requests_but_not_the_service
         "records of requests dropped at shutdown are counted, never silently lost: {sink:?}"
     );
 }
+
+/// A handler's own audit events on a full disk: emitted with `emit_async`, each waits for room
+/// as a task, so the two workers keep answering probes while 32 handlers wait; once space
+/// returns every handler finishes and nothing was given up on (lossless `Overflow::Block`).
+#[tokio::test(flavor = "current_thread")]
+async fn handler_audit_events_on_a_full_disk_wait_as_tasks_and_probes_keep_answering() {
+    let (trail, disk) = trail_on_full_disk(Overflow::Block);
+    let app = Router::new()
+        .route(
+            "/transfer",
+            get(|| async {
+                for n in 0..40u32 {
+                    tracing_audit::http::emit_async(|| {
+                        tracing::info!(
+                            target: "audit",
+                            actor = "alice",
+                            action = "transfer",
+                            resource = "/accounts/7",
+                            outcome = "success",
+                            n,
+                        );
+                    })
+                    .await;
+                }
+                "moved"
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }));
+    let mut server = Server::start(&trail.dispatch, app, Duration::from_secs(2));
+    let client = Arc::new(HttpClient::new(server.addr));
+
+    let transfers: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get("/transfer", &[]).await.status })
+        })
+        .collect();
+    // The queue holds a few dozen records, the handlers want 1280: they are all waiting now,
+    // or will be. Probes must still be answered promptly, again and again.
+    for i in 0..20 {
+        let reply = timeout(ANSWER_BOUND, client.get("/healthz", &[]))
+            .await
+            .unwrap_or_else(|_| panic!("/healthz probe {i}: no answer within {ANSWER_BOUND:?}"));
+        assert_eq!(reply.status, 200);
+    }
+    assert!(
+        transfers.iter().any(|t| !t.is_finished()),
+        "handlers are waiting for the full disk"
+    );
+
+    disk.full.store(false, Ordering::SeqCst);
+    for transfer in transfers {
+        let status = timeout(Duration::from_secs(60), transfer)
+            .await
+            .expect("every handler finishes once space returns")
+            .expect("client task");
+        assert_eq!(status, 200);
+    }
+    let sink = trail.handle.health(Stream::Audit);
+    assert_eq!(
+        sink.overflowed, 0,
+        "lossless: nothing given up on: {sink:?}"
+    );
+    assert!(server.stop(SHUTDOWN_BOUND));
+}

@@ -32,6 +32,8 @@ pub struct ExportOptions<'f> {
     format: Format,
     prefix: Option<String>,
     filter: Option<Filter<'f>>,
+    #[cfg(feature = "shred")]
+    reveal: Option<&'f crate::shred::Revealer>,
 }
 
 impl fmt::Debug for ExportOptions<'_> {
@@ -51,7 +53,18 @@ impl<'f> ExportOptions<'f> {
             format,
             prefix: None,
             filter: None,
+            #[cfg(feature = "shred")]
+            reveal: None,
         }
+    }
+
+    /// Encrypted fields (feature `shred`) as `revealer` shows them: plain with the key store,
+    /// erased after an erasure; without this they are exported as encrypted strings.
+    #[cfg(feature = "shred")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "shred")))]
+    pub fn reveal(mut self, revealer: &'f crate::shred::Revealer) -> Self {
+        self.reveal = Some(revealer);
+        self
     }
 
     /// Only the trail whose files are named `<prefix>.<stamp>.<NNNN>.jsonl[.gz]`.
@@ -186,6 +199,10 @@ enum Exported {
 }
 
 fn export_line(line: &[u8], options: &mut ExportOptions<'_>, encoded: &mut Vec<u8>) -> Exported {
+    #[cfg(feature = "shred")]
+    let revealed = options.reveal.map(|r| r.reveal_line(line));
+    #[cfg(feature = "shred")]
+    let line: &[u8] = revealed.as_deref().unwrap_or(line);
     let Ok(text) = std::str::from_utf8(line) else {
         return Exported::Unreadable;
     };

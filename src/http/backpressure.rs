@@ -58,6 +58,31 @@ pub(crate) async fn until<F: Future>(at: Option<Instant>, future: F) -> Result<F
     .await
 }
 
+/// Emits the audit events `emit` makes from async code (a handler) without ever blocking the
+/// runtime worker: an event that finds the audit queue full is awaited, as a task, until there
+/// is room, for as long as the sink's [`Overflow`](crate::sink::Overflow) bound allows (then
+/// it is counted as `overflowed`, like any record given up on). A plain `tracing::info!`
+/// inside a handler instead waits for room on the worker thread itself, stalling every task
+/// that worker runs while the disk is full.
+///
+/// ```no_run
+/// # async fn handler() {
+/// use tracing_audit::http::emit_async;
+/// emit_async(|| {
+///     tracing::info!(target: "audit", actor = "alice", action = "export",
+///         resource = "/reports/7", outcome = "success");
+/// })
+/// .await;
+/// # }
+/// ```
+///
+/// Returns whether every event was queued (false: one was given up on, and the sink's health
+/// says so).
+pub async fn emit_async(emit: impl FnOnce()) -> bool {
+    let pending = self::emit(emit);
+    settle(pending, None).await
+}
+
 /// Emits the records `emit` makes without waiting for room; returns those still to be queued
 /// (empty unless the audit queue was full). Dropping them unqueued counts them as lost.
 pub(crate) fn emit(emit: impl FnOnce()) -> Vec<Deferred> {

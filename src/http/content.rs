@@ -2,21 +2,20 @@
 //! secrets masked by the field-name rules before the values reach the layer (whose detectors
 //! then scan them as free text).
 
+use super::sensitive;
 use crate::redact::{write_partial, Action, FieldRules, MASK};
 use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
-/// The rule for a field called `name`. Header-style names (`x-api-key`) are also checked in
-/// their snake-case form, so the deny list's `api_key` covers them; the stricter answer wins.
+/// The rule for a parameter or body key called `name` (see [`sensitive`]).
 fn action_for(rules: &FieldRules, name: &str) -> Action {
-    let action = rules.action_for(name);
-    if action == Action::Keep && name.contains('-') {
-        return rules.action_for(&name.replace('-', "_"));
-    }
-    action
+    sensitive::param_action(rules, name)
 }
 
-/// The selected headers as a JSON object, values masked by name.
+/// The selected headers as a JSON object, values masked by name pattern (any header naming a
+/// session, token, key, cookie, … ) and URL values (`Referer`, `Location`) with their secrets
+/// masked as the request's own query and path are.
 pub(crate) fn headers(rules: &FieldRules, selected: &[HeaderName], map: &HeaderMap) -> String {
     let mut out = Map::new();
     for name in selected {
@@ -31,8 +30,15 @@ pub(crate) fn headers(rules: &FieldRules, selected: &[HeaderName], map: &HeaderM
             })
             .collect::<Vec<_>>()
             .join(", ");
-        if let Some(v) = redact_scalar(rules, name.as_str(), joined) {
-            out.insert(name.as_str().to_owned(), v);
+        let name = name.as_str();
+        let action = sensitive::header_action(rules, name);
+        let shown = if action == Action::Keep && sensitive::is_url_header(name) {
+            Some(Value::String(sensitive::url(rules, &joined)))
+        } else {
+            apply(action, joined)
+        };
+        if let Some(v) = shown {
+            out.insert(name.to_owned(), v);
         }
     }
     Value::Object(out).to_string()
@@ -98,7 +104,7 @@ pub(crate) fn path_with_query(rules: &FieldRules, path: &str, query: &str) -> St
 
 /// `k=v&k2=v2`, values masked (or the pair dropped) by the decoded key's rule. When the text was
 /// cut, its last pair is not shown: its key may be cut too.
-fn pairs(rules: &FieldRules, text: &str, truncated: bool) -> String {
+pub(crate) fn pairs(rules: &FieldRules, text: &str, truncated: bool) -> String {
     let mut items: Vec<&str> = text.split('&').collect();
     if truncated {
         items.pop();
@@ -121,43 +127,149 @@ fn pairs(rules: &FieldRules, text: &str, truncated: bool) -> String {
     out.join("&")
 }
 
-/// The concrete path, with the segments that fill a template parameter whose name a rule
-/// masks (`/reset/{token}`) replaced by the mask.
-pub(crate) fn path_masked_by_template(rules: &FieldRules, template: &str, path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut segments = path.split('/');
-    for (i, part) in template.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        let param = part
-            .strip_prefix('{')
-            .and_then(|p| p.strip_suffix('}'))
-            .or_else(|| part.strip_prefix(':'));
-        let wildcard = param
-            .and_then(|p| p.strip_prefix('*'))
-            .or_else(|| part.strip_prefix('*').filter(|p| !p.is_empty()));
-        if let Some(name) = wildcard {
-            let rest: Vec<&str> = segments.by_ref().collect();
-            if action_for(rules, name) == Action::Keep {
-                out.push_str(&rest.join("/"));
-            } else {
-                out.push_str(MASK);
+/// One segment of a route template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Literal,
+    /// `{name}` or `:name`; masked when a rule masks `name`.
+    Param {
+        masked: bool,
+    },
+    /// `{*name}` or `*name`: the rest of the path.
+    Rest {
+        masked: bool,
+    },
+}
+
+/// A route template read once (its parameters' names matched against the rules once, not per
+/// request): how the concrete path of a request it matched is shown. A service made for one
+/// route keeps it for every request (see `HttpAudit`).
+#[derive(Debug)]
+pub(crate) struct RouteShape {
+    template: String,
+    parts: Vec<Part>,
+    /// No parameter is masked: a path of the template's shape without `;` is shown as it is.
+    plain: bool,
+}
+
+impl RouteShape {
+    pub(crate) fn new(rules: &FieldRules, template: &str) -> RouteShape {
+        let mut parts = Vec::new();
+        for part in template.split('/') {
+            let param = part
+                .strip_prefix('{')
+                .and_then(|p| p.strip_suffix('}'))
+                .or_else(|| part.strip_prefix(':'));
+            let wildcard = param
+                .and_then(|p| p.strip_prefix('*'))
+                .or_else(|| part.strip_prefix('*').filter(|p| !p.is_empty()));
+            if let Some(name) = wildcard {
+                parts.push(Part::Rest {
+                    masked: action_for(rules, name) != Action::Keep,
+                });
+                break;
             }
-            return out;
+            parts.push(match param {
+                Some(name) => Part::Param {
+                    masked: action_for(rules, name) != Action::Keep,
+                },
+                None => Part::Literal,
+            });
         }
-        let Some(segment) = segments.next() else {
+        let plain = parts.iter().all(|p| {
+            !matches!(
+                p,
+                Part::Param { masked: true } | Part::Rest { masked: true }
+            )
+        });
+        RouteShape {
+            template: template.to_owned(),
+            parts,
+            plain,
+        }
+    }
+
+    pub(crate) fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// The concrete path, with the segments that fill a parameter whose name a rule masks
+    /// (`/reset/{token}`) replaced by the mask, and secret matrix parameters masked. A path
+    /// that does not have the template's shape is shown as an unmatched one.
+    pub(crate) fn show(&self, rules: &FieldRules, path: &str) -> String {
+        let rest = matches!(self.parts.last(), Some(Part::Rest { .. }));
+        let same_shape = || path.split('/').count() == self.parts.len();
+        if self.plain && !path.contains(';') && (rest || same_shape()) {
             return path.to_owned();
-        };
-        match param {
-            Some(name) if action_for(rules, name) != Action::Keep => out.push_str(MASK),
-            _ => out.push_str(segment),
         }
+        let mut out = String::with_capacity(path.len());
+        let mut segments = path.split('/');
+        for (i, part) in self.parts.iter().enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            if let Part::Rest { masked } = part {
+                if *masked {
+                    out.push_str(MASK);
+                } else {
+                    for (j, segment) in segments.by_ref().enumerate() {
+                        if j > 0 {
+                            out.push('/');
+                        }
+                        sensitive::matched_segment(rules, segment, &mut out);
+                    }
+                }
+                return out;
+            }
+            let Some(segment) = segments.next() else {
+                return sensitive::path(rules, path);
+            };
+            match part {
+                Part::Param { masked: true } => out.push_str(MASK),
+                _ => sensitive::matched_segment(rules, segment, &mut out),
+            }
+        }
+        if segments.next().is_some() {
+            return sensitive::path(rules, path);
+        }
+        out
     }
-    if segments.next().is_some() {
-        return path.to_owned();
+}
+
+/// The most route templates [`RouteShapes`] keeps; a service with more (or a layer in front
+/// of something that invents templates) reads the others per request.
+const MAX_ROUTE_SHAPES: usize = 1024;
+
+/// The route templates read so far, shared by every service a layer makes: a template's
+/// parameters are matched against the rules once, not per request (axum may even make the
+/// service anew per request).
+#[derive(Debug, Default)]
+pub(crate) struct RouteShapes {
+    known: std::sync::RwLock<std::collections::HashMap<Box<str>, Arc<RouteShape>>>,
+}
+
+impl RouteShapes {
+    pub(crate) fn shape(&self, rules: &FieldRules, template: &str) -> Arc<RouteShape> {
+        // A poisoned lock only means another request panicked while holding it; the map
+        // itself is always whole (one insert), so it is used as it is.
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(shape) = known.get(template) {
+            return shape.clone();
+        }
+        drop(known);
+        let shape = Arc::new(RouteShape::new(rules, template));
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        if known.len() < MAX_ROUTE_SHAPES {
+            known.insert(template.into(), shape.clone());
+        }
+        shape
     }
-    out
+}
+
+/// [`RouteShape::show`] for a template read just for this path.
+#[cfg(test)]
+fn path_masked_by_template(rules: &FieldRules, template: &str, path: &str) -> String {
+    RouteShape::new(rules, template).show(rules, path)
 }
 
 fn redact_json(rules: &FieldRules, value: &mut Value) {
@@ -192,7 +304,12 @@ fn redact_json(rules: &FieldRules, value: &mut Value) {
 
 /// The value of a field called `name` after its rule; `None` when the rule drops it.
 fn redact_scalar(rules: &FieldRules, name: &str, value: String) -> Option<Value> {
-    Some(Value::String(match action_for(rules, name) {
+    apply(action_for(rules, name), value)
+}
+
+/// `value` after `action`; `None` when the action drops it.
+fn apply(action: Action, value: String) -> Option<Value> {
+    Some(Value::String(match action {
         Action::Keep => value,
         Action::Drop => return None,
         Action::Partial => {
@@ -205,7 +322,7 @@ fn redact_scalar(rules: &FieldRules, name: &str, value: String) -> Option<Value>
     }))
 }
 
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -3,6 +3,7 @@
 use super::action::{ActionFromMethod, ClassifyAction};
 use super::actor::{ActorFromExtensions, IdentifyActor};
 use super::client_addr::TrustedProxies;
+use super::content::RouteShapes;
 use super::fail_closed::FailClosed;
 use super::health::{Counters, HttpHealthHandle};
 use super::policy::{Policy, PolicyError};
@@ -28,6 +29,8 @@ pub(crate) struct Config {
     pub(crate) request_id_header: HeaderName,
     pub(crate) fail_closed: Option<FailClosed>,
     pub(crate) counters: Arc<Counters>,
+    /// Route templates read once (for the field rules above; reset when they change).
+    pub(crate) routes: Arc<RouteShapes>,
     /// `check()` failures are warned about once, when the first service is made.
     pub(crate) warned: Arc<AtomicBool>,
 }
@@ -43,6 +46,7 @@ impl Clone for Config {
             request_id_header: self.request_id_header.clone(),
             fail_closed: self.fail_closed.clone(),
             counters: self.counters.clone(),
+            routes: self.routes.clone(),
             warned: self.warned.clone(),
         }
     }
@@ -121,6 +125,7 @@ impl HttpAuditLayer {
                 request_id_header: HeaderName::from_static(REQUEST_ID_HEADER),
                 fail_closed: None,
                 counters: Arc::default(),
+                routes: Arc::default(),
                 warned: Arc::default(),
             }),
         }
@@ -154,7 +159,9 @@ impl HttpAuditLayer {
     /// parameters before they reach the layer. Give the same rules as the
     /// [`AuditLayer`](crate::layer::AuditLayer) when it has extra ones.
     pub fn field_rules(mut self, rules: FieldRules) -> Self {
-        self.config_mut().field_rules = rules;
+        let config = self.config_mut();
+        config.field_rules = rules;
+        config.routes = Arc::default();
         self
     }
 

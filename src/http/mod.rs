@@ -1,7 +1,7 @@
 //! Auditing every request of a tower or axum HTTP service.
 //!
 //! [`HttpAuditLayer`] is a tower layer. For each request it opens a span (`http_request`, with
-//! the request id) and emits up to two ordinary `tracing` events with target `audit`, which the
+//! the request id and route) and emits up to two ordinary `tracing` events with target `audit`, which the
 //! crate's [`AuditLayer`](crate::layer::AuditLayer) routes into the audit trail, redacts, chains and
 //! writes; the middleware writes nothing itself. Which requests are recorded, and with how much
 //! detail, is an ordered Kubernetes-style [`Policy`].
@@ -10,11 +10,17 @@
 //! |---|---|
 //! | `actor`, `session` | the [`Actor`] found by [`IdentifyActor`]; `anonymous` when none |
 //! | `action` | [`ActionFromMethod`] (GET/HEAD read, POST create, PUT/PATCH update, DELETE delete) or your [`ClassifyAction`] |
-//! | `resource` | the route template (`/reports/{id}`, with the `axum` feature) or the path; the query only when the rule asks, redacted |
+//! | `resource` | the route template (`/reports/{id}`, with the `axum` feature), else the path with its token-like segments masked (`unmatched_route: true`); the query only when the rule asks, redacted |
 //! | `outcome` | `pending` in `request_received`; `success` (1xx-3xx), `denied` (401, 403), `failure` (other statuses, service errors, panics); `unknown` with reason `cancelled` when the request was dropped before it ended (client gone, shutdown) |
 //! | `reason` | an [`AuditReason`] from the response extensions, else the status text of a failure |
 //! | `src_ip` | the peer, or the client named by [`TrustedProxies`] |
-//! | `fields` | `stage`, `method`, `path`, `status`, `latency_us`, `user_agent`, `request_id`; at `Request` level `request_headers` and `request_body` |
+//! | `fields` | `stage`, `method`, `path`, `status`, `latency_us`, `user_agent`, `request_id`; at `Request` level `request_headers` and `request_body`; after a `request_received`, `response_complete` does not repeat `path`, `user_agent`, the headers and the body |
+//!
+//! Secrets are masked before the records reach the layer, by the field-name rules and names that
+//! are only secret in HTTP (OAuth `code`, `id_token`, SAML, one-time codes, session ids), headers
+//! by name pattern, URLs in `Referer`/`Location` like the request's own query (see
+//! `docs/http.md`, "Redaction"). A handler's own audit events go through [`emit_async`], which
+//! awaits room in the audit queue instead of blocking the worker.
 //!
 //! ```no_run
 //! # #[cfg(feature = "axum")]
@@ -48,10 +54,12 @@ mod outcome;
 mod policy;
 mod record;
 mod request_id;
+mod sensitive;
 mod service;
 
 pub use action::{ActionFromMethod, ClassifyAction};
 pub use actor::{Actor, ActorFromExtensions, IdentifyActor, ANONYMOUS};
+pub use backpressure::emit_async;
 pub use body::AuditBody;
 pub use client_addr::{InvalidNetwork, TrustedProxies};
 pub use future::ResponseFuture;

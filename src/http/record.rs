@@ -17,6 +17,8 @@ pub(crate) struct RequestFacts {
     pub(crate) src_ip: Option<String>,
     pub(crate) user_agent: Option<String>,
     pub(crate) request_id: String,
+    /// No route template matched: `resource` and `path` are the path with its tokens masked.
+    pub(crate) unmatched_route: bool,
     /// `Request` level: the selected headers and the body, rendered and masked.
     pub(crate) headers: Option<String>,
     pub(crate) body: Option<String>,
@@ -35,6 +37,7 @@ pub(crate) fn request_received(facts: &RequestFacts, counters: &Counters) {
         session = facts.actor.session.as_deref(),
         method = facts.method.as_str(),
         path = facts.path.as_str(),
+        unmatched_route = facts.unmatched_route.then_some(true),
         user_agent = facts.user_agent.as_deref(),
         request_id = facts.request_id.as_str(),
         request_headers = facts.headers.as_deref(),
@@ -51,17 +54,28 @@ pub(crate) struct Completion<'a> {
     /// The actor the response names (a login handler's user), else the request's.
     pub(crate) actor: Option<&'a Actor>,
     pub(crate) latency: Duration,
-    /// Whether the request's content was already in `request_received`.
+    /// Whether `request_received` was written: it carries the request's path, user agent and
+    /// content, so this record does not repeat them.
     pub(crate) content_shown: bool,
 }
 
 pub(crate) fn response_complete(facts: &RequestFacts, done: &Completion<'_>, counters: &Counters) {
     bump(&counters.records);
     let actor = done.actor.unwrap_or(&facts.actor);
-    let (headers, body) = if done.content_shown {
-        (None, None)
-    } else {
+    // After a `request_received`, the end says only what is new (status, latency, outcome, an
+    // actor the response named) and what every audit record needs to be read alone (who, what,
+    // which resource, from where, the request id): the request's path, user agent, headers and
+    // body are in the first record, joined by `request_id` and `correlation_id`.
+    let first = !done.content_shown;
+    let (headers, body) = if first {
         (facts.headers.as_deref(), facts.body.as_deref())
+    } else {
+        (None, None)
+    };
+    let session = if first || done.actor.is_some() {
+        actor.session.as_deref()
+    } else {
+        None
     };
     tracing::info!(
         target: "audit",
@@ -72,12 +86,13 @@ pub(crate) fn response_complete(facts: &RequestFacts, done: &Completion<'_>, cou
         outcome = done.outcome,
         reason = done.reason,
         src_ip = facts.src_ip.as_deref(),
-        session = actor.session.as_deref(),
+        session = session,
         method = facts.method.as_str(),
-        path = facts.path.as_str(),
+        path = first.then_some(facts.path.as_str()),
+        unmatched_route = facts.unmatched_route.then_some(true),
         status = done.status,
         latency_us = u64::try_from(done.latency.as_micros()).unwrap_or(u64::MAX),
-        user_agent = facts.user_agent.as_deref(),
+        user_agent = facts.user_agent.as_deref().filter(|_| first),
         request_id = facts.request_id.as_str(),
         request_headers = headers,
         request_body = body,

@@ -3,7 +3,7 @@
 use super::actor::Actor;
 use super::backpressure;
 use super::body::AuditBody;
-use super::content;
+use super::content::{self, RouteShape};
 use super::end::{End, Ending};
 use super::future::{CatchPanic, ResponseFuture};
 use super::health::bump;
@@ -12,7 +12,7 @@ use super::outcome::{self, AuditReason};
 use super::policy::{AuditLevel, Stage};
 use super::record::RequestFacts;
 use super::request_id::RequestId;
-use super::{client_addr, policy};
+use super::{client_addr, policy, sensitive};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
@@ -107,15 +107,21 @@ where
         .identify
         .identify(&parts)
         .unwrap_or_else(Actor::anonymous);
-    let route = matched_route(&parts);
+    let route =
+        matched_route(&parts).map(|template| config.routes.shape(&config.field_rules, template));
     let path = parts.uri.path();
     let decision = config.policy.decide(&policy::RuleInput {
         actor: &actor,
         method: &parts.method,
-        route: route.as_deref(),
+        route: route.as_deref().map(RouteShape::template),
         path,
     });
-    let template = route.as_deref().unwrap_or(path);
+    // Without a route template, the path is shown with its token-like segments masked: a
+    // request for `/reset/<token>` that no route matched must not write the token.
+    let template = match &route {
+        Some(route) => route.template().to_owned(),
+        None => sensitive::path(&config.field_rules, path),
+    };
     let mut body = AuditBody::new(body);
 
     if decision.level == AuditLevel::None {
@@ -136,23 +142,24 @@ where
         };
     }
 
+    // Only what joins the handler's own events to the audit records (`request_id`) and says
+    // where they come from (`route`): the records carry method and actor themselves, and every
+    // span field is rendered once more into each record's span context.
     let span = tracing::info_span!(
         "http_request",
         request_id = request_id.as_str(),
-        method = parts.method.as_str(),
-        route = template,
-        actor = actor.name.as_str(),
+        route = template.as_str(),
     );
 
     let resource = match parts.uri.query() {
         Some(query) if decision.include_query => {
-            content::path_with_query(&config.field_rules, template, query)
+            content::path_with_query(&config.field_rules, &template, query)
         }
-        _ => template.to_owned(),
+        _ => template.clone(),
     };
     let shown_path = match &route {
-        Some(route) => content::path_masked_by_template(&config.field_rules, route, path),
-        None => path.to_owned(),
+        Some(route) => route.show(&config.field_rules, path),
+        None => template.clone(),
     };
     let (headers, shown_body) = if decision.level >= AuditLevel::Request {
         let headers =
@@ -170,12 +177,18 @@ where
             &prefix.bytes,
             prefix.truncated,
         );
-        (Some(headers), (!shown.is_empty()).then_some(shown))
+        // None of the selected headers present: nothing to say.
+        let headers = (headers != "{}").then_some(headers);
+        (headers, (!shown.is_empty()).then_some(shown))
     } else {
         (None, None)
     };
     let facts = RequestFacts {
-        action: config.classify.action(&parts.method, template).into_owned(),
+        action: config
+            .classify
+            .action(&parts.method, &template)
+            .into_owned(),
+        unmatched_route: route.is_none(),
         resource,
         path: shown_path,
         method: parts.method.clone(),
@@ -321,10 +334,10 @@ fn user_agent(bytes: &[u8]) -> String {
 }
 
 /// The route template the router matched (axum's `MatchedPath`), when known.
-fn matched_route(parts: &http::request::Parts) -> Option<String> {
+fn matched_route(parts: &http::request::Parts) -> Option<&str> {
     #[cfg(feature = "axum")]
     if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
-        return Some(matched.as_str().to_owned());
+        return Some(matched.as_str());
     }
     let _ = parts;
     None

@@ -21,7 +21,7 @@ use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriter};
 /// Default cap on one string value, in bytes.
 pub const DEFAULT_MAX_VALUE_LEN: usize = 16 * 1024;
 
-enum Destination {
+pub(super) enum Destination {
     Writer(BoxMakeWriter),
     Files(crate::sink::FileSink),
 }
@@ -84,6 +84,8 @@ pub struct AuditLayerBuilder {
     max_record_len: usize,
     #[cfg(feature = "ship")]
     shippers: Vec<crate::ship::Shipper>,
+    #[cfg(feature = "shred")]
+    shred: Option<crate::shred::ShredConfig>,
 }
 
 impl fmt::Debug for AuditLayerBuilder {
@@ -126,6 +128,8 @@ impl AuditLayerBuilder {
             max_record_len: super::record_cap::DEFAULT_MAX_RECORD_LEN,
             #[cfg(feature = "ship")]
             shippers: Vec::new(),
+            #[cfg(feature = "shred")]
+            shred: None,
         }
     }
 
@@ -270,6 +274,16 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// Encrypts the personal fields of audit records under per-subject keys
+    /// ([`crate::shred`]), so that a subject can be erased by destroying its key
+    /// ([`AuditHandle::erase`](super::AuditHandle::erase)).
+    #[cfg(feature = "shred")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "shred")))]
+    pub fn shred(mut self, config: crate::shred::ShredConfig) -> Self {
+        self.shred = Some(config);
+        self
+    }
+
     /// Cap on one string value in bytes; longer values are cut and marked `…[truncated N bytes]`.
     pub fn max_value_len(mut self, bytes: usize) -> Self {
         self.max_value_len = bytes.max(16);
@@ -317,6 +331,15 @@ impl AuditLayerBuilder {
         let audit = self
             .audit
             .ok_or_else(|| BuildError::missing_destination(Stream::Audit))?;
+        // Before the sink starts: an erasure that a crash left half done is completed before
+        // any record is written with the store.
+        #[cfg(feature = "shred")]
+        let shred = match &self.shred {
+            None => None,
+            Some(config) => {
+                Some(super::shred_hook::open(config, &audit).map_err(BuildError::shred)?)
+            }
+        };
         let debug = self
             .debug
             .ok_or_else(|| BuildError::missing_destination(Stream::Debug))?;
@@ -384,6 +407,8 @@ impl AuditLayerBuilder {
             reach: Default::default(),
             notes,
             dispatch: Default::default(),
+            #[cfg(feature = "shred")]
+            shred,
         });
         let layer = AuditLayer {
             inner: Filtered::new(

@@ -85,6 +85,15 @@ impl BuildError {
         }
     }
 
+    #[cfg(feature = "shred")]
+    pub(crate) fn shred(source: crate::shred::ShredError) -> Self {
+        BuildError {
+            kind: BuildErrorKind::Key,
+            context: "cannot open the key store for encrypted fields".to_owned(),
+            source: Some(Box::new(source)),
+        }
+    }
+
     #[cfg(feature = "ship")]
     pub(crate) fn ship(source: crate::ship::ShipError) -> Self {
         BuildError {

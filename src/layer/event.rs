@@ -104,6 +104,9 @@ where
         // nearest enclosing span that has them (the request span usually knows the actor).
         let event_has: [bool; 7] = std::array::from_fn(|k| !lifted[k].is_empty());
         let mut correlation = None;
+        // Where personal span values lie in `spans`, for encryption (feature `shred`).
+        #[cfg(feature = "shred")]
+        let mut marks = Vec::new();
         #[cfg(feature = "opentelemetry")]
         let mut leaf = None;
         if let Some(scope) = ctx.event_scope(event) {
@@ -127,6 +130,14 @@ where
                 spans.extend_from_slice(b"{\"name\":");
                 json::write_str(spans, span.name());
                 spans.extend_from_slice(b",\"fields\":{");
+                #[cfg(feature = "shred")]
+                match (&shared.shred, stream) {
+                    (Some(shredder), Stream::Audit) => {
+                        super::shred_hook::push_span_fields(shredder, spans, rendered, &mut marks)
+                    }
+                    _ => spans.extend_from_slice(rendered.json()),
+                }
+                #[cfg(not(feature = "shred"))]
                 spans.extend_from_slice(rendered.json());
                 spans.extend_from_slice(b"}}");
                 if stream == Stream::Audit {
@@ -149,12 +160,19 @@ where
             super::trace_ids::for_record(&shared.dispatch, shared.id, ctx, &id, cached)
         });
 
+        let ts = std::time::SystemTime::now();
+        #[cfg(feature = "shred")]
+        if stream == Stream::Audit {
+            // `out` is still empty here: it serves as the encryption's scratch buffer.
+            super::shred_hook::seal(shared, ts, lifted, spans, &marks, out);
+            out.clear();
+        }
         let violation = stream == Stream::Audit && REQUIRED.iter().any(|&k| lifted[k].is_empty());
         if violation {
             shared.schema_violations.fetch_add(1, Ordering::Relaxed);
         }
         let head = Head {
-            ts: std::time::SystemTime::now(),
+            ts,
             stream,
             level: level_str(meta.level()),
             target: meta.target(),

@@ -10,6 +10,8 @@ mod reach;
 mod record_cap;
 mod route;
 mod settings;
+#[cfg(feature = "shred")]
+mod shred_hook;
 mod spans;
 mod trace_ids;
 
@@ -69,6 +71,9 @@ pub(crate) struct Shared {
     /// What the configuration does not guarantee, said once at build time.
     pub(crate) notes: Vec<String>,
     pub(crate) dispatch: trace_ids::DispatchSlot,
+    /// Crypto-shredding of personal fields, when configured.
+    #[cfg(feature = "shred")]
+    pub(crate) shred: Option<crate::shred::Shredder>,
 }
 
 impl fmt::Debug for Shared {

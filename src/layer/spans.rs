@@ -149,6 +149,14 @@ impl RenderedFields {
             .and_then(|(_, range)| self.json.get(range.clone()))
     }
 
+    /// Every field's name and rendered JSON value, in order.
+    #[cfg_attr(not(feature = "shred"), allow(dead_code))]
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
+        self.values
+            .iter()
+            .map(|(n, range)| (*n, self.json.get(range.clone()).unwrap_or_default()))
+    }
+
     pub(crate) fn json(&self) -> &[u8] {
         &self.json
     }

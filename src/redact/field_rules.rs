@@ -114,13 +114,25 @@ impl FieldRules {
 
     /// What happens to a field called `name`.
     pub fn action_for(&self, name: &str) -> Action {
-        if let Some(rule) = self.rules.iter().rev().find(|r| r.matches(name)) {
-            return rule.action;
+        if let Some(action) = self.added_rule_for(name) {
+            return action;
         }
         if self.deny_list && is_denied(name) {
             return Action::Mask;
         }
         Action::Keep
+    }
+}
+
+impl FieldRules {
+    /// The action of the latest added rule matching `name`, if any: what the application said
+    /// explicitly, which a caller with its own defaults (the HTTP middleware's names) lets win.
+    pub(crate) fn added_rule_for(&self, name: &str) -> Option<Action> {
+        self.rules
+            .iter()
+            .rev()
+            .find(|r| r.matches(name))
+            .map(|r| r.action)
     }
 }
 

@@ -30,6 +30,8 @@ pub(super) struct CorrelateArgs {
     human: bool,
     #[command(flatten)]
     key: super::records::KeyArgs,
+    #[command(flatten)]
+    shred: super::shred::ShredArgs,
 }
 
 /// The sequence number when `id` names an audit record rather than a correlation id. A bare
@@ -146,15 +148,18 @@ pub(super) fn run(args: CorrelateArgs) -> Result<u8, CliError> {
         ));
         return Ok(if damaged { EXIT_PARTIAL } else { EXIT_NOTHING });
     }
+    let revealer = args.shred.revealer(&args.audit, None)?;
     let colour =
         args.human && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut out = Out::new();
     for found in &hits {
         let more = if args.human {
-            out.line(human(&found.record, colour).as_bytes())?
+            let mut record = found.record.clone();
+            revealer.reveal(&mut record);
+            out.line(human(&record, colour).as_bytes())?
         } else {
             // Debug lines have no chain: anyone may have written one, so they leave escaped.
-            out.line(&printable_json(&found.line))?
+            out.line(&printable_json(&revealer.reveal_line(&found.line)))?
         };
         if !more {
             break;

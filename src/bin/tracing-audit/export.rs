@@ -16,6 +16,8 @@ pub(super) struct ExportArgs {
     dir: PathBuf,
     #[command(flatten)]
     filters: Filters,
+    #[command(flatten)]
+    shred: super::shred::ShredArgs,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -25,7 +27,10 @@ fn parse_format(s: &str) -> Result<Format, String> {
 
 pub(super) fn run(args: ExportArgs) -> Result<u8, CliError> {
     let filters = args.filters;
-    let mut options = ExportOptions::new(args.format).filter(|v| filters.matches(v));
+    let revealer = args.shred.revealer(&args.dir, filters.prefix.as_deref())?;
+    let mut options = ExportOptions::new(args.format)
+        .filter(|v| filters.matches(v))
+        .reveal(&revealer);
     if let Some(p) = &filters.prefix {
         options = options.prefix(p.clone());
     }

@@ -33,6 +33,7 @@ mod render;
 mod report;
 mod scrub;
 mod ship;
+mod shred;
 mod tail;
 mod timeline;
 mod verify;
@@ -97,6 +98,10 @@ enum Command {
     /// TCP/TLS), resuming from a cursor; runs until stopped, or with --until-idle until
     /// everything is acknowledged.
     Ship(ship::ShipArgs),
+    /// Erase a subject from a trail with encrypted fields: destroy its key in the key store
+    /// and record the erasure (chained, fsynced) in the trail. Refused while the application
+    /// writes the trail: erase through its AuditHandle then.
+    Erase(shred::EraseArgs),
 }
 
 /// Filters shared by `tail`, `query` and `export`.
@@ -133,6 +138,8 @@ struct QueryArgs {
     filters: Filters,
     #[command(flatten)]
     key: records::KeyArgs,
+    #[command(flatten)]
+    shred: shred::ShredArgs,
 }
 
 #[derive(Args, Debug)]
@@ -183,7 +190,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(a) => verify::run(a),
         Command::Tail(a) => tail::run(a),
-        Command::Query(a) => records::query(a.dir, a.filters, &a.key),
+        Command::Query(a) => records::query(a.dir, a.filters, &a.key, &a.shred),
         Command::Index(a) => index::run(a),
         Command::Correlate(a) => correlate::run(a),
         Command::Timeline(a) => timeline::run(a),
@@ -193,6 +200,7 @@ fn main() -> ExitCode {
         Command::Hash(a) => hash(a),
         Command::Scrub(a) => scrub::run(a),
         Command::Ship(a) => ship::run(a),
+        Command::Erase(a) => shred::erase(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

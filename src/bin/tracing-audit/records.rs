@@ -1,12 +1,14 @@
 //! Reading the records of a trail directory (rotated and gzipped files) and filtering them.
 
 use super::output::{warn, Out};
+use super::shred::ShredArgs;
 use super::{CliError, Filters, EXIT_PARTIAL};
 use clap::Args;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use tracing_audit::chain::ChainKey;
 use tracing_audit::investigate::{canonical_time, Query, Search, SearchSummary};
+use tracing_audit::shred::Revealer;
 use tracing_audit::trail::{printable_json, FileProblem, SkippedLines, Trail};
 
 /// Parses `--since`/`--until` into the records' own timestamp form (RFC 3339 UTC, nanoseconds),
@@ -103,14 +105,46 @@ pub(super) fn warn_search(summary: &SearchSummary) -> bool {
 }
 
 /// `tracing-audit query DIR [filters] [--key-file F]`.
-pub(super) fn query(dir: PathBuf, filters: Filters, key: &KeyArgs) -> Result<u8, CliError> {
+pub(super) fn query(
+    dir: PathBuf,
+    mut filters: Filters,
+    key: &KeyArgs,
+    shred: &ShredArgs,
+) -> Result<u8, CliError> {
     let search = key.searcher()?;
     let trail = open_trail(&dir, filters.prefix.as_deref())?;
+    let revealer = shred.revealer(&dir, filters.prefix.as_deref())?;
+    // With the key store, an actor is searched for by its keyed hash (the encrypted value
+    // holds it), never by a plain value.
+    let subject = match (filters.actor.clone(), revealer.subject_hash_fn()) {
+        (Some(name), Some(hash_of)) => {
+            let hash = hash_of(&name);
+            if let Some(erased) = revealer.erased(&hash) {
+                let seq = erased.map_or_else(
+                    || "in the key store".to_owned(),
+                    |s| format!("by the erasure record seq {s}"),
+                );
+                warn(format_args!(
+                    "subject {name:?} was erased ({seq}): its records can no longer be found by name"
+                ));
+                return Ok(0);
+            }
+            filters.actor = None;
+            Some(hash)
+        }
+        _ => None,
+    };
     let mut out = Out::new();
     let mut failure = None;
     let summary = search.run(&[&trail], &filters.query(), |hit| {
+        if let Some(h) = &subject {
+            let v: serde_json::Value = serde_json::from_slice(hit.line()).unwrap_or_default();
+            if Revealer::subject_of(&v["actor"]).as_ref() != Some(h) {
+                return ControlFlow::Continue(());
+            }
+        }
         // A debug line has no chain: anyone may have written it, so it leaves escaped.
-        match out.line(&printable_json(hit.line())) {
+        match out.line(&printable_json(&revealer.reveal_line(hit.line()))) {
             Ok(true) => ControlFlow::Continue(()),
             Ok(false) => ControlFlow::Break(()),
             Err(e) => {

@@ -28,6 +28,8 @@ pub(super) struct TailArgs {
     poll_ms: u64,
     #[command(flatten)]
     filters: Filters,
+    #[command(flatten)]
+    shred: super::shred::ShredArgs,
 }
 
 /// Shows one record at once (a follower waits between records); `false` once the reader is
@@ -47,12 +49,16 @@ pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
     // Where the trail ends now: the last records are read up to here, and --follow goes on
     // from here, so nothing written in between is skipped or shown twice.
     let end = trail_end(&trail);
+    let revealer = args
+        .shred
+        .revealer(&args.dir, args.filters.prefix.as_deref())?;
     let last = last_matching(&trail, &query, args.lines, end);
     let damaged = warn_unread(&last.problems, &last.skipped);
     let code = if damaged { EXIT_PARTIAL } else { 0 };
     let mut out = Out::new();
     for line in &last.lines {
-        let v: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
+        let mut v: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
+        revealer.reveal(&mut v);
         if !print(&mut out, &v, colour)? {
             return Ok(code);
         }
@@ -61,7 +67,7 @@ pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
         return Ok(code);
     }
     let pos = end.map(|e| (trail.files()[e.file].written_as().to_owned(), e.offset));
-    follow(&args, &query, colour, pos, &mut out).map(|()| code)
+    follow(&args, &query, &revealer, colour, pos, &mut out).map(|()| code)
 }
 
 /// Polls the newest file for appended lines and moves on to newer files after rotation; a file
@@ -70,6 +76,7 @@ pub(super) fn run(args: TailArgs) -> Result<u8, CliError> {
 fn follow(
     args: &TailArgs,
     query: &Query,
+    revealer: &tracing_audit::shred::Revealer,
     colour: bool,
     mut pos: Option<(String, u64)>,
     out: &mut Out,
@@ -99,11 +106,12 @@ fn follow(
             let mut printed: Result<bool, CliError> = Ok(true);
             let mut unreadable = 0;
             let read = LineReader::new().read_lines_from(f, offset, |line| {
-                let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) else {
+                let Ok(mut v @ Value::Object(_)) = serde_json::from_slice::<Value>(line) else {
                     unreadable += 1;
                     return ControlFlow::Continue(());
                 };
                 if query.matches(&v) {
+                    revealer.reveal(&mut v);
                     printed = print(out, &v, colour);
                     if !matches!(printed, Ok(true)) {
                         return ControlFlow::Break(());

@@ -354,6 +354,12 @@ impl FileSink {
         &self.dir
     }
 
+    /// The configured prefix, if one was set.
+    #[cfg_attr(not(feature = "shred"), allow(dead_code))]
+    pub(crate) fn configured_prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
+    }
+
     /// The configured durability, or `default` (the stream's) when unset.
     pub(crate) fn durability_or(&self, default: Durability) -> Durability {
         self.durability.unwrap_or(default)
