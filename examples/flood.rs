@@ -14,7 +14,7 @@
 //! its last line:
 //!
 //! ```text
-//! audit_written=A debug_written=D debug_dropped=X secs=S events_per_sec=E
+//! audit_written=A debug_written=D debug_dropped=X secs=S events_per_sec=E cpu_secs=C peak_rss_kb=K
 //! ```
 //!
 //! `audit_written` must equal N (AUDIT is lossless); `debug_written + debug_dropped` must equal
@@ -38,6 +38,28 @@
 //! tiles, and signs a checkpoint with a fresh log key (DIR/flood.logkey, its verifier key in
 //! DIR/flood.logkey.pub for `tracing-audit check-proof --log-key`) at every epoch seal, or, without
 //! `--signed`, with every checkpoint record.
+//!
+//! `--floor write|null` runs the same flood through one of the two floors of
+//! `benches/support/floors.rs` instead: a layer appending a fixed 330-byte line per event
+//! through a per-thread 64 KiB buffer to DIR/floor.jsonl (no JSON, no chain, no redaction), or a
+//! layer that does nothing. Their `audit_written`/`debug_written` are the lines in that file
+//! (both 0 for the null floor).
+//!
+//! Every run also reports `cpu_secs` (user + system, `getrusage(RUSAGE_SELF)` taken when the
+//! queues are drained, before the lines are counted) and `peak_rss_kb` (`ru_maxrss`).
+//!
+//! `--table [--rounds R]` runs ours, the lossless peer, the write floor and the null floor
+//! (`--no-fsync`, `--keyed` apply to ours), each in a fresh child process of this same binary
+//! with the same `--events`/`--threads`, alternating R rounds (default 3), in fresh
+//! directories under DIR that are removed after each run, and prints one Markdown table:
+//! events/s, CPU s and peak RSS per round, and the ratios of ours to the others within each
+//! round (docs/benchmarks.md).
+//!
+//! `--count-allocs` counts the heap allocations of the whole process (every thread, the
+//! writers' included) while the events are emitted and drained, and reports them as
+//! `allocs_per_event`: a figure that, unlike time on a shared host, does not move with the
+//! load. Off by default (the count is a shared atomic, which costs time of its own).
+//!
 //! `--shred` (build with `--features shred`) encrypts the audit records' personal fields
 //! (`actor`, and the span's) under per-subject keys, with the key store in DIR/flood.keys.
 //!
@@ -48,14 +70,18 @@
 //! on disk the same way, so the audit lines a lossy peer silently loses show as
 //! `audit_written` < N; `debug_dropped` is what its debug writer's error counter reports.
 
+#[path = "../benches/support/floors.rs"]
+mod floors;
 #[path = "../benches/support/peer.rs"]
 mod hand_built;
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::error::Error;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use tracing_audit::chain::{ChainConfig, ChainKey};
@@ -64,7 +90,7 @@ use tracing_audit::sink::{Durability, FileSink, Rotation};
 use tracing_audit::Stream;
 use tracing_subscriber::prelude::*;
 
-const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--tree] [--shred] [--peer lossy|lossless]";
+const USAGE: &str = "usage: flood --dir DIR --events N --threads T [--max-file-size BYTES] [--compress] [--no-index] [--no-fsync] [--keyed] [--signed] [--tree] [--shred] [--peer lossy|lossless] [--floor write|null] [--table [--rounds R]] [--count-allocs]";
 
 #[derive(Debug)]
 struct Args {
@@ -79,6 +105,10 @@ struct Args {
     keyed: bool,
     signed: bool,
     tree: bool,
+    floor: Option<Floor>,
+    table: bool,
+    rounds: u64,
+    count_allocs: bool,
     shred: bool,
 }
 
@@ -92,6 +122,8 @@ fn parse_args() -> Result<Args, String> {
     let mut peer = None;
     let mut no_fsync = false;
     let (mut keyed, mut signed, mut tree, mut shred) = (false, false, false, false);
+    let (mut floor, mut table, mut rounds) = (None, false, 3);
+    let mut count_allocs = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -112,6 +144,10 @@ fn parse_args() -> Result<Args, String> {
             "--tree" => tree = true,
             "--shred" => shred = true,
             "--peer" => peer = Some(Peer::parse(&value()?)?),
+            "--floor" => floor = Some(Floor::parse(&value()?)?),
+            "--table" => table = true,
+            "--rounds" => rounds = number(value()?)?.max(1),
+            "--count-allocs" => count_allocs = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -128,9 +164,44 @@ fn parse_args() -> Result<Args, String> {
         keyed,
         signed,
         tree,
+        floor,
+        table,
+        rounds,
+        count_allocs,
         shred,
     })
 }
+
+/// The system allocator, counting allocations while [`COUNTING`] is set (`--count-allocs`).
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn main() -> ExitCode {
     let args = match parse_args() {
@@ -155,6 +226,36 @@ struct Outcome {
     debug_written: u64,
     debug_dropped: u64,
     secs: f64,
+    usage: Usage,
+    /// Heap allocations from the start of the setup to the end of the drain (`--count-allocs`).
+    allocations: u64,
+}
+
+/// The process's resource use so far (`getrusage(RUSAGE_SELF)`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    cpu_secs: f64,
+    peak_rss_kb: u64,
+}
+
+/// Stops counting allocations and returns the count.
+fn allocations() -> u64 {
+    COUNTING.store(false, Ordering::Relaxed);
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+fn usage() -> Usage {
+    // SAFETY: `getrusage` writes one `rusage` into the zeroed value it is given.
+    let mut raw: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a `rusage`; RUSAGE_SELF is always a valid `who`.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut raw) } != 0 {
+        return Usage::default();
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Usage {
+        cpu_secs: secs(raw.ru_utime) + secs(raw.ru_stime),
+        peak_rss_kb: raw.ru_maxrss.max(0) as u64,
+    }
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {
@@ -167,11 +268,25 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
             return Err(format!("{} is not empty; counts would be wrong", dir.display()).into());
         }
     }
-    let outcome = match args.peer {
-        Some(peer) => flood_peer(args, peer, &audit_dir, &debug_dir)?,
-        None => flood_ours(args, &audit_dir, &debug_dir)?,
+    if args.table {
+        return table::run(args);
+    }
+    COUNTING.store(args.count_allocs, Ordering::Relaxed);
+    let outcome = match (args.peer, args.floor) {
+        (Some(_), Some(_)) => return Err("--peer and --floor exclude each other".into()),
+        (Some(peer), None) => flood_peer(args, peer, &audit_dir, &debug_dir)?,
+        (None, Some(floor)) => flood_floor(args, floor)?,
+        (None, None) => flood_ours(args, &audit_dir, &debug_dir)?,
     };
     report(args, &outcome);
+    if args.count_allocs {
+        let emitted = args.events + args.events / 2;
+        let allocations = outcome.allocations;
+        println!(
+            "allocations={allocations} allocs_per_event={:.3}",
+            allocations as f64 / emitted.max(1) as f64
+        );
+    }
     Ok(())
 }
 
@@ -255,6 +370,8 @@ fn flood_ours(args: &Args, audit_dir: &Path, debug_dir: &Path) -> Result<Outcome
     // Dropping the guard drains both queues and fsyncs: part of the measured time.
     drop(guard);
     let secs = started.elapsed().as_secs_f64();
+    let usage = usage();
+    let allocations = allocations();
 
     let audit_health = handle.health(Stream::Audit);
     if audit_health.failed > 0 {
@@ -265,6 +382,8 @@ fn flood_ours(args: &Args, audit_dir: &Path, debug_dir: &Path) -> Result<Outcome
         debug_written: count_records(debug_dir, Stream::Debug)?,
         debug_dropped: handle.health(Stream::Debug).dropped,
         secs,
+        usage,
+        allocations,
     })
 }
 
@@ -321,12 +440,76 @@ fn flood_peer(
     drop(audit_guard);
     drop(debug_guard);
     let secs = started.elapsed().as_secs_f64();
+    let usage = usage();
+    let allocations = allocations();
 
     Ok(Outcome {
         audit_written: count_records(audit_dir, Stream::Audit)?,
         debug_written: count_records(debug_dir, Stream::Debug)?,
         debug_dropped: debug_errors.dropped_lines() as u64,
         secs,
+        usage,
+        allocations,
+    })
+}
+
+/// Which floor of `benches/support/floors.rs` to run.
+#[derive(Debug, Clone, Copy)]
+enum Floor {
+    Write,
+    Null,
+}
+
+impl Floor {
+    fn parse(value: &str) -> Result<Floor, String> {
+        match value {
+            "write" => Ok(Floor::Write),
+            "null" => Ok(Floor::Null),
+            other => Err(format!("--floor: {other:?} is neither write nor null")),
+        }
+    }
+}
+
+/// The same flood through a floor layer; the write floor's lines are counted in its one file.
+fn flood_floor(args: &Args, floor: Floor) -> Result<Outcome, Box<dyn Error>> {
+    let path = args.dir.join("floor.jsonl");
+    match floor {
+        Floor::Write => {
+            let file = fs::OpenOptions::new()
+                .create_new(true)
+                .append(true)
+                .open(&path)?;
+            tracing_subscriber::registry()
+                .with(floors::WriteFloor::new(file))
+                .init()
+        }
+        Floor::Null => tracing_subscriber::registry()
+            .with(floors::NullFloor)
+            .init(),
+    }
+    let started = Instant::now();
+    // Each emitting thread writes its buffer out when it exits, before `join` returns.
+    emit_from_threads(args.events, args.threads)?;
+    let secs = started.elapsed().as_secs_f64();
+    let usage = usage();
+    let allocations = allocations();
+    let (mut audit_written, mut debug_written) = (0, 0);
+    if let Floor::Write = floor {
+        for line in BufReader::new(fs::File::open(&path)?).split(b'\n') {
+            if line?.starts_with(floors::AUDIT_MARK) {
+                audit_written += 1;
+            } else {
+                debug_written += 1;
+            }
+        }
+    }
+    Ok(Outcome {
+        audit_written,
+        debug_written,
+        debug_dropped: 0,
+        secs,
+        usage,
+        allocations,
     })
 }
 
@@ -406,7 +589,151 @@ fn report(args: &Args, outcome: &Outcome) {
     let emitted = args.events + args.events / 2;
     let per_sec = emitted as f64 / outcome.secs.max(1e-9);
     println!(
-        "audit_written={} debug_written={} debug_dropped={} secs={:.3} events_per_sec={:.0}",
-        outcome.audit_written, outcome.debug_written, outcome.debug_dropped, outcome.secs, per_sec
+        "audit_written={} debug_written={} debug_dropped={} secs={:.3} events_per_sec={:.0} cpu_secs={:.3} peak_rss_kb={}",
+        outcome.audit_written,
+        outcome.debug_written,
+        outcome.debug_dropped,
+        outcome.secs,
+        per_sec,
+        outcome.usage.cpu_secs,
+        outcome.usage.peak_rss_kb
     );
+}
+
+/// `--table`: every setup in its own child process, alternating, and one table of the results.
+mod table {
+    use std::error::Error;
+    use std::process::Command;
+
+    use super::Args;
+
+    /// A setup of the table: its name and the flags that select it.
+    const SETUPS: [(&str, &[&str]); 4] = [
+        ("ours", &[]),
+        ("peer `lossy(false)`", &["--peer", "lossless"]),
+        ("write floor", &["--floor", "write"]),
+        ("null floor", &["--floor", "null"]),
+    ];
+
+    /// One child's last line, parsed.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct Run {
+        audit_written: u64,
+        events_per_sec: f64,
+        cpu_secs: f64,
+        peak_rss_kb: u64,
+    }
+
+    pub(super) fn run(args: &Args) -> Result<(), Box<dyn Error>> {
+        let exe = std::env::current_exe()?;
+        let mut ours_flags = Vec::new();
+        if args.no_fsync {
+            ours_flags.push("--no-fsync");
+        }
+        if args.keyed {
+            ours_flags.push("--keyed");
+        }
+        // runs[setup][round]
+        let mut runs = vec![Vec::new(); SETUPS.len()];
+        for round in 1..=args.rounds {
+            for (index, (name, flags)) in SETUPS.iter().enumerate() {
+                let dir = args.dir.join(format!("round{round}-{index}"));
+                std::fs::create_dir_all(&dir)?;
+                let mut command = Command::new(&exe);
+                command
+                    .arg("--dir")
+                    .arg(&dir)
+                    .args(["--events", &args.events.to_string()])
+                    .args(["--threads", &args.threads.to_string()])
+                    .args(*flags);
+                if index == 0 {
+                    command.args(&ours_flags);
+                }
+                let output = command.output()?;
+                std::fs::remove_dir_all(&dir)?;
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                let last = stdout.lines().last().unwrap_or_default();
+                eprintln!("round {round} {name}: {last}");
+                if !output.status.success() {
+                    let stderr = String::from_utf8_lossy(&output.stderr);
+                    return Err(format!("{name} failed: {stderr}").into());
+                }
+                runs[index].push(parse(last)?);
+            }
+        }
+        print_table(args, &runs);
+        Ok(())
+    }
+
+    fn parse(line: &str) -> Result<Run, Box<dyn Error>> {
+        let mut run = Run::default();
+        for pair in line.split_whitespace() {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            match key {
+                "audit_written" => run.audit_written = value.parse()?,
+                "events_per_sec" => run.events_per_sec = value.parse()?,
+                "cpu_secs" => run.cpu_secs = value.parse()?,
+                "peak_rss_kb" => run.peak_rss_kb = value.parse()?,
+                _ => {}
+            }
+        }
+        Ok(run)
+    }
+
+    fn print_table(args: &Args, runs: &[Vec<Run>]) {
+        let emitted = args.events + args.events / 2;
+        println!(
+            "{} audit + {} debug events, {} threads, {} rounds{}",
+            args.events,
+            args.events / 2,
+            args.threads,
+            args.rounds,
+            if args.no_fsync {
+                ", ours --no-fsync"
+            } else {
+                ""
+            }
+        );
+        println!();
+        println!("| setup | events/s (rounds) | CPU s, user+sys (rounds) | CPU µs/event (median) | peak RSS MB (max) | audit lines |");
+        println!("|---|---|---|---:|---:|---|");
+        for ((name, _), rounds) in SETUPS.iter().zip(runs) {
+            let list =
+                |f: &dyn Fn(&Run) -> String| rounds.iter().map(f).collect::<Vec<_>>().join(" / ");
+            let mut per_event: Vec<f64> = rounds
+                .iter()
+                .map(|r| r.cpu_secs * 1e6 / emitted as f64)
+                .collect();
+            per_event.sort_by(f64::total_cmp);
+            let rss = rounds.iter().map(|r| r.peak_rss_kb).max().unwrap_or(0);
+            println!(
+                "| {name} | {} | {} | {:.3} | {:.1} | {} |",
+                list(&|r| format!("{:.0}", r.events_per_sec)),
+                list(&|r| format!("{:.2}", r.cpu_secs)),
+                per_event[per_event.len() / 2],
+                rss as f64 / 1024.0,
+                list(&|r| r.audit_written.to_string()),
+            );
+        }
+        println!();
+        println!("| ratio, per round | values |");
+        println!("|---|---|");
+        let ratio = |name: &str, other: usize, f: &dyn Fn(&Run, &Run) -> f64| {
+            let values: Vec<String> = runs[0]
+                .iter()
+                .zip(&runs[other])
+                .map(|(ours, them)| format!("{:.2}", f(ours, them)))
+                .collect();
+            println!("| {name} | {} |", values.join(" / "));
+        };
+        let speed = |ours: &Run, them: &Run| ours.events_per_sec / them.events_per_sec;
+        let cpu = |ours: &Run, them: &Run| ours.cpu_secs / them.cpu_secs;
+        ratio("ours / peer, events/s", 1, &speed);
+        ratio("ours / peer, CPU per event (target <= 0.2)", 1, &cpu);
+        ratio("ours / write floor, events/s (target >= 0.5)", 2, &speed);
+        ratio("ours / write floor, CPU per event", 2, &cpu);
+        ratio("ours / null floor, CPU per event", 3, &cpu);
+    }
 }

@@ -142,6 +142,40 @@ fn span_fields_follow_each_streams_detectors() {
 }
 
 #[test]
+fn a_late_record_sets_the_streams_of_a_span_apart() {
+    // A span whose fields all render alike keeps one rendering for both streams (issue 24); a
+    // late record of a field the streams treat differently must give each its own from then on.
+    let mut h = Harness::new(|b| {
+        b.hash_key(tracing_audit::KeySource::bytes(*b"test-key"))
+            .debug(|d| d.redact_field("owner", Action::Hash))
+    });
+    h.run(|| {
+        let span = info_span!("request", request_id = 7u64, owner = tracing::field::Empty);
+        let _e = span.enter();
+        tracing::debug!("before");
+        info!(target: "audit", actor = "alice", action = "read", outcome = "success");
+        span.record("owner", "owner-1138");
+        tracing::debug!("after");
+        info!(target: "audit", actor = "alice", action = "read", outcome = "success");
+    });
+    let audit = h.audit_records();
+    let debug = h.debug.records();
+    let before = serde_json::json!({ "request_id": 7 });
+    assert_eq!(audit[0]["spans"][0]["fields"], before);
+    assert_eq!(debug[0]["spans"][0]["fields"], before);
+    let pseudonym = tracing_audit::redact::Pseudonymizer::new(b"test-key").pseudonym("owner-1138");
+    assert_eq!(
+        audit[1]["spans"][0]["fields"],
+        serde_json::json!({ "request_id": 7, "owner": "owner-1138" })
+    );
+    assert_eq!(
+        debug[1]["spans"][0]["fields"],
+        serde_json::json!({ "request_id": 7, "owner": pseudonym.as_str() })
+    );
+    assert!(!h.debug.text().contains("owner-1138"));
+}
+
+#[test]
 fn hash_without_a_key_masks_instead_of_writing_a_reversible_digest() {
     let mut h = Harness::new(|b| b.redact_field("customer", Action::Hash));
     h.run(|| tracing::debug!(customer = "bob"));

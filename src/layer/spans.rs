@@ -7,6 +7,7 @@ use crate::record::fields::{render_text, Value, Visitor, DETECTION_MARGIN};
 use crate::record::with_buffers;
 use crate::trail::json;
 use crate::Stream;
+use smallvec::SmallVec;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -24,8 +25,25 @@ pub(crate) type CorrelationId = [u8; 16];
 pub(crate) struct RenderedFields {
     /// `"name":value,...`.
     json: Vec<u8>,
-    /// Each field's name and where its JSON value lies in `json`.
-    values: Vec<(&'static str, Range<usize>)>,
+    /// Each field's name and where its JSON value lies in `json`; inline for the few fields a
+    /// span usually has, so that a span costs no allocation for it.
+    values: SmallVec<[(&'static str, Range<usize>); INLINE_FIELDS]>,
+}
+
+/// Fields of a span kept without an allocation of their own (a request span: id, user, method,
+/// route).
+const INLINE_FIELDS: usize = 4;
+
+impl Clone for RenderedFields {
+    /// A copy with [`FIRST_CAPACITY`] room at least, like a rendering of its own.
+    fn clone(&self) -> Self {
+        let mut json = Vec::with_capacity(self.json.len().max(FIRST_CAPACITY));
+        json.extend_from_slice(&self.json);
+        RenderedFields {
+            json,
+            values: self.values.clone(),
+        }
+    }
 }
 
 impl RenderedFields {
@@ -149,7 +167,7 @@ const FIRST_CAPACITY: usize = 96;
 
 /// Some of a span's fields rendered for one stream: the kept ones, and the names whose values
 /// the redaction policy drops. A field name's action is fixed, so a name is never in both.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Update {
     fields: RenderedFields,
     dropped: Vec<&'static str>,
@@ -158,12 +176,33 @@ pub(crate) struct Update {
 /// Rendered span field values, per stream (indexed by `stream_index`).
 pub(crate) type Rendered = [Update; 2];
 
+/// A rendering of a span's fields: per stream, or once for both when every field renders to
+/// the same bytes in both (the common case: no per-stream rule names any of the span's fields),
+/// which saves a new span two allocations and a copy.
+enum Rendering {
+    PerStream(Rendered),
+    Both(Update),
+}
+
+impl Rendering {
+    fn per_stream(self) -> Rendered {
+        match self {
+            Rendering::PerStream(rendered) => rendered,
+            Rendering::Both(update) => [update.clone(), update],
+        }
+    }
+}
+
 /// What one layer instance keeps about one span.
 #[derive(Debug)]
 pub(crate) struct SpanContext {
     layer: u64,
     pub(crate) correlation_id: CorrelationId,
+    /// Per stream; the debug entry stays empty while `shared` holds.
     streams: [RenderedFields; 2],
+    /// Both streams' fields are `streams[0]`: every field rendered alike so far. Cleared (and
+    /// the debug entry filled with a copy) by the first late record that sets it apart.
+    shared: bool,
     /// The OpenTelemetry ids of this span, looked up on the first record inside it.
     #[cfg(feature = "opentelemetry")]
     pub(crate) trace_ids: super::trace_ids::Cached,
@@ -171,7 +210,11 @@ pub(crate) struct SpanContext {
 
 impl SpanContext {
     pub(crate) fn fields(&self, stream: Stream) -> &RenderedFields {
-        &self.streams[stream_index(stream)]
+        if self.shared {
+            &self.streams[0]
+        } else {
+            &self.streams[stream_index(stream)]
+        }
     }
 }
 
@@ -203,9 +246,11 @@ impl SpanContexts {
 
 /// Renders the fields in `values` for both streams. Runs user `Debug` impls, so it must be
 /// called without holding any extension lock.
-fn render(shared: &Shared, meta: &Metadata<'_>, record: impl FnOnce(&mut dyn Visit)) -> Rendered {
+fn render(shared: &Shared, meta: &Metadata<'_>, record: impl FnOnce(&mut dyn Visit)) -> Rendering {
     let plan = plan_for(shared, meta);
     let mut rendered: Rendered = Default::default();
+    // Every field so far rendered alike: the debug rendering is left empty until one is not.
+    let mut all_alike = true;
     // Only scalars forced into strings (lifted keys) are formatted into this; it stays
     // unallocated otherwise.
     let mut number_text = String::new();
@@ -228,8 +273,14 @@ fn render(shared: &Shared, meta: &Metadata<'_>, record: impl FnOnce(&mut dyn Vis
             let alike = shared.streams_scrub_alike
                 && fp.actions[0] == fp.actions[1]
                 && !matches!(fp.kind, FieldKind::Lifted(_));
+            if !alike && all_alike {
+                // The first field that differs: the debug rendering catches up with the alike
+                // fields so far.
+                all_alike = false;
+                rendered[1] = rendered[0].clone();
+            }
             if alike {
-                // Same bytes for both streams: scrub once, copy.
+                // Same bytes for both streams: scrub once, copy (unless all are alike so far).
                 let [audit, debug] = &mut rendered;
                 let kept = audit.fields.push(field.name(), |out| {
                     shared.renderer(Stream::Audit).write_value(
@@ -244,6 +295,11 @@ fn render(shared: &Shared, meta: &Metadata<'_>, record: impl FnOnce(&mut dyn Vis
                     )
                 });
                 match audit.fields.last_value() {
+                    _ if all_alike => {
+                        if !kept {
+                            audit.dropped.push(field.name());
+                        }
+                    }
                     Some(bytes) if kept => {
                         debug.fields.push(field.name(), |out| {
                             out.extend_from_slice(bytes);
@@ -283,7 +339,12 @@ fn render(shared: &Shared, meta: &Metadata<'_>, record: impl FnOnce(&mut dyn Vis
         });
         record(&mut visitor);
     });
-    rendered
+    if all_alike {
+        let [audit, _] = rendered;
+        Rendering::Both(audit)
+    } else {
+        Rendering::PerStream(rendered)
+    }
 }
 
 /// Builds the context of a new span; `parent` is the nearest enclosing span this layer sees.
@@ -292,15 +353,24 @@ pub(crate) fn new_span_context(
     attrs: &tracing_core::span::Attributes<'_>,
     parent: Option<CorrelationId>,
 ) -> SpanContext {
-    let rendered = render(shared, attrs.metadata(), |v| attrs.record(v));
     let mut streams: [RenderedFields; 2] = Default::default();
-    for (fields, update) in streams.iter_mut().zip(rendered) {
-        fields.apply(update);
-    }
+    let shared_fields = match render(shared, attrs.metadata(), |v| attrs.record(v)) {
+        Rendering::Both(update) => {
+            streams[0].apply(update);
+            true
+        }
+        Rendering::PerStream(rendered) => {
+            for (fields, update) in streams.iter_mut().zip(rendered) {
+                fields.apply(update);
+            }
+            false
+        }
+    };
     SpanContext {
         layer: shared.id,
         correlation_id: parent.unwrap_or_else(new_correlation_id),
         streams,
+        shared: shared_fields,
         #[cfg(feature = "opentelemetry")]
         trace_ids: Default::default(),
     }
@@ -312,7 +382,7 @@ pub(crate) fn render_record(
     meta: &Metadata<'_>,
     values: &tracing_core::span::Record<'_>,
 ) -> Rendered {
-    render(shared, meta, |v| values.record(v))
+    render(shared, meta, |v| values.record(v)).per_stream()
 }
 
 /// Replaces the span's fields with the late-recorded values (replace semantics).
@@ -320,6 +390,11 @@ pub(crate) fn apply_record(contexts: &mut SpanContexts, layer: u64, rendered: Re
     let Some(ctx) = contexts.for_layer_mut(layer) else {
         return;
     };
+    if ctx.shared {
+        // A late record may set the streams apart: from now on each keeps its own fields.
+        ctx.streams[1] = ctx.streams[0].clone();
+        ctx.shared = false;
+    }
     for (fields, update) in ctx.streams.iter_mut().zip(rendered) {
         fields.apply(update);
     }
