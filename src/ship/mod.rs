@@ -281,8 +281,9 @@ impl Shipper {
     }
 
     /// [`spawn`](Shipper::spawn), shipping until every record in the directory has been
-    /// acknowledged ([`ShipperHandle::is_finished`] then turns true): [`run_until_idle`]
-    /// (Shipper::run_until_idle) on a thread that [`ShipperHandle::stop`] can end.
+    /// acknowledged ([`ShipperHandle::is_finished`] then turns true):
+    /// [`run_until_idle`](Shipper::run_until_idle) on a thread that [`ShipperHandle::stop`]
+    /// can end.
     pub fn spawn_until_idle(self) -> Result<ShipperHandle, ShipError> {
         self.spawn_inner(true)
     }
