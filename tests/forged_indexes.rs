@@ -542,7 +542,15 @@ fn indexes_are_created_0600_by_the_writer_and_by_the_index_command() {
         &Query::new().actor("nobody"),
         |_| ControlFlow::Continue(()),
     );
-    assert_eq!(summary.files_skipped, closed.len());
+    // A Bloom filter answers "maybe" for about 1% of absent values, so a file may be scanned
+    // although nothing in it matches (19 files: one such file in about one run of six); more
+    // than two would be a broken index.
+    assert!(
+        summary.files_skipped + 2 >= closed.len(),
+        "{} of {} closed files skipped",
+        summary.files_skipped,
+        closed.len()
+    );
 }
 
 #[test]
