@@ -132,28 +132,49 @@ pub(super) fn find(text: &str, hits: &mut Hits) {
 }
 
 /// The `len` characters of an IBAN starting at `start`, upper-cased, and where they end;
-/// `None` when the text does not hold exactly that many standing alone.
+/// `None` when the text does not hold exactly that many standing alone. Written in blocks, every
+/// block but the last has four characters and one separator follows each, and dashed blocks do
+/// not run on past the IBAN's length: a UUID's groups (`ee856c6e-8d14-…`) are never an IBAN,
+/// whatever the checksum of their first characters says.
 fn candidate(b: &[u8], start: usize, len: usize) -> Option<(usize, [u8; 34])> {
     let mut chars = [0u8; 34];
     let mut n = 0;
     let mut i = start;
+    // The separator of a blocked IBAN, decided after its first block: `Some(0)` for none.
+    let mut sep: Option<u8> = None;
     while i < b.len() && n < len {
         let c = b[i];
         if c.is_ascii_alphanumeric() {
+            let after_sep = i > start && matches!(b[i - 1], b' ' | b'-');
+            if n > 0 && n % 4 == 0 && sep.is_some_and(|s| s != 0) && !after_sep {
+                // A blocked IBAN missing a separator between two blocks.
+                return None;
+            }
+            if n == 4 && sep.is_none() {
+                sep = Some(0);
+            }
             chars[n] = c.to_ascii_uppercase();
             n += 1;
             i += 1;
         } else if matches!(c, b' ' | b'-')
             && n % 4 == 0
+            && n > 0
+            && sep.is_none_or(|s| s == c)
             && b.get(i + 1).is_some_and(u8::is_ascii_alphanumeric)
         {
+            sep = Some(c);
             i += 1;
         } else {
             break;
         }
     }
     let glued = b.get(i).is_some_and(|&c| is_word_byte(c));
-    (n == len && !glued).then_some((i, chars))
+    // Dashed groups running on past the IBAN's length are one longer token; after a space,
+    // prose goes on (`… 0130 00 after 401`).
+    let continued = sep == Some(b'-')
+        && b.get(i) == Some(&b'-')
+        && b.get(i + 1).is_some_and(u8::is_ascii_alphanumeric);
+    (n == len && !glued && !continued).then_some((i, chars))
 }
 
 /// The ISO 7064 mod-97 remainder of an IBAN: the first four characters moved to the end,
@@ -192,5 +213,22 @@ mod tests {
             assert_eq!(country_length(&iban.as_bytes()[..2]), Some(iban.len()));
         }
         assert_ne!(mod97(b"DE89370400440532013001"), 1);
+    }
+
+    #[test]
+    fn blocks_are_fours_with_one_separator_and_a_uuid_is_never_one() {
+        let found = |t: &str| {
+            let b = t.as_bytes();
+            let len = country_length(&b[..2].to_ascii_uppercase()).unwrap();
+            candidate(b, 0, len).is_some()
+        };
+        assert!(found("DE89370400440532013000"));
+        assert!(found("DE89 3704 0044 0532 0130 00"));
+        assert!(found("de89-3704-0044-0532-0130-00"));
+        assert!(!found("DE89 3704-0044 0532 0130 00"), "mixed separators");
+        assert!(!found("DE89 37040044 0532 0130 00"), "a block of eight");
+        // The case the property test found: a UUID whose first 20 characters pass mod-97.
+        assert!(!found("ee856c6e-8d14-46d1-98e1-aa0a00a0aaa0"));
+        assert!(!found("ee85-6c6e-8d14-46d1-98e1-aa0a"), "more blocks than the IBAN has");
     }
 }
