@@ -229,6 +229,9 @@ mod tests {
         assert!(!found("DE89 37040044 0532 0130 00"), "a block of eight");
         // The case the property test found: a UUID whose first 20 characters pass mod-97.
         assert!(!found("ee856c6e-8d14-46d1-98e1-aa0a00a0aaa0"));
-        assert!(!found("ee85-6c6e-8d14-46d1-98e1-aa0a"), "more blocks than the IBAN has");
+        assert!(
+            !found("ee85-6c6e-8d14-46d1-98e1-aa0a"),
+            "more blocks than the IBAN has"
+        );
     }
 }
