@@ -12,7 +12,7 @@
 use super::error::{ShipError, ShipErrorKind};
 use super::transport::{Conn, Waits, SLICE};
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 const MAX_TXNR: u64 = 999_999_999;
@@ -295,16 +295,7 @@ impl Session {
                 self.reader.push(&buf[..n]);
                 Ok(n)
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(0)
-            }
+            Err(e) if super::transport::nothing_yet(&e) => Ok(0),
             Err(e) => Err(ShipError::net("cannot read from the receiver", e)),
         }
     }

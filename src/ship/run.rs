@@ -12,7 +12,7 @@ use super::{Shared, Shipper, HEALTHY_ACKS};
 use crate::trail::cursor::Position;
 use rustls::ClientConfig;
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -173,14 +173,7 @@ fn check_open(conn: &mut Conn, wait: Duration) -> Result<(), ShipError> {
             "the receiver closed the connection",
         )),
         Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-            ) =>
-        {
-            Ok(())
-        }
+        Err(e) if super::transport::nothing_yet(&e) => Ok(()),
         Err(e) => Err(ShipError::net("the connection to the receiver failed", e)),
     }
 }

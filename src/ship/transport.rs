@@ -231,6 +231,16 @@ impl Conn {
 /// Resolves and connects within `waits.connect`, on a helper thread so that neither a slow
 /// resolver nor a SYN that goes unanswered keeps the shipper from its stop flag: when the
 /// shipper gives up first, the helper ends on its own at the deadline and drops the socket.
+/// A read or handshake step that found nothing to do yet (would block, its slice of time ran
+/// out, or a signal interrupted it): the caller checks its deadlines and stop flag and tries
+/// again; any other error ends the session.
+pub(super) fn nothing_yet(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
 fn connect(to: &Destination, waits: &Waits<'_>) -> Result<TcpStream, ShipError> {
     let deadline = Instant::now() + waits.connect;
     let (tx, rx) = mpsc::channel();
@@ -314,13 +324,7 @@ fn handshake(
         }
         match conn.complete_io(sock) {
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if nothing_yet(&e) => {}
             Err(e) => {
                 let kind = if e.kind() == io::ErrorKind::InvalidData {
                     ShipErrorKind::Tls
