@@ -173,6 +173,11 @@ fn a_newer_format_is_refused_by_name() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert_ne!(o.status.code(), Some(0), "{text}");
     assert!(text.contains("format 2"), "{text}");
+    // The received walk (a central copy holding the same lines) refuses it by name too.
+    let o = tool(&["verify", "--received", s(&file), "--key-file", s(&key_file)]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_ne!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("format 2"), "received: {text}");
 }
 
 /// Recomputes every MAC of a keyed trail file (HMAC-SHA256 over the previous MAC and the line
