@@ -183,6 +183,8 @@ fn fifos_and_devices_given_as_inputs_are_refused_at_once() {
         vec!["verify", "--received", "/dev/zero"],
         vec!["hash", "alice", "--key-file", fifo],
         vec!["hash", "alice", "--key-file", "/dev/zero"],
+        vec!["check-proof", "p", "--log-key", fifo],
+        vec!["check-proof", "p", "--log-key", "/dev/zero"],
     ];
     for args in cases {
         let o = tool_within(quick, &args);

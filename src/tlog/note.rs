@@ -20,6 +20,16 @@ pub const MAX_SIGNATURES: usize = 64;
 /// Signature type byte of plain Ed25519 note signatures.
 pub const ED25519_TYPE: u8 = 0x01;
 
+/// The text of a key file (a log or witness verifier key, one line): regular files only, opened
+/// without blocking and read to at most 1 MiB, so a FIFO, a device such as `/dev/zero` or a
+/// giant file given as a key is refused instead of hanging or exhausting memory.
+///
+/// # Errors
+/// The file cannot be opened, is not a regular file, is larger than the cap, or is not UTF-8.
+pub fn read_key_file(path: &std::path::Path) -> std::io::Result<String> {
+    crate::trail::open::read_capped_to_string(path, crate::trail::open::SMALL_FILE_MAX)
+}
+
 /// Why a note, a key or a signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoteError(String);

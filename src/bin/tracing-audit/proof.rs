@@ -69,11 +69,12 @@ pub(super) struct DiscloseArgs {
 fn load_vkey(given: &str) -> Result<String, CliError> {
     let path = Path::new(given);
     if path.exists() {
-        let text = std::fs::read(path)
-            .ok()
-            .filter(|b| b.len() < 4096)
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| CliError(format!("cannot read the key file {}", Visible::path(path))))?;
+        let text = tracing_audit::tlog::note::read_key_file(path).map_err(|e| {
+            CliError(format!(
+                "cannot read the key file {}: {e}",
+                Visible::path(path)
+            ))
+        })?;
         return Ok(text.trim().to_owned());
     }
     Ok(given.trim().to_owned())
