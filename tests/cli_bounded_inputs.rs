@@ -185,6 +185,18 @@ fn fifos_and_devices_given_as_inputs_are_refused_at_once() {
         vec!["hash", "alice", "--key-file", "/dev/zero"],
         vec!["check-proof", "p", "--log-key", fifo],
         vec!["check-proof", "p", "--log-key", "/dev/zero"],
+        vec![
+            "check-proof",
+            fifo,
+            "--log-key",
+            "vm/audit+c6c19c41+AYTq/HMOA7dFkjusMdgcGtO9s1d2WxaH3ww8NG1zQoCh",
+        ],
+        vec![
+            "check-proof",
+            "/dev/zero",
+            "--log-key",
+            "vm/audit+c6c19c41+AYTq/HMOA7dFkjusMdgcGtO9s1d2WxaH3ww8NG1zQoCh",
+        ],
     ];
     for args in cases {
         let o = tool_within(quick, &args);

@@ -36,6 +36,15 @@ const HEADER: &str = "c2sp.org/tlog-proof@v1";
 /// Largest proof file read (a record of the readers' line limit, base64, plus a note).
 pub const MAX_PROOF_BYTES: u64 = 12 << 20;
 
+/// Reads a proof file: regular files only, opened without blocking, at most
+/// [`MAX_PROOF_BYTES`], so a FIFO or a device given as the proof is refused at once.
+///
+/// # Errors
+/// The file cannot be opened, is not a regular file, or is larger than the cap.
+pub fn read_proof_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    crate::trail::open::read_capped(path, MAX_PROOF_BYTES)
+}
+
 /// Why a proof could not be built, read or checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProofFileError(String);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tracing_audit::tlog::cosignature::CosignerVerifier;
 use tracing_audit::tlog::note::{Note, Verifier};
 use tracing_audit::trail::{printable_json, Visible};
-use tracing_audit::verify::proof::{ProofFileError, Prover, RecordProof, MAX_PROOF_BYTES};
+use tracing_audit::verify::proof::{ProofFileError, Prover, RecordProof};
 
 /// Exit code of `check-proof` when the proof does not hold.
 pub(super) const EXIT_BAD_PROOF: u8 = 1;
@@ -114,17 +114,8 @@ pub(super) fn check(args: CheckProofArgs) -> Result<u8, CliError> {
             witness_keys.len()
         )));
     }
-    let bytes = std::fs::File::open(&args.file)
-        .and_then(|f| {
-            use std::io::Read;
-            let mut v = Vec::new();
-            f.take(MAX_PROOF_BYTES + 1).read_to_end(&mut v)?;
-            Ok(v)
-        })
+    let bytes = tracing_audit::verify::proof::read_proof_file(&args.file)
         .map_err(|e| CliError(format!("cannot read {}: {e}", Visible::path(&args.file))))?;
-    if bytes.len() as u64 > MAX_PROOF_BYTES {
-        return Err(CliError("the proof file is too large".into()));
-    }
     let verdict = std::str::from_utf8(&bytes)
         .map_err(|_| ProofFileError::new("the proof is not UTF-8 text"))
         .and_then(RecordProof::parse)
